@@ -1,0 +1,304 @@
+"""Elasticsearch EQL: `any where <condition>` for single-event rules.
+
+`:` matches case-insensitively with `*`/`?` wildcards, `==`/`in`/`like` are case-sensitive and
+`in~`/`like~`/`regex~` are their case-insensitive forms. A value holding `*` or `?` cannot be
+written after `:` or `like` (EQL has no wildcard escape), so such matches use `in~` or the
+string functions. A missing field makes an EQL comparison null, and `not null` is null: under a
+negation every match is guarded with `field != null` so that `Not` stays two-valued.
+EQL regexes are Lucene regexes, anchored at both ends; RE2 patterns are translated.
+"""
+
+from __future__ import annotations
+
+import re
+
+from rulec.backends.base import Emitted
+from rulec.backends.text import (
+    C_ESCAPES,
+    Prec,
+    Quoting,
+    Text,
+    TextBackend,
+    as_pattern,
+    pattern_regex,
+)
+from rulec.compiler import ir
+
+EQL_WILDCARDS = frozenset("*?")
+LUCENE_SPECIALS = frozenset('\\.?+*|{}[]()"#@&<>~^$')
+IDENTIFIER = re.compile(r"[A-Za-z_@][A-Za-z0-9_]*(\.[A-Za-z_@][A-Za-z0-9_]*)*")
+CLASS_ESCAPES = {"d": "0-9", "w": "0-9A-Za-z_", "s": " \t\n\r\f\v"}
+LITERAL_ESCAPES = {"n": "\n", "t": "\t", "r": "\r", "f": "\f", "v": "\v"}
+FUNCTION_KINDS = {
+    ir.MatchKind.CONTAINS: "stringContains",
+    ir.MatchKind.STARTSWITH: "startsWith",
+    ir.MatchKind.ENDSWITH: "endsWith",
+}
+
+
+def eql_escapes() -> dict[str, str]:
+    controls = {chr(c): f"\\u{{{c:02X}}}" for c in (*range(0x20), 0x7F)}
+    return {**controls, **C_ESCAPES}
+
+
+def lucene_escape(text: str) -> str:
+    return "".join(f"\\{char}" if char in LUCENE_SPECIALS else char for char in text)
+
+
+def literal_text(pattern: ir.Pattern) -> str:
+    return "".join(part for part in pattern.parts if isinstance(part, str))
+
+
+class RegexNotTranslatable(ValueError):
+    """An RE2 construct with no exact Lucene counterpart."""
+
+
+class LuceneRegex:
+    """Translates an RE2 search pattern into an anchored Lucene regex of the same meaning."""
+
+    def __init__(self, source: str, flags: frozenset[str]):
+        if "m" in flags:
+            raise RegexNotTranslatable("the multi-line flag")
+        self.source = source
+        self.dot_all = "s" in flags
+        self.pos = 0
+
+    def translate(self) -> str:
+        text = self.source
+        start = text.startswith("^")
+        end = text.endswith("$") and not text.endswith("\\$")
+        self.source = text[int(start) : len(text) - int(end)]
+        body = self.sequence()
+        if self.pos < len(self.source):
+            raise RegexNotTranslatable(f"an unbalanced ')' at offset {self.pos}")
+        if self.has_top_level_alternation() and not (start and end):
+            body = f"({body})"
+        return f"{'' if start else '.*'}{body}{'' if end else '.*'}"
+
+    def has_top_level_alternation(self) -> bool:
+        depth, escaped, in_class = 0, False, False
+        for char in self.source:
+            if escaped:
+                escaped = False
+            elif char == "\\":
+                escaped = True
+            elif in_class:
+                in_class = char != "]"
+            elif char == "[":
+                in_class = True
+            elif char in "()":
+                depth += 1 if char == "(" else -1
+            elif char == "|" and depth == 0:
+                return True
+        return False
+
+    def sequence(self) -> str:
+        out: list[str] = []
+        while self.pos < len(self.source) and self.source[self.pos] != ")":
+            out.append(self.atom())
+        return "".join(out)
+
+    def atom(self) -> str:
+        char = self.source[self.pos]
+        self.pos += 1
+        if char == "(":
+            return self.group()
+        if char == "[":
+            return self.char_class()
+        if char == "\\":
+            return self.escape(in_class=False)
+        if char == ".":
+            return "." if self.dot_all else "[^\n]"
+        if char in "*+?":
+            if self.source[self.pos : self.pos + 1] == "?":
+                self.pos += 1  # a lazy quantifier matches the same strings
+            return char
+        if char in "|{}":
+            return char
+        if char in "^$":
+            raise RegexNotTranslatable(f"the anchor '{char}' inside the pattern")
+        return lucene_escape(char)
+
+    def group(self) -> str:
+        if self.source.startswith("?:", self.pos):
+            self.pos += 2
+        elif self.source.startswith("?", self.pos):
+            raise RegexNotTranslatable("inline flags or named groups")
+        inner = self.sequence()
+        if self.pos >= len(self.source):
+            raise RegexNotTranslatable("an unclosed '('")
+        self.pos += 1
+        return f"({inner})"
+
+    def char_class(self) -> str:
+        out = ["["]
+        if self.source.startswith("^", self.pos):
+            out.append("^")
+            self.pos += 1
+        first = True
+        while self.pos < len(self.source):
+            char = self.source[self.pos]
+            self.pos += 1
+            if char == "]" and not first:
+                return "".join([*out, "]"])
+            if char == "[":
+                raise RegexNotTranslatable("a POSIX or nested character class")
+            out.append(self.escape(in_class=True) if char == "\\" else lucene_escape(char))
+            first = False
+        raise RegexNotTranslatable("an unclosed '['")
+
+    def escape(self, in_class: bool) -> str:
+        if self.pos >= len(self.source):
+            raise RegexNotTranslatable("a trailing backslash")
+        char = self.source[self.pos]
+        self.pos += 1
+        if char in LITERAL_ESCAPES:
+            return lucene_escape(LITERAL_ESCAPES[char])
+        if char.lower() in CLASS_ESCAPES:
+            members = lucene_escape(CLASS_ESCAPES[char.lower()])
+            if in_class and char.isupper():
+                raise RegexNotTranslatable(f"'\\{char}' inside a character class")
+            if in_class:
+                return members
+            return f"[{'^' if char.isupper() else ''}{members}]"
+        if char.isalnum():
+            raise RegexNotTranslatable(f"the escape '\\{char}'")
+        return lucene_escape(char)
+
+
+class EqlBackend(TextBackend):
+    """Elastic EQL for single-event rules; stages other than filters are reported."""
+
+    name = "eql"
+    default_raw_field = "event.original"
+    quoting = Quoting(escapes=eql_escapes())
+    functions = {"tostring": "string", "strlen": "length", "concat": "concat"}
+
+    def emit(self, query: ir.Query) -> Emitted:
+        if query.params or query.lets:
+            node = (query.params or query.lets)[0]
+            raise self.unsupported("parameters and let-bindings", node)
+        pipeline = query.pipeline
+        if not isinstance(pipeline.source, ir.LogSource | ir.Table):
+            raise self.unsupported("a source other than a table or logsource", pipeline.source)
+        predicates = []
+        for stage in pipeline.stages:
+            if not isinstance(stage, ir.Filter):
+                detail = "EQL selects events; it has no relational stages"
+                raise self.unsupported(f"the {type(stage).__name__} stage", stage, detail)
+            predicates.append(stage.predicate)
+        if not predicates:
+            return Emitted(self.name, "any where true")
+        condition = predicates[0] if len(predicates) == 1 else ir.And(tuple(predicates))
+        return Emitted(self.name, f"any where {self.expr(condition)}")
+
+    def field_name(self, name: str) -> str:
+        if IDENTIFIER.fullmatch(name):
+            return name
+        return "`" + name.replace("`", "``") + "`"
+
+    def guard(self, node: ir.Match, test: Text, guarded: bool) -> Text:
+        """`test`, made false rather than null when the field is missing and a `Not` is above."""
+        if not guarded or not isinstance(node.field, ir.FieldRef | ir.RawText):
+            return test
+        present = f"{self.render(node.field).text} != null"
+        return Text(f"{present} and {self.wrap(test, Prec.NOT)}", Prec.AND)
+
+    def render_compare(self, node: ir.Compare, guarded: bool) -> Text:
+        test = super().render_compare(node, guarded)
+        if not guarded:
+            return test
+        fields = [side for side in (node.left, node.right) if isinstance(side, ir.FieldRef)]
+        guards = [f"{self.render(f).text} != null" for f in fields]
+        return Text(" and ".join([*guards, test.text]), Prec.AND) if guards else test
+
+    def listed(self, subject: Text, op: str, values: list[str], list_op: str = "") -> Text:
+        """`f op v` for one value, `f list_op (v, ...)` for several (`op` when no list_op)."""
+        if len(values) == 1:
+            return Text(f"{subject.text} {op} {values[0]}", Prec.COMPARE)
+        return Text(f"{subject.text} {list_op or op} ({', '.join(values)})", Prec.COMPARE)
+
+    # ------------------------------------------------------------------ match kinds
+
+    def match_eq(self, node: ir.Match, subject: Text, guarded: bool) -> Text:
+        strings = [v for v in node.values if isinstance(v, str)]
+        others = [v for v in node.values if not isinstance(v, str | ir.FieldRef)]
+        fields = [v for v in node.values if isinstance(v, ir.FieldRef)]
+        if fields and not node.case_sensitive:
+            raise self.unsupported("a case-insensitive comparison of two fields", node)
+        parts = []
+        if strings:
+            parts.append(self.eq_strings(subject, strings, node))
+        if others:
+            values = [self.value(v, node) for v in others]
+            parts.append(self.listed(subject, "==", values, "in"))
+        parts += [self.listed(subject, "==", [self.value(f, node)]) for f in fields]
+        return self.guard(node, self.any_of(parts), guarded)
+
+    def eq_strings(self, subject: Text, values: list[str], node: ir.Match) -> Text:
+        quoted = [self.quoting(v) for v in values]
+        if node.case_sensitive:
+            return self.listed(subject, "==", quoted, "in")
+        if any(EQL_WILDCARDS & set(v) for v in values):
+            return Text(f"{subject.text} in~ ({', '.join(quoted)})", Prec.COMPARE)
+        return self.listed(subject, ":", quoted)
+
+    def substring_match(self, node: ir.Match, subject: Text, guarded: bool) -> Text:
+        plain = [v for v in node.values if isinstance(v, str) and not EQL_WILDCARDS & set(v)]
+        other = [v for v in node.values if v not in plain]
+        parts = []
+        if plain:
+            patterns = [as_pattern(node.kind, v) for v in plain]
+            parts.append(self.wildcards(subject, patterns, node))
+        function = FUNCTION_KINDS[node.kind] + ("" if node.case_sensitive else "~")
+        for value in other:
+            if not isinstance(value, str):
+                raise self.unsupported(f"a {node.kind.value} match on a non-string value", node)
+            parts.append(Text(f"{function}({subject.text}, {self.quoting(value)})"))
+        return self.guard(node, self.any_of(parts), guarded)
+
+    match_contains = substring_match
+    match_startswith = substring_match
+    match_endswith = substring_match
+
+    def wildcards(self, subject: Text, patterns: list[ir.Pattern], node: ir.Match) -> Text:
+        """`:`/`like` over patterns whose literal parts hold no wildcard characters."""
+        texts = [self.quoting(pattern_regex(p, str, "?", "*")) for p in patterns]
+        return self.listed(subject, "like" if node.case_sensitive else ":", texts)
+
+    def match_wildcard(self, node: ir.Match, subject: Text, guarded: bool) -> Text:
+        patterns: list[ir.Pattern] = list(node.values)  # type: ignore[arg-type]
+        plain = [p for p in patterns if not EQL_WILDCARDS & set(literal_text(p))]
+        parts = [self.wildcards(subject, plain, node)] if plain else []
+        op = "regex" if node.case_sensitive else "regex~"
+        for pattern in (p for p in patterns if p not in plain):
+            regex = pattern_regex(pattern, lucene_escape, "[^\n]", ".*")
+            parts.append(self.listed(subject, op, [self.quoting(regex)]))
+        return self.guard(node, self.any_of(parts), guarded)
+
+    def match_regex(self, node: ir.Match, subject: Text, guarded: bool) -> Text:
+        regexes = []
+        for value in node.values:
+            try:
+                regexes.append(self.quoting(LuceneRegex(str(value), node.flags).translate()))
+            except RegexNotTranslatable as error:
+                raise self.unsupported(f"the regex {value!r}", node, str(error)) from None
+        op = "regex" if node.case_sensitive else "regex~"
+        return self.guard(node, self.listed(subject, op, regexes), guarded)
+
+    def match_cidr(self, node: ir.Match, subject: Text, guarded: bool) -> Text:
+        networks = ", ".join(self.quoting(str(v)) for v in node.values)
+        return self.guard(node, Text(f"cidrMatch({subject.text}, {networks})"), guarded)
+
+    def match_exists(self, node: ir.Match, subject: Text, guarded: bool) -> Text:
+        return Text(f"{subject.text} != null", Prec.COMPARE)
+
+    def threshold(self, node: ir.Match, subject: Text, guarded: bool) -> Text:
+        op = {"lt": "<", "le": "<=", "gt": ">", "ge": ">="}[node.kind.value]
+        parts = [self.listed(subject, op, [self.value(v, node)]) for v in node.values]
+        return self.guard(node, self.any_of(parts), guarded)
+
+    match_lt = threshold
+    match_le = threshold
+    match_gt = threshold
+    match_ge = threshold

@@ -1,0 +1,51 @@
+"""Target names to back ends: duckdb, postgres, sql:<sqlglot dialect>, eql, spl, kql, all."""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+from collections.abc import Iterable
+
+from rulec.backends.base import Backend, Options
+
+TEXT_TARGETS = {
+    "eql": ("rulec.backends.eql", "EqlBackend"),
+    "spl": ("rulec.backends.spl", "SplBackend"),
+    "kql": ("rulec.backends.kql", "KqlBackend"),
+}
+SQL_TARGETS = ("duckdb", "postgres")
+
+
+def available() -> list[str]:
+    """The targets `all` stands for: every SQL engine and every text back end installed."""
+    names = list(SQL_TARGETS)
+    for name, (module, _) in TEXT_TARGETS.items():
+        if importlib.util.find_spec(module) is not None:
+            names.append(name)
+    return names
+
+
+def expand(targets: Iterable[str]) -> list[str]:
+    """Target names with `all` expanded, duplicates dropped, order kept."""
+    out: dict[str, None] = {}
+    for target in targets:
+        out.update(dict.fromkeys(available() if target == "all" else [target]))
+    return list(out)
+
+
+def backend_for(target: str, options: Options | None = None) -> Backend:
+    """The back end for a target name; unknown names raise ValueError."""
+    from rulec.backends.sql import SqlBackend
+
+    if target in SQL_TARGETS:
+        return SqlBackend(target, options)
+    if target.startswith("sql:"):
+        try:
+            return SqlBackend(target[4:], options)
+        except ValueError:
+            raise ValueError(f"unknown SQL dialect {target[4:]!r}") from None
+    if target in TEXT_TARGETS:
+        module, cls = TEXT_TARGETS[target]
+        return getattr(importlib.import_module(module), cls)(options)
+    known = ", ".join(["all", *available(), "sql:<dialect>"])
+    raise ValueError(f"unknown target {target!r}: expected one of {known}")

@@ -1,0 +1,347 @@
+"""Splunk SPL: `search` terms where they are exact, `| where` with eval functions elsewhere.
+
+Splunk's search matches `field="value"` case-insensitively and always reads `*` as a wildcard;
+it has no single-character wildcard. So a filter's conjuncts go to `search` when every match in
+them is case-insensitive and free of literal `*` and of `?` wildcards, and to `| where` (with
+`match()`, `cidrmatch()`, `lower()`) otherwise. Search's `NOT` is two-valued (events without
+the field match `NOT f="x"`); in `where` a match under `NOT` is guarded with `isnotnull`.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import timedelta
+
+from rulec.backends.base import DEFAULT_TABLE, Emitted
+from rulec.backends.text import (
+    Prec,
+    Quoting,
+    Text,
+    TextBackend,
+    as_pattern,
+    pattern_regex,
+    search_regex,
+)
+from rulec.compiler import ir
+
+SPL_ESCAPES = {"\\": "\\\\", '"': '\\"'}
+IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_.]*")
+THRESHOLDS = {"lt": "<", "le": "<=", "gt": ">", "ge": ">="}
+AGGREGATES = {"count": "count", "dcount": "dc", "sum": "sum", "min": "min", "max": "max"}
+AGGREGATES |= {"avg": "avg", "make_set": "values"}
+PATTERN_KINDS = (ir.MatchKind.CONTAINS, ir.MatchKind.STARTSWITH, ir.MatchKind.ENDSWITH)
+
+
+class NotSearchable(Exception):
+    """A construct `search` cannot express exactly; its conjunct goes to `| where`."""
+
+
+def splunk_span(size: timedelta) -> str:
+    seconds = int(size.total_seconds())
+    for unit, length in (("d", 86400), ("h", 3600), ("m", 60)):
+        if seconds and seconds % length == 0:
+            return f"{seconds // length}{unit}"
+    return f"{seconds}s"
+
+
+class SplWhere(TextBackend):
+    """Expressions in eval syntax, as `| where` and `| eval` take them."""
+
+    name = "spl"
+    and_token = "AND"
+    or_token = "OR"
+    not_token = "NOT"
+    null_token = "null()"
+    true_token = "true()"
+    false_token = "false()"
+    quoting = Quoting(escapes=SPL_ESCAPES)
+    functions = {
+        "lower": "lower",
+        "upper": "upper",
+        "coalesce": "coalesce",
+        "tostring": "tostring",
+        "toint": "tonumber",
+        "todouble": "tonumber",
+        "strlen": "len",
+        "now": "now",
+    }
+
+    def field_name(self, name: str) -> str:
+        if IDENTIFIER.fullmatch(name):
+            return name
+        if "'" in name:
+            raise self.unsupported(f"the field name {name!r}", None, "it holds a single quote")
+        return f"'{name}'"
+
+    def timespan(self, value: timedelta, node: ir.Node) -> str:
+        return repr(value.total_seconds())
+
+    def guard(self, node: ir.Match, test: Text, guarded: bool) -> Text:
+        if not guarded:
+            return test
+        present = f"isnotnull({self.render(node.field).text})"
+        return Text(f"{present} AND {self.wrap(test, Prec.NOT)}", Prec.AND)
+
+    def matches(self, subject: Text, node: ir.Match, regexes: list[str], flags: set[str]) -> Text:
+        letters = "".join(sorted(flags | (set() if node.case_sensitive else {"i"})))
+        prefix = f"(?{letters})" if letters else ""
+        parts = [Text(f"match({subject.text}, {self.quoting(prefix + r)})") for r in regexes]
+        return self.any_of(parts)
+
+    def match_eq(self, node: ir.Match, subject: Text, guarded: bool) -> Text:
+        insensitive = not node.case_sensitive and any(isinstance(v, str) for v in node.values)
+        if insensitive and any(isinstance(v, ir.FieldRef) for v in node.values):
+            raise self.unsupported("a case-insensitive comparison of two fields", node)
+        if insensitive:
+            subject = Text(f"lower({subject.text})")
+        values = [
+            self.quoting(v.lower()) if insensitive and isinstance(v, str) else self.value(v, node)
+            for v in node.values
+        ]
+        if len(values) == 1:
+            test = Text(f"{subject.text}=={values[0]}", Prec.COMPARE)
+        else:
+            test = Text(f"in({subject.text}, {', '.join(values)})")
+        return self.guard(node, test, guarded)
+
+    def substring(self, node: ir.Match, subject: Text, guarded: bool) -> Text:
+        patterns = [as_pattern(node.kind, self.string(v, node)) for v in node.values]
+        return self.wildcards(node, subject, patterns, guarded)
+
+    match_contains = substring
+    match_startswith = substring
+    match_endswith = substring
+
+    def match_wildcard(self, node: ir.Match, subject: Text, guarded: bool) -> Text:
+        return self.wildcards(node, subject, list(node.values), guarded)  # type: ignore[arg-type]
+
+    def wildcards(self, node: ir.Match, subject: Text, patterns: list, guarded: bool) -> Text:
+        regexes = [search_regex(p, "\\z") for p in patterns]
+        return self.guard(node, self.matches(subject, node, regexes, {"s"}), guarded)
+
+    def match_regex(self, node: ir.Match, subject: Text, guarded: bool) -> Text:
+        regexes = [self.string(v, node) for v in node.values]
+        return self.guard(node, self.matches(subject, node, regexes, set(node.flags)), guarded)
+
+    def match_cidr(self, node: ir.Match, subject: Text, guarded: bool) -> Text:
+        networks = [self.quoting(self.string(v, node)) for v in node.values]
+        parts = [Text(f"cidrmatch({n}, {subject.text})") for n in networks]
+        return self.guard(node, self.any_of(parts), guarded)
+
+    def match_exists(self, node: ir.Match, subject: Text, guarded: bool) -> Text:
+        return Text(f"isnotnull({subject.text})")
+
+    def threshold(self, node: ir.Match, subject: Text, guarded: bool) -> Text:
+        op = THRESHOLDS[node.kind.value]
+        parts = [
+            Text(f"{subject.text}{op}{self.value(v, node)}", Prec.COMPARE) for v in node.values
+        ]
+        return self.guard(node, self.any_of(parts), guarded)
+
+    match_lt = threshold
+    match_le = threshold
+    match_gt = threshold
+    match_ge = threshold
+
+    def render_compare(self, node: ir.Compare, guarded: bool) -> Text:
+        test = super().render_compare(node, guarded)
+        fields = [s for s in (node.left, node.right) if isinstance(s, ir.FieldRef)]
+        if not guarded or not fields:
+            return test
+        present = [f"isnotnull({self.render(f).text})" for f in fields]
+        return Text(" AND ".join([*present, test.text]), Prec.AND)
+
+    def string(self, value: ir.MatchValue, node: ir.Match) -> str:
+        if not isinstance(value, str):
+            raise self.unsupported(f"a {node.kind.value} match on the value {value!r}", node)
+        return value
+
+
+class SplSearch(SplWhere):
+    """Expressions in search syntax; raises `NotSearchable` for anything search cannot say."""
+
+    def render_match(self, node: ir.Match, guarded: bool) -> Text:
+        if node.transforms or (node.case_sensitive and node.kind is not ir.MatchKind.EXISTS):
+            raise NotSearchable
+        if not isinstance(node.field, ir.FieldRef | ir.RawText):
+            raise NotSearchable
+        return super().render_match(node, guarded)
+
+    def field_name(self, name: str) -> str:
+        if not IDENTIFIER.fullmatch(name):
+            raise NotSearchable
+        return name
+
+    def term(self, value: ir.MatchValue) -> str:
+        if isinstance(value, bool) or not isinstance(value, str | int | float):
+            raise NotSearchable
+        if isinstance(value, str) and "*" in value:
+            raise NotSearchable
+        return self.quoting(value) if isinstance(value, str) else repr(value)
+
+    def listed(self, subject: Text, terms: list[str]) -> Text:
+        if len(terms) == 1:
+            return Text(f"{subject.text}={terms[0]}", Prec.COMPARE)
+        return Text(f"{subject.text} IN ({', '.join(terms)})", Prec.COMPARE)
+
+    def match_eq(self, node: ir.Match, subject: Text, guarded: bool) -> Text:
+        return self.listed(subject, [self.term(v) for v in node.values])
+
+    def wildcards(self, node: ir.Match, subject: Text, patterns: list, guarded: bool) -> Text:
+        texts = []
+        for pattern in patterns:
+            if ir.Wildcard.ONE in pattern.parts:
+                raise NotSearchable
+            literal = [part for part in pattern.parts if isinstance(part, str)]
+            if any("*" in part for part in literal):
+                raise NotSearchable
+            texts.append(self.quoting(pattern_regex(pattern, str, "?", "*")))
+        return self.listed(subject, texts)
+
+    def match_exists(self, node: ir.Match, subject: Text, guarded: bool) -> Text:
+        return Text(f"{subject.text}=*", Prec.COMPARE)
+
+    def unsearchable(self, node: ir.Match, subject: Text, guarded: bool) -> Text:
+        raise NotSearchable
+
+    match_regex = unsearchable
+    match_cidr = unsearchable
+    match_lt = unsearchable
+    match_le = unsearchable
+    match_gt = unsearchable
+    match_ge = unsearchable
+
+    def render_compare(self, node: ir.Compare, guarded: bool) -> Text:
+        raise NotSearchable
+
+    def render_call(self, node: ir.Call, guarded: bool) -> Text:
+        raise NotSearchable
+
+    def render_literal(self, node: ir.Literal, guarded: bool) -> Text:
+        raise NotSearchable
+
+
+def conjuncts(expr: ir.Expr) -> list[ir.Expr]:
+    if isinstance(expr, ir.And):
+        return [c for operand in expr.operands for c in conjuncts(operand)]
+    return [expr]
+
+
+class SplBackend(SplWhere):
+    """Splunk SPL: the search, then pipe commands for what search cannot express."""
+
+    default_raw_field = "_raw"
+    default_time_field = "_time"
+
+    def __init__(self, options=None):
+        super().__init__(options)
+        self.search = SplSearch(self.options)
+
+    def emit(self, query: ir.Query) -> Emitted:
+        if query.params or query.lets:
+            node = (query.params or query.lets)[0]
+            raise self.unsupported("parameters and let-bindings", node)
+        pipeline = query.pipeline
+        head = self.source(pipeline.source)
+        commands: list[str] = []
+        notes: list[ir.Diagnostic] = []
+        for stage in pipeline.stages:
+            if isinstance(stage, ir.Filter):
+                terms, where = self.split(stage.predicate)
+                if terms and not commands:
+                    head = " ".join(t for t in (head, terms) if t)
+                elif terms:
+                    commands.append(f"search {terms}")
+                commands += [f"where {where}"] if where else []
+            else:
+                commands.append(self.stage(stage, notes))
+        text = " | ".join([f"search {head or '*'}", *commands])
+        return Emitted(self.name, text, tuple(notes))
+
+    def source(self, source: ir.Source) -> str:
+        table = self.table_name(source)
+        if table == DEFAULT_TABLE:
+            return ""
+        return table if "=" in table else f"sourcetype={self.quoting(table)}"
+
+    def split(self, predicate: ir.Expr) -> tuple[str, str]:
+        """The predicate's conjuncts as (search terms, where expression)."""
+        terms, rest = [], []
+        for conjunct in conjuncts(predicate):
+            try:
+                terms.append(self.search.render(conjunct))
+            except NotSearchable:
+                rest.append(self.render(conjunct))
+        search = self.search.join(terms, "AND", Prec.AND).text if terms else ""
+        where = self.join(rest, "AND", Prec.AND).text if rest else ""
+        return search, where
+
+    def stage(self, stage: ir.Stage, notes: list[ir.Diagnostic]) -> str:
+        if isinstance(stage, ir.Extend):
+            return "eval " + self.assignments(stage.assignments)
+        if isinstance(stage, ir.ProjectAway):
+            return "fields - " + ", ".join(map(self.field_name, stage.names))
+        if isinstance(stage, ir.Rename):
+            pairs = (
+                f"{self.field_name(old)} AS {self.field_name(new)}" for new, old in stage.pairs
+            )
+            return "rename " + ", ".join(pairs)
+        if isinstance(stage, ir.Limit):
+            return f"head {stage.count}"
+        if isinstance(stage, ir.Project):
+            return self.project(stage)
+        if isinstance(stage, ir.Sort):
+            keys = (f"{'-' if k.descending else '+'}{self.expr(k.expr)}" for k in stage.keys)
+            return "sort 0 " + ", ".join(keys)
+        if isinstance(stage, ir.Aggregate):
+            return self.aggregate(stage, notes)
+        raise self.unsupported(f"the {type(stage).__name__} stage", stage)
+
+    def project(self, stage: ir.Project) -> str:
+        computed = [a for a in stage.columns if a.expr != ir.FieldRef(a.name)]
+        names = ", ".join(self.field_name(a.name) for a in stage.columns)
+        if not computed:
+            return f"table {names}"
+        return f"eval {self.assignments(tuple(computed))} | table {names}"
+
+    def assignments(self, assigns: tuple[ir.Assign, ...]) -> str:
+        return ", ".join(f"{self.field_name(a.name)}={self.expr(a.expr)}" for a in assigns)
+
+    def aggregate(self, stage: ir.Aggregate, notes: list[ir.Diagnostic]) -> str:
+        measures = ", ".join(
+            f"{self.agg(m.agg, stage)} AS {self.field_name(m.name)}" for m in stage.measures
+        )
+        keys = [self.group_key(a, stage) for a in stage.group_by]
+        window = stage.window
+        prefix = ""
+        if window is not None:
+            time = self.field_name(window.time_field or self.time_field)
+            span = splunk_span(window.size)
+            if window.kind is ir.WindowKind.SLIDING:
+                if "bucket" not in self.options.approximations:
+                    detail = (
+                        "stats groups by buckets; allow the 'bucket' approximation to emit them"
+                    )
+                    raise self.unsupported("an aggregate over a sliding window", stage, detail)
+                notes.append(self.approximation(stage, span))
+            prefix = f"bin {time} span={span} AS window_start | "
+            keys.append("window_start")
+        text = f"{prefix}stats {measures}" + (f" by {', '.join(keys)}" if keys else "")
+        if stage.having is not None:
+            text += f" | where {self.expr(stage.having)}"
+        return text
+
+    def group_key(self, assign: ir.Assign, stage: ir.Aggregate) -> str:
+        if assign.expr != ir.FieldRef(assign.name):
+            raise self.unsupported("a computed group-by key", stage)
+        return self.field_name(assign.name)
+
+    def agg(self, call: ir.AggCall, stage: ir.Aggregate) -> str:
+        name = AGGREGATES.get(call.func)
+        if name is None:
+            raise self.unsupported(f"the aggregation {call.func}()", stage)
+        return name if call.arg is None else f"{name}({self.expr(call.arg)})"
+
+    def approximation(self, stage: ir.Aggregate, span: str) -> ir.Diagnostic:
+        message = f"the sliding window is approximated by fixed {span} buckets (allowed: bucket)"
+        return ir.Diagnostic("approximation", message, stage.span, "warning", self.name)

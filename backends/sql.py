@@ -1,0 +1,462 @@
+"""SQL back end: builds sqlglot expressions from the IR and renders them for any sqlglot dialect.
+
+The DuckDB rendering is the reference semantics (`compiler/executor.py` runs it). Event fields are
+treated as text, the way SIEMs store them; numbers and times are parsed where a rule compares
+them. Dialects differ only in a few hooks (`SqlDialect` and its subclasses); everything else is
+one walker over the IR.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from datetime import datetime, timedelta, timezone
+
+from sqlglot import exp
+
+from rulec.backends.base import Backend, Emitted, Options
+from rulec.backends.sql_dialects import SqlDialect, dialect_for
+from rulec.backends.sql_windows import sliding_aggregate
+from rulec.compiler import ir
+
+LIKE_ESCAPE = "\\"
+IPV4_OCTET = r"(25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])"
+IPV4_TEXT = rf"^{IPV4_OCTET}\.{IPV4_OCTET}\.{IPV4_OCTET}\.{IPV4_OCTET}$"
+NOT_TERM_CHAR = "[^A-Za-z0-9]"
+ORDERING = {
+    ir.MatchKind.LT: exp.LT,
+    ir.MatchKind.LE: exp.LTE,
+    ir.MatchKind.GT: exp.GT,
+    ir.MatchKind.GE: exp.GTE,
+}
+SQL_FUNCTIONS = {"lower": exp.Lower, "upper": exp.Upper, "strlen": exp.Length}
+
+
+def table_ref(name: str) -> exp.Table:
+    """A table by (possibly dotted: catalog.db.table) name, every part quoted."""
+    *qualifiers, table = name.split(".")
+    db = qualifiers[-1] if qualifiers else None
+    catalog = ".".join(qualifiers[:-1]) or None
+    return exp.table_(table, db=db, catalog=catalog, quoted=True)
+
+
+def like_escape(text: str) -> str:
+    """Escape LIKE's own wildcards and the escape character itself."""
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
+def like_pattern(kind: ir.MatchKind, value: str | ir.Pattern) -> str:
+    if isinstance(value, ir.Pattern):
+        return "".join(
+            "%" if p is ir.Wildcard.ANY else "_" if p is ir.Wildcard.ONE else like_escape(p)
+            for p in value.parts
+        )
+    text = like_escape(value)
+    return {
+        ir.MatchKind.CONTAINS: f"%{text}%",
+        ir.MatchKind.STARTSWITH: f"{text}%",
+        ir.MatchKind.ENDSWITH: f"%{text}",
+    }[kind]
+
+
+def has_regex(term: str) -> str:
+    """KQL `has`: the needle bounded by non-alphanumerics on its alphanumeric edges."""
+    left = f"(^|{NOT_TERM_CHAR})" if _is_term_char(term[:1]) else ""
+    right = f"($|{NOT_TERM_CHAR})" if _is_term_char(term[-1:]) else ""
+    return f"{left}{re.escape(term)}{right}"
+
+
+def _is_term_char(char: str) -> bool:
+    return char.isascii() and char.isalnum()
+
+
+def number_text(value: int | float) -> str:
+    return str(value) if not isinstance(value, float) or not value.is_integer() else str(int(value))
+
+
+class SqlBackend(Backend):
+    """Emits SQL for one sqlglot dialect (`duckdb`, `postgres`, or any `sql:<dialect>`)."""
+
+    def __init__(self, dialect: str = "duckdb", options: Options | None = None):
+        super().__init__(options)
+        self.dialect: SqlDialect = dialect_for(dialect)
+        self.name = dialect if dialect in ("duckdb", "postgres") else f"sql:{dialect}"
+
+    def emit(self, query: ir.Query) -> Emitted:
+        return Emitted(self.name, self.build(query).sql(dialect=self.dialect.name, pretty=True))
+
+    def build(self, query: ir.Query) -> exp.Query:
+        """The whole query as one sqlglot expression."""
+        return QueryBuilder(self, query).build()
+
+
+class QueryBuilder:
+    """Compiles one `ir.Query`; holds its scalar bindings and let-bound pipelines."""
+
+    def __init__(self, backend: SqlBackend, query: ir.Query):
+        self.backend = backend
+        self.dialect = backend.dialect
+        self.query = query
+        self.scalars: dict[str, ir.Expr] = {p.name: p.default for p in query.params if p.default}
+        self.scalars.update({x.name: x.value for x in query.lets if not _is_pipeline(x.value)})
+        self.tables = {x.name for x in query.lets if _is_pipeline(x.value)}
+        self.subqueries = 0
+
+    # ------------------------------------------------------------------ pipelines
+
+    def build(self) -> exp.Query:
+        select = self.pipeline(self.query.pipeline)
+        for let in reversed(self.query.lets):
+            if _is_pipeline(let.value):
+                select = select.with_(
+                    exp.to_identifier(let.name, quoted=True), as_=self.pipeline(let.value)
+                )
+        return select
+
+    def pipeline(self, pipeline: ir.Pipeline) -> exp.Select:
+        select = exp.select(exp.Star()).from_(self.source(pipeline.source))
+        for stage in pipeline.stages:
+            select = self.stage(select, stage)
+        return select
+
+    def source(self, source: ir.Source) -> exp.Expression:
+        if isinstance(source, ir.LogSource):
+            return table_ref(self.backend.options.tables.table_for(source))
+        if isinstance(source, ir.Table):
+            return table_ref(source.name)
+        if isinstance(source, ir.PipelineRef):
+            return exp.table_(source.name, quoted=True)
+        raise self.backend.unsupported(type(source).__name__ + " source", source)
+
+    def scope(self, select: exp.Select) -> exp.Subquery:
+        """`(select) AS _sN`: the rows so far, as a source for the next stage."""
+        self.subqueries += 1
+        return select.subquery(f"_s{self.subqueries}")
+
+    def wrap(self, select: exp.Select) -> exp.Select:
+        """`SELECT * FROM (select) AS _sN`: a fresh scope for the next stage."""
+        return exp.select(exp.Star()).from_(self.scope(select))
+
+    def stage(self, select: exp.Select, stage: ir.Stage) -> exp.Select:
+        if isinstance(stage, ir.Filter):
+            if select.args.get("group") or select.args.get("limit") or select.args.get("distinct"):
+                select = self.wrap(select)
+            return select.where(self.predicate(stage.predicate), copy=False)
+        if isinstance(stage, ir.Aggregate):
+            return self.aggregate(select, stage)
+        if isinstance(stage, ir.Project):
+            columns = [exp.alias_(self.scalar(c.expr), c.name, quoted=True) for c in stage.columns]
+            return exp.select(*columns).from_(self.scope(select))
+        if isinstance(stage, ir.Sort):
+            keys = [exp.Ordered(this=self.scalar(k.expr), desc=k.descending) for k in stage.keys]
+            return self.wrap(select).order_by(*keys, copy=False)
+        if isinstance(stage, ir.Limit):
+            return (self.wrap(select) if select.args.get("limit") else select).limit(stage.count)
+        if isinstance(stage, ir.Distinct) and stage.columns:
+            columns = [exp.column(c, quoted=True) for c in stage.columns]
+            return exp.select(*columns).from_(self.scope(select)).distinct()
+        if isinstance(stage, ir.Distinct):
+            return self.wrap(select).distinct()
+        raise self.backend.unsupported(f"the {type(stage).__name__} stage", stage)
+
+    def aggregate(self, select: exp.Select, stage: ir.Aggregate) -> exp.Select:
+        keys = [(g.name, self.scalar(g.expr)) for g in stage.group_by]
+        measures = [(m.name, m.agg) for m in stage.measures]
+        if stage.window is not None:
+            if stage.window.kind is not ir.WindowKind.SLIDING:
+                raise self.backend.unsupported("a tumbling window", stage.window)
+            time_field = stage.window.time_field or self.backend.time_field
+            return sliding_aggregate(
+                self,
+                select,
+                keys,
+                measures,
+                stage.window,
+                self.event_time(time_field),
+                stage.having,
+            )
+        else:
+            columns = [exp.alias_(e, n, quoted=True) for n, e in keys]
+            columns += [exp.alias_(self.agg(a), n, quoted=True) for n, a in measures]
+            grouped = exp.select(*columns).from_(self.scope(select))
+            if keys:
+                grouped = grouped.group_by(*[e for _, e in keys])
+        if stage.having is not None:
+            grouped = self.wrap(grouped).where(self.predicate(stage.having), copy=False)
+        return grouped
+
+    def agg(self, call: ir.AggCall, arg: exp.Expression | None = None) -> exp.Expression:
+        """One aggregate; `arg` overrides the compiled argument (used by window plans)."""
+        value = arg if arg is not None else (self.scalar(call.arg) if call.arg else None)
+        if call.func == "count" and value is None:
+            return exp.Count(this=exp.Star())
+        if call.func == "count":
+            return exp.Count(this=value)
+        if call.func == "dcount":
+            return exp.Count(this=exp.Distinct(expressions=[value]))
+        numeric = {"sum": exp.Sum, "avg": exp.Avg, "min": exp.Min, "max": exp.Max}
+        if call.func in numeric and value is not None:
+            return numeric[call.func](this=self.dialect.to_number(value))
+        raise self.backend.unsupported(f"the aggregation {call.func}()", call)
+
+    def event_time(self, name: str) -> exp.Expression:
+        return self.dialect.to_timestamp(exp.column(name, quoted=True))
+
+    # ------------------------------------------------------------------ expressions
+
+    def predicate(self, node: ir.Expr) -> exp.Expression:
+        """A boolean expression; `Not` is two-valued (a missing field never yields unknown)."""
+        if isinstance(node, ir.And):
+            return exp.and_(*[self.predicate(o) for o in node.operands], copy=False)
+        if isinstance(node, ir.Or):
+            return exp.or_(*[self.predicate(o) for o in node.operands], copy=False)
+        if isinstance(node, ir.Not):
+            inner = exp.Coalesce(this=self.predicate(node.operand), expressions=[exp.false()])
+            return exp.Not(this=inner)
+        if isinstance(node, ir.Match):
+            return self.match(node)
+        if isinstance(node, ir.InPipeline):
+            return self.in_pipeline(node)
+        return self.scalar(node)
+
+    def scalar(self, node: ir.Expr) -> exp.Expression:
+        if isinstance(node, ir.FieldRef):
+            return exp.column(node.name, quoted=True)
+        if isinstance(node, ir.RawText):
+            return exp.column(self.backend.raw_field, quoted=True)
+        if isinstance(node, ir.Literal):
+            return self.literal(node.value)
+        if isinstance(node, ir.ScalarRef):
+            if node.name not in self.scalars:
+                raise ir.RuleError(
+                    ir.Diagnostic("sql.unbound", f"unknown name {node.name}", node.span)
+                )
+            return self.scalar(self.scalars[node.name])
+        if isinstance(node, ir.Compare):
+            return self.compare(node)
+        if isinstance(node, ir.Arith):
+            return self.arith(node)
+        if isinstance(node, ir.Call):
+            return self.call(node)
+        if isinstance(node, ir.And | ir.Or | ir.Not | ir.Match | ir.InPipeline):
+            return self.predicate(node)
+        raise self.backend.unsupported(type(node).__name__, node)
+
+    def literal(self, value: ir.LiteralValue) -> exp.Expression:
+        if value is None:
+            return exp.null()
+        if isinstance(value, bool):
+            return exp.Boolean(this=value)
+        if isinstance(value, int | float):
+            return exp.Literal.number(number_text(value))
+        if isinstance(value, timedelta):
+            return self.dialect.interval(value)
+        if isinstance(value, datetime):
+            stamp = value if value.tzinfo else value.replace(tzinfo=timezone.utc)
+            return self.dialect.to_timestamp(exp.Literal.string(stamp.isoformat()))
+        return exp.Literal.string(value)
+
+    def compare(self, node: ir.Compare) -> exp.Expression:
+        left, right = self.scalar(node.left), self.scalar(node.right)
+        kind = _value_kind(node.left) or _value_kind(node.right)
+        if kind == "time":
+            left, right = (self._as_time(n, e) for n, e in ((node.left, left), (node.right, right)))
+        elif kind == "number":
+            left, right = (
+                self._as_number(n, e) for n, e in ((node.left, left), (node.right, right))
+            )
+        ops = {
+            ir.CompareOp.EQ: exp.EQ,
+            ir.CompareOp.NE: exp.NEQ,
+            ir.CompareOp.LT: exp.LT,
+            ir.CompareOp.LE: exp.LTE,
+            ir.CompareOp.GT: exp.GT,
+            ir.CompareOp.GE: exp.GTE,
+        }
+        return ops[node.op](this=left, expression=right)
+
+    def _as_time(self, node: ir.Expr, compiled: exp.Expression) -> exp.Expression:
+        return self.dialect.to_timestamp(compiled) if isinstance(node, ir.FieldRef) else compiled
+
+    def _as_number(self, node: ir.Expr, compiled: exp.Expression) -> exp.Expression:
+        return self.dialect.to_number(compiled) if isinstance(node, ir.FieldRef) else compiled
+
+    def arith(self, node: ir.Arith) -> exp.Expression:
+        ops = {
+            ir.ArithOp.ADD: exp.Add,
+            ir.ArithOp.SUB: exp.Sub,
+            ir.ArithOp.MUL: exp.Mul,
+            ir.ArithOp.DIV: exp.Div,
+            ir.ArithOp.MOD: exp.Mod,
+        }
+        return exp.Paren(
+            this=ops[node.op](this=self.scalar(node.left), expression=self.scalar(node.right))
+        )
+
+    def call(self, node: ir.Call) -> exp.Expression:
+        return self.function(node.name, [self.scalar(a) for a in node.args], node)
+
+    def function(self, name: str, args: list[exp.Expression], node: ir.Node) -> exp.Expression:
+        if name in SQL_FUNCTIONS and len(args) == 1:
+            return SQL_FUNCTIONS[node.name](this=args[0])
+        if name == "coalesce" and args:
+            return exp.Coalesce(this=args[0], expressions=args[1:])
+        if name == "tostring" and len(args) == 1:
+            return self.dialect.to_text(args[0])
+        if name in ("toint", "todouble", "tolong", "toreal") and len(args) == 1:
+            return self.dialect.to_number(args[0])
+        if name == "now" and not args:
+            return self.now()
+        if name == "ago" and len(args) == 1:
+            return exp.Sub(this=self.now(), expression=args[0])
+        raise self.backend.unsupported(f"the function {name}()", node)
+
+    def now(self) -> exp.Expression:
+        moment = self.backend.options.now
+        return self.literal(moment) if moment is not None else exp.CurrentTimestamp()
+
+    def transformed(self, node: ir.Match) -> exp.Expression:
+        """The matched field with its transforms; numeric matches parse the field first."""
+        field = self.scalar(node.field)
+        if node.kind in ORDERING:
+            field = self.dialect.to_number(field)
+        for transform in node.transforms:
+            args = [field, *(self.scalar(a) for a in transform.args)]
+            field = self.function(transform.name, args, node)
+        return field
+
+    # ------------------------------------------------------------------ matches
+
+    def match(self, node: ir.Match) -> exp.Expression:
+        field = self.transformed(node)
+        if node.kind is ir.MatchKind.EXISTS:
+            return exp.Not(this=exp.Is(this=field, expression=exp.null()))
+        parts = [self.match_value(node, field, v) for v in node.values]
+        if not parts:
+            raise self.backend.unsupported("a match without values", node)
+        return parts[0] if len(parts) == 1 else exp.Paren(this=exp.or_(*parts, copy=False))
+
+    def match_value(
+        self, node: ir.Match, field: exp.Expression, value: ir.MatchValue
+    ) -> exp.Expression:
+        kind = node.kind
+        if kind in ORDERING:
+            return self.ordering(node, field, value)
+        if isinstance(value, ir.FieldRef):
+            other = self.scalar(value)
+            return (
+                self._eq(field, other, node.case_sensitive)
+                if kind is ir.MatchKind.EQ
+                else self._bad(node)
+            )
+        if isinstance(value, bool):
+            value = "true" if value else "false"
+        if isinstance(value, int | float):
+            if kind is not ir.MatchKind.EQ:
+                return self._bad(node)
+            return exp.EQ(this=field, expression=exp.Literal.string(number_text(value)))
+        if kind is ir.MatchKind.EQ:
+            return self._eq(field, exp.Literal.string(value), node.case_sensitive)
+        if kind in (
+            ir.MatchKind.CONTAINS,
+            ir.MatchKind.STARTSWITH,
+            ir.MatchKind.ENDSWITH,
+            ir.MatchKind.WILDCARD,
+        ):
+            return self._like(field, like_pattern(kind, value), node.case_sensitive)
+        if kind is ir.MatchKind.REGEX:
+            return self.dialect.regex(field, value, node.case_sensitive, node.flags)
+        if kind is ir.MatchKind.HAS:
+            return self.dialect.regex(field, has_regex(value), node.case_sensitive, frozenset())
+        if kind is ir.MatchKind.CIDR:
+            return self.cidr(node, field, value)
+        return self._bad(node)
+
+    def _bad(self, node: ir.Match) -> exp.Expression:
+        raise self.backend.unsupported(f"a {node.kind.value} match on these values", node)
+
+    @staticmethod
+    def _eq(field: exp.Expression, value: exp.Expression, case_sensitive: bool) -> exp.Expression:
+        if case_sensitive:
+            return exp.EQ(this=field, expression=value)
+        return exp.EQ(this=exp.Lower(this=field), expression=exp.Lower(this=value))
+
+    @staticmethod
+    def _like(field: exp.Expression, pattern: str, case_sensitive: bool) -> exp.Expression:
+        value: exp.Expression = exp.Literal.string(pattern)
+        if not case_sensitive:
+            field, value = exp.Lower(this=field), exp.Lower(this=value)
+        like = exp.Like(this=field, expression=value)
+        return exp.Escape(this=like, expression=exp.Literal.string(LIKE_ESCAPE))
+
+    def ordering(
+        self, node: ir.Match, field: exp.Expression, value: ir.MatchValue
+    ) -> exp.Expression:
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise self.backend.unsupported(
+                f"a {node.kind.value} comparison with a non-number", node
+            )
+        return ORDERING[node.kind](this=field, expression=self.literal(value))
+
+    def cidr(self, node: ir.Match, field: exp.Expression, value: str) -> exp.Expression:
+        try:
+            network = ipaddress.ip_network(value, strict=False)
+        except ValueError as error:
+            raise ir.RuleError(
+                ir.Diagnostic("sql.bad-cidr", f"not a network: {value!r} ({error})", node.span)
+            ) from None
+        if network.version != 4:
+            raise self.backend.unsupported("an IPv6 cidr match", node, value)
+        text = field
+        octets = [
+            exp.cast(
+                exp.SplitPart(
+                    this=text, delimiter=exp.Literal.string("."), part_index=exp.Literal.number(i)
+                ),
+                "BIGINT",
+            )
+            for i in range(1, 5)
+        ]
+        weights = (16777216, 65536, 256, 1)
+        number: exp.Expression = exp.Mul(this=octets[0], expression=exp.Literal.number(weights[0]))
+        for octet, weight in zip(octets[1:], weights[1:], strict=True):
+            term = exp.Mul(this=octet, expression=exp.Literal.number(weight))
+            number = exp.Add(this=number, expression=term)
+        in_range = exp.Between(
+            this=number,
+            low=exp.Literal.number(int(network.network_address)),
+            high=exp.Literal.number(int(network.broadcast_address)),
+        )
+        shape = self.dialect.regex(text, IPV4_TEXT, True, frozenset())
+        return exp.Case(ifs=[exp.If(this=shape, true=in_range)], default=exp.false())
+
+    def in_pipeline(self, node: ir.InPipeline) -> exp.Expression:
+        inner = self.pipeline(node.pipeline)
+        field = self.scalar(node.field)
+        if not node.case_sensitive:
+            column = inner.expressions[0] if len(inner.expressions) == 1 else None
+            if column is None or isinstance(column, exp.Star):
+                raise self.backend.unsupported(
+                    "`in` over a pipeline that yields several columns", node
+                )
+            inner = exp.select(exp.Lower(this=exp.column(column.alias_or_name, quoted=True))).from_(
+                inner.subquery("_in")
+            )
+            field = exp.Lower(this=field)
+        return exp.In(this=field, query=inner)
+
+
+def _is_pipeline(value: object) -> bool:
+    return isinstance(value, ir.Pipeline)
+
+
+def _value_kind(node: ir.Expr) -> str | None:
+    """'time' or 'number' when an expression's type is evident from its shape."""
+    if isinstance(node, ir.Call) and node.name in ("ago", "now", "ingestion_time", "datetime"):
+        return "time"
+    if isinstance(node, ir.Literal):
+        if isinstance(node.value, datetime):
+            return "time"
+        if isinstance(node.value, int | float) and not isinstance(node.value, bool):
+            return "number"
+    return None

@@ -1,0 +1,101 @@
+"""What differs between SQL engines: parsing text as numbers and times, and regex flags.
+
+`SqlDialect` is the default (DuckDB semantics; any sqlglot dialect with TRY_CAST and RE2/Java-like
+inline flags). `PostgresDialect` overrides the hooks that PostgreSQL spells differently.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import timedelta
+
+import sqlglot
+from sqlglot import exp
+
+NUMBER_TEXT = r"^\s*[-+]?([0-9]+\.?[0-9]*|\.[0-9]+)([eE][-+]?[0-9]+)?\s*$"
+TIMESTAMP_TEXT = r"^\s*[0-9]{4}-[0-9]{2}-[0-9]{2}"
+LEADING_FLAGS = re.compile(r"^\(\?([imsU]+)\)")
+
+
+def split_leading_flags(pattern: str) -> tuple[set[str], str]:
+    """`(?i)abc` -> ({"i"}, "abc"): inline flags at the very start of a regex."""
+    flags: set[str] = set()
+    while match := LEADING_FLAGS.match(pattern):
+        flags.update(match.group(1))
+        pattern = pattern[match.end() :]
+    return flags, pattern
+
+
+class SqlDialect:
+    """Hooks for one sqlglot dialect; the defaults are DuckDB's."""
+
+    def __init__(self, name: str):
+        self.name = name
+
+    def to_text(self, value: exp.Expression) -> exp.Expression:
+        return exp.cast(value, exp.DataType.build("VARCHAR"))
+
+    def to_number(self, value: exp.Expression) -> exp.Expression:
+        return exp.TryCast(this=value, to=exp.DataType.build("DOUBLE"))
+
+    def to_timestamp(self, value: exp.Expression) -> exp.Expression:
+        return exp.TryCast(this=value, to=exp.DataType.build("TIMESTAMPTZ"))
+
+    def interval(self, span: timedelta) -> exp.Expression:
+        micros = round(span.total_seconds() * 1_000_000)
+        amount, unit = (
+            (micros // 1_000_000, "SECOND") if micros % 1_000_000 == 0 else (micros, "MICROSECOND")
+        )
+        return exp.Interval(this=exp.Literal.string(str(amount)), unit=exp.var(unit))
+
+    def regex(
+        self, value: exp.Expression, pattern: str, case_sensitive: bool, flags: frozenset[str]
+    ) -> exp.Expression:
+        """RE2 semantics: a partial match; flags i, m, s as inline flags."""
+        inline, body = split_leading_flags(pattern)
+        wanted = (inline | set(flags) | (set() if case_sensitive else {"i"})) - {"U"}
+        prefix = f"(?{''.join(sorted(wanted))})" if wanted else ""
+        return exp.RegexpLike(this=value, expression=exp.Literal.string(prefix + body))
+
+
+class PostgresDialect(SqlDialect):
+    """PostgreSQL: no TRY_CAST, and POSIX ARE regexes whose newline options differ from RE2."""
+
+    def to_number(self, value: exp.Expression) -> exp.Expression:
+        return self._guarded(value, NUMBER_TEXT, "DOUBLE PRECISION")
+
+    def to_timestamp(self, value: exp.Expression) -> exp.Expression:
+        if isinstance(value, exp.Literal):
+            return exp.cast(value, exp.DataType.build("TIMESTAMPTZ"))
+        return self._guarded(value, TIMESTAMP_TEXT, "TIMESTAMPTZ")
+
+    def _guarded(self, value: exp.Expression, shape: str, to: str) -> exp.Expression:
+        text = self.to_text(value)
+        fits = exp.RegexpLike(this=text, expression=exp.Literal.string(shape))
+        cast = exp.cast(text.copy(), exp.DataType.build(to, dialect="postgres"))
+        return exp.Case(ifs=[exp.If(this=fits, true=cast)])
+
+    def regex(
+        self, value: exp.Expression, pattern: str, case_sensitive: bool, flags: frozenset[str]
+    ) -> exp.Expression:
+        """Map RE2's newline behaviour onto ARE's embedded options.
+
+        RE2 by default: `.` excludes newline, `^`/`$` anchor the text (ARE `p`); with `s`: `.` takes
+        newline (ARE `s`); with `m`: `^`/`$` at lines (ARE `n`); with both: ARE `w`.
+        """
+        inline, body = split_leading_flags(pattern)
+        wanted = inline | set(flags)
+        dot_all, multi_line = "s" in wanted, "m" in wanted
+        mode = {(False, False): "p", (True, False): "s", (False, True): "n", (True, True): "w"}[
+            (dot_all, multi_line)
+        ]
+        insensitive = "i" if ("i" in wanted or not case_sensitive) else ""
+        return exp.RegexpLike(
+            this=value, expression=exp.Literal.string(f"(?{mode}{insensitive}){body}")
+        )
+
+
+def dialect_for(name: str) -> SqlDialect:
+    """The hooks for a sqlglot dialect name; unknown names raise ValueError."""
+    sqlglot.Dialect.get_or_raise(name)
+    return PostgresDialect(name) if name == "postgres" else SqlDialect(name)

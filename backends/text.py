@@ -1,0 +1,250 @@
+"""The walker that the text back ends (EQL, SPL, KQL) share.
+
+A target is mostly data: its boolean tokens, its string quoting, its operator tables. The walker
+renders expressions with precedence-aware parenthesisation and hands each `Match` to the
+target's `match_<kind>` method. Rendering under a `Not` is flagged (`guarded`) so that a target
+whose comparisons turn null on a missing field can make the match two-valued again.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from enum import IntEnum
+
+from rulec.backends.base import Backend
+from rulec.compiler import ir
+
+
+class Prec(IntEnum):
+    """Binding strength of a rendered expression: a child weaker than its slot is parenthesised."""
+
+    OR = 1
+    AND = 2
+    NOT = 3
+    COMPARE = 4
+    ADD = 5
+    MUL = 6
+    ATOM = 7
+
+
+@dataclass(frozen=True)
+class Text:
+    """A rendered expression and how strongly it binds."""
+
+    text: str
+    prec: Prec = Prec.ATOM
+
+
+@dataclass(frozen=True)
+class Quoting:
+    """How a target writes a string literal: the quote and each character's escape."""
+
+    quote: str = '"'
+    escapes: dict[str, str] = field(default_factory=dict)
+
+    def __call__(self, value: str) -> str:
+        body = "".join(self.escapes.get(char, char) for char in value)
+        return f"{self.quote}{body}{self.quote}"
+
+
+C_ESCAPES = {"\\": "\\\\", '"': '\\"', "\n": "\\n", "\r": "\\r", "\t": "\\t"}
+
+REGEX_SPECIALS = frozenset("\\^$.|?*+()[]{}")
+
+
+def regex_escape(text: str, specials: frozenset[str] = REGEX_SPECIALS) -> str:
+    """`text` as a regex matching exactly itself (RE2 and PCRE)."""
+    return "".join(f"\\{char}" if char in specials else char for char in text)
+
+
+def as_pattern(kind: ir.MatchKind, value: str) -> ir.Pattern:
+    """The wildcard pattern meaning the same as an eq/contains/startswith/endswith match."""
+    before = (ir.Wildcard.ANY,) if kind in (ir.MatchKind.CONTAINS, ir.MatchKind.ENDSWITH) else ()
+    after = (ir.Wildcard.ANY,) if kind in (ir.MatchKind.CONTAINS, ir.MatchKind.STARTSWITH) else ()
+    return ir.Pattern((*before, value, *after))
+
+
+def pattern_regex(
+    pattern: ir.Pattern,
+    escape: Callable[[str], str] = regex_escape,
+    one: str = ".",
+    any_: str = ".*",
+) -> str:
+    """The body of a regex matching `pattern` (without anchors or flags)."""
+    tokens = {ir.Wildcard.ANY: any_, ir.Wildcard.ONE: one}
+    return "".join(tokens[p] if isinstance(p, ir.Wildcard) else escape(p) for p in pattern.parts)
+
+
+def search_regex(pattern: ir.Pattern, end: str = "$") -> str:
+    """An unanchored-search regex for `pattern`: `^`/`end` anchor only the sides without `*`."""
+    parts = pattern.parts
+    lead = bool(parts) and parts[0] == ir.Wildcard.ANY
+    trail = len(parts) > int(lead) and parts[-1] == ir.Wildcard.ANY
+    body = pattern_regex(ir.Pattern(parts[int(lead) : len(parts) - int(trail)]))
+    return f"{'' if lead else '^'}{body}{'' if trail else end}"
+
+
+def simple_kind(pattern: ir.Pattern) -> tuple[ir.MatchKind, str] | None:
+    """A pattern `*x*`, `x*`, `*x` or `x` as (kind, x) when x holds no wildcard, else None."""
+    parts = pattern.parts
+    star = ir.Wildcard.ANY
+    lead = bool(parts) and parts[0] == star
+    trail = len(parts) > int(lead) and parts[-1] == star
+    middle = parts[int(lead) : len(parts) - int(trail)]
+    if len(middle) > 1 or any(isinstance(p, ir.Wildcard) for p in middle):
+        return None
+    text = middle[0] if middle else ""
+    kinds = {
+        (True, True): ir.MatchKind.CONTAINS,
+        (False, True): ir.MatchKind.STARTSWITH,
+        (True, False): ir.MatchKind.ENDSWITH,
+        (False, False): ir.MatchKind.EQ,
+    }
+    return kinds[(lead, trail)], text  # type: ignore[return-value]
+
+
+def is_ipv6(network: str) -> bool:
+    return ":" in network
+
+
+class TextBackend(Backend):
+    """Shared walker; subclasses set the token tables and write the target-specific pieces."""
+
+    and_token = "and"
+    or_token = "or"
+    not_token = "not"
+    null_token = "null"
+    true_token = "true"
+    false_token = "false"
+    quoting = Quoting(escapes=C_ESCAPES)
+    compare_tokens: dict[ir.CompareOp, str] = {op: op.value for op in ir.CompareOp}
+    arith_tokens: dict[ir.ArithOp, str] = {op: op.value for op in ir.ArithOp}
+    functions: dict[str, str] = {}
+
+    # ------------------------------------------------------------------ entry points
+
+    def expr(self, node: ir.Expr) -> str:
+        return self.render(node).text
+
+    def render(self, node: ir.Expr, guarded: bool = False) -> Text:
+        writer = getattr(self, f"render_{type(node).__name__.lower()}", None)
+        if writer is None:
+            raise self.unsupported(type(node).__name__, node)
+        return writer(node, guarded)
+
+    def wrap(self, child: Text, prec: Prec) -> str:
+        return child.text if child.prec >= prec else f"({child.text})"
+
+    def join(self, parts: list[Text], token: str, prec: Prec) -> Text:
+        if len(parts) == 1:
+            return parts[0]
+        # Every nested and/or is parenthesised: SPL's search ranks OR above AND, and a reader
+        # of `a or (b and c)` needs no precedence table.
+        return Text(f" {token} ".join(self.wrap(p, Prec.NOT) for p in parts), prec)
+
+    # ------------------------------------------------------------------ boolean structure
+
+    def render_and(self, node: ir.And, guarded: bool) -> Text:
+        return self.join([self.render(o, guarded) for o in node.operands], self.and_token, Prec.AND)
+
+    def render_or(self, node: ir.Or, guarded: bool) -> Text:
+        return self.join([self.render(o, guarded) for o in node.operands], self.or_token, Prec.OR)
+
+    def render_not(self, node: ir.Not, guarded: bool) -> Text:
+        inner = self.render(node.operand, True)
+        return Text(f"{self.not_token} {self.wrap(inner, Prec.NOT)}", Prec.NOT)
+
+    # ------------------------------------------------------------------ scalars
+
+    def render_literal(self, node: ir.Literal, guarded: bool) -> Text:
+        return Text(self.literal(node.value, node))
+
+    def literal(self, value: ir.LiteralValue | ir.Pattern, node: ir.Node) -> str:
+        if value is None:
+            return self.null_token
+        if isinstance(value, bool):
+            return self.true_token if value else self.false_token
+        if isinstance(value, int | float):
+            return repr(value)
+        if isinstance(value, str):
+            return self.quoting(value)
+        if isinstance(value, timedelta):
+            return self.timespan(value, node)
+        if isinstance(value, datetime):
+            return self.datetime(value, node)
+        raise self.unsupported(f"the literal {value!r}", node)
+
+    def timespan(self, value: timedelta, node: ir.Node) -> str:
+        raise self.unsupported("a timespan literal", node)
+
+    def datetime(self, value: datetime, node: ir.Node) -> str:
+        raise self.unsupported("a datetime literal", node)
+
+    def render_fieldref(self, node: ir.FieldRef, guarded: bool) -> Text:
+        return Text(self.field_name(node.name))
+
+    def field_name(self, name: str) -> str:
+        return name
+
+    def render_rawtext(self, node: ir.RawText, guarded: bool) -> Text:
+        return Text(self.field_name(self.raw_field))
+
+    def render_compare(self, node: ir.Compare, guarded: bool) -> Text:
+        left = self.wrap(self.render(node.left), Prec.ADD)
+        right = self.wrap(self.render(node.right), Prec.ADD)
+        return Text(f"{left} {self.compare_tokens[node.op]} {right}", Prec.COMPARE)
+
+    def render_arith(self, node: ir.Arith, guarded: bool) -> Text:
+        prec = Prec.ADD if node.op in (ir.ArithOp.ADD, ir.ArithOp.SUB) else Prec.MUL
+        left = self.wrap(self.render(node.left), prec)
+        right = self.wrap(self.render(node.right), Prec(prec + 1))
+        return Text(f"{left} {self.arith_tokens[node.op]} {right}", prec)
+
+    def render_call(self, node: ir.Call, guarded: bool) -> Text:
+        name = self.functions.get(node.name)
+        if name is None:
+            raise self.unsupported(f"the function {node.name}()", node)
+        return Text(f"{name}({', '.join(self.expr(a) for a in node.args)})")
+
+    # ------------------------------------------------------------------ matches
+
+    def render_match(self, node: ir.Match, guarded: bool) -> Text:
+        writer = getattr(self, f"match_{node.kind.value}", None)
+        if writer is None:
+            raise self.unsupported(f"the match kind '{node.kind.value}'", node)
+        subject = self.subject(node)
+        return writer(node, subject, guarded)
+
+    def subject(self, node: ir.Match) -> Text:
+        """The matched field with the match's transforms applied."""
+        subject = self.render(node.field)
+        for transform in node.transforms:
+            subject = self.transform(transform, subject, node)
+        return subject
+
+    def transform(self, transform: ir.Transform, subject: Text, node: ir.Match) -> Text:
+        name = self.functions.get(transform.name)
+        if name is None:
+            raise self.unsupported(f"the transform {transform.name}", node)
+        args = [subject.text, *(self.expr(a) for a in transform.args)]
+        return Text(f"{name}({', '.join(args)})")
+
+    def value(self, value: ir.MatchValue, node: ir.Node) -> str:
+        if isinstance(value, ir.FieldRef):
+            return self.render_fieldref(value, False).text
+        return self.literal(value, node)
+
+    def any_of(self, parts: list[Text]) -> Text:
+        return self.join(parts, self.or_token, Prec.OR)
+
+    # ------------------------------------------------------------------ sources
+
+    def table_name(self, source: ir.Source) -> str:
+        """The table a source reads: a named table, a let-bound pipeline, or a mapped logsource."""
+        if isinstance(source, ir.LogSource):
+            return self.options.tables.table_for(source)
+        if isinstance(source, ir.Table | ir.PipelineRef):
+            return source.name
+        raise self.unsupported("a datatable source", source)

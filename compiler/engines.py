@@ -1,0 +1,114 @@
+"""SQL engines behind one small interface: load a table of events, run a query, return rows.
+
+DuckDB is the embedded reference engine. PostgreSQL (through psycopg) runs the same compiled
+plans for the cross-engine checks. Both hold event fields as text, `_row` as an integer, and run
+in UTC.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from datetime import date, datetime, timezone
+from decimal import Decimal
+from typing import Protocol
+
+from rulec.compiler.events import ROW, EventTable
+
+
+class Engine(Protocol):
+    dialect: str
+
+    def load(self, name: str, table: EventTable) -> None: ...
+
+    def run(self, sql: str) -> list[dict[str, object]]: ...
+
+
+def plain(value: object) -> object:
+    """A result value as JSON-friendly Python: times in ISO 8601 UTC, decimals as numbers."""
+    if isinstance(value, datetime):
+        moment = value.astimezone(timezone.utc) if value.tzinfo else value
+        return moment.strftime("%Y-%m-%dT%H:%M:%S.%f").rstrip("0").rstrip(".") + "Z"
+    if isinstance(value, date):
+        return value.isoformat()
+    if isinstance(value, Decimal):
+        return int(value) if value == value.to_integral_value() else float(value)
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    return value
+
+
+class DuckDBEngine:
+    """An in-memory DuckDB database."""
+
+    dialect = "duckdb"
+
+    def __init__(self) -> None:
+        import duckdb
+
+        self.connection = duckdb.connect()
+        self.connection.execute("SET TimeZone = 'UTC'")
+
+    def load(self, name: str, table: EventTable) -> None:
+        columns = {c: ("BIGINT" if c == ROW else "VARCHAR") for c in table.columns}
+        handle, path = tempfile.mkstemp(suffix=".ndjson")
+        try:
+            with os.fdopen(handle, "w", encoding="utf-8") as out:
+                for row in table.rows:
+                    out.write(json.dumps(row, ensure_ascii=False))
+                    out.write("\n")
+            ident = _quote(name)
+            self.connection.execute(f"DROP TABLE IF EXISTS {ident}")
+            self.connection.execute(
+                f"CREATE TABLE {ident} AS SELECT * FROM read_json(?, columns = ?, "
+                "format = 'newline_delimited', maximum_object_size = 1073741824)",
+                [path, columns],
+            )
+        finally:
+            os.unlink(path)
+
+    def run(self, sql: str) -> list[dict[str, object]]:
+        cursor = self.connection.execute(sql)
+        names = [d[0] for d in cursor.description]
+        return [dict(zip(names, map(plain, row), strict=True)) for row in cursor.fetchall()]
+
+
+class PostgresEngine:
+    """A PostgreSQL database reached through psycopg (`dsn` as libpq understands it)."""
+
+    dialect = "postgres"
+
+    def __init__(self, dsn: str) -> None:
+        import psycopg
+
+        self.connection = psycopg.connect(dsn, autocommit=True)
+        self.connection.execute("SET TIME ZONE 'UTC'")
+
+    def load(self, name: str, table: EventTable) -> None:
+        from psycopg import sql
+
+        columns = sql.SQL(", ").join(
+            sql.SQL("{} {}").format(sql.Identifier(c), sql.SQL("BIGINT" if c == ROW else "TEXT"))
+            for c in table.columns
+        )
+        ident = sql.Identifier(name)
+        self.connection.execute(sql.SQL("DROP TABLE IF EXISTS {}").format(ident))
+        self.connection.execute(sql.SQL("CREATE TABLE {} ({})").format(ident, columns))
+        names = sql.SQL(", ").join(sql.Identifier(c) for c in table.columns)
+        with self.connection.cursor() as cursor:
+            copy = sql.SQL("COPY {} ({}) FROM STDIN").format(ident, names)
+            with cursor.copy(copy) as writer:
+                for row in table.rows:
+                    writer.write_row([row.get(c) for c in table.columns])
+
+    def run(self, sql: str) -> list[dict[str, object]]:
+        with self.connection.cursor() as cursor:
+            cursor.execute(sql.encode())
+            names = [d.name for d in cursor.description]
+            return [dict(zip(names, map(plain, row), strict=True)) for row in cursor.fetchall()]
+
+
+def _quote(name: str) -> str:
+    """A DuckDB identifier, quoted so that any name stays one identifier."""
+    return '"' + name.replace('"', '""') + '"'

@@ -1,0 +1,260 @@
+"""Lower KQL scalar expressions and predicates into IR expressions."""
+
+from __future__ import annotations
+
+from rulec.compiler import ir
+
+from . import syntax as s
+from .values import parse_datetime, parse_number, parse_timespan
+
+UNSUPPORTED = "kql.unsupported"
+
+STRING_KINDS = {
+    "contains": ir.MatchKind.CONTAINS,
+    "startswith": ir.MatchKind.STARTSWITH,
+    "endswith": ir.MatchKind.ENDSWITH,
+    "has": ir.MatchKind.HAS,
+}
+COMPARE_OPS = {
+    "==": ir.CompareOp.EQ, "=": ir.CompareOp.EQ, "!=": ir.CompareOp.NE, "<>": ir.CompareOp.NE,
+    "<": ir.CompareOp.LT, "<=": ir.CompareOp.LE, ">": ir.CompareOp.GT, ">=": ir.CompareOp.GE,
+}  # fmt: skip
+THRESHOLD_KINDS = {
+    "<": ir.MatchKind.LT, "<=": ir.MatchKind.LE, ">": ir.MatchKind.GT, ">=": ir.MatchKind.GE,
+}  # fmt: skip
+FLIPPED = {"<": ">", "<=": ">=", ">": "<", ">=": "<="}
+ARITH_OPS = {"+": ir.ArithOp.ADD, "-": ir.ArithOp.SUB, "*": ir.ArithOp.MUL, "/": ir.ArithOp.DIV}
+ARITH_OPS["%"] = ir.ArithOp.MOD
+FUNCTION_NAMES = {
+    "tolower": "lower", "toupper": "upper", "strcat": "concat", "toreal": "todouble",
+    "floor": "bin", "iif": "iff", "todynamic": "parse_json", "toint": "toint",
+}  # fmt: skip
+TRANSFORM_FUNCTIONS = {"tolower": "lower", "toupper": "upper", "tostring": "tostring"}
+TYPED_LITERALS = {"long", "int", "real", "double", "bool", "boolean", "decimal", "int64"}
+EMPTY_CHECKS = {"isnotempty", "isempty", "isnotnull", "isnull"}
+
+Constant = str | int | float | bool
+
+
+class ExprLowering:
+    """Scalar lowering; `scalar_let` resolves let-bound names (supplied by the pipeline half)."""
+
+    path: str
+
+    def span(self, node: s.SyntaxNode) -> ir.Span:
+        return ir.Span(self.path, node.pos.line, node.pos.column)
+
+    def unsupported(self, node: s.SyntaxNode, what: str) -> ir.RuleError:
+        line = node.pos.line
+        message = f"cannot lower {what} (line {line}) into the IR yet"
+        return ir.RuleError(ir.Diagnostic(UNSUPPORTED, message, self.span(node)))
+
+    def scalar_let(self, name: str) -> s.Expr | None:
+        """The value bound to a scalar let or parameter `name` (None if unbound or no value)."""
+        raise NotImplementedError
+
+    def scalar_ref(self, node: s.Name) -> ir.ScalarRef | None:
+        """A reference to the scalar let or parameter `node` names, else None."""
+        raise NotImplementedError
+
+    def is_tabular_name(self, name: str) -> bool:
+        raise NotImplementedError
+
+    def pipeline(self, node: s.Expr) -> ir.Pipeline:
+        raise NotImplementedError
+
+    # ----------------------------------------------------------------------- scalars
+
+    def expr(self, node: s.Expr) -> ir.Expr:
+        span = self.span(node)
+        if isinstance(node, s.Literal):
+            return ir.Literal(self.literal_value(node), span=span)
+        if isinstance(node, s.Name):
+            return self.name(node)
+        if isinstance(node, s.Member | s.Index):
+            return self.element(node)
+        if isinstance(node, s.Unary):
+            return self.unary(node)
+        if isinstance(node, s.Binary) and node.op in ARITH_OPS:
+            op = ARITH_OPS[node.op]
+            return ir.Arith(op, self.expr(node.left), self.expr(node.right), span=span)
+        if isinstance(node, s.Binary | s.InList | s.Between):
+            return self.predicate(node)
+        if isinstance(node, s.Call):
+            return self.call(node)
+        if isinstance(node, s.Pipe):
+            raise self.unsupported(node, "a tabular sub-query used as a scalar")
+        raise self.unsupported(node, f"the expression {type(node).__name__}")
+
+    def literal_value(self, node: s.Literal) -> ir.LiteralValue:
+        kind, value = node.kind, node.value
+        if kind == "long" or kind == "real":
+            return parse_number(kind, str(value))
+        if kind == "timespan":
+            span = parse_timespan(str(value))
+            if span is None:
+                raise self.unsupported(node, f"the timespan literal {value!r}")
+            return span
+        if kind == "datetime":
+            moment = parse_datetime(str(value))
+            if moment is None:
+                raise self.unsupported(node, f"the datetime literal {value!r}")
+            return moment
+        if kind == "dynamic" and not isinstance(value, list | dict):
+            return value  # type: ignore[return-value]
+        if kind in ("string", "bool", "guid"):
+            return value  # type: ignore[return-value]
+        raise self.unsupported(node, f"a {kind} literal outside a list of values")
+
+    def name(self, node: s.Name) -> ir.Expr:
+        span = self.span(node)
+        if node.name == "*" or node.wildcard:
+            raise self.unsupported(node, f"the column wildcard '{node.name}'")
+        ref = self.scalar_ref(node)
+        if ref is not None:
+            return ref
+        if self.is_tabular_name(node.name):
+            raise self.unsupported(node, f"the tabular name '{node.name}' used as a scalar")
+        return ir.FieldRef(node.name, span=span)
+
+    def element(self, node: s.Member | s.Index) -> ir.Expr:
+        """`a.b["c"]` is the field `a.b.c`; `x[0]`, `f(x).a` are `Call("index", (x, key))`."""
+        try:
+            return ir.FieldRef(self.field_path(node), span=self.span(node))
+        except ir.RuleError:
+            pass
+        key = ir.Literal(node.name) if isinstance(node, s.Member) else self.expr(node.index)
+        return ir.Call("index", (self.expr(node.target), key), span=self.span(node))
+
+    def field_path(self, node: s.Expr) -> str:
+        """`a.b["c"]` as the dotted field name `a.b.c`."""
+        if isinstance(node, s.Name) and not node.wildcard and node.name != "*":
+            return node.name
+        if isinstance(node, s.Member):
+            return f"{self.field_path(node.target)}.{node.name}"
+        index = node.index if isinstance(node, s.Index) else None
+        if isinstance(index, s.Literal) and index.kind == "string":
+            return f"{self.field_path(node.target)}.{node.index.value}"
+        raise self.unsupported(node, "an index into a dynamic value other than a property name")
+
+    def unary(self, node: s.Unary) -> ir.Expr:
+        operand = self.expr(node.operand)
+        if node.op == "+":
+            return operand
+        if isinstance(operand, ir.Literal) and isinstance(operand.value, int | float):
+            return ir.Literal(-operand.value, span=self.span(node))
+        zero = ir.Literal(0, span=self.span(node))
+        return ir.Arith(ir.ArithOp.SUB, zero, operand, span=self.span(node))
+
+    def call(self, node: s.Call) -> ir.Expr:
+        name = node.name.lower()
+        span = self.span(node)
+        if name == "not" and len(node.args) == 1:
+            return ir.Not(self.expr(node.args[0]), span=span)
+        if name in EMPTY_CHECKS and len(node.args) == 1:
+            return self.empty_check(name, node)
+        if name == "ipv4_is_in_range" and len(node.args) == 2:
+            return self.match(node, node.args[0], node.args[1], ir.MatchKind.CIDR, False)
+        if name in TYPED_LITERALS and len(node.args) == 1:
+            return self.typed_literal(node)
+        for arg in node.args:
+            if isinstance(arg, s.NamedExpr | s.Pipe):
+                raise self.unsupported(arg, f"a named or tabular argument of {node.name}()")
+        args = tuple(self.expr(arg) for arg in node.args)
+        return ir.Call(FUNCTION_NAMES.get(name, name), args, span=span)
+
+    def typed_literal(self, node: s.Call) -> ir.Expr:
+        arg = node.args[0]
+        if isinstance(arg, s.Name) and arg.name == "null":
+            return ir.Literal(None, span=self.span(node))
+        value = self.expr(arg)
+        if not isinstance(value, ir.Literal):
+            raise self.unsupported(node, f"{node.name}() of a non-literal")
+        return value
+
+    def empty_check(self, name: str, node: s.Call) -> ir.Expr:
+        span = self.span(node)
+        subject = self.expr(node.args[0])
+        exists = ir.Match(subject, ir.MatchKind.EXISTS, (), True, span=span)
+        present: ir.Expr = exists
+        if name.endswith("empty"):
+            blank = ir.Match(subject, ir.MatchKind.EQ, ("",), True, span=span)
+            present = ir.And((exists, ir.Not(blank, span=span)), span=span)
+        return present if name.startswith("isnot") else ir.Not(present, span=span)
+
+    # ----------------------------------------------------------------------- constants
+
+    def constant(self, node: s.Expr) -> Constant | None:
+        """The value of a literal (or of a let bound to one), else None."""
+        if isinstance(node, s.Name):
+            bound = self.scalar_let(node.name)
+            return None if bound is None else self.constant(bound)
+        if isinstance(node, s.Unary) and node.op == "-":
+            value = self.constant(node.operand)
+            return (
+                -value if isinstance(value, int | float) and not isinstance(value, bool) else None
+            )
+        if isinstance(node, s.Literal) and node.kind in ("string", "long", "real", "bool", "guid"):
+            return self.literal_value(node)  # type: ignore[return-value]
+        return None
+
+    def constants(self, node: s.Expr) -> list[Constant] | None:
+        """The values a list item stands for: one literal, or a dynamic array of them."""
+        if isinstance(node, s.Name) and self.scalar_let(node.name) is not None:
+            return self.constants(self.scalar_let(node.name))  # type: ignore[arg-type]
+        if isinstance(node, s.Literal) and node.kind == "dynamic" and isinstance(node.value, list):
+            if all(isinstance(v, str | int | float | bool) for v in node.value):
+                return list(node.value)
+            return None
+        if isinstance(node, s.Call) and node.name.lower() in ("pack_array", "dynamic"):
+            values = [self.constant(arg) for arg in node.args]
+            return None if None in values else values  # type: ignore[return-value]
+        value = self.constant(node)
+        return None if value is None else [value]
+
+    # ----------------------------------------------------------------------- predicates
+
+    def predicate(self, node: s.Binary | s.InList | s.Between) -> ir.Expr:
+        from .lower_predicates import lower_predicate
+
+        return lower_predicate(self, node)
+
+    def match(
+        self,
+        node: s.SyntaxNode,
+        left: s.Expr,
+        right: s.Expr,
+        kind: ir.MatchKind,
+        case_sensitive: bool,
+    ) -> ir.Expr:
+        """`left` matches the constant (or column) `right`, unwrapping tolower/coalesce."""
+        value = self.constant(right)
+        if value is None and isinstance(right, s.Name | s.Member) and kind == ir.MatchKind.EQ:
+            value_ref = self.expr(right)
+            if isinstance(value_ref, ir.FieldRef):
+                field = self.expr(left)
+                return ir.Match(field, kind, (value_ref,), case_sensitive, span=self.span(node))
+        if value is None:
+            raise self.unsupported(right, f"a non-constant right-hand side of {kind.value}")
+        field, transforms = self.subject(left)
+        return ir.Match(
+            field, kind, (value,), case_sensitive, transforms=transforms, span=self.span(node)
+        )
+
+    def subject(self, node: s.Expr) -> tuple[ir.Expr, tuple[ir.Transform, ...]]:
+        """The matched field and the transforms wrapped around it."""
+        if isinstance(node, s.Call) and node.args and is_field(node.args[0]):
+            name = node.name.lower()
+            if name in TRANSFORM_FUNCTIONS and len(node.args) == 1:
+                return self.expr(node.args[0]), (ir.Transform(TRANSFORM_FUNCTIONS[name]),)
+            if name == "coalesce" and len(node.args) == 2:
+                default = node.args[1]
+                if self.constant(default) is not None:
+                    return self.expr(node.args[0]), (
+                        ir.Transform("coalesce", (self.expr(default),)),
+                    )
+        return self.expr(node), ()
+
+
+def is_field(node: s.Expr) -> bool:
+    return isinstance(node, s.Name | s.Member) and not getattr(node, "wildcard", False)

@@ -1,0 +1,157 @@
+"""Lower KQL comparisons, string operators, `in` lists and `between` into IR predicates."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from rulec.compiler import ir
+
+from . import syntax as s
+from .lower_expr import COMPARE_OPS, FLIPPED, STRING_KINDS, THRESHOLD_KINDS, is_field
+
+if TYPE_CHECKING:
+    from .lower_expr import ExprLowering
+
+
+def lower_predicate(lo: ExprLowering, node: s.Binary | s.InList | s.Between) -> ir.Expr:
+    if isinstance(node, s.InList):
+        return in_list(lo, node)
+    if isinstance(node, s.Between):
+        return between(lo, node)
+    if node.op in ("and", "or"):
+        return logical(lo, node)
+    negated = node.op.startswith("!") and node.op not in ("!=", "!~")
+    result = positive(lo, node, node.op[1:] if negated else node.op)
+    return ir.Not(result, span=lo.span(node)) if negated else result
+
+
+def logical(lo: ExprLowering, node: s.Binary) -> ir.Expr:
+    """A chain of one logical operator, flattened without recursion along the chain."""
+    cls = ir.And if node.op == "and" else ir.Or
+    sides: list[s.Expr] = []
+    chain: s.Expr = node
+    while isinstance(chain, s.Binary) and chain.op == node.op:
+        sides.append(chain.right)
+        chain = chain.left
+    sides.append(chain)
+    operands: list[ir.Expr] = []
+    for side in reversed(sides):
+        lowered = lo.expr(side)
+        operands.extend(lowered.operands if type(lowered) is cls else (lowered,))
+    return cls(tuple(operands), span=lo.span(node))
+
+
+def positive(lo: ExprLowering, node: s.Binary, op: str) -> ir.Expr:
+    span = lo.span(node)
+    base = op.removesuffix("_cs")
+    if base in STRING_KINDS:
+        return lo.match(node, node.left, node.right, STRING_KINDS[base], op.endswith("_cs"))
+    if op == ":":
+        return lo.match(node, node.left, node.right, ir.MatchKind.HAS, False)
+    if op in ("=~", "!~"):
+        left, right = oriented(lo, node)
+        match = lo.match(node, left, right, ir.MatchKind.EQ, False)
+        return match if op == "=~" else ir.Not(match, span=span)
+    if op == "matches regex":
+        return lo.match(node, node.left, node.right, ir.MatchKind.REGEX, True)
+    if op in ("==", "=", "!=", "<>"):
+        return equality(lo, node, op)
+    if op in THRESHOLD_KINDS:
+        return threshold(lo, node, op)
+    raise lo.unsupported(node, f"the operator '{node.op}'")
+
+
+def oriented(lo: ExprLowering, node: s.Binary) -> tuple[s.Expr, s.Expr]:
+    """(subject, value): a constant on the left of a symmetric operator moves right."""
+    if lo.constant(node.left) is not None and lo.constant(node.right) is None:
+        return node.right, node.left
+    return node.left, node.right
+
+
+def equality(lo: ExprLowering, node: s.Binary, op: str) -> ir.Expr:
+    span = lo.span(node)
+    left, right = oriented(lo, node)
+    if isinstance(lo.constant(right), str):
+        match = lo.match(node, left, right, ir.MatchKind.EQ, True)
+        return match if op in ("==", "=") else ir.Not(match, span=span)
+    compare_op = COMPARE_OPS[op]
+    return ir.Compare(compare_op, lo.expr(node.left), lo.expr(node.right), span=span)
+
+
+def threshold(lo: ExprLowering, node: s.Binary, op: str) -> ir.Expr:
+    """`coalesce(f, 0) < 100` keeps its field and transform; other comparisons stay Compare."""
+    left, right = node.left, node.right
+    if wrapped_field(left) and lo.constant(right) is not None:
+        return lo.match(node, left, right, THRESHOLD_KINDS[op], True)
+    if wrapped_field(right) and lo.constant(left) is not None:
+        return lo.match(node, right, left, THRESHOLD_KINDS[FLIPPED[op]], True)
+    compare_op = COMPARE_OPS[op]
+    return ir.Compare(compare_op, lo.expr(left), lo.expr(right), span=lo.span(node))
+
+
+def wrapped_field(node: s.Expr) -> bool:
+    return (
+        isinstance(node, s.Call)
+        and node.name.lower() in ("tolower", "toupper", "tostring", "coalesce")
+        and bool(node.args)
+        and is_field(node.args[0])
+    )
+
+
+def in_list(lo: ExprLowering, node: s.InList) -> ir.Expr:
+    span = lo.span(node)
+    op = node.op
+    negated = op.startswith("!")
+    base = op.lstrip("!")
+    if base in ("in", "in~") and len(node.items) == 1 and is_tabular(lo, node.items[0]):
+        subject = lo.expr(node.left)
+        sub = ir.InPipeline(subject, lo.pipeline(node.items[0]), base == "in", span=span)
+        return ir.Not(sub, span=span) if negated else sub
+    values: list = []
+    for item in node.items:
+        expanded = lo.constants(item)
+        if expanded is None:
+            raise lo.unsupported(item, f"a non-constant item in the list of '{op}'")
+        values.extend(expanded)
+    if not values:
+        raise lo.unsupported(node, f"an empty list after '{op}'")
+    field, transforms = lo.subject(node.left)
+    case_sensitive = base in ("in", "has_any_cs", "has_all_cs")
+    kind = ir.MatchKind.EQ if base in ("in", "in~") else ir.MatchKind.HAS
+    if base.startswith("has_all"):
+        parts = [ir.Match(field, kind, (v,), case_sensitive, transforms, span=span) for v in values]
+        return ir.And(tuple(parts), span=span)
+    result = ir.Match(field, kind, tuple(values), case_sensitive, transforms, span=span)
+    return ir.Not(result, span=span) if negated else result
+
+
+def is_tabular(lo: ExprLowering, node: s.Expr) -> bool:
+    if isinstance(node, s.Pipe):
+        return True
+    if isinstance(node, s.Name):
+        return lo.is_tabular_name(node.name)
+    return isinstance(node, s.Call) and node.name.lower() in ("materialize", "table")
+
+
+def between(lo: ExprLowering, node: s.Between) -> ir.Expr:
+    span = lo.span(node)
+    subject, low, high = lo.expr(node.left), lo.expr(node.low), lo.expr(node.high)
+    if is_timespan(high) and not is_timespan(low):
+        high = ir.Arith(ir.ArithOp.ADD, low, high, span=high.span)
+    if node.negated:
+        below = ir.Compare(ir.CompareOp.LT, subject, low, span=span)
+        above = ir.Compare(ir.CompareOp.GT, subject, high, span=span)
+        return ir.Or((below, above), span=span)
+    return ir.And(
+        (
+            ir.Compare(ir.CompareOp.GE, subject, low, span=span),
+            ir.Compare(ir.CompareOp.LE, subject, high, span=span),
+        ),
+        span=span,
+    )
+
+
+def is_timespan(expr: ir.Expr) -> bool:
+    from datetime import timedelta
+
+    return isinstance(expr, ir.Literal) and isinstance(expr.value, timedelta)

@@ -1,0 +1,319 @@
+"""The Sigma front end: pySigma parses and applies processing pipelines; this lowers to the IR.
+
+`load_sigma` turns every rule of a Sigma file (a multi-document collection included) into an
+`ir.Query`, or into an `ir.Diagnostic` with the rule's file, line and column when it cannot.
+"""
+
+from __future__ import annotations
+
+import copy
+import functools
+import itertools
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import yaml
+from sigma.correlations import SigmaCorrelationRule
+from sigma.exceptions import SigmaError, SigmaPipelineNotFoundError, SigmaRuleLocation
+from sigma.filters import SigmaFilter
+from sigma.plugins import InstalledSigmaPlugins
+from sigma.processing.pipeline import ProcessingPipeline
+from sigma.rule import SigmaRule
+
+from rulec.compiler import ir
+from rulec.compiler.frontends.sigma_condition import lower_condition
+from rulec.compiler.frontends.sigma_correlation import lower_correlation
+from rulec.compiler.frontends.sigma_errors import sigma_error_diagnostic
+from rulec.compiler.frontends.sigma_legacy import (
+    LegacyAggregation,
+    Near,
+    aggregate_stage,
+    near_query,
+    parse_aggregation,
+    parse_timeframe,
+    split_condition,
+)
+from rulec.compiler.frontends.sigma_meta import rule_meta, source_of
+from rulec.compiler.frontends.sigma_spans import index_rule
+from rulec.compiler.frontends.sigma_values import unsupported
+from rulec.compiler.frontends.sigma_yaml import (
+    Document,
+    child,
+    documents,
+    node_span,
+    yaml_error_span,
+)
+
+__all__ = ["load_sigma", "resolve_pipeline"]
+
+
+@functools.lru_cache(maxsize=1)
+def _plugins() -> InstalledSigmaPlugins:
+    return InstalledSigmaPlugins.autodiscover()
+
+
+def resolve_pipeline(names: Sequence[str]) -> ProcessingPipeline | None:
+    """Combine installed pySigma pipelines and pipeline YAML files, as sigma-cli's `-p` does."""
+    if not names:
+        return None
+    resolver = _plugins().get_pipeline_resolver()
+    for name in names:
+        try:
+            resolver.resolve_pipeline(name)
+        except SigmaPipelineNotFoundError:
+            known = ", ".join(sorted(resolver.pipelines)) or "none installed"
+            raise ir.RuleError(
+                ir.Diagnostic(
+                    "sigma.unknown-pipeline",
+                    f"unknown pipeline '{name}': expected an installed pySigma pipeline "
+                    f"({known}) or the path of a pipeline YAML file",
+                    ir.Span(name),
+                )
+            ) from None
+        except (SigmaError, yaml.YAMLError, TypeError, ValueError) as error:
+            raise ir.RuleError(
+                ir.Diagnostic(
+                    "sigma.bad-pipeline", f"pipeline '{name}' is invalid: {error}", ir.Span(name)
+                )
+            ) from None
+    return resolver.resolve(list(names))
+
+
+@dataclass
+class _Parsed:
+    """One document of a file, parsed by pySigma (or the diagnostic that replaced it)."""
+
+    doc: Document
+    data: dict[str, Any]
+    rule: SigmaRule | SigmaCorrelationRule | SigmaFilter | None = None
+    diagnostic: ir.Diagnostic | None = None
+    aggregations: list[LegacyAggregation | Near | None] = field(default_factory=list)
+    timeframe: object = None
+    other_sources: list[ir.LogSource] = field(default_factory=list)
+
+
+def load_sigma(
+    text: str, path: str, pipeline: ProcessingPipeline | None = None
+) -> list[ir.Query | ir.Diagnostic]:
+    """One Query or Diagnostic per rule of `text`, in file order; never raises for bad input."""
+    parsed, trailing = _parse_file(text, path)
+    filters = [p.rule for p in parsed if isinstance(p.rule, SigmaFilter)]
+    results: dict[int, ir.Query | ir.Diagnostic] = {}
+    queries: dict[str, ir.Query] = {}
+    for position, item in enumerate(parsed):
+        if not isinstance(item.rule, SigmaFilter) and not isinstance(
+            item.rule, SigmaCorrelationRule
+        ):
+            results[position] = _guarded(
+                item, path, lambda i: _lower_rule(i, path, filters, pipeline)
+            )
+            _remember(item, results[position], queries)
+    for position, item in enumerate(parsed):
+        if isinstance(item.rule, SigmaCorrelationRule):
+            results[position] = _guarded(
+                item,
+                path,
+                lambda i: lower_correlation(i.rule, i.data, i.doc, path, pipeline, queries),
+            )
+            _remember(item, results[position], queries)
+    ordered = [results[p] for p in sorted(results)]
+    return ordered + ([trailing] if trailing else [])
+
+
+def _remember(
+    item: _Parsed, result: ir.Query | ir.Diagnostic, queries: dict[str, ir.Query]
+) -> None:
+    """Make a lowered rule referable by correlations, by id and by name."""
+    if isinstance(result, ir.Query):
+        for key in ("id", "name"):
+            if item.data.get(key) is not None:
+                queries[str(item.data[key])] = result
+
+
+def _guarded(item: _Parsed, path: str, lower: Any) -> ir.Query | ir.Diagnostic:
+    if item.diagnostic is not None:
+        return item.diagnostic
+    try:
+        return lower(item)
+    except ir.RuleError as error:
+        return error.diagnostic
+    except SigmaError as error:
+        return sigma_error_diagnostic(error, item.doc, path)
+    except Exception as error:  # pySigma may fail on inputs it does not validate
+        return ir.Diagnostic(
+            "sigma.invalid",
+            f"pySigma cannot process this rule ({type(error).__name__}: {error})",
+            node_span(path, item.doc.node),
+        )
+
+
+def _parse_file(text: str, path: str) -> tuple[list[_Parsed], ir.Diagnostic | None]:
+    """Parse every document, applying the collection actions global, reset and repeat."""
+    parsed: list[_Parsed] = []
+    global_part: dict[str, Any] = {}
+    previous: dict[str, Any] = {}
+    try:
+        for doc in documents(text):
+            data = doc.data
+            if data is None:
+                continue
+            if not isinstance(data, dict):
+                parsed.append(_invalid(doc, path, "a Sigma document must be a mapping"))
+                continue
+            action = data.get("action")
+            if action == "global":
+                global_part = {k: v for k, v in data.items() if k != "action"}
+            elif action == "reset":
+                global_part = {}
+            elif action == "repeat":
+                previous = _merged(previous, {k: v for k, v in data.items() if k != "action"})
+                parsed.append(_parse_document(doc, previous, path))
+            elif action is not None:
+                parsed.append(_invalid(doc, path, f"unknown collection action '{action}'"))
+            elif _is_meta_document(data):
+                parsed.append(_parse_document(doc, data, path))
+            else:
+                previous = _merged(copy.deepcopy(global_part), data)
+                parsed.append(_parse_document(doc, previous, path))
+    except yaml.YAMLError as error:
+        message = f"broken YAML: {getattr(error, 'problem', None) or error}"
+        return parsed, ir.Diagnostic("sigma.yaml", message, yaml_error_span(path, error))
+    return parsed, None
+
+
+def _is_meta_document(data: dict[str, Any]) -> bool:
+    return isinstance(data.get("correlation"), dict) or isinstance(data.get("filter"), dict)
+
+
+def _merged(base: dict[str, Any], update: dict[str, Any]) -> dict[str, Any]:
+    for key, value in update.items():
+        if isinstance(value, dict) and isinstance(base.get(key), dict):
+            base[key] = _merged(dict(base[key]), value)
+        else:
+            base[key] = copy.deepcopy(value)
+    return base
+
+
+def _invalid(doc: Document, path: str, message: str) -> _Parsed:
+    diagnostic = ir.Diagnostic("sigma.invalid", message, node_span(path, doc.node))
+    return _Parsed(doc, {}, diagnostic=diagnostic)
+
+
+def _parse_document(doc: Document, data: dict[str, Any], path: str) -> _Parsed:
+    item = _Parsed(doc, data)
+    try:
+        source = SigmaRuleLocation(path)
+        if isinstance(data.get("correlation"), dict):
+            item.rule = SigmaCorrelationRule.from_dict(data, source=source)
+        elif isinstance(data.get("filter"), dict):
+            item.rule = SigmaFilter.from_dict(data, source=source)
+        else:
+            item.rule = SigmaRule.from_dict(_for_pysigma(item, path), source=source)
+    except ir.RuleError as error:
+        item.diagnostic = error.diagnostic
+    except SigmaError as error:
+        item.diagnostic = sigma_error_diagnostic(error, doc, path)
+    except Exception as error:  # pySigma may fail on inputs it does not validate
+        item.diagnostic = ir.Diagnostic(
+            "sigma.invalid",
+            f"pySigma cannot parse this rule ({type(error).__name__}: {error})",
+            node_span(path, doc.node),
+        )
+    return item
+
+
+def _for_pysigma(item: _Parsed, path: str) -> dict[str, Any]:
+    """The rule with legacy `| aggregation` parts and `timeframe` taken out for pySigma."""
+    data = copy.deepcopy(item.data)
+    _split_logsource(item, data)
+    detection = data.get("detection")
+    if not isinstance(detection, dict):
+        return data
+    item.timeframe = detection.pop("timeframe", data.pop("timeframe", None))
+    conditions = detection.get("condition")
+    listed = conditions if isinstance(conditions, list) else [conditions]
+    if not all(isinstance(c, str) for c in listed):
+        return data
+    detection_node = child(item.doc.node, "detection")
+    condition_node = child(detection_node, "condition") or detection_node or item.doc.node
+    left_parts = []
+    for condition in listed:
+        left, right = split_condition(condition)
+        left_parts.append(left)
+        item.aggregations.append(
+            parse_aggregation(right, node_span(path, condition_node)) if right else None
+        )
+    detection["condition"] = left_parts if isinstance(conditions, list) else left_parts[0]
+    near = [a for a in item.aggregations if isinstance(a, Near)]
+    if near:
+        if len(listed) != 1:
+            raise unsupported("'near' in a list of conditions", node_span(path, condition_node))
+        detection["condition"] = [left_parts[0], *near[0].identifiers]
+    return data
+
+
+def _split_logsource(item: _Parsed, data: dict[str, Any]) -> None:
+    """An older-format log source with lists (`product: [a, b]`): keep the first combination
+    for pySigma and remember the others, whose events are added with a Union."""
+    logsource = data.get("logsource")
+    if not isinstance(logsource, dict):
+        return
+    keys = ("product", "category", "service")
+    choices = [v if isinstance(v := logsource.get(k), list) and v else [v] for k in keys]
+    if all(len(c) == 1 for c in choices):
+        return
+    combos = list(itertools.product(*choices))
+    logsource.update(zip(keys, combos[0], strict=True))
+    item.other_sources = [ir.LogSource(*(_opt_str(v) for v in combo)) for combo in combos[1:]]
+
+
+def _opt_str(value: object) -> str | None:
+    return None if value is None else str(value)
+
+
+def _lower_rule(
+    item: _Parsed, path: str, filters: list[Any], pipeline: ProcessingPipeline | None
+) -> ir.Query:
+    rule = item.rule
+    assert isinstance(rule, SigmaRule)
+    meta = rule_meta(item.data, path, item.doc.text)
+    for sigma_filter in filters:
+        rule = sigma_filter.apply_on_rule(rule)
+    index = index_rule(rule, item.doc.node, path)
+    if pipeline is not None:
+        pipeline.apply(rule)
+    exprs = [
+        lower_condition(condition.parsed, index, index.condition(i))
+        for i, condition in enumerate(rule.detection.parsed_condition)
+    ]
+    span = index.condition(0)
+    source = source_of(rule.logsource, item.doc.node, path)
+    aggregation = _single_aggregation(item.aggregations, span)
+    timeframe = parse_timeframe(item.timeframe, span) if item.timeframe else None
+    if isinstance(aggregation, Near):
+        correlated, lets = near_query(aggregation, exprs, source, timeframe, span)
+        return ir.Query(correlated, lets=lets, meta=meta, span=index.rule_span)
+    predicate = exprs[0] if len(exprs) == 1 else ir.Or(tuple(exprs), span=span)
+    stages: tuple[ir.Stage, ...] = (ir.Filter(predicate, span=span),)
+    if item.other_sources:
+        others = tuple(ir.Pipeline(other, span=source.span) for other in item.other_sources)
+        stages = (ir.Union(others, span=source.span), *stages)
+    if aggregation is not None:
+        stages += (aggregate_stage(aggregation, timeframe, span),)
+    return ir.Query(
+        ir.Pipeline(source, stages, span=index.rule_span), meta=meta, span=index.rule_span
+    )
+
+
+def _single_aggregation(
+    aggregations: list[LegacyAggregation | Near | None], span: ir.Span
+) -> LegacyAggregation | Near | None:
+    present = {a for a in aggregations if a is not None}
+    if not present:
+        return None
+    if len(present) > 1 or len(present) != len(set(aggregations)):
+        raise unsupported(
+            "several conditions with different aggregations (only one aggregation per rule)", span
+        )
+    return present.pop()

@@ -1,0 +1,55 @@
+"""pySigma exceptions as located diagnostics: a stable code and the line the error is about."""
+
+from __future__ import annotations
+
+import re
+
+import yaml
+from sigma.exceptions import SigmaConditionError, SigmaError
+
+from rulec.compiler import ir
+from rulec.compiler.frontends.sigma_yaml import Document, child, find_scalar, node_span
+
+_UNKNOWN_MODIFIER = re.compile(r"Unknown modifier '([^']*)'")
+_QUOTED = re.compile(r"'([^']+)'")
+
+
+def sigma_error_diagnostic(error: SigmaError, doc: Document, path: str) -> ir.Diagnostic:
+    """The diagnostic for a pySigma error raised while parsing or processing `doc`."""
+    message = str(error.args[0]) if error.args else type(error).__name__
+    modifier = _UNKNOWN_MODIFIER.search(message)
+    if modifier:
+        key = find_scalar(doc.node, lambda s: modifier[1] in s.split("|")[1:])
+        return ir.Diagnostic(
+            "sigma.unknown-modifier",
+            f"unknown modifier '{modifier[1]}' (expected one of pySigma's modifiers, "
+            "e.g. contains, startswith, endswith, all, re, cidr, base64offset, windash)",
+            node_span(path, key or doc.node),
+        )
+    if isinstance(error, SigmaConditionError) and message.startswith("Expected"):
+        message = (
+            f"the condition is not Sigma condition syntax ({message}); expected detection "
+            "names joined by and/or/not, brackets, and '1 of'/'all of' selectors"
+        )
+    return ir.Diagnostic(_code(error), message, node_span(path, _locate(error, message, doc)))
+
+
+def _code(error: SigmaError) -> str:
+    name = type(error).__name__.removeprefix("Sigma").removesuffix("Error") or "invalid"
+    return "sigma." + re.sub(r"(?<!^)(?=[A-Z])", "-", name).lower()
+
+
+def _locate(error: SigmaError, message: str, doc: Document) -> yaml.Node:
+    """The node an error is about: a quoted name from the message, the condition, or the rule."""
+    detection = child(doc.node, "detection")
+    if isinstance(error, SigmaConditionError):
+        return child(detection, "condition") or detection or doc.node
+    for quoted in _QUOTED.findall(message):
+        found = find_scalar(doc.node, lambda s, q=quoted: s == q or s.startswith(q + "|"))
+        if found is not None:
+            return found
+    if "log source" in message.lower():
+        return child(doc.node, "logsource") or doc.node
+    if "condition" in message.lower() or "detection" in message.lower():
+        return child(detection, "condition") or detection or doc.node
+    return doc.node

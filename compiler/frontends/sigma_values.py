@@ -1,0 +1,227 @@
+"""Lowering of pySigma values (SigmaString, SigmaNumber, SigmaRegularExpression, ...) to Matches.
+
+A list of values under one field becomes one `Match` per kind of value (any-of), so
+`Image|endswith: [a, b]` is one ENDSWITH match with two values; values that need a
+predicate of their own (null, exists) become separate operands of an `Or`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+from sigma.types import (
+    CompareOperators,
+    Placeholder,
+    SigmaBool,
+    SigmaCasedString,
+    SigmaCIDRExpression,
+    SigmaCompareExpression,
+    SigmaExists,
+    SigmaExpansion,
+    SigmaFieldReference,
+    SigmaNull,
+    SigmaNumber,
+    SigmaRegularExpression,
+    SigmaRegularExpressionFlag,
+    SigmaString,
+    SigmaTimestampPart,
+    SigmaType,
+    SpecialChars,
+)
+
+from rulec.compiler import ir
+
+K = ir.MatchKind
+_COMPARE_KINDS = {
+    CompareOperators.LT: K.LT,
+    CompareOperators.LTE: K.LE,
+    CompareOperators.GT: K.GT,
+    CompareOperators.GTE: K.GE,
+}
+_WILDCARDS = {
+    SpecialChars.WILDCARD_MULTI: ir.Wildcard.ANY,
+    SpecialChars.WILDCARD_SINGLE: ir.Wildcard.ONE,
+}
+
+
+@dataclass(frozen=True)
+class Atom:
+    """One value's share of a Match; atoms with equal `key` merge into one Match."""
+
+    kind: ir.MatchKind
+    value: ir.MatchValue
+    case_sensitive: bool
+    flags: frozenset[str] = frozenset()
+
+    @property
+    def key(self) -> tuple[object, ...]:
+        return (self.kind, self.case_sensitive, self.flags, _value_class(self.value))
+
+
+def _value_class(value: object) -> str:
+    if isinstance(value, bool):
+        return "bool"
+    if isinstance(value, (int, float)):
+        return "number"
+    return type(value).__name__
+
+
+def unsupported(message: str, span: ir.Span) -> ir.RuleError:
+    return ir.RuleError(ir.Diagnostic("sigma.unsupported", message, span))
+
+
+def match_any(
+    field: ir.Expr, values: Sequence[SigmaType], span_of: Callable[[object], ir.Span]
+) -> ir.Expr:
+    """`field` matches any of `values`: one Match per kind of value, combined with Or."""
+    groups: dict[tuple[object, ...], tuple[Atom, list[ir.MatchValue], ir.Span]] = {}
+    operands: list[ir.Expr | tuple[object, ...]] = []
+    for value in values:
+        span = span_of(value)
+        for item in _atoms(value, field, span):
+            if isinstance(item, Atom):
+                if item.key not in groups:
+                    groups[item.key] = (item, [], span)
+                    operands.append(item.key)
+                groups[item.key][1].append(item.value)
+            else:
+                operands.append(item)
+    exprs = [_group_match(field, *groups[op]) if isinstance(op, tuple) else op for op in operands]
+    return exprs[0] if len(exprs) == 1 else ir.Or(tuple(exprs), span=span_of(values[0]))
+
+
+def _group_match(
+    field: ir.Expr, atom: Atom, values: list[ir.MatchValue], span: ir.Span
+) -> ir.Match:
+    return ir.Match(
+        field,
+        atom.kind,
+        tuple(dict.fromkeys(values)),
+        atom.case_sensitive,
+        flags=atom.flags,
+        span=span,
+    )
+
+
+def _atoms(value: SigmaType, field: ir.Expr, span: ir.Span) -> list[Atom | ir.Expr]:
+    keyword = isinstance(field, ir.RawText)
+    if isinstance(value, SigmaExpansion):
+        return [atom for inner in value.values for atom in _atoms(inner, field, span)]
+    if isinstance(value, SigmaString):
+        return [_string_atom(value, keyword, span)]
+    if isinstance(value, SigmaRegularExpression):
+        return [_regex_atom(value, span)]
+    if keyword:
+        return [_keyword_scalar_atom(value, span)]
+    return [_field_scalar(value, field, span)]
+
+
+def _string_atom(value: SigmaString, keyword: bool, span: ir.Span) -> Atom:
+    cased = isinstance(value, SigmaCasedString)
+    parts = _pattern_parts(value, span)
+    if keyword:
+        if parts[:1] != [ir.Wildcard.ANY]:
+            parts.insert(0, ir.Wildcard.ANY)
+        if parts[-1:] != [ir.Wildcard.ANY]:
+            parts.append(ir.Wildcard.ANY)
+    kind, text = classify(parts)
+    return Atom(kind, text, cased)
+
+
+def _pattern_parts(value: SigmaString, span: ir.Span) -> list[str | ir.Wildcard]:
+    """The value as merged text and wildcard parts; runs of `*` collapse into one."""
+    parts: list[str | ir.Wildcard] = []
+    for part in value.s:
+        if isinstance(part, Placeholder):
+            raise unsupported(
+                f"placeholder %{part.name}% is not resolved: pass a pipeline that defines it "
+                "(value_placeholders or a query expression placeholder the target understands)",
+                span,
+            )
+        item = _WILDCARDS[part] if isinstance(part, SpecialChars) else part
+        if isinstance(item, str) and parts and isinstance(parts[-1], str):
+            parts[-1] += item
+        elif not (item is ir.Wildcard.ANY and parts[-1:] == [ir.Wildcard.ANY]):
+            parts.append(item)
+    return parts
+
+
+def classify(parts: list[str | ir.Wildcard]) -> tuple[ir.MatchKind, str | ir.Pattern]:
+    """The simplest match kind for a wildcard pattern: eq, contains, startswith, endswith."""
+    any_ = ir.Wildcard.ANY
+    texts = [p for p in parts if isinstance(p, str)]
+    if not any(isinstance(p, ir.Wildcard) for p in parts):
+        return K.EQ, "".join(texts)
+    if parts == [any_]:
+        return K.CONTAINS, ""
+    if len(parts) == 3 and parts[0] is any_ and parts[2] is any_ and texts:
+        return K.CONTAINS, texts[0]
+    if len(parts) == 2 and parts[1] is any_ and texts:
+        return K.STARTSWITH, texts[0]
+    if len(parts) == 2 and parts[0] is any_ and texts:
+        return K.ENDSWITH, texts[0]
+    return K.WILDCARD, ir.Pattern(tuple(parts))
+
+
+def _regex_atom(value: SigmaRegularExpression, span: ir.Span) -> Atom:
+    if value.regexp.contains_placeholder():
+        raise unsupported("placeholder in a regular expression is not resolved", span)
+    flags = frozenset(
+        name
+        for flag, name in (
+            (SigmaRegularExpressionFlag.MULTILINE, "m"),
+            (SigmaRegularExpressionFlag.DOTALL, "s"),
+        )
+        if flag in value.flags
+    )
+    cased = SigmaRegularExpressionFlag.IGNORECASE not in value.flags
+    return Atom(K.REGEX, str(value.regexp), cased, flags)
+
+
+def _keyword_scalar_atom(value: SigmaType, span: ir.Span) -> Atom:
+    if isinstance(value, SigmaNumber) and not isinstance(value, SigmaTimestampPart):
+        return Atom(K.CONTAINS, str(value.number), False)
+    raise unsupported(f"a keyword (value without a field) of type {_type_name(value)}", span)
+
+
+def _field_scalar(value: SigmaType, field: ir.Expr, span: ir.Span) -> Atom | ir.Expr:
+    if isinstance(value, SigmaTimestampPart):
+        part = value.timestamp_part.name.lower()
+        raise unsupported(f"the time-part modifier |{part} (the IR has no date-part match)", span)
+    if isinstance(value, SigmaNumber):
+        return Atom(K.EQ, value.number, False)
+    if isinstance(value, SigmaBool):
+        return Atom(K.EQ, value.boolean, False)
+    if isinstance(value, SigmaCIDRExpression):
+        return Atom(K.CIDR, value.cidr, False)
+    if isinstance(value, SigmaFieldReference):
+        return _fieldref_atom(value)
+    if isinstance(value, SigmaCompareExpression):
+        return _compare(value, field, span)
+    if isinstance(value, SigmaNull):
+        return ir.Not(_exists(field, span), span=span)
+    if isinstance(value, SigmaExists):
+        return _exists(field, span) if value.exists else ir.Not(_exists(field, span), span=span)
+    raise unsupported(f"a value of type {_type_name(value)}", span)
+
+
+def _fieldref_atom(value: SigmaFieldReference) -> Atom:
+    kinds = {(False, False): K.EQ, (True, False): K.STARTSWITH, (False, True): K.ENDSWITH}
+    kind = kinds.get((value.starts_with, value.ends_with), K.CONTAINS)
+    return Atom(kind, ir.FieldRef(value.field), False)
+
+
+def _compare(value: SigmaCompareExpression, field: ir.Expr, span: ir.Span) -> Atom | ir.Expr:
+    number = value.number.number
+    if value.op is CompareOperators.NEQ:
+        return ir.Not(ir.Match(field, K.EQ, (number,), False, span=span), span=span)
+    return Atom(_COMPARE_KINDS[value.op], number, False)
+
+
+def _exists(field: ir.Expr, span: ir.Span) -> ir.Match:
+    return ir.Match(field, K.EXISTS, (), False, span=span)
+
+
+def _type_name(value: SigmaType) -> str:
+    return type(value).__name__.removeprefix("Sigma")

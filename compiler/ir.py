@@ -1,0 +1,490 @@
+"""The rulec intermediate representation.
+
+A rule is a `Query`: parameters and let-bindings, then one `Pipeline`. A pipeline is a source
+followed by stages; a stage is a plain relational operator; expressions are a small typed tree
+whose one string-matching node, `Match`, states its case sensitivity explicitly.
+
+Every node is a frozen dataclass and carries a `Span` (keyword-only, defaulting to "unknown").
+Diagnostics carry spans too, so front ends, passes and back ends report in one shape.
+The meaning of the IR is fixed by the DuckDB reference executor (`compiler/executor.py`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from enum import Enum
+
+# --------------------------------------------------------------------------- spans, diagnostics
+
+
+@dataclass(frozen=True)
+class Span:
+    """Where a node came from: file, 1-based line and column (None when unknown)."""
+
+    file: str | None = None
+    line: int | None = None
+    column: int | None = None
+
+
+NOWHERE = Span()
+
+
+@dataclass(frozen=True, kw_only=True)
+class Node:
+    """Base of every IR node."""
+
+    span: Span = field(default=NOWHERE, compare=False, repr=False)
+
+
+@dataclass(frozen=True)
+class Diagnostic:
+    """A located message: `code` is stable (e.g. `sigma.unknown-modifier`), `message` is prose."""
+
+    code: str
+    message: str
+    span: Span = NOWHERE
+    severity: str = "error"  # "error" | "warning" | "note"
+    target: str | None = None
+
+
+class RuleError(Exception):
+    """Raised by front ends, passes and back ends; carries one `Diagnostic`."""
+
+    def __init__(self, diagnostic: Diagnostic):
+        super().__init__(diagnostic.message)
+        self.diagnostic = diagnostic
+
+
+# --------------------------------------------------------------------------- expressions
+
+
+class Wildcard(Enum):
+    """Wildcard tokens inside a `Pattern`."""
+
+    ANY = "*"  # any run of characters, possibly empty
+    ONE = "?"  # exactly one character
+
+
+@dataclass(frozen=True)
+class Pattern:
+    """A wildcard pattern: literal text parts and `Wildcard` tokens, in order."""
+
+    parts: tuple[str | Wildcard, ...]
+
+
+LiteralValue = str | int | float | bool | None | timedelta | datetime
+
+
+@dataclass(frozen=True)
+class Literal(Node):
+    """A constant. `None` is null; timedelta is a timespan; datetime a point in time (UTC)."""
+
+    value: LiteralValue
+
+
+@dataclass(frozen=True)
+class FieldRef(Node):
+    """A column of the current row (event field)."""
+
+    name: str
+
+
+@dataclass(frozen=True)
+class RawText(Node):
+    """The whole event as text: keyword searches match here. Each target names the column."""
+
+
+@dataclass(frozen=True)
+class ScalarRef(Node):
+    """A reference to a query parameter or scalar let-binding by name."""
+
+    name: str
+
+
+@dataclass(frozen=True)
+class And(Node):
+    operands: tuple[Expr, ...]
+
+
+@dataclass(frozen=True)
+class Or(Node):
+    operands: tuple[Expr, ...]
+
+
+@dataclass(frozen=True)
+class Not(Node):
+    """Logical negation. A missing field never makes `Not(...)` unknown: it is plain two-valued."""
+
+    operand: Expr
+
+
+class CompareOp(Enum):
+    EQ = "=="
+    NE = "!="
+    LT = "<"
+    LE = "<="
+    GT = ">"
+    GE = ">="
+
+
+@dataclass(frozen=True)
+class Compare(Node):
+    """A typed comparison of two scalar expressions (case-sensitive for strings)."""
+
+    op: CompareOp
+    left: Expr
+    right: Expr
+
+
+class ArithOp(Enum):
+    ADD = "+"
+    SUB = "-"
+    MUL = "*"
+    DIV = "/"
+    MOD = "%"
+
+
+@dataclass(frozen=True)
+class Arith(Node):
+    op: ArithOp
+    left: Expr
+    right: Expr
+
+
+@dataclass(frozen=True)
+class Call(Node):
+    """A scalar function call by rulec's normalised name: lower, upper, coalesce, strlen,
+    tostring, toint, todouble, concat, substring, ago, now, ingestion_time, ..."""
+
+    name: str
+    args: tuple[Expr, ...] = ()
+
+
+class MatchKind(Enum):
+    EQ = "eq"
+    CONTAINS = "contains"
+    STARTSWITH = "startswith"
+    ENDSWITH = "endswith"
+    WILDCARD = "wildcard"
+    REGEX = "regex"
+    HAS = "has"
+    CIDR = "cidr"
+    EXISTS = "exists"
+    LT = "lt"
+    LE = "le"
+    GT = "gt"
+    GE = "ge"
+
+
+@dataclass(frozen=True)
+class Transform:
+    """A function applied to the matched field before matching: `coalesce` (args: default),
+    `lower`, `upper`, `tostring`."""
+
+    name: str
+    args: tuple[Expr, ...] = ()
+
+
+MatchValue = str | int | float | bool | Pattern | FieldRef
+
+
+@dataclass(frozen=True)
+class Match(Node):
+    """The string/number predicate: `field` matches any one of `values`.
+
+    - eq/contains/startswith/endswith/has: values are str (or numbers for eq), or FieldRef.
+    - wildcard: values are `Pattern`s. regex: values are patterns in RE2 syntax, with
+      `flags` among {"m", "s"}; case-insensitivity is `case_sensitive=False`, never a flag.
+    - cidr: values are network strings ("10.0.0.0/8", "fe80::/10").
+    - exists: no values; true when the field is present and not null.
+    - lt/le/gt/ge: numeric (or string) thresholds.
+    """
+
+    field: Expr
+    kind: MatchKind
+    values: tuple[MatchValue, ...]
+    case_sensitive: bool
+    transforms: tuple[Transform, ...] = ()
+    flags: frozenset[str] = frozenset()
+
+
+@dataclass(frozen=True)
+class InPipeline(Node):
+    """`field in (pipeline)`: the pipeline yields one column of values."""
+
+    field: Expr
+    pipeline: Pipeline
+    case_sensitive: bool
+
+
+Expr = (
+    Literal
+    | FieldRef
+    | RawText
+    | ScalarRef
+    | And
+    | Or
+    | Not
+    | Compare
+    | Arith
+    | Call
+    | Match
+    | InPipeline
+)
+
+# --------------------------------------------------------------------------- sources
+
+
+@dataclass(frozen=True)
+class Table(Node):
+    """A named table (KQL source, or a mapped Sigma logsource)."""
+
+    name: str
+
+
+@dataclass(frozen=True)
+class LogSource(Node):
+    """A Sigma logsource; a table mapping (`-m`/config) turns it into a table at emit time."""
+
+    product: str | None = None
+    category: str | None = None
+    service: str | None = None
+
+
+@dataclass(frozen=True)
+class PipelineRef(Node):
+    """The result of a tabular let-binding, by name."""
+
+    name: str
+
+
+@dataclass(frozen=True)
+class Datatable(Node):
+    columns: tuple[tuple[str, str], ...]  # (name, type)
+    rows: tuple[tuple[LiteralValue, ...], ...]
+
+
+Source = Table | LogSource | PipelineRef | Datatable
+
+# --------------------------------------------------------------------------- stages
+
+
+@dataclass(frozen=True)
+class Assign(Node):
+    """`name = expr` (in extend, project, summarize by)."""
+
+    name: str
+    expr: Expr
+
+
+@dataclass(frozen=True)
+class Filter(Node):
+    predicate: Expr
+
+
+@dataclass(frozen=True)
+class Extend(Node):
+    assignments: tuple[Assign, ...]
+
+
+@dataclass(frozen=True)
+class Project(Node):
+    columns: tuple[Assign, ...]
+
+
+@dataclass(frozen=True)
+class ProjectAway(Node):
+    names: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Rename(Node):
+    pairs: tuple[tuple[str, str], ...]  # (new name, old name)
+
+
+@dataclass(frozen=True)
+class AggCall(Node):
+    """An aggregation: count (arg None = rows), dcount, sum, min, max, avg, make_set, ..."""
+
+    func: str
+    arg: Expr | None = None
+
+
+@dataclass(frozen=True)
+class Measure(Node):
+    name: str
+    agg: AggCall
+
+
+class WindowKind(Enum):
+    SLIDING = "sliding"  # any span of `size` ending at an event, wherever it starts
+    TUMBLING = "tumbling"  # fixed buckets aligned to the epoch
+
+
+@dataclass(frozen=True)
+class Window(Node):
+    size: timedelta
+    kind: WindowKind = WindowKind.SLIDING
+    time_field: str | None = None  # None: the executor's/target's configured event time
+
+
+@dataclass(frozen=True)
+class Aggregate(Node):
+    """Group rows, compute measures, keep groups where `having` holds.
+
+    With a sliding `window`, each output row is one alert: the group key, `window_start`,
+    `window_end` and the measures, over maximal runs of overlapping windows where `having` holds.
+    """
+
+    group_by: tuple[Assign, ...]
+    measures: tuple[Measure, ...]
+    window: Window | None = None
+    having: Expr | None = None
+
+
+class JoinKind(Enum):
+    INNER = "inner"
+    INNERUNIQUE = "innerunique"
+    LEFTOUTER = "leftouter"
+    RIGHTOUTER = "rightouter"
+    FULLOUTER = "fullouter"
+    LEFTSEMI = "leftsemi"
+    RIGHTSEMI = "rightsemi"
+    LEFTANTI = "leftanti"
+    RIGHTANTI = "rightanti"
+
+
+@dataclass(frozen=True)
+class Join(Node):
+    kind: JoinKind
+    right: Pipeline
+    keys: tuple[tuple[str, str], ...]  # (left column, right column)
+
+
+@dataclass(frozen=True)
+class Union(Node):
+    """Rows of the current pipeline followed by the rows of each of `pipelines`."""
+
+    pipelines: tuple[Pipeline, ...]
+
+
+@dataclass(frozen=True)
+class Invoke(Node):
+    """A function that exists only in the SIEM (e.g. `FileProfile`), bound by the executor."""
+
+    function: str
+    args: tuple[Expr, ...] = ()
+
+
+@dataclass(frozen=True)
+class SortKey(Node):
+    expr: Expr
+    descending: bool = False
+
+
+@dataclass(frozen=True)
+class Sort(Node):
+    keys: tuple[SortKey, ...]
+
+
+@dataclass(frozen=True)
+class Limit(Node):
+    count: int
+
+
+@dataclass(frozen=True)
+class Distinct(Node):
+    columns: tuple[str, ...]  # empty: all columns
+
+
+class CorrelationKind(Enum):
+    EVENT_COUNT = "event_count"
+    VALUE_COUNT = "value_count"
+    TEMPORAL = "temporal"
+    TEMPORAL_ORDERED = "temporal_ordered"
+    VALUE_SUM = "value_sum"
+    VALUE_AVG = "value_avg"
+    VALUE_PERCENTILE = "value_percentile"
+
+
+@dataclass(frozen=True)
+class Correlation(Node):
+    """A Sigma correlation over the let-bound pipelines named in `rules`."""
+
+    kind: CorrelationKind
+    rules: tuple[str, ...]
+    group_by: tuple[str, ...]
+    timespan: timedelta
+    condition: Expr | None = None  # over the measure column `value`, e.g. value >= 10
+    value_field: str | None = None
+
+
+Stage = (
+    Filter
+    | Extend
+    | Project
+    | ProjectAway
+    | Rename
+    | Aggregate
+    | Join
+    | Union
+    | Invoke
+    | Sort
+    | Limit
+    | Distinct
+    | Correlation
+)
+
+# --------------------------------------------------------------------------- query
+
+
+@dataclass(frozen=True)
+class Pipeline(Node):
+    source: Source
+    stages: tuple[Stage, ...] = ()
+
+
+@dataclass(frozen=True)
+class Param(Node):
+    """A query parameter (`declare query_parameters`) or scalar let with a default value."""
+
+    name: str
+    type: str | None = None
+    default: Expr | None = None
+
+
+@dataclass(frozen=True)
+class Let(Node):
+    """A let-binding of a scalar expression or of a pipeline."""
+
+    name: str
+    value: Expr | Pipeline
+    materialize: bool = False
+
+
+@dataclass(frozen=True)
+class RuleMeta:
+    """What a rule says about itself (from Sigma's header or a KQL file's comments)."""
+
+    language: str  # "sigma" | "kql"
+    path: str | None = None
+    id: str | None = None
+    title: str | None = None
+    description: str | None = None
+    status: str | None = None
+    level: str | None = None
+    author: str | None = None
+    tags: tuple[str, ...] = ()
+    references: tuple[str, ...] = ()
+    falsepositives: tuple[str, ...] = ()
+    logsource: LogSource | None = None
+    text: str | None = None  # the rule body as written
+
+
+@dataclass(frozen=True)
+class Query(Node):
+    pipeline: Pipeline
+    params: tuple[Param, ...] = ()
+    lets: tuple[Let, ...] = ()
+    meta: RuleMeta = field(default_factory=lambda: RuleMeta(language="unknown"))

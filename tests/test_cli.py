@@ -1,0 +1,98 @@
+"""The command-line contract: targets, JSON lines, exit statuses, atomic output."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from click.testing import CliRunner
+
+from conftest import REPO
+from rulec.compiler.cli import main
+
+SEED = REPO / "rules" / "sigma" / "win_winrm_listening_service_reconnaissance.yml"
+SEED_EVENTS = REPO / "golden" / "win_winrm_listening_service_reconnaissance" / "events.ndjson"
+GOOD = """title: Good
+id: 11111111-1111-1111-1111-111111111111
+logsource: {product: windows, category: process_creation}
+detection:
+  sel: {Image|endswith: '\\\\cmd.exe'}
+  condition: sel
+"""
+BROKEN = "title: Broken\nlogsource: {product: windows\ndetection: [\n"
+
+
+def invoke(*args: str):
+    return CliRunner().invoke(main, [str(a) for a in args], catch_exceptions=False)
+
+
+def lines(output: str) -> list[dict]:
+    return [json.loads(line) for line in output.splitlines() if line.strip()]
+
+
+def test_convert_bundled_rules_to_duckdb_and_postgres():
+    result = invoke("convert", "-t", "duckdb", "-t", "postgres", "--format", "json", REPO / "rules")
+    assert result.exit_code == 0, result.output
+    out = lines(result.stdout)
+    assert {o["target"] for o in out} == {"duckdb", "postgres"}
+    assert all(o["ok"] and o["query"].startswith(("SELECT", "WITH")) for o in out)
+    assert len(out) == 2 * len(list((REPO / "rules" / "sigma").glob("*.yml")))
+
+
+def test_a_broken_rule_fails_alone_with_file_and_line(tmp_path):
+    (tmp_path / "a_broken.yml").write_text(BROKEN)
+    (tmp_path / "b_good.yml").write_text(GOOD)
+    result = invoke("convert", "-t", "duckdb", "--format", "json", tmp_path)
+    assert result.exit_code == 1
+    broken, good = lines(result.stdout)
+    assert broken["ok"] is False and broken["error"]["line"] >= 1
+    assert broken["error"]["file"].endswith("a_broken.yml")
+    assert good["ok"] and good["id"] == "11111111-1111-1111-1111-111111111111"
+    assert "a_broken.yml:" in result.stderr
+    assert "Traceback" not in result.output
+
+
+def test_unknown_target_is_bad_usage():
+    result = invoke("convert", "-t", "nosuch", SEED)
+    assert result.exit_code == 2
+    assert "unknown target" in result.output
+
+
+def test_output_file_is_written_whole(tmp_path):
+    out = tmp_path / "deep" / "queries.jsonl"
+    (tmp_path / "good.yml").write_text(GOOD)
+    (tmp_path / "zbroken.yml").write_text(BROKEN)
+    result = invoke("convert", "-t", "duckdb", "--format", "json", "-o", out, tmp_path)
+    assert result.exit_code == 1
+    assert [o["ok"] for o in lines(out.read_text())] == [True, False]
+    assert [p.name for p in out.parent.iterdir()] == ["queries.jsonl"]
+
+
+def test_run_seed_rule_raises_two_alerts():
+    result = invoke("run", SEED, "--events", SEED_EVENTS, "--format", "json")
+    assert result.exit_code == 0, result.output
+    (report,) = lines(result.stdout)
+    assert report["ok"] and report["matches"] == 2
+    assert [r["value"] for r in report["rows"]] == [31, 31]
+
+
+def test_run_reports_bad_events_with_line(tmp_path):
+    bad = tmp_path / "bad.ndjson"
+    bad.write_text('{"a": 1}\nnot json\n')
+    result = invoke("run", SEED, "--events", bad)
+    assert result.exit_code == 1
+    assert f"{bad}:2:" in result.stderr
+
+
+def test_run_bad_now_is_bad_usage():
+    result = invoke("run", SEED, "--events", SEED_EVENTS, "--now", "yesterday")
+    assert result.exit_code == 2
+
+
+@pytest.mark.parametrize("fmt", ["text", "json"])
+def test_verify_bundled_golden(fmt, monkeypatch):
+    monkeypatch.chdir(REPO)
+    result = invoke("verify", "--format", fmt)
+    assert result.exit_code == 0, result.output
+    if fmt == "json":
+        assert all(v["ok"] for v in lines(result.stdout))
