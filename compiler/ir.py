@@ -155,7 +155,9 @@ class Arith(Node):
 @dataclass(frozen=True)
 class Call(Node):
     """A scalar function call by rulec's normalised name: lower, upper, coalesce, strlen,
-    tostring, toint, todouble, concat, substring, ago, now, ingestion_time, ..."""
+    tostring, toint, todouble, concat, substring, ago, now, ingestion_time, bin,
+    datepart (args: Literal part name among minute/hour/day/week/month/year, then the value),
+    index (args: value, key: element access), ..."""
 
     name: str
     args: tuple[Expr, ...] = ()
@@ -211,11 +213,12 @@ class Match(Node):
 
 @dataclass(frozen=True)
 class InPipeline(Node):
-    """`field in (pipeline)`: the pipeline yields one column of values."""
+    """`field` matches any value of the pipeline's one column (`in`, `has_any` over a table)."""
 
     field: Expr
     pipeline: Pipeline
     case_sensitive: bool
+    kind: MatchKind = MatchKind.EQ
 
 
 Expr = (
@@ -305,16 +308,32 @@ class Rename(Node):
 
 @dataclass(frozen=True)
 class AggCall(Node):
-    """An aggregation: count (arg None = rows), dcount, sum, min, max, avg, make_set, ..."""
+    """An aggregation: count (arg None = rows), dcount, sum, min, max, avg, make_set, ...
+
+    `args` are the arguments after `arg`: make_set(x, 25), percentile(x, 95), dcountif(x, p).
+    """
 
     func: str
     arg: Expr | None = None
+    args: tuple[Expr, ...] = ()
+
+
+@dataclass(frozen=True)
+class ArgExtreme(Node):
+    """`arg_max(by, cols)` / `arg_min(...)`: the row where `by` is largest/smallest per group.
+
+    Its columns are `columns` (empty: every column of the row), not one measure value.
+    """
+
+    func: str  # "arg_max" | "arg_min"
+    by: Expr
+    columns: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
 class Measure(Node):
     name: str
-    agg: AggCall
+    agg: AggCall | ArgExtreme
 
 
 class WindowKind(Enum):
@@ -364,9 +383,13 @@ class Join(Node):
 
 @dataclass(frozen=True)
 class Union(Node):
-    """Rows of the current pipeline followed by the rows of each of `pipelines`."""
+    """Rows of the current pipeline followed by the rows of each of `pipelines`.
+
+    `source_column` (KQL `withsource=`) names a column holding each row's source table.
+    """
 
     pipelines: tuple[Pipeline, ...]
+    source_column: str | None = None
 
 
 @dataclass(frozen=True)
@@ -381,6 +404,7 @@ class Invoke(Node):
 class SortKey(Node):
     expr: Expr
     descending: bool = False
+    nulls_first: bool | None = None  # None: the source language's default
 
 
 @dataclass(frozen=True)
@@ -398,6 +422,27 @@ class Distinct(Node):
     columns: tuple[str, ...]  # empty: all columns
 
 
+@dataclass(frozen=True)
+class MvExpand(Node):
+    """One row per element of each dynamic array column (`mv-expand`), at most `limit` each."""
+
+    columns: tuple[Assign, ...]
+    limit: int | None = None
+
+
+@dataclass(frozen=True)
+class Parse(Node):
+    """Extract columns from text (`parse`, `parse-where`).
+
+    `parts` alternate literal text (str) and (column, type or None) captures.
+    """
+
+    source: Expr
+    parts: tuple[str | tuple[str, str | None], ...]
+    kind: str = "simple"  # simple | regex | relaxed
+    keep_unmatched: bool = True  # False for parse-where
+
+
 class CorrelationKind(Enum):
     EVENT_COUNT = "event_count"
     VALUE_COUNT = "value_count"
@@ -406,6 +451,7 @@ class CorrelationKind(Enum):
     VALUE_SUM = "value_sum"
     VALUE_AVG = "value_avg"
     VALUE_PERCENTILE = "value_percentile"
+    VALUE_MEDIAN = "value_median"
 
 
 @dataclass(frozen=True)
@@ -418,6 +464,8 @@ class Correlation(Node):
     timespan: timedelta
     condition: Expr | None = None  # over the measure column `value`, e.g. value >= 10
     value_field: str | None = None
+    percentile: int | None = None  # value_percentile: which percentile `value` is
+    absent: tuple[str, ...] = ()  # rules that must NOT occur in the window (`near ... and not`)
 
 
 Stage = (
@@ -433,6 +481,8 @@ Stage = (
     | Sort
     | Limit
     | Distinct
+    | MvExpand
+    | Parse
     | Correlation
 )
 
