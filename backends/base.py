@@ -7,6 +7,7 @@ and the target when the target cannot express the IR exactly.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -45,6 +46,7 @@ class Options:
     time_field: str | None = None  # event time for windows; None: the target's default
     approximations: frozenset[str] = frozenset()  # approximations the user explicitly allows
     now: datetime | None = None  # the value of now()/ago(); None: the engine's clock
+    schema: Mapping[str, tuple[str, ...]] = field(default_factory=dict)  # table -> its columns
 
 
 @dataclass(frozen=True)

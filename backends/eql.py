@@ -6,11 +6,17 @@ written after `:` or `like` (EQL has no wildcard escape), so such matches use `i
 string functions. A missing field makes an EQL comparison null, and `not null` is null: under a
 negation every match is guarded with `field != null` so that `Not` stays two-valued.
 EQL regexes are Lucene regexes, anchored at both ends; RE2 patterns are translated.
+
+EQL has no aggregation. A temporal_ordered correlation is a `sequence by ... with maxspan=...`;
+an event_count correlation over one rule with a `>=`/`>` threshold becomes `with runs=N` only
+when the user allows the `runs` approximation (a sequence consumes its events, so alerts are
+not the merged windows of the reference); everything else is a diagnostic.
 """
 
 from __future__ import annotations
 
 import re
+from datetime import timedelta
 
 from rulec.backends.base import Emitted
 from rulec.backends.text import (
@@ -29,11 +35,21 @@ LUCENE_SPECIALS = frozenset('\\.?+*|{}[]()"#@&<>~^$')
 IDENTIFIER = re.compile(r"[A-Za-z_@][A-Za-z0-9_]*(\.[A-Za-z_@][A-Za-z0-9_]*)*")
 CLASS_ESCAPES = {"d": "0-9", "w": "0-9A-Za-z_", "s": " \t\n\r\f\v"}
 LITERAL_ESCAPES = {"n": "\n", "t": "\t", "r": "\r", "f": "\f", "v": "\v"}
+MAX_RUNS = 100
+SPAN_UNITS = (("d", 86400_000), ("h", 3600_000), ("m", 60_000), ("s", 1000))
 FUNCTION_KINDS = {
     ir.MatchKind.CONTAINS: "stringContains",
     ir.MatchKind.STARTSWITH: "startsWith",
     ir.MatchKind.ENDSWITH: "endsWith",
 }
+
+
+def eql_span(size: timedelta) -> str:
+    millis = size // timedelta(milliseconds=1)
+    for unit, length in SPAN_UNITS:
+        if millis and millis % length == 0:
+            return f"{millis // length}{unit}"
+    return f"{millis}ms"
 
 
 def eql_escapes() -> dict[str, str]:
@@ -175,22 +191,96 @@ class EqlBackend(TextBackend):
     functions = {"tostring": "string", "strlen": "length", "concat": "concat"}
 
     def emit(self, query: ir.Query) -> Emitted:
+        stages = query.pipeline.stages
+        if len(stages) == 1 and isinstance(stages[0], ir.Correlation):
+            return self.correlation(stages[0], query)
         if query.params or query.lets:
             node = (query.params or query.lets)[0]
             raise self.unsupported("parameters and let-bindings", node)
-        pipeline = query.pipeline
+        return Emitted(self.name, f"any where {self.condition(query.pipeline)[0]}")
+
+    def condition(self, pipeline: ir.Pipeline) -> tuple[str, dict[str, str]]:
+        """A single-event pipeline's condition, and the field aliases its `Extend`s define."""
         if not isinstance(pipeline.source, ir.LogSource | ir.Table):
             raise self.unsupported("a source other than a table or logsource", pipeline.source)
-        predicates = []
+        predicates: list[ir.Expr] = []
+        aliases: dict[str, str] = {}
         for stage in pipeline.stages:
-            if not isinstance(stage, ir.Filter):
+            if isinstance(stage, ir.Filter) and not aliases:
+                predicates.append(stage.predicate)
+            elif isinstance(stage, ir.Extend) and all(
+                isinstance(a.expr, ir.FieldRef) for a in stage.assignments
+            ):
+                aliases.update((a.name, a.expr.name) for a in stage.assignments)  # type: ignore[union-attr]
+            else:
                 detail = "EQL selects events; it has no relational stages"
                 raise self.unsupported(f"the {type(stage).__name__} stage", stage, detail)
-            predicates.append(stage.predicate)
         if not predicates:
-            return Emitted(self.name, "any where true")
+            return "true", aliases
         condition = predicates[0] if len(predicates) == 1 else ir.And(tuple(predicates))
-        return Emitted(self.name, f"any where {self.expr(condition)}")
+        return self.expr(condition), aliases
+
+    # ------------------------------------------------------------------ correlations
+
+    def correlation(self, stage: ir.Correlation, query: ir.Query) -> Emitted:
+        lets = {let.name: let.value for let in query.lets if isinstance(let.value, ir.Pipeline)}
+        if len(lets) != len(query.lets) or query.params:
+            raise self.unsupported("a correlation over rules that use let-bindings", stage)
+        steps = [self.condition(lets[rule]) for rule in stage.rules]
+        span = eql_span(stage.timespan)
+        if stage.kind is ir.CorrelationKind.TEMPORAL_ORDERED and self.all_rules(stage):
+            return Emitted(self.name, self.sequence(stage, steps, span))
+        if stage.kind is ir.CorrelationKind.EVENT_COUNT and len(steps) == 1:
+            return self.runs(stage, steps[0], span)
+        detail = "EQL has no aggregation; only ordered sequences and counted runs exist"
+        raise self.unsupported(f"a {stage.kind.value} correlation", stage, detail)
+
+    def all_rules(self, stage: ir.Correlation) -> bool:
+        """Whether the condition asks for nothing but every rule, in order (Sigma's default)."""
+        wanted = ir.Compare(ir.CompareOp.GE, ir.FieldRef("value"), ir.Literal(len(stage.rules)))
+        return stage.condition is None or stage.condition == wanted
+
+    def sequence(self, stage: ir.Correlation, steps: list, span: str, runs: str = "") -> str:
+        keys = [self.field_name(k) for k in stage.group_by]
+        uniform = all(not aliases for _, aliases in steps)
+        head = f"sequence by {', '.join(keys)}" if keys and uniform else "sequence"
+        lines = [f"{head} with maxspan={span}"]
+        for condition, aliases in steps:
+            by = ""
+            if keys and not uniform:
+                by = " by " + ", ".join(self.field_name(aliases.get(k, k)) for k in stage.group_by)
+            lines.append(f"  [any where {condition}]{by}{runs}")
+        return "\n".join(lines)
+
+    def runs(self, stage: ir.Correlation, step: tuple, span: str) -> Emitted:
+        """`[...] with runs=N`: N events of the rule within the span (`> n` is n + 1 runs)."""
+        condition = stage.condition
+        bounds = {ir.CompareOp.GE: 0, ir.CompareOp.GT: 1}
+        if not (
+            isinstance(condition, ir.Compare)
+            and condition.op in bounds
+            and isinstance(condition.right, ir.Literal)
+            and isinstance(condition.right.value, int)
+        ):
+            raise self.unsupported("an event_count condition other than >= n or > n", stage)
+        count = condition.right.value + bounds[condition.op]
+        if not 1 <= count <= MAX_RUNS:
+            detail = f"EQL runs range from 1 to {MAX_RUNS}; this needs {count}"
+            raise self.unsupported("an event_count threshold", stage, detail)
+        if "runs" not in self.options.approximations:
+            detail = "a sequence with runs reports each run of events, not the merged windows; "
+            detail += "allow the 'runs' approximation to emit it"
+            raise self.unsupported("an event_count correlation", stage, detail)
+        note = ir.Diagnostic(
+            "approximation",
+            f"event_count as `with runs={count}`: one alert per completed run (allowed: runs)",
+            stage.span,
+            "warning",
+            self.name,
+        )
+        return Emitted(
+            self.name, self.sequence(stage, [step], span, f" with runs={count}"), (note,)
+        )
 
     def field_name(self, name: str) -> str:
         if IDENTIFIER.fullmatch(name):

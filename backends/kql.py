@@ -5,6 +5,10 @@ String operators carry their case sensitivity in their names (`=~`/`==`, `contai
 matches are two-valued as they stand; a numeric comparison under `not` is guarded with
 `isnotnull`. Wildcard patterns that no string operator expresses become an anchored RE2
 `matches regex` (`(?i)` only for case-insensitive matches, `(?s)` so `*` spans newlines).
+
+A sliding-window aggregate is written exactly (see `sliding_plan`): the rows before it are bound
+by a `let`, every event time of a group anchors a window `[t - W, t]` joined back to the rows,
+and overlapping windows over the threshold merge into one alert with `prev()`/`row_cumsum()`.
 """
 
 from __future__ import annotations
@@ -15,13 +19,17 @@ from datetime import datetime, timedelta, timezone
 from rulec.backends.base import Emitted
 from rulec.backends.text import (
     C_ESCAPES,
+    RULE_COLUMN,
     Prec,
     Quoting,
     Text,
     TextBackend,
+    correlation_aggregate,
     is_ipv6,
+    is_sliding,
     search_regex,
     simple_kind,
+    smallest_wins,
 )
 from rulec.compiler import ir
 
@@ -31,8 +39,14 @@ KEYWORDS = frozenset(
         *("and", "or", "not", "in", "has", "contains", "startswith", "endswith", "between"),
         *("where", "project", "extend", "summarize", "by", "join", "on", "let", "as", "kind"),
         *("true", "false", "null", "datetime", "timespan", "dynamic", "typeof", "print", "with"),
+        *("asc", "desc", "nulls", "first", "last", "to", "step", "from", "of", "limit", "take"),
+        *("declare", "set", "alias", "restrict", "access", "title", "xtitle", "ytitle", "legend"),
+        *("series", "accumulate", "ysplit", "xcolumn", "ycolumns", "anomalycolumns", "panel"),
+        *("bool", "int", "long", "real", "decimal", "string", "guid", "default", "range"),
     }
 )
+TYPE_NAMES = frozenset({"bool", "boolean", "int", "long", "real", "double", "decimal", "string"})
+TYPE_NAMES |= {"guid", "datetime", "date", "timespan", "time", "dynamic"}
 STRING_OPERATORS = {
     ir.MatchKind.CONTAINS: "contains",
     ir.MatchKind.STARTSWITH: "startswith",
@@ -40,9 +54,67 @@ STRING_OPERATORS = {
     ir.MatchKind.HAS: "has",
 }
 THRESHOLDS = {"lt": "<", "le": "<=", "gt": ">", "ge": ">="}
-AGGREGATES = {"dcount": "count_distinct", "count": "count"}
+# InPipeline kind -> operator by case sensitivity
+IN_PIPELINE = {
+    ir.MatchKind.EQ: {False: "in~", True: "in"},
+    ir.MatchKind.HAS: {False: "has_any", True: "has_any_cs"},
+}
 TIMESPAN_UNITS = (("d", 86400_000_000), ("h", 3600_000_000), ("m", 60_000_000), ("s", 1_000_000))
 JOIN_KINDS = {kind: kind.value for kind in ir.JoinKind}
+TIME, NEW_RUN, RUN, ALL = "_rulec_t", "_rulec_new", "_rulec_run", "_rulec_all"
+# rulec's normalised function names whose KQL spelling differs
+RENAMED_FUNCTIONS = {
+    "lower": "tolower",
+    "upper": "toupper",
+    "concat": "strcat",
+    "datepart": "datetime_part",
+}
+# KQL's scalar functions that keep their own name in the IR
+NATIVE_FUNCTIONS = frozenset(
+    {
+        *("abs", "ago", "array_concat", "array_index_of", "array_length", "array_slice"),
+        *("array_sort_asc", "array_sort_desc", "array_strcat", "array_sum", "bag_has_key"),
+        *("bag_keys", "bag_merge", "bag_pack", "bag_remove_keys", "base64_decode_tostring"),
+        *("base64_encode_tostring", "bin", "bin_at", "binary_and", "binary_not", "binary_or"),
+        *("binary_shift_left", "binary_shift_right", "binary_xor", "case", "ceiling"),
+        *("coalesce", "column_ifexists", "countof", "datetime_add", "datetime_diff"),
+        *("datetime_local_to_utc", "datetime_part", "datetime_utc_to_local", "dayofmonth"),
+        *("dayofweek", "dayofyear", "dynamic_to_json", "endofday", "endofmonth", "endofweek"),
+        *("endofyear", "exp", "extract", "extract_all", "extractjson", "format_datetime"),
+        *("format_timespan", "geo_info_from_ip_address", "getmonth", "getyear", "gettype"),
+        *("hash", "hash_md5", "hash_sha1", "hash_sha256", "hourofday", "iff", "indexof"),
+        *("ingestion_time", "ipv4_compare", "ipv4_is_in_any_range", "ipv4_is_match"),
+        *("ipv4_is_private", "ipv6_compare", "ipv6_is_match", "isascii", "isnan", "jaccard_index"),
+        *("log", "log10", "log2", "make_datetime", "make_timespan", "max_of", "min_of"),
+        *("monthofyear",),
+        *("new_guid", "now", "pack", "pack_array", "pack_dictionary", "parse_command_line"),
+        *("parse_csv", "parse_ipv4", "parse_ipv4_mask", "parse_json", "parse_path", "parse_url"),
+        *("parse_urlquery", "parse_user_agent", "parse_version", "parse_xml", "pow", "rand"),
+        *("range", "replace_regex", "replace_string", "reverse", "round", "series_decompose"),
+        *("series_decompose_anomalies", "set_difference", "set_has_element", "set_intersect"),
+        *("set_union", "sign", "split", "sqrt", "startofday", "startofmonth", "startofweek"),
+        *("startofyear", "strcat", "strcat_array", "strcat_delim", "strcmp", "string_size"),
+        *("strlen", "strrep", "substring", "tobool", "toboolean", "todatetime", "todecimal"),
+        *("todouble", "toguid", "tohex", "toint", "tolong", "toreal", "tostring", "totimespan"),
+        *("trim", "trim_end", "trim_start", "typeof", "unicode_codepoints_from_string"),
+        *("unixtime_milliseconds_todatetime", "unixtime_seconds_todatetime", "url_decode"),
+        *("url_encode", "week_of_year", "zip", "prev", "next", "row_cumsum", "row_number"),
+    }
+)
+# aggregation functions: the IR names them as KQL does (`dcount` is exact in the IR: see `agg`)
+AGGREGATES = frozenset(
+    {
+        *("count", "countif", "dcount", "dcountif", "count_distinct", "count_distinctif"),
+        *("sum", "sumif", "min", "minif", "max", "maxif", "avg", "avgif", "stdev", "stdevif"),
+        *("stdevp", "variance", "varianceif", "variancep", "make_set", "make_list", "make_bag"),
+        *("make_set_if", "make_list_if", "make_bag_if", "make_list_with_nulls", "take_any"),
+        *("take_anyif", "percentile", "hll", "hll_merge", "binary_all_or", "binary_all_and"),
+    }
+)
+ESTIMATED = {"dcount": "count_distinct", "dcountif": "count_distinctif"}
+DCOUNT_APPROXIMATION = "dcount"  # Options.approximations: write dcount(), KQL's estimate
+SKIP = "*"  # a Parse capture that keeps no column
+EMPTY = ("", None)  # KQL's empty values: isempty() holds for both
 
 
 class KqlQuoting(Quoting):
@@ -55,61 +127,77 @@ class KqlQuoting(Quoting):
 
 
 class KqlBackend(TextBackend):
-    """KQL: the full pipeline language, except sliding windows and correlations (reported)."""
+    """KQL: the full pipeline language, sliding windows included."""
 
     name = "kql"
+    default_time_field = "TimeGenerated"
     quoting = KqlQuoting(escapes=C_ESCAPES)
-    functions = {
-        "lower": "tolower",
-        "upper": "toupper",
-        "coalesce": "coalesce",
-        "tostring": "tostring",
-        "toint": "toint",
-        "todouble": "todouble",
-        "strlen": "strlen",
-        "concat": "strcat",
-        "substring": "substring",
-        "ago": "ago",
-        "now": "now",
-        "ingestion_time": "ingestion_time",
-        "isempty": "isempty",
-        "isnotempty": "isnotempty",
-    }
+    null_token = "dynamic(null)"
+    functions = {**{name: name for name in NATIVE_FUNCTIONS}, **RENAMED_FUNCTIONS}
 
     # ------------------------------------------------------------------ query and pipeline
 
     def emit(self, query: ir.Query) -> Emitted:
+        self.hoisted: list[str] = []
+        self.notes: dict[str, ir.Diagnostic] = {}
         statements = [self.param(p) for p in query.params]
-        statements += [self.let(let) for let in query.lets]
-        statements.append(self.pipeline(query.pipeline))
-        return Emitted(self.name, ";\n".join(statements))
+        for let in query.lets:
+            statements += self.with_hoisted(self.let(let))
+        statements += self.with_hoisted(self.pipeline(query.pipeline))
+        return Emitted(self.name, ";\n".join(statements), tuple(self.notes.values()))
+
+    def with_hoisted(self, statement: str) -> list[str]:
+        """`statement`, after the lets its rendering hoisted (rows a window plan reads twice)."""
+        hoisted, self.hoisted = self.hoisted, []
+        return [*hoisted, statement]
 
     def param(self, param: ir.Param) -> str:
+        name = self.column_name(param.name)
         if param.default is None:
-            return f"declare query_parameters({param.name}:{param.type or 'string'})"
+            return f"declare query_parameters({name}:{param.type or 'string'})"
         if param.type is None:
-            return f"let {param.name} = {self.expr(param.default)}"
+            return f"let {name} = {self.expr(param.default)}"
         default = self.expr(param.default)
-        return f"declare query_parameters({param.name}:{param.type} = {default})"
+        return f"declare query_parameters({name}:{param.type} = {default})"
 
     def let(self, let: ir.Let) -> str:
+        name = self.column_name(let.name)
         if isinstance(let.value, ir.Pipeline):
             body = self.pipeline(let.value, indent="    ")
             wrapper = "materialize" if let.materialize else ""
-            return f"let {let.name} = {wrapper}(\n    {body}\n)"
-        return f"let {let.name} = {self.expr(let.value)}"
+            return f"let {name} = {wrapper}(\n    {body}\n)"
+        return f"let {name} = {self.expr(let.value)}"
 
     def pipeline(self, pipeline: ir.Pipeline, indent: str = "") -> str:
-        lines = [self.source(pipeline.source)]
-        lines += [f"| {self.stage(stage)}" for stage in pipeline.stages]
+        lines = self.printed(pipeline)
+        stages = pipeline.stages[1:] if lines else pipeline.stages
+        lines = lines or [self.source(pipeline.source)]
+        for stage in stages:
+            if isinstance(stage, ir.Correlation):
+                lines = self.sliding_plan(self.correlated(stage), self.correlation(stage))
+            elif is_sliding(stage):
+                lines = self.sliding_plan(lines, stage)  # type: ignore[arg-type]
+            else:
+                lines.append(f"| {self.stage(stage)}")
         return f"\n{indent}".join(lines)
 
     def source(self, source: ir.Source) -> str:
         if isinstance(source, ir.Datatable):
-            columns = ", ".join(f"{self.field_name(n)}:{t}" for n, t in source.columns)
+            if not source.columns:
+                raise self.unsupported("a datatable without columns", source)
+            columns = ", ".join(f"{self.column_name(n)}:{t}" for n, t in source.columns)
             cells = ", ".join(self.literal(v, source) for row in source.rows for v in row)
             return f"datatable({columns}) [{cells}]"
-        return self.field_name(self.table_name(source))
+        return self.column_name(self.table_name(source))
+
+    def printed(self, pipeline: ir.Pipeline) -> list[str] | None:
+        """`print a = x, ...`: one row without columns, extended (what KQL's `print` is)."""
+        source, stages = pipeline.source, pipeline.stages
+        if not (isinstance(source, ir.Datatable) and source.columns == () and source.rows == ((),)):
+            return None
+        if not stages or not isinstance(stages[0], ir.Extend):
+            raise self.unsupported("a one-row datatable without columns", source)
+        return [f"print {self.assignments(stages[0].assignments)}"]
 
     def subpipeline(self, pipeline: ir.Pipeline) -> str:
         return f"({self.pipeline(pipeline)})"
@@ -123,16 +211,58 @@ class KqlBackend(TextBackend):
         return writer(stage)
 
     def stage_filter(self, stage: ir.Filter) -> str:
+        if self.options.raw_field is None and mentions_raw_text(stage.predicate):
+            search = self.search(stage.predicate)
+            if search is not None:
+                return search
         return f"where {self.expr(stage.predicate)}"
 
-    def assignments(self, assigns: tuple[ir.Assign, ...]) -> str:
-        def one(assign: ir.Assign) -> str:
-            name = self.field_name(assign.name)
-            if isinstance(assign.expr, ir.FieldRef) and assign.expr.name == assign.name:
-                return name
-            return f"{name} = {self.expr(assign.expr)}"
+    def search(self, predicate: ir.Expr) -> str | None:
+        """`search "term" and ...`: KQL's search over every column of the row, which is what
+        `RawText` (the whole event as text) means; None when a term has no search form."""
+        matches = raw_matches(predicate)
+        senses = {m.case_sensitive for m in matches}
+        if len(senses) != 1 or not all(self.search_term(m) for m in matches):
+            return None
+        if True in senses:
+            if not isinstance(predicate, ir.Match):
+                return None  # a case-sensitive search takes terms only
+            return f"search kind=case_sensitive {self.search_term(predicate)}"
+        self.searching = True
+        try:
+            return f"search {self.expr(predicate)}"
+        finally:
+            self.searching = False
 
-        return ", ".join(one(a) for a in assigns)
+    def search_term(self, node: ir.Match) -> str | None:
+        """The search string for a term (`has`) or a substring (`*x*`) match, else None."""
+        if len(node.values) != 1 or node.transforms or not isinstance(node.values[0], str):
+            return None
+        value = node.values[0]
+        if "*" in value or not value:
+            return None
+        if node.kind is ir.MatchKind.HAS:
+            return self.quoting(value)
+        if node.kind is ir.MatchKind.CONTAINS:
+            return self.quoting(f"*{value}*")
+        return None
+
+    def render_match(self, node: ir.Match, guarded: bool) -> Text:
+        if getattr(self, "searching", False) and isinstance(node.field, ir.RawText):
+            term = self.search_term(node)
+            assert term is not None
+            return Text(term)
+        return super().render_match(node, guarded)
+
+    def assignments(self, assigns: tuple[ir.Assign, ...]) -> str:
+        return ", ".join(self.named(a) for a in assigns)
+
+    def named(self, assign: ir.Assign, always: bool = False) -> str:
+        """`name = expr`, or the bare column when it keeps its own name."""
+        name = self.column_name(assign.name)
+        if isinstance(assign.expr, ir.FieldRef) and assign.expr.name == assign.name:
+            return name
+        return f"{name} = {self.expr(assign.expr)}"
 
     def stage_extend(self, stage: ir.Extend) -> str:
         return f"extend {self.assignments(stage.assignments)}"
@@ -141,10 +271,10 @@ class KqlBackend(TextBackend):
         return f"project {self.assignments(stage.columns)}"
 
     def stage_projectaway(self, stage: ir.ProjectAway) -> str:
-        return f"project-away {', '.join(self.field_name(n) for n in stage.names)}"
+        return f"project-away {', '.join(self.column_name(n) for n in stage.names)}"
 
     def stage_rename(self, stage: ir.Rename) -> str:
-        pairs = (f"{self.field_name(new)} = {self.field_name(old)}" for new, old in stage.pairs)
+        pairs = (f"{self.column_name(new)} = {self.column_name(old)}" for new, old in stage.pairs)
         return f"project-rename {', '.join(pairs)}"
 
     def stage_sort(self, stage: ir.Sort) -> str:
@@ -155,19 +285,42 @@ class KqlBackend(TextBackend):
         return f"take {stage.count}"
 
     def stage_distinct(self, stage: ir.Distinct) -> str:
-        return f"distinct {', '.join(self.field_name(c) for c in stage.columns) or '*'}"
+        return f"distinct {', '.join(self.column_name(c) for c in stage.columns) or '*'}"
 
     def stage_invoke(self, stage: ir.Invoke) -> str:
         return f"invoke {stage.function}({', '.join(self.expr(a) for a in stage.args)})"
 
     def stage_union(self, stage: ir.Union) -> str:
-        return f"union {', '.join(self.subpipeline(p) for p in stage.pipelines)}"
+        source = stage.source_column
+        option = "" if source is None else f"withsource={self.column_name(source)} "
+        return f"union {option}{', '.join(self.subpipeline(p) for p in stage.pipelines)}"
+
+    def stage_mvexpand(self, stage: ir.MvExpand) -> str:
+        columns = ", ".join(self.named(a, always=True) for a in stage.columns)
+        limit = "" if stage.limit is None else f" limit {stage.limit}"
+        return f"mv-expand {columns}{limit}"
+
+    def stage_parse(self, stage: ir.Parse) -> str:
+        operator = "parse" if stage.keep_unmatched else "parse-where"
+        kind = "" if stage.kind == "simple" else f"kind={stage.kind} "
+        source = self.wrap(self.render(stage.source), Prec.COMPARE)
+        parts = []
+        for part in stage.parts:
+            if isinstance(part, str):
+                parts.append(self.quoting(part))
+            elif part[0] == SKIP:
+                parts.append(SKIP)
+            else:
+                name, type_name = part
+                typed = "" if type_name is None else f":{type_name}"
+                parts.append(self.column_name(name) + typed)
+        return f"{operator} {kind}{source} with {' '.join(parts)}"
 
     def stage_join(self, stage: ir.Join) -> str:
         keys = ", ".join(
-            self.field_name(left)
+            self.column_name(left)
             if left == right
-            else f"$left.{self.field_name(left)} == $right.{self.field_name(right)}"
+            else f"$left.{self.column_name(left)} == $right.{self.column_name(right)}"
             for left, right in stage.keys
         )
         right = self.subpipeline(stage.right)
@@ -177,43 +330,171 @@ class KqlBackend(TextBackend):
         if stage.window is not None and stage.window.kind is ir.WindowKind.SLIDING:
             detail = "summarize groups by fixed keys; a sliding window has no exact form"
             raise self.unsupported("an aggregate over a sliding window", stage, detail)
-        measures = ", ".join(
-            f"{self.field_name(m.name)} = {self.agg(m.agg)}" for m in stage.measures
-        )
+        measures = ", ".join(self.measure(m) for m in stage.measures)
         keys = self.assignments(stage.group_by)
         if stage.window is not None:
             time = self.field_name(stage.window.time_field or self.time_field)
             bucket = f"window_start = bin({time}, {self.timespan(stage.window.size, stage)})"
             keys = ", ".join(k for k in (keys, bucket) if k)
-        text = f"summarize {measures}" + (f" by {keys}" if keys else "")
+        text = "summarize" + (f" {measures}" if measures else "") + (f" by {keys}" if keys else "")
         if stage.having is not None:
             text += f"\n| where {self.expr(stage.having)}"
         return text
 
+    def correlation(self, stage: ir.Correlation) -> ir.Aggregate:
+        aggregate = correlation_aggregate(stage)
+        if aggregate is None:
+            detail = "only counting correlations have a sliding-window form here"
+            raise self.unsupported(f"a {stage.kind.value} correlation", stage, detail)
+        return aggregate
+
+    def correlated(self, stage: ir.Correlation) -> list[str]:
+        """The rows of every rule a correlation names, each tagged with its rule."""
+        tagged = [
+            f"{self.column_name(rule)} | extend {RULE_COLUMN} = {self.quoting(rule)}"
+            for rule in stage.rules
+        ]
+        if len(tagged) == 1:
+            return tagged
+        return [f"union {', '.join(f'({t})' for t in tagged)}"]
+
+    def sliding_plan(self, lines: list[str], stage: ir.Aggregate) -> list[str]:
+        """Alert rows of a sliding-window aggregate over the rows `lines` produce.
+
+        Windows `[t - W, t]` end at each event time t of a group (both ends inclusive, as
+        `between` is); windows where `having` holds and that overlap merge into one alert with
+        the group key, `window_start`, `window_end` and the run's largest (for `<`/`<=`
+        conditions smallest) measure. Fixed `bin()` buckets would miss bursts across an edge.
+        """
+        window = stage.window
+        assert window is not None
+        time = self.field_name(window.time_field or self.time_field)
+        width = self.timespan(window.size, stage)
+        keys = [self.column_name(a.name) for a in stage.group_by] or [ALL]
+        computed = [a for a in stage.group_by if a.expr != ir.FieldRef(a.name)]
+        rows = f"_rulec_rows{len(self.hoisted) + 1}"
+        prepare = [f"| extend {self.assignments(tuple(computed))}"] if computed else []
+        prepare += [f"| extend {ALL} = 1"] if keys == [ALL] else []
+        prepare += [f"| extend {TIME} = todatetime({time})", f"| where isnotnull({TIME})"]
+        self.hoisted.append(f"let {rows} = " + "\n".join([*lines, *prepare]))
+        measures = ", ".join(self.measure(m) for m in stage.measures)
+        pick = "min" if smallest_wins(stage.having) else "max"
+        names = [self.column_name(m.name) for m in stage.measures]
+        picked = ", ".join(f"{name} = {pick}({name})" for name in names)
+        same_group = " and ".join(f"prev({k}) == {k}" for k in keys)
+        out_keys = ", ".join(keys)
+        return [
+            rows,
+            f"| summarize by {out_keys}, window_end = {TIME}",
+            f"| join kind=inner ({rows}) on {out_keys}",
+            f"| where {TIME} between ((window_end - {width}) .. window_end)",
+            f"| summarize {measures} by {out_keys}, window_end",
+            *([f"| where {self.expr(stage.having)}"] if stage.having is not None else []),
+            f"| sort by {', '.join(f'{k} asc' for k in keys)}, window_end asc",
+            f"| extend {NEW_RUN} = iff({same_group} and prev(window_end) >= window_end - {width},"
+            " 0, 1)",
+            f"| extend {RUN} = row_cumsum({NEW_RUN})",
+            f"| summarize window_start = min(window_end) - {width}, window_end = max(window_end),"
+            f" {picked} by {out_keys}, {RUN}",
+            f"| project-away {RUN}" + (f", {ALL}" if keys == [ALL] else ""),
+        ]
+
+    def measure(self, measure: ir.Measure) -> str:
+        agg = measure.agg
+        if isinstance(agg, ir.ArgExtreme):
+            columns = ", ".join(self.column_name(c) for c in agg.columns) or "*"
+            text = f"{agg.func}({self.expr(agg.by)}, {columns})"
+            if agg.by == ir.FieldRef(measure.name):
+                return text
+        else:
+            text = self.agg(agg)
+        return f"{self.column_name(measure.name)} = {text}"
+
     def agg(self, call: ir.AggCall) -> str:
-        name = AGGREGATES.get(call.func, call.func)
-        return f"{name}({'' if call.arg is None else self.expr(call.arg)})"
+        if call.func not in AGGREGATES:
+            raise self.unsupported(f"the aggregation {call.func}()", call)
+        name = call.func
+        if name in ESTIMATED:
+            name = self.distinct_count(call)
+        args = ([] if call.arg is None else [call.arg]) + list(call.args)
+        return f"{name}({', '.join(self.expr(a) for a in args)})"
+
+    def distinct_count(self, call: ir.AggCall) -> str:
+        """`count_distinct` counts exactly, as the IR does; `dcount` (KQL's HyperLogLog
+        estimate, cheaper and what most KQL is written with) only when the user allows it."""
+        if DCOUNT_APPROXIMATION not in self.options.approximations:
+            return ESTIMATED[call.func]
+        message = f"{call.func}() estimates the number of distinct values (error about 1%)"
+        note = ir.Diagnostic("approximation", message, call.span, "note", self.name)
+        self.notes.setdefault(call.func, note)
+        return call.func
 
     # ------------------------------------------------------------------ scalars
 
-    def field_name(self, name: str) -> str:
+    def column_name(self, name: str) -> str:
+        """A name that a column is given (never a path into a dynamic value)."""
         if IDENTIFIER.fullmatch(name) and name not in KEYWORDS:
             return name
         return "['" + name.replace("\\", "\\\\").replace("'", "\\'") + "']"
+
+    def field_name(self, name: str) -> str:
+        """A column, or the path `a.b.c` into a dynamic column (how nested events read)."""
+        segments = name.split(".")
+        if "" in segments:
+            return self.column_name(name)
+        head, *rest = segments
+        path = [self.column_name(head)]
+        for segment in rest:
+            quoted = self.column_name(segment)
+            path.append(f"[{quoted[1:-1]}]" if quoted.startswith("[") else f".{quoted}")
+        return "".join(path)
 
     def render_not(self, node: ir.Not, guarded: bool) -> Text:
         operand = node.operand
         if isinstance(operand, ir.Match) and operand.kind is ir.MatchKind.EXISTS:
             return Text(f"isempty({self.subject(operand).text})")
+        subject = not_empty_subject(operand)
+        if subject is not None:
+            return Text(f"isempty({self.expr(subject)})")
         return Text(f"not({self.render(operand, True).text})")
 
+    def render_and(self, node: ir.And, guarded: bool) -> Text:
+        """`isnotempty(x)` for each adjacent pair (x present, x != ""), the rest as they are."""
+        parts: list[Text] = []
+        operands = list(node.operands)
+        while operands:
+            pair = ir.And(tuple(operands[:2]))
+            subject = not_empty_subject(pair)
+            if subject is not None:
+                parts.append(Text(f"isnotempty({self.expr(subject)})"))
+                del operands[:2]
+            else:
+                parts.append(self.render(operands.pop(0), guarded))
+        return self.join(parts, self.and_token, Prec.AND)
+
+    def render_call(self, node: ir.Call, guarded: bool) -> Text:
+        if node.name == "typeof" and [type(a) for a in node.args] == [ir.FieldRef]:
+            type_name = node.args[0].name  # type: ignore[union-attr]
+            if type_name in TYPE_NAMES:
+                return Text(f"typeof({type_name})")
+        if node.name == "index" and len(node.args) == 2:
+            value, key = node.args
+            return Text(f"{self.wrap(self.render(value), Prec.ATOM)}[{self.expr(key)}]")
+        return super().render_call(node, guarded)
+
     def render_scalarref(self, node: ir.ScalarRef, guarded: bool) -> Text:
-        return Text(self.field_name(node.name))
+        return Text(self.column_name(node.name))
 
     def render_inpipeline(self, node: ir.InPipeline, guarded: bool) -> Text:
-        op = "in" if node.case_sensitive else "in~"
+        if node.kind not in IN_PIPELINE:
+            raise self.unsupported(f"a '{node.kind.value}' match against a table", node)
+        op = IN_PIPELINE[node.kind][node.case_sensitive]
         column = self.render(node.field).text
-        return Text(f"{column} {op} {self.subpipeline(node.pipeline)}", Prec.COMPARE)
+        values = node.pipeline
+        if isinstance(values.source, ir.Table) and not values.stages:
+            # `f in (T)` would compare with a column T: `table()` names the table
+            return Text(f"{column} {op} (table({self.quoting(values.source.name)}))", Prec.COMPARE)
+        return Text(f"{column} {op} {self.subpipeline(values)}", Prec.COMPARE)
 
     def render_compare(self, node: ir.Compare, guarded: bool) -> Text:
         null_test = {ir.CompareOp.EQ: "isempty", ir.CompareOp.NE: "isnotempty"}.get(node.op)
@@ -247,7 +528,7 @@ class KqlBackend(TextBackend):
         values = [self.value(v, node) for v in node.values]
         strings = any(isinstance(v, str | ir.FieldRef) for v in node.values)
         insensitive = strings and not node.case_sensitive
-        if len(values) == 1:
+        if len(values) == 1 and (strings or not node.case_sensitive):
             return self.binary(subject, "=~" if insensitive else "==", values[0])
         return self.binary(subject, "in~" if insensitive else "in", f"({', '.join(values)})")
 
@@ -258,7 +539,12 @@ class KqlBackend(TextBackend):
     match_contains = string_operator
     match_startswith = string_operator
     match_endswith = string_operator
-    match_has = string_operator
+
+    def match_has(self, node: ir.Match, subject: Text, guarded: bool) -> Text:
+        if len(node.values) == 1 or node.case_sensitive:
+            return self.string_operator(node, subject, guarded)
+        values = ", ".join(self.value(v, node) for v in node.values)
+        return self.binary(subject, "has_any", f"({values})")
 
     def match_wildcard(self, node: ir.Match, subject: Text, guarded: bool) -> Text:
         parts = []
@@ -306,3 +592,35 @@ class KqlBackend(TextBackend):
     match_le = threshold
     match_gt = threshold
     match_ge = threshold
+
+
+def not_empty_subject(node: ir.Expr) -> ir.Expr | None:
+    """`x` when `node` is `x` present and not "" (what `isnotempty(x)` means), else None."""
+    if not (isinstance(node, ir.And) and len(node.operands) == 2):
+        return None
+    exists, negated = node.operands
+    if not (isinstance(exists, ir.Match) and exists.kind is ir.MatchKind.EXISTS):
+        return None
+    blank = ir.Match(exists.field, ir.MatchKind.EQ, ("",), True)
+    return exists.field if negated == ir.Not(blank) and not exists.transforms else None
+
+
+def raw_matches(node: ir.Expr) -> list[ir.Match]:
+    """The matches against the whole event (`RawText`) in `node`'s and/or/not structure."""
+    if isinstance(node, ir.And | ir.Or):
+        return [m for operand in node.operands for m in raw_matches(operand)]
+    if isinstance(node, ir.Not):
+        return raw_matches(node.operand)
+    if isinstance(node, ir.Match) and isinstance(node.field, ir.RawText):
+        return [node]
+    return []
+
+
+def mentions_raw_text(node: object) -> bool:
+    if isinstance(node, ir.RawText):
+        return True
+    if isinstance(node, tuple):
+        return any(mentions_raw_text(item) for item in node)
+    if isinstance(node, ir.Node):
+        return any(mentions_raw_text(getattr(node, f)) for f in node.__dataclass_fields__)
+    return False

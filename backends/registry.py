@@ -5,8 +5,10 @@ from __future__ import annotations
 import importlib
 import importlib.util
 from collections.abc import Iterable
+from dataclasses import replace
 
-from rulec.backends.base import Backend, Options
+from rulec.backends.base import Backend, Emitted, Options
+from rulec.compiler import ir
 
 TEXT_TARGETS = {
     "eql": ("rulec.backends.eql", "EqlBackend"),
@@ -49,3 +51,13 @@ def backend_for(target: str, options: Options | None = None) -> Backend:
         return getattr(importlib.import_module(module), cls)(options)
     known = ", ".join(["all", *available(), "sql:<dialect>"])
     raise ValueError(f"unknown target {target!r}: expected one of {known}")
+
+
+def emit(target: str, query: ir.Query, options: Options | None = None) -> Emitted:
+    """`query` for a target, or rendered as a deploy format (elastic-eql, sentinel, ...)."""
+    from rulec.backends import deploy
+
+    if target in deploy.FORMATS:
+        emitted = deploy.backend(target, options).emit(query)
+        return replace(emitted, target=target, text=deploy.render(target, query, emitted, options))
+    return backend_for(target, options).emit(query)

@@ -5,6 +5,11 @@ it has no single-character wildcard. So a filter's conjuncts go to `search` when
 them is case-insensitive and free of literal `*` and of `?` wildcards, and to `| where` (with
 `match()`, `cidrmatch()`, `lower()`) otherwise. Search's `NOT` is two-valued (events without
 the field match `NOT f="x"`); in `where` a match under `NOT` is guarded with `isnotnull`.
+
+A sliding-window aggregate uses `streamstats time_window=` over events in time order: each event
+ends a window over the span before it; windows over the threshold that overlap merge into one
+alert (`streamstats` numbers the runs, `stats` reports each run with `window_start`/`window_end`).
+Splunk's `dc()` counts distinct values exactly.
 """
 
 from __future__ import annotations
@@ -14,13 +19,16 @@ from datetime import timedelta
 
 from rulec.backends.base import DEFAULT_TABLE, Emitted
 from rulec.backends.text import (
+    RULE_COLUMN,
     Prec,
     Quoting,
     Text,
     TextBackend,
     as_pattern,
+    correlation_aggregate,
     pattern_regex,
     search_regex,
+    smallest_wins,
 )
 from rulec.compiler import ir
 
@@ -28,12 +36,16 @@ SPL_ESCAPES = {"\\": "\\\\", '"': '\\"'}
 IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_.]*")
 THRESHOLDS = {"lt": "<", "le": "<=", "gt": ">", "ge": ">="}
 AGGREGATES = {"count": "count", "dcount": "dc", "sum": "sum", "min": "min", "max": "max"}
-AGGREGATES |= {"avg": "avg", "make_set": "values"}
+AGGREGATES |= {"avg": "avg", "make_set": "values", "count_distinct": "dc"}
 PATTERN_KINDS = (ir.MatchKind.CONTAINS, ir.MatchKind.STARTSWITH, ir.MatchKind.ENDSWITH)
 
 
 class NotSearchable(Exception):
     """A construct `search` cannot express exactly; its conjunct goes to `| where`."""
+
+
+def number(value: float) -> str:
+    return str(int(value)) if value == int(value) else repr(value)
 
 
 def splunk_span(size: timedelta) -> str:
@@ -238,13 +250,36 @@ class SplBackend(SplWhere):
         self.search = SplSearch(self.options)
 
     def emit(self, query: ir.Query) -> Emitted:
+        stages = query.pipeline.stages
+        notes: list[ir.Diagnostic] = []
+        if len(stages) == 1 and isinstance(stages[0], ir.Correlation):
+            return Emitted(self.name, self.correlation(stages[0], query, notes), tuple(notes))
         if query.params or query.lets:
             node = (query.params or query.lets)[0]
             raise self.unsupported("parameters and let-bindings", node)
-        pipeline = query.pipeline
+        return Emitted(self.name, self.pipeline(query.pipeline, notes), tuple(notes))
+
+    def correlation(self, stage: ir.Correlation, query: ir.Query, notes: list) -> str:
+        """The rules' events (tagged with their rule), then the correlation's sliding window."""
+        aggregate = correlation_aggregate(stage)
+        if aggregate is None:
+            detail = "only counting correlations have a sliding-window form here"
+            raise self.unsupported(f"a {stage.kind.value} correlation", stage, detail)
+        lets = {let.name: let.value for let in query.lets if isinstance(let.value, ir.Pipeline)}
+        if len(lets) != len(query.lets) or query.params:
+            raise self.unsupported("a correlation over rules that use let-bindings", stage)
+        searches = [
+            f"{self.pipeline(lets[rule], notes)} | eval {RULE_COLUMN}={self.quoting(rule)}"
+            for rule in stage.rules
+        ]
+        rows = searches[0]
+        if len(searches) > 1:
+            rows = "| multisearch " + " ".join(f"[{text}]" for text in searches)
+        return f"{rows} | {self.aggregate(aggregate, notes)}"
+
+    def pipeline(self, pipeline: ir.Pipeline, notes: list[ir.Diagnostic]) -> str:
         head = self.source(pipeline.source)
         commands: list[str] = []
-        notes: list[ir.Diagnostic] = []
         for stage in pipeline.stages:
             if isinstance(stage, ir.Filter):
                 terms, where = self.split(stage.predicate)
@@ -255,8 +290,7 @@ class SplBackend(SplWhere):
                 commands += [f"where {where}"] if where else []
             else:
                 commands.append(self.stage(stage, notes))
-        text = " | ".join([f"search {head or '*'}", *commands])
-        return Emitted(self.name, text, tuple(notes))
+        return " | ".join([f"search {head or '*'}", *commands])
 
     def source(self, source: ir.Source) -> str:
         table = self.table_name(source)
@@ -314,22 +348,42 @@ class SplBackend(SplWhere):
         keys = [self.group_key(a, stage) for a in stage.group_by]
         window = stage.window
         prefix = ""
+        if window is not None and window.kind is ir.WindowKind.SLIDING:
+            return self.sliding(stage, window, measures, keys)
         if window is not None:
             time = self.field_name(window.time_field or self.time_field)
-            span = splunk_span(window.size)
-            if window.kind is ir.WindowKind.SLIDING:
-                if "bucket" not in self.options.approximations:
-                    detail = (
-                        "stats groups by buckets; allow the 'bucket' approximation to emit them"
-                    )
-                    raise self.unsupported("an aggregate over a sliding window", stage, detail)
-                notes.append(self.approximation(stage, span))
-            prefix = f"bin {time} span={span} AS window_start | "
+            prefix = f"bin {time} span={splunk_span(window.size)} AS window_start | "
             keys.append("window_start")
         text = f"{prefix}stats {measures}" + (f" by {', '.join(keys)}" if keys else "")
         if stage.having is not None:
             text += f" | where {self.expr(stage.having)}"
         return text
+
+    def sliding(self, stage: ir.Aggregate, window: ir.Window, measures: str, keys: list) -> str:
+        """Alert rows: maximal runs of overlapping windows ending at each event where `having`
+        holds, each reported from its first window's start to its last window's end."""
+        time = self.field_name(window.time_field or self.time_field)
+        seconds = number(window.size.total_seconds())
+        by = f" by {', '.join(keys)}" if keys else ""
+        pick = "min" if smallest_wins(stage.having) else "max"
+        picked = ", ".join(
+            f"{pick}({self.field_name(m.name)}) AS {self.field_name(m.name)}"
+            for m in stage.measures
+        )
+        commands = [
+            f"where isnotnull({time})",
+            f"sort 0 + {time}",
+            f"streamstats time_window={splunk_span(window.size)} {measures}{by}",
+            *([f"where {self.expr(stage.having)}"] if stage.having is not None else []),
+            f"streamstats current=f window=1 last({time}) AS _rulec_prev{by}",
+            f"eval _rulec_new=if(isnotnull(_rulec_prev) AND _rulec_prev>={time}-{seconds}, 0, 1)",
+            f"streamstats sum(_rulec_new) AS _rulec_run{by}",
+            f"stats min({time}) AS _rulec_first, max({time}) AS window_end, {picked}"
+            f" by {', '.join([*keys, '_rulec_run'])}",
+            f"eval window_start=_rulec_first-{seconds}",
+            "fields - _rulec_first, _rulec_run",
+        ]
+        return " | ".join(commands)
 
     def group_key(self, assign: ir.Assign, stage: ir.Aggregate) -> str:
         if assign.expr != ir.FieldRef(assign.name):
@@ -341,7 +395,3 @@ class SplBackend(SplWhere):
         if name is None:
             raise self.unsupported(f"the aggregation {call.func}()", stage)
         return name if call.arg is None else f"{name}({self.expr(call.arg)})"
-
-    def approximation(self, stage: ir.Aggregate, span: str) -> ir.Diagnostic:
-        message = f"the sliding window is approximated by fixed {span} buckets (allowed: bucket)"
-        return ir.Diagnostic("approximation", message, stage.span, "warning", self.name)

@@ -15,13 +15,24 @@ from datetime import datetime, timedelta, timezone
 from sqlglot import exp
 
 from rulec.backends.base import Backend, Emitted, Options
+from rulec.backends.schemas import known_columns
+from rulec.backends.sql_correlation import correlation_stage
 from rulec.backends.sql_dialects import SqlDialect, dialect_for
+from rulec.backends.sql_functions import build_aggregate, build_function
+from rulec.backends.sql_network import cidr_match
+from rulec.backends.sql_stages import (
+    RELATIONAL,
+    Columns,
+    Rel,
+    extreme_aggregate,
+    pipeline_match,
+    relational_stage,
+)
 from rulec.backends.sql_windows import sliding_aggregate
 from rulec.compiler import ir
 
 LIKE_ESCAPE = "\\"
-IPV4_OCTET = r"(25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])"
-IPV4_TEXT = rf"^{IPV4_OCTET}\.{IPV4_OCTET}\.{IPV4_OCTET}\.{IPV4_OCTET}$"
+INGESTION_TIME = "_ingestion_time"  # the column ingestion_time() reads
 NOT_TERM_CHAR = "[^A-Za-z0-9]"
 ORDERING = {
     ir.MatchKind.LT: exp.LT,
@@ -99,33 +110,47 @@ class QueryBuilder:
         self.query = query
         self.scalars: dict[str, ir.Expr] = {p.name: p.default for p in query.params if p.default}
         self.scalars.update({x.name: x.value for x in query.lets if not _is_pipeline(x.value)})
-        self.tables = {x.name for x in query.lets if _is_pipeline(x.value)}
+        self.let_columns: dict[str, Columns] = {}
         self.subqueries = 0
 
     # ------------------------------------------------------------------ pipelines
 
     def build(self) -> exp.Query:
-        select = self.pipeline(self.query.pipeline)
-        for let in reversed(self.query.lets):
+        lets = []
+        for let in self.query.lets:
             if _is_pipeline(let.value):
-                select = select.with_(
-                    exp.to_identifier(let.name, quoted=True), as_=self.pipeline(let.value)
-                )
+                rel = self.relation(let.value)
+                self.let_columns[let.name] = rel.columns
+                lets.append((let.name, rel.select))
+        select = self.pipeline(self.query.pipeline)
+        for name, body in lets:
+            select = select.with_(exp.to_identifier(name, quoted=True), as_=body)
         return select
 
     def pipeline(self, pipeline: ir.Pipeline) -> exp.Select:
-        select = exp.select(exp.Star()).from_(self.source(pipeline.source))
-        for stage in pipeline.stages:
-            select = self.stage(select, stage)
-        return select
+        return self.relation(pipeline).select
 
-    def source(self, source: ir.Source) -> exp.Expression:
+    def relation(self, pipeline: ir.Pipeline) -> Rel:
+        """The pipeline's rows, with its columns where the schema makes them known."""
+        table, columns = self.source(pipeline.source)
+        rel = Rel(exp.select(exp.Star()).from_(table), columns)
+        for stage in pipeline.stages:
+            rel = self.stage(rel, stage)
+        return rel
+
+    def columns_of(self, table: str) -> Columns:
+        """A table's columns: from the given schema, else as Sentinel/Defender XDR document."""
+        given = self.backend.options.schema.get(table)
+        return given if given is not None else known_columns(table)
+
+    def source(self, source: ir.Source) -> tuple[exp.Expression, Columns]:
         if isinstance(source, ir.LogSource):
-            return table_ref(self.backend.options.tables.table_for(source))
+            name = self.backend.options.tables.table_for(source)
+            return table_ref(name), self.columns_of(name)
         if isinstance(source, ir.Table):
-            return table_ref(source.name)
+            return table_ref(source.name), self.columns_of(source.name)
         if isinstance(source, ir.PipelineRef):
-            return exp.table_(source.name, quoted=True)
+            return exp.table_(source.name, quoted=True), self.let_columns.get(source.name)
         raise self.backend.unsupported(type(source).__name__ + " source", source)
 
     def scope(self, select: exp.Select) -> exp.Subquery:
@@ -137,36 +162,52 @@ class QueryBuilder:
         """`SELECT * FROM (select) AS _sN`: a fresh scope for the next stage."""
         return exp.select(exp.Star()).from_(self.scope(select))
 
-    def stage(self, select: exp.Select, stage: ir.Stage) -> exp.Select:
+    def stage(self, rel: Rel, stage: ir.Stage) -> Rel:
+        select, columns = rel
         if isinstance(stage, ir.Filter):
             if select.args.get("group") or select.args.get("limit") or select.args.get("distinct"):
                 select = self.wrap(select)
-            return select.where(self.predicate(stage.predicate), copy=False)
+            return Rel(select.where(self.predicate(stage.predicate), copy=False), columns)
         if isinstance(stage, ir.Aggregate):
-            return self.aggregate(select, stage)
+            return self.aggregate(rel, stage)
         if isinstance(stage, ir.Project):
-            columns = [exp.alias_(self.scalar(c.expr), c.name, quoted=True) for c in stage.columns]
-            return exp.select(*columns).from_(self.scope(select))
+            out = [exp.alias_(self.scalar(c.expr), c.name, quoted=True) for c in stage.columns]
+            names = tuple(c.name for c in stage.columns)
+            return Rel(exp.select(*out).from_(self.scope(select)), names)
         if isinstance(stage, ir.Sort):
-            keys = [exp.Ordered(this=self.scalar(k.expr), desc=k.descending) for k in stage.keys]
-            return self.wrap(select).order_by(*keys, copy=False)
+            keys = [self.sort_key(k) for k in stage.keys]
+            return Rel(self.wrap(select).order_by(*keys, copy=False), columns)
         if isinstance(stage, ir.Limit):
-            return (self.wrap(select) if select.args.get("limit") else select).limit(stage.count)
+            limited = self.wrap(select) if select.args.get("limit") else select
+            return Rel(limited.limit(stage.count), columns)
         if isinstance(stage, ir.Distinct) and stage.columns:
-            columns = [exp.column(c, quoted=True) for c in stage.columns]
-            return exp.select(*columns).from_(self.scope(select)).distinct()
+            out = [exp.column(c, quoted=True) for c in stage.columns]
+            return Rel(exp.select(*out).from_(self.scope(select)).distinct(), stage.columns)
         if isinstance(stage, ir.Distinct):
-            return self.wrap(select).distinct()
+            return Rel(self.wrap(select).distinct(), columns)
+        if isinstance(stage, RELATIONAL):
+            return relational_stage(self, rel, stage)
+        if isinstance(stage, ir.Correlation):
+            return correlation_stage(self, stage)
         raise self.backend.unsupported(f"the {type(stage).__name__} stage", stage)
 
-    def aggregate(self, select: exp.Select, stage: ir.Aggregate) -> exp.Select:
+    def sort_key(self, key: ir.SortKey) -> exp.Ordered:
+        nulls_first = key.nulls_first
+        if nulls_first is None:
+            nulls_first = not key.descending
+        return exp.Ordered(this=self.scalar(key.expr), desc=key.descending, nulls_first=nulls_first)
+
+    def aggregate(self, rel: Rel, stage: ir.Aggregate) -> Rel:
+        if any(isinstance(m.agg, ir.ArgExtreme) for m in stage.measures):
+            return extreme_aggregate(self, rel, stage)
+        select = rel.select
         keys = [(g.name, self.scalar(g.expr)) for g in stage.group_by]
         measures = [(m.name, m.agg) for m in stage.measures]
         if stage.window is not None:
             if stage.window.kind is not ir.WindowKind.SLIDING:
                 raise self.backend.unsupported("a tumbling window", stage.window)
             time_field = stage.window.time_field or self.backend.time_field
-            return sliding_aggregate(
+            windowed = sliding_aggregate(
                 self,
                 select,
                 keys,
@@ -175,6 +216,8 @@ class QueryBuilder:
                 self.event_time(time_field),
                 stage.having,
             )
+            names = (*[n for n, _ in keys], "window_start", "window_end", *[n for n, _ in measures])
+            return Rel(windowed, names)
         else:
             columns = [exp.alias_(e, n, quoted=True) for n, e in keys]
             columns += [exp.alias_(self.agg(a), n, quoted=True) for n, a in measures]
@@ -183,7 +226,7 @@ class QueryBuilder:
                 grouped = grouped.group_by(*[e for _, e in keys])
         if stage.having is not None:
             grouped = self.wrap(grouped).where(self.predicate(stage.having), copy=False)
-        return grouped
+        return Rel(grouped, (*[n for n, _ in keys], *[n for n, _ in measures]))
 
     def agg(self, call: ir.AggCall, arg: exp.Expression | None = None) -> exp.Expression:
         """One aggregate; `arg` overrides the compiled argument (used by window plans)."""
@@ -197,6 +240,9 @@ class QueryBuilder:
         numeric = {"sum": exp.Sum, "avg": exp.Avg, "min": exp.Min, "max": exp.Max}
         if call.func in numeric and value is not None:
             return numeric[call.func](this=self.dialect.to_number(value))
+        built = build_aggregate(self, call, value)
+        if built is not None:
+            return built
         raise self.backend.unsupported(f"the aggregation {call.func}()", call)
 
     def event_time(self, name: str) -> exp.Expression:
@@ -289,16 +335,22 @@ class QueryBuilder:
             ir.ArithOp.DIV: exp.Div,
             ir.ArithOp.MOD: exp.Mod,
         }
-        return exp.Paren(
-            this=ops[node.op](this=self.scalar(node.left), expression=self.scalar(node.right))
-        )
+        left, right = self.scalar(node.left), self.scalar(node.right)
+        if _value_kind(node) == "time":
+            left, right = self._as_time(node.left, left), self._as_time(node.right, right)
+        elif _value_kind(node.left) == "number" or _value_kind(node.right) == "number":
+            left, right = self._as_number(node.left, left), self._as_number(node.right, right)
+        return exp.Paren(this=ops[node.op](this=left, expression=right))
 
     def call(self, node: ir.Call) -> exp.Expression:
         return self.function(node.name, [self.scalar(a) for a in node.args], node)
 
     def function(self, name: str, args: list[exp.Expression], node: ir.Node) -> exp.Expression:
+        built = build_function(self, name, args, node)
+        if built is not None:
+            return built
         if name in SQL_FUNCTIONS and len(args) == 1:
-            return SQL_FUNCTIONS[node.name](this=args[0])
+            return SQL_FUNCTIONS[name](this=args[0])
         if name == "coalesce" and args:
             return exp.Coalesce(this=args[0], expressions=args[1:])
         if name == "tostring" and len(args) == 1:
@@ -307,9 +359,21 @@ class QueryBuilder:
             return self.dialect.to_number(args[0])
         if name == "now" and not args:
             return self.now()
+        if name == "ingestion_time" and not args:
+            return self.dialect.to_timestamp(exp.column(INGESTION_TIME, quoted=True))
         if name == "ago" and len(args) == 1:
             return exp.Sub(this=self.now(), expression=args[0])
+        if name == "datepart" and len(args) == 2 and args[0].is_string:
+            return self.datepart(args[0].this, args[1], node)
         raise self.backend.unsupported(f"the function {name}()", node)
+
+    def datepart(self, part: str, value: exp.Expression, node: ir.Node) -> exp.Expression:
+        """The UTC minute/hour/day/week (ISO)/month/year of a time, as text like event fields."""
+        if part not in ("minute", "hour", "day", "week", "month", "year"):
+            raise self.backend.unsupported(f"the date part {part!r}", node)
+        utc = exp.AtTimeZone(this=self.dialect.to_timestamp(value), zone=exp.Literal.string("UTC"))
+        number = exp.Extract(this=exp.var(part.upper()), expression=utc)
+        return self.dialect.to_text(exp.cast(number, exp.DataType.build("BIGINT")))
 
     def now(self) -> exp.Expression:
         moment = self.backend.options.now
@@ -405,58 +469,42 @@ class QueryBuilder:
             raise ir.RuleError(
                 ir.Diagnostic("sql.bad-cidr", f"not a network: {value!r} ({error})", node.span)
             ) from None
-        if network.version != 4:
-            raise self.backend.unsupported("an IPv6 cidr match", node, value)
-        text = field
-        octets = [
-            exp.cast(
-                exp.SplitPart(
-                    this=text, delimiter=exp.Literal.string("."), part_index=exp.Literal.number(i)
-                ),
-                "BIGINT",
-            )
-            for i in range(1, 5)
-        ]
-        weights = (16777216, 65536, 256, 1)
-        number: exp.Expression = exp.Mul(this=octets[0], expression=exp.Literal.number(weights[0]))
-        for octet, weight in zip(octets[1:], weights[1:], strict=True):
-            term = exp.Mul(this=octet, expression=exp.Literal.number(weight))
-            number = exp.Add(this=number, expression=term)
-        in_range = exp.Between(
-            this=number,
-            low=exp.Literal.number(int(network.network_address)),
-            high=exp.Literal.number(int(network.broadcast_address)),
-        )
-        shape = self.dialect.regex(text, IPV4_TEXT, True, frozenset())
-        return exp.Case(ifs=[exp.If(this=shape, true=in_range)], default=exp.false())
+        return cidr_match(self.dialect, field, network)
 
     def in_pipeline(self, node: ir.InPipeline) -> exp.Expression:
-        inner = self.pipeline(node.pipeline)
-        field = self.scalar(node.field)
-        if not node.case_sensitive:
-            column = inner.expressions[0] if len(inner.expressions) == 1 else None
-            if column is None or isinstance(column, exp.Star):
-                raise self.backend.unsupported(
-                    "`in` over a pipeline that yields several columns", node
-                )
-            inner = exp.select(exp.Lower(this=exp.column(column.alias_or_name, quoted=True))).from_(
-                inner.subquery("_in")
-            )
-            field = exp.Lower(this=field)
-        return exp.In(this=field, query=inner)
+        return pipeline_match(self, node)
 
 
 def _is_pipeline(value: object) -> bool:
     return isinstance(value, ir.Pipeline)
 
 
+TIME_FUNCTIONS = frozenset(
+    {"ago", "now", "ingestion_time", "datetime", "todatetime", "bin"}
+    | {f"{edge}of{unit}" for edge in ("start", "end") for unit in ("day", "week", "month", "year")}
+)
+
+
 def _value_kind(node: ir.Expr) -> str | None:
     """'time' or 'number' when an expression's type is evident from its shape."""
-    if isinstance(node, ir.Call) and node.name in ("ago", "now", "ingestion_time", "datetime"):
+    if isinstance(node, ir.Call) and node.name == "bin":
+        timed = _value_kind(node.args[0]) == "time" if node.args else False
+        return "time" if timed or any(_is_span(a) for a in node.args[1:]) else None
+    if isinstance(node, ir.Call) and node.name in TIME_FUNCTIONS:
         return "time"
+    if isinstance(node, ir.Arith) and node.op in (ir.ArithOp.ADD, ir.ArithOp.SUB):
+        left, right = node.left, node.right
+        if "time" in (_value_kind(left), _value_kind(right)):
+            return "time"
+        fielded = isinstance(left, ir.FieldRef) or isinstance(right, ir.FieldRef)
+        return "time" if fielded and (_is_span(left) or _is_span(right)) else None
     if isinstance(node, ir.Literal):
         if isinstance(node.value, datetime):
             return "time"
         if isinstance(node.value, int | float) and not isinstance(node.value, bool):
             return "number"
     return None
+
+
+def _is_span(node: ir.Expr) -> bool:
+    return isinstance(node, ir.Literal) and isinstance(node.value, timedelta)

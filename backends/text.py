@@ -109,6 +109,16 @@ def is_ipv6(network: str) -> bool:
     return ":" in network
 
 
+def smallest_wins(having: ir.Expr | None) -> bool:
+    """Whether an alert run reports its smallest measure (`<`/`<=` conditions) or its largest."""
+    return isinstance(having, ir.Compare) and having.op in (ir.CompareOp.LT, ir.CompareOp.LE)
+
+
+def is_sliding(stage: ir.Stage) -> bool:
+    window = stage.window if isinstance(stage, ir.Aggregate) else None
+    return window is not None and window.kind is ir.WindowKind.SLIDING
+
+
 class TextBackend(Backend):
     """Shared walker; subclasses set the token tables and write the target-specific pieces."""
 
@@ -248,3 +258,45 @@ class TextBackend(Backend):
         if isinstance(source, ir.Table | ir.PipelineRef):
             return source.name
         raise self.unsupported("a datatable source", source)
+
+
+RULE_COLUMN = "_rulec_rule"
+CORRELATION_MEASURES = {
+    ir.CorrelationKind.EVENT_COUNT: "count",
+    ir.CorrelationKind.VALUE_COUNT: "dcount",
+    ir.CorrelationKind.TEMPORAL: "dcount",
+    ir.CorrelationKind.VALUE_SUM: "sum",
+    ir.CorrelationKind.VALUE_AVG: "avg",
+}
+
+
+def correlation_aggregate(correlation: ir.Correlation) -> ir.Aggregate | None:
+    """The sliding-window aggregate a correlation means over the union of its rules' rows
+    (each tagged with its rule's name in `RULE_COLUMN`), or None when it is not one.
+
+    event_count counts events; value_count counts distinct values of its field (never events);
+    temporal counts distinct rules and by default needs all of them; the sums and averages
+    measure their field. The window slides: it is never a fixed bucket.
+    """
+    func = CORRELATION_MEASURES.get(correlation.kind)
+    if func is None or correlation.absent:
+        return None
+    span = correlation.span
+    arg: ir.Expr | None = None
+    if correlation.kind is ir.CorrelationKind.TEMPORAL:
+        arg = ir.FieldRef(RULE_COLUMN, span=span)
+    elif func != "count":
+        if correlation.value_field is None:
+            return None
+        arg = ir.FieldRef(correlation.value_field, span=span)
+    having = correlation.condition
+    if having is None and correlation.kind is ir.CorrelationKind.TEMPORAL:
+        count = ir.Literal(len(correlation.rules), span=span)
+        having = ir.Compare(ir.CompareOp.GE, ir.FieldRef("value", span=span), count, span=span)
+    return ir.Aggregate(
+        tuple(ir.Assign(g, ir.FieldRef(g, span=span), span=span) for g in correlation.group_by),
+        (ir.Measure("value", ir.AggCall(func, arg, span=span), span=span),),
+        ir.Window(correlation.timespan, span=span),
+        having,
+        span=span,
+    )

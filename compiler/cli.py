@@ -15,14 +15,20 @@ from pathlib import Path
 import click
 
 from rulec.backends.base import Options
+from rulec.backends.deploy import FORMATS as DEPLOY_FORMATS
+from rulec.backends.pipelines import pipelines_for
 from rulec.backends.registry import backend_for, expand
 from rulec.compiler import ir
 from rulec.compiler.atomic import write_atomic
+from rulec.compiler.cli_cards import catalog, explain
 from rulec.compiler.convert import Outcome, convert_file
 from rulec.compiler.report import diagnostic_json, diagnostic_text, outcome_json, outcome_text
 from rulec.compiler.rules import discover, load_rules, resolve_pipeline
+from rulec.compiler.schema_file import read_schema
 
 FORMATS = click.Choice(["text", "json"])
+CONVERT_FORMATS = click.Choice(["text", "json", *DEPLOY_FORMATS])
+DOCUMENT_SEPARATOR = {"sentinel": "---\n"}
 
 
 def _progress(items: list, label: str):
@@ -66,7 +72,6 @@ def main(ctx: click.Context, debug: bool) -> None:
     "--target",
     "targets",
     multiple=True,
-    required=True,
     help="duckdb, postgres, sql:<dialect>, eql, spl, kql or all (repeatable).",
 )
 @click.option(
@@ -76,37 +81,106 @@ def main(ctx: click.Context, debug: bool) -> None:
     multiple=True,
     help="Sigma processing pipeline: plugin name or YAML file (repeatable, in order).",
 )
-@click.option("--format", "fmt", type=FORMATS, default="text", show_default=True)
+@click.option(
+    "--without-pipeline",
+    "without",
+    is_flag=True,
+    help="Keep the rules' own field names: no default pipeline for any target.",
+)
+@click.option(
+    "--format",
+    "fmt",
+    type=CONVERT_FORMATS,
+    default="text",
+    show_default=True,
+    help="text, json, or a deploy format: " + ", ".join(DEPLOY_FORMATS) + ".",
+)
+@click.option(
+    "--allow",
+    "allowed",
+    multiple=True,
+    metavar="APPROXIMATION",
+    help="Allow a reported approximation (bucket, case, runs); repeatable or comma-separated.",
+)
 @click.option(
     "-o",
     "--output",
     type=click.Path(path_type=Path),
     help="Write to this file (atomically) instead of standard output.",
 )
+@click.option(
+    "--schema",
+    "schema_file",
+    type=click.Path(exists=True, path_type=Path),
+    help="YAML: table -> its columns (for SQL from KQL extend/join/union).",
+)
 @click.argument("paths", nargs=-1, required=True, type=click.Path(exists=True))
 @click.pass_context
-def convert(ctx, targets, pipelines, fmt, output, paths) -> None:
-    """Convert rules (files or folders) to one or more targets."""
+def convert(ctx, targets, pipelines, without, fmt, allowed, output, schema_file, paths) -> None:
+    """Convert rules (files or folders) to one or more targets, or to a deploy format."""
     debug = ctx.obj["debug"]
+    options = Options(
+        schema=_schema(schema_file) if schema_file else {},
+        approximations=frozenset(a for spec in allowed for a in spec.split(",") if a),
+    )
+    if pipelines and without:
+        raise click.BadParameter("give -p or --without-pipeline, not both", param_hint="-p")
+    groups = _pipeline_groups(_targets(targets, fmt), pipelines, without)
+    outcomes: list[Outcome] = []
+    files = discover(paths)
+    with _progress(files, "converting") as bar:
+        for path in bar:
+            for pipeline, names in groups:
+                outcomes.extend(convert_file(path, names, pipeline, options, debug, _warn))
+    for outcome in outcomes:
+        if not outcome.ok:
+            click.echo(diagnostic_text(outcome.error), err=True)
+    _emit(_render(outcomes, fmt), output)
+    ctx.exit(0 if all(o.ok for o in outcomes) else 1)
+
+
+def _targets(targets: tuple[str, ...], fmt: str) -> list[str]:
+    """The targets to emit: those named, or the one a deploy format carries."""
+    if fmt in DEPLOY_FORMATS:
+        if targets:
+            raise click.BadParameter(
+                f"--format {fmt} sets the target itself", param_hint="--target"
+            )
+        return [fmt]
+    if not targets:
+        raise click.BadParameter("name at least one target", param_hint="--target")
     names = expand(targets)
     for name in names:
         try:
             backend_for(name)
         except ValueError as error:
             raise click.BadParameter(str(error), param_hint="--target") from None
-    pipeline = _pipeline(pipelines)
-    outcomes: list[Outcome] = []
-    files = discover(paths)
-    with _progress(files, "converting") as bar:
-        for path in bar:
-            outcomes.extend(convert_file(path, names, pipeline, Options(), debug, _warn))
-    for outcome in outcomes:
-        if not outcome.ok:
-            click.echo(diagnostic_text(outcome.error), err=True)
+    return names
+
+
+def _pipeline_groups(
+    names: list[str], chosen: tuple[str, ...], without: bool
+) -> list[tuple[object | None, list[str]]]:
+    """Targets grouped by the Sigma pipelines they need (`-p`, or each target's default)."""
+    groups: dict[tuple[str, ...], list[str]] = {}
+    for name in names:
+        key = pipelines_for(DEPLOY_FORMATS.get(name, name), chosen, without)
+        groups.setdefault(key, []).append(name)
+    return [(_pipeline(key), targets) for key, targets in groups.items()]
+
+
+def _render(outcomes: list[Outcome], fmt: str) -> str:
+    if fmt in DEPLOY_FORMATS:
+        return DOCUMENT_SEPARATOR.get(fmt, "").join(o.query for o in outcomes if o.ok)
     render = outcome_json if fmt == "json" else outcome_text
-    text = "".join(render(o) + "\n" for o in outcomes if fmt == "json" or o.ok)
-    _emit(text, output)
-    ctx.exit(0 if all(o.ok for o in outcomes) else 1)
+    return "".join(render(o) + "\n" for o in outcomes if fmt == "json" or o.ok)
+
+
+def _schema(path: Path) -> dict[str, tuple[str, ...]]:
+    try:
+        return read_schema(path)
+    except ir.RuleError as error:
+        raise click.BadParameter(diagnostic_text(error.diagnostic), param_hint="--schema") from None
 
 
 def _warn(diagnostic: ir.Diagnostic) -> None:
@@ -151,7 +225,7 @@ def _emit(text: str, output: Path | None) -> None:
 def run(ctx, rules, events, tables, now, time_field, pipelines, fmt) -> None:
     """Run rules over events on DuckDB and print what they match."""
     from rulec.compiler.events import load_events
-    from rulec.compiler.executor import execute
+    from rulec.compiler.multirule import run_rules
 
     debug = ctx.obj["debug"]
     moment = _parse_now(now)
@@ -169,26 +243,48 @@ def run(ctx, rules, events, tables, now, time_field, pipelines, fmt) -> None:
         ctx.exit(1)
     pipeline = _pipeline(pipelines)
     failed = False
+    loaded: list[tuple[Path, ir.Query]] = []
     for path in discover(rules):
         for item in _load(path, pipeline, debug):
             if isinstance(item, ir.Diagnostic):
                 failed = True
                 _print_run(fmt, path, None, item, [])
-                continue
-            try:
-                rows = execute(item, data, extra, moment, time_field)
-            except ir.RuleError as error:
-                failed = True
-                _print_run(fmt, path, item, error.diagnostic, [])
-                continue
-            except Exception as error:
-                if debug:
-                    raise
-                failed = True
-                _print_run(fmt, path, item, _internal(error, path), [])
-                continue
-            _print_run(fmt, path, item, None, rows)
+            else:
+                loaded.append((path, item))
+    with _rule_progress(len(loaded)) as progress:
+        runs = run_rules([q for _, q in loaded], data, extra, moment, time_field, progress=progress)
+    for (path, query), result in zip(loaded, runs, strict=True):
+        if result.ok:
+            _print_run(fmt, path, query, None, result.rows)
+            continue
+        failed = True
+        if isinstance(result.error, ir.RuleError):
+            _print_run(fmt, path, query, result.error.diagnostic, [])
+        elif debug:
+            raise result.error
+        else:
+            _print_run(fmt, path, query, _internal(result.error, path), [])
     ctx.exit(1 if failed else 0)
+
+
+class _rule_progress:
+    """A progress callback drawing a bar on a terminal for many rules; silent otherwise."""
+
+    def __init__(self, total: int):
+        self.total = total
+        self.bar = None
+        if total > 20 and sys.stderr.isatty():
+            self.bar = click.progressbar(length=total, label="running", file=sys.stderr)
+
+    def __enter__(self):
+        if self.bar is None:
+            return None
+        self.bar.__enter__()
+        return lambda done, total: self.bar.update(done - self.bar.pos)
+
+    def __exit__(self, *exc: object) -> None:
+        if self.bar is not None:
+            self.bar.__exit__(*exc)
 
 
 def _load(path: Path, pipeline: object | None, debug: bool) -> list[ir.Query | ir.Diagnostic]:
@@ -226,7 +322,8 @@ def _print_run(fmt, path, query, error, rows) -> None:
     title = f" {meta.title}" if meta and meta.title else ""
     click.echo(f"== {path}{title}: {len(rows)} match{'es' if len(rows) != 1 else ''}")
     for row in rows:
-        click.echo("   " + json.dumps(row, ensure_ascii=False, default=str))
+        present = {k: v for k, v in row.items() if v is not None}
+        click.echo("   " + json.dumps(present, ensure_ascii=False, default=str))
 
 
 @main.command()
@@ -264,3 +361,7 @@ def entry() -> None:
             f"rulec: internal error ({type(error).__name__}: {error}); rerun with --debug", err=True
         )
         sys.exit(1)
+
+
+main.add_command(explain)
+main.add_command(catalog)

@@ -11,7 +11,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from rulec.backends.base import Options
-from rulec.backends.registry import backend_for
+from rulec.backends.registry import emit
 from rulec.compiler import ir
 from rulec.compiler.rules import load_rules
 
@@ -67,7 +67,7 @@ def emit_one(
     meta = query.meta
     base = Outcome(str(path), target, id=meta.id, title=meta.title)
     try:
-        emitted = backend_for(target, options).emit(query)
+        emitted = emit(target, query, options)
     except ir.RuleError as error:
         diagnostic = error.diagnostic
         if diagnostic.span.file is None:

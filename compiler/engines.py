@@ -14,7 +14,7 @@ from datetime import date, datetime, timezone
 from decimal import Decimal
 from typing import Protocol
 
-from rulec.compiler.events import ROW, EventTable
+from rulec.compiler.events import RAW, ROW, EventTable, flat_select, flat_source, raw_text
 
 
 class Engine(Protocol):
@@ -40,17 +40,59 @@ def plain(value: object) -> object:
 
 
 class DuckDBEngine:
-    """An in-memory DuckDB database."""
+    """An in-memory DuckDB database.
+
+    Flat Parquet files stay where they are (a view reads them at each scan, in little memory)
+    unless `materialize`; flat JSON is read once into a table whose `_raw` is computed on use.
+    """
 
     dialect = "duckdb"
 
-    def __init__(self) -> None:
+    def __init__(self, materialize: bool = False) -> None:
         import duckdb
 
         self.connection = duckdb.connect()
         self.connection.execute("SET TimeZone = 'UTC'")
+        self.materialize = materialize
 
     def load(self, name: str, table: EventTable) -> None:
+        self.drop(name)
+        if table.files is None:
+            self._load_rows(name, table)
+            return
+        files, ident = table.files, quote(name)
+        if files.format == "parquet" and not self.materialize:
+            self.connection.execute(f"CREATE VIEW {ident} AS {flat_select(files)}")
+            return
+        if RAW in files.fields:
+            self.connection.execute(f"CREATE TABLE {ident} AS {flat_source(files)}")
+            return
+        stored = quote(f"_rulec_stored_{name}")
+        self.connection.execute(f"CREATE OR REPLACE TABLE {stored} AS {flat_source(files)}")
+        self.connection.execute(
+            f"CREATE VIEW {ident} AS SELECT *, {raw_text(files.fields)} AS {quote(RAW)} "
+            f"FROM {stored}"
+        )
+
+    def drop(self, name: str) -> None:
+        """Remove a table or view of that name, if any."""
+        found = self.connection.execute(
+            "SELECT table_type FROM information_schema.tables WHERE table_name = ?", [name]
+        ).fetchall()
+        for (kind,) in found:
+            what = "VIEW" if kind == "VIEW" else "TABLE"
+            self.connection.execute(f"DROP {what} IF EXISTS {quote(name)}")
+
+    def alias(self, name: str, target: str) -> None:
+        """`name` as a second name for the table `target`."""
+        self.drop(name)
+        self.connection.execute(f"CREATE VIEW {quote(name)} AS SELECT * FROM {quote(target)}")
+
+    def columns(self, name: str) -> list[str]:
+        cursor = self.connection.execute(f"SELECT * FROM {quote(name)} LIMIT 0")
+        return [d[0] for d in cursor.description]
+
+    def _load_rows(self, name: str, table: EventTable) -> None:
         columns = {c: ("BIGINT" if c == ROW else "VARCHAR") for c in table.columns}
         handle, path = tempfile.mkstemp(suffix=".ndjson")
         try:
@@ -58,8 +100,7 @@ class DuckDBEngine:
                 for row in table.rows:
                     out.write(json.dumps(row, ensure_ascii=False))
                     out.write("\n")
-            ident = _quote(name)
-            self.connection.execute(f"DROP TABLE IF EXISTS {ident}")
+            ident = quote(name)
             self.connection.execute(
                 f"CREATE TABLE {ident} AS SELECT * FROM read_json(?, columns = ?, "
                 "format = 'newline_delimited', maximum_object_size = 1073741824)",
@@ -109,6 +150,6 @@ class PostgresEngine:
             return [dict(zip(names, map(plain, row), strict=True)) for row in cursor.fetchall()]
 
 
-def _quote(name: str) -> str:
+def quote(name: str) -> str:
     """A DuckDB identifier, quoted so that any name stays one identifier."""
     return '"' + name.replace('"', '""') + '"'

@@ -1,10 +1,14 @@
-"""Event loading: NDJSON, JSON (arrays, or objects one after another), CSV and Parquet.
+"""Event loading: NDJSON, JSON (arrays, or objects one after another), CSV, Parquet and EVTX.
 
 Every event becomes one flat row of text fields, as a SIEM stores them: nested Windows events
-(`Event.System` / `Event.EventData`) are flattened to their System and EventData fields, other
-nested objects to dotted names (`process.name`). Two columns are added: `_row`, the event's
-1-based position in its file(s), and `_raw`, the event as text (`name=value` lines) for keyword
-searches, unless the event carries its own `_raw`.
+(`Event.System` / `Event.EventData`, as EVTX files hold them) are flattened to their System and
+EventData fields, other nested objects to dotted names (`process.name`). Two columns are added:
+`_row`, the event's 1-based position in its file(s), and `_raw`, the event as text (`name=value`
+lines) for keyword searches, unless the event carries its own `_raw`.
+
+JSON and Parquet files whose events are already flat are not read here: the table keeps their
+paths (`FlatFiles`) and DuckDB reads them itself with the same text semantics (`flat_select`).
+Everything else goes through `flatten`, one event at a time.
 """
 
 from __future__ import annotations
@@ -12,7 +16,7 @@ from __future__ import annotations
 import csv
 import glob
 import json
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -20,15 +24,52 @@ from rulec.compiler import ir
 
 ROW = "_row"
 RAW = "_raw"
-SUFFIXES = (".json", ".ndjson", ".jsonl", ".csv", ".parquet")
+SUFFIXES = (".json", ".ndjson", ".jsonl", ".csv", ".parquet", ".evtx")
+
+FLAT_SUFFIXES = {".json": "json", ".ndjson": "json", ".jsonl": "json", ".parquet": "parquet"}
+NESTED = ("STRUCT", "MAP", "[]", "UNION", "JSON")
+MAX_OBJECT = 1 << 30
+
+Row = dict[str, str | int | None]
+Progress = Callable[[int, int], None]
 
 
 @dataclass(frozen=True)
-class EventTable:
-    """Flat text rows with the union of their field names, in first-seen order."""
+class FlatFiles:
+    """Files of flat events that DuckDB reads itself: their format, paths and field names."""
 
-    columns: tuple[str, ...]
-    rows: tuple[dict[str, str | int | None], ...]
+    format: str  # "json" | "parquet"
+    paths: tuple[str, ...]
+    fields: tuple[str, ...]  # as in the files, without `_row`
+    counts: tuple[int, ...] = ()  # events per file (Parquet)
+
+    @property
+    def columns(self) -> tuple[str, ...]:
+        return (*self.fields, RAW) if RAW not in self.fields else self.fields
+
+
+class EventTable:
+    """Flat text rows with the union of their field names, in first-seen order.
+
+    The rows are held in memory, or (`files`) left in flat files that DuckDB reads itself; the
+    `rows` of those are read on first use.
+    """
+
+    def __init__(
+        self,
+        columns: tuple[str, ...],
+        rows: tuple[Row, ...] | None = None,
+        files: FlatFiles | None = None,
+    ):
+        self.columns = columns
+        self.files = files
+        self._rows = rows
+
+    @property
+    def rows(self) -> tuple[Row, ...]:
+        if self._rows is None:
+            self._rows = read_flat(self.files) if self.files else ()
+        return self._rows
 
 
 def text_of(value: object) -> str | None:
@@ -133,8 +174,26 @@ def _json_values(text: str, path: Path) -> Iterator[object]:
             yield value
 
 
+def _evtx_records(path: Path) -> Iterator[dict]:
+    """The records of a Windows event log file, as the JSON its parser writes."""
+    from evtx import PyEvtxParser
+
+    try:
+        for record in PyEvtxParser(str(path)).records_json():
+            yield json.loads(record["data"])
+    except (OSError, RuntimeError, ValueError) as error:
+        raise ir.RuleError(
+            ir.Diagnostic(
+                "events.bad-evtx", f"not a readable EVTX file: {error}", ir.Span(str(path))
+            )
+        ) from None
+
+
 def _records(path: Path) -> Iterator[dict]:
     suffix = path.suffix.lower()
+    if suffix == ".evtx":
+        yield from _evtx_records(path)
+        return
     if suffix == ".csv":
         with path.open(newline="", encoding="utf-8") as handle:
             yield from csv.DictReader(handle)
@@ -178,15 +237,148 @@ def event_files(spec: str) -> list[Path]:
     return matches
 
 
-def load_events(specs: Iterable[str]) -> EventTable:
-    """All events of the given files/folders/globs, as one table."""
-    rows: list[dict[str, str | int | None]] = []
+def load_events(specs: Iterable[str], progress: Progress | None = None) -> EventTable:
+    """All events of the given files/folders/globs, as one table.
+
+    `progress(done, total)` is called with bytes of files read so far, after each file.
+    """
+    paths = [path for spec in specs for path in event_files(spec)]
+    flat = flat_files(paths)
+    if flat is not None:
+        return EventTable((ROW, *flat.columns), files=flat)
+    rows: list[Row] = []
     columns: dict[str, None] = {ROW: None}
-    for spec in specs:
-        for path in event_files(spec):
-            for record in _records(path):
-                row = flatten(record)
-                row[ROW] = len(rows) + 1
-                columns.update(dict.fromkeys(row))
-                rows.append(row)
+    total, done = sum(p.stat().st_size for p in paths), 0
+    for path in paths:
+        for record in _records(path):
+            row = flatten(record)
+            row[ROW] = len(rows) + 1
+            columns.update(dict.fromkeys(row))
+            rows.append(row)
+        done += path.stat().st_size
+        if progress:
+            progress(done, total)
     return EventTable(tuple(columns), tuple(rows))
+
+
+# --------------------------------------------------------------------------- flat files in DuckDB
+
+
+def _ident(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+def _text(value: str) -> str:
+    return "'" + value.replace("'", "''") + "'"
+
+
+def _list(values: Iterable[str]) -> str:
+    return "[" + ", ".join(_text(v) for v in values) + "]"
+
+
+def flat_files(paths: list[Path]) -> FlatFiles | None:
+    """The files as `FlatFiles` when DuckDB can read them as they are, else None."""
+    formats = {FLAT_SUFFIXES.get(p.suffix.lower()) for p in paths}
+    if len(formats) != 1 or None in formats:
+        return None
+    import duckdb
+
+    names = [str(p) for p in paths]
+    try:
+        if formats == {"parquet"}:
+            return _parquet_files(duckdb.connect(), names)
+        return _json_files(duckdb.connect(), names)
+    except duckdb.Error:
+        return None
+
+
+def _usable(fields: list[str]) -> bool:
+    return len({f.lower() for f in fields}) == len(fields)
+
+
+def _parquet_files(connection, names: list[str]) -> FlatFiles | None:
+    described = connection.execute(
+        f"DESCRIBE SELECT * FROM read_parquet({_list(names)}, union_by_name = true)"
+    ).fetchall()
+    if any(marker in kind for _, kind, *_ in described for marker in NESTED):
+        return None
+    fields = [name for name, *_ in described if name != ROW]
+    counts = dict(
+        connection.execute(
+            f"SELECT file_name, num_rows FROM parquet_file_metadata({_list(names)})"
+        ).fetchall()
+    )
+    if not _usable(fields):
+        return None
+    return FlatFiles("parquet", tuple(names), tuple(fields), tuple(counts[n] for n in names))
+
+
+def _json_files(connection, names: list[str]) -> FlatFiles | None:
+    """JSON objects whose values are all scalars (a nested value starts with `":` then [ or {)."""
+    objects = (
+        f"read_json_objects({_list(names)}, format = 'auto', maximum_object_size = {MAX_OBJECT})"
+    )
+    count, objects_only, nested = connection.execute(
+        f"SELECT count(*), bool_and(json_type(json) = 'OBJECT'), "
+        f"bool_or(regexp_matches(json, '\":\\s*[\\[{{]')) FROM {objects}"
+    ).fetchone()
+    if not count or not objects_only or nested:
+        return None
+    keys = {
+        k
+        for (k,) in connection.execute(
+            f"SELECT DISTINCT unnest(json_keys(json)) FROM {objects}"
+        ).fetchall()
+    }
+    sampled = connection.execute(
+        f"DESCRIBE SELECT * FROM read_json({_list(names)}, format = 'auto', "
+        f"maximum_object_size = {MAX_OBJECT})"
+    ).fetchall()
+    ordered = [name for name, *_ in sampled if name in keys]
+    fields = [f for f in ordered + sorted(keys - set(ordered)) if f != ROW]
+    return FlatFiles("json", tuple(names), tuple(fields)) if _usable(fields) else None
+
+
+def flat_source(files: FlatFiles) -> str:
+    """A DuckDB SELECT of the files' events: `_row` (BIGINT) and every field as VARCHAR."""
+    fields = ", ".join(f"CAST({_ident(f)} AS VARCHAR) AS {_ident(f)}" for f in files.fields)
+    if files.format == "parquet":
+        offsets, total = [], 0
+        for name, count in zip(files.paths, files.counts, strict=True):
+            offsets.append(f"WHEN {_text(name)} THEN {total}")
+            total += count
+        row = f"file_row_number + 1 + CASE _rulec_file {' '.join(offsets)} END"
+        reader = (
+            f"read_parquet({_list(files.paths)}, union_by_name = true, "
+            "file_row_number = true, filename = '_rulec_file')"
+        )
+    else:
+        row = "row_number() OVER ()"
+        columns = "{" + ", ".join(f"{_text(f)}: 'VARCHAR'" for f in files.fields) + "}"
+        reader = (
+            f"read_json({_list(files.paths)}, format = 'auto', columns = {columns}, "
+            f"maximum_object_size = {MAX_OBJECT})"
+        )
+    return f"SELECT CAST({row} AS BIGINT) AS {_ident(ROW)}, {fields} FROM {reader}"
+
+
+def raw_text(fields: Iterable[str]) -> str:
+    """`_raw` as `flatten` writes it: `name=value` lines of the non-null fields."""
+    lines = ", ".join(f"{_text(f + '=')} || {_ident(f)}" for f in fields)
+    return f"concat_ws(chr(10), {lines})"
+
+
+def flat_select(files: FlatFiles) -> str:
+    """The whole table, `_raw` included, in one SELECT."""
+    if RAW in files.fields:
+        return flat_source(files)
+    return f"SELECT *, {raw_text(files.fields)} AS {_ident(RAW)} FROM ({flat_source(files)})"
+
+
+def read_flat(files: FlatFiles) -> tuple[Row, ...]:
+    """The files' rows in Python (for engines that are not DuckDB)."""
+    import duckdb
+
+    cursor = duckdb.connect().execute(f"{flat_select(files)} ORDER BY {_ident(ROW)}")
+    names = [d[0] for d in cursor.description]
+    return tuple(dict(zip(names, values, strict=True)) for values in cursor.fetchall())

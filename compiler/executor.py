@@ -2,11 +2,14 @@
 
 The IR means whatever this executor selects: it compiles the query with the SQL back end for the
 engine's dialect, loads the events, runs the query and returns the rows in a stable order
-(event rows by `_row`; alert rows by window and key). `_raw` stays out of the output.
+(event rows by `_row`; other rows by their values). `_raw` stays out of the output.
+Tables bound by name also give the SQL back end their columns, so relational stages (extend,
+join, union, invoke) compile to explicit column lists.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from datetime import datetime
 
@@ -15,6 +18,8 @@ from rulec.backends.sql import SqlBackend
 from rulec.compiler import ir
 from rulec.compiler.engines import DuckDBEngine, Engine
 from rulec.compiler.events import RAW, ROW, EventTable
+
+RAW_COLUMN = re.compile(rf"^{RAW}[0-9]*$")  # `_raw`, and `_raw1`... from the right of a join
 
 
 def main_table(query: ir.Query) -> str:
@@ -49,7 +54,8 @@ def execute(
         bound.setdefault(main_table(query), events)
     for name, table in bound.items():
         engine.load(name, table)
-    options = Options(now=now, time_field=time_field)
+    schema = {name: table.columns for name, table in bound.items()}
+    options = Options(now=now, time_field=time_field, schema=schema)
     sql = SqlBackend(engine.dialect, options).emit(query).text
-    rows = [{k: v for k, v in row.items() if k != RAW} for row in engine.run(sql)]
+    rows = [{k: v for k, v in row.items() if not RAW_COLUMN.match(k)} for row in engine.run(sql)]
     return sorted(rows, key=_sort_key)

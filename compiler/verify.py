@@ -7,6 +7,7 @@ A case is a folder holding `expected.json`:
      "tables": {"FileProfile": "fp.ndjson"}, optional further tables by name
      "now": "2026-01-01T00:00:00Z",          optional fixed clock
      "rows": [1, 3],                         `_row` numbers that must match (event rules), or
+     "rows": [{"_row": 1, "_row1": 4}],      rows given by some of their columns (joins), or
      "alerts": [{"window_start": ..., "window_end": ..., "value": 31}]   (aggregating rules)
      "why": {"1": "..."}}                    optional: what each event tests
 
@@ -37,7 +38,7 @@ class Case:
     events: Path
     tables: dict[str, Path]
     now: datetime | None
-    rows: list[int] | None
+    rows: list[int] | list[dict[str, object]] | None
     alerts: list[dict[str, object]] | None
 
 
@@ -87,17 +88,23 @@ def check(case: Case, engine: Engine | None = None) -> Verdict:
         rows = execute(query, load_events([str(case.events)]), tables, case.now, engine=engine)
     except ir.RuleError as error:
         return Verdict(case.folder, False, f"rule does not run: {error.diagnostic.message}")
+    except Exception as error:  # an engine's own error: the compiled query is wrong
+        return Verdict(case.folder, False, f"the engine rejected the query: {error}")
     if case.alerts is not None:
         got = [{k: row.get(k) for k in _alert_keys(case.alerts, row)} for row in rows]
         ok = _canonical(got) == _canonical(case.alerts)
         return Verdict(
             case.folder, ok, f"{len(rows)} alerts" if ok else f"alerts {got} != {case.alerts}"
         )
+    expected = case.rows or []
+    if expected and isinstance(expected[0], dict):
+        got = [{k: row.get(k) for k in expected[0]} for row in rows]
+        ok = _canonical(got) == _canonical(expected)
+        return Verdict(case.folder, ok, f"{len(rows)} rows" if ok else f"rows {got} != {expected}")
     got_rows = sorted(int(row[ROW]) for row in rows)
-    ok = got_rows == sorted(case.rows or [])
-    return Verdict(
-        case.folder, ok, f"{len(got_rows)} rows" if ok else f"rows {got_rows} != {case.rows}"
-    )
+    ok = got_rows == sorted(expected)
+    detail = f"{len(got_rows)} rows" if ok else f"rows {got_rows} != {expected}"
+    return Verdict(case.folder, ok, detail)
 
 
 def _alert_keys(expected: list[dict[str, object]], row: dict[str, object]) -> list[str]:

@@ -187,14 +187,200 @@ def test_lets_params_and_stages():
     )
 
 
-def test_sliding_window_and_correlation_are_reported():
-    window = ir.Window(timedelta(minutes=15))
-    aggregate = ir.Aggregate((), (ir.Measure("n", ir.AggCall("count")),), window=window)
-    correlation = ir.Correlation(ir.CorrelationKind.EVENT_COUNT, ("a",), (), timedelta(minutes=5))
-    for stage in (aggregate, correlation):
-        assert emit("kql", query(stages=(stage,))).startswith("unsupported: kql cannot express")
+DISTINCT_USERS = ir.Aggregate(
+    (ir.Assign("Computer", F("Computer")),),
+    (ir.Measure("n", ir.AggCall("dcount", F("User"))),),
+    window=ir.Window(timedelta(minutes=15)),
+    having=ir.Compare(ir.CompareOp.GT, F("n"), ir.Literal(30)),
+)
 
 
-def test_field_names_that_are_not_identifiers_are_bracketed():
-    text = emit("kql", query(ir.Match(F("process.name"), M.EQ, ("x",), False)))
-    assert text == "T\n| where ['process.name'] =~ \"x\""
+def test_sliding_window_is_an_exact_self_join_never_a_bin():
+    text = emit("kql", query(stages=(DISTINCT_USERS,)))
+    assert text == "\n".join(
+        [
+            "let _rulec_rows1 = T",
+            "| extend _rulec_t = todatetime(TimeGenerated)",
+            "| where isnotnull(_rulec_t);",
+            "_rulec_rows1",
+            "| summarize by Computer, window_end = _rulec_t",
+            "| join kind=inner (_rulec_rows1) on Computer",
+            "| where _rulec_t between ((window_end - 15m) .. window_end)",
+            "| summarize n = count_distinct(User) by Computer, window_end",
+            "| where n > 30",
+            "| sort by Computer asc, window_end asc",
+            "| extend _rulec_new = iff(prev(Computer) == Computer"
+            " and prev(window_end) >= window_end - 15m, 0, 1)",
+            "| extend _rulec_run = row_cumsum(_rulec_new)",
+            "| summarize window_start = min(window_end) - 15m, window_end = max(window_end),"
+            " n = max(n) by Computer, _rulec_run",
+            "| project-away _rulec_run",
+        ]
+    )
+    assert "bin(" not in text and "dcount(" not in text
+
+
+def correlation_query(kind, rules=("a",), condition=None, value_field=None) -> ir.Query:
+    lets = tuple(
+        ir.Let(
+            name, ir.Pipeline(ir.Table("T"), (ir.Filter(ir.Match(F("r"), M.EQ, (name,), True)),))
+        )
+        for name in rules
+    )
+    correlation = ir.Correlation(
+        kind, rules, ("host",), timedelta(minutes=5), condition, value_field
+    )
+    return ir.Query(ir.Pipeline(ir.PipelineRef(rules[0]), (correlation,)), lets=lets)
+
+
+def value(op, n):
+    return ir.Compare(op, F("value"), ir.Literal(n))
+
+
+# correlation | what each target must contain (a diagnostic where it cannot express it)
+CORRELATIONS = [
+    (
+        correlation_query(
+            ir.CorrelationKind.VALUE_COUNT, condition=value(ir.CompareOp.GT, 3), value_field="user"
+        ),
+        "unsupported: eql cannot express a value_count correlation",
+        "streamstats time_window=5m dc(user) AS value by host | where value > 3",
+        "summarize value = count_distinct(user) by host, window_end",
+    ),
+    (
+        correlation_query(ir.CorrelationKind.EVENT_COUNT, condition=value(ir.CompareOp.GE, 5)),
+        "unsupported: eql cannot express an event_count correlation: a sequence with runs",
+        "streamstats time_window=5m count AS value by host | where value >= 5",
+        "summarize value = count() by host, window_end",
+    ),
+    (
+        correlation_query(
+            ir.CorrelationKind.TEMPORAL_ORDERED, ("a", "b"), value(ir.CompareOp.GE, 2)
+        ),
+        'sequence by host with maxspan=5m\n  [any where r == "a"]\n  [any where r == "b"]',
+        "unsupported: spl cannot express a temporal_ordered correlation",
+        "unsupported: kql cannot express a temporal_ordered correlation",
+    ),
+    (
+        correlation_query(ir.CorrelationKind.TEMPORAL, ("a", "b")),
+        "unsupported: eql cannot express a temporal correlation",
+        '| multisearch [search sourcetype="T" | where r=="a" | eval _rulec_rule="a"]',
+        'union (a | extend _rulec_rule = "a"), (b | extend _rulec_rule = "b")',
+    ),
+]
+
+
+@pytest.mark.parametrize(("correlation", "eql", "spl", "kql"), CORRELATIONS)
+def test_correlations_side_by_side(correlation, eql, spl, kql):
+    for target, expected in (("eql", eql), ("spl", spl), ("kql", kql)):
+        assert expected in emit(target, correlation), target
+
+
+def test_temporal_needs_every_rule_by_default():
+    text = emit("kql", correlation_query(ir.CorrelationKind.TEMPORAL, ("a", "b")))
+    assert "| summarize value = count_distinct(_rulec_rule) by host, window_end" in text
+    assert "| where value >= 2" in text
+
+
+@pytest.mark.parametrize(
+    ("op", "n", "runs"),
+    [(ir.CompareOp.GE, 5, "with runs=5"), (ir.CompareOp.GT, 5, "with runs=6")],
+)
+def test_eql_runs_are_not_off_by_one(op, n, runs):
+    from rulec.backends.base import Options
+
+    backend = EqlBackend(Options(approximations=frozenset({"runs"})))
+    emitted = backend.emit(
+        correlation_query(ir.CorrelationKind.EVENT_COUNT, condition=value(op, n))
+    )
+    assert emitted.text == f'sequence by host with maxspan=5m\n  [any where r == "a"] {runs}'
+    assert [note.code for note in emitted.notes] == ["approximation"]
+
+
+def test_eql_runs_cannot_say_fewer_than():
+    from rulec.backends.base import Options
+
+    backend = EqlBackend(Options(approximations=frozenset({"runs"})))
+    lt = correlation_query(ir.CorrelationKind.EVENT_COUNT, condition=value(ir.CompareOp.LT, 5))
+    with pytest.raises(ir.RuleError, match="other than >= n or > n"):
+        backend.emit(lt)
+
+
+@pytest.mark.parametrize(
+    ("field", "kql"),
+    [
+        ("process.name", "process.name"),  # a path into a nested (dynamic) value
+        ("a.title", "a['title']"),  # a keyword segment is bracketed
+        ("Event Data.x-y", "['Event Data']['x-y']"),
+        ("with", "['with']"),
+        ("a..b", "['a..b']"),  # no path: one column
+    ],
+)
+def test_field_names_are_paths_with_bracketed_segments(field, kql):
+    text = emit("kql", query(ir.Match(F(field), M.EQ, ("x",), False)))
+    assert text == f'T\n| where {kql} =~ "x"'
+
+
+ARG_MAX = ir.Measure("t", ir.ArgExtreme("arg_max", F("t")))
+PRESENT = ir.And(
+    (ir.Match(F("a"), M.EXISTS, (), True), ir.Not(ir.Match(F("a"), M.EQ, ("",), True)))
+)
+RAW_TERM = ir.Match(ir.RawText(), M.HAS, ("evil",), False)
+
+# IR stage | KQL (after "T\n| ")
+STAGES = [
+    (ir.Aggregate((ir.Assign("k", F("k")),), (ARG_MAX,)), "summarize arg_max(t, *) by k"),
+    (
+        ir.Aggregate((), (ir.Measure("latest", ir.ArgExtreme("arg_min", F("t"), ("a", "b"))),)),
+        "summarize latest = arg_min(t, a, b)",
+    ),
+    (
+        ir.Extend(
+            (ir.Assign("x", ir.Call("index", (ir.Call("parse_json", (F("A"),)), ir.Literal(0)))),)
+        ),
+        "extend x = parse_json(A)[0]",
+    ),
+    (
+        ir.MvExpand((ir.Assign("e", ir.Call("parse_json", (F("E"),))), ir.Assign("f", F("f"))), 5),
+        "mv-expand e = parse_json(E), f limit 5",
+    ),
+    (
+        ir.Parse(F("u"), (("*", None), "://", ("host", "string")), "simple", False),
+        'parse-where u with * "://" host:string',
+    ),
+    (ir.Union((ir.Pipeline(ir.Table("U")),), "src"), "union withsource=src (U)"),
+    (ir.Filter(ir.Or((PRESENT, ir.Not(PRESENT)))), "where isnotempty(a) or isempty(a)"),
+    (
+        ir.Filter(ir.And((RAW_TERM, ir.Match(F("b"), M.EQ, (1,), True)))),
+        'search "evil" and b in (1)',
+    ),
+    (ir.Filter(ir.Match(F("a"), M.HAS, ("x", "y"), False)), 'where a has_any ("x", "y")'),
+    (ir.Extend((ir.Assign("n", ir.Literal(None)),)), "extend n = dynamic(null)"),
+    (
+        ir.Extend((ir.Assign("d", ir.Call("datepart", (ir.Literal("hour"), F("t")))),)),
+        'extend d = datetime_part("hour", t)',
+    ),
+]
+
+
+@pytest.mark.parametrize(("stage", "kql"), STAGES)
+def test_stages_the_kql_front_end_produces(stage, kql):
+    assert emit("kql", query(stages=(stage,))) == f"T\n| {kql}"
+
+
+def test_a_configured_raw_field_is_searched_as_a_column():
+    from rulec.backends.base import Options
+
+    text = KqlBackend(Options(raw_field="RawData")).emit(query(RAW_TERM)).text
+    assert text == 'T\n| where RawData has "evil"'
+
+
+def test_unknown_functions_and_aggregations_are_diagnostics():
+    call = ir.Extend((ir.Assign("x", ir.Call("no_such_function", (F("a"),))),))
+    agg = ir.Aggregate((), (ir.Measure("m", ir.AggCall("no_such_agg", F("a"))),))
+    assert emit("kql", query(stages=(call,))) == (
+        "unsupported: kql cannot express the function no_such_function()"
+    )
+    assert emit("kql", query(stages=(agg,))) == (
+        "unsupported: kql cannot express the aggregation no_such_agg()"
+    )

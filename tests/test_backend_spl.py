@@ -84,18 +84,19 @@ COUNT_BY_HOST = ir.Aggregate(
 )
 
 
-def test_sliding_window_is_reported_unless_buckets_are_allowed():
-    with pytest.raises(ir.RuleError) as caught:
-        spl(query(stages=(COUNT_BY_HOST,)))
-    assert "sliding window" in caught.value.diagnostic.message
-    emitted = SplBackend(Options(approximations=frozenset({"bucket"}))).emit(
-        query(stages=(COUNT_BY_HOST,))
-    )
+def test_sliding_window_is_a_streamstats_time_window_never_a_bin():
+    emitted = SplBackend().emit(query(stages=(COUNT_BY_HOST,)))
     assert emitted.text == (
-        "search * | bin _time span=15m AS window_start"
-        " | stats dc(User) AS n by Computer, window_start | where n > 30"
+        "search * | where isnotnull(_time) | sort 0 + _time"
+        " | streamstats time_window=15m dc(User) AS n by Computer | where n > 30"
+        " | streamstats current=f window=1 last(_time) AS _rulec_prev by Computer"
+        " | eval _rulec_new=if(isnotnull(_rulec_prev) AND _rulec_prev>=_time-900, 0, 1)"
+        " | streamstats sum(_rulec_new) AS _rulec_run by Computer"
+        " | stats min(_time) AS _rulec_first, max(_time) AS window_end, max(n) AS n"
+        " by Computer, _rulec_run | eval window_start=_rulec_first-900"
+        " | fields - _rulec_first, _rulec_run"
     )
-    assert [note.code for note in emitted.notes] == ["approximation"]
+    assert "bin " not in emitted.text and emitted.notes == ()
 
 
 def test_tumbling_window_is_exact():

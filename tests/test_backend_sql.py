@@ -233,9 +233,53 @@ def test_unknown_dialect_is_an_error():
         SqlBackend("no-such-dialect")
 
 
-def test_ipv6_cidr_is_reported_not_approximated():
-    predicate = M(F("ip"), K.CIDR, ("fe80::/10",), False, span=ir.Span("r.yml", 7, 3))
+ADDRESSES = [
+    "::1", "0:0:0:0:0:0:0:1", "fe80::1%eth0", "FE80::abcd", "fe7f::1", "fc00::1", "fdff:ffff::1",
+    "fe00::", "2001:db8::1", "2001:0db8:85a3:0000:0000:8a2e:0370:7334", "febf:ffff::", "fec0::",
+    "1:2:3:4:5:6:7:8", "::", "10.0.0.1", "10.255.255.255", "11.0.0.0", "192.168.1.7", "9.0.0.1",
+    "1::2::3", "1:2:3:4:5:6:7:8:9", "12345::1", "garbage", "", "10.0.0", "010.0.0.1x",
+]  # fmt: skip
+NETWORKS = [
+    "::1/128", "fe80::/10", "fc00::/7", "2001:db8::/32", "::/0", "fe80::/9", "2001:db8:85a3::/48",
+    "10.0.0.0/8", "192.168.0.0/16", "0.0.0.0/0", "10.0.0.0/31",
+]  # fmt: skip
+
+
+def python_cidr(address: str, network: str) -> bool:
+    """Oracle: Python's ipaddress module."""
+    import ipaddress
+
+    try:
+        parsed = ipaddress.ip_address(address.split("%")[0])
+    except ValueError:
+        return False
+    net = ipaddress.ip_network(network)
+    return parsed.version == net.version and parsed in net
+
+
+def cidr_events() -> EventTable:
+    return table(*[{"ip": a} for a in ADDRESSES])
+
+
+@pytest.mark.parametrize("network", NETWORKS)
+def test_cidr_agrees_with_python_ipaddress(network):
+    got = selected(M(F("ip"), K.CIDR, (network,), False), cidr_events())
+    want = [i for i, a in enumerate(ADDRESSES, 1) if python_cidr(a, network)]
+    assert got == want
+
+
+@pytest.mark.parametrize("network", NETWORKS)
+def test_cidr_on_postgres_agrees_with_python_ipaddress(network, postgres_engine):
+    query = ir.Query(
+        ir.Pipeline(ir.LogSource(), (ir.Filter(M(F("ip"), K.CIDR, (network,), False)),))
+    )
+    got = [row["_row"] for row in execute(query, cidr_events(), engine=postgres_engine)]
+    assert got == [i for i, a in enumerate(ADDRESSES, 1) if python_cidr(a, network)]
+
+
+def test_bad_network_is_a_located_diagnostic():
+    predicate = M(F("ip"), K.CIDR, ("10.0.0.0/33",), False, span=ir.Span("r.yml", 7, 3))
     with pytest.raises(ir.RuleError) as caught:
         where(predicate, "duckdb")
-    assert caught.value.diagnostic.code == "unsupported"
+    assert caught.value.diagnostic.code == "sql.bad-cidr"
     assert caught.value.diagnostic.span.line == 7

@@ -9,6 +9,7 @@ from click.testing import CliRunner
 
 from conftest import REPO
 from rulec.compiler.cli import main
+from rulec.compiler.rules import discover
 
 SEED = REPO / "rules" / "sigma" / "win_winrm_listening_service_reconnaissance.yml"
 SEED_EVENTS = REPO / "golden" / "win_winrm_listening_service_reconnaissance" / "events.ndjson"
@@ -36,7 +37,9 @@ def test_convert_bundled_rules_to_duckdb_and_postgres():
     out = lines(result.stdout)
     assert {o["target"] for o in out} == {"duckdb", "postgres"}
     assert all(o["ok"] and o["query"].startswith(("SELECT", "WITH")) for o in out)
-    assert len(out) == 2 * len(list((REPO / "rules" / "sigma").glob("*.yml")))
+    files = {str(p) for p in discover([REPO / "rules"])}
+    assert {o["rule"] for o in out} == files
+    assert any(f.endswith(".kql") for f in files)
 
 
 def test_a_broken_rule_fails_alone_with_file_and_line(tmp_path):
@@ -96,3 +99,30 @@ def test_verify_bundled_golden(fmt, monkeypatch):
     assert result.exit_code == 0, result.output
     if fmt == "json":
         assert all(v["ok"] for v in lines(result.stdout))
+
+
+def test_deploy_format_renders_a_splunk_saved_search():
+    result = invoke("convert", "--format", "splunk-savedsearch", SEED)
+    assert result.exit_code == 0, result.output
+    assert result.stdout.startswith("[WinRM listening service reconnaissance (process)]")
+    assert "streamstats" in result.stdout
+
+
+def test_deploy_format_with_a_target_is_bad_usage():
+    assert invoke("convert", "--format", "sentinel", "-t", "kql", SEED).exit_code == 2
+
+
+def test_an_approximation_is_refused_unless_allowed():
+    refused = invoke("convert", "--format", "elastic-threshold", SEED)
+    assert refused.exit_code == 1 and "allow 'bucket'" in refused.stderr
+    allowed = invoke("convert", "--format", "elastic-threshold", "--allow", "bucket,case", SEED)
+    assert allowed.exit_code == 0, allowed.output
+    assert json.loads(allowed.stdout)["type"] == "threshold"
+
+
+def test_explain_is_a_command():
+    result = invoke("explain", SEED, "--format", "json")
+    assert result.exit_code == 0, result.output
+    card = json.loads(result.stdout)
+    fields = [c["field"] for e in card["exclusions"] for c in e["conditions"]]
+    assert fields == ["TargetUserName"]

@@ -269,12 +269,17 @@ def test_meta_title_is_first_comment() -> None:
 
 
 UNSUPPORTED = [
-    ("T | mv-expand A", "cannot lower the 'mv-expand' operator (line 1) into the IR yet", 1, 5),
     (
-        "T\n| parse A with * 'x' B",
-        "cannot lower the 'parse' operator (line 2) into the IR yet",
+        "T | mv-apply A on (take 1)",
+        "cannot lower the 'mv-apply' operator (line 1) into the IR yet",
+        1,
+        5,
+    ),
+    (
+        "T\n| mv-expand with_itemindex=I A",
+        "cannot lower the mv-expand option 'with_itemindex' (line 2) into the IR yet",
         2,
-        3,
+        13,
     ),
     (
         "T | make-series count() on Timestamp step 1h",
@@ -284,17 +289,37 @@ UNSUPPORTED = [
     ),
     (
         "T | evaluate bag_unpack(A)",
-        "cannot lower the 'evaluate' operator (line 1) into the IR yet",
+        "cannot lower the plugin bag_unpack() (its output columns depend on the data)"
+        " (line 1) into the IR yet",
         1,
-        5,
+        14,
     ),
     (
-        "T | summarize arg_max(Timestamp, *) by A",
-        "cannot lower the aggregation arg_max() (line 1) into the IR yet",
+        "T | where X > toscalar(U | count)",
+        "cannot lower a tabular sub-query used as a scalar (toscalar) (line 1) into the IR yet",
         1,
         15,
     ),
-    ("union Device*", "cannot lower the table wildcard 'Device*' (line 1) into the IR yet", 1, 7),
+    (
+        "T | where A has_all ((U | project B))",
+        "cannot lower 'has_all' over a table (line 1) into the IR yet",
+        1,
+        13,
+    ),
+    (
+        "union Device*",
+        "cannot lower the table wildcard 'Device*' (no table list to expand it against)"
+        " (line 1) into the IR yet",
+        1,
+        7,
+    ),
+    (
+        "search 'x'",
+        "cannot lower search over every table (name them: 'search in (...)') (line 1) into the IR"
+        " yet",
+        1,
+        1,
+    ),
 ]
 
 

@@ -22,9 +22,10 @@ from sigma.processing.pipeline import ProcessingPipeline
 from sigma.rule import SigmaRule
 
 from rulec.compiler import ir
+from rulec.compiler.frontends.sigma_checks import shape_error
 from rulec.compiler.frontends.sigma_condition import lower_condition
 from rulec.compiler.frontends.sigma_correlation import lower_correlation
-from rulec.compiler.frontends.sigma_errors import sigma_error_diagnostic
+from rulec.compiler.frontends.sigma_errors import sigma_error_diagnostic, unexpected_diagnostic
 from rulec.compiler.frontends.sigma_legacy import (
     LegacyAggregation,
     Near,
@@ -117,8 +118,27 @@ def load_sigma(
                 lambda i: lower_correlation(i.rule, i.data, i.doc, path, pipeline, queries),
             )
             _remember(item, results[position], queries)
-    ordered = [results[p] for p in sorted(results)]
+    hidden = _not_generated(parsed)
+    ordered = [
+        results[p]
+        for p in sorted(results)
+        if not (isinstance(results[p], ir.Query) and _names(parsed[p]) & hidden)
+    ]
     return ordered + ([trailing] if trailing else [])
+
+
+def _not_generated(parsed: list[_Parsed]) -> set[str]:
+    """Rules that correlations use without `generate: true`: Sigma outputs only the correlation."""
+    return {
+        ref.reference
+        for item in parsed
+        if isinstance(item.rule, SigmaCorrelationRule) and not item.rule.generate
+        for ref in item.rule.rules or ()
+    }
+
+
+def _names(item: _Parsed) -> set[str]:
+    return {str(item.data[key]) for key in ("id", "name") if item.data.get(key) is not None}
 
 
 def _remember(
@@ -141,11 +161,7 @@ def _guarded(item: _Parsed, path: str, lower: Any) -> ir.Query | ir.Diagnostic:
     except SigmaError as error:
         return sigma_error_diagnostic(error, item.doc, path)
     except Exception as error:  # pySigma may fail on inputs it does not validate
-        return ir.Diagnostic(
-            "sigma.invalid",
-            f"pySigma cannot process this rule ({type(error).__name__}: {error})",
-            node_span(path, item.doc.node),
-        )
+        return unexpected_diagnostic(error, item.doc, path, "process")
 
 
 def _parse_file(text: str, path: str) -> tuple[list[_Parsed], ir.Diagnostic | None]:
@@ -203,6 +219,8 @@ def _invalid(doc: Document, path: str, message: str) -> _Parsed:
 def _parse_document(doc: Document, data: dict[str, Any], path: str) -> _Parsed:
     item = _Parsed(doc, data)
     try:
+        if (shape := shape_error(data, doc, path)) is not None:
+            raise shape
         source = SigmaRuleLocation(path)
         if isinstance(data.get("correlation"), dict):
             item.rule = SigmaCorrelationRule.from_dict(data, source=source)
@@ -215,11 +233,7 @@ def _parse_document(doc: Document, data: dict[str, Any], path: str) -> _Parsed:
     except SigmaError as error:
         item.diagnostic = sigma_error_diagnostic(error, doc, path)
     except Exception as error:  # pySigma may fail on inputs it does not validate
-        item.diagnostic = ir.Diagnostic(
-            "sigma.invalid",
-            f"pySigma cannot parse this rule ({type(error).__name__}: {error})",
-            node_span(path, doc.node),
-        )
+        item.diagnostic = unexpected_diagnostic(error, doc, path, "parse")
     return item
 
 
@@ -281,14 +295,16 @@ def _lower_rule(
     for sigma_filter in filters:
         rule = sigma_filter.apply_on_rule(rule)
     index = index_rule(rule, item.doc.node, path)
+    table = None
     if pipeline is not None:
         pipeline.apply(rule)
+        table = pipeline.state.get("query_table")
     exprs = [
         lower_condition(condition.parsed, index, index.condition(i))
         for i, condition in enumerate(rule.detection.parsed_condition)
     ]
     span = index.condition(0)
-    source = source_of(rule.logsource, item.doc.node, path)
+    source = source_of(rule.logsource, item.doc.node, path, table)
     aggregation = _single_aggregation(item.aggregations, span)
     timeframe = parse_timeframe(item.timeframe, span) if item.timeframe else None
     if isinstance(aggregation, Near):

@@ -48,8 +48,34 @@ def _locate(error: SigmaError, message: str, doc: Document) -> yaml.Node:
         found = find_scalar(doc.node, lambda s, q=quoted: s == q or s.startswith(q + "|"))
         if found is not None:
             return found
+    named = _named_field(doc, _code(error).removeprefix("sigma."))
+    if named is not None:
+        return named
     if "log source" in message.lower():
         return child(doc.node, "logsource") or doc.node
     if "condition" in message.lower() or "detection" in message.lower():
         return child(detection, "condition") or detection or doc.node
     return doc.node
+
+
+def _named_field(doc: Document, topic: str) -> yaml.Node | None:
+    """The header field a pySigma error class is named after (SigmaTagError: `tags`)."""
+    key = {"identifier": "id", "false-positives": "falsepositives"}.get(topic, topic)
+    return child(doc.node, key) or child(doc.node, key + "s")
+
+
+def unexpected_diagnostic(error: Exception, doc: Document, path: str, doing: str) -> ir.Diagnostic:
+    """An error pySigma raised without validating first (`doing`: "parse" or "process")."""
+    if isinstance(error, RecursionError):
+        message = (
+            f"pySigma cannot {doing} this rule: it is nested too deeply (a condition with "
+            "thousands of levels of brackets or 'not'?)"
+        )
+        return ir.Diagnostic("sigma.too-deep", message, node_span(path, _condition_node(doc)))
+    message = f"pySigma cannot {doing} this rule ({type(error).__name__}: {error})"
+    return ir.Diagnostic("sigma.invalid", message, node_span(path, doc.node))
+
+
+def _condition_node(doc: Document) -> yaml.Node:
+    detection = child(doc.node, "detection")
+    return child(detection, "condition") or detection or doc.node

@@ -103,7 +103,11 @@ def parse_timeframe(value: object, span: ir.Span) -> timedelta:
     count, unit = int(found[1]), found[2]
     if unit not in _UNITS:
         raise unsupported(f"timeframe '{value}': months and years have no fixed length", span)
-    return timedelta(**{_UNITS[unit]: count})
+    try:
+        return timedelta(**{_UNITS[unit]: count})
+    except OverflowError:
+        message = f"timeframe '{value}' is too long: expected at most 999999999 days"
+        raise ir.RuleError(ir.Diagnostic("sigma.bad-timeframe", message, span)) from None
 
 
 def aggregate_stage(

@@ -48,11 +48,12 @@ def rule_meta(data: dict[str, Any], path: str, text: str) -> ir.RuleMeta:
     )
 
 
-def source_of(logsource: SigmaLogSource, node: yaml.Node, path: str) -> ir.LogSource:
-    """The pipeline source: the log source as the processing pipeline left it."""
-    return ir.LogSource(
-        logsource.product,
-        logsource.category,
-        logsource.service,
-        span=node_span(path, child(node, "logsource") or node),
-    )
+def source_of(
+    logsource: SigmaLogSource, node: yaml.Node, path: str, table: object = None
+) -> ir.LogSource | ir.Table:
+    """The pipeline source: the table a pipeline chose (its `query_table` state, as the
+    Microsoft XDR and Sentinel pipelines set it), else the log source as the pipeline left it."""
+    span = node_span(path, child(node, "logsource") or node)
+    if isinstance(table, str) and table:
+        return ir.Table(table, span=span)
+    return ir.LogSource(logsource.product, logsource.category, logsource.service, span=span)

@@ -187,8 +187,7 @@ def _keyword_scalar_atom(value: SigmaType, span: ir.Span) -> Atom:
 
 def _field_scalar(value: SigmaType, field: ir.Expr, span: ir.Span) -> Atom | ir.Expr:
     if isinstance(value, SigmaTimestampPart):
-        part = value.timestamp_part.name.lower()
-        raise unsupported(f"the time-part modifier |{part} (the IR has no date-part match)", span)
+        return _time_part(value, field, span)
     if isinstance(value, SigmaNumber):
         return Atom(K.EQ, value.number, False)
     if isinstance(value, SigmaBool):
@@ -204,6 +203,13 @@ def _field_scalar(value: SigmaType, field: ir.Expr, span: ir.Span) -> Atom | ir.
     if isinstance(value, SigmaExists):
         return _exists(field, span) if value.exists else ir.Not(_exists(field, span), span=span)
     raise unsupported(f"a value of type {_type_name(value)}", span)
+
+
+def _time_part(value: SigmaTimestampPart, field: ir.Expr, span: ir.Span) -> ir.Match:
+    """`f|hour: 3`: the hour (minute, day, week, month, year) of the time in `f` equals 3."""
+    part = ir.Literal(value.timestamp_part.name.lower(), span=span)
+    call = ir.Call("datepart", (part, field), span=span)
+    return ir.Match(call, K.EQ, (value.number,), False, span=span)
 
 
 def _fieldref_atom(value: SigmaFieldReference) -> Atom:

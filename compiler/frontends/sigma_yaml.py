@@ -1,4 +1,9 @@
-"""Sigma YAML documents with their node trees, so rule parts can be located by line and column."""
+"""Sigma YAML documents with their node trees, so rule parts can be located by line and column.
+
+Documents are read with PyYAML's safe loader, guarded against hostile input: aliases that would
+expand a document beyond `MAX_EXPANDED_NODES` nodes (an alias bomb), recursive aliases, nesting
+too deep to compose, and timestamps that are not dates all become located YAML errors.
+"""
 
 from __future__ import annotations
 
@@ -7,8 +12,12 @@ from dataclasses import dataclass
 from typing import Any
 
 import yaml
+from yaml.constructor import ConstructorError
+from yaml.error import MarkedYAMLError
 
 from rulec.compiler import ir
+
+MAX_EXPANDED_NODES = 1_000_000
 
 
 @dataclass(frozen=True)
@@ -18,6 +27,21 @@ class Document:
     data: Any
     node: yaml.Node
     text: str
+
+
+class _SafeLoader(yaml.SafeLoader):
+    """The safe loader, with invalid timestamps reported at their node."""
+
+    def construct_yaml_timestamp(self, node: yaml.Node) -> Any:
+        try:
+            return super().construct_yaml_timestamp(node)
+        except (ValueError, OverflowError) as error:
+            raise ConstructorError(
+                None, None, f"'{node.value}' is not a valid date or time ({error})", node.start_mark
+            ) from None
+
+
+_SafeLoader.add_constructor("tag:yaml.org,2002:timestamp", _SafeLoader.construct_yaml_timestamp)
 
 
 def node_span(path: str, node: yaml.Node | None) -> ir.Span:
@@ -38,18 +62,38 @@ def yaml_error_span(path: str, error: yaml.YAMLError) -> ir.Span:
 def documents(text: str) -> Iterator[Document]:
     """Yield the non-empty documents of `text` (raises yaml.YAMLError at the first broken one)."""
     lines = text.splitlines(keepends=True)
-    loader = yaml.SafeLoader(text)
+    loader = _SafeLoader(text)
     try:
-        while loader.check_node():
-            node = loader.get_node()
+        while _check_node(loader):
+            node = _get_node(loader)
             if node is None:
                 continue
+            check_expansion(node)
             data = loader.construct_document(node)
             end = node.end_mark.line + (1 if node.end_mark.column else 0)
             body = "".join(lines[node.start_mark.line : end])
             yield Document(data, node, body)
     finally:
         loader.dispose()
+
+
+def _check_node(loader: _SafeLoader) -> bool:
+    try:
+        return loader.check_node()
+    except RecursionError:
+        raise _too_deep(loader) from None
+
+
+def _get_node(loader: _SafeLoader) -> yaml.Node | None:
+    try:
+        return loader.get_node()
+    except RecursionError:
+        raise _too_deep(loader) from None
+
+
+def _too_deep(loader: _SafeLoader) -> MarkedYAMLError:
+    problem = "the document is nested too deeply (a Sigma rule needs a few levels)"
+    return MarkedYAMLError(problem=problem, problem_mark=loader.get_mark())
 
 
 def child(node: yaml.Node | None, key: str) -> yaml.Node | None:
@@ -81,3 +125,44 @@ def find_scalar(node: yaml.Node | None, predicate: Any) -> yaml.Node | None:
         if found is not None:
             return found
     return None
+
+
+def check_expansion(root: yaml.Node) -> None:
+    """Raise a YAML error if aliases make `root` recursive or larger than MAX_EXPANDED_NODES.
+
+    Node sizes count every node as often as aliases repeat it; computed without recursion.
+    """
+    sizes: dict[int, int] = {}
+    active: set[int] = set()
+    stack: list[tuple[yaml.Node, bool]] = [(root, False)]
+    while stack:
+        node, done = stack.pop()
+        if done:
+            active.discard(id(node))
+            sizes[id(node)] = 1 + sum(sizes[id(c)] for c in _children(node))
+            if sizes[id(node)] > max(MAX_EXPANDED_NODES, len(sizes)):
+                raise _expansion_error(
+                    node, f"aliases expand it beyond {MAX_EXPANDED_NODES:,} values (an alias bomb?)"
+                )
+            continue
+        if id(node) in sizes:
+            continue
+        if id(node) in active:
+            raise _expansion_error(node, "an alias refers to a node that contains it")
+        active.add(id(node))
+        stack.append((node, True))
+        stack.extend((c, False) for c in _children(node) if id(c) not in sizes)
+
+
+def _children(node: yaml.Node) -> list[yaml.Node]:
+    if isinstance(node, yaml.MappingNode):
+        return [part for pair in node.value for part in pair]
+    if isinstance(node, yaml.SequenceNode):
+        return list(node.value)
+    return []
+
+
+def _expansion_error(node: yaml.Node, problem: str) -> MarkedYAMLError:
+    return MarkedYAMLError(
+        problem=f"this node cannot be used: {problem}", problem_mark=node.start_mark
+    )

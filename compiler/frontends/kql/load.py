@@ -5,7 +5,8 @@ from __future__ import annotations
 from rulec.compiler import ir
 
 from . import syntax as s
-from .lower import TABULAR_CALLS, Binding, Lowering
+from .bindings import Binding
+from .lower import TABULAR_CALLS, Lowering
 from .parser import parse_kql
 
 

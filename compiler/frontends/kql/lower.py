@@ -2,28 +2,17 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 from rulec.compiler import ir
 
 from . import syntax as s
-from .lower_operators import OperatorLowering
+from .bindings import Binding
+from .lower_functions import FunctionLowering
 
 TABULAR_CALLS = {"materialize", "table", "view"}
+SET_AGGREGATES = {"make_set", "make_list", "make_set_if", "make_list_if", "make_list_with_nulls"}
 
 
-@dataclass(frozen=True)
-class Binding:
-    """A name bound before the query: a let (scalar, tabular or function) or a parameter."""
-
-    index: int
-    value: s.Expr | None
-    kind: str  # "scalar" | "tabular" | "function"
-    type: str | None = None
-    node: s.SyntaxNode | None = None
-
-
-class Lowering(OperatorLowering):
+class Lowering(FunctionLowering):
     """Lowers one query statement; lets are lowered when first referenced."""
 
     def __init__(self, path: str, bindings: dict[str, Binding]):
@@ -52,17 +41,22 @@ class Lowering(OperatorLowering):
         return bound if bound is not None and bound.kind == kind else None
 
     def scalar_let(self, name: str) -> s.Expr | None:
-        bound = self.binding(name, "scalar")
-        return bound.value if bound is not None else None
+        bound = self.bindings.get(name)
+        if bound is None or bound.tabular or bound.kind not in ("scalar", "inline"):
+            return None
+        return bound.value
 
     def is_tabular_name(self, name: str) -> bool:
-        return (
-            self.binding(name, "tabular") is not None or self.binding(name, "function") is not None
-        )
+        bound = self.bindings.get(name)
+        return bound is not None and bound.tabular
 
-    def scalar_ref(self, node: s.Name) -> ir.ScalarRef | None:
-        bound = self.binding(node.name, "scalar")
-        if bound is None:
+    def scalar_ref(self, node: s.Name) -> ir.Expr | None:
+        bound = self.bindings.get(node.name)
+        if bound is not None and bound.kind == "inline" and not bound.tabular:
+            assert bound.value is not None and bound.scope is not None
+            value = bound.value
+            return self.in_scope(bound.scope, lambda: self.expr(value))
+        if bound is None or bound.kind != "scalar":
             return None
         if node.name not in self.params:
             self.guard(node, node.name)
@@ -79,6 +73,17 @@ class Lowering(OperatorLowering):
 
     def pipeline_ref(self, node: s.Name | s.Call, name: str) -> ir.Pipeline:
         bound = self.bindings[name]
+        if bound.kind == "piped":
+            assert bound.pipeline is not None
+            return bound.pipeline
+        if bound.kind == "inline":
+            assert bound.value is not None and bound.scope is not None
+            value = bound.value
+            return self.in_scope(bound.scope, lambda: self.pipeline(value))
+        if bound.kind == "function" and not is_plain_view(bound.value):
+            return self.call_pipeline(
+                node if isinstance(node, s.Call) else s.Call(name, pos=node.pos)
+            )
         if is_external(bound.value):
             return self.external_table(node, name, bound.value)
         if name not in self.lets:
@@ -103,9 +108,7 @@ class Lowering(OperatorLowering):
         return ir.Pipeline(ir.Table(name, span=span), span=span)
 
     def function_result(self, value: s.Expr | None, name: str) -> s.Expr:
-        assert isinstance(value, s.FunctionBody)
-        if value.params or value.statements or value.result is None:
-            raise self.unsupported(value, f"the user-defined function '{name}' with parameters")
+        assert isinstance(value, s.FunctionBody) and value.result is not None
         return value.result
 
     # ----------------------------------------------------------------------- pipelines
@@ -130,10 +133,36 @@ class Lowering(OperatorLowering):
             stages.extend(self.stages(op))
         return ir.Pipeline(base.source, tuple(stages), span=base.span)
 
+    def tabular_values(self, node: s.Expr) -> ir.Pipeline | None:
+        if isinstance(node, s.Pipe):
+            return self.pipeline(node)
+        if isinstance(node, s.Name) and self.is_tabular_name(node.name):
+            return self.pipeline(node)
+        if isinstance(node, s.Name) and is_call(self.scalar_let(node.name), "toscalar"):
+            return self.tabular_values(self.scalar_let(node.name))  # type: ignore[arg-type]
+        if is_call(node, "materialize", "table"):
+            return self.pipeline(node)
+        if is_call(node, "toscalar") and len(node.args) == 1:  # type: ignore[union-attr]
+            return self.scalar_values(node, self.pipeline(node.args[0]))  # type: ignore[union-attr]
+        return None
+
+    def scalar_values(self, node: s.Expr, pipeline: ir.Pipeline) -> ir.Pipeline:
+        """`toscalar(T | summarize make_set(x))` as the rows of its set, one value each."""
+        last = pipeline.stages[-1] if pipeline.stages else None
+        if not (isinstance(last, ir.Aggregate) and not last.group_by and len(last.measures) == 1):
+            raise self.unsupported(node, "toscalar() of a pipeline that is not one aggregation")
+        measure = last.measures[0]
+        if not (isinstance(measure.agg, ir.AggCall) and measure.agg.func in SET_AGGREGATES):
+            return pipeline
+        column = ir.FieldRef(measure.name, span=measure.span)
+        expand = ir.MvExpand((ir.Assign(measure.name, column, span=measure.span),))
+        return ir.Pipeline(pipeline.source, (*pipeline.stages, expand), span=pipeline.span)
+
     def named_source(self, node: s.Name) -> ir.Pipeline:
         span = self.span(node)
         if node.wildcard:
-            raise self.unsupported(node, f"the table wildcard '{node.name}'")
+            what = f"the table wildcard '{node.name}' (no table list to expand it against)"
+            raise self.unsupported(node, what)
         if self.is_tabular_name(node.name):
             return self.pipeline_ref(node, node.name)
         if self.scalar_let(node.name) is not None:
@@ -147,35 +176,9 @@ class Lowering(OperatorLowering):
             return self.pipeline(node.args[0])
         if name == "table" and len(node.args) == 1 and self.constant(node.args[0]):
             return ir.Pipeline(ir.Table(str(self.constant(node.args[0])), span=span), span=span)
-        if self.binding(node.name, "function") is not None and not node.args:
+        if self.binding(node.name, "function") is not None:
             return self.pipeline_ref(node, node.name)
         raise self.unsupported(node, f"the tabular function {node.name}()")
-
-    def source_operator(self, op: s.Operator) -> ir.Pipeline:
-        span = self.span(op)
-        if op.name == "union" and op.args:
-            self.union_options(op)
-            first = self.pipeline(op.args[0])
-            rest = tuple(self.pipeline(item) for item in op.args[1:])
-            stages = first.stages + ((ir.Union(rest, span=span),) if rest else ())
-            return ir.Pipeline(first.source, stages, span=span)
-        if op.name == "datatable":
-            return ir.Pipeline(self.datatable(op), span=span)
-        raise self.unsupported(op, f"the '{op.name}' operator as a source")
-
-    def datatable(self, op: s.Operator) -> ir.Datatable:
-        columns = tuple((p.name, p.type) for p in op.parts if isinstance(p, s.Param))
-        values = []
-        for item in op.args:
-            value = self.expr(item)
-            if not isinstance(value, ir.Literal):
-                raise self.unsupported(item, "a datatable value that is not a literal")
-            values.append(value.value)
-        if not columns or len(values) % len(columns):
-            raise self.unsupported(op, "a datatable whose values do not fill whole rows")
-        width = len(columns)
-        rows = tuple(tuple(values[i : i + width]) for i in range(0, len(values), width))
-        return ir.Datatable(columns, rows, span=self.span(op))
 
 
 def is_external(value: s.Expr | None) -> bool:
@@ -185,4 +188,18 @@ def is_external(value: s.Expr | None) -> bool:
         and value.source is None
         and len(value.operators) == 1
         and value.operators[0].name == "externaldata"
+    )
+
+
+def is_call(node: s.Expr | None, *names: str) -> bool:
+    return isinstance(node, s.Call) and node.name.lower() in names
+
+
+def is_plain_view(value: s.Expr | None) -> bool:
+    """A function without parameters or inner lets: lowered once, as a named let."""
+    return (
+        isinstance(value, s.FunctionBody)
+        and not value.params
+        and not value.statements
+        and value.result is not None
     )

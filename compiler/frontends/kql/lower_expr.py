@@ -5,6 +5,7 @@ from __future__ import annotations
 from rulec.compiler import ir
 
 from . import syntax as s
+from .folding import kql_match
 from .values import parse_datetime, parse_number, parse_timespan
 
 UNSUPPORTED = "kql.unsupported"
@@ -53,14 +54,18 @@ class ExprLowering:
         """The value bound to a scalar let or parameter `name` (None if unbound or no value)."""
         raise NotImplementedError
 
-    def scalar_ref(self, node: s.Name) -> ir.ScalarRef | None:
-        """A reference to the scalar let or parameter `node` names, else None."""
+    def scalar_ref(self, node: s.Name) -> ir.Expr | None:
+        """The scalar let or parameter `node` names (a reference, or an inlined value)."""
         raise NotImplementedError
 
     def is_tabular_name(self, name: str) -> bool:
         raise NotImplementedError
 
     def pipeline(self, node: s.Expr) -> ir.Pipeline:
+        raise NotImplementedError
+
+    def tabular_values(self, node: s.Expr) -> ir.Pipeline | None:
+        """The rows a list item of `in`/`has_any` stands for when it is tabular, else None."""
         raise NotImplementedError
 
     # ----------------------------------------------------------------------- scalars
@@ -146,9 +151,16 @@ class ExprLowering:
         zero = ir.Literal(0, span=self.span(node))
         return ir.Arith(ir.ArithOp.SUB, zero, operand, span=self.span(node))
 
+    def user_function_call(self, node: s.Call) -> ir.Expr | None:
+        """The inlined body of a user-defined function call, or None for a built-in."""
+        return None
+
     def call(self, node: s.Call) -> ir.Expr:
         name = node.name.lower()
         span = self.span(node)
+        inlined = self.user_function_call(node)
+        if inlined is not None:
+            return inlined
         if name == "not" and len(node.args) == 1:
             return ir.Not(self.expr(node.args[0]), span=span)
         if name in EMPTY_CHECKS and len(node.args) == 1:
@@ -157,6 +169,8 @@ class ExprLowering:
             return self.match(node, node.args[0], node.args[1], ir.MatchKind.CIDR, False)
         if name in TYPED_LITERALS and len(node.args) == 1:
             return self.typed_literal(node)
+        if name == "toscalar":
+            raise self.unsupported(node, "a tabular sub-query used as a scalar (toscalar)")
         for arg in node.args:
             if isinstance(arg, s.NamedExpr | s.Pipe):
                 raise self.unsupported(arg, f"a named or tabular argument of {node.name}()")
@@ -237,9 +251,7 @@ class ExprLowering:
         if value is None:
             raise self.unsupported(right, f"a non-constant right-hand side of {kind.value}")
         field, transforms = self.subject(left)
-        return ir.Match(
-            field, kind, (value,), case_sensitive, transforms=transforms, span=self.span(node)
-        )
+        return kql_match(field, kind, (value,), case_sensitive, transforms, self.span(node))
 
     def subject(self, node: s.Expr) -> tuple[ir.Expr, tuple[ir.Transform, ...]]:
         """The matched field and the transforms wrapped around it."""

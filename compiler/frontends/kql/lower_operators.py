@@ -5,21 +5,16 @@ from __future__ import annotations
 from rulec.compiler import ir
 
 from . import syntax as s
-from .lower_expr import ExprLowering
+from .lower_expand import ExpandLowering
+from .lower_sources import SourceLowering
+from .lower_summarize import SummarizeLowering
 
 JOIN_KINDS = {kind.value: kind for kind in ir.JoinKind}
 JOIN_KINDS |= {
     "anti": ir.JoinKind.LEFTANTI, "leftantisemi": ir.JoinKind.LEFTANTI,
     "rightantisemi": ir.JoinKind.RIGHTANTI, "semi": ir.JoinKind.LEFTSEMI,
 }  # fmt: skip
-AGGREGATE_PREFIX = {
-    "count": "count", "countif": "countif", "dcount": "dcount", "dcountif": "dcountif",
-    "sum": "sum", "sumif": "sumif", "min": "min", "max": "max", "avg": "avg",
-    "make_set": "set", "make_list": "list", "make_bag": "bag", "take_any": "any", "any": "any",
-    "stdev": "stdev", "variance": "variance",
-}  # fmt: skip
-AGGREGATE_NAMES = {"any": "take_any", "makeset": "make_set", "makelist": "make_list"}
-ROW_COUNTS = {"count", "countif"}  # their default column is `count_` / `countif_`
+DATA_SHAPED_PLUGINS = {"bag_unpack", "pivot", "narrow"}
 NOTE_ONLY = {
     "render": "render is presentation only",
     "project-reorder": "project-reorder changes only the order of columns",
@@ -28,10 +23,8 @@ NOTE_ONLY = {
 }
 
 
-class OperatorLowering(ExprLowering):
+class OperatorLowering(SummarizeLowering, ExpandLowering, SourceLowering):
     """Turns each `s.Operator` into IR stages; `pipeline` is supplied by the query half."""
-
-    notes: list[ir.Diagnostic]
 
     def stages(self, op: s.Operator) -> tuple[ir.Stage, ...]:
         span = self.span(op)
@@ -43,11 +36,6 @@ class OperatorLowering(ExprLowering):
             raise self.unsupported(op, f"the '{op.name}' operator")
         result = method(op, span)
         return result if isinstance(result, tuple) else (result,)
-
-    def note(self, node: s.SyntaxNode, message: str) -> None:
-        line = node.pos.line
-        text = f"{message} (line {line})"
-        self.notes.append(ir.Diagnostic("kql.dropped", text, self.span(node), severity="note"))
 
     def stage_where(self, op: s.Operator, span: ir.Span) -> ir.Stage:
         return ir.Filter(self.expr(op.args[0]), span=span)
@@ -77,65 +65,6 @@ class OperatorLowering(ExprLowering):
                 raise self.unsupported(item, "a wildcard in project-rename")
             pairs.append((item.names[0], item.expr.name))
         return ir.Rename(tuple(pairs), span=span)
-
-    def plain_names(self, op: s.Operator) -> tuple[str, ...]:
-        for item in op.args:
-            if isinstance(item, s.Name) and item.wildcard:
-                raise self.unsupported(item, f"the column wildcard '{item.name}' in {op.name}")
-        return tuple(item.name for item in op.args if isinstance(item, s.Name))
-
-    def assignments(self, items: tuple[s.Expr, ...]) -> tuple[ir.Assign, ...]:
-        result, counter = [], [0]
-        for item in items:
-            name, expr = self.column_of(item, counter)
-            result.append(ir.Assign(name, self.expr(expr), span=self.span(item)))
-        return tuple(result)
-
-    def column_of(self, item: s.Expr, counter: list[int]) -> tuple[str, s.Expr]:
-        """The output column name KQL gives `item`, and the expression it holds."""
-        if isinstance(item, s.NamedExpr):
-            if len(item.names) != 1:
-                raise self.unsupported(item, "an assignment to several columns")
-            return item.names[0], item.expr
-        if isinstance(item, s.Name | s.Member | s.Index):
-            return self.field_path(item).replace(".", "_"), item
-        if isinstance(item, s.Call) and item.name.lower() in ("bin", "floor") and item.args:
-            inner_name, _ = self.column_of(item.args[0], counter)
-            return inner_name, item
-        counter[0] += 1
-        return f"Column{counter[0]}", item
-
-    # ----------------------------------------------------------------------- summarize
-
-    def stage_summarize(self, op: s.Operator, span: ir.Span) -> ir.Stage:
-        measures = tuple(self.measure(item) for item in op.args)
-        return ir.Aggregate(self.assignments(op.by), measures, span=span)
-
-    def measure(self, item: s.Expr) -> ir.Measure:
-        name = item.names[0] if isinstance(item, s.NamedExpr) and len(item.names) == 1 else None
-        call = item.expr if isinstance(item, s.NamedExpr) else item
-        if not isinstance(call, s.Call):
-            raise self.unsupported(item, "a summarize measure that is not one aggregation call")
-        func = call.name.lower()
-        func = AGGREGATE_NAMES.get(func, func)
-        if func not in AGGREGATE_PREFIX:
-            raise self.unsupported(call, f"the aggregation {call.name}()")
-        args = call.args[:1] if func in ("dcount", "dcountif") else call.args
-        if func == "dcountif":
-            args = call.args[:2]
-        if len(args) > 1 or (func == "count" and args):
-            raise self.unsupported(call, f"{call.name}() with {len(call.args)} arguments")
-        arg = self.expr(args[0]) if args else None
-        if name is None:
-            name = self.default_measure_name(func, call)
-        return ir.Measure(name, ir.AggCall(func, arg, span=self.span(call)), span=self.span(item))
-
-    def default_measure_name(self, func: str, call: s.Call) -> str:
-        prefix = AGGREGATE_PREFIX[func]
-        if func in ROW_COUNTS or not call.args:
-            return prefix + "_"
-        column, _ = self.column_of(call.args[0], [0])
-        return f"{prefix}_{column}"
 
     # ----------------------------------------------------------------------- joins, unions
 
@@ -177,19 +106,13 @@ class OperatorLowering(ExprLowering):
             return node.target.name.lower()
         return None
 
-    def stage_union(self, op: s.Operator, span: ir.Span) -> ir.Stage:
-        self.union_options(op)
-        return ir.Union(tuple(self.pipeline(item) for item in op.args), span=span)
-
-    def union_options(self, op: s.Operator) -> None:
-        for option in op.options:
-            value = option.value
-            if option.name == "isfuzzy":
-                self.note(option, "union isfuzzy only tolerates missing tables")
-            elif option.name == "kind" and isinstance(value, s.Name) and value.name == "outer":
-                continue
-            elif not option.name.startswith("hint."):
-                raise self.unsupported(option, f"the union option '{option.name}'")
+    def stage_evaluate(self, op: s.Operator, span: ir.Span) -> ir.Stage:
+        call = op.args[0]
+        name = call.name if isinstance(call, s.Call) else "?"
+        if name.lower() in DATA_SHAPED_PLUGINS:
+            what = f"the plugin {name}() (its output columns depend on the data)"
+            raise self.unsupported(call, what)
+        raise self.unsupported(call, f"the plugin {name}()")
 
     def stage_invoke(self, op: s.Operator, span: ir.Span) -> ir.Stage:
         call = op.args[0]

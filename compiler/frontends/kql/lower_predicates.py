@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING
 from rulec.compiler import ir
 
 from . import syntax as s
+from .folding import kql_match
 from .lower_expr import COMPARE_OPS, FLIPPED, STRING_KINDS, THRESHOLD_KINDS, is_field
 
 if TYPE_CHECKING:
@@ -100,37 +101,56 @@ def wrapped_field(node: s.Expr) -> bool:
 
 def in_list(lo: ExprLowering, node: s.InList) -> ir.Expr:
     span = lo.span(node)
-    op = node.op
-    negated = op.startswith("!")
-    base = op.lstrip("!")
-    if base in ("in", "in~") and len(node.items) == 1 and is_tabular(lo, node.items[0]):
-        subject = lo.expr(node.left)
-        sub = ir.InPipeline(subject, lo.pipeline(node.items[0]), base == "in", span=span)
-        return ir.Not(sub, span=span) if negated else sub
+    negated = node.op.startswith("!")
+    base = node.op.lstrip("!")
+    if len(node.items) == 1 and lo.tabular_values(node.items[0]) is not None:
+        result = in_pipeline(lo, node, base)
+    else:
+        result = in_values(lo, node, base)
+    return ir.Not(result, span=span) if negated else result
+
+
+def in_pipeline(lo: ExprLowering, node: s.InList, base: str) -> ir.Expr:
+    """`f in (T | project x)`, `f has_any (TabularLet)`, `f in (toscalar(...))`."""
+    if base.startswith("has_all"):
+        raise lo.unsupported(node, f"'{node.op}' over a table")
+    pipeline = lo.tabular_values(node.items[0])
+    assert pipeline is not None
+    kind = ir.MatchKind.EQ if base in ("in", "in~") else ir.MatchKind.HAS
+    case_sensitive = base in ("in", "has_any_cs")
+    subject = lo.expr(node.left)
+    return ir.InPipeline(subject, pipeline, case_sensitive, kind, span=lo.span(node))
+
+
+def in_values(lo: ExprLowering, node: s.InList, base: str) -> ir.Expr:
+    span = lo.span(node)
     values: list = []
     for item in node.items:
         expanded = lo.constants(item)
         if expanded is None:
-            raise lo.unsupported(item, f"a non-constant item in the list of '{op}'")
+            return in_expressions(lo, node, base)
         values.extend(expanded)
+    if not values and base.startswith("has_all"):
+        raise lo.unsupported(node, f"an empty list after '{node.op}'")
     if not values:
-        raise lo.unsupported(node, f"an empty list after '{op}'")
+        return ir.Literal(False, span=span)
     field, transforms = lo.subject(node.left)
     case_sensitive = base in ("in", "has_any_cs", "has_all_cs")
     kind = ir.MatchKind.EQ if base in ("in", "in~") else ir.MatchKind.HAS
     if base.startswith("has_all"):
-        parts = [ir.Match(field, kind, (v,), case_sensitive, transforms, span=span) for v in values]
+        parts = [kql_match(field, kind, (v,), case_sensitive, transforms, span) for v in values]
         return ir.And(tuple(parts), span=span)
-    result = ir.Match(field, kind, tuple(values), case_sensitive, transforms, span=span)
-    return ir.Not(result, span=span) if negated else result
+    return kql_match(field, kind, tuple(values), case_sensitive, transforms, span)
 
 
-def is_tabular(lo: ExprLowering, node: s.Expr) -> bool:
-    if isinstance(node, s.Pipe):
-        return True
-    if isinstance(node, s.Name):
-        return lo.is_tabular_name(node.name)
-    return isinstance(node, s.Call) and node.name.lower() in ("materialize", "table")
+def in_expressions(lo: ExprLowering, node: s.InList, base: str) -> ir.Expr:
+    """`f in (a, b)` over scalar expressions: one case-sensitive equality per item."""
+    if base != "in":
+        bad = next(item for item in node.items if lo.constants(item) is None)
+        raise lo.unsupported(bad, f"a non-constant item in the list of '{node.op}'")
+    span, subject = lo.span(node), lo.expr(node.left)
+    parts = [ir.Compare(ir.CompareOp.EQ, subject, lo.expr(item), span=span) for item in node.items]
+    return parts[0] if len(parts) == 1 else ir.Or(tuple(parts), span=span)
 
 
 def between(lo: ExprLowering, node: s.Between) -> ir.Expr:

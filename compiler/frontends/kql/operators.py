@@ -152,7 +152,7 @@ class OperatorParser(ExpressionParser):
     op_project = op_extend
 
     def op_mvexpand(self, name: str, pos: s.Pos) -> s.Operator:
-        return self.op_mv_expand("mv-expand", pos)
+        return self.op_mv_expand("mvexpand", pos)
 
     def op_mvapply(self, name: str, pos: s.Pos) -> s.Operator:
         return self.op_mv_apply("mv-apply", pos)
@@ -235,8 +235,9 @@ class OperatorParser(ExpressionParser):
         if self.at_name("to") and self.advance():
             self.expect_keyword("typeof", "after 'to'")
             self.expect("(")
-            self.expect_name("a type name")
+            type_name = self.expect_name("a type name").text
             self.expect(")")
+            return s.Cast(item, type_name, pos=item.pos)
         return item
 
     def op_mv_apply(self, name: str, pos: s.Pos) -> s.Operator:
@@ -259,9 +260,12 @@ class OperatorParser(ExpressionParser):
             elif self.accept("*"):
                 parts.append(s.Name("*", pos=part_pos))
             else:
-                parts.append(self.column_name())
+                column = self.column_name()
                 if self.accept(":"):
-                    self.expect_name("a type name after ':'")
+                    type_name = self.expect_name("a type name after ':'").text
+                    parts.append(s.Param(column.name, type_name, pos=column.pos))
+                else:
+                    parts.append(column)
         return s.Operator(name, options, args=(source,), parts=tuple(parts), pos=pos)
 
     op_parse_where = op_parse

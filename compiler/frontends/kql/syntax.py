@@ -102,6 +102,14 @@ class NamedExpr(SyntaxNode):
 
 
 @dataclass(frozen=True)
+class Cast(SyntaxNode):
+    """`expr to typeof(type)` in mv-expand and mv-apply."""
+
+    expr: Expr
+    type: str
+
+
+@dataclass(frozen=True)
 class Pipe(SyntaxNode):
     """`source | op | op ...`; `source` is None for sources that are operators (union, ...)."""
 
@@ -120,8 +128,8 @@ class FunctionBody(SyntaxNode):
 
 
 Expr = (
-    Name | Literal | Unary | Binary | InList | Between | Call | Member | Index | NamedExpr | Pipe
-    | FunctionBody
+    Name | Literal | Unary | Binary | InList | Between | Call | Member | Index | NamedExpr | Cast
+    | Pipe | FunctionBody
 )  # fmt: skip
 
 # --------------------------------------------------------------------------- operators

@@ -1,0 +1,45 @@
+"""Each target's default Sigma processing pipelines, by the names pySigma's plugins publish.
+
+A SIEM reads its own field names and tables, not Sigma's: Splunk's Windows add-on (Sysmon and
+`source="WinEventLog:..."`), Elastic's ECS (Winlogbeat), Microsoft Defender XDR's tables for KQL.
+The mappings live in the published pipeline packages (pySigma-pipeline-sysmon,
+pySigma-backend-splunk, pySigma-backend-elasticsearch, pySigma-backend-kusto); this module only
+names them. SQL targets read events as the rule names them: no pipeline by default.
+
+The front end runs once per distinct pipeline list: `pipeline_sets` groups the targets of one
+run by the pipelines they need, so a rule converted to spl and kql is lowered twice.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+DEFAULT_PIPELINES: dict[str, tuple[str, ...]] = {
+    "spl": ("sysmon", "splunk_windows"),
+    "eql": ("ecs_windows",),
+    "kuery": ("ecs_windows",),
+    "kql": ("microsoft_xdr",),
+}
+
+
+def default_pipeline(target: str) -> list[str]:
+    """The pipeline names a target uses when the user names none (empty for SQL targets)."""
+    return list(DEFAULT_PIPELINES.get(target, ()))
+
+
+def pipelines_for(target: str, chosen: Sequence[str], without: bool) -> tuple[str, ...]:
+    """The pipelines for one target: none with `without`, else `chosen` (`-p`, in order) if
+    given, else the target's default."""
+    if without:
+        return ()
+    return tuple(chosen) if chosen else tuple(default_pipeline(target))
+
+
+def pipeline_sets(
+    targets: Sequence[str], chosen: Sequence[str] = (), without: bool = False
+) -> dict[tuple[str, ...], list[str]]:
+    """Targets grouped by the pipeline list they need, in the order the targets were given."""
+    sets: dict[tuple[str, ...], list[str]] = {}
+    for target in targets:
+        sets.setdefault(pipelines_for(target, chosen, without), []).append(target)
+    return sets

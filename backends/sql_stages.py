@@ -1,0 +1,438 @@
+"""Relational stages whose output columns depend on their input's: extend, project-away, rename,
+join, union and invoke.
+
+Where the schema is known (the executor always knows it; `Options.schema` for conversion), each
+stage lists its columns explicitly, which every SQL engine runs. Where it is not, DuckDB's star
+modifiers (`COLUMNS(lambda)`, `* EXCLUDE`, `* RENAME`, `UNION BY NAME`) express the same thing;
+other dialects report that they need the schema.
+
+Joins follow KQL: the output holds the left columns, then the right ones, a right column whose
+name is taken getting the suffix `1` (`SHA1` -> `SHA11`); keys compare as KQL strings do, so a
+missing value equals the empty string; `innerunique` first keeps one left row per key.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, NamedTuple
+
+from sqlglot import exp
+
+from rulec.backends.sql_dynamic import mv_expand, others_than
+from rulec.backends.sql_functions import fill
+from rulec.compiler import ir
+
+if TYPE_CHECKING:
+    from rulec.backends.sql import QueryBuilder
+
+Columns = tuple[str, ...] | None
+
+
+class Rel(NamedTuple):
+    """A compiled pipeline so far: its SELECT and, where known, its output columns."""
+
+    select: exp.Select
+    columns: Columns
+
+
+RELATIONAL = (ir.Extend, ir.ProjectAway, ir.Rename, ir.Join, ir.Union, ir.Invoke, ir.MvExpand)
+OUTER = {
+    ir.JoinKind.INNER: "inner",
+    ir.JoinKind.INNERUNIQUE: "inner",
+    ir.JoinKind.LEFTOUTER: "left",
+    ir.JoinKind.RIGHTOUTER: "right",
+    ir.JoinKind.FULLOUTER: "full",
+}
+
+
+def _col(name: str, table: str | None = None) -> exp.Column:
+    return exp.column(name, table=table, quoted=True)
+
+
+def relational_stage(builder: QueryBuilder, rel: Rel, stage: ir.Stage) -> Rel:
+    if isinstance(stage, ir.Extend):
+        for assignment in stage.assignments:
+            rel = _extend(builder, rel, assignment)
+        return rel
+    if isinstance(stage, ir.ProjectAway):
+        return _project_away(builder, rel, stage)
+    if isinstance(stage, ir.Rename):
+        return _rename(builder, rel, stage)
+    if isinstance(stage, ir.Join):
+        return _join(builder, rel, stage)
+    if isinstance(stage, ir.Union):
+        return _union(builder, rel, stage)
+    if isinstance(stage, ir.MvExpand):
+        return Rel(*mv_expand(builder, rel.select, rel.columns, stage))
+    return _invoke(builder, rel, stage)
+
+
+def _needs_schema(builder: QueryBuilder, node: ir.Node, what: str) -> ir.RuleError:
+    return builder.backend.unsupported(
+        what, node, "the columns of its input are not known: give the tables' schema"
+    )
+
+
+def _duckdb(builder: QueryBuilder) -> bool:
+    return builder.dialect.name == "duckdb"
+
+
+def _extend(builder: QueryBuilder, rel: Rel, assignment: ir.Assign) -> Rel:
+    value = exp.alias_(builder.scalar(assignment.expr), assignment.name, quoted=True)
+    source = builder.scope(rel.select)
+    if rel.columns is not None:
+        if assignment.name in rel.columns:
+            out = [value if c == assignment.name else _col(c) for c in rel.columns]
+            return Rel(exp.select(*out).from_(source), rel.columns)
+        return Rel(exp.select(exp.Star(), value).from_(source), (*rel.columns, assignment.name))
+    if not _duckdb(builder):
+        raise _needs_schema(builder, assignment, "extend")
+    return Rel(exp.select(others_than([assignment.name]), value).from_(source), None)
+
+
+def _project_away(builder: QueryBuilder, rel: Rel, stage: ir.ProjectAway) -> Rel:
+    source = builder.scope(rel.select)
+    if rel.columns is not None:
+        kept = tuple(c for c in rel.columns if c not in stage.names)
+        return Rel(exp.select(*[_col(c) for c in kept]).from_(source), kept)
+    if not _duckdb(builder):
+        raise _needs_schema(builder, stage, "project-away")
+    star = exp.Star(except_=[_col(n) for n in stage.names])
+    return Rel(exp.select(star).from_(source), None)
+
+
+def _rename(builder: QueryBuilder, rel: Rel, stage: ir.Rename) -> Rel:
+    source = builder.scope(rel.select)
+    new_of = {old: new for new, old in stage.pairs}
+    if rel.columns is not None:
+        out = [
+            exp.alias_(_col(c), new_of[c], quoted=True) if c in new_of else _col(c)
+            for c in rel.columns
+        ]
+        return Rel(exp.select(*out).from_(source), tuple(new_of.get(c, c) for c in rel.columns))
+    if not _duckdb(builder):
+        raise _needs_schema(builder, stage, "project-rename")
+    star = exp.Star(rename=[exp.alias_(_col(old), new, quoted=True) for new, old in stage.pairs])
+    return Rel(exp.select(star).from_(source), None)
+
+
+def _suffixed(left: tuple[str, ...], right: tuple[str, ...]) -> list[str]:
+    """KQL's names for the right side's columns: a taken name gets 1 (then 2, ...)."""
+    taken = set(left)
+    names = []
+    for column in right:
+        name, n = column, 0
+        while name in taken:
+            n += 1
+            name = f"{column}{n}"
+        taken.add(name)
+        names.append(name)
+    return names
+
+
+def _key_equal(left: str, right: str) -> exp.Expression:
+    empty = exp.Literal.string("")
+    return exp.EQ(
+        this=exp.Coalesce(this=_col(left, "l"), expressions=[empty]),
+        expression=exp.Coalesce(this=_col(right, "r"), expressions=[empty.copy()]),
+    )
+
+
+def _unique_left(builder: QueryBuilder, rel: Rel, keys: list[str]) -> exp.Select:
+    """One row per join key (KQL `innerunique`): the first in the order of all columns."""
+    order = [exp.Ordered(this=_col(c)) for c in rel.columns or keys]
+    number = exp.Window(
+        this=exp.RowNumber(),
+        partition_by=[_col(k) for k in keys],
+        order=exp.Order(expressions=order),
+    )
+    ranked = exp.select(exp.Star(), exp.alias_(number, "_rulec_n", quoted=True)).from_(
+        builder.scope(rel.select)
+    )
+    kept = builder.wrap(ranked).where(
+        exp.EQ(this=_col("_rulec_n"), expression=exp.Literal.number(1))
+    )
+    return exp.select(*[_col(c) for c in rel.columns]).from_(builder.scope(kept))
+
+
+def _join(builder: QueryBuilder, rel: Rel, stage: ir.Join) -> Rel:
+    right = builder.relation(stage.right)
+    if rel.columns is None or right.columns is None:
+        raise _needs_schema(builder, stage, f"join kind={stage.kind.value}")
+    on = exp.and_(*[_key_equal(lk, rk) for lk, rk in stage.keys])
+    left_select = rel.select
+    if stage.kind is ir.JoinKind.INNERUNIQUE:
+        left_select = _unique_left(builder, rel, [lk for lk, _ in stage.keys])
+    if stage.kind in OUTER:
+        names = _suffixed(rel.columns, right.columns)
+        out = [_col(c, "l") for c in rel.columns]
+        out += [
+            exp.alias_(_col(c, "r"), n, quoted=True)
+            for c, n in zip(right.columns, names, strict=True)
+        ]
+        joined = (
+            exp.select(*out)
+            .from_(left_select.subquery("l"))
+            .join(right.select.subquery("r"), on=on, join_type=OUTER[stage.kind])
+        )
+        return Rel(builder.wrap(joined), (*rel.columns, *names))
+    keep_left = stage.kind in (ir.JoinKind.LEFTSEMI, ir.JoinKind.LEFTANTI)
+    kept, other = (left_select, right.select) if keep_left else (right.select, left_select)
+    kept_alias, other_alias = ("l", "r") if keep_left else ("r", "l")
+    probe = exp.select(exp.Literal.number(1)).from_(other.subquery(other_alias)).where(on)
+    exists: exp.Expression = exp.Exists(this=probe)
+    if stage.kind in (ir.JoinKind.LEFTANTI, ir.JoinKind.RIGHTANTI):
+        exists = exp.Not(this=exists)
+    filtered = exp.select(exp.Star()).from_(kept.subquery(kept_alias)).where(exists)
+    return Rel(builder.wrap(filtered), rel.columns if keep_left else right.columns)
+
+
+def _union(builder: QueryBuilder, rel: Rel, stage: ir.Union) -> Rel:
+    if stage.source_column is not None:
+        raise builder.backend.unsupported("union withsource=", stage)
+    parts = [rel, *(builder.relation(p) for p in stage.pipelines)]
+    if all(p.columns is not None for p in parts):
+        names: dict[str, None] = {}
+        for part in parts:
+            names.update(dict.fromkeys(part.columns))
+        selects = [
+            exp.select(
+                *[
+                    _col(n) if n in part.columns else exp.alias_(exp.null(), n, quoted=True)
+                    for n in names
+                ]
+            ).from_(builder.scope(part.select))
+            for part in parts
+        ]
+        combined = selects[0]
+        for select in selects[1:]:
+            combined = exp.union(combined, select, distinct=False)
+        return Rel(builder.wrap(combined), tuple(names))
+    if not _duckdb(builder):
+        raise _needs_schema(builder, stage, "union")
+    combined = parts[0].select
+    for part in parts[1:]:
+        combined = exp.Union(this=combined, expression=part.select, distinct=False, by_name=True)
+    return Rel(builder.wrap(combined), None)
+
+
+def _invoke(builder: QueryBuilder, rel: Rel, stage: ir.Invoke) -> Rel:
+    """`invoke F(key, ...)`: the table F (supplied with the data) left-joined on `key`."""
+    if not stage.args or not isinstance(stage.args[0], ir.FieldRef):
+        raise builder.backend.unsupported(f"invoke {stage.function}() without a key field", stage)
+    key = stage.args[0].name
+    table = builder.columns_of(stage.function)
+    on = exp.EQ(this=_col(key, "l"), expression=_col(key, "r"))
+    source = exp.table_(stage.function, quoted=True)
+    if rel.columns is not None and table is not None:
+        added = [c for c in table if c not in rel.columns]
+        out = [_col(c, "l") for c in rel.columns] + [_col(c, "r") for c in added]
+        columns: Columns = (*rel.columns, *added)
+    elif _duckdb(builder):
+        out = [
+            exp.Column(this=exp.Star(), table=exp.to_identifier("l")),
+            exp.Column(this=exp.Star(except_=[_col(key)]), table=exp.to_identifier("r")),
+        ]
+        columns = None
+    else:
+        raise _needs_schema(builder, stage, f"invoke {stage.function}()")
+    joined = (
+        exp.select(*out)
+        .from_(rel.select.subquery("l"))
+        .join(exp.alias_(source, "r", table=True), on=on, join_type="left")
+    )
+    return Rel(builder.wrap(joined), columns)
+
+
+# ---------------------------------------------------------------------- arg_max / arg_min
+
+HIDDEN_KEY = "_rulec_key"
+RANK = "_rulec_n"
+BY = "_rulec_by"
+
+
+class Part(NamedTuple):
+    """One input of a summarize with arg_max/arg_min: keyed by the hidden group columns."""
+
+    select: exp.Select
+    columns: Columns  # its output columns after the hidden keys (None: all but those)
+
+
+def extreme_aggregate(builder: QueryBuilder, rel: Rel, stage: ir.Aggregate) -> Rel:
+    """`summarize arg_max(by, cols), other measures by keys`: the grouped measures joined
+    with, per arg_max/arg_min, the group's row where `by` is largest/smallest (rows where it
+    is null only when the whole group has nothing else)."""
+    if stage.window is not None:
+        raise builder.backend.unsupported("arg_max/arg_min over a time window", stage)
+    keys = [(g.name, builder.scalar(g.expr)) for g in stage.group_by]
+    hidden = [f"{HIDDEN_KEY}{n}" for n in range(len(keys))]
+    keyed_columns = [exp.alias_(e, h, quoted=True) for (_, e), h in zip(keys, hidden, strict=True)]
+    keyed = exp.select(exp.Star(), *keyed_columns).from_(builder.scope(rel.select))
+    plain = [m for m in stage.measures if isinstance(m.agg, ir.AggCall)]
+    parts: dict[str, Part] = {}
+    if plain or not stage.measures:
+        grouped = exp.select(
+            *[_col(h) for h in hidden],
+            *[exp.alias_(builder.agg(m.agg), m.name, quoted=True) for m in plain],
+        ).from_(builder.scope(keyed))
+        if hidden:
+            grouped = grouped.group_by(*[_col(h) for h in hidden])
+        part = Part(grouped, tuple(m.name for m in plain))
+        parts.update((m.name, part) for m in plain)
+    for measure in stage.measures:
+        if isinstance(measure.agg, ir.ArgExtreme):
+            key_names = [n for n, _ in keys]
+            parts[measure.name] = _extreme(builder, rel, keyed, hidden, key_names, measure)
+    combined = _combine(builder, keys, hidden, stage.measures, parts)
+    if stage.having is not None:
+        where = builder.predicate(stage.having)
+        combined = Rel(builder.wrap(combined.select).where(where, copy=False), combined.columns)
+    return combined
+
+
+def _extreme(
+    builder: QueryBuilder,
+    rel: Rel,
+    keyed: exp.Select,
+    hidden: list[str],
+    key_names: list[str],
+    measure: ir.Measure,
+) -> Part:
+    agg = measure.agg
+    assert isinstance(agg, ir.ArgExtreme)
+    by = builder.scalar(agg.by)
+    order = _extreme_order(builder, agg, by) + [
+        exp.Ordered(this=_col(c), nulls_first=False) for c in rel.columns or ()
+    ]
+    number = exp.Window(
+        this=exp.RowNumber(),
+        partition_by=[_col(h) for h in hidden],
+        order=exp.Order(expressions=order),
+    )
+    ranked = exp.select(
+        exp.Star(), exp.alias_(by, BY, quoted=True), exp.alias_(number, RANK, quoted=True)
+    ).from_(builder.scope(keyed))
+    picked = builder.wrap(ranked).where(exp.EQ(this=_col(RANK), expression=exp.Literal.number(1)))
+    taken = {measure.name, *key_names}
+    value = exp.alias_(_col(BY), measure.name, quoted=True)
+    if agg.columns or rel.columns is not None:
+        named = agg.columns or tuple(c for c in rel.columns or () if c not in taken)
+        kept = tuple(dict.fromkeys(c for c in named if c not in taken))
+        out = [*[_col(h) for h in hidden], value, *[_col(c) for c in kept]]
+        return Part(exp.select(*out).from_(builder.scope(picked)), (measure.name, *kept))
+    if not _duckdb(builder):
+        raise _needs_schema(builder, measure, f"{agg.func}(..., *)")
+    others = others_than([*taken, *hidden, BY, RANK])
+    source = builder.scope(picked)
+    return Part(exp.select(*[_col(h) for h in hidden], value, others).from_(source), None)
+
+
+def _extreme_order(builder: QueryBuilder, agg: ir.ArgExtreme, by: exp.Expression) -> list:
+    """Largest (arg_max) or smallest first, nulls last; a field's text orders as a number,
+    else as a time, else as text."""
+    descending = agg.func == "arg_max"
+    values = [by]
+    if isinstance(agg.by, ir.FieldRef):
+        values = [builder.dialect.to_number(by), builder.dialect.to_timestamp(by), by]
+    return [exp.Ordered(this=v.copy(), desc=descending, nulls_first=False) for v in values]
+
+
+def _combine(
+    builder: QueryBuilder,
+    keys: list[tuple[str, exp.Expression]],
+    hidden: list[str],
+    measures: tuple[ir.Measure, ...],
+    parts: dict[str, Part],
+) -> Rel:
+    """Join the parts on the hidden keys; output the keys, then each measure's columns."""
+    aliases: dict[int, str] = {}
+    select: exp.Select | None = None
+    for part in parts.values():
+        if id(part) in aliases:
+            continue
+        alias = f"p{len(aliases)}"
+        aliases[id(part)] = alias
+        source = part.select.subquery(alias)
+        if select is None:
+            select = exp.select().from_(source)
+            continue
+        same = [exp.NullSafeEQ(this=_col(h, "p0"), expression=_col(h, alias)) for h in hidden] or [
+            exp.true()
+        ]
+        select = select.join(source, on=exp.and_(*same), join_type="inner")
+    assert select is not None
+    out: list[exp.Expression] = [
+        exp.alias_(_col(h, "p0"), name, quoted=True)
+        for (name, _), h in zip(keys, hidden, strict=True)
+    ]
+    names: list[str] | None = [name for name, _ in keys]
+    done: set[int] = set()
+    for measure in measures:
+        part = parts[measure.name]
+        alias = aliases[id(part)]
+        if part.columns is None:
+            star = exp.Star(except_=[_col(h) for h in hidden]) if hidden else exp.Star()
+            out.append(exp.Column(this=star, table=exp.to_identifier(alias)))
+            names = None
+        elif id(part) not in done or isinstance(measure.agg, ir.AggCall):
+            wanted = part.columns if isinstance(measure.agg, ir.ArgExtreme) else (measure.name,)
+            out += [_col(c, alias) for c in wanted]
+            names = None if names is None else [*names, *wanted]
+        done.add(id(part))
+    if names is not None and len(set(names)) != len(names):
+        raise builder.backend.unsupported("summarize columns that share a name", measures[0])
+    return Rel(builder.wrap(select.select(*out, copy=False)), tuple(names) if names else None)
+
+
+# ---------------------------------------------------------------------- in / has_any over a table
+
+VALUE = "_rulec_value"
+TERM_EDGE = "(^|[^A-Za-z0-9])", "($|[^A-Za-z0-9])"
+PUNCTUATION = r"([!-/:-@\[-`{-~])"
+
+
+def pipeline_match(builder: QueryBuilder, node: ir.InPipeline) -> exp.Expression:
+    """`f in (T)`, `f has_any (T)`: the values are T's first column (as in KQL)."""
+    rel = builder.relation(node.pipeline)
+    first = _first_column(rel)
+    if first is None:
+        raise _needs_schema(builder, node, "`in` over a table")
+    value: exp.Expression = _col(first)
+    field = builder.scalar(node.field)
+    if not node.case_sensitive and node.kind is ir.MatchKind.EQ:
+        field, value = exp.Lower(this=field), exp.Lower(this=value)
+    values = exp.select(exp.alias_(value, VALUE, quoted=True)).from_(builder.scope(rel.select))
+    if node.kind is ir.MatchKind.EQ:
+        return exp.In(this=field, query=exp.Subquery(this=values))
+    if node.kind is not ir.MatchKind.HAS:
+        raise builder.backend.unsupported(f"a {node.kind.value} match over a table", node)
+    pattern = _term_pattern(builder, _col(VALUE), node.case_sensitive)
+    matched = exp.RegexpLike(this=field, expression=exp.Paren(this=pattern))
+    probe = builder.wrap(values).where(matched)
+    return exp.Exists(this=probe.select(exp.Literal.number(1), append=False))
+
+
+def _first_column(rel: Rel) -> str | None:
+    if rel.columns:
+        return rel.columns[0]
+    projected = rel.select.expressions
+    if projected and not isinstance(projected[0], exp.Star) and projected[0].alias_or_name:
+        return projected[0].alias_or_name
+    return None
+
+
+def _term_pattern(
+    builder: QueryBuilder, value: exp.Expression, case_sensitive: bool
+) -> exp.Expression:
+    """KQL `has` with a needle known only at run time: the needle, its ASCII punctuation
+    escaped, bounded by non-alphanumerics on its alphanumeric edges."""
+    flags = "" if case_sensitive else "i"
+    if builder.dialect.name == "postgres":
+        flags = "p" + flags
+    left, right = TERM_EDGE
+    text = (
+        f"'{f'(?{flags})' if flags else ''}'"
+        f" || CASE WHEN REGEXP_MATCHES(_1, '^[A-Za-z0-9]') THEN '{left}' ELSE '' END"
+        f" || REGEXP_REPLACE(_1, '{PUNCTUATION}', '\\\\\\1', 'g')"
+        f" || CASE WHEN REGEXP_MATCHES(_1, '[A-Za-z0-9]$') THEN '{right}' ELSE '' END"
+    )
+    return fill(text, "duckdb", [value])

@@ -1,0 +1,68 @@
+"""Corpus conversion: the same outcomes as `convert_file`, in file order, cached by content."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from rulec.compiler.batch import cache_key, convert_corpus
+from rulec.compiler.convert import convert_file
+
+RULE = """title: Cmd
+id: 11111111-1111-1111-1111-111111111111
+logsource: {category: process_creation, product: windows}
+detection:
+  selection: {Image|endswith: '\\\\cmd.exe'}
+  condition: selection
+"""
+BROKEN = "title: Broken\nlogsource: {product: windows}\ndetection: {condition: nothing}\n"
+TARGETS = ["duckdb", "spl", "kql"]
+
+
+@pytest.fixture
+def corpus(tmp_path: Path) -> list[Path]:
+    paths = []
+    for name, text in [("a.yml", RULE), ("b.yml", BROKEN), ("c.yml", RULE.replace("cmd", "wsl"))]:
+        path = tmp_path / "rules" / name
+        path.parent.mkdir(exist_ok=True)
+        path.write_text(text)
+        paths.append(path)
+    return paths
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_outcomes_equal_convert_file_in_order(corpus, workers):
+    results = convert_corpus(corpus, TARGETS, workers=workers)
+    assert [r.path for r in results] == corpus
+    for result in results:
+        assert list(result.outcomes) == list(convert_file(result.path, TARGETS))
+    assert [o.ok for o in results[1].outcomes] == [False, False, False]
+    assert "cmd.exe" in results[0].outcomes[0].query
+
+
+def test_second_run_comes_from_the_cache_and_agrees(corpus, tmp_path):
+    cache = tmp_path / "cache"
+    first = convert_corpus(corpus, TARGETS, cache_dir=cache, workers=1)
+    second = convert_corpus(corpus, TARGETS, cache_dir=cache, workers=1)
+    assert [r.cached for r in first] == [False, False, False]
+    assert [r.cached for r in second] == [True, True, True]
+    assert [r.outcomes for r in second] == [r.outcomes for r in first]
+
+
+def test_a_changed_rule_or_target_misses_the_cache(corpus, tmp_path):
+    cache = tmp_path / "cache"
+    convert_corpus(corpus, TARGETS, cache_dir=cache, workers=1)
+    corpus[0].write_text(RULE.replace("cmd", "bash"))
+    again = convert_corpus(corpus, TARGETS, cache_dir=cache, workers=1)
+    assert [r.cached for r in again] == [False, True, True]
+    assert "bash.exe" in again[0].outcomes[0].query
+    assert not any(r.cached for r in convert_corpus(corpus, ["eql"], cache_dir=cache, workers=1))
+
+
+def test_cache_key_covers_text_pipeline_and_targets():
+    base = cache_key(b"rule", (), ["spl"])
+    assert base != cache_key(b"rule2", (), ["spl"])
+    assert base != cache_key(b"rule", ("sysmon",), ["spl"])
+    assert base != cache_key(b"rule", (), ["spl", "kql"])
+    assert base == cache_key(b"rule", (), ["spl"])

@@ -1,0 +1,227 @@
+"""Single-pass evaluation of many rules: the same result as `execute`, rule by rule.
+
+Oracle: `executor.execute` run on each rule alone over the same events; `run_rules` must return,
+for every rule, the same rows (or fail with the same error), whatever scan strategy it uses.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+
+from rulec.compiler import ir, multirule
+from rulec.compiler.events import EventTable, flatten, load_events
+from rulec.compiler.executor import execute
+from rulec.compiler.multirule import STRATEGIES, run_rules
+from rulec.compiler.rules import load_rules
+
+SHARED = Path(__file__).resolve().parents[2] / "shared"
+
+
+def one_by_one(queries, events, tables=None):
+    """What `execute` gives each rule alone: its rows, or its error's type and message."""
+    results = []
+    for query in queries:
+        try:
+            results.append(("rows", execute(query, events, tables)))
+        except Exception as error:
+            results.append(("error", type(error).__name__, str(error)))
+    return results
+
+
+def together(queries, events, tables=None, strategy="or-list"):
+    runs = run_rules(queries, events, tables, strategy=strategy)
+    return [
+        ("rows", run.rows) if run.ok else ("error", type(run.error).__name__, str(run.error))
+        for run in runs
+    ]
+
+
+@pytest.fixture(scope="module")
+def regression():
+    if not SHARED.is_dir():
+        pytest.skip(f"the shared data folder is absent: {SHARED}")
+    cases = [
+        json.loads(line)
+        for line in (SHARED / "regression" / "cases.jsonl").read_text().splitlines()
+        if line.strip()
+    ]
+    queries = [q for case in cases for q in load_rules(SHARED / case["rule"])]
+    assert all(isinstance(q, ir.Query) for q in queries)
+    return cases, queries
+
+
+def test_every_regression_rule_over_all_regression_events(regression):
+    _, queries = regression
+    events = load_events([str(SHARED / "regression" / "flat")])
+    assert len(queries) == 98
+    expected = one_by_one(queries, events)
+    assert together(queries, events) == expected
+    matched = sum(1 for result in expected if result[0] == "rows" and result[1])
+    assert matched == 98  # every rule finds at least its own events
+
+
+def test_nested_windows_events_give_the_same_rows(regression):
+    _, queries = regression
+    events = load_events([str(SHARED / "regression" / "events")])
+    assert together(queries[:20], events) == one_by_one(queries[:20], events)
+
+
+def rule(predicate: ir.Expr, *stages: ir.Stage, table: str = "events") -> ir.Query:
+    return ir.Query(ir.Pipeline(ir.Table(table), (ir.Filter(predicate), *stages)))
+
+
+def match(field: str, kind: ir.MatchKind, *values: str) -> ir.Match:
+    return ir.Match(ir.FieldRef(field), kind, values, case_sensitive=False)
+
+
+def table_of(*events: dict) -> EventTable:
+    rows, columns = [], {"_row": None}
+    for number, event in enumerate(events, 1):
+        row = {**flatten(event), "_row": number}
+        columns.update(dict.fromkeys(row))
+        rows.append(row)
+    return EventTable(tuple(columns), tuple(rows))
+
+
+EVENTS = table_of(
+    {"Image": "C:\\w\\cmd.exe", "User": "bob", "TimeCreated": "2026-01-01T00:00:00Z"},
+    {"Image": "C:\\w\\powershell.exe", "User": "bob", "TimeCreated": "2026-01-01T00:01:00Z"},
+    {"Image": "C:\\w\\cmd.exe", "User": "eve", "TimeCreated": "2026-01-01T00:02:00Z"},
+    {"Image": "C:\\w\\notepad.exe", "TimeCreated": "2026-01-01T00:03:00Z"},
+)
+COUNT_BY_USER = ir.Aggregate(
+    group_by=(ir.Assign("User", ir.FieldRef("User")),),
+    measures=(ir.Measure("value", ir.AggCall("count")),),
+    window=ir.Window(timedelta(minutes=5)),
+    having=ir.Compare(ir.CompareOp.GE, ir.FieldRef("value"), ir.Literal(2)),
+)
+
+# rule                                                              expected `_row`s / alert rows
+SMALL = [
+    (rule(match("Image", ir.MatchKind.ENDSWITH, "\\cmd.exe")), [1, 3]),
+    (rule(match("Image", ir.MatchKind.CONTAINS, "shell", "note")), [2, 4]),
+    (rule(match("User", ir.MatchKind.EQ, "BOB")), [1, 2]),
+    (rule(ir.Not(match("User", ir.MatchKind.EQ, "bob"))), [3, 4]),
+    (rule(match("Image", ir.MatchKind.CONTAINS, "nothing")), []),
+    (rule(match("Image", ir.MatchKind.CONTAINS, ".exe"), COUNT_BY_USER), [("bob", 2)]),
+    (rule(match("Missing", ir.MatchKind.EQ, "x")), "error"),
+    (rule(match("Image", ir.MatchKind.REGEX, "(unclosed")), "error"),
+    (rule(match("Image", ir.MatchKind.CONTAINS, "cmd"), table="Other"), [1, 3]),
+]
+
+
+def picked(result):
+    if result[0] == "error":
+        return "error"
+    rows = result[1]
+    if rows and "_row" in rows[0]:
+        return [row["_row"] for row in rows]
+    return [(row["User"], row["value"]) for row in rows]
+
+
+@pytest.mark.parametrize("strategy", STRATEGIES)
+def test_strategies_agree_with_execute(strategy):
+    queries = [query for query, _ in SMALL]
+    got = together(queries, EVENTS, strategy=strategy)
+    assert [picked(r) for r in got] == [want for _, want in SMALL]
+    assert got == one_by_one(queries, EVENTS)
+
+
+@pytest.mark.parametrize("strategy", STRATEGIES)
+def test_filter_rules_share_the_scan_and_never_run_alone(strategy, monkeypatch):
+    def alone(*args, **kwargs):
+        raise AssertionError("a filter rule ran alone")
+
+    monkeypatch.setattr(multirule, "execute", alone)
+    queries = [query for query, want in SMALL[:5]]
+    got = run_rules(queries, EVENTS, strategy=strategy)
+    assert [[row["_row"] for row in run.rows] for run in got] == [want for _, want in SMALL[:5]]
+
+
+def test_a_table_given_by_name_wins_over_the_events():
+    other = table_of({"Image": "cmd.exe"})
+    query = rule(match("Image", ir.MatchKind.CONTAINS, "cmd"), table="Other")
+    got = run_rules([query], EVENTS, {"Other": other})
+    assert [row["_row"] for row in got[0].rows] == [1]
+    assert got[0].rows == execute(query, EVENTS, {"Other": other})
+
+
+def test_progress_reaches_the_number_of_rules():
+    seen: list[tuple[int, int]] = []
+    queries = [query for query, _ in SMALL]
+    run_rules(queries, EVENTS, progress=lambda done, total: seen.append((done, total)))
+    assert seen[-1] == (len(queries), len(queries))
+
+
+def test_unknown_strategy_is_refused():
+    with pytest.raises(ValueError, match="unknown strategy"):
+        run_rules([], EVENTS, strategy="fastest")
+
+
+# --------------------------------------------------------------------------- native event loading
+# Flat NDJSON and Parquet are read by DuckDB itself; the rows must equal what `flatten` makes,
+# except that `_raw` lists the fields in the table's column order, not each event's own order.
+
+FLAT = [
+    {"EventID": 1, "Image": "C:\\a.exe", "Score": 1.5, "Big": 1e20, "Flag": True, "Gone": None},
+    {"EventID": 4688, "Image": "Ü\\ß.exe", "Extra": "x'y\"z", "Flag": False},
+]
+
+
+def python_rows(events: list[dict]) -> list[dict]:
+    return [{**flatten(e), "_row": n} for n, e in enumerate(events, 1)]
+
+
+def raw_as_lines(row: dict) -> dict:
+    return {**row, "_raw": sorted(row["_raw"].split("\n"))}
+
+
+def test_flat_ndjson_is_read_natively_with_flatten_text(tmp_path):
+    path = tmp_path / "e.ndjson"
+    path.write_text("".join(json.dumps(e) + "\n" for e in FLAT))
+    table = load_events([str(path)])
+    assert table.files is not None and table.files.format == "json"
+    columns = set(table.columns)
+    expected = [{c: row.get(c) for c in columns} for row in python_rows(FLAT)]
+    assert [raw_as_lines(row) for row in table.rows] == [raw_as_lines(row) for row in expected]
+    assert table.rows[0]["Score"] == "1.5" and table.rows[0]["Big"] == "1e+20"
+
+
+def test_parquet_columns_become_text_and_rows_number_across_files(tmp_path):
+    import duckdb
+
+    first, second = tmp_path / "a.parquet", tmp_path / "b.parquet"
+    connection = duckdb.connect()
+    connection.execute(f"COPY (SELECT 7 AS EventID, true AS Flag) TO '{first}' (FORMAT PARQUET)")
+    connection.execute(f"COPY (SELECT 8 AS EventID, 'x' AS Image) TO '{second}' (FORMAT PARQUET)")
+    table = load_events([str(tmp_path / "*.parquet")])
+    assert table.files is not None and table.files.format == "parquet"
+    assert [(r["_row"], r["EventID"], r["Flag"], r["Image"]) for r in table.rows] == [
+        (1, "7", "true", None),
+        (2, "8", None, "x"),
+    ]
+    assert table.rows[1]["_raw"] == "EventID=8\nImage=x"
+
+
+def test_nested_events_go_through_flatten(tmp_path):
+    path = tmp_path / "e.json"
+    path.write_text(json.dumps({"process": {"name": "cmd.exe"}}))
+    table = load_events([str(path)])
+    assert table.files is None
+    assert table.rows[0]["process.name"] == "cmd.exe"
+
+
+@pytest.mark.parametrize("materialize", [False, True])
+def test_engine_tables_of_flat_files_equal_their_rows(tmp_path, materialize):
+    from rulec.compiler.engines import DuckDBEngine
+
+    path = tmp_path / "e.ndjson"
+    path.write_text("".join(json.dumps(e) + "\n" for e in FLAT))
+    table = load_events([str(path)])
+    engine = DuckDBEngine(materialize=materialize)
+    engine.load("events", table)
+    assert engine.run('SELECT * FROM "events" ORDER BY "_row"') == [dict(r) for r in table.rows]

@@ -1,0 +1,188 @@
+"""Published pySigma pipelines through the front end, each target's defaults, and time parts."""
+
+from __future__ import annotations
+
+import pytest
+
+from rulec.backends.pipelines import default_pipeline, pipeline_sets
+from rulec.compiler import ir
+from rulec.compiler.engines import DuckDBEngine
+from rulec.compiler.events import EventTable, flatten
+from rulec.compiler.executor import execute
+from rulec.compiler.frontends.sigma import load_sigma, resolve_pipeline
+
+K = ir.MatchKind
+
+PROCESS_RULE = """
+title: Whoami
+logsource: {product: windows, category: process_creation}
+detection:
+  sel: {Image|endswith: '\\\\whoami.exe', CommandLine|contains: '/all'}
+  condition: sel
+"""
+
+
+def fields(expr: ir.Expr) -> list[str]:
+    """Field names a predicate reads, in order."""
+    if isinstance(expr, ir.And | ir.Or):
+        return [name for operand in expr.operands for name in fields(operand)]
+    if isinstance(expr, ir.Not):
+        return fields(expr.operand)
+    if isinstance(expr, ir.Match) and isinstance(expr.field, ir.FieldRef):
+        return [expr.field.name]
+    return []
+
+
+def lowered(text: str, names: list[str]) -> ir.Query:
+    (query,) = load_sigma(text, "rule.yml", resolve_pipeline(names))
+    assert isinstance(query, ir.Query), query
+    return query
+
+
+# (pipelines, expected source, expected fields read, in order)
+MAPPINGS = [
+    (
+        [],
+        ir.LogSource("windows", "process_creation"),
+        ["Image", "CommandLine"],
+    ),
+    (
+        ["sysmon", "splunk_windows"],
+        ir.LogSource("windows", "process_creation", "sysmon"),
+        ["source", "EventCode", "Image", "CommandLine"],
+    ),
+    (
+        ["ecs_windows"],
+        ir.LogSource("windows", "process_creation"),
+        ["process.executable.caseless", "process.command_line"],
+    ),
+    (
+        ["microsoft_xdr"],
+        ir.Table("DeviceProcessEvents"),
+        ["FolderPath", "ProcessCommandLine"],
+    ),
+]
+
+
+@pytest.mark.parametrize(("names", "source", "read"), MAPPINGS, ids=[str(m[0]) for m in MAPPINGS])
+def test_published_pipelines_map_fields_and_tables(names, source, read) -> None:
+    query = lowered(PROCESS_RULE, names)
+    assert query.pipeline.source == source
+    (stage,) = query.pipeline.stages
+    assert fields(stage.predicate) == read
+
+
+def test_pipeline_failure_is_a_located_diagnostic() -> None:
+    text = "title: t\nlogsource: {product: aws, service: cloudtrail}\n"
+    text += "detection: {sel: {eventName: x}, condition: sel}\n"
+    (result,) = load_sigma(text, "rule.yml", resolve_pipeline(["microsoft_xdr"]))
+    assert isinstance(result, ir.Diagnostic)
+    assert result.span.file == "rule.yml"
+    assert result.message.startswith("Unable to determine table name from rule")
+
+
+@pytest.mark.parametrize(
+    ("target", "expected"),
+    [
+        ("spl", ["sysmon", "splunk_windows"]),
+        ("eql", ["ecs_windows"]),
+        ("kql", ["microsoft_xdr"]),
+        ("duckdb", []),
+        ("postgres", []),
+        ("sql:spark", []),
+    ],
+)
+def test_default_pipelines(target: str, expected: list[str]) -> None:
+    assert default_pipeline(target) == expected
+    if expected:
+        assert resolve_pipeline(expected) is not None
+
+
+@pytest.mark.parametrize(
+    ("chosen", "without", "expected"),
+    [
+        (
+            (),
+            False,
+            {
+                (): ["duckdb", "postgres"],
+                ("sysmon", "splunk_windows"): ["spl"],
+                ("microsoft_xdr",): ["kql"],
+            },
+        ),
+        (("my.yml",), False, {("my.yml",): ["duckdb", "spl", "postgres", "kql"]}),
+        ((), True, {(): ["duckdb", "spl", "postgres", "kql"]}),
+    ],
+)
+def test_targets_grouped_by_pipeline_set(chosen, without, expected) -> None:
+    assert pipeline_sets(["duckdb", "spl", "postgres", "kql"], chosen, without) == expected
+
+
+TIME_RULE = """
+title: Night logons
+logsource: {product: windows, service: security}
+detection:
+  sel: {EventID: 4624, TimeCreated|hour: [1, 2], TimeCreated|minute: 30}
+  condition: sel
+"""
+
+
+def test_time_part_lowers_to_datepart() -> None:
+    (stage,) = lowered(TIME_RULE, []).pipeline.stages
+    hour = ir.Call("datepart", (ir.Literal("hour"), ir.FieldRef("TimeCreated")))
+    minute = ir.Call("datepart", (ir.Literal("minute"), ir.FieldRef("TimeCreated")))
+    assert stage.predicate == ir.And(
+        (
+            ir.Match(ir.FieldRef("EventID"), K.EQ, (4624,), False),
+            ir.Or((ir.Match(hour, K.EQ, (1,), False), ir.Match(hour, K.EQ, (2,), False))),
+            ir.Match(minute, K.EQ, (30,), False),
+        )
+    )
+
+
+def night_events() -> EventTable:
+    times = [
+        "2026-03-02T01:30:00Z",  # 1: hour 1, minute 30
+        "2026-03-02T02:30:59.5Z",  # 2: hour 2, minute 30
+        "2026-03-02T03:30:00Z",  # 3: hour 3
+        "2026-03-02T02:31:00Z",  # 4: minute 31
+        "2026-03-02T04:30:00+02:00",  # 5: 02:30 in UTC
+        "not a time",  # 6: no hour at all
+    ]
+    rows = []
+    for number, moment in enumerate(times, 1):
+        row = flatten({"EventID": 4624, "TimeCreated": moment})
+        row["_row"] = number
+        rows.append(row)
+    return EventTable(("EventID", "TimeCreated", "_row"), tuple(rows))
+
+
+@pytest.fixture(params=["duckdb", "postgres"])
+def engine(request):
+    if request.param == "duckdb":
+        return DuckDBEngine()
+    return request.getfixturevalue("postgres_engine")
+
+
+def test_time_parts_select_by_utc_clock(engine) -> None:
+    rows = execute(lowered(TIME_RULE, []), night_events(), engine=engine)
+    assert [row["_row"] for row in rows] == [1, 2, 5]
+
+
+@pytest.mark.parametrize(
+    ("part", "value", "rows"),
+    [("day", 2, [1]), ("week", 10, [1, 2]), ("month", 3, [1, 2]), ("year", 2026, [1, 2])],
+)
+def test_other_time_parts(part: str, value: int, rows: list[int]) -> None:
+    text = "title: t\nlogsource: {product: windows}\n"
+    text += f"detection: {{sel: {{TimeCreated|{part}: {value}}}, condition: sel}}\n"
+    events = EventTable(
+        ("TimeCreated", "_row"),
+        (
+            {"TimeCreated": "2026-03-02T10:00:00Z", "_row": 1},
+            {"TimeCreated": "2026-03-08T23:59:59Z", "_row": 2},
+            {"TimeCreated": "2027-04-09T00:00:00Z", "_row": 3},
+        ),
+    )
+    got = execute(lowered(text, []), events, engine=DuckDBEngine())
+    assert [row["_row"] for row in got] == rows
