@@ -152,14 +152,16 @@ def regex(text: str, pattern: str, cased: bool, flags: frozenset[str]) -> bool:
 
 
 def has(text: str, term: str, cased: bool) -> bool:
-    """`term` occurs with no letter or digit against its alphanumeric ends (KQL `has`)."""
+    """`term` occurs with no letter or digit against its alphanumeric ends (KQL `has`); which
+    ends need a boundary is decided on the term as written (the Kelvin sign is not ASCII)."""
+    left_edge, right_edge = is_term(term[:1]), is_term(term[-1:])
     if not cased:
         text, term = fold(text), fold(term)
     start = text.find(term)
     while start != -1:
         end = start + len(term)
-        left_ok = not is_term(term[:1]) or start == 0 or not is_term(text[start - 1])
-        right_ok = not is_term(term[-1:]) or end == len(text) or not is_term(text[end])
+        left_ok = not left_edge or start == 0 or not is_term(text[start - 1])
+        right_ok = not right_edge or end == len(text) or not is_term(text[end])
         if left_ok and right_ok:
             return True
         start = text.find(term, start + 1)
