@@ -218,12 +218,11 @@ class QueryBuilder:
             )
             names = (*[n for n, _ in keys], "window_start", "window_end", *[n for n, _ in measures])
             return Rel(windowed, names)
-        else:
-            columns = [exp.alias_(e, n, quoted=True) for n, e in keys]
-            columns += [exp.alias_(self.agg(a), n, quoted=True) for n, a in measures]
-            grouped = exp.select(*columns).from_(self.scope(select))
-            if keys:
-                grouped = grouped.group_by(*[e for _, e in keys])
+        columns = [exp.alias_(e, n, quoted=True) for n, e in keys]
+        columns += [exp.alias_(self.agg(a), n, quoted=True) for n, a in measures]
+        grouped = exp.select(*columns).from_(self.scope(select))
+        if keys:
+            grouped = grouped.group_by(*[e for _, e in keys])
         if stage.having is not None:
             grouped = self.wrap(grouped).where(self.predicate(stage.having), copy=False)
         return Rel(grouped, (*[n for n, _ in keys], *[n for n, _ in measures]))

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import pytest
 from reference_eval import evaluate
+from test_properties import run_eql as run_eql_text
 
 from rulec.backends.base import Options
 from rulec.backends.eql import EqlBackend
@@ -40,15 +41,7 @@ def reference(predicate: ir.Expr, events: EventTable) -> list[int]:
 
 def run_eql(predicate: ir.Expr, events: EventTable) -> list[int]:
     text = EqlBackend(Options(raw_field="_raw")).emit(query(predicate)).text
-    with eql.parser.elasticsearch_syntax, eql.parser.ignore_missing_functions:
-        parsed = eql.parse_query(text)
-    engine = eql.PythonEngine()
-    engine.add_query(parsed)
-    hits: list[int] = []
-    engine.add_output_hook(lambda result: hits.extend(e.data[ROW] for e in result.events))
-    present = [{k: v for k, v in row.items() if v is not None} for row in events.rows]
-    engine.stream_events([eql.Event("any", 0, e) for e in present])
-    return sorted(hits)
+    return run_eql_text(text, events)
 
 
 def run_kql(predicate: ir.Expr, events: EventTable) -> list[int]:
