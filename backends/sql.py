@@ -94,7 +94,8 @@ class SqlBackend(Backend):
         self.name = dialect if dialect in ("duckdb", "postgres") else f"sql:{dialect}"
 
     def emit(self, query: ir.Query) -> Emitted:
-        return Emitted(self.name, self.build(query).sql(dialect=self.dialect.name, pretty=True))
+        tree = self.build(query)  # built for this call alone: no need to copy it
+        return Emitted(self.name, tree.sql(dialect=self.dialect.name, pretty=True, copy=False))
 
     def build(self, query: ir.Query) -> exp.Query:
         """The whole query as one sqlglot expression."""

@@ -1,4 +1,5 @@
-"""Corpus conversion: rulec to five targets (all cores, then from its cache) vs pySigma to one.
+"""Corpus conversion: rulec to five targets, each through its SIEM's default pipeline (all cores,
+then from its cache), vs pySigma to one.
 
 pySigma runs in its own virtual environment (its SQLite backend may pin another pySigma than
 rulec's), one rule at a time, the way a pySigma CLI converts:
@@ -15,11 +16,13 @@ import tempfile
 import time
 from pathlib import Path
 
+from rulec.backends.pipelines import pipeline_sets
 from rulec.compiler.batch import convert_corpus
 from rulec.compiler.rules import discover
 
 SHARED = Path(__file__).resolve().parents[2] / "shared"
 TARGETS = ["duckdb", "postgres", "eql", "spl", "kql"]
+GROUPS = pipeline_sets(TARGETS)
 
 PYSIGMA = """
 import sys, time
@@ -45,7 +48,7 @@ def rulec_figures(folder: Path, workers: int | None) -> None:
     with tempfile.TemporaryDirectory() as cache:
         for label in ("cold", "cached"):
             started = time.perf_counter()
-            results = convert_corpus(files, TARGETS, cache_dir=Path(cache), workers=workers)
+            results = convert_corpus(files, GROUPS, cache_dir=Path(cache), workers=workers)
             seconds = time.perf_counter() - started
             outcomes = [o for r in results for o in r.outcomes]
             ok = sum(o.ok for o in outcomes)

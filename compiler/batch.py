@@ -1,8 +1,11 @@
-"""Converting a corpus: every file parsed once, every target emitted from the same IR, on all
-cores, with a cache keyed by content so that an unchanged rule is not compiled again.
+"""Converting a corpus: every file parsed once per pipeline, every target emitted from the same
+IR, on all cores, with an optional cache keyed by content so that an unchanged rule is not
+compiled again.
 
-A file's cache key is the SHA-256 of its text, the pipeline (names, and the text of pipeline
-files), the targets and the rulec version; its entry holds the outcomes and warnings as JSON.
+Targets come in groups that share their Sigma pipelines (`Groups`: pipeline names -> targets).
+A file's cache key is the SHA-256 of its text, the groups (pipeline names, the text of pipeline
+files, targets), the options, and rulec itself (version and the fingerprint of its source files);
+its entry holds the outcomes and warnings as JSON.
 """
 
 from __future__ import annotations
@@ -10,19 +13,22 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import asdict, dataclass
+from functools import cache
 from importlib import metadata
 from pathlib import Path
 
+from rulec.backends.base import Options
 from rulec.compiler import ir
 from rulec.compiler.atomic import write_atomic
 from rulec.compiler.convert import Outcome, convert_file
 from rulec.compiler.rules import resolve_pipeline
 
-DEFAULT_CACHE = Path("~/.cache/rulec").expanduser()
 Progress = Callable[[int, int], None]
+Groups = Mapping[tuple[str, ...], Sequence[str]]
+PARALLEL_FROM = 32  # fewer files than this convert in this process: a pool costs a second
 
 
 @dataclass(frozen=True)
@@ -35,19 +41,32 @@ class FileResult:
     cached: bool = False
 
 
-def version() -> str:
+@cache
+def fingerprint() -> str:
+    """rulec's version and the size and modification time of each of its source files, so that
+    an edited (editable) install never reads entries a different compiler wrote."""
     try:
-        return metadata.version("rulec")
+        version = metadata.version("rulec")
     except metadata.PackageNotFoundError:
-        return "unknown"
+        version = "unknown"
+    root = Path(__file__).resolve().parents[1]
+    parts = [version]
+    for folder in ("compiler", "backends"):
+        for path in sorted((root / folder).rglob("*")):
+            if path.suffix in {".py", ".yml", ".j2", ".json"} and path.is_file():
+                stat = path.stat()
+                parts.append(f"{path.relative_to(root)}:{stat.st_size}:{stat.st_mtime_ns}")
+    return hashlib.sha256("\n".join(parts).encode()).hexdigest()
 
 
-def cache_key(text: bytes, pipelines: Sequence[str], targets: Sequence[str]) -> str:
-    """SHA-256 over the rule text, the pipelines (file contents too), targets and version."""
+def cache_key(text: bytes, groups: Groups, options: Options | None = None) -> str:
+    """SHA-256 over the rule text, pipelines (file contents too), targets, options and rulec."""
     digest = hashlib.sha256()
-    for part in (text, *(_pipeline_bytes(p) for p in pipelines), *map(str.encode, targets)):
+    parts = [text, repr(options).encode(), fingerprint().encode()]
+    for pipelines, targets in groups.items():
+        parts += [_pipeline_bytes(p) for p in pipelines] + [b"|", *map(str.encode, targets), b";"]
+    for part in parts:
         digest.update(len(part).to_bytes(8, "big") + part)
-    digest.update(version().encode())
     return digest.hexdigest()
 
 
@@ -58,26 +77,28 @@ def _pipeline_bytes(name: str) -> bytes:
 
 def convert_corpus(
     files: Sequence[Path],
-    targets: Sequence[str],
-    pipelines: Sequence[str] = (),
+    groups: Groups,
+    options: Options | None = None,
     cache_dir: Path | None = None,
     workers: int | None = None,
     progress: Progress | None = None,
+    debug: bool = False,
 ) -> list[FileResult]:
     """Every file to every target, in the order of `files`; cached files are not recompiled."""
+    groups = {tuple(p): tuple(t) for p, t in groups.items()}
     results: dict[int, FileResult] = {}
     keys = {}
     for index, path in enumerate(files):
-        keys[index] = cache_key(_read(path), pipelines, targets)
-        hit = _cached(cache_dir, keys[index], path) if cache_dir else None
-        if hit is not None:
-            results[index] = hit
+        if cache_dir:
+            keys[index] = cache_key(_read(path), groups, options)
+            hit = _cached(cache_dir, keys[index], path)
+            if hit is not None:
+                results[index] = hit
     todo = [i for i in range(len(files)) if i not in results]
     report = progress or (lambda done, total: None)
     report(len(results), len(files))
-    for index, result in _convert(
-        [files[i] for i in todo], todo, targets, tuple(pipelines), workers
-    ):
+    job = _Job(groups, options, debug)
+    for index, result in _convert([files[i] for i in todo], todo, job, workers):
         results[index] = result
         if cache_dir:
             _store(cache_dir, keys[index], result)
@@ -92,32 +113,44 @@ def _read(path: Path) -> bytes:
         return b""
 
 
-def _convert(paths, indexes, targets, pipelines, workers):
-    """(index, result) pairs, converted in worker processes when there is more than one file."""
+@dataclass(frozen=True)
+class _Job:
+    groups: Mapping[tuple[str, ...], tuple[str, ...]]
+    options: Options | None
+    debug: bool
+
+
+def _convert(paths, indexes, job: _Job, workers: int | None):
+    """(index, result) pairs, converted in worker processes when there are enough files."""
     count = workers or os.cpu_count() or 1
-    if count == 1 or len(paths) < 2:
-        _start(pipelines)
+    if count == 1 or len(paths) < (2 if workers else PARALLEL_FROM):
+        _start(job)
         for index, path in zip(indexes, paths, strict=True):
-            yield index, _convert_one(path, targets)
+            yield index, _convert_one(path)
         return
     chunk = max(1, min(32, len(paths) // (count * 4)))
-    with ProcessPoolExecutor(count, initializer=_start, initargs=(pipelines,)) as pool:
-        converted = pool.map(_convert_one, paths, [targets] * len(paths), chunksize=chunk)
-        yield from zip(indexes, converted, strict=True)
+    with ProcessPoolExecutor(count, initializer=_start, initargs=(job,)) as pool:
+        yield from zip(indexes, pool.map(_convert_one, paths, chunksize=chunk), strict=True)
 
 
-_PIPELINE: list[object] = []
+_WORKER: dict[str, object] = {}
 
 
-def _start(pipelines: tuple[str, ...]) -> None:
-    """Worker set-up: resolve the pipeline once per process."""
-    _PIPELINE[:] = [resolve_pipeline(pipelines)]
+def _start(job: _Job) -> None:
+    """Worker set-up: resolve each group's pipelines once per process."""
+    _WORKER["job"] = job
+    _WORKER["pipelines"] = {names: resolve_pipeline(names) for names in job.groups}
 
 
-def _convert_one(path: Path, targets: Sequence[str]) -> FileResult:
+def _convert_one(path: Path) -> FileResult:
+    job: _Job = _WORKER["job"]
     warnings: list[ir.Diagnostic] = []
-    outcomes = tuple(convert_file(path, targets, _PIPELINE[0], None, False, warnings.append))
-    return FileResult(path, outcomes, tuple(warnings))
+    outcomes = []
+    for names, targets in job.groups.items():
+        pipeline = _WORKER["pipelines"][names]
+        outcomes += convert_file(path, targets, pipeline, job.options, job.debug, warnings.append)
+    unique = {(w, w.span): w for w in warnings}  # a file read for two pipelines warns once
+    return FileResult(path, tuple(outcomes), tuple(unique.values()))
 
 
 # --------------------------------------------------------------------------- cache entries

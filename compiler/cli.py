@@ -20,8 +20,9 @@ from rulec.backends.pipelines import pipelines_for
 from rulec.backends.registry import backend_for, expand
 from rulec.compiler import ir
 from rulec.compiler.atomic import write_atomic
+from rulec.compiler.batch import convert_corpus
 from rulec.compiler.cli_cards import catalog, explain
-from rulec.compiler.convert import Outcome, convert_file
+from rulec.compiler.convert import Outcome
 from rulec.compiler.report import diagnostic_json, diagnostic_text, outcome_json, outcome_text
 from rulec.compiler.rules import discover, load_rules, resolve_pipeline
 from rulec.compiler.schema_file import read_schema
@@ -29,24 +30,6 @@ from rulec.compiler.schema_file import read_schema
 FORMATS = click.Choice(["text", "json"])
 CONVERT_FORMATS = click.Choice(["text", "json", *DEPLOY_FORMATS])
 DOCUMENT_SEPARATOR = {"sentinel": "---\n"}
-
-
-def _progress(items: list, label: str):
-    """A progress bar on a terminal for long runs; nothing in pipes."""
-    if len(items) > 20 and sys.stderr.isatty():
-        return click.progressbar(items, label=label, file=sys.stderr)
-    return _Quiet(items)
-
-
-class _Quiet:
-    def __init__(self, items: list):
-        self.items = items
-
-    def __enter__(self):
-        return self.items
-
-    def __exit__(self, *exc: object) -> None:
-        return None
 
 
 def _parse_now(value: str | None) -> datetime | None:
@@ -114,11 +97,24 @@ def main(ctx: click.Context, debug: bool) -> None:
     type=click.Path(exists=True, path_type=Path),
     help="YAML: table -> its columns (for SQL from KQL extend/join/union).",
 )
+@click.option(
+    "-j",
+    "--jobs",
+    type=click.IntRange(min=1),
+    help="Worker processes (default: every core once there are enough files).",
+)
+@click.option(
+    "--cache",
+    "cache_dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Reuse conversions of unchanged rules from this folder (keyed by content).",
+)
 @click.argument("paths", nargs=-1, required=True, type=click.Path(exists=True))
 @click.pass_context
-def convert(ctx, targets, pipelines, without, fmt, allowed, output, schema_file, paths) -> None:
+def convert(
+    ctx, targets, pipelines, without, fmt, allowed, output, schema_file, jobs, cache_dir, paths
+) -> None:
     """Convert rules (files or folders) to one or more targets, or to a deploy format."""
-    debug = ctx.obj["debug"]
     options = Options(
         schema=_schema(schema_file) if schema_file else {},
         approximations=frozenset(a for spec in allowed for a in spec.split(",") if a),
@@ -126,12 +122,15 @@ def convert(ctx, targets, pipelines, without, fmt, allowed, output, schema_file,
     if pipelines and without:
         raise click.BadParameter("give -p or --without-pipeline, not both", param_hint="-p")
     groups = _pipeline_groups(_targets(targets, fmt), pipelines, without)
-    outcomes: list[Outcome] = []
     files = discover(paths)
-    with _progress(files, "converting") as bar:
-        for path in bar:
-            for pipeline, names in groups:
-                outcomes.extend(convert_file(path, names, pipeline, options, debug, _warn))
+    with _Progress(len(files), "converting") as progress:
+        results = convert_corpus(
+            files, groups, options, cache_dir, jobs, progress, ctx.obj["debug"]
+        )
+    outcomes = [o for result in results for o in result.outcomes]
+    for result in results:
+        for warning in result.warnings:
+            _warn(warning)
     for outcome in outcomes:
         if not outcome.ok:
             click.echo(diagnostic_text(outcome.error), err=True)
@@ -160,13 +159,16 @@ def _targets(targets: tuple[str, ...], fmt: str) -> list[str]:
 
 def _pipeline_groups(
     names: list[str], chosen: tuple[str, ...], without: bool
-) -> list[tuple[object | None, list[str]]]:
-    """Targets grouped by the Sigma pipelines they need (`-p`, or each target's default)."""
+) -> dict[tuple[str, ...], list[str]]:
+    """Targets grouped by the Sigma pipelines they need (`-p`, or each target's default); each
+    group's pipelines are resolved here first so that a bad name is a usage error."""
     groups: dict[tuple[str, ...], list[str]] = {}
     for name in names:
         key = pipelines_for(DEPLOY_FORMATS.get(name, name), chosen, without)
         groups.setdefault(key, []).append(name)
-    return [(_pipeline(key), targets) for key, targets in groups.items()]
+    for key in groups:
+        _pipeline(key)
+    return groups
 
 
 def _render(outcomes: list[Outcome], fmt: str) -> str:
@@ -251,7 +253,7 @@ def run(ctx, rules, events, tables, now, time_field, pipelines, fmt) -> None:
                 _print_run(fmt, path, None, item, [])
             else:
                 loaded.append((path, item))
-    with _rule_progress(len(loaded)) as progress:
+    with _Progress(len(loaded), "running") as progress:
         runs = run_rules([q for _, q in loaded], data, extra, moment, time_field, progress=progress)
     for (path, query), result in zip(loaded, runs, strict=True):
         if result.ok:
@@ -267,14 +269,13 @@ def run(ctx, rules, events, tables, now, time_field, pipelines, fmt) -> None:
     ctx.exit(1 if failed else 0)
 
 
-class _rule_progress:
-    """A progress callback drawing a bar on a terminal for many rules; silent otherwise."""
+class _Progress:
+    """A progress callback drawing a bar on a terminal for long runs; silent in pipes."""
 
-    def __init__(self, total: int):
-        self.total = total
+    def __init__(self, total: int, label: str):
         self.bar = None
         if total > 20 and sys.stderr.isatty():
-            self.bar = click.progressbar(length=total, label="running", file=sys.stderr)
+            self.bar = click.progressbar(length=total, label=label, file=sys.stderr)
 
     def __enter__(self):
         if self.bar is None:

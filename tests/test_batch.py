@@ -6,6 +6,8 @@ from pathlib import Path
 
 import pytest
 
+from rulec.backends.base import Options
+from rulec.compiler import batch
 from rulec.compiler.batch import cache_key, convert_corpus
 from rulec.compiler.convert import convert_file
 
@@ -18,6 +20,7 @@ detection:
 """
 BROKEN = "title: Broken\nlogsource: {product: windows}\ndetection: {condition: nothing}\n"
 TARGETS = ["duckdb", "spl", "kql"]
+GROUPS = {(): TARGETS}
 
 
 @pytest.fixture
@@ -33,7 +36,7 @@ def corpus(tmp_path: Path) -> list[Path]:
 
 @pytest.mark.parametrize("workers", [1, 2])
 def test_outcomes_equal_convert_file_in_order(corpus, workers):
-    results = convert_corpus(corpus, TARGETS, workers=workers)
+    results = convert_corpus(corpus, GROUPS, workers=workers)
     assert [r.path for r in results] == corpus
     for result in results:
         assert list(result.outcomes) == list(convert_file(result.path, TARGETS))
@@ -43,8 +46,8 @@ def test_outcomes_equal_convert_file_in_order(corpus, workers):
 
 def test_second_run_comes_from_the_cache_and_agrees(corpus, tmp_path):
     cache = tmp_path / "cache"
-    first = convert_corpus(corpus, TARGETS, cache_dir=cache, workers=1)
-    second = convert_corpus(corpus, TARGETS, cache_dir=cache, workers=1)
+    first = convert_corpus(corpus, GROUPS, cache_dir=cache, workers=1)
+    second = convert_corpus(corpus, GROUPS, cache_dir=cache, workers=1)
     assert [r.cached for r in first] == [False, False, False]
     assert [r.cached for r in second] == [True, True, True]
     assert [r.outcomes for r in second] == [r.outcomes for r in first]
@@ -52,17 +55,33 @@ def test_second_run_comes_from_the_cache_and_agrees(corpus, tmp_path):
 
 def test_a_changed_rule_or_target_misses_the_cache(corpus, tmp_path):
     cache = tmp_path / "cache"
-    convert_corpus(corpus, TARGETS, cache_dir=cache, workers=1)
+    convert_corpus(corpus, GROUPS, cache_dir=cache, workers=1)
     corpus[0].write_text(RULE.replace("cmd", "bash"))
-    again = convert_corpus(corpus, TARGETS, cache_dir=cache, workers=1)
+    again = convert_corpus(corpus, GROUPS, cache_dir=cache, workers=1)
     assert [r.cached for r in again] == [False, True, True]
     assert "bash.exe" in again[0].outcomes[0].query
-    assert not any(r.cached for r in convert_corpus(corpus, ["eql"], cache_dir=cache, workers=1))
+    other_target = convert_corpus(corpus, {(): ["eql"]}, cache_dir=cache, workers=1)
+    assert not any(r.cached for r in other_target)
 
 
-def test_cache_key_covers_text_pipeline_and_targets():
-    base = cache_key(b"rule", (), ["spl"])
-    assert base != cache_key(b"rule2", (), ["spl"])
-    assert base != cache_key(b"rule", ("sysmon",), ["spl"])
-    assert base != cache_key(b"rule", (), ["spl", "kql"])
-    assert base == cache_key(b"rule", (), ["spl"])
+def test_cache_key_covers_text_pipeline_targets_and_options():
+    base = cache_key(b"rule", {(): ["spl"]})
+    assert base != cache_key(b"rule2", {(): ["spl"]})
+    assert base != cache_key(b"rule", {("sysmon",): ["spl"]})
+    assert base != cache_key(b"rule", {(): ["spl", "kql"]})
+    assert base != cache_key(b"rule", {(): ["spl"]}, Options(approximations=frozenset({"runs"})))
+    assert base == cache_key(b"rule", {(): ["spl"]})
+
+
+def test_each_pipeline_group_reads_the_rule_through_its_own_pipeline(corpus):
+    groups = {(): ["kql"], ("microsoft_xdr",): ["kql"]}
+    (result,) = convert_corpus(corpus[:1], groups, workers=1)
+    own, mapped = (o.query for o in result.outcomes)
+    assert "Image" in own and "DeviceProcessEvents" in mapped and "FolderPath" in mapped
+
+
+def test_an_edited_compiler_misses_the_cache(corpus, tmp_path, monkeypatch):
+    cache = tmp_path / "cache"
+    convert_corpus(corpus, GROUPS, cache_dir=cache, workers=1)
+    monkeypatch.setattr(batch, "fingerprint", lambda: "another compiler")
+    assert not any(r.cached for r in convert_corpus(corpus, GROUPS, cache_dir=cache, workers=1))

@@ -126,3 +126,14 @@ def test_explain_is_a_command():
     card = json.loads(result.stdout)
     fields = [c["field"] for e in card["exclusions"] for c in e["conditions"]]
     assert fields == ["TargetUserName"]
+
+
+def test_parallel_and_cached_conversion_print_what_one_process_prints(tmp_path):
+    base = ["convert", "-t", "duckdb", "-t", "spl", "--format", "json", REPO / "rules"]
+    alone = invoke(*base, "-j", "1")
+    cache = tmp_path / "cache"
+    parallel = invoke(*base, "-j", "2", "--cache", cache)
+    cached = invoke(*base, "-j", "2", "--cache", cache)
+    assert alone.exit_code == parallel.exit_code == cached.exit_code
+    assert lines(alone.stdout) == lines(parallel.stdout) == lines(cached.stdout)
+    assert len(lines(alone.stdout)) > 50 and any(cache.rglob("*.json"))

@@ -1,8 +1,9 @@
 """Sigma YAML documents with their node trees, so rule parts can be located by line and column.
 
-Documents are read with PyYAML's safe loader, guarded against hostile input: aliases that would
-expand a document beyond `MAX_EXPANDED_NODES` nodes (an alias bomb), recursive aliases, nesting
-too deep to compose, and timestamps that are not dates all become located YAML errors.
+Documents are read with PyYAML's safe loader on libyaml (its pure-Python twin where libyaml is
+missing), guarded against hostile input: aliases that would expand a document beyond
+`MAX_EXPANDED_NODES` nodes (an alias bomb), recursive aliases, nesting too deep to compose
+(libyaml stops at 1,000 levels), and timestamps that are not dates all become located YAML errors.
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ class Document:
     text: str
 
 
-class _SafeLoader(yaml.SafeLoader):
+class _SafeLoader(getattr(yaml, "CSafeLoader", yaml.SafeLoader)):
     """The safe loader, with invalid timestamps reported at their node."""
 
     def construct_yaml_timestamp(self, node: yaml.Node) -> Any:
