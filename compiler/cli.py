@@ -21,7 +21,7 @@ from rulec.backends.registry import backend_for, expand
 from rulec.compiler import ir
 from rulec.compiler.atomic import write_atomic
 from rulec.compiler.batch import convert_corpus
-from rulec.compiler.cli_cards import catalog, explain
+from rulec.compiler.cli_cards import catalog, diff, explain
 from rulec.compiler.convert import Outcome
 from rulec.compiler.report import diagnostic_json, diagnostic_text, outcome_json, outcome_text
 from rulec.compiler.rules import discover, load_rules, resolve_pipeline
@@ -366,3 +366,4 @@ def entry() -> None:
 
 main.add_command(explain)
 main.add_command(catalog)
+main.add_command(diff)

@@ -1,7 +1,9 @@
-"""`rulec explain` (the rule card) and `rulec catalog` (indicators counted across a corpus).
+"""`rulec explain` (the rule card), `rulec catalog` (indicators counted across a corpus) and
+`rulec diff` (what an edit did to rules, in card terms).
 
-Exit status: 0 when every rule was read, 1 when some rule could not be (its diagnostic goes to
-stderr; the others are still rendered), 2 for bad usage.
+Exit status of explain and catalog: 0 when every rule was read, 1 when some rule could not be
+(its diagnostic goes to stderr; the others are still rendered), 2 for bad usage. Exit status of
+diff: 0 when the meaning is unchanged, 1 when it changed, 2 on errors.
 """
 
 from __future__ import annotations
@@ -10,10 +12,14 @@ from pathlib import Path
 
 import click
 
+from rulec.backends.registry import expand
 from rulec.compiler import ir
 from rulec.compiler.atomic import write_atomic
 from rulec.compiler.cards import FORMATS, render_card, render_catalog
 from rulec.compiler.catalog import Catalog, index_rules, load_catalog, lookup_of
+from rulec.compiler.diff import DEFAULT_TARGETS, render_diff
+from rulec.compiler.diff import FORMATS as DIFF_FORMATS
+from rulec.compiler.diff import diff as diff_rules
 from rulec.compiler.passes.attack import AttackData, load_attack
 from rulec.compiler.passes.card import Card, build_card
 from rulec.compiler.report import diagnostic_text
@@ -132,3 +138,41 @@ def catalog(paths, fmt, top, quiet, pipelines, output) -> None:
         f"{len(found.counts)} indicators, {found.seconds:.1f} s"
     )
     click.echo(summary, err=True)
+
+
+@click.command()
+@click.argument("old")
+@click.argument("new")
+@click.option("--format", "fmt", type=click.Choice(DIFF_FORMATS), default="md", show_default=True)
+@click.option(
+    "-t",
+    "--target",
+    "targets",
+    multiple=True,
+    help=f"Targets whose queries are compared (repeatable; default {', '.join(DEFAULT_TARGETS)}).",
+)
+@click.option(
+    "--attack-data",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="MITRE ATT&CK enterprise STIX bundle (enterprise-attack.json) for technique names.",
+)
+@OUTPUT
+@click.pass_context
+def diff(ctx, old, new, fmt, targets, attack_data, output) -> None:
+    """Report what changed in meaning from OLD to NEW (files, folders or git:REV:PATH)."""
+    debug = bool((ctx.find_root().obj or {}).get("debug"))
+    attack, _ = _attack(attack_data)
+    try:
+        report = diff_rules(old, new, expand(targets) or DEFAULT_TARGETS, attack)
+    except ValueError as error:
+        raise click.BadParameter(str(error), param_hint="--target") from None
+    except Exception as error:
+        if debug:
+            raise
+        message = f"internal error while comparing: {type(error).__name__}: {error}"
+        _warn(ir.Diagnostic("internal", message, ir.Span(old)))
+        ctx.exit(2)
+    for error in report.errors:
+        _warn(error)
+    _emit(render_diff(report, fmt), output)
+    ctx.exit(2 if report.errors else 1 if report.changed else 0)

