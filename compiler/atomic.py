@@ -1,24 +1,53 @@
-"""Writing output files atomically: a reader never sees a partial file."""
+"""Writing output files atomically: a reader never sees a partial file, and a write that fails
+leaves nothing behind (no temporary file, no folder it created)."""
 
 from __future__ import annotations
 
+import errno
 import os
 import tempfile
 from pathlib import Path
 
 
 def write_atomic(path: Path, text: str) -> None:
-    """Write `text` to a temporary file beside `path`, then rename it into place."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    """Write `text` to a temporary file beside `path`, then rename it into place.
+
+    Raises `OSError` naming `path` when it cannot be written (e.g. it is a folder).
+    """
+    if path.is_dir():
+        raise IsADirectoryError(errno.EISDIR, "is a folder, not a file", str(path))
+    created = _make_folders(path.parent)
+    temporary = None
     try:
+        handle, temporary = tempfile.mkstemp(
+            dir=path.parent, prefix=f".{path.name}.", suffix=".tmp"
+        )
         with os.fdopen(handle, "w", encoding="utf-8") as out:
             out.write(text)
         os.chmod(temporary, 0o666 & ~_umask())
         os.replace(temporary, path)
     except BaseException:
-        Path(temporary).unlink(missing_ok=True)
+        if temporary is not None:
+            Path(temporary).unlink(missing_ok=True)
+        for folder in reversed(created):
+            folder.rmdir()
         raise
+
+
+def _make_folders(folder: Path) -> list[Path]:
+    """Create `folder` and its missing parents; return those created, outermost first."""
+    missing = [p for p in (folder, *folder.parents) if not p.exists()]
+    missing.reverse()
+    created: list[Path] = []
+    try:
+        for part in missing:
+            part.mkdir()
+            created.append(part)
+    except BaseException:
+        for part in reversed(created):
+            part.rmdir()
+        raise
+    return created
 
 
 def _umask() -> int:

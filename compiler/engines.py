@@ -14,7 +14,15 @@ from datetime import date, datetime, timezone
 from decimal import Decimal
 from typing import Protocol
 
-from rulec.compiler.events import RAW, ROW, EventTable, flat_select, flat_source, raw_text
+from rulec.compiler.events import (
+    RAW,
+    ROW,
+    EventTable,
+    flat_select,
+    flat_source,
+    raw_text,
+    stored_names,
+)
 
 
 class Engine(Protocol):
@@ -23,6 +31,8 @@ class Engine(Protocol):
     def load(self, name: str, table: EventTable) -> None: ...
 
     def run(self, sql: str) -> list[dict[str, object]]: ...
+
+    def stored_columns(self, name: str) -> tuple[str, ...] | None: ...
 
 
 def plain(value: object) -> object:
@@ -92,13 +102,24 @@ class DuckDBEngine:
         cursor = self.connection.execute(f"SELECT * FROM {quote(name)} LIMIT 0")
         return [d[0] for d in cursor.description]
 
+    def stored_columns(self, name: str) -> tuple[str, ...] | None:
+        """The columns of the table or view `name` as stored, or None when there is none."""
+        found = self.connection.execute(
+            "SELECT column_name FROM information_schema.columns WHERE table_name = ? "
+            "ORDER BY ordinal_position",
+            [name],
+        ).fetchall()
+        return tuple(column for (column,) in found) or None
+
     def _load_rows(self, name: str, table: EventTable) -> None:
-        columns = {c: ("BIGINT" if c == ROW else "VARCHAR") for c in table.columns}
+        stored = stored_names(table.columns)
+        columns = {stored[c]: ("BIGINT" if c == ROW else "VARCHAR") for c in table.columns}
         handle, path = tempfile.mkstemp(suffix=".ndjson")
         try:
             with os.fdopen(handle, "w", encoding="utf-8") as out:
                 for row in table.rows:
-                    out.write(json.dumps(row, ensure_ascii=False))
+                    named = {stored[k]: v for k, v in row.items()}
+                    out.write(json.dumps(named, ensure_ascii=False))
                     out.write("\n")
             ident = quote(name)
             self.connection.execute(
@@ -129,19 +150,31 @@ class PostgresEngine:
     def load(self, name: str, table: EventTable) -> None:
         from psycopg import sql
 
+        stored = stored_names(table.columns)
         columns = sql.SQL(", ").join(
-            sql.SQL("{} {}").format(sql.Identifier(c), sql.SQL("BIGINT" if c == ROW else "TEXT"))
+            sql.SQL("{} {}").format(
+                sql.Identifier(stored[c]), sql.SQL("BIGINT" if c == ROW else "TEXT")
+            )
             for c in table.columns
         )
         ident = sql.Identifier(name)
         self.connection.execute(sql.SQL("DROP TABLE IF EXISTS {}").format(ident))
         self.connection.execute(sql.SQL("CREATE TABLE {} ({})").format(ident, columns))
-        names = sql.SQL(", ").join(sql.Identifier(c) for c in table.columns)
+        names = sql.SQL(", ").join(sql.Identifier(stored[c]) for c in table.columns)
         with self.connection.cursor() as cursor:
             copy = sql.SQL("COPY {} ({}) FROM STDIN").format(ident, names)
             with cursor.copy(copy) as writer:
                 for row in table.rows:
                     writer.write_row([row.get(c) for c in table.columns])
+
+    def stored_columns(self, name: str) -> tuple[str, ...] | None:
+        """The columns of the table or view `name` as stored, or None when there is none."""
+        found = self.connection.execute(
+            "SELECT column_name FROM information_schema.columns "
+            "WHERE table_name = %s AND table_schema = current_schema() ORDER BY ordinal_position",
+            [name],
+        ).fetchall()
+        return tuple(column for (column,) in found) or None
 
     def run(self, sql: str) -> list[dict[str, object]]:
         with self.connection.cursor() as cursor:

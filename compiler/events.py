@@ -15,7 +15,9 @@ from __future__ import annotations
 
 import csv
 import glob
+import io
 import json
+import re
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,6 +31,8 @@ SUFFIXES = (".json", ".ndjson", ".jsonl", ".csv", ".parquet", ".evtx")
 FLAT_SUFFIXES = {".json": "json", ".ndjson": "json", ".jsonl": "json", ".parquet": "parquet"}
 NESTED = ("STRUCT", "MAP", "[]", "UNION", "JSON")
 MAX_OBJECT = 1 << 30
+STORED_MARK = "\x1f"  # a stored column name is `field<mark><n>` when the field needs renaming
+STORED = re.compile(rf"(.*){STORED_MARK}[0-9]+", re.DOTALL)
 
 Row = dict[str, str | int | None]
 Progress = Callable[[int, int], None]
@@ -70,6 +74,32 @@ class EventTable:
         if self._rows is None:
             self._rows = read_flat(self.files) if self.files else ()
         return self._rows
+
+
+def stored_names(fields: Iterable[str]) -> dict[str, str]:
+    """Field -> the column that stores it, unique regardless of case (DuckDB ignores the case of
+    identifiers). `_row` and `_raw` keep their names; another field keeps its name unless it
+    is empty, or looks like a stored name itself, or differs only in case from a field before
+    it; then it is stored as `field<STORED_MARK>n`."""
+    fields = list(dict.fromkeys(fields))
+    reserved = {f.lower() for f in fields}
+    used: set[str] = set()
+    stored: dict[str, str] = {}
+    for field in sorted(fields, key=lambda f: f not in (ROW, RAW)):
+        column, number = field, 0
+        if not field or field.lower() in used or STORED.fullmatch(field):
+            while not column or column.lower() in used | reserved:
+                number += 1
+                column = f"{field}{STORED_MARK}{number}"
+        used.add(column.lower())
+        stored[field] = column
+    return {field: stored[field] for field in fields}
+
+
+def field_name(column: str) -> str:
+    """The field a stored column holds (the inverse of `stored_names`)."""
+    renamed = STORED.fullmatch(column)
+    return renamed.group(1) if renamed else column
 
 
 def text_of(value: object) -> str | None:
@@ -150,91 +180,138 @@ def flatten(record: dict) -> dict[str, str | None]:
     return flat
 
 
-def _json_values(text: str, path: Path) -> Iterator[object]:
-    """Top-level JSON values one after another (NDJSON, concatenated, or one array)."""
+def _error(code: str, message: str, path: Path | str, line: int | None = None) -> ir.RuleError:
+    return ir.RuleError(ir.Diagnostic(code, message, ir.Span(str(path), line)))
+
+
+def _json_values(text: str, path: Path) -> Iterator[tuple[int, object]]:
+    """Top-level JSON values one after another (NDJSON, concatenated, or one array), each with
+    the line it starts on (an array's elements: the array's line)."""
     decoder = json.JSONDecoder()
-    index, length = 0, len(text)
+    index, length, line, counted = 0, len(text), 1, 0
     while True:
         while index < length and text[index].isspace():
             index += 1
         if index >= length:
             return
+        line += text.count("\n", counted, index)
+        counted = index
         try:
             value, index = decoder.raw_decode(text, index)
         except json.JSONDecodeError as error:
-            line = text.count("\n", 0, index) + 1
             message = f"event starting here is not JSON: {error.msg} at line {error.lineno}"
-            message += f" column {error.colno}"
-            raise ir.RuleError(
-                ir.Diagnostic("events.bad-json", message, ir.Span(str(path), line))
-            ) from None
+            raise _error("events.bad-json", f"{message} column {error.colno}", path, line) from None
+        except RecursionError:
+            raise _error("events.too-deep", "event nested too deeply", path, line) from None
         if isinstance(value, list):
-            yield from value
+            yield from ((line, item) for item in value)
         else:
-            yield value
+            yield line, value
 
 
-def _evtx_records(path: Path) -> Iterator[dict]:
+def _evtx_records(path: Path) -> Iterator[tuple[int | None, dict]]:
     """The records of a Windows event log file, as the JSON its parser writes."""
     from evtx import PyEvtxParser
 
     try:
         for record in PyEvtxParser(str(path)).records_json():
-            yield json.loads(record["data"])
+            yield None, json.loads(record["data"])
     except (OSError, RuntimeError, ValueError) as error:
-        raise ir.RuleError(
-            ir.Diagnostic(
-                "events.bad-evtx", f"not a readable EVTX file: {error}", ir.Span(str(path))
-            )
-        ) from None
+        raise _error("events.bad-evtx", f"not a readable EVTX file: {error}", path) from None
 
 
-def _records(path: Path) -> Iterator[dict]:
+def _read_utf8(path: Path) -> str:
+    """The file as text (a leading byte order mark dropped); an error names the bad byte's line."""
+    try:
+        data = path.read_bytes()
+    except OSError as error:
+        raise _error("events.unreadable", f"cannot read: {error.strerror}", path) from None
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError as error:
+        line = data.count(b"\n", 0, error.start) + 1
+        message = f"not UTF-8 text: byte 0x{data[error.start]:02x} at offset {error.start}"
+        raise _error("events.encoding", message, path, line) from None
+    if not text or text.isspace():
+        raise _error("events.empty", "the file holds no events (it is empty)", path)
+    return text
+
+
+def _csv_records(path: Path) -> Iterator[tuple[int, dict]]:
+    """The rows of a CSV file with a header line; a quote left open or text after a closing
+    quote is an error naming the line its record starts on."""
+    reader = csv.DictReader(io.StringIO(_read_utf8(path), newline=""), strict=True)
+    start = 0
+    try:
+        start = reader.line_num if reader.fieldnames else 0
+        for record in reader:
+            if None in record:
+                message = f"{len(reader.fieldnames or ())} names in the header, more values here"
+                raise _error("events.bad-csv", message, path, start + 1)
+            yield start + 1, record
+            start = reader.line_num
+    except csv.Error as error:
+        raise _error("events.bad-csv", f"not CSV: {error}", path, start + 1) from None
+
+
+def _parquet_records(path: Path) -> Iterator[tuple[None, dict]]:
+    import duckdb
+
+    try:
+        relation = duckdb.read_parquet(str(path))
+        names, values = relation.columns, relation.fetchall()
+    except duckdb.Error as error:
+        message = f"not a readable Parquet file: {str(error).splitlines()[0]}"
+        raise _error("events.bad-parquet", message, path) from None
+    for row in values:
+        yield None, dict(zip(names, row, strict=True))
+
+
+def _records(path: Path) -> Iterator[tuple[int | None, dict]]:
+    """The file's events, each with its line where the format has lines."""
     suffix = path.suffix.lower()
     if suffix == ".evtx":
-        yield from _evtx_records(path)
-        return
+        return _evtx_records(path)
     if suffix == ".csv":
-        with path.open(newline="", encoding="utf-8") as handle:
-            yield from csv.DictReader(handle)
-        return
+        return _csv_records(path)
     if suffix == ".parquet":
-        import duckdb
+        return _parquet_records(path)
+    return _json_objects(path)
 
-        relation = duckdb.read_parquet(str(path))
-        names = relation.columns
-        for values in relation.fetchall():
-            yield dict(zip(names, values, strict=True))
-        return
-    try:
-        text = path.read_text(encoding="utf-8")
-    except UnicodeDecodeError as error:
-        raise ir.RuleError(
-            ir.Diagnostic("events.encoding", f"not UTF-8 text: {error.reason}", ir.Span(str(path)))
-        ) from None
-    for number, value in enumerate(_json_values(text, path), 1):
+
+def _json_objects(path: Path) -> Iterator[tuple[int, dict]]:
+    for number, (line, value) in enumerate(_json_values(_read_utf8(path), path), 1):
         if not isinstance(value, dict):
-            raise ir.RuleError(
-                ir.Diagnostic(
-                    "events.not-object", f"event {number} is not a JSON object", ir.Span(str(path))
-                )
-            )
-        yield value
+            kind = type(value).__name__ if value is not None else "null"
+            message = f"event {number} is not a JSON object (it is a {kind})"
+            raise _error("events.not-object", message, path, line)
+        yield line, value
 
 
 def event_files(spec: str) -> list[Path]:
     """A file, a folder (its event files, sorted) or a glob -> the files it names."""
     path = Path(spec)
     if path.is_dir():
-        return sorted(p for p in path.rglob("*") if p.suffix.lower() in SUFFIXES and p.is_file())
+        found = sorted(p for p in path.rglob("*") if p.suffix.lower() in SUFFIXES and p.is_file())
+        if not found:
+            expected = ", ".join(SUFFIXES)
+            raise _error("events.missing", f"no event files ({expected}) in folder", path)
+        return found
     if path.exists():
+        if not path.is_file():
+            raise _error("events.not-file", "not a regular file (nor a folder)", path)
         return [path]
     matches = sorted(Path(p) for p in glob.glob(spec, recursive=True) if Path(p).is_file())
     if not matches:
-        raise ir.RuleError(
-            ir.Diagnostic("events.missing", f"no event files at {spec}", ir.Span(spec))
-        )
+        raise _error("events.missing", f"no event files at {spec}", spec)
     return matches
+
+
+def _flat(path: Path, line: int | None, record: dict) -> dict[str, str | None]:
+    try:
+        return flatten(record)
+    except RecursionError:
+        raise _error("events.too-deep", "event nested too deeply", path, line) from None
 
 
 def load_events(specs: Iterable[str], progress: Progress | None = None) -> EventTable:
@@ -250,8 +327,8 @@ def load_events(specs: Iterable[str], progress: Progress | None = None) -> Event
     columns: dict[str, None] = {ROW: None}
     total, done = sum(p.stat().st_size for p in paths), 0
     for path in paths:
-        for record in _records(path):
-            row = flatten(record)
+        for line, record in _records(path):
+            row = _flat(path, line, record)
             row[ROW] = len(rows) + 1
             columns.update(dict.fromkeys(row))
             rows.append(row)
@@ -293,7 +370,8 @@ def flat_files(paths: list[Path]) -> FlatFiles | None:
 
 
 def _usable(fields: list[str]) -> bool:
-    return len({f.lower() for f in fields}) == len(fields)
+    """Whether DuckDB can hold the fields, with `_row` and `_raw`, under their own names."""
+    return all(field == column for field, column in stored_names([ROW, *fields, RAW]).items())
 
 
 def _parquet_files(connection, names: list[str]) -> FlatFiles | None:

@@ -5,21 +5,29 @@ engine's dialect, loads the events, runs the query and returns the rows in a sta
 (event rows by `_row`; other rows by their values). `_raw` stays out of the output.
 Tables bound by name also give the SQL back end their columns, so relational stages (extend,
 join, union, invoke) compile to explicit column lists.
+
+The compiled query is then bound to the tables as the engine stores them (`bind`): a field no
+table of the query has reads as NULL text, as if every event lacked it, and a field stored under
+another name (fields differing only in case: see `events.stored_names`) is renamed, in the query
+and back in its rows.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import datetime
+
+from sqlglot import exp
 
 from rulec.backends.base import DEFAULT_TABLE, Options
 from rulec.backends.sql import SqlBackend
 from rulec.compiler import ir
 from rulec.compiler.engines import DuckDBEngine, Engine
-from rulec.compiler.events import RAW, ROW, EventTable
+from rulec.compiler.events import RAW, ROW, EventTable, field_name, stored_names
 
 RAW_COLUMN = re.compile(rf"^{RAW}[0-9]*$")  # `_raw`, and `_raw1`... from the right of a join
+Stored = Callable[[str], tuple[str, ...] | None]  # a table's stored columns, None if unknown
 
 
 def main_table(query: ir.Query) -> str:
@@ -55,7 +63,105 @@ def execute(
     for name, table in bound.items():
         engine.load(name, table)
     schema = {name: table.columns for name, table in bound.items()}
-    options = Options(now=now, time_field=time_field, schema=schema)
-    sql = SqlBackend(engine.dialect, options).emit(query).text
-    rows = [{k: v for k, v in row.items() if not RAW_COLUMN.match(k)} for row in engine.run(sql)]
-    return sorted(rows, key=_sort_key)
+    backend = SqlBackend(engine.dialect, Options(now=now, time_field=time_field, schema=schema))
+    tree = build(backend, query, stored_lookup(engine, bound))
+    sql = tree.sql(dialect=backend.dialect.name, pretty=True)
+    return sorted((result_row(row) for row in engine.run(sql)), key=_sort_key)
+
+
+def result_row(row: Mapping[str, object]) -> dict[str, object]:
+    """A row of the engine as the executor returns it: fields by their names, without `_raw`."""
+    named = ((field_name(k), v) for k, v in row.items())
+    return {k: v for k, v in named if not RAW_COLUMN.match(k)}
+
+
+def stored_lookup(engine: Engine, tables: Mapping[str, EventTable] | None = None) -> Stored:
+    """A table's columns as stored: from `tables` where they bind it, else asked of the engine
+    (once per name; engines without `stored_columns` know none)."""
+    known = {name: tuple(stored_names(t.columns).values()) for name, t in (tables or {}).items()}
+    ask = getattr(engine, "stored_columns", None)
+
+    def lookup(name: str) -> tuple[str, ...] | None:
+        if name not in known:
+            known[name] = ask(name) if ask else None
+        return known[name]
+
+    return lookup
+
+
+def build(backend: SqlBackend, query: ir.Query, stored: Stored) -> exp.Query:
+    """The back end's query for `query`, bound to the tables as stored."""
+    return bind(backend.build(query), stored)
+
+
+def bind(tree: exp.Query, stored: Stored) -> exp.Query:
+    """The query over the tables as stored (`stored`: a table's stored columns, or None).
+
+    A field that no table of the query has becomes NULL text; a field stored under another name
+    is renamed wherever the query names it. Unchanged when a table's columns are unknown.
+    """
+    names = _Names(tree)
+    columns = [stored(name) for name in sorted(names.tables - names.ctes)]
+    if any(found is None for found in columns):
+        return tree
+    fields = {field_name(c): c for found in columns for c in found or ()}
+    renamed = {f: c for f, c in fields.items() if f != c}
+    absent = names.referenced - names.defined - set(fields) - names.ctes
+    if not renamed and not absent:
+        return tree
+    tree = tree.copy()
+    for identifier in list(tree.find_all(exp.Identifier)):
+        if identifier.name in renamed and _names_a_column(identifier):
+            identifier.set("this", renamed[identifier.name])
+    for column in list(tree.find_all(exp.Column)):
+        if column.name in absent and not isinstance(column.parent, exp.Star):
+            column.replace(_null_text(column))
+    return tree
+
+
+class _Names:
+    """What a query names, in one walk: the tables it reads, its CTEs, the columns it reads,
+    and the names it defines itself (aliases but `x AS x`, table alias columns, lambda
+    parameters)."""
+
+    def __init__(self, tree: exp.Expression):
+        self.tables: set[str] = set()
+        self.ctes: set[str] = set()
+        self.referenced: set[str] = set()
+        self.defined: set[str] = set()
+        for node in tree.walk():
+            if isinstance(node, exp.Table):
+                self.tables.add(".".join(part.name for part in node.parts))
+            elif isinstance(node, exp.CTE):
+                self.ctes.add(node.alias_or_name)
+            elif isinstance(node, exp.Column) and not isinstance(node.this, exp.Star):
+                self.referenced.add(node.name)
+            elif isinstance(node, exp.Alias) and not _self_alias(node):
+                self.defined.add(node.alias)
+            elif isinstance(node, exp.TableAlias):
+                self.defined.update(c.name for c in node.columns)
+            elif isinstance(node, exp.Lambda):
+                self.defined.update(p.name for p in node.expressions)
+
+
+def _self_alias(alias: exp.Alias) -> bool:
+    return isinstance(alias.this, exp.Column) and alias.this.name == alias.alias
+
+
+def _names_a_column(identifier: exp.Identifier) -> bool:
+    """Whether the identifier is a column's name (not a table's): in a column reference, an
+    alias of a selected value, or a table alias's column list."""
+    parent, key = identifier.parent, identifier.arg_key
+    return (
+        (isinstance(parent, exp.Column) and key == "this")
+        or (isinstance(parent, exp.Alias) and key == "alias")
+        or (isinstance(parent, exp.TableAlias) and key == "columns")
+    )
+
+
+def _null_text(column: exp.Column) -> exp.Expression:
+    """NULL text in place of `column` (named as it, where the column is a selected value)."""
+    null = exp.cast(exp.null(), exp.DataType.build("VARCHAR"))
+    if isinstance(column.parent, exp.Select) and column.arg_key == "expressions":
+        return exp.alias_(null, column.name, quoted=True)
+    return null

@@ -21,7 +21,7 @@ from rulec.backends.sql import SqlBackend
 from rulec.compiler import ir
 from rulec.compiler.engines import DuckDBEngine, plain, quote
 from rulec.compiler.events import RAW, ROW, EventTable
-from rulec.compiler.executor import RAW_COLUMN, execute, main_table
+from rulec.compiler.executor import build, execute, main_table, result_row, stored_lookup
 
 EVENTS = "_rulec_events"
 KEPT = "_rulec_kept"
@@ -114,6 +114,7 @@ class Runner:
         self.now = now
         self.time_field = time_field
         self.columns: dict[str, set[str]] = {}
+        self.stored = stored_lookup(engine)
 
     def load(self, mains: set[str]) -> None:
         """Each table once; the events under every main table name that `tables` leaves free."""
@@ -143,7 +144,7 @@ class Runner:
         """The rule's part in the shared scan, or its result when it must run alone."""
         try:
             backend = self.backend_for(query)
-            whole = backend.build(query)
+            whole = build(backend, query, self.stored)
         except Exception as error:
             return RuleRun(error=error)
         if not _tables_of(whole) <= self.bound_for(query):
@@ -153,7 +154,7 @@ class Runner:
         if split is None or table not in self.bound_for(query):
             return self.alone(query)
         filters, rest = split
-        select = backend.build(replace(query, pipeline=filters))
+        select = build(backend, replace(query, pipeline=filters), self.stored)
         predicate = _where_of(select, table)
         if predicate is None or not _columns_of(predicate) <= self.table_columns(table):
             return self.alone(query)
@@ -309,7 +310,7 @@ def _rows_of(engine: DuckDBEngine, table: str, columns: set[str], numbers: list[
 
 def _as_executed(names: list[str], values: tuple) -> dict[str, object]:
     """A result row as `execute` returns it: plain values, without `_raw` columns."""
-    return {k: plain(v) for k, v in zip(names, values, strict=True) if not RAW_COLUMN.match(k)}
+    return result_row(dict(zip(names, map(plain, values), strict=True)))
 
 
 def _shared_lowers(

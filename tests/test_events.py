@@ -7,7 +7,7 @@ import json
 import pytest
 
 from rulec.compiler import ir
-from rulec.compiler.events import flatten, load_events
+from rulec.compiler.events import field_name, flatten, load_events, stored_names
 
 WINDOWS_EVENT = {
     "Event": {
@@ -92,3 +92,102 @@ def test_missing_events_is_a_diagnostic(tmp_path):
     with pytest.raises(ir.RuleError) as caught:
         load_events([str(tmp_path / "nothing-*.json")])
     assert caught.value.diagnostic.code == "events.missing"
+
+
+# file name | bytes | diagnostic code | line (None: the format has no lines)
+BAD_FILES = [
+    ("extra.csv", b"a,b\n1,2\n1,2,3\n", "events.bad-csv", 3),
+    ("cut.csv", b'a,b\n1,2\n"x\ny,3\n', "events.bad-csv", 3),
+    ("junk.csv", b'a,b\n1,2\n"x"y,3\n', "events.bad-csv", 3),
+    ("multi.csv", b'a,b\n"1\n2",2\n1,2,3\n', "events.bad-csv", 4),
+    ("late.csv", b"a\nx\n\xff\n", "events.encoding", 3),
+    ("empty.csv", b"", "events.empty", None),
+    ("empty.ndjson", b"", "events.empty", None),
+    ("blank.json", b"  \n\n", "events.empty", None),
+    ("null.ndjson", b'{"a": 1}\nnull\n', "events.not-object", 2),
+    ("mixed.ndjson", b'{"a": 1}\n[{"a": 2}, 3]\n', "events.not-object", 2),
+    (
+        "deep.ndjson",
+        b'{"a": 1}\n' + b'{"a": ' * 100_000 + b"1" + b"}" * 100_000,
+        "events.too-deep",
+        2,
+    ),
+    ("deep-array.json", b"\n" + b"[" * 100_000 + b"]" * 100_000, "events.too-deep", 2),
+    ("empty.parquet", b"", "events.bad-parquet", None),
+    ("broken.evtx", b"ElfFile\x00 but not really", "events.bad-evtx", None),
+]
+
+
+@pytest.mark.parametrize(("name", "data", "code", "line"), BAD_FILES)
+def test_bad_files_are_located_diagnostics(tmp_path, name, data, code, line):
+    path = tmp_path / name
+    path.write_bytes(data)
+    with pytest.raises(ir.RuleError) as caught:
+        load_events([str(path)])
+    diagnostic = caught.value.diagnostic
+    assert (diagnostic.code, diagnostic.span.file, diagnostic.span.line) == (code, str(path), line)
+
+
+def test_truncated_parquet_is_a_diagnostic(tmp_path):
+    import duckdb
+
+    whole, cut = tmp_path / "whole.parquet", tmp_path / "cut.parquet"
+    duckdb.connect().execute(f"COPY (SELECT 'x' AS a FROM range(1000)) TO '{whole}'")
+    cut.write_bytes(whole.read_bytes()[: whole.stat().st_size // 2])
+    with pytest.raises(ir.RuleError) as caught:
+        load_events([str(cut)])
+    assert caught.value.diagnostic.code == "events.bad-parquet"
+
+
+# file name | bytes | the `a` of each event
+ACCEPTED = [
+    ("bom.csv", b"\xef\xbb\xbfa,b\n1,2\n", ["1"]),
+    ("bom.ndjson", b'\xef\xbb\xbf{"a": "1"}\n', ["1"]),
+    ("header-only.csv", b"a,b\n", []),
+    ("no-events.json", b"[]", []),
+    ("quoted.csv", b'a,b\n"x\ny",2\n', ["x\ny"]),
+]
+
+
+@pytest.mark.parametrize(("name", "data", "values"), ACCEPTED)
+def test_files_with_few_or_odd_events_load(tmp_path, name, data, values):
+    path = tmp_path / name
+    path.write_bytes(data)
+    assert [row["a"] for row in load_events([str(path)]).rows] == values
+
+
+def test_a_folder_without_event_files_is_a_diagnostic(tmp_path):
+    (tmp_path / "notes.txt").write_text("no events here")
+    (tmp_path / "looks.json").mkdir()
+    with pytest.raises(ir.RuleError) as caught:
+        load_events([str(tmp_path)])
+    assert (caught.value.diagnostic.code, caught.value.diagnostic.span.file) == (
+        "events.missing",
+        str(tmp_path),
+    )
+
+
+def test_a_device_is_not_an_event_file():
+    with pytest.raises(ir.RuleError) as caught:
+        load_events(["/dev/zero"])
+    assert caught.value.diagnostic.code == "events.not-file"
+
+
+# fields | the columns that store them (unique regardless of case)
+STORED = [
+    (("_row", "Image", "_raw"), ("_row", "Image", "_raw")),
+    (("A", "a"), ("A", "a\x1f1")),
+    (("a", "A", "B", "b", "ß"), ("a", "A\x1f1", "B", "b\x1f1", "ß")),
+    (("x\x1f1", "x"), ("x\x1f1\x1f1", "x")),
+    (("a", "a\x1f1", "A"), ("a", "a\x1f1\x1f1", "A\x1f2")),
+    (("_RAW", "_ROW", "_row", "_raw"), ("_RAW\x1f1", "_ROW\x1f1", "_row", "_raw")),
+    (("", "b"), ("\x1f1", "b")),
+]
+
+
+@pytest.mark.parametrize(("fields", "columns"), STORED)
+def test_stored_names_are_unique_regardless_of_case_and_reversible(fields, columns):
+    stored = stored_names(fields)
+    assert tuple(stored.values()) == columns
+    assert len({c.lower() for c in columns}) == len(columns)
+    assert [field_name(c) for c in columns] == list(fields)

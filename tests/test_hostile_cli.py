@@ -6,6 +6,7 @@ reaches the user. Runs are subprocesses; their timeout is only a guard against h
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -13,6 +14,8 @@ from pathlib import Path
 import pytest
 from test_hostile_kql import BAD_QUERIES
 from test_hostile_sigma import BAD_RULES, RULE
+
+from rulec.compiler.atomic import write_atomic
 
 HANG_GUARD = 600
 GOOD_KQL = 'SecurityEvent\n| where Image endswith "\\\\cmd.exe"\n'
@@ -84,7 +87,10 @@ def test_run_reports_bad_rules_and_still_runs_the_good_one(batch, tmp_path):
 BAD_EVENTS = [
     (b'{"Image": "x"}\n{"Image": ', "events.ndjson:2: error[events.bad-json]"),
     (b"not json\n", "events.ndjson:1: error[events.bad-json]"),
-    (b'{"Image": "caf\xe9"}\n', "events.ndjson: error[events.encoding]"),
+    (b'{"Image": "caf\xe9"}\n', "events.ndjson:1: error[events.encoding]"),
+    (b'{"Image": "x"}\n{"Image": "caf\xe9"}\n', "events.ndjson:2: error[events.encoding]"),
+    (b'{"Image": "x"}\n[1]\n', "events.ndjson:2: error[events.not-object]"),
+    (b"", "events.ndjson: error[events.empty]"),
 ]
 
 
@@ -98,7 +104,6 @@ def test_run_over_a_bad_event_file_is_a_located_diagnostic(tmp_path, data, messa
     assert "Traceback" not in result.stderr
 
 
-@pytest.mark.xfail(strict=True, reason="CLI: an unwritable -o path is an 'internal error'")
 def test_an_unwritable_output_path_is_a_clear_error(tmp_path):
     (tmp_path / "rule.yml").write_text(RULE)
     (tmp_path / "taken").mkdir()
@@ -106,3 +111,29 @@ def test_an_unwritable_output_path_is_a_clear_error(tmp_path):
     assert result.returncode in (1, 2)
     assert "internal error" not in result.stderr and "taken" in result.stderr
     assert [p.name for p in tmp_path.iterdir()] == ["rule.yml", "taken"]
+
+
+def test_an_output_path_under_a_file_is_a_clear_error(tmp_path):
+    (tmp_path / "rule.yml").write_text(RULE)
+    result = rulec("convert", "-t", "duckdb", "-o", "rule.yml/out/q.sql", "rule.yml", cwd=tmp_path)
+    assert result.returncode == 1
+    assert "cannot write rule.yml/out/q.sql" in result.stderr, result.stderr
+    assert [p.name for p in tmp_path.iterdir()] == ["rule.yml"]
+
+
+def test_a_failed_write_leaves_no_file_and_no_folder_behind(tmp_path, monkeypatch):
+    def refuse(source, target):
+        raise PermissionError(13, "refused", str(target))
+
+    monkeypatch.setattr(os, "replace", refuse)
+    with pytest.raises(PermissionError):
+        write_atomic(tmp_path / "new" / "deeper" / "out.sql", "SELECT 1")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_writing_over_a_folder_names_it(tmp_path):
+    (tmp_path / "taken").mkdir()
+    with pytest.raises(IsADirectoryError) as caught:
+        write_atomic(tmp_path / "taken", "SELECT 1")
+    assert caught.value.filename == str(tmp_path / "taken")
+    assert [p.name for p in tmp_path.iterdir()] == ["taken"]
