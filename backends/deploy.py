@@ -151,11 +151,15 @@ class KueryBackend(TextBackend):
         if isinstance(value, str):
             return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
         if isinstance(value, ir.Pattern) and ir.Wildcard.ONE not in value.parts:
+            parts: list[str | ir.Wildcard] = []
+            for part in value.parts:  # `*` around empty text is one `*`
+                if part != "" and not (part is ir.Wildcard.ANY and parts[-1:] == [part]):
+                    parts.append(part)
             return "".join(
                 "*"
                 if p is ir.Wildcard.ANY
                 else "".join(f"\\{c}" if c in KUERY_SPECIALS else c for c in p)
-                for p in value.parts
+                for p in parts
             )
         raise self.unsupported("a value kuery cannot match exactly", node)
 

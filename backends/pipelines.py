@@ -1,10 +1,15 @@
 """Each target's default Sigma processing pipelines, by the names pySigma's plugins publish.
 
 A SIEM reads its own field names and tables, not Sigma's: Splunk's Windows add-on (Sysmon and
-`source="WinEventLog:..."`), Elastic's ECS (Winlogbeat), Microsoft Defender XDR's tables for KQL.
-The mappings live in the published pipeline packages (pySigma-pipeline-sysmon,
-pySigma-backend-splunk, pySigma-backend-elasticsearch, pySigma-backend-kusto); this module only
-names them. SQL targets read events as the rule names them: no pipeline by default.
+`source="WinEventLog:..."`), Elastic's ECS (Winlogbeat), Microsoft's tables for KQL. The mappings
+live in the published pipeline packages (pySigma-pipeline-sysmon, pySigma-backend-splunk,
+pySigma-backend-elasticsearch, pySigma-backend-kusto); this module only names them. SQL targets
+read events as the rule names them: no pipeline by default.
+
+KQL names alternatives (`a|b`, see `sigma_alternatives`): a rule reads the Defender XDR table
+`microsoft_xdr` maps it to (DeviceProcessEvents, ...), else the Sentinel table of
+`azure_monitor` (SecurityEvent for the Windows Security channel, ...), else the Sentinel ASIM
+parser of `sentinel_asim` (imWebSession for proxy logs, ...).
 
 The front end runs once per distinct pipeline list: `pipeline_sets` groups the targets of one
 run by the pipelines they need, so a rule converted to spl and kql is lowered twice.
@@ -18,7 +23,7 @@ DEFAULT_PIPELINES: dict[str, tuple[str, ...]] = {
     "spl": ("sysmon", "splunk_windows"),
     "eql": ("ecs_windows",),
     "kuery": ("ecs_windows",),
-    "kql": ("microsoft_xdr",),
+    "kql": ("microsoft_xdr|azure_monitor|sentinel_asim",),
 }
 
 

@@ -34,6 +34,7 @@ from rulec.compiler import ir
 
 SPL_ESCAPES = {"\\": "\\\\", '"': '\\"'}
 IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_.]*")
+LOOKUP_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]*")
 THRESHOLDS = {"lt": "<", "le": "<=", "gt": ">", "ge": ">="}
 AGGREGATES = {"count": "count", "dcount": "dc", "sum": "sum", "min": "min", "max": "max"}
 AGGREGATES |= {"avg": "avg", "make_set": "values", "count_distinct": "dc"}
@@ -168,6 +169,10 @@ class SplWhere(TextBackend):
             raise self.unsupported(f"a {node.kind.value} match on the value {value!r}", node)
         return value
 
+    def render_inpipeline(self, node: ir.InPipeline, guarded: bool) -> Text:
+        detail = "only a case-insensitive match of a field in `search` can read a lookup"
+        raise self.unsupported("a match against a table (lookup) here", node, detail)
+
 
 class SplSearch(SplWhere):
     """Expressions in search syntax; raises `NotSearchable` for anything search cannot say."""
@@ -231,6 +236,45 @@ class SplSearch(SplWhere):
 
     def render_literal(self, node: ir.Literal, guarded: bool) -> Text:
         raise NotSearchable
+
+    def render_inpipeline(self, node: ir.InPipeline, guarded: bool) -> Text:
+        """A lookup's values as a subsearch: `[| inputlookup T | fields v | rename v AS f]`
+        expands to `f="a" OR f="b"`, matched case-insensitively (`*` marks the affixes)."""
+        column = lookup_column(node.pipeline)
+        if column is None or node.case_sensitive or not isinstance(node.field, ir.FieldRef):
+            raise NotSearchable
+        if node.kind not in LOOKUP_AFFIXES:
+            raise NotSearchable
+        table = node.pipeline.source.name  # type: ignore[union-attr]
+        if not LOOKUP_NAME.fullmatch(table):
+            raise NotSearchable
+        field = self.field_name(node.field.name)
+        before, after = LOOKUP_AFFIXES[node.kind]
+        parts = [f"| inputlookup {table}"]
+        if before or after:
+            affixed = [f'"{before}"'] if before else []
+            affixed += [column, *([f'"{after}"'] if after else [])]
+            parts.append(f"eval {column}={'.'.join(affixed)}")
+        parts += [f"fields {column}", f"rename {column} AS {field}"]
+        return Text(f"[{' | '.join(parts)}]")
+
+
+LOOKUP_AFFIXES = {
+    ir.MatchKind.EQ: ("", ""),
+    ir.MatchKind.CONTAINS: ("*", "*"),
+    ir.MatchKind.STARTSWITH: ("", "*"),
+    ir.MatchKind.ENDSWITH: ("*", ""),
+}
+
+
+def lookup_column(pipeline: ir.Pipeline) -> str | None:
+    """The one column a lookup table gives (`T | project c`), or None for anything else."""
+    if not isinstance(pipeline.source, ir.Table):
+        return None
+    match pipeline.stages:
+        case (ir.Project(columns=(ir.Assign(name=name, expr=ir.FieldRef(name=ref)),)),):
+            return name if name == ref and IDENTIFIER.fullmatch(name) else None
+    return None
 
 
 def conjuncts(expr: ir.Expr) -> list[ir.Expr]:

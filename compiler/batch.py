@@ -166,8 +166,11 @@ def _store(cache_dir: Path, key: str, result: FileResult) -> None:
         "warnings": [asdict(w) for w in result.warnings],
     }
     path = _entry(cache_dir, key)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    write_atomic(path, json.dumps(data, ensure_ascii=False, default=str))
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        write_atomic(path, json.dumps(data, ensure_ascii=False, default=str))
+    except OSError:
+        pass  # a cache that cannot be written (disk full) only costs a recompilation next time
 
 
 def _cached(cache_dir: Path, key: str, path: Path) -> FileResult | None:

@@ -35,15 +35,20 @@ def _pipeline(names: tuple[str, ...]) -> object | None:
         raise click.BadParameter(error.diagnostic.message, param_hint="--pipeline") from None
 
 
-def _warn(diagnostic: ir.Diagnostic) -> None:
+def warn(diagnostic: ir.Diagnostic) -> None:
     click.echo(diagnostic_text(diagnostic), err=True)
 
 
-def _emit(text: str, output: Path | None) -> None:
+def emit(text: str, output: Path | None) -> None:
+    """`text` to standard output, or written atomically to `output` (a clear error if it cannot
+    be written: a folder, a missing parent, no permission)."""
     if output is None:
         click.echo(text, nl=False)
-    else:
+        return
+    try:
         write_atomic(output, text)
+    except OSError as error:
+        raise click.ClickException(f"cannot write {output}: {error.strerror or error}") from None
 
 
 def _attack(source: Path | None) -> tuple[AttackData | None, str | None]:
@@ -91,18 +96,18 @@ def explain(ctx, rule, fmt, index, attack_data, pipelines, output) -> None:
     texts = []
     for item in _cards(ctx, rule, pipeline, attack, catalog, note):
         if isinstance(item, ir.Diagnostic):
-            _warn(item)
+            warn(item)
             failed = True
         else:
             texts.append(render_card(item, fmt))
-    _emit("".join(texts), output)
+    emit("".join(texts), output)
     ctx.exit(1 if failed else 0)
 
 
 def _cards(ctx, rule, pipeline, attack, catalog, note) -> list[Card | ir.Diagnostic]:
     debug = bool((ctx.find_root().obj or {}).get("debug"))
     try:
-        items = load_rules(rule, pipeline, _warn)
+        items = load_rules(rule, pipeline, warn)
         return [
             i if isinstance(i, ir.Diagnostic) else build_card(i, attack, lookup_of(catalog), note)
             for i in items
@@ -131,8 +136,8 @@ def _catalog(index: Path, pipeline: object | None) -> Catalog:
 def catalog(paths, fmt, top, quiet, pipelines, output) -> None:
     """Count every indicator of the rules under PATHS, per language."""
     pipeline = _pipeline(pipelines)
-    found = index_rules(paths, pipeline, None if quiet else _warn)
-    _emit(render_catalog(found, fmt, top), output)
+    found = index_rules(paths, pipeline, None if quiet else warn)
+    emit(render_catalog(found, fmt, top), output)
     summary = (
         f"{found.rules} rules from {found.files} files ({found.failed} unreadable), "
         f"{len(found.counts)} indicators, {found.seconds:.1f} s"
@@ -170,9 +175,9 @@ def diff(ctx, old, new, fmt, targets, attack_data, output) -> None:
         if debug:
             raise
         message = f"internal error while comparing: {type(error).__name__}: {error}"
-        _warn(ir.Diagnostic("internal", message, ir.Span(old)))
+        warn(ir.Diagnostic("internal", message, ir.Span(old)))
         ctx.exit(2)
     for error in report.errors:
-        _warn(error)
-    _emit(render_diff(report, fmt), output)
+        warn(error)
+    emit(render_diff(report, fmt), output)
     ctx.exit(2 if report.errors else 1 if report.changed else 0)

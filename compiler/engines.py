@@ -118,7 +118,7 @@ class DuckDBEngine:
         try:
             with os.fdopen(handle, "w", encoding="utf-8") as out:
                 for row in table.rows:
-                    named = {stored[k]: v for k, v in row.items()}
+                    named = {stored[k]: v for k, v in row.items() if k in stored}
                     out.write(json.dumps(named, ensure_ascii=False))
                     out.write("\n")
             ident = quote(name)

@@ -130,3 +130,17 @@ def test_event_rules_are_elastic_eql_rules():
     rule_path = SEED.parent / "proc_creation_win_bitsadmin_download.yml"
     rule = json.loads(render("elastic-eql", load_rules(rule_path)[0]))
     assert rule["type"] == "eql" and rule["query"].startswith("any where ")
+
+
+# kuery term for a wildcard pattern | expected text
+KUERY_PATTERNS = [
+    (ir.Pattern((ir.Wildcard.ANY, "", ir.Wildcard.ANY)), "*"),
+    (ir.Pattern((ir.Wildcard.ANY, ir.Wildcard.ANY, "a b")), "*a\\ b"),
+    (ir.Pattern(("a*", ir.Wildcard.ANY)), "a\\**"),
+]
+
+
+@pytest.mark.parametrize(("pattern", "expected"), KUERY_PATTERNS)
+def test_kuery_wildcards_collapse_and_escape(pattern: ir.Pattern, expected: str):
+    match = ir.Match(ir.FieldRef("f"), ir.MatchKind.WILDCARD, (pattern,), False)
+    assert deploy.KueryBackend(ALLOW).term(pattern, match) == expected

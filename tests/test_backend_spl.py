@@ -115,3 +115,51 @@ def test_joins_are_reported():
     with pytest.raises(ir.RuleError) as caught:
         spl(query(stages=(join,)))
     assert caught.value.diagnostic.target == "spl"
+
+
+def lookup(table: str = "placeholder_admins", column: str = "value") -> ir.Pipeline:
+    return ir.Pipeline(ir.Table(table), (ir.Project((ir.Assign(column, F(column)),)),))
+
+
+# IR predicate over a lookup table | expected SPL: a subsearch in `search` (case-insensitive)
+LOOKUPS = [
+    (
+        ir.InPipeline(F("User"), lookup(), False),
+        "search [| inputlookup placeholder_admins | fields value | rename value AS User]",
+    ),
+    (
+        ir.Not(ir.InPipeline(F("User"), lookup(), False)),
+        "search NOT [| inputlookup placeholder_admins | fields value | rename value AS User]",
+    ),
+    (
+        ir.InPipeline(F("host.name"), lookup(), False, M.CONTAINS),
+        'search [| inputlookup placeholder_admins | eval value="*".value."*"'
+        " | fields value | rename value AS host.name]",
+    ),
+    (
+        ir.InPipeline(F("f"), lookup(), False, M.ENDSWITH),
+        'search [| inputlookup placeholder_admins | eval value="*".value'
+        " | fields value | rename value AS f]",
+    ),
+]
+
+
+@pytest.mark.parametrize(("predicate", "expected"), LOOKUPS)
+def test_lookup_is_a_subsearch(predicate, expected):
+    assert spl(query(predicate)) == expected
+
+
+@pytest.mark.parametrize(
+    "predicate",
+    [
+        ir.InPipeline(F("User"), lookup(), True),  # search cannot match case-sensitively
+        ir.InPipeline(F("User"), lookup('x" | delete'), False),  # not a lookup name
+        ir.InPipeline(F("User"), ir.Pipeline(ir.Table("t")), False),  # no single column
+        ir.InPipeline(F("User"), lookup(), False, M.HAS),
+    ],
+)
+def test_lookup_splunk_cannot_read_exactly_is_reported(predicate):
+    with pytest.raises(ir.RuleError) as caught:
+        spl(query(predicate))
+    assert caught.value.diagnostic.target == "spl"
+    assert "a match against a table (lookup)" in caught.value.diagnostic.message

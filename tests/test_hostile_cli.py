@@ -104,10 +104,15 @@ def test_run_over_a_bad_event_file_is_a_located_diagnostic(tmp_path, data, messa
     assert "Traceback" not in result.stderr
 
 
-def test_an_unwritable_output_path_is_a_clear_error(tmp_path):
+@pytest.mark.parametrize(
+    "command",
+    [("convert", "-t", "duckdb"), ("explain",), ("catalog",), ("diff", "rule.yml")],
+    ids=lambda c: c[0],
+)
+def test_an_unwritable_output_path_is_a_clear_error(tmp_path, command):
     (tmp_path / "rule.yml").write_text(RULE)
     (tmp_path / "taken").mkdir()
-    result = rulec("convert", "-t", "duckdb", "-o", "taken", "rule.yml", cwd=tmp_path)
+    result = rulec(*command, "-o", "taken", "rule.yml", cwd=tmp_path)
     assert result.returncode in (1, 2)
     assert "internal error" not in result.stderr and "taken" in result.stderr
     assert [p.name for p in tmp_path.iterdir()] == ["rule.yml", "taken"]

@@ -268,7 +268,7 @@ ERRORS = [
     (rule("sel: {Image: a}\ncondition: sel | near other\ntimeframe: 1m"), "sigma.condition", 6),
     (rule("sel: {Image: a}\ncondition: sel | count() >"), "sigma.bad-aggregation", 6),
     (rule("sel: {Image: a}\ncondition: sel | count() > 1\ntimeframe: 1M"), "sigma.unsupported", 6),
-    (rule("sel: {Image|expand: '%list%'}\ncondition: sel"), "sigma.unsupported", 5),
+    (rule("sel: {Image|expand: 'a%list%b'}\ncondition: sel"), "sigma.unsupported", 5),
     (rule("sel: {Image|re: '(a'}\ncondition: sel"), "sigma.regular-expression", 5),
     ("- a\n- b\n", "sigma.invalid", 1),
 ]

@@ -86,7 +86,7 @@ def test_pipeline_failure_is_a_located_diagnostic() -> None:
     [
         ("spl", ["sysmon", "splunk_windows"]),
         ("eql", ["ecs_windows"]),
-        ("kql", ["microsoft_xdr"]),
+        ("kql", ["microsoft_xdr|azure_monitor|sentinel_asim"]),
         ("duckdb", []),
         ("postgres", []),
         ("sql:spark", []),
@@ -107,7 +107,7 @@ def test_default_pipelines(target: str, expected: list[str]) -> None:
             {
                 (): ["duckdb", "postgres"],
                 ("sysmon", "splunk_windows"): ["spl"],
-                ("microsoft_xdr",): ["kql"],
+                ("microsoft_xdr|azure_monitor|sentinel_asim",): ["kql"],
             },
         ),
         (("my.yml",), False, {("my.yml",): ["duckdb", "spl", "postgres", "kql"]}),
@@ -186,3 +186,76 @@ def test_other_time_parts(part: str, value: int, rows: list[int]) -> None:
     )
     got = execute(lowered(text, []), events, engine=DuckDBEngine())
     assert [row["_row"] for row in got] == rows
+
+
+KQL_DEFAULT = "microsoft_xdr|azure_monitor|sentinel_asim"
+
+
+def rule_text(logsource: str, selection: str) -> str:
+    return f"title: t\nlogsource: {logsource}\ndetection: {{sel: {selection}, condition: sel}}\n"
+
+
+# (log source, selection, expected table, expected fields read): Defender XDR where it has a
+# table, else Sentinel's SecurityEvent (azure_monitor), else an ASIM parser (sentinel_asim)
+KQL_TABLES = [
+    (
+        "{product: windows, category: process_creation}",
+        "{Image|endswith: '\\\\x.exe'}",
+        "DeviceProcessEvents",
+        ["FolderPath"],
+    ),
+    (
+        "{product: windows, service: security}",
+        "{EventID: 4624, TargetUserName: admin}",
+        "SecurityEvent",
+        ["EventID", "TargetUserName"],
+    ),
+    (
+        "{category: proxy}",
+        "{c-uri|contains: '/evil'}",
+        "imWebSession",
+        ["Url"],
+    ),
+]
+
+
+@pytest.mark.parametrize(("logsource", "selection", "table", "read"), KQL_TABLES)
+def test_kql_default_takes_the_first_pipeline_with_a_table(logsource, selection, table, read):
+    query = lowered(rule_text(logsource, selection), [KQL_DEFAULT])
+    assert query.pipeline.source == ir.Table(table)
+    (stage,) = query.pipeline.stages
+    assert fields(stage.predicate) == read
+
+
+def test_no_alternative_accepting_is_one_diagnostic_with_every_reason() -> None:
+    text = rule_text("{product: aws, service: cloudtrail}", "{eventName: x}")
+    (result,) = load_sigma(text, "rule.yml", resolve_pipeline([KQL_DEFAULT]))
+    assert isinstance(result, ir.Diagnostic)
+    assert result.span.file == "rule.yml"
+    assert result.message.startswith("no pipeline of microsoft_xdr | azure_monitor | sentinel_asim")
+    assert "log source (product: aws, service: cloudtrail)" in result.message
+    for name in ("microsoft_xdr: Unable", "azure_monitor: Unable", "sentinel_asim: Unable"):
+        assert name in result.message
+
+
+def test_alternatives_combine_with_the_pipelines_around_them(tmp_path) -> None:
+    renames = tmp_path / "renames.yml"
+    renames.write_text(
+        "name: r\npriority: 5\ntransformations:\n"
+        "  - type: field_name_mapping\n    mapping: {Account: TargetUserName}\n"
+    )
+    text = rule_text("{product: windows, service: security}", "{EventID: 4624, Account: a}")
+    query = lowered(text, [str(renames), "microsoft_xdr|azure_monitor"])
+    assert query.pipeline.source == ir.Table("SecurityEvent")
+    assert fields(query.pipeline.stages[0].predicate) == ["EventID", "TargetUserName"]
+
+
+@pytest.mark.parametrize(
+    ("names", "message"),
+    [(["a|b", "c|d"], "only one -p value"), (["microsoft_xdr|"], "empty alternative")],
+)
+def test_bad_alternatives_are_reported(names, message) -> None:
+    with pytest.raises(ir.RuleError) as caught:
+        resolve_pipeline(names)
+    assert caught.value.diagnostic.code == "sigma.bad-pipeline"
+    assert message in caught.value.diagnostic.message

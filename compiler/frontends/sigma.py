@@ -22,6 +22,7 @@ from sigma.processing.pipeline import ProcessingPipeline
 from sigma.rule import SigmaRule
 
 from rulec.compiler import ir
+from rulec.compiler.frontends.sigma_alternatives import FirstAccepting, first_accepting
 from rulec.compiler.frontends.sigma_checks import shape_error
 from rulec.compiler.frontends.sigma_condition import lower_condition
 from rulec.compiler.frontends.sigma_correlation import lower_correlation
@@ -54,10 +55,20 @@ def _plugins() -> InstalledSigmaPlugins:
     return InstalledSigmaPlugins.autodiscover()
 
 
-def resolve_pipeline(names: Sequence[str]) -> ProcessingPipeline | None:
-    """Combine installed pySigma pipelines and pipeline YAML files, as sigma-cli's `-p` does."""
+def resolve_pipeline(names: Sequence[str]) -> ProcessingPipeline | FirstAccepting | None:
+    """Combine installed pySigma pipelines and pipeline YAML files, as sigma-cli's `-p` does;
+    one name may list alternatives, `a|b`: each rule goes through the first that accepts it."""
     if not names:
         return None
+    try:
+        alternatives = first_accepting(names, _resolve_sequence)
+    except ValueError as error:
+        diagnostic = ir.Diagnostic("sigma.bad-pipeline", str(error), ir.Span(" ".join(names)))
+        raise ir.RuleError(diagnostic) from None
+    return alternatives or _resolve_sequence(list(names))
+
+
+def _resolve_sequence(names: list[str]) -> ProcessingPipeline:
     resolver = _plugins().get_pipeline_resolver()
     for name in names:
         try:
@@ -95,7 +106,7 @@ class _Parsed:
 
 
 def load_sigma(
-    text: str, path: str, pipeline: ProcessingPipeline | None = None
+    text: str, path: str, pipeline: ProcessingPipeline | FirstAccepting | None = None
 ) -> list[ir.Query | ir.Diagnostic]:
     """One Query or Diagnostic per rule of `text`, in file order; never raises for bad input."""
     parsed, trailing = _parse_file(text, path)
@@ -287,7 +298,10 @@ def _opt_str(value: object) -> str | None:
 
 
 def _lower_rule(
-    item: _Parsed, path: str, filters: list[Any], pipeline: ProcessingPipeline | None
+    item: _Parsed,
+    path: str,
+    filters: list[Any],
+    pipeline: ProcessingPipeline | FirstAccepting | None,
 ) -> ir.Query:
     rule = item.rule
     assert isinstance(rule, SigmaRule)

@@ -26,7 +26,7 @@ def sigma_error_diagnostic(error: SigmaError, doc: Document, path: str) -> ir.Di
             "e.g. contains, startswith, endswith, all, re, cidr, base64offset, windash)",
             node_span(path, key or doc.node),
         )
-    if isinstance(error, SigmaConditionError) and message.startswith("Expected"):
+    if isinstance(error, SigmaConditionError) and "(at char " in message:
         message = (
             f"the condition is not Sigma condition syntax ({message}); expected detection "
             "names joined by and/or/not, brackets, and '1 of'/'all of' selectors"

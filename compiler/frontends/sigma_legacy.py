@@ -135,7 +135,11 @@ def near_query(
 ) -> tuple[ir.Pipeline, tuple[ir.Let, ...]]:
     """`search | near a and b` as a temporal correlation of let-bound searches, no grouping."""
     if timeframe is None:
-        raise unsupported("the legacy 'near' aggregation without a timeframe", span)
+        raise unsupported(
+            "the legacy 'near' aggregation without a timeframe: 'near' means within a time "
+            "window, so the rule needs one (e.g. `timeframe: 5m` under detection)",
+            span,
+        )
     names = ("_search", *near.identifiers)
     lets = tuple(
         ir.Let(name, ir.Pipeline(source, (ir.Filter(expr, span=span),), span=span), span=span)

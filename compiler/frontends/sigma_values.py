@@ -2,11 +2,15 @@
 
 A list of values under one field becomes one `Match` per kind of value (any-of), so
 `Image|endswith: [a, b]` is one ENDSWITH match with two values; values that need a
-predicate of their own (null, exists) become separate operands of an `Or`.
+predicate of their own (null, exists, placeholders) become separate operands of an `Or`.
+
+A placeholder no pipeline resolved (`User|expand: '%admins%'`) is matched as a SIEM does: against
+a named list the deployment supplies, the one-column table `placeholder_<name>` (column `value`).
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
@@ -108,6 +112,8 @@ def _atoms(value: SigmaType, field: ir.Expr, span: ir.Span) -> list[Atom | ir.Ex
     keyword = isinstance(field, ir.RawText)
     if isinstance(value, SigmaExpansion):
         return [atom for inner in value.values for atom in _atoms(inner, field, span)]
+    if isinstance(value, SigmaString) and value.contains_placeholder():
+        return [placeholder_match(value, field, span)]
     if isinstance(value, SigmaString):
         return [_string_atom(value, keyword, span)]
     if isinstance(value, SigmaRegularExpression):
@@ -129,16 +135,48 @@ def _string_atom(value: SigmaString, keyword: bool, span: ir.Span) -> Atom:
     return Atom(kind, text, cased)
 
 
+PLACEHOLDER_KINDS = {
+    (False, False): K.EQ,
+    (True, True): K.CONTAINS,
+    (False, True): K.STARTSWITH,
+    (True, False): K.ENDSWITH,
+}
+
+
+def placeholder_table(name: str) -> str:
+    """The lookup table a deployment fills with the values of placeholder `%name%`."""
+    return f"placeholder_{name}"
+
+
+def placeholder_match(value: SigmaString, field: ir.Expr, span: ir.Span) -> ir.InPipeline:
+    """`field` against the named list of a placeholder: equal to one of its values, or
+    containing / starting / ending with one (`*%name%*`, `%name%*`, `*%name%`)."""
+    parts = list(value.s)
+    lead = parts[:1] == [SpecialChars.WILDCARD_MULTI]
+    trail = len(parts) > 1 and parts[-1] == SpecialChars.WILDCARD_MULTI
+    middle = parts[int(lead) : len(parts) - int(trail)]
+    if len(middle) != 1 or not isinstance(middle[0], Placeholder):
+        raise unsupported(
+            f"the value '{value}' mixes a placeholder with other text: a placeholder is matched "
+            "against a named list, so it must stand alone (optionally between '*' wildcards)",
+            span,
+        )
+    keyword = isinstance(field, ir.RawText)
+    kind = K.CONTAINS if keyword else PLACEHOLDER_KINDS[(lead, trail)]
+    column = ir.Assign("value", ir.FieldRef("value", span=span), span=span)
+    values = ir.Pipeline(
+        ir.Table(placeholder_table(middle[0].name), span=span),
+        (ir.Project((column,), span=span),),
+        span=span,
+    )
+    cased = isinstance(value, SigmaCasedString)
+    return ir.InPipeline(field, values, cased, kind, span=span)
+
+
 def _pattern_parts(value: SigmaString, span: ir.Span) -> list[str | ir.Wildcard]:
     """The value as merged text and wildcard parts; runs of `*` collapse into one."""
     parts: list[str | ir.Wildcard] = []
     for part in value.s:
-        if isinstance(part, Placeholder):
-            raise unsupported(
-                f"placeholder %{part.name}% is not resolved: pass a pipeline that defines it "
-                "(value_placeholders or a query expression placeholder the target understands)",
-                span,
-            )
         item = _WILDCARDS[part] if isinstance(part, SpecialChars) else part
         if isinstance(item, str) and parts and isinstance(parts[-1], str):
             parts[-1] += item
@@ -164,19 +202,23 @@ def classify(parts: list[str | ir.Wildcard]) -> tuple[ir.MatchKind, str | ir.Pat
     return K.WILDCARD, ir.Pattern(tuple(parts))
 
 
+LEADING_FLAGS = re.compile(r"\(\?([ims]+)\)")
+
+
 def _regex_atom(value: SigmaRegularExpression, span: ir.Span) -> Atom:
+    """A regex match; a leading global flag group, `(?i)...`, becomes the match's flags (it
+    means the same as Sigma's `|re|i` and every target can then write it its own way)."""
     if value.regexp.contains_placeholder():
         raise unsupported("placeholder in a regular expression is not resolved", span)
-    flags = frozenset(
-        name
-        for flag, name in (
-            (SigmaRegularExpressionFlag.MULTILINE, "m"),
-            (SigmaRegularExpressionFlag.DOTALL, "s"),
-        )
-        if flag in value.flags
-    )
-    cased = SigmaRegularExpressionFlag.IGNORECASE not in value.flags
-    return Atom(K.REGEX, str(value.regexp), cased, flags)
+    pattern = str(value.regexp)
+    letters = set()
+    while leading := LEADING_FLAGS.match(pattern):
+        letters |= set(leading[1])
+        pattern = pattern[leading.end() :]
+    names = {SigmaRegularExpressionFlag.MULTILINE: "m", SigmaRegularExpressionFlag.DOTALL: "s"}
+    flags = frozenset(name for flag, name in names.items() if flag in value.flags)
+    cased = SigmaRegularExpressionFlag.IGNORECASE not in value.flags and "i" not in letters
+    return Atom(K.REGEX, pattern, cased, flags | (letters & {"m", "s"}))
 
 
 def _keyword_scalar_atom(value: SigmaType, span: ir.Span) -> Atom:

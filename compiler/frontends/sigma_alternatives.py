@@ -1,0 +1,101 @@
+"""Alternative processing pipelines: each rule goes through the first one that accepts it.
+
+A SIEM reached through several published pipelines (KQL: Defender XDR tables, else Sentinel's)
+is named `-p 'microsoft_xdr|azure_monitor'`: a rule goes through `microsoft_xdr` when that
+pipeline maps its log source and fields to one of its tables, else through `azure_monitor`, and
+so on. A rule none of them accepts gets one diagnostic with each pipeline's reason.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from sigma.correlations import SigmaCorrelationRule
+from sigma.exceptions import SigmaTransformationError
+from sigma.processing.pipeline import ProcessingPipeline
+from sigma.rule import SigmaRule
+
+SEPARATOR = "|"
+
+
+def split_alternatives(names: Sequence[str]) -> tuple[list[str], list[str], list[str]] | None:
+    """`names` as (before, alternatives, after) around the one name holding `|`, else None."""
+    marked = [i for i, name in enumerate(names) if SEPARATOR in name]
+    if not marked:
+        return None
+    if len(marked) > 1:
+        raise ValueError("only one -p value may list alternatives ('a|b')")
+    at = marked[0]
+    alternatives = [part.strip() for part in names[at].split(SEPARATOR)]
+    if not all(alternatives):
+        raise ValueError(f"'{names[at]}' has an empty alternative")
+    return list(names[:at]), alternatives, list(names[at + 1 :])
+
+
+@dataclass
+class FirstAccepting:
+    """Pipelines tried in order on each rule; the first that accepts it is applied to it.
+
+    Duck-types the part of `ProcessingPipeline` the front end uses: `apply` and `state`.
+    """
+
+    names: tuple[str, ...]
+    pipelines: tuple[ProcessingPipeline, ...]
+    state: dict[str, Any] = field(default_factory=dict)
+    chosen: str | None = None
+
+    def apply(self, rule: SigmaRule | SigmaCorrelationRule) -> SigmaRule | SigmaCorrelationRule:
+        reasons = []
+        for name, pipeline in zip(self.names, self.pipelines, strict=True):
+            reason = _rejection(pipeline, rule)
+            if reason is None:
+                pipeline.apply(rule)  # the rule itself: the span index knows its objects
+                self.state, self.chosen = pipeline.state, name
+                return rule
+            reasons.append(f"{name}: {reason}")
+        raise SigmaTransformationError(
+            f"no pipeline of {' | '.join(self.names)} has a table and fields for this rule's "
+            f"log source ({_logsource(rule)}): " + "; ".join(reasons)
+        )
+
+
+def _logsource(rule: SigmaRule | SigmaCorrelationRule) -> str:
+    source = getattr(rule, "logsource", None)
+    keys = ("product", "category", "service")
+    named = [f"{key}: {getattr(source, key)}" for key in keys if getattr(source, key, None)]
+    return ", ".join(named) or "none"
+
+
+def _rejection(pipeline: ProcessingPipeline, rule: SigmaRule | SigmaCorrelationRule) -> str | None:
+    """Why `pipeline` rejects a copy of `rule`, or None when it accepts it."""
+    trial = copy.deepcopy(rule)
+    try:
+        pipeline.apply(trial)
+    except Exception as error:  # pipelines raise their own exception types too
+        text = str(error.args[0]) if error.args else type(error).__name__
+        return _first_sentence(text)
+    return None
+
+
+def _first_sentence(text: str) -> str:
+    """The gist of a pipeline's error: its first line without the list of valid fields."""
+    line = " ".join(text.split("\n")[0].split()).split(", or the following fields")[0]
+    if line.endswith(":") and ". " in line:
+        line = line.split(". ")[0] + "."
+    return line
+
+
+def first_accepting(
+    names: Sequence[str], resolve: Callable[[list[str]], ProcessingPipeline]
+) -> FirstAccepting | None:
+    """The alternatives named in `names` (see `split_alternatives`), or None if there are none;
+    `resolve` combines a list of pipeline names into one pipeline."""
+    parts = split_alternatives(names)
+    if parts is None:
+        return None
+    before, alternatives, after = parts
+    pipelines = tuple(resolve([*before, name, *after]) for name in alternatives)
+    return FirstAccepting(tuple(alternatives), pipelines)
