@@ -3,8 +3,12 @@
 `:` matches case-insensitively with `*`/`?` wildcards, `==`/`in`/`like` are case-sensitive and
 `in~`/`like~`/`regex~` are their case-insensitive forms. A value holding `*` or `?` cannot be
 written after `:` or `like` (EQL has no wildcard escape), so such matches use `in~` or the
-string functions. A missing field makes an EQL comparison null, and `not null` is null: under a
-negation every match is guarded with `field != null` so that `Not` stays two-valued.
+string functions. Fields hold text, as in the reference: a number or bool in an equality is
+compared as its text, two fields are never compared (Elasticsearch EQL rejects it), and a
+threshold is emitted only under the `numeric` approximation (the field is mapped as a number in
+Elasticsearch; on text an EQL comparison with a number is null). A missing field makes an EQL
+comparison null, and `not null` is null: under a negation every match is guarded with
+`field != null` so that `Not` stays two-valued.
 EQL regexes are Lucene regexes, anchored at both ends; RE2 patterns are translated.
 
 EQL has no aggregation. A temporal_ordered correlation is a `sequence by ... with maxspan=...`;
@@ -36,6 +40,7 @@ IDENTIFIER = re.compile(r"[A-Za-z_@][A-Za-z0-9_]*(\.[A-Za-z_@][A-Za-z0-9_]*)*")
 CLASS_ESCAPES = {"d": "0-9", "w": "0-9A-Za-z_", "s": " \t\n\r\f\v"}
 LITERAL_ESCAPES = {"n": "\n", "t": "\t", "r": "\r", "f": "\f", "v": "\v"}
 MAX_RUNS = 100
+NUMERIC_APPROXIMATION = "numeric"  # Options.approximations: thresholds on numeric fields
 SPAN_UNITS = (("d", 86400_000), ("h", 3600_000), ("m", 60_000), ("s", 1000))
 FUNCTION_KINDS = {
     ir.MatchKind.CONTAINS: "stringContains",
@@ -59,6 +64,11 @@ def eql_escapes() -> dict[str, str]:
 
 def lucene_escape(text: str) -> str:
     return "".join(f"\\{char}" if char in LUCENE_SPECIALS else char for char in text)
+
+
+def number_text(value: int | float) -> str:
+    """A number as the reference compares it with text: `3.0` is "3"."""
+    return str(int(value)) if isinstance(value, float) and value.is_integer() else str(value)
 
 
 def literal_text(pattern: ir.Pattern) -> str:
@@ -191,13 +201,15 @@ class EqlBackend(TextBackend):
     functions = {"tostring": "string", "strlen": "length", "concat": "concat"}
 
     def emit(self, query: ir.Query) -> Emitted:
+        self.notes: dict[str, ir.Diagnostic] = {}
         stages = query.pipeline.stages
         if len(stages) == 1 and isinstance(stages[0], ir.Correlation):
             return self.correlation(stages[0], query)
         if query.params or query.lets:
             node = (query.params or query.lets)[0]
             raise self.unsupported("parameters and let-bindings", node)
-        return Emitted(self.name, f"any where {self.condition(query.pipeline)[0]}")
+        text = f"any where {self.condition(query.pipeline)[0]}"
+        return Emitted(self.name, text, tuple(self.notes.values()))
 
     def condition(self, pipeline: ir.Pipeline) -> tuple[str, dict[str, str]]:
         """A single-event pipeline's condition, and the field aliases its `Extend`s define."""
@@ -229,7 +241,7 @@ class EqlBackend(TextBackend):
         steps = [self.condition(lets[rule]) for rule in stage.rules]
         span = eql_span(stage.timespan)
         if stage.kind is ir.CorrelationKind.TEMPORAL_ORDERED and self.all_rules(stage):
-            return Emitted(self.name, self.sequence(stage, steps, span))
+            return Emitted(self.name, self.sequence(stage, steps, span), tuple(self.notes.values()))
         if stage.kind is ir.CorrelationKind.EVENT_COUNT and len(steps) == 1:
             return self.runs(stage, steps[0], span)
         detail = "EQL has no aggregation; only ordered sequences and counted runs exist"
@@ -278,9 +290,8 @@ class EqlBackend(TextBackend):
             "warning",
             self.name,
         )
-        return Emitted(
-            self.name, self.sequence(stage, [step], span, f" with runs={count}"), (note,)
-        )
+        text = self.sequence(stage, [step], span, f" with runs={count}")
+        return Emitted(self.name, text, (*self.notes.values(), note))
 
     def field_name(self, name: str) -> str:
         if IDENTIFIER.fullmatch(name):
@@ -311,18 +322,18 @@ class EqlBackend(TextBackend):
     # ------------------------------------------------------------------ match kinds
 
     def match_eq(self, node: ir.Match, subject: Text, guarded: bool) -> Text:
-        strings = [v for v in node.values if isinstance(v, str)]
-        others = [v for v in node.values if not isinstance(v, str | ir.FieldRef)]
-        fields = [v for v in node.values if isinstance(v, ir.FieldRef)]
-        if fields and not node.case_sensitive:
-            raise self.unsupported("a case-insensitive comparison of two fields", node)
-        parts = []
-        if strings:
-            parts.append(self.eq_strings(subject, strings, node))
-        if others:
-            values = [self.value(v, node) for v in others]
-            parts.append(self.listed(subject, "==", values, "in"))
-        parts += [self.listed(subject, "==", [self.value(f, node)]) for f in fields]
+        """Text equality: a bool is its text `true`/`false` (cased as the match is), a number
+        is its exact text, `f == "4720"`, as the reference compares them (event fields are text,
+        as ECS keyword fields such as `event.code` are)."""
+        if any(isinstance(v, ir.FieldRef) for v in node.values):
+            detail = "Elasticsearch EQL compares a field only with a literal"
+            raise self.unsupported("a comparison of two fields", node, detail)
+        strings = [str(v).lower() if isinstance(v, bool) else v for v in node.values]
+        texts = [v for v in strings if isinstance(v, str)]
+        numbers = [self.quoting(number_text(v)) for v in strings if not isinstance(v, str)]
+        parts = [self.eq_strings(subject, texts, node)] if texts else []
+        if numbers:
+            parts.append(self.listed(subject, "==", numbers, "in"))
         return self.guard(node, self.any_of(parts), guarded)
 
     def eq_strings(self, subject: Text, values: list[str], node: ir.Match) -> Text:
@@ -384,6 +395,17 @@ class EqlBackend(TextBackend):
         return Text(f"{subject.text} != null", Prec.COMPARE)
 
     def threshold(self, node: ir.Match, subject: Text, guarded: bool) -> Text:
+        """`f < n` holds only where Elasticsearch maps `f` as a number: on text EQL's comparison
+        is null, and its number() reads text unlike the reference; so it is an approximation."""
+        if NUMERIC_APPROXIMATION not in self.options.approximations:
+            detail = "EQL compares text with a number as null; "
+            detail += f"allow the '{NUMERIC_APPROXIMATION}' approximation if the field is numeric"
+            raise self.unsupported(f"a {node.kind.value} threshold", node, detail)
+        message = "a threshold compares the field as a number (allowed: numeric)"
+        self.notes.setdefault(
+            NUMERIC_APPROXIMATION,
+            ir.Diagnostic("approximation", message, node.span, "warning", self.name),
+        )
         op = {"lt": "<", "le": "<=", "gt": ">", "ge": ">="}[node.kind.value]
         parts = [self.listed(subject, op, [self.value(v, node)]) for v in node.values]
         return self.guard(node, self.any_of(parts), guarded)

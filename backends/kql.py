@@ -1,10 +1,14 @@
 """KQL for Microsoft Sentinel and Defender XDR.
 
 String operators carry their case sensitivity in their names (`=~`/`==`, `contains`/
-`contains_cs`, `in~`/`in`, ...). KQL strings are never null (a missing value is ""), so string
-matches are two-valued as they stand; a numeric comparison under `not` is guarded with
-`isnotnull`. Wildcard patterns that no string operator expresses become an anchored RE2
-`matches regex` (`(?i)` only for case-insensitive matches, `(?s)` so `*` spans newlines).
+`contains_cs`, `in~`/`in`, ...), but fold ASCII letters only: a case-insensitive value with a
+non-ASCII letter is matched as `tolower(f) contains_cs "é"` (a `has` term as an RE2 `(?i)`
+search). A bool is compared as its text. KQL strings are never null (a missing value is ""), so
+string matches are two-valued as they stand, and `exists` is `isnotempty()` only under the `empty`
+approximation; a numeric comparison under `not` is guarded with `isnotnull`. Control, line
+separator and bidi characters in a value are written as `\\uXXXX` escapes. Wildcard patterns
+that no string operator expresses become an anchored RE2 `matches regex` (`(?i)` only for
+case-insensitive matches, `(?s)` so `*` spans newlines).
 
 A sliding-window aggregate is written exactly (see `sliding_plan`): the rows before it are bound
 by a `let`, every event time of a group anchors a window `[t - W, t]` joined back to the rows,
@@ -34,6 +38,7 @@ from rulec.backends.text import (
 from rulec.compiler import ir
 
 IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+TERM_CHAR = re.compile(r"[A-Za-z0-9]")
 KEYWORDS = frozenset(
     {
         *("and", "or", "not", "in", "has", "contains", "startswith", "endswith", "between"),
@@ -113,15 +118,25 @@ AGGREGATES = frozenset(
 )
 ESTIMATED = {"dcount": "count_distinct", "dcountif": "count_distinctif"}
 DCOUNT_APPROXIMATION = "dcount"  # Options.approximations: write dcount(), KQL's estimate
+EMPTY_APPROXIMATION = "empty"  # Options.approximations: exists as isnotempty()
 SKIP = "*"  # a Parse capture that keeps no column
 EMPTY = ("", None)  # KQL's empty values: isempty() holds for both
 
 
+# characters a query file never holds raw: controls, line separators, bidi overrides, BOM
+HIDDEN = frozenset(
+    [chr(c) for c in (*range(0x20), 0x7F, 0x85, 0x2028, 0x2029, 0xFEFF)]
+    + [chr(c) for c in (*range(0x202A, 0x202F), *range(0x2066, 0x206A))]
+)
+KQL_ESCAPES = {**{c: f"\\u{ord(c):04x}" for c in HIDDEN}, **C_ESCAPES}
+
+
 class KqlQuoting(Quoting):
-    """Regular `"..."` literals; `@"..."` verbatim ones for values with backslashes."""
+    """Regular `"..."` literals, with `\\uXXXX` for hidden characters; `@"..."` verbatim ones
+    for values with backslashes and nothing hidden."""
 
     def __call__(self, value: str) -> str:
-        if "\\" in value and "\n" not in value and "\r" not in value:
+        if "\\" in value and HIDDEN.isdisjoint(value):
             return '@"' + value.replace('"', '""') + '"'
         return super().__call__(value)
 
@@ -131,7 +146,7 @@ class KqlBackend(TextBackend):
 
     name = "kql"
     default_time_field = "TimeGenerated"
-    quoting = KqlQuoting(escapes=C_ESCAPES)
+    quoting = KqlQuoting(escapes=KQL_ESCAPES)
     null_token = "dynamic(null)"
     functions = {**{name: name for name in NATIVE_FUNCTIONS}, **RENAMED_FUNCTIONS}
 
@@ -452,6 +467,7 @@ class KqlBackend(TextBackend):
     def render_not(self, node: ir.Not, guarded: bool) -> Text:
         operand = node.operand
         if isinstance(operand, ir.Match) and operand.kind is ir.MatchKind.EXISTS:
+            self.allow_empty(operand)
             return Text(f"isempty({self.subject(operand).text})")
         subject = not_empty_subject(operand)
         if subject is not None:
@@ -525,6 +541,12 @@ class KqlBackend(TextBackend):
         return Text(f"{subject.text} {op} {value}", Prec.COMPARE)
 
     def match_eq(self, node: ir.Match, subject: Text, guarded: bool) -> Text:
+        """A bool is compared as its text `true`/`false`, as the reference compares it."""
+        texts = tuple(str(v).lower() if isinstance(v, bool) else v for v in node.values)
+        if texts != node.values:
+            node = ir.Match(node.field, node.kind, texts, node.case_sensitive, span=node.span)
+        if not node.case_sensitive and needs_full_fold(node.values):
+            return self.lowered(node, subject, "==", "in")
         values = [self.value(v, node) for v in node.values]
         strings = any(isinstance(v, str | ir.FieldRef) for v in node.values)
         insensitive = strings and not node.case_sensitive
@@ -532,7 +554,20 @@ class KqlBackend(TextBackend):
             return self.binary(subject, "=~" if insensitive else "==", values[0])
         return self.binary(subject, "in~" if insensitive else "in", f"({', '.join(values)})")
 
+    def lowered(self, node: ir.Match, subject: Text, op: str, list_op: str = "") -> Text:
+        """`tolower(f) op "v"`: the IR's fold of every letter, where KQL's `=~`, `contains`,
+        ... fold ASCII letters only (values are lowered here as the reference lowers them)."""
+        lowered = Text(f"tolower({subject.text})")
+        values = [self.quoting(fold_lower(v)) for v in node.values if isinstance(v, str)]
+        if len(values) != len(node.values):
+            raise self.unsupported(f"a case-insensitive {node.kind.value} on these values", node)
+        if list_op and len(values) > 1:
+            return self.binary(lowered, list_op, f"({', '.join(values)})")
+        return self.any_of([self.binary(lowered, op, v) for v in values])
+
     def string_operator(self, node: ir.Match, subject: Text, guarded: bool) -> Text:
+        if not node.case_sensitive and needs_full_fold(node.values):
+            return self.lowered(node, subject, STRING_OPERATORS[node.kind] + "_cs")
         op = STRING_OPERATORS[node.kind] + ("_cs" if node.case_sensitive else "")
         return self.any_of([self.binary(subject, op, self.value(v, node)) for v in node.values])
 
@@ -541,6 +576,11 @@ class KqlBackend(TextBackend):
     match_endswith = string_operator
 
     def match_has(self, node: ir.Match, subject: Text, guarded: bool) -> Text:
+        if not node.case_sensitive and needs_full_fold(node.values):
+            terms = [v for v in node.values if isinstance(v, str) and v]
+            if len(terms) != len(node.values):
+                raise self.unsupported("a has match on these values", node)
+            return self.any_of([self.regex(subject, node, term_regex(t), set()) for t in terms])
         if len(node.values) == 1 or node.case_sensitive:
             return self.string_operator(node, subject, guarded)
         values = ", ".join(self.value(v, node) for v in node.values)
@@ -552,6 +592,12 @@ class KqlBackend(TextBackend):
             if not isinstance(pattern, ir.Pattern):
                 raise self.unsupported("a wildcard match on a value that is not a pattern", node)
             simple = simple_kind(pattern)
+            if simple is None and not node.case_sensitive and needs_full_fold(pattern.parts):
+                lowered = ir.Pattern(tuple(fold_lower(p) if isinstance(p, str) else p
+                                           for p in pattern.parts))  # fmt: skip
+                regex = self.quoting("(?s)" + search_regex(lowered))
+                parts.append(self.binary(Text(f"tolower({subject.text})"), "matches regex", regex))
+                continue
             if simple is None:
                 parts.append(self.regex(subject, node, search_regex(pattern), {"s"}))
                 continue
@@ -578,7 +624,20 @@ class KqlBackend(TextBackend):
         return self.any_of(parts)
 
     def match_exists(self, node: ir.Match, subject: Text, guarded: bool) -> Text:
+        self.allow_empty(node)
         return Text(f"isnotempty({subject.text})")
+
+    def allow_empty(self, node: ir.Match) -> None:
+        """A missing string is "" in KQL, so `exists` is `isnotempty()` (and its negation
+        `isempty()`), which take a present "" for missing: written only when the user allows
+        the `empty` approximation."""
+        if EMPTY_APPROXIMATION not in self.options.approximations:
+            detail = 'a missing string is "" in KQL, so isempty() and isnotempty() take a '
+            detail += f"present \"\" for missing; allow the '{EMPTY_APPROXIMATION}' approximation"
+            raise self.unsupported("a test whether a field exists", node, detail)
+        message = 'exists is written isnotempty(): a present "" counts as missing (allowed: empty)'
+        note = ir.Diagnostic("approximation", message, node.span, "warning", self.name)
+        self.notes.setdefault(EMPTY_APPROXIMATION, note)
 
     def threshold(self, node: ir.Match, subject: Text, guarded: bool) -> Text:
         op = THRESHOLDS[node.kind.value]
@@ -592,6 +651,27 @@ class KqlBackend(TextBackend):
     match_le = threshold
     match_gt = threshold
     match_ge = threshold
+
+
+def needs_full_fold(values: tuple[object, ...]) -> bool:
+    """Whether a text among `values` has a non-ASCII letter with a case, which KQL's
+    case-insensitive operators do not fold."""
+    return any(
+        isinstance(v, str) and any(not c.isascii() and c.lower() != c.upper() for c in v)
+        for v in values
+    )
+
+
+def fold_lower(text: str) -> str:
+    """The reference's lower case: each character's simple lower-case mapping (İ gives i)."""
+    return "".join(c.lower()[0] for c in text)
+
+
+def term_regex(term: str) -> str:
+    """KQL `has` as an RE2 search: the term bounded on its ASCII-alphanumeric ends."""
+    left = "(^|[^A-Za-z0-9])" if TERM_CHAR.fullmatch(term[0]) else ""
+    right = "($|[^A-Za-z0-9])" if TERM_CHAR.fullmatch(term[-1]) else ""
+    return f"{left}{re.escape(term)}{right}"
 
 
 def not_empty_subject(node: ir.Expr) -> ir.Expr | None:

@@ -1,4 +1,4 @@
-"""Target names to back ends: duckdb, postgres, sql:<sqlglot dialect>, eql, spl, kql, all."""
+"""Target names to back ends: duckdb, postgres, spark, sql:<sqlglot dialect>, eql, spl, kql, all."""
 
 from __future__ import annotations
 
@@ -16,6 +16,7 @@ TEXT_TARGETS = {
     "kql": ("rulec.backends.kql", "KqlBackend"),
 }
 SQL_TARGETS = ("duckdb", "postgres")
+ENGINE_TARGETS = ("spark",)  # named after an engine; the same text as sql:<name>; not in `all`
 
 
 def available() -> list[str]:
@@ -39,7 +40,7 @@ def backend_for(target: str, options: Options | None = None) -> Backend:
     """The back end for a target name; unknown names raise ValueError."""
     from rulec.backends.sql import SqlBackend
 
-    if target in SQL_TARGETS:
+    if target in SQL_TARGETS or target in ENGINE_TARGETS:
         return SqlBackend(target, options)
     if target.startswith("sql:"):
         try:
@@ -49,7 +50,7 @@ def backend_for(target: str, options: Options | None = None) -> Backend:
     if target in TEXT_TARGETS:
         module, cls = TEXT_TARGETS[target]
         return getattr(importlib.import_module(module), cls)(options)
-    known = ", ".join(["all", *available(), "sql:<dialect>"])
+    known = ", ".join(["all", *available(), *ENGINE_TARGETS, "sql:<dialect>"])
     raise ValueError(f"unknown target {target!r}: expected one of {known}")
 
 

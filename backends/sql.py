@@ -19,11 +19,14 @@ from rulec.backends.schemas import known_columns
 from rulec.backends.sql_correlation import correlation_stage
 from rulec.backends.sql_dialects import SqlDialect, dialect_for
 from rulec.backends.sql_functions import build_aggregate, build_function
+from rulec.backends.sql_geo import geo_info
 from rulec.backends.sql_network import cidr_match
+from rulec.backends.sql_parse import parse_stage
 from rulec.backends.sql_stages import (
     RELATIONAL,
     Columns,
     Rel,
+    datatable,
     extreme_aggregate,
     pipeline_match,
     relational_stage,
@@ -152,12 +155,15 @@ class QueryBuilder:
             return table_ref(source.name), self.columns_of(source.name)
         if isinstance(source, ir.PipelineRef):
             return exp.table_(source.name, quoted=True), self.let_columns.get(source.name)
+        if isinstance(source, ir.Datatable):
+            return datatable(self, source)
         raise self.backend.unsupported(type(source).__name__ + " source", source)
 
     def scope(self, select: exp.Select) -> exp.Subquery:
-        """`(select) AS _sN`: the rows so far, as a source for the next stage."""
+        """`(select) AS _sN`: the rows so far, as a source for the next stage. `select` becomes
+        part of the result (not copied): a caller that scopes one select twice copies it."""
         self.subqueries += 1
-        return select.subquery(f"_s{self.subqueries}")
+        return select.subquery(f"_s{self.subqueries}", copy=False)
 
     def wrap(self, select: exp.Select) -> exp.Select:
         """`SELECT * FROM (select) AS _sN`: a fresh scope for the next stage."""
@@ -190,6 +196,8 @@ class QueryBuilder:
             return relational_stage(self, rel, stage)
         if isinstance(stage, ir.Correlation):
             return correlation_stage(self, stage)
+        if isinstance(stage, ir.Parse):
+            return parse_stage(self, rel, stage)
         raise self.backend.unsupported(f"the {type(stage).__name__} stage", stage)
 
     def sort_key(self, key: ir.SortKey) -> exp.Ordered:
@@ -346,6 +354,8 @@ class QueryBuilder:
         return self.function(node.name, [self.scalar(a) for a in node.args], node)
 
     def function(self, name: str, args: list[exp.Expression], node: ir.Node) -> exp.Expression:
+        if name == "geo_info_from_ip_address":
+            return geo_info(self, args, node)
         built = build_function(self, name, args, node)
         if built is not None:
             return built

@@ -1,7 +1,8 @@
 """What differs between SQL engines: parsing text as numbers and times, and regex flags.
 
 `SqlDialect` is the default (DuckDB semantics; any sqlglot dialect with TRY_CAST and RE2/Java-like
-inline flags). `PostgresDialect` overrides the hooks that PostgreSQL spells differently.
+inline flags). `PostgresDialect` and `SparkDialect` override the hooks that their engines spell
+differently.
 """
 
 from __future__ import annotations
@@ -11,6 +12,9 @@ from datetime import timedelta
 
 import sqlglot
 from sqlglot import exp
+
+from rulec.backends.sql_java_regex import NotPortable, java_regex
+from rulec.compiler import ir
 
 NUMBER_TEXT = r"^\s*[-+]?([0-9]+\.?[0-9]*|\.[0-9]+)([eE][-+]?[0-9]+)?\s*$"
 TIMESTAMP_TEXT = r"^\s*[0-9]{4}-[0-9]{2}-[0-9]{2}"
@@ -95,7 +99,43 @@ class PostgresDialect(SqlDialect):
         )
 
 
+class SparkDialect(SqlDialect):
+    """Spark SQL: STRING and TRY_CAST (errors, not nulls, under ANSI mode otherwise), and RLIKE,
+    whose Java regexes are rewritten to keep RE2's meaning (`sql_java_regex`)."""
+
+    def to_text(self, value: exp.Expression) -> exp.Expression:
+        return exp.cast(value, exp.DataType.build("STRING", dialect="spark"))
+
+    def to_number(self, value: exp.Expression) -> exp.Expression:
+        return exp.TryCast(this=value, to=exp.DataType.build("DOUBLE"), safe=True)
+
+    def to_timestamp(self, value: exp.Expression) -> exp.Expression:
+        return exp.TryCast(this=value, to=exp.DataType.build("TIMESTAMP"), safe=True)
+
+    def regex(
+        self, value: exp.Expression, pattern: str, case_sensitive: bool, flags: frozenset[str]
+    ) -> exp.Expression:
+        inline, body = split_leading_flags(pattern)
+        wanted = inline | set(flags) | (set() if case_sensitive else {"i"})
+        try:
+            java = java_regex(body, wanted)
+        except NotPortable as error:
+            target = f"sql:{self.name}"
+            message = f"{target} cannot express the regex {pattern!r} with RE2's meaning: {error}"
+            raise ir.RuleError(
+                ir.Diagnostic(code="unsupported", message=message, target=target)
+            ) from None
+        return exp.RegexpLike(this=value, expression=exp.Literal.string(java))
+
+
+DIALECTS: dict[str, type[SqlDialect]] = {
+    "postgres": PostgresDialect,
+    "spark": SparkDialect,
+    "databricks": SparkDialect,  # Spark SQL with the same Java regexes
+}
+
+
 def dialect_for(name: str) -> SqlDialect:
     """The hooks for a sqlglot dialect name; unknown names raise ValueError."""
     sqlglot.Dialect.get_or_raise(name)
-    return PostgresDialect(name) if name == "postgres" else SqlDialect(name)
+    return DIALECTS.get(name, SqlDialect)(name)

@@ -13,6 +13,7 @@ numbers and booleans as JSON, arrays and objects as JSON text, null as NULL (`sq
 from __future__ import annotations
 
 import ipaddress
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
@@ -193,6 +194,13 @@ TEMPLATES.update(
         NOT_ON_POSTGRES,
     ),
 )
+TEMPLATES.update(
+    binary_xor=Template("XOR(_1, _2)", "ii", "_1 # _2"),
+    binary_and=Template("_1 & _2", "ii"),
+    binary_or=Template("_1 | _2", "ii"),
+    binary_shift_left=Template("_1 << _2", "ii"),
+    binary_shift_right=Template("_1 >> _2", "ii"),
+)
 TEMPLATES["toboolean"] = TEMPLATES["tobool"]
 TEMPLATES["make_datetime"] = TEMPLATES["todatetime"]
 
@@ -294,6 +302,42 @@ def _ipv4_is_private(builder: QueryBuilder, args: Args, node: ir.Node) -> exp.Ex
     return exp.Paren(this=exp.or_(*ranges, copy=False))
 
 
+def _extract_all(builder: QueryBuilder, args: Args, node: ir.Node) -> exp.Expression:
+    """`extract_all(regex, text)`: a dynamic array of every match (of its one capture group,
+    if it has one); null when nothing matches. Several groups (arrays of arrays) are reported."""
+    regex = _constant(builder, node, 0)
+    groups = _group_count(regex) if isinstance(regex, str) and len(args) == 2 else None
+    if groups is None or groups > 1 or is_postgres(builder):
+        raise builder.backend.unsupported(
+            "extract_all() other than of a constant regex with at most one capture group", node
+        )
+    text = convert(builder, "s", args[1])
+    flags, body = split_leading_flags(regex)
+    pattern = exp.Literal.string((f"(?{''.join(sorted(flags))})" if flags else "") + body)
+    found = "REGEXP_EXTRACT_ALL(_1, _2, _3)"
+    template = f"CASE WHEN LEN({found}) > 0 THEN CAST(TO_JSON({found}) AS VARCHAR) END"
+    return fill(template, "duckdb", [text, pattern, exp.Literal.number(groups)])
+
+
+def _group_count(regex: str) -> int | None:
+    """How many capture groups a regex has (None when Python cannot read it)."""
+    try:
+        return re.compile(regex).groups
+    except re.error:
+        return None
+
+
+def _replace_regex(builder: QueryBuilder, args: Args, node: ir.Node) -> exp.Expression:
+    """`replace_regex(text, regex, rewrite)`: every match replaced; `\\1` names a group."""
+    regex = _constant(builder, node, 1)
+    if len(args) != 3 or not isinstance(regex, str) or is_postgres(builder):
+        raise builder.backend.unsupported("replace_regex() without a constant regex", node)
+    text, rewrite = convert(builder, "s", args[0]), convert(builder, "s", args[2])
+    flags, body = split_leading_flags(regex)
+    pattern = exp.Literal.string((f"(?{''.join(sorted(flags))})" if flags else "") + body)
+    return fill("REGEXP_REPLACE(_1, _2, _3, 'g')", "duckdb", [text, pattern, rewrite])
+
+
 def json_element(builder: QueryBuilder, value: exp.Expression, key: str | int) -> exp.Expression:
     """The element `key` (property name, or position counted from the end when negative) of
     the dynamic value `value`, as dynamic text; null where `value` is no array or object."""
@@ -337,6 +381,8 @@ CODE: dict[str, Builder] = {
     "pack_dictionary": _pack,
     "bin": _bin,
     "extract": _extract,
+    "extract_all": _extract_all,
+    "replace_regex": _replace_regex,
     "datetime_diff": _datetime_diff,
     "concat": _concat,
     "case": _case,

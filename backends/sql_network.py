@@ -42,19 +42,25 @@ def cidr_match(dialect: SqlDialect, field: exp.Expression, network: ipaddress._B
     return _ipv6(dialect, field, network)
 
 
-def _ipv4(dialect: SqlDialect, field: exp.Expression, network: ipaddress.IPv4Network):
+def ipv4_text(dialect: SqlDialect, field: exp.Expression) -> tuple[exp.Expression, exp.Expression]:
+    """Whether `field` is a dotted quad, and its number (meaningful only where it is)."""
     number: exp.Expression | None = None
     for index, weight in enumerate((16777216, 65536, 256, 1), 1):
         octet = exp.Mul(
-            this=exp.cast(_part(field, ".", index), "BIGINT"), expression=_number(weight)
+            this=exp.cast(_part(field.copy(), ".", index), "BIGINT"), expression=_number(weight)
         )
         number = octet if number is None else exp.Add(this=number, expression=octet)
+    assert number is not None
+    return dialect.regex(field.copy(), IPV4_TEXT, True, frozenset()), number
+
+
+def _ipv4(dialect: SqlDialect, field: exp.Expression, network: ipaddress.IPv4Network):
+    shape, number = ipv4_text(dialect, field)
     in_range = exp.Between(
         this=number,
         low=_number(int(network.network_address)),
         high=_number(int(network.broadcast_address)),
     )
-    shape = dialect.regex(field.copy(), IPV4_TEXT, True, frozenset())
     return exp.Case(ifs=[exp.If(this=shape, true=in_range)], default=exp.false())
 
 
@@ -103,12 +109,22 @@ def _allowed_digits(digit: int, bits: int) -> list[str]:
     return [f"{d:x}" for d in range(16) if d >> shift == digit >> shift]
 
 
-def _ipv6(dialect: SqlDialect, field: exp.Expression, network: ipaddress.IPv6Network):
+def ipv6_text(dialect: SqlDialect, field: exp.Expression) -> tuple[exp.Expression, exp.Expression]:
+    """Whether `field` is IPv6 text, and its 32 hex digits (meaningful only where it is)."""
     address = exp.Lower(this=_part(field, "%", 1))
     full = _expanded(address)
+    shape = exp.and_(
+        dialect.regex(address.copy(), IPV6_CHARS, True, frozenset()),
+        dialect.regex(full.copy(), IPV6_FULL, True, frozenset()),
+        exp.EQ(this=_part(address.copy(), "::", 3), expression=_text("")),
+    )
+    return shape, _hex(full)
+
+
+def _ipv6(dialect: SqlDialect, field: exp.Expression, network: ipaddress.IPv6Network):
+    shape, hex_text = ipv6_text(dialect, field)
     digits = network.network_address.exploded.replace(":", "")
     whole, bits = divmod(network.prefixlen, 4)
-    hex_text = _hex(full)
     checks: list[exp.Expression] = []
     if whole:
         head = exp.Substring(this=hex_text, start=_number(1), length=_number(whole))
@@ -119,10 +135,5 @@ def _ipv6(dialect: SqlDialect, field: exp.Expression, network: ipaddress.IPv6Net
         )
         allowed = _allowed_digits(int(digits[whole], 16), bits)
         checks.append(exp.In(this=next_digit, expressions=[_text(d) for d in allowed]))
-    shape = exp.and_(
-        dialect.regex(address.copy(), IPV6_CHARS, True, frozenset()),
-        dialect.regex(full.copy(), IPV6_FULL, True, frozenset()),
-        exp.EQ(this=_part(address.copy(), "::", 3), expression=_text("")),
-    )
     inside = exp.and_(*checks) if checks else exp.true()
     return exp.Case(ifs=[exp.If(this=shape, true=inside)], default=exp.false())

@@ -77,16 +77,28 @@ def _duckdb(builder: QueryBuilder) -> bool:
 
 
 def _extend(builder: QueryBuilder, rel: Rel, assignment: ir.Assign) -> Rel:
-    value = exp.alias_(builder.scalar(assignment.expr), assignment.name, quoted=True)
+    value = builder.scalar(assignment.expr)
+    return extend_with(builder, rel, [(assignment.name, value)], assignment)
+
+
+def extend_with(
+    builder: QueryBuilder, rel: Rel, values: list[tuple[str, exp.Expression]], node: ir.Node
+) -> Rel:
+    """The rows with the columns `values` (name, compiled value) set: replaced where the input
+    has them, else added after its columns."""
+    aliased = {name: exp.alias_(value, name, quoted=True) for name, value in values}
+    names = list(aliased)
     source = builder.scope(rel.select)
     if rel.columns is not None:
-        if assignment.name in rel.columns:
-            out = [value if c == assignment.name else _col(c) for c in rel.columns]
-            return Rel(exp.select(*out).from_(source), rel.columns)
-        return Rel(exp.select(exp.Star(), value).from_(source), (*rel.columns, assignment.name))
+        out = [aliased.get(c, _col(c)) for c in rel.columns]
+        added = [n for n in names if n not in rel.columns]
+        columns = (*rel.columns, *added)
+        if not any(n in rel.columns for n in names):
+            out = [exp.Star()]
+        return Rel(exp.select(*out, *[aliased[n] for n in added]).from_(source), columns)
     if not _duckdb(builder):
-        raise _needs_schema(builder, assignment, "extend")
-    return Rel(exp.select(others_than([assignment.name]), value).from_(source), None)
+        raise _needs_schema(builder, node, "extend")
+    return Rel(exp.select(others_than(names), *aliased.values()).from_(source), None)
 
 
 def _project_away(builder: QueryBuilder, rel: Rel, stage: ir.ProjectAway) -> Rel:
@@ -216,10 +228,15 @@ def _union(builder: QueryBuilder, rel: Rel, stage: ir.Union) -> Rel:
 
 
 def _invoke(builder: QueryBuilder, rel: Rel, stage: ir.Invoke) -> Rel:
-    """`invoke F(key, ...)`: the table F (supplied with the data) left-joined on `key`."""
-    if not stage.args or not isinstance(stage.args[0], ir.FieldRef):
+    """`invoke F(key, ...)`: the table F (supplied with the data) left-joined on `key`, a column
+    or its name as a string (`FileProfile('SHA1', 1000)`)."""
+    first = stage.args[0] if stage.args else None
+    if isinstance(first, ir.FieldRef):
+        key = first.name
+    elif isinstance(first, ir.Literal) and isinstance(first.value, str) and first.value:
+        key = first.value
+    else:
         raise builder.backend.unsupported(f"invoke {stage.function}() without a key field", stage)
-    key = stage.args[0].name
     table = builder.columns_of(stage.function)
     on = exp.EQ(this=_col(key, "l"), expression=_col(key, "r"))
     source = exp.table_(stage.function, quoted=True)
@@ -273,7 +290,7 @@ def extreme_aggregate(builder: QueryBuilder, rel: Rel, stage: ir.Aggregate) -> R
         grouped = exp.select(
             *[_col(h) for h in hidden],
             *[exp.alias_(builder.agg(m.agg), m.name, quoted=True) for m in plain],
-        ).from_(builder.scope(keyed))
+        ).from_(builder.scope(keyed.copy()))
         if hidden:
             grouped = grouped.group_by(*[_col(h) for h in hidden])
         part = Part(grouped, tuple(m.name for m in plain))
@@ -310,7 +327,7 @@ def _extreme(
     )
     ranked = exp.select(
         exp.Star(), exp.alias_(by, BY, quoted=True), exp.alias_(number, RANK, quoted=True)
-    ).from_(builder.scope(keyed))
+    ).from_(builder.scope(keyed.copy()))
     picked = builder.wrap(ranked).where(exp.EQ(this=_col(RANK), expression=exp.Literal.number(1)))
     taken = {measure.name, *key_names}
     value = exp.alias_(_col(BY), measure.name, quoted=True)
@@ -436,3 +453,48 @@ def _term_pattern(
         f" || CASE WHEN REGEXP_MATCHES(_1, '[A-Za-z0-9]$') THEN '{right}' ELSE '' END"
     )
     return fill(text, "duckdb", [value])
+
+
+# ---------------------------------------------------------------------- datatable
+
+DATATABLE_TYPES = {
+    "string": "VARCHAR", "guid": "VARCHAR", "dynamic": "VARCHAR",
+    "long": "BIGINT", "int": "BIGINT", "int64": "BIGINT",
+    "real": "DOUBLE", "double": "DOUBLE", "decimal": "DOUBLE",
+    "bool": "BOOLEAN", "boolean": "BOOLEAN",
+}  # fmt: skip
+
+
+def datatable(builder: QueryBuilder, source: ir.Datatable) -> tuple[exp.Expression, Columns]:
+    """`datatable(a:string, ...)[...]` (and `range`) as a VALUES list, each value of its type."""
+    if not source.columns:
+        raise builder.backend.unsupported("a table without columns (print)", source)
+    rows = [
+        exp.Tuple(
+            expressions=[
+                _typed(builder, v, t) for v, (_, t) in zip(row, source.columns, strict=True)
+            ]
+        )
+        for row in source.rows
+    ]
+    names = tuple(name for name, _ in source.columns)
+    alias = exp.TableAlias(
+        this=exp.to_identifier("_dt"), columns=[exp.to_identifier(n, quoted=True) for n in names]
+    )
+    if not rows:
+        empty = [exp.alias_(_typed(builder, None, t), n, quoted=True) for n, t in source.columns]
+        return exp.select(*empty).where(exp.false()).subquery("_dt"), names
+    return exp.Values(expressions=rows, alias=alias), names
+
+
+def _typed(builder: QueryBuilder, value: ir.LiteralValue, type_name: str) -> exp.Expression:
+    kind = type_name.lower()
+    literal = builder.literal(value)
+    if kind in ("datetime", "date", "timespan", "time"):
+        if value is None:
+            target = "TIMESTAMPTZ" if kind in ("datetime", "date") else "INTERVAL"
+            return exp.cast(literal, exp.DataType.build(target))
+        return literal
+    if kind not in DATATABLE_TYPES:
+        raise builder.backend.unsupported(f"a datatable column of type {type_name}", None)
+    return exp.cast(literal, exp.DataType.build(DATATABLE_TYPES[kind]))

@@ -83,7 +83,8 @@ def main(ctx: click.Context, debug: bool) -> None:
     "allowed",
     multiple=True,
     metavar="APPROXIMATION",
-    help="Allow a reported approximation (bucket, case, runs); repeatable or comma-separated.",
+    help="Allow a reported approximation (bucket, case, runs, numeric, empty); repeatable or "
+    "comma-separated.",
 )
 @click.option(
     "-o",
@@ -206,6 +207,18 @@ def _emit(text: str, output: Path | None) -> None:
         raise click.ClickException(f"cannot write {output}: {error.strerror or error}") from None
 
 
+ENGINE_OPTION = click.option(
+    "--engine",
+    type=click.Choice(["duckdb", "postgres", "spark"]),
+    default="duckdb",
+    show_default=True,
+    help="Where the compiled SQL runs (postgres: through the libpq environment, PGHOST...).",
+)
+SPARK_MASTER_OPTION = click.option(
+    "--spark-master", metavar="URL", help="Spark master (default: a local session)."
+)
+
+
 @main.command()
 @click.argument("rules", nargs=-1, required=True, type=click.Path(exists=True))
 @click.option(
@@ -226,13 +239,16 @@ def _emit(text: str, output: Path | None) -> None:
 @click.option("--time-field", help="Event time field for windows (default TimeCreated).")
 @click.option("-p", "--pipeline", "pipelines", multiple=True, help="Sigma processing pipeline.")
 @click.option("--format", "fmt", type=FORMATS, default="text", show_default=True)
+@ENGINE_OPTION
+@SPARK_MASTER_OPTION
 @click.pass_context
-def run(ctx, rules, events, tables, now, time_field, pipelines, fmt) -> None:
-    """Run rules over events on DuckDB and print what they match."""
-    from rulec.compiler.events import load_events
+def run(ctx, rules, events, tables, now, time_field, pipelines, fmt, engine, spark_master) -> None:
+    """Run rules over events (on DuckDB unless --engine says otherwise); print what they match."""
+    from rulec.compiler.engine_choice import load_on, run_each
     from rulec.compiler.multirule import run_rules
 
     debug = ctx.obj["debug"]
+    chosen = _engine(engine, spark_master)
     moment = _parse_now(now)
     bound = {}
     for spec in tables:
@@ -241,8 +257,8 @@ def run(ctx, rules, events, tables, now, time_field, pipelines, fmt) -> None:
             raise click.BadParameter(f"expected NAME=PATH, got {spec!r}", param_hint="--table")
         bound[name] = path
     try:
-        data = load_events(events)
-        extra = {name: load_events([path]) for name, path in bound.items()}
+        data = load_on(chosen, events)
+        extra = {name: load_on(chosen, [path]) for name, path in bound.items()}
     except ir.RuleError as error:
         click.echo(diagnostic_text(error.diagnostic), err=True)
         ctx.exit(1)
@@ -256,8 +272,14 @@ def run(ctx, rules, events, tables, now, time_field, pipelines, fmt) -> None:
                 _print_run(fmt, path, None, item, [])
             else:
                 loaded.append((path, item))
+    queries = [q for _, q in loaded]
     with _Progress(len(loaded), "running") as progress:
-        runs = run_rules([q for _, q in loaded], data, extra, moment, time_field, progress=progress)
+        if engine == "duckdb":
+            runs = run_rules(
+                queries, data, extra, moment, time_field, engine=chosen, progress=progress
+            )
+        else:
+            runs = run_each(queries, chosen, data, extra, moment, time_field, progress)
     for (path, query), result in zip(loaded, runs, strict=True):
         if result.ok:
             _print_run(fmt, path, query, None, result.rows)
@@ -333,12 +355,15 @@ def _print_run(fmt, path, query, error, rows) -> None:
 @main.command()
 @click.argument("paths", nargs=-1, type=click.Path(exists=True))
 @click.option("--format", "fmt", type=FORMATS, default="text", show_default=True)
+@ENGINE_OPTION
+@SPARK_MASTER_OPTION
 @click.pass_context
-def verify(ctx, paths, fmt) -> None:
+def verify(ctx, paths, fmt, engine, spark_master) -> None:
     """Run every golden case (default: ./golden) and compare with its expected result."""
     from rulec.compiler.verify import verify as run_cases
 
-    verdicts = list(run_cases(paths or ["golden"]))
+    chosen = _engine(engine, spark_master)
+    verdicts = list(run_cases(paths or ["golden"], chosen and (lambda: chosen)))
     if not verdicts:
         click.echo("no golden cases found (a case is a folder with expected.json)", err=True)
         ctx.exit(1)
@@ -352,6 +377,21 @@ def verify(ctx, paths, fmt) -> None:
     if fmt == "text":
         click.echo(f"{passed}/{len(verdicts)} golden cases agree")
     ctx.exit(0 if passed == len(verdicts) else 1)
+
+
+def _engine(name: str, spark_master: str | None):
+    """The engine to run on (None: DuckDB, as each command makes it); one that cannot start is
+    an error naming why."""
+    from rulec.compiler.engine_choice import make_engine
+
+    if spark_master and name != "spark":
+        raise click.UsageError("--spark-master needs --engine spark")
+    if name == "duckdb":
+        return None
+    try:
+        return make_engine(name, spark_master)
+    except Exception as error:
+        raise click.ClickException(f"cannot start the {name} engine: {error}") from None
 
 
 def entry() -> None:

@@ -37,7 +37,7 @@ def run_eql(text: str, events: list[dict]) -> list[int]:
 
 EVENTS = [
     {"Image": r"C:\Windows\System32\cmd.exe", "User": "alice", "Port": 445},
-    {"Image": r"C:\Tools\CMD.EXE", "User": "bob$", "Port": 80, "ip": "10.1.2.3"},
+    {"Image": r"C:\Tools\CMD.EXE", "User": "bob$", "Port": "80", "ip": "10.1.2.3", "Admin": "True"},
     {"Image": r"C:\tmp\evil*.exe", "User": "carol", "ip": "192.168.0.1"},
     {"User": "dave", "event": {"original": "powershell -enc AAAA"}, "ip": "fe80::1"},
 ]
@@ -60,9 +60,14 @@ EXECUTED = [
         [1, 2, 3],
     ),
     (
-        ir.Not(ir.Match(F("Port"), M.GT, (100,), True)),
-        "any where not (Port != null and Port > 100)",
-        [1, 2, 3],
+        ir.Match(F("Admin"), M.EQ, (True,), False),
+        'any where Admin : "true"',
+        [1],
+    ),
+    (
+        ir.Match(F("Port"), M.EQ, (80.0, 8080), True),
+        'any where Port in ("80", "8080")',
+        [1],
     ),
     (
         ir.Match(F("Image"), M.CONTAINS, ("evil*",), False),
@@ -108,7 +113,7 @@ EXECUTED = [
                 ir.Match(F("User"), M.STARTSWITH, ("ca",), False),
             )
         ),
-        'any where (Port == 445 and ip != null) or User : "ca*"',
+        'any where (Port == "445" and ip != null) or User : "ca*"',
         [2],
     ),
 ]
@@ -180,7 +185,9 @@ def test_re2_patterns_become_anchored_lucene_regexes(regex, lucene):
         (ir.Match(F("a"), M.HAS, ("x",), False), "match kind 'has'"),
         (ir.Match(F("a"), M.REGEX, (r"\bword",), False), "regex"),
         (ir.Match(F("a"), M.REGEX, ("(?i)x",), True), "regex"),
-        (ir.Match(F("a"), M.EQ, (F("b"),), False), "case-insensitive comparison of two fields"),
+        (ir.Match(F("a"), M.EQ, (F("b"),), False), "comparison of two fields"),
+        (ir.Match(F("a"), M.EQ, (F("b"),), True), "comparison of two fields"),
+        (ir.Match(F("a"), M.LT, (5,), True), "lt threshold"),
         (ir.Match(F("a"), M.EQ, ("x",), False, (ir.Transform("lower"),)), "transform lower"),
     ],
 )
@@ -190,6 +197,17 @@ def test_what_eql_cannot_say_is_a_diagnostic(predicate, construct):
     diagnostic = caught.value.diagnostic
     assert diagnostic.code == "unsupported" and diagnostic.target == "eql"
     assert construct in diagnostic.message
+
+
+def test_a_threshold_is_emitted_when_the_user_allows_numeric_fields():
+    from rulec.backends.base import Options
+
+    backend = EqlBackend(Options(approximations=frozenset({"numeric"})))
+    emitted = backend.emit(query(ir.Not(ir.Match(F("Port"), M.GT, (100,), True))))
+    assert emitted.text == "any where not (Port != null and Port > 100)"
+    assert [note.code for note in emitted.notes] == ["approximation"]
+    numeric = [{"Port": 445}, {"Port": 80}, {"User": "x"}]
+    assert run_eql(emitted.text, numeric) == [1, 2]
 
 
 def test_relational_stages_are_reported_with_their_span():

@@ -87,13 +87,37 @@ SIDE_BY_SIDE = [
         ir.Not(ir.Match(F("f"), M.EXISTS, (), True)),
         "any where not f != null",
         'search sourcetype="T" NOT f=*',
-        "isempty(f)",
+        "unsupported: kql cannot express a test whether a field exists",
     ),
     (
         ir.Match(F("n"), M.GE, (10,), True),
-        "any where n >= 10",
+        "unsupported: eql cannot express a ge threshold",
         'search sourcetype="T" | where n>=10',
         "n >= 10",
+    ),
+    (
+        ir.Match(F("f"), M.EQ, (F("g"),), True),
+        "unsupported: eql cannot express a comparison of two fields",
+        'search sourcetype="T" | where f==g',
+        "f == g",
+    ),
+    (
+        ir.Match(F("f"), M.CONTAINS, ("Évİl", "x"), False),
+        'any where f : ("*Évİl*", "*x*")',
+        'search sourcetype="T" f IN ("*Évİl*", "*x*")',
+        'tolower(f) contains_cs "évil" or tolower(f) contains_cs "x"',
+    ),
+    (
+        ir.Match(F("f"), M.EQ, ("À", "b"), False),
+        'any where f : ("À", "b")',
+        'search sourcetype="T" f IN ("À", "b")',
+        'tolower(f) in ("à", "b")',
+    ),
+    (
+        ir.Match(F("f"), M.HAS, ("xÆy",), False),
+        "unsupported: eql cannot express the match kind 'has'",
+        "unsupported: spl cannot express the match kind 'has'",
+        'f matches regex "(?i)(^|[^A-Za-z0-9])xÆy($|[^A-Za-z0-9])"',
     ),
     (
         ir.And(
@@ -112,9 +136,39 @@ SIDE_BY_SIDE = [
 @pytest.mark.parametrize(("predicate", "eql", "spl", "kql"), SIDE_BY_SIDE)
 def test_each_target_side_by_side(predicate, eql, spl, kql):
     q = query(predicate)
-    kql_text = emit("kql", q)
     expected_kql = kql if kql.startswith("unsupported") else f"T\n| where {kql}"
-    assert (emit("eql", q), emit("spl", q), kql_text) == (eql, spl, expected_kql)
+    emitted = [emit(target, q) for target in ("eql", "spl", "kql")]
+    for text, expected in zip(emitted, (eql, spl, expected_kql), strict=True):
+        assert text.startswith(expected) if expected.startswith("unsupported") else text == expected
+
+
+def test_exists_is_isnotempty_when_the_user_allows_the_empty_approximation():
+    from rulec.backends.base import Options
+
+    backend = KqlBackend(Options(approximations=frozenset({"empty"})))
+    exists = ir.Match(F("f"), M.EXISTS, (), True)
+    emitted = backend.emit(query(ir.Or((exists, ir.Not(exists)))))
+    assert emitted.text == "T\n| where isnotempty(f) or isempty(f)"
+    assert [note.code for note in emitted.notes] == ["approximation"]
+
+
+@pytest.mark.parametrize(
+    ("value", "cased", "eql", "kql"),
+    [
+        (True, False, 'f : "true"', 'f =~ "true"'),
+        (False, True, 'f == "false"', 'f == "false"'),
+        (3.0, False, 'string(f) == "3"', "f == 3.0"),
+    ],
+)
+def test_bools_and_numbers_are_compared_as_their_text(value, cased, eql, kql):
+    q = query(ir.Match(F("f"), M.EQ, (value,), cased))
+    assert (emit("eql", q), emit("kql", q)) == (f"any where {eql}", f"T\n| where {kql}")
+
+
+def test_a_non_ascii_wildcard_is_a_regex_over_the_lowered_text():
+    pattern = ir.Pattern(("É", W.ANY, "x", W.ONE))
+    text = emit("kql", query(ir.Match(F("f"), M.WILDCARD, (pattern,), False)))
+    assert text == 'T\n| where tolower(f) matches regex "(?s)^é.*x.$"'
 
 
 def test_wildcard_pattern_is_an_anchored_case_insensitive_regex():

@@ -1,8 +1,8 @@
-"""Strict-xfail reproducers of back-end bugs the property tests found (tests/test_properties.py
-skips these constructs for the target concerned until they are fixed; see `bugs_of` there).
+"""Back-end bugs the property tests found, kept as regression cases (all fixed).
 
-Each row: the IR filter, the events (flat text fields), and the rows the reference executor and
-`reference_eval` select; the target's result is expected to be the same.
+Each row: the bug, the IR filter, the events (flat text fields), and the rows the reference
+executor and `reference_eval` select; the target selects the same rows, or reports the filter as
+unsupported (`UNSUPPORTED`) where it cannot express it exactly.
 """
 
 from __future__ import annotations
@@ -39,6 +39,17 @@ def reference(predicate: ir.Expr, events: EventTable) -> list[int]:
     return selected
 
 
+UNSUPPORTED = "unsupported"
+
+
+def outcome(run, predicate: ir.Expr, events: EventTable) -> list[int] | str:
+    """The rows the target selects, or the code of the diagnostic it reports."""
+    try:
+        return run(predicate, events)
+    except ir.RuleError as error:
+        return error.diagnostic.code
+
+
 def run_eql(predicate: ir.Expr, events: EventTable) -> list[int]:
     text = EqlBackend(Options(raw_field="_raw")).emit(query(predicate)).text
     return run_eql_text(text, events)
@@ -51,69 +62,80 @@ def run_kql(predicate: ir.Expr, events: EventTable) -> list[int]:
     return [row[ROW] for row in execute(parsed, events)]
 
 
-# bug | IR filter | events | rows selected by the reference
+# bug | IR filter | events | rows selected by the reference | rows selected by EQL
 EQL_BUGS = [
     (
-        "a number in an eq match is emitted as a number; eql never equals it to text '0'",
+        "a number in an eq match was emitted as a number; eql never equals it to text '0'",
         ir.Match(F("a"), K.EQ, (0,), False),
         [{"a": "0"}, {"a": "1"}],
         [1],
+        [1],
     ),
     (
-        "a threshold on text compares text with a number: null in eql, and `not null` is null",
+        "a threshold on text compared text with a number: null in eql, and `not null` is null",
         ir.Not(ir.Match(F("a"), K.LT, (0,), False)),
         [{"a": "x"}, {"a": "-1"}],
         [1],
+        UNSUPPORTED,
+    ),
+    (
+        "a field-to-field eq was emitted as `a == b`, which Elasticsearch EQL rejects",
+        ir.Match(F("a"), K.EQ, (F("_raw"),), True),
+        [{"a": "x", "_raw": "x"}, {"a": "x", "_raw": "y"}],
+        [1],
+        UNSUPPORTED,
     ),
 ]
 
-
-@pytest.mark.xfail(strict=True, reason="EQL back end: field-to-field eq is emitted, not reported")
-def test_eql_field_to_field_comparison_is_reported_not_emitted():
-    """Elasticsearch EQL rejects `a == b` between two fields; the back end emits it."""
-    predicate = ir.Match(F("a"), K.EQ, (F("b"),), True)
-    try:
-        text = EqlBackend().emit(query(predicate)).text
-    except ir.RuleError as error:
-        assert error.diagnostic.code == "unsupported"
-        return
-    with eql.parser.elasticsearch_syntax:
-        eql.parse_query(text)
-
-
+# bug | IR filter | events | rows selected by the reference | rows selected by KQL parsed back
 KQL_BUGS = [
     (
-        "a bool in an eq match is emitted bare; parsed back it becomes a text = BOOLEAN compare",
+        "a bool in an eq match was emitted bare; parsed back it became a text = BOOLEAN compare",
         ir.Match(F("a"), K.EQ, (False,), False),
-        [{"a": "false"}, {"a": "x"}],
-        [1],
+        [{"a": "false"}, {"a": "x"}, {"a": "FALSE"}],
+        [1, 3],
+        [1, 3],
     ),
     (
-        "exists is emitted as isnotempty(), which is false on an empty string",
+        "exists was emitted as isnotempty(), which is false on an empty string",
         ir.Match(F("a"), K.EXISTS, (), False),
         [{"a": ""}, {}],
         [1],
+        UNSUPPORTED,
     ),
     (
-        "a case-insensitive match on a non-ASCII letter is emitted as KQL's ASCII-only fold",
+        "a case-insensitive match on a non-ASCII letter was emitted as KQL's ASCII-only fold",
         ir.Match(F("a"), K.CONTAINS, ("À",), False),
         [{"a": "xàx"}, {"a": "x"}],
         [1],
+        [1],
+    ),
+    (
+        "the same for a non-ASCII term: `has` folds every letter",
+        ir.Match(F("a"), K.HAS, ("Σx",), False),
+        [{"a": "a \u03c3X b"}, {"a": "\u03c3xy"}, {"a": "\u03c2x"}],
+        [1, 3],
+        [1, 3],
+    ),
+    (
+        "the same for a wildcard pattern",
+        ir.Match(F("a"), K.WILDCARD, (ir.Pattern(("É", ir.Wildcard.ONE, "x")),), False),
+        [{"a": "é-X"}, {"a": "É-x"}, {"a": "e-x"}],
+        [1, 2],
+        [1, 2],
     ),
 ]
 
 
-@pytest.mark.parametrize(("bug", "predicate", "events", "rows"), EQL_BUGS)
-@pytest.mark.xfail(strict=True, reason="EQL back end: see the case's `bug`")
-def test_eql_selects_what_the_reference_selects(bug, predicate, events, rows):
+@pytest.mark.parametrize(("bug", "predicate", "events", "rows", "selected"), EQL_BUGS)
+def test_eql_selects_what_the_reference_selects(bug, predicate, events, rows, selected):
     events = table(events)
     assert reference(predicate, events) == rows
-    assert run_eql(predicate, events) == rows, bug
+    assert outcome(run_eql, predicate, events) == selected, bug
 
 
-@pytest.mark.parametrize(("bug", "predicate", "events", "rows"), KQL_BUGS)
-@pytest.mark.xfail(strict=True, reason="KQL back end: see the case's `bug`")
-def test_kql_round_trip_selects_what_the_reference_selects(bug, predicate, events, rows):
+@pytest.mark.parametrize(("bug", "predicate", "events", "rows", "selected"), KQL_BUGS)
+def test_kql_round_trip_selects_what_the_reference_selects(bug, predicate, events, rows, selected):
     events = table(events)
     assert reference(predicate, events) == rows
-    assert run_kql(predicate, events) == rows, bug
+    assert outcome(run_kql, predicate, events) == selected, bug

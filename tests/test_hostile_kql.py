@@ -55,19 +55,61 @@ def test_ten_megabyte_string_and_hundred_thousand_item_list_load():
     assert len(query.pipeline.stages[0].predicate.values) == 100_000
 
 
-@pytest.mark.xfail(strict=True, reason="KQL front end: a huge timespan raises OverflowError")
-def test_huge_timespan_is_a_diagnostic():
-    results = load_kql("T | where t > ago(99999999999999999999d)", "big.kql")
-    assert all(isinstance(r, ir.Diagnostic) for r in results)
+# query text | diagnostic code | column
+BAD_VALUES = [
+    ("T | where t > ago(99999999999999999999d)", "kql.bad-literal", 19),
+    ("T | where t > ago(1e400d)", "kql.bad-literal", 19),
+    ("T | where t > ago(1000000000d)", "kql.bad-literal", 19),
+    ('T | where a matches regex "(a"', "kql.bad-regex", 27),
+    ('T | where a matches regex "a(?=b)"', "kql.bad-regex", 27),
+    ('T | where a matches regex @"\\1"', "kql.bad-regex", 27),
+    ('T | where a matches regex "x{1001}"', "kql.bad-regex", 27),
+    ("T | where a matches regex '[z-a]'", "kql.bad-regex", 27),
+    ("T | take -5", "kql.bad-count", 10),
+    ("T | limit 99999999999999999999", "kql.bad-literal", 11),
+    ("T | top -1 by a", "kql.bad-count", 9),
+    ("T | where a == " + "9" * 5_000, "kql.bad-literal", 16),
+    ("T | where a == 9223372036854775808", "kql.bad-literal", 16),
+    ("T | where a == 0x10000000000000000", "kql.bad-literal", 16),
+    ('T | where a == "\\ud800"', "kql.syntax", 17),
+    ('T | where a == "x\\uDE00\\uD800"', "kql.syntax", 18),
+    ('T | where a == "\\U00110000"', "kql.syntax", 17),
+]
 
 
-@pytest.mark.xfail(strict=True, reason="KQL front end: an invalid RE2 pattern is accepted")
-def test_invalid_regex_is_a_diagnostic():
-    [result] = load_kql('T | where a matches regex "(a"', "re.kql")
-    assert isinstance(result, ir.Diagnostic)
+@pytest.mark.parametrize(("text", "code", "column"), BAD_VALUES)
+def test_out_of_range_values_and_invalid_regexes_are_located_diagnostics(text, code, column):
+    [result] = load_kql(text, "bad.kql")
+    assert isinstance(result, ir.Diagnostic), result
+    assert (result.code, result.span.line, result.span.column) == (code, 1, column), result
 
 
-@pytest.mark.xfail(strict=True, reason="KQL front end: `take -5` lowers to a negative Limit")
-def test_negative_take_is_a_diagnostic():
-    [result] = load_kql("T | take -5", "take.kql")
-    assert isinstance(result, ir.Diagnostic)
+def test_valid_re2_that_python_rejects_is_accepted():
+    [query] = load_kql(r'T | where a matches regex @"\pL(?P<n>x)\C"', "re.kql")
+    assert query.pipeline.stages[0].predicate.values == (r"\pL(?P<n>x)\C",)
+
+
+# escapes (C#'s, as Microsoft's parser reads them) | value
+ESCAPES = [
+    ('"\\uD83D\\uDE00"', "\U0001f600"),  # a UTF-16 surrogate pair is one character
+    ('"\\U0001F600"', "\U0001f600"),
+    ('"\\a\\b\\f\\v\\0"', "\a\b\f\v\x00"),
+    ('"\\x41\\u0042"', "AB"),
+    ("'\\u2028'", "\u2028"),
+]
+
+
+@pytest.mark.parametrize(("literal", "value"), ESCAPES)
+def test_escapes_are_read_as_csharp_reads_them(literal, value):
+    [query] = load_kql(f"T | where a == {literal}", "esc.kql")
+    assert query.pipeline.stages[0].predicate.values == (value,)
+
+
+@pytest.mark.parametrize(
+    "text", ["T\u2028| where a == 1", "T |\u2029where a == 1", "\ufeffT | where a == 1"]
+)
+def test_unicode_separators_between_tokens_are_white_space(text):
+    [query] = load_kql(text, "sep.kql")
+    assert query.pipeline.stages[0].predicate == ir.Compare(
+        ir.CompareOp.EQ, ir.FieldRef("a"), ir.Literal(1)
+    )

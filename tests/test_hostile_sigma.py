@@ -6,6 +6,8 @@ Each case is generated here: a rule text, the diagnostic code expected and the l
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from rulec.compiler import ir
@@ -175,3 +177,42 @@ def test_catastrophic_regex_runs_in_linear_time_on_duckdb():
     row = {"_row": 1, "Image": "a" * 100_000 + "!", "_raw": ""}
     events = EventTable(("_row", "Image", "_raw"), (row,))
     assert execute(query, events) == []
+
+
+HIDDEN = ("\x01", "\x7f", "\u2028", "\u202e")
+# character in the value `a?b` of `Image|contains` | events selected (1: the value itself,
+# 2: the value inside other text, 3: "ab", 4: "a*b")
+QUOTES_AND_ESCAPES = [
+    *[(c, [1, 2]) for c in ("'", '"', "`", "\\", "%", "_", "$", "|", ";", "{}", "[]", "()")],
+    *[(c, [1, 2]) for c in ("\n", "\t", "\r", "#", "--", *HIDDEN)],
+    ("*", [1, 2, 3, 4]),  # a wildcard
+    ("?", [1, 2, 4]),  # a wildcard for one character
+    ("\\*", [4]),  # an escaped `*`: the value is a*b
+    ("\\\\", []),  # an escaped backslash: the value is a\b
+]
+
+
+@pytest.mark.parametrize(("char", "selected"), QUOTES_AND_ESCAPES)
+def test_quotes_and_escapes_in_a_value_reach_every_target_intact(char, selected):
+    """A Sigma value holding `char` emits for every target or is reported as unsupported; KQL
+    holds no hidden character raw and, parsed back by rulec's front end, selects the same."""
+    from rulec.backends.registry import emit
+    from rulec.compiler.events import ROW, flatten
+    from rulec.compiler.frontends.kql import load_kql
+
+    value = f"a{char}b"
+    text = rule("{Image: 'x'}", "{Image|contains: " + json.dumps(value) + "}")
+    [query] = load_sigma(text, "quotes.yml")
+    events = [{"Image": value}, {"Image": f"x{value}y"}, {"Image": "ab"}, {"Image": "a*b"}, {}]
+    rows = tuple({**flatten(e), ROW: i} for i, e in enumerate(events, 1))
+    table = EventTable((ROW, "Image", "_raw"), rows)
+    assert sorted(row[ROW] for row in execute(query, table)) == selected
+    for target in ("duckdb", "postgres", "eql", "spl"):
+        try:
+            emit(target, query)
+        except ir.RuleError as error:
+            assert error.diagnostic.code == "unsupported", error.diagnostic
+    kql = emit("kql", query).text
+    assert not any(c in kql for c in HIDDEN), kql
+    [parsed] = load_kql(kql, "<kql>")
+    assert sorted(row[ROW] for row in execute(parsed, table)) == selected, kql

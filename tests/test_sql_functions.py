@@ -85,6 +85,20 @@ SCALARS = [
     (call("array_length", F("x")), '{"a": 1}', None),
     (call("pack_array", L("a"), F("x")), "b", ["a", "b"]),
     (call("bag_pack", L("k"), F("x")), "v", {"k": "v"}),
+    (call("binary_xor", call("toint", F("x")), L(3)), "5", 6),
+    (call("binary_and", call("toint", F("x")), L(3)), "5", 1),
+    (call("binary_or", call("toint", F("x")), L(3)), "5", 7),
+    (call("binary_shift_left", call("toint", F("x")), L(2)), "5", 20),
+    (call("binary_shift_right", call("toint", F("x")), L(1)), "5", 2),
+]  # fmt: skip
+# functions that need RE2 (reported on PostgreSQL)
+RE2_SCALARS = [
+    (call("extract_all", L("Se(.*?)Privilege"), F("x")), "SeDebugPrivilege SeTcbPrivilege",
+     ["Debug", "Tcb"]),
+    (call("extract_all", L("[0-9]+"), F("x")), "a1b22", ["1", "22"]),
+    (call("extract_all", L("[0-9]+"), F("x")), "none", None),
+    (call("replace_regex", F("x"), L("Se(\\w+?)Privilege"), L("<\\1>")), "SeAPrivilege SeB",
+     "<A> SeB"),
 ]  # fmt: skip
 
 
@@ -119,6 +133,14 @@ def test_duckdb(expr, x, expected):
 @pytest.mark.parametrize(("expr", "x", "expected"), SCALARS, ids=IDS)
 def test_postgres(expr, x, expected, postgres_engine):
     actual = evaluate(postgres_engine, expr, x)
+    assert same(actual, expected), f"{expr.name}({x!r}) gave {actual!r}, expected {expected!r}"
+
+
+@pytest.mark.parametrize(
+    ("expr", "x", "expected"), RE2_SCALARS, ids=[e.name for e, _, _ in RE2_SCALARS]
+)
+def test_re2_functions_duckdb(expr, x, expected):
+    actual = evaluate(DuckDBEngine(), expr, x)
     assert same(actual, expected), f"{expr.name}({x!r}) gave {actual!r}, expected {expected!r}"
 
 
@@ -174,7 +196,9 @@ def test_percentile_is_the_nearest_rank_value():
         (call("index", F("x"), F("y")), "duckdb", "not constant"),
         (call("datetime_diff", L("fortnight"), F("x"), F("y")), "duckdb", "part"),
         (call("base64_decode_tostring", F("x")), "postgres", "base64_decode_tostring"),
-        (call("geo_info_from_ip_address", F("x")), "duckdb", "geo_info_from_ip_address"),
+        (call("extract_all", L("(a)(b)"), F("x")), "duckdb", "one capture group"),
+        (call("extract_all", L("(a)"), F("x")), "postgres", "extract_all"),
+        (call("replace_regex", F("x"), F("y"), L("")), "duckdb", "constant regex"),
     ],
 )
 def test_what_sql_cannot_compute_exactly_is_a_diagnostic(expr, target, why):

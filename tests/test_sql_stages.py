@@ -144,6 +144,29 @@ CASES = [
             {"k": "b", "v": "3", "w": None},
         ],
     ),
+    (
+        "invoke F('k'): the key column named by a string",
+        pipeline(
+            ir.Filter(ir.Match(F("v"), ir.MatchKind.EQ, ("1",), True)),
+            ir.Invoke("R", (ir.Literal("k"),)),
+        ),
+        [{"k": "a", "v": "1", "w": "x"}],
+    ),
+    (
+        "datatable: typed constant rows, joined like any table",
+        ir.Query(
+            ir.Pipeline(
+                ir.Datatable((("k", "string"), ("n", "long")), (("a", 1), ("z", None))),
+                (ir.Extend((ir.Assign("m", ir.Arith(ir.ArithOp.ADD, F("n"), ir.Literal(1))),)),),
+            )
+        ),
+        [{"k": "a", "n": 1, "m": 2}, {"k": "z", "n": None, "m": None}],
+    ),
+    (
+        "datatable without rows",
+        ir.Query(ir.Pipeline(ir.Datatable((("k", "string"),), ()))),
+        [],
+    ),
 ]
 
 

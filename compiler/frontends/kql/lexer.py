@@ -46,6 +46,8 @@ NUMBER = re.compile(
 NAME = re.compile(r"\$?[A-Za-z_][A-Za-z0-9_]*")
 RAW_PAYLOAD_NAMES = {"datetime", "guid", "time", "timespan"}
 ESCAPES = {"n": "\n", "t": "\t", "r": "\r", "0": "\0", "\\": "\\", '"': '"', "'": "'"}
+ESCAPES |= {"a": "\a", "b": "\b", "f": "\f", "v": "\v"}
+HEX_ESCAPES = {"x": 2, "u": 4, "U": 8}  # escape letter -> number of hex digits
 
 
 class Lexer:
@@ -161,15 +163,33 @@ class Lexer:
         raise self.error("unterminated string literal: expected a closing " + quote)
 
     def read_escape(self, pos: int) -> tuple[int, str]:
+        """One escape (C#'s: `\\n`, `\\xHH`, `\\uHHHH`, `\\UHHHHHHHH`, ...); a UTF-16 surrogate
+        pair written as two `\\u` escapes is one character."""
         nxt = self.text[pos + 1 : pos + 2]
         if nxt in ESCAPES:
             return pos + 2, ESCAPES[nxt]
-        if nxt == "u" and re.fullmatch(r"[0-9a-fA-F]{4}", self.text[pos + 2 : pos + 6]):
-            return pos + 6, chr(int(self.text[pos + 2 : pos + 6], 16))
-        if nxt == "x" and re.fullmatch(r"[0-9a-fA-F]{2}", self.text[pos + 2 : pos + 4]):
-            return pos + 4, chr(int(self.text[pos + 2 : pos + 4], 16))
+        code = self.hex_escape(pos)
+        if code is not None and 0xD800 <= code < 0xDC00:
+            low = self.hex_escape(pos + 6) if nxt == "u" else None
+            if low is not None and 0xDC00 <= low < 0xE000:
+                return pos + 12, chr(0x10000 + (code - 0xD800) * 0x400 + low - 0xDC00)
+        if code is not None and code <= 0x10FFFF and not 0xD800 <= code < 0xE000:
+            return pos + 2 + HEX_ESCAPES[nxt], chr(code)
         self.advance_to(pos)
+        if code is not None:
+            raise self.error(f"the escape '{self.text[pos : pos + 2 + HEX_ESCAPES[nxt]]}' is not a "
+                             "Unicode character (a lone surrogate or beyond U+10FFFF)")  # fmt: skip
         raise self.error(f"invalid escape sequence '\\{nxt}' in string literal")
+
+    def hex_escape(self, pos: int) -> int | None:
+        """The code of a `\\x`, `\\u` or `\\U` escape at `pos`, or None."""
+        letter = self.text[pos + 1 : pos + 2]
+        digits = self.text[pos + 2 : pos + 2 + HEX_ESCAPES.get(letter, 0)]
+        if self.text[pos : pos + 1] != "\\" or letter not in HEX_ESCAPES:
+            return None
+        if len(digits) != HEX_ESCAPES[letter] or not re.fullmatch(r"[0-9a-fA-F]+", digits):
+            return None
+        return int(digits, 16)
 
     def read_multiline(self) -> str:
         fence = self.text[self.pos : self.pos + 3]

@@ -22,6 +22,7 @@ class Lowering(FunctionLowering):
         self.params: dict[str, ir.Param] = {}
         self.lets: dict[str, ir.Let] = {}
         self.in_progress: set[str] = set()
+        self.computed: frozenset[str] = frozenset()
 
     def query(self, statement: s.QueryStatement, meta: ir.RuleMeta) -> ir.Query:
         pipeline = self.pipeline(statement.expr)
@@ -100,12 +101,18 @@ class Lowering(FunctionLowering):
         return ir.Pipeline(ir.PipelineRef(name, span=self.span(node)), span=self.span(node))
 
     def external_table(self, node: s.Name | s.Call, name: str, value: s.Pipe) -> ir.Pipeline:
-        """`let T = externaldata(...)[urls]`: the table `T`, supplied with the data."""
+        """`let T = externaldata(...)[urls]`: the table `T`, supplied with the data, with the
+        columns the query declares for it."""
         if name not in self.lets and name not in self.in_progress:
             self.in_progress.add(name)
             self.note(value, f"externaldata is read as the table '{name}' supplied with the data")
         span = self.span(node)
-        return ir.Pipeline(ir.Table(name, span=span), span=span)
+        declared = [p for p in value.operators[0].parts if isinstance(p, s.Param)]
+        columns = tuple(
+            ir.Assign(p.name, ir.FieldRef(p.name, span=span), span=span) for p in declared
+        )
+        stages = (ir.Project(columns, span=span),) if columns else ()
+        return ir.Pipeline(ir.Table(name, span=span), stages, span=span)
 
     def function_result(self, value: s.Expr | None, name: str) -> s.Expr:
         assert isinstance(value, s.FunctionBody) and value.result is not None
@@ -129,9 +136,25 @@ class Lowering(FunctionLowering):
         else:
             base = self.pipeline(node.source)
         stages = list(base.stages)
-        for op in operators:
-            stages.extend(self.stages(op))
+        outer, self.computed = self.computed, self.computed_by(base)
+        try:
+            for op in operators:
+                lowered = self.stages(op)
+                stages.extend(lowered)
+                self.computed = self.computed | computed_columns(lowered)
+        finally:
+            self.computed = outer
         return ir.Pipeline(base.source, tuple(stages), span=base.span)
+
+    def computed_by(self, pipeline: ir.Pipeline) -> frozenset[str]:
+        """Columns the pipeline (or the let it reads) computes rather than reads from events."""
+        names = computed_columns(pipeline.stages)
+        source = pipeline.source
+        if isinstance(source, ir.PipelineRef) and source.name in self.lets:
+            let = self.lets[source.name].value
+            if isinstance(let, ir.Pipeline):
+                names |= self.computed_by(let)
+        return names
 
     def tabular_values(self, node: s.Expr) -> ir.Pipeline | None:
         if isinstance(node, s.Pipe):
@@ -179,6 +202,21 @@ class Lowering(FunctionLowering):
         if self.binding(node.name, "function") is not None:
             return self.pipeline_ref(node, node.name)
         raise self.unsupported(node, f"the tabular function {node.name}()")
+
+
+def computed_columns(stages: tuple[ir.Stage, ...] | list[ir.Stage]) -> frozenset[str]:
+    """Names that `stages` assign a computed value (not an event field read as it is)."""
+    names: set[str] = set()
+    for stage in stages:
+        if isinstance(stage, ir.Extend | ir.Project):
+            assigned = stage.assignments if isinstance(stage, ir.Extend) else stage.columns
+            names.update(a.name for a in assigned if a.expr != ir.FieldRef(a.name))
+        elif isinstance(stage, ir.Aggregate):
+            names.update(g.name for g in stage.group_by if g.expr != ir.FieldRef(g.name))
+            names.update(m.name for m in stage.measures)
+        elif isinstance(stage, ir.MvExpand):
+            names.update(a.name for a in stage.columns)
+    return frozenset(names)
 
 
 def is_external(value: s.Expr | None) -> bool:

@@ -41,6 +41,7 @@ class ExprLowering:
     """Scalar lowering; `scalar_let` resolves let-bound names (supplied by the pipeline half)."""
 
     path: str
+    computed: frozenset[str] = frozenset()  # columns the pipeline so far computed
 
     def span(self, node: s.SyntaxNode) -> ir.Span:
         return ir.Span(self.path, node.pos.line, node.pos.column)
@@ -94,11 +95,16 @@ class ExprLowering:
     def literal_value(self, node: s.Literal) -> ir.LiteralValue:
         kind, value = node.kind, node.value
         if kind == "long" or kind == "real":
-            return parse_number(kind, str(value))
+            try:
+                return parse_number(kind, str(value))
+            except ValueError as error:
+                diagnostic = ir.Diagnostic("kql.bad-literal", str(error), self.span(node))
+                raise ir.RuleError(diagnostic) from None
         if kind == "timespan":
             span = parse_timespan(str(value))
             if span is None:
-                raise self.unsupported(node, f"the timespan literal {value!r}")
+                message = f"the timespan {value!r} is malformed or beyond 999,999,999 days"
+                raise ir.RuleError(ir.Diagnostic("kql.bad-literal", message, self.span(node)))
             return span
         if kind == "datetime":
             moment = parse_datetime(str(value))
@@ -123,9 +129,12 @@ class ExprLowering:
         return ir.FieldRef(node.name, span=span)
 
     def element(self, node: s.Member | s.Index) -> ir.Expr:
-        """`a.b["c"]` is the field `a.b.c`; `x[0]`, `f(x).a` are `Call("index", (x, key))`."""
+        """`a.b["c"]` is the field `a.b.c`; `x[0]`, `f(x).a` and `c.a` (where the pipeline
+        computed the column `c`) are `Call("index", (x, key))`."""
         try:
-            return ir.FieldRef(self.field_path(node), span=self.span(node))
+            path = self.field_path(node)
+            if path.split(".", 1)[0] not in self.computed:
+                return ir.FieldRef(path, span=self.span(node))
         except ir.RuleError:
             pass
         key = ir.Literal(node.name) if isinstance(node, s.Member) else self.expr(node.index)

@@ -15,6 +15,7 @@ JOIN_KINDS |= {
     "rightantisemi": ir.JoinKind.RIGHTANTI, "semi": ir.JoinKind.LEFTSEMI,
 }  # fmt: skip
 DATA_SHAPED_PLUGINS = {"bag_unpack", "pivot", "narrow"}
+MAX_COUNT = 2**63 - 1  # take/limit/top counts are KQL longs
 NOTE_ONLY = {
     "render": "render is presentation only",
     "project-reorder": "project-reorder changes only the order of columns",
@@ -143,6 +144,9 @@ class OperatorLowering(SummarizeLowering, ExpandLowering, SourceLowering):
         value = self.constant(op.count) if op.count is not None else None
         if not isinstance(value, int) or isinstance(value, bool):
             raise self.unsupported(op, f"a {op.name} count that is not a constant integer")
+        if not 0 <= value <= MAX_COUNT:
+            message = f"the {op.name} count {value} is not between 0 and {MAX_COUNT}"
+            raise ir.RuleError(ir.Diagnostic("kql.bad-count", message, self.span(op.count)))
         return value
 
     def stage_top(self, op: s.Operator, span: ir.Span) -> tuple[ir.Stage, ...]:

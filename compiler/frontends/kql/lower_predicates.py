@@ -9,6 +9,7 @@ from rulec.compiler import ir
 from . import syntax as s
 from .folding import kql_match
 from .lower_expr import COMPARE_OPS, FLIPPED, STRING_KINDS, THRESHOLD_KINDS, is_field
+from .values import re2_error
 
 if TYPE_CHECKING:
     from .lower_expr import ExprLowering
@@ -54,12 +55,25 @@ def positive(lo: ExprLowering, node: s.Binary, op: str) -> ir.Expr:
         match = lo.match(node, left, right, ir.MatchKind.EQ, False)
         return match if op == "=~" else ir.Not(match, span=span)
     if op == "matches regex":
+        check_regex(lo, node.right)
         return lo.match(node, node.left, node.right, ir.MatchKind.REGEX, True)
     if op in ("==", "=", "!=", "<>"):
         return equality(lo, node, op)
     if op in THRESHOLD_KINDS:
         return threshold(lo, node, op)
     raise lo.unsupported(node, f"the operator '{node.op}'")
+
+
+def check_regex(lo: ExprLowering, node: s.Expr) -> None:
+    """A constant pattern must compile as RE2 (what KQL runs), checked with the RE2 library."""
+    pattern = lo.constant(node)
+    if not isinstance(pattern, str):
+        return
+    error = re2_error(pattern)
+    if error is not None:
+        shown = pattern if len(pattern) <= 60 else pattern[:57] + "..."
+        message = f"the regex {shown!r} is not valid RE2: {error}"
+        raise ir.RuleError(ir.Diagnostic("kql.bad-regex", message, lo.span(node)))
 
 
 def oriented(lo: ExprLowering, node: s.Binary) -> tuple[s.Expr, s.Expr]:

@@ -1,0 +1,78 @@
+"""KQL -> IR: what the lowering knows about a pipeline's columns. A property of a column the
+query computed is an element of that dynamic value, not a flattened event field; an externaldata
+table has exactly the columns the query declares. Each row: KQL, and the stages it must give."""
+
+from __future__ import annotations
+
+import pytest
+
+from rulec.compiler import ir
+from rulec.compiler.frontends.kql import load_kql
+
+F, L, C = ir.FieldRef, ir.Literal, ir.Call
+
+
+def lower(text: str) -> ir.Query:
+    results = load_kql(text, "t.kql")
+    errors = [r for r in results if isinstance(r, ir.Diagnostic) and r.severity == "error"]
+    assert not errors, errors
+    (query,) = [r for r in results if isinstance(r, ir.Query)]
+    return query
+
+
+def extend(name: str, expr: ir.Expr) -> ir.Extend:
+    return ir.Extend((ir.Assign(name, expr),))
+
+
+GEO = C("geo_info_from_ip_address", (F("IP"),))
+CASES = [
+    # an event field with a dotted name (nested events are flattened)
+    ("T | extend c = AdditionalFields.Country", (extend("c", F("AdditionalFields.Country")),)),
+    # a column the query computed: an element of its value
+    (
+        "T | extend g = geo_info_from_ip_address(IP) | extend c = g.country",
+        (extend("g", GEO), extend("c", C("index", (F("g"), L("country"))))),
+    ),
+    (
+        "T | extend g = geo_info_from_ip_address(IP) | where g.country == 'X'",
+        (
+            extend("g", GEO),
+            ir.Filter(ir.Match(C("index", (F("g"), L("country"))), ir.MatchKind.EQ, ("X",), True)),
+        ),
+    ),
+    # a column computed by summarize, then read by property
+    (
+        "T | summarize s = make_set(A) by B | extend first = s[0]",
+        (
+            ir.Aggregate(
+                (ir.Assign("B", F("B")),), (ir.Measure("s", ir.AggCall("make_set", F("A"))),)
+            ),
+            extend("first", C("index", (F("s"), L(0)))),
+        ),
+    ),
+    # re-projecting an event field keeps it an event field
+    (
+        "T | project A | extend b = A.x",
+        (ir.Project((ir.Assign("A", F("A")),)), extend("b", F("A.x"))),
+    ),
+]
+
+
+@pytest.mark.parametrize(("text", "stages"), CASES, ids=[t for t, _ in CASES])
+def test_member_access(text: str, stages: tuple[ir.Stage, ...]) -> None:
+    assert lower(text).pipeline.stages == stages
+
+
+def test_a_let_bound_pipeline_passes_its_computed_columns_on() -> None:
+    query = lower("let X = T | extend g = parse_json(A); X | extend c = g.k")
+    assert query.pipeline.stages == (extend("c", C("index", (F("g"), L("k")))),)
+
+
+def test_externaldata_has_the_columns_it_declares() -> None:
+    query = lower(
+        "let Feed = externaldata(IP: string, ioc: string)[@'https://x/feed.csv'];\n"
+        "Feed | where ioc == 'c2'"
+    )
+    declared = ir.Project((ir.Assign("IP", F("IP")), ir.Assign("ioc", F("ioc"))))
+    assert query.pipeline.source == ir.Table("Feed")
+    assert query.pipeline.stages[0] == declared
