@@ -6,13 +6,18 @@ table's schema would have), so that every rule runs. One query per rule can be m
 sample of the rules (`--per-rule-sample`); its time is then scaled to all rules, and says so.
 
     python benchmarks/generate_events.py --events 1000000 --out /tmp/rulec-bench/1m
-    python benchmarks/bench_run.py --events /tmp/rulec-bench/1m.parquet --per-rule-sample 200
+    nice python benchmarks/bench_run.py --events /tmp/rulec-bench/100k.parquet \
+        /tmp/rulec-bench/1m.parquet --rules-counts 300,0 --per-rule-sample 100
+
+Each line gives events, rules, strategy, seconds, events/s/core (events/s over os.cpu_count()),
+peak RSS and matches; rule subsets and the per-rule sample are random (seed 8).
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import pickle
 import random
 import resource
@@ -22,6 +27,7 @@ import time
 from pathlib import Path
 
 SHARED = Path(__file__).resolve().parents[2] / "shared"
+CORES = os.cpu_count() or 1
 RULES = SHARED / "corpus" / "sigma" / "rules" / "windows"
 
 
@@ -72,7 +78,7 @@ def measure(args: argparse.Namespace) -> dict:
     started = time.perf_counter()
     engine = DuckDBEngine(materialize=args.materialize)
     runs = run_rules(
-        queries, load_events([str(args.events)]), engine=engine, strategy=args.strategy
+        queries, load_events([str(args.events[0])]), engine=engine, strategy=args.strategy
     )
     seconds = time.perf_counter() - started
     return {
@@ -94,40 +100,58 @@ def child(args: argparse.Namespace, events: Path, strategy: str, sample: int) ->
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
+def line(result: dict, events: int, scaled_to: int = 0) -> str:
+    """One measurement as a table row; a per-rule time measured on a sample is scaled."""
+    seconds = result["seconds"] * (scaled_to / result["rules"] if scaled_to else 1)
+    rules = scaled_to or result["rules"]
+    note = f"  (measured on {result['rules']} random rules, x{scaled_to / result['rules']:.1f})"
+    rate = events / seconds / CORES
+    return (
+        f"{events:>9,} {rules:>6} {result['strategy']:<10} {seconds:>9.1f} {rate:>12,.0f} "
+        f"{result['peak_mib']:>8} {result['matched_rules']:>7} {result['matches']:>8}"
+        + (note if scaled_to and scaled_to != result["rules"] else "")
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--events", type=Path, required=True)
+    parser.add_argument("--events", type=Path, nargs="+", required=True)
     parser.add_argument("--rules", type=Path, default=RULES)
     parser.add_argument("--ir-cache", type=Path, default=Path("/tmp/rulec-bench/windows-ir.pickle"))
-    parser.add_argument("--strategies", default="lowered,or-list")
+    parser.add_argument("--strategies", default="prefilter")
     parser.add_argument("--per-rule-sample", type=int, default=0, help="0: all rules")
-    parser.add_argument("--rules-sample", type=int, default=0, help="0: all rules")
+    parser.add_argument("--rules-counts", default="0", help="comma-separated; 0: all rules")
     parser.add_argument("--materialize", action="store_true", help="load Parquet into a table")
     parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
-    parser.add_argument("--strategy", default="or-list", help=argparse.SUPPRESS)
+    parser.add_argument("--strategy", default="prefilter", help=argparse.SUPPRESS)
     parser.add_argument("--sample", type=int, default=0, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
         print(json.dumps(measure(args)))
         return
-    queries = load_queries(args.rules, args.ir_cache)
-    events = widened(args.events, queries)
     import duckdb
 
-    count = duckdb.connect().execute(f"SELECT count(*) FROM '{events}'").fetchone()[0]
-    print(f"{count} events, {args.rules_sample or len(queries)} rules, file {events}")
-    results = {s: child(args, events, s, args.rules_sample) for s in args.strategies.split(",")}
-    per_rule = child(args, events, "per-rule", args.per_rule_sample or args.rules_sample)
-    single_rules = next(iter(results.values()))["rules"]
-    scale = single_rules / per_rule["rules"]
-    per_rule_all = per_rule["seconds"] * scale
-    for name, result in results.items():
-        rate = count / result["seconds"] / 2
-        print(f"single pass {name}: {json.dumps(result)}; {rate:,.0f} events/s/core (2 cores)")
-    note = f" (measured on {per_rule['rules']} rules, scaled x{scale:.1f})" if scale > 1 else ""
-    print(f"one query per rule: {json.dumps(per_rule)}; all rules {per_rule_all:.1f} s{note}")
-    best = min(r["seconds"] for r in results.values())
-    print(f"ratio one-query-per-rule / best single pass: {per_rule_all / best:.1f}x")
+    queries = load_queries(args.rules, args.ir_cache)
+    counts = [int(c) or len(queries) for c in args.rules_counts.split(",")]
+    print(f"{len(queries)} rules in {args.rules}; {CORES} cores; events/s/core = events/s/{CORES}")
+    print(
+        f"{'events':>9} {'rules':>6} {'strategy':<10} {'seconds':>9} {'ev/s/core':>12} "
+        f"{'peak MiB':>8} {'matched':>7} {'matches':>8}"
+    )
+    for path in args.events:
+        events = widened(path, queries)
+        count = duckdb.connect().execute(f"SELECT count(*) FROM '{events}'").fetchone()[0]
+        for rules in counts:
+            sample = 0 if rules == len(queries) else rules
+            best = None
+            for strategy in args.strategies.split(","):
+                result = child(args, events, strategy, sample)
+                print(line(result, count))
+                best = min(best or result["seconds"], result["seconds"])
+            per_rule = child(args, events, "per-rule", min(args.per_rule_sample or rules, rules))
+            print(line(per_rule, count, scaled_to=rules))
+            ratio = per_rule["seconds"] * rules / per_rule["rules"] / best
+            print(f"{'':>9} {'':>6} ratio one query per rule / single pass: {ratio:.1f}x")
 
 
 if __name__ == "__main__":

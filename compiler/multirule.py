@@ -19,15 +19,19 @@ from sqlglot import exp
 from rulec.backends.base import Options
 from rulec.backends.sql import SqlBackend
 from rulec.compiler import ir
+from rulec.compiler.candidates import EVENT, RULE, find_candidates
 from rulec.compiler.engines import DuckDBEngine, plain, quote
 from rulec.compiler.events import RAW, ROW, EventTable
 from rulec.compiler.executor import build, execute, main_table, result_row, stored_lookup
+from rulec.compiler.prefilter import clauses
 
 EVENTS = "_rulec_events"
 KEPT = "_rulec_kept"
 RULES = "_rulec_rules"
-STRATEGIES = ("lowered", "or-list", "case-list", "union-all", "per-rule")
+STRATEGIES = ("prefilter", "lowered", "or-list", "case-list", "union-all", "per-rule")
 LOWERED = "_rulec_lowered"
+CANDIDATES = "_rulec_candidates"
+CANDIDATE_ROWS = "_rulec_candidate_rows"
 SLICE = 1_000_000  # events per slice of the `lowered` scan, which bounds its memory
 RULES_PER_QUERY = 128  # filters per statement over a slice: huge statements plan slowly
 CHUNK = 4096
@@ -67,7 +71,7 @@ def run_rules(
     time_field: str | None = None,
     engine: DuckDBEngine | None = None,
     progress: Progress | None = None,
-    strategy: str = "lowered",
+    strategy: str = "prefilter",
 ) -> list[RuleRun]:
     """Each query's result over the same events, with one scan per table for all filters.
 
@@ -154,7 +158,7 @@ class Runner:
         if split is None or table not in self.bound_for(query):
             return self.alone(query)
         filters, rest = split
-        select = build(backend, replace(query, pipeline=filters), self.stored)
+        select = build(backend, replace(query, pipeline=filters), self.stored) if rest else whole
         predicate = _where_of(select, table)
         if predicate is None or not _columns_of(predicate) <= self.table_columns(table):
             return self.alone(query)
@@ -198,15 +202,19 @@ class Runner:
         """What each filter keeps and those events' rows; rules whose filter fails come apart."""
         try:
             columns = self.table_columns(table)
-            if strategy != "lowered":
+            if strategy not in ("lowered", "prefilter"):
                 return (*_scan(self.engine, table, columns, group, strategy), [])
             simple = [p for p in group if not p.predicate.find(exp.Select)]
-            kept, rows = _scan_lowered(self.engine, table, columns, simple)
+            failed: list[Plan] = []
+            if strategy == "prefilter":
+                kept, rows, failed = _scan_prefiltered(self.engine, table, columns, simple)
+            else:
+                kept, rows = _scan_lowered(self.engine, table, columns, simple)
             others = [p for p in group if p not in simple]
             if others:
                 more, more_rows = _scan(self.engine, table, columns, others, "or-list")
                 kept, rows = {**kept, **more}, {**rows, **more_rows}
-            return kept, rows, []
+            return kept, rows, failed
         except Exception:
             if len(group) == 1:
                 return {}, {}, group
@@ -255,10 +263,11 @@ def _scan(
 
 
 def _scan_lowered(
-    engine: DuckDBEngine, table: str, columns: set[str], group: list[Plan]
+    engine: DuckDBEngine, table: str, columns: set[str], group: list[Plan], rows: bool = True
 ) -> tuple[Kept, Rows]:
     """The `lowered` scan: every `LOWER(field)` the filters use is computed once per event into
-    a temporary table (one slice of events at a time), and the filters run over that table."""
+    a temporary table (one slice of events at a time), and the filters run over that table.
+    The kept events' rows are read too, unless not `rows`."""
     if not group:
         return {}, {}
     predicates, lowered = _shared_lowers([_plain_likes(p.predicate) for p in group])
@@ -283,9 +292,91 @@ def _scan_lowered(
                 for rule in rules:
                     kept.setdefault(rule, []).append(row)
     engine.connection.execute(f"DROP TABLE IF EXISTS {LOWERED}")
+    if not rows:
+        return kept, {}
     return kept, _rows_of(
         engine, table, columns, sorted({r for rows in kept.values() for r in rows})
     )
+
+
+def _scan_prefiltered(
+    engine: DuckDBEngine, table: str, columns: set[str], group: list[Plan]
+) -> tuple[Kept, Rows, list[Plan]]:
+    """The `prefilter` scan: each rule's exact filter runs only on the events that hold the
+    text its filter needs (`candidates`), and not at all when none does (planning a filter costs
+    more than matching it); rules that need no rare text get the `lowered` scan. Also returns
+    the rules whose filter fails, for them to run alone."""
+    if not group:
+        return {}, {}, []
+    by_index = {p.index: p for p in group}
+    connection = engine.connection
+    broad = find_candidates(
+        connection, table, {p.index: clauses(p.predicate) for p in group}, CANDIDATES
+    )
+    kept, failed = _scan_each(engine, table, columns, [by_index[i] for i in broad])
+    connection.execute(
+        f"CREATE OR REPLACE TEMP TABLE {CANDIDATE_ROWS} AS SELECT * FROM {quote(table)} "
+        f"WHERE {quote(ROW)} IN (SELECT {EVENT} FROM {CANDIDATES})"
+    )
+    found = connection.execute(f"SELECT DISTINCT {RULE} FROM {CANDIDATES}").fetchall()
+    checked = {rule for (rule,) in found}
+    for rule in sorted(checked):
+        try:
+            rows = connection.execute(_checking_sql(by_index[rule].predicate, rule)).fetchall()
+        except Exception:
+            failed.append(by_index[rule])
+            continue
+        kept[rule] = sorted(row for (row,) in rows)
+    unchecked = [by_index[i] for i in by_index if i not in checked and i not in set(broad)]
+    failed += _invalid_patterns(engine, unchecked)
+    connection.execute(f"DROP TABLE {CANDIDATE_ROWS}")
+    connection.execute(f"DROP TABLE {CANDIDATES}")
+    numbers = sorted({r for rows in kept.values() for r in rows})
+    return kept, _rows_of(engine, table, columns, numbers), failed
+
+
+def _scan_each(
+    engine: DuckDBEngine, table: str, columns: set[str], group: list[Plan]
+) -> tuple[Kept, list[Plan]]:
+    """The `lowered` scan of `group` (rows not read), rule by rule if it fails as a whole."""
+    try:
+        return _scan_lowered(engine, table, columns, group, rows=False)[0], []
+    except Exception:
+        if len(group) == 1:
+            return {}, list(group)
+    kept: Kept = {}
+    failed: list[Plan] = []
+    for plan in group:
+        more, more_failed = _scan_each(engine, table, columns, [plan])
+        kept.update(more)
+        failed += more_failed
+    return kept, failed
+
+
+def _checking_sql(predicate: exp.Expression, rule: int) -> str:
+    """The `_row`s of the rule's candidates that its filter keeps."""
+    text = _plain_likes(predicate).sql(dialect="duckdb")
+    return (
+        f"SELECT e.{quote(ROW)} FROM {CANDIDATE_ROWS} AS e WHERE e.{quote(ROW)} IN "
+        f"(SELECT {EVENT} FROM {CANDIDATES} WHERE {RULE} = {rule}) AND ({text})"
+    )
+
+
+def _invalid_patterns(engine: DuckDBEngine, group: list[Plan]) -> list[Plan]:
+    """The rules of `group` with a regular expression DuckDB refuses (the one error a filter
+    can raise before reading an event), found without planning their whole filter."""
+    failed = []
+    for plan in group:
+        for node in plan.predicate.find_all(exp.RegexpLike):
+            pattern = node.expression
+            if not (isinstance(pattern, exp.Literal) and pattern.is_string):
+                continue
+            try:
+                engine.connection.execute("SELECT regexp_matches('', ?)", [pattern.this]).fetchall()
+            except Exception:
+                failed.append(plan)
+                break
+    return failed
 
 
 def _listing_sql(table: str, texts: list[tuple[str, int]]) -> str:

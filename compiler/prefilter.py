@@ -1,0 +1,114 @@
+"""Necessary conditions of rule filters: the literal text an event must hold to possibly match.
+
+A rule's filter (a SQL condition) is read into clauses: each clause is a set of (field, text)
+atoms, and whenever the filter is TRUE for an event, every clause has an atom whose text occurs,
+case-insensitively, in that field of the event (an empty text: that the field is not NULL, as a
+regular expression needs). Reading is conservative: whatever is not understood (NOT, CASE,
+functions) requires nothing, so an empty list of clauses means "any event may match". The
+clauses never decide a match: they only choose which events a rule's exact filter must still
+be run on.
+"""
+
+from __future__ import annotations
+
+from sqlglot import exp
+
+Atom = tuple[str, str]  # (field, text that must occur in it, before lowering; "": not NULL)
+Clause = frozenset[Atom]
+
+SUBSTRING_FUNCTIONS = {"contains", "starts_with", "suffix", "ends_with", "prefix"}
+
+
+def clauses(predicate: exp.Expression) -> list[Clause]:
+    """Clauses that hold whenever `predicate` is TRUE (empty: no requirement)."""
+    if isinstance(predicate, exp.Paren):
+        return clauses(predicate.this)
+    if isinstance(predicate, exp.And):
+        return [c for part in predicate.flatten() for c in clauses(part)]
+    if isinstance(predicate, exp.Or):
+        return _either([clauses(part) for part in predicate.flatten()])
+    if isinstance(predicate, exp.Coalesce) and _is_false(predicate.expressions):
+        return clauses(predicate.this)
+    if isinstance(predicate, exp.In) and not predicate.args.get("query"):
+        atoms = [_pair(predicate.this, item) for item in predicate.expressions]
+        return [frozenset(atoms)] if atoms and all(atoms) else []
+    atom = _atom(predicate)
+    return [frozenset({atom})] if atom else []
+
+
+def best(found: list[Clause]) -> Clause:
+    """The clause most likely to be rare: the longest shortest text, then the fewest atoms."""
+    return max(found, key=lambda c: (min(len(text) for _, text in c), -len(c)))
+
+
+def _either(sides: list[list[Clause]]) -> list[Clause]:
+    """The requirement of `a OR b OR ...`: one atom of the best clause of any side."""
+    if not all(sides):
+        return []
+    return [frozenset().union(*(best(side) for side in sides))]
+
+
+def _is_false(rest: list[exp.Expression]) -> bool:
+    return len(rest) == 1 and isinstance(rest[0], exp.Boolean) and not rest[0].this
+
+
+def _atom(node: exp.Expression) -> Atom | None:
+    """(field, text) when `node` is TRUE only if the text occurs in the field (any case)."""
+    if isinstance(node, exp.Escape) and isinstance(node.this, exp.Like | exp.ILike):
+        return _like_atom(node.this, _string(node.expression))
+    if isinstance(node, exp.Like | exp.ILike):
+        return _like_atom(node, None)
+    if isinstance(node, exp.Anonymous) and node.name.lower() in SUBSTRING_FUNCTIONS:
+        pair = node.expressions
+        return _pair(pair[0], pair[1]) if len(pair) == 2 else None
+    if isinstance(node, exp.StartsWith | exp.Contains | exp.EndsWith):
+        return _pair(node.this, node.expression)
+    if isinstance(node, exp.RegexpLike):
+        name = _column(node.this)
+        return (name, "") if name else None
+    if isinstance(node, exp.EQ):
+        return _pair(node.this, node.expression) or _pair(node.expression, node.this)
+    return None
+
+
+def _pair(field: exp.Expression, text: exp.Expression) -> Atom | None:
+    """(field, text) for `[LOWER](column)` against `[LOWER]('text')`."""
+    name, literal = _column(field), _string(_unlowered(text))
+    return (name, literal) if name and literal is not None else None
+
+
+def _like_atom(like: exp.Expression, escape: str | None) -> Atom | None:
+    """(field, longest run of plain text) of `field LIKE 'pattern'`."""
+    name, pattern = _column(like.this), _string(_unlowered(like.expression))
+    if not name or pattern is None or (escape is not None and len(escape) != 1):
+        return None
+    runs, current, index = [], [], 0
+    while index < len(pattern):
+        char = pattern[index]
+        if escape is not None and char == escape and index + 1 < len(pattern):
+            current.append(pattern[index + 1])
+            index += 2
+            continue
+        if char in "%_":
+            runs.append("".join(current))
+            current = []
+        else:
+            current.append(char)
+        index += 1
+    runs.append("".join(current))
+    return name, max(runs, key=len)
+
+
+def _unlowered(node: exp.Expression) -> exp.Expression:
+    return node.this if isinstance(node, exp.Lower) else node
+
+
+def _column(node: exp.Expression) -> str | None:
+    node = _unlowered(node)
+    return node.name if isinstance(node, exp.Column) and not node.table else None
+
+
+def _string(node: exp.Expression | None) -> str | None:
+    if isinstance(node, exp.Literal) and node.is_string:
+        return node.this
+    return None
