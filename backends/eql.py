@@ -323,8 +323,7 @@ class EqlBackend(TextBackend):
 
     def match_eq(self, node: ir.Match, subject: Text, guarded: bool) -> Text:
         """Text equality: a bool is its text `true`/`false` (cased as the match is), a number
-        is its exact text, `f == "4720"`, as the reference compares them (event fields are text,
-        as ECS keyword fields such as `event.code` are)."""
+        is its exact text, `string(f) == "4720"`, as the reference compares them."""
         if any(isinstance(v, ir.FieldRef) for v in node.values):
             detail = "Elasticsearch EQL compares a field only with a literal"
             raise self.unsupported("a comparison of two fields", node, detail)
@@ -332,8 +331,8 @@ class EqlBackend(TextBackend):
         texts = [v for v in strings if isinstance(v, str)]
         numbers = [self.quoting(number_text(v)) for v in strings if not isinstance(v, str)]
         parts = [self.eq_strings(subject, texts, node)] if texts else []
-        if numbers:
-            parts.append(self.listed(subject, "==", numbers, "in"))
+        if numbers:  # string(): a field Elasticsearch maps as a number compares as its text
+            parts.append(self.listed(Text(f"string({subject.text})"), "==", numbers, "in"))
         return self.guard(node, self.any_of(parts), guarded)
 
     def eq_strings(self, subject: Text, values: list[str], node: ir.Match) -> Text:

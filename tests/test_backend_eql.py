@@ -66,7 +66,7 @@ EXECUTED = [
     ),
     (
         ir.Match(F("Port"), M.EQ, (80.0, 8080), True),
-        'any where Port in ("80", "8080")',
+        'any where string(Port) in ("80", "8080")',
         [1],
     ),
     (
@@ -113,7 +113,7 @@ EXECUTED = [
                 ir.Match(F("User"), M.STARTSWITH, ("ca",), False),
             )
         ),
-        'any where (Port == "445" and ip != null) or User : "ca*"',
+        'any where (string(Port) == "445" and ip != null) or User : "ca*"',
         [2],
     ),
 ]
