@@ -64,9 +64,23 @@ def execute(
         engine.load(name, table)
     schema = {name: table.columns for name, table in bound.items()}
     backend = SqlBackend(engine.dialect, Options(now=now, time_field=time_field, schema=schema))
-    tree = build(backend, query, stored_lookup(engine, bound))
+    stored = stored_lookup(engine, bound)
+    tree = build(backend, query, stored)
+    _require_tables(tree, engine, stored, query.span)
     sql = tree.sql(dialect=backend.dialect.name, pretty=True)
     return sorted((result_row(row) for row in engine.run(sql)), key=_sort_key)
+
+
+def _require_tables(tree: exp.Query, engine: Engine, stored: Stored, span: ir.Span) -> None:
+    """A table the query reads that nobody gave (e.g. `geo_ip`, `FileProfile`) is a diagnostic
+    naming it, not the engine's catalog error. Engines that cannot list columns are trusted."""
+    if not hasattr(engine, "stored_columns"):
+        return
+    names = _Names(tree)
+    for name in sorted(names.tables - names.ctes):
+        if stored(name) is None:
+            message = f"the rule reads the table '{name}', which was not given (--table NAME=PATH)"
+            raise ir.RuleError(ir.Diagnostic("run.missing-table", message, span))
 
 
 def result_row(row: Mapping[str, object]) -> dict[str, object]:

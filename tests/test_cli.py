@@ -137,3 +137,16 @@ def test_parallel_and_cached_conversion_print_what_one_process_prints(tmp_path):
     assert alone.exit_code == parallel.exit_code == cached.exit_code
     assert lines(alone.stdout) == lines(parallel.stdout) == lines(cached.stdout)
     assert len(lines(alone.stdout)) > 50 and any(cache.rglob("*.json"))
+
+
+def test_run_names_a_table_the_rule_reads_but_nobody_gave():
+    seed = REPO / "rules" / "kql" / "winrm_plugin_lateral_movement.kql"
+    case = REPO / "golden" / "winrm_plugin_lateral_movement"
+    result = invoke(
+        "run", seed, "--now", "2026-03-10T12:00:00Z",
+        "--events", case / "DeviceImageLoadEvents.ndjson",
+        "--table", f"DeviceFileEvents={case / 'DeviceFileEvents.ndjson'}",
+    )  # fmt: skip
+    assert result.exit_code == 1
+    assert "error[run.missing-table]" in result.stderr and "'FileProfile'" in result.stderr
+    assert "internal error" not in result.stderr
