@@ -9,11 +9,26 @@ the field match `NOT f="x"`); in `where` a match under `NOT` is guarded with `is
 A sliding-window aggregate uses `streamstats time_window=` over events in time order: each event
 ends a window over the span before it; windows over the threshold that overlap merge into one
 alert (`streamstats` numbers the runs, `stats` reports each run with `window_start`/`window_end`).
-Splunk's `dc()` counts distinct values exactly.
+Splunk's `dc()` counts distinct values exactly. The streamstats that finds the previous alert
+of a group runs with `global=f`, so its one-event window is per group, not over all events.
+
+`stats` and `streamstats` leave out events lacking a `by` field, while the reference keeps them
+as one group whose key is null. So each key is encoded first, `g=if(isnull(g), "0", "1".g)`
+("0" for a missing key, "1" before any value, so no value meets the "0"), grouped on, and decoded
+after, `g=if(g=="0", null(), substr(g, 2))`. A measure that reads a key cannot run on the
+encoded text and is reported.
+
+Event fields are text: a boolean rule value is matched as the text "true"/"false", and `sort`
+collates fields with `str()` (Splunk would sort numeric-looking text as numbers) and only
+computed numbers (measures, arithmetic) as numbers; Splunk's sort puts missing values last, so a
+key whose nulls come first is led by a helper key. `bin` and `time_window` read `_time`; a
+window over another time field reads it with `strptime` only when the user allows the
+approximation (one format, where the reference casts any ISO 8601 text).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from datetime import timedelta
 
@@ -26,6 +41,7 @@ from rulec.backends.text import (
     TextBackend,
     as_pattern,
     correlation_aggregate,
+    is_sliding,
     pattern_regex,
     search_regex,
     smallest_wins,
@@ -38,6 +54,8 @@ LOOKUP_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]*")
 THRESHOLDS = {"lt": "<", "le": "<=", "gt": ">", "ge": ">="}
 AGGREGATES = {"count": "count", "dcount": "dc", "sum": "sum", "min": "min", "max": "max"}
 AGGREGATES |= {"avg": "avg", "make_set": "values", "count_distinct": "dc"}
+TIME_FORMAT = "%Y-%m-%dT%H:%M:%S%Z"  # ISO 8601 in UTC, as in 2026-03-02T10:00:00Z
+TIME_APPROXIMATION = "time-format"  # Options.approximations: strptime a named time field
 PATTERN_KINDS = (ir.MatchKind.CONTAINS, ir.MatchKind.STARTSWITH, ir.MatchKind.ENDSWITH)
 
 
@@ -47,6 +65,13 @@ class NotSearchable(Exception):
 
 def number(value: float) -> str:
     return str(int(value)) if value == int(value) else repr(value)
+
+
+def as_text(value: ir.MatchValue) -> ir.MatchValue:
+    """A boolean rule value as the text events hold ("true"/"false"); others unchanged."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return value
 
 
 def splunk_span(size: timedelta) -> str:
@@ -102,20 +127,43 @@ class SplWhere(TextBackend):
         return self.any_of(parts)
 
     def match_eq(self, node: ir.Match, subject: Text, guarded: bool) -> Text:
-        insensitive = not node.case_sensitive and any(isinstance(v, str) for v in node.values)
-        if insensitive and any(isinstance(v, ir.FieldRef) for v in node.values):
-            raise self.unsupported("a case-insensitive comparison of two fields", node)
+        """Booleans are the text "true"/"false" (event fields hold text); case-insensitive text
+        and fields compare lowered; under `NOT` each field among the values is guarded."""
+        values = [as_text(v) for v in node.values]
+        insensitive = not node.case_sensitive and any(
+            isinstance(v, str | ir.FieldRef) for v in values
+        )
         if insensitive:
             subject = Text(f"lower({subject.text})")
-        values = [
-            self.quoting(v.lower()) if insensitive and isinstance(v, str) else self.value(v, node)
-            for v in node.values
-        ]
-        if len(values) == 1:
-            test = Text(f"{subject.text}=={values[0]}", Prec.COMPARE)
+        rendered = [self.eq_value(v, node, insensitive) for v in values]
+        if guarded and any(isinstance(v, ir.FieldRef) for v in values):
+            parts = [
+                self.compared(subject, "==", r, v, guarded)
+                for r, v in zip(rendered, values, strict=True)
+            ]
+            test = self.any_of(parts)
+        elif len(rendered) == 1:
+            test = Text(f"{subject.text}=={rendered[0]}", Prec.COMPARE)
         else:
-            test = Text(f"in({subject.text}, {', '.join(values)})")
+            test = Text(f"in({subject.text}, {', '.join(rendered)})")
         return self.guard(node, test, guarded)
+
+    def eq_value(self, value: ir.MatchValue, node: ir.Match, insensitive: bool) -> str:
+        if insensitive and isinstance(value, str):
+            return self.quoting(value.lower())
+        if insensitive and isinstance(value, ir.FieldRef):
+            return f"lower({self.value(value, node)})"
+        return self.value(value, node)
+
+    def compared(
+        self, subject: Text, op: str, rendered: str, value: ir.MatchValue, guarded: bool
+    ) -> Text:
+        """`subject op value`; under `NOT`, false rather than null when `value` is a missing
+        field."""
+        test = f"{subject.text}{op}{rendered}"
+        if not (guarded and isinstance(value, ir.FieldRef)):
+            return Text(test, Prec.COMPARE)
+        return Text(f"isnotnull({self.value(value, value)}) AND {test}", Prec.AND)
 
     def substring(self, node: ir.Match, subject: Text, guarded: bool) -> Text:
         patterns = [as_pattern(node.kind, self.string(v, node)) for v in node.values]
@@ -146,9 +194,7 @@ class SplWhere(TextBackend):
 
     def threshold(self, node: ir.Match, subject: Text, guarded: bool) -> Text:
         op = THRESHOLDS[node.kind.value]
-        parts = [
-            Text(f"{subject.text}{op}{self.value(v, node)}", Prec.COMPARE) for v in node.values
-        ]
+        parts = [self.compared(subject, op, self.value(v, node), v, guarded) for v in node.values]
         return self.guard(node, self.any_of(parts), guarded)
 
     match_lt = threshold
@@ -190,7 +236,8 @@ class SplSearch(SplWhere):
         return name
 
     def term(self, value: ir.MatchValue) -> str:
-        if isinstance(value, bool) or not isinstance(value, str | int | float):
+        value = as_text(value)
+        if not isinstance(value, str | int | float):
             raise NotSearchable
         if isinstance(value, str) and "*" in value:
             raise NotSearchable
@@ -277,6 +324,62 @@ def lookup_column(pipeline: ir.Pipeline) -> str | None:
     return None
 
 
+def encoded_keys(keys: list[str]) -> str:
+    """Each key as "0" when missing and "1" and its value otherwise, so `stats` keeps events
+    without it as one group."""
+    return "eval " + ", ".join(f'{k}=if(isnull({k}), "0", "1".{k})' for k in keys)
+
+
+def decoded_keys(keys: list[str]) -> str:
+    """Each encoded key back to its value, null for the "0" of a missing one."""
+    return "eval " + ", ".join(f'{k}=if({k}=="0", null(), substr({k}, 2))' for k in keys)
+
+
+def fields_read(node: object) -> set[str]:
+    """The names of the fields an IR node (or a tuple of nodes) reads."""
+    if isinstance(node, ir.FieldRef):
+        return {node.name}
+    if isinstance(node, tuple):
+        return set().union(*map(fields_read, node))
+    if dataclasses.is_dataclass(node):
+        children = (getattr(node, f.name) for f in dataclasses.fields(node))
+        return set().union(*map(fields_read, children))
+    return set()
+
+
+NUMERIC_CALLS = frozenset({"strlen", "toint", "todouble", "now"})
+NUMERIC_AGGREGATES = frozenset({"count", "dcount", "count_distinct", "sum", "min", "max", "avg"})
+
+
+def is_number(expr: ir.Expr, numeric: frozenset[str]) -> bool:
+    """Whether an expression gives a number (event fields are text)."""
+    if isinstance(expr, ir.FieldRef):
+        return expr.name in numeric
+    if isinstance(expr, ir.Literal):
+        return isinstance(expr.value, int | float) and not isinstance(expr.value, bool)
+    if isinstance(expr, ir.Call):
+        return expr.name in NUMERIC_CALLS
+    return isinstance(expr, ir.Arith)
+
+
+def numbers_after(stage: ir.Stage, numeric: frozenset[str]) -> frozenset[str]:
+    """The columns that hold numbers after `stage`, given those that did before it."""
+    if isinstance(stage, ir.Aggregate):
+        names = {m.name for m in stage.measures if getattr(m.agg, "func", "") in NUMERIC_AGGREGATES}
+        names |= {"window_start", "window_end"} if stage.window is not None else set()
+        return frozenset(names)
+    if isinstance(stage, ir.Extend | ir.Project):
+        assigns = stage.assignments if isinstance(stage, ir.Extend) else stage.columns
+        kept = numeric if isinstance(stage, ir.Extend) else frozenset()
+        made = {a.name for a in assigns if is_number(a.expr, numeric)}
+        return (kept - {a.name for a in assigns}) | made
+    if isinstance(stage, ir.Rename):
+        renamed = {old: new for new, old in stage.pairs}
+        targets = set(renamed.values())
+        return frozenset(renamed.get(n, n) for n in numeric if n in renamed or n not in targets)
+    return numeric
+
+
 def conjuncts(expr: ir.Expr) -> list[ir.Expr]:
     if isinstance(expr, ir.And):
         return [c for operand in expr.operands for c in conjuncts(operand)]
@@ -324,6 +427,7 @@ class SplBackend(SplWhere):
     def pipeline(self, pipeline: ir.Pipeline, notes: list[ir.Diagnostic]) -> str:
         head = self.source(pipeline.source)
         commands: list[str] = []
+        numeric: frozenset[str] = frozenset()
         for stage in pipeline.stages:
             if isinstance(stage, ir.Filter):
                 terms, where = self.split(stage.predicate)
@@ -333,7 +437,8 @@ class SplBackend(SplWhere):
                     commands.append(f"search {terms}")
                 commands += [f"where {where}"] if where else []
             else:
-                commands.append(self.stage(stage, notes))
+                commands.append(self.stage(stage, notes, numeric))
+            numeric = numbers_after(stage, numeric)
         return " | ".join([f"search {head or '*'}", *commands])
 
     def source(self, source: ir.Source) -> str:
@@ -354,7 +459,7 @@ class SplBackend(SplWhere):
         where = self.join(rest, "AND", Prec.AND).text if rest else ""
         return search, where
 
-    def stage(self, stage: ir.Stage, notes: list[ir.Diagnostic]) -> str:
+    def stage(self, stage: ir.Stage, notes: list[ir.Diagnostic], numeric: frozenset[str]) -> str:
         if isinstance(stage, ir.Extend):
             return "eval " + self.assignments(stage.assignments)
         if isinstance(stage, ir.ProjectAway):
@@ -369,11 +474,36 @@ class SplBackend(SplWhere):
         if isinstance(stage, ir.Project):
             return self.project(stage)
         if isinstance(stage, ir.Sort):
-            keys = (f"{'-' if k.descending else '+'}{self.expr(k.expr)}" for k in stage.keys)
-            return "sort 0 " + ", ".join(keys)
+            return self.sort(stage, numeric)
         if isinstance(stage, ir.Aggregate):
             return self.aggregate(stage, notes)
         raise self.unsupported(f"the {type(stage).__name__} stage", stage)
+
+    def sort(self, stage: ir.Sort, numeric: frozenset[str]) -> str:
+        """Splunk's sort puts events missing a field last in either direction; a key whose
+        nulls come first (by default when ascending, as in the reference) is preceded by a
+        helper key, 0 where the field is missing."""
+        helpers, keys = [], []
+        for index, key in enumerate(stage.keys, 1):
+            if not isinstance(key.expr, ir.FieldRef):
+                raise self.unsupported("a sort on a computed value", key, "sort takes field names")
+            name = self.field_name(key.expr.name)
+            if key.nulls_first if key.nulls_first is not None else not key.descending:
+                helpers.append((f"_rulec_null{index}", f"if(isnull({name}), 0, 1)"))
+                keys.append(f"+_rulec_null{index}")
+            keys.append(self.sort_key(key.expr, key.descending, numeric))
+        text = "sort 0 " + ", ".join(keys)
+        if not helpers:
+            return text
+        flags = ", ".join(f"{helper}={test}" for helper, test in helpers)
+        return f"eval {flags} | {text} | fields - {', '.join(h for h, _ in helpers)}"
+
+    def sort_key(self, field: ir.FieldRef, descending: bool, numeric: frozenset[str]) -> str:
+        """Event fields hold text, which the IR sorts as text: `str()` keeps Splunk's sort from
+        ordering numeric-looking text as numbers; computed numbers sort as numbers."""
+        name = self.field_name(field.name)
+        collated = name if field.name in numeric else f"str({name})"
+        return f"{'-' if descending else '+'}{collated}"
 
     def project(self, stage: ir.Project) -> str:
         computed = [a for a in stage.columns if a.expr != ir.FieldRef(a.name)]
@@ -386,27 +516,61 @@ class SplBackend(SplWhere):
         return ", ".join(f"{self.field_name(a.name)}={self.expr(a.expr)}" for a in assigns)
 
     def aggregate(self, stage: ir.Aggregate, notes: list[ir.Diagnostic]) -> str:
+        """Events lacking a group-by field form one group, as in the reference (see the module
+        docstring): keys are encoded before the stats commands and decoded after them."""
         measures = ", ".join(
             f"{self.agg(m.agg, stage)} AS {self.field_name(m.name)}" for m in stage.measures
         )
         keys = [self.group_key(a, stage) for a in stage.group_by]
         window = stage.window
-        prefix = ""
+        self.check_keys_unread(stage, is_sliding(stage))
+        commands = self.event_time(window, notes) if window is not None else []
+        commands += [encoded_keys(keys)] if keys else []
         if window is not None and window.kind is ir.WindowKind.SLIDING:
-            return self.sliding(stage, window, measures, keys)
+            commands += self.sliding(stage, window, measures, keys)
+            return " | ".join([*commands, *([decoded_keys(keys)] if keys else [])])
+        by = list(keys)
         if window is not None:
-            time = self.field_name(window.time_field or self.time_field)
-            prefix = f"bin {time} span={splunk_span(window.size)} AS window_start | "
-            keys.append("window_start")
-        text = f"{prefix}stats {measures}" + (f" by {', '.join(keys)}" if keys else "")
+            commands.append(f"bin _time span={splunk_span(window.size)} AS window_start")
+            by.append("window_start")
+        commands.append(f"stats {measures}" + (f" by {', '.join(by)}" if by else ""))
+        commands += [decoded_keys(keys)] if keys else []
         if stage.having is not None:
-            text += f" | where {self.expr(stage.having)}"
-        return text
+            commands.append(f"where {self.expr(stage.having)}")
+        return " | ".join(commands)
 
-    def sliding(self, stage: ir.Aggregate, window: ir.Window, measures: str, keys: list) -> str:
+    def check_keys_unread(self, stage: ir.Aggregate, sliding: bool) -> None:
+        """The encoded keys must not be read as values: by a measure, or by a sliding window's
+        condition (which runs before they are decoded)."""
+        read = fields_read(tuple(m.agg for m in stage.measures))
+        read |= fields_read(stage.having) if sliding else set()
+        for assign in stage.group_by:
+            if assign.name in read:
+                construct = f"an aggregate that reads its group-by field {assign.name}"
+                raise self.unsupported(construct, stage)
+
+    def event_time(self, window: ir.Window, notes: list[ir.Diagnostic]) -> list[str]:
+        """Commands that give `_time` (which `bin` and `time_window` read) the window's time: a
+        field other than `_time` is read by `strptime` in one ISO 8601 format, while the
+        reference casts any ISO 8601 text, so it is an approximation the user must allow."""
+        name = window.time_field or self.time_field
+        if name == "_time":
+            return []
+        if TIME_APPROXIMATION not in self.options.approximations:
+            detail = (
+                f"strptime reads one format ({TIME_FORMAT}), the reference any ISO 8601 time; "
+                f"allow the '{TIME_APPROXIMATION}' approximation to read it so"
+            )
+            raise self.unsupported(f"a window over the time field {name}", window, detail)
+        message = f"the time field {name} is read as {TIME_FORMAT} (allowed: {TIME_APPROXIMATION})"
+        notes.append(ir.Diagnostic("approximation", message, window.span, "warning", self.name))
+        return [f"eval _time=strptime({self.field_name(name)}, {self.quoting(TIME_FORMAT)})"]
+
+    def sliding(
+        self, stage: ir.Aggregate, window: ir.Window, measures: str, keys: list
+    ) -> list[str]:
         """Alert rows: maximal runs of overlapping windows ending at each event where `having`
         holds, each reported from its first window's start to its last window's end."""
-        time = self.field_name(window.time_field or self.time_field)
         seconds = number(window.size.total_seconds())
         by = f" by {', '.join(keys)}" if keys else ""
         pick = "min" if smallest_wins(stage.having) else "max"
@@ -414,20 +578,19 @@ class SplBackend(SplWhere):
             f"{pick}({self.field_name(m.name)}) AS {self.field_name(m.name)}"
             for m in stage.measures
         )
-        commands = [
-            f"where isnotnull({time})",
-            f"sort 0 + {time}",
+        return [
+            "where isnotnull(_time)",
+            "sort 0 + _time",
             f"streamstats time_window={splunk_span(window.size)} {measures}{by}",
             *([f"where {self.expr(stage.having)}"] if stage.having is not None else []),
-            f"streamstats current=f window=1 last({time}) AS _rulec_prev{by}",
-            f"eval _rulec_new=if(isnotnull(_rulec_prev) AND _rulec_prev>={time}-{seconds}, 0, 1)",
+            f"streamstats current=f window=1 global=f last(_time) AS _rulec_prev{by}",
+            f"eval _rulec_new=if(isnotnull(_rulec_prev) AND _rulec_prev>=_time-{seconds}, 0, 1)",
             f"streamstats sum(_rulec_new) AS _rulec_run{by}",
-            f"stats min({time}) AS _rulec_first, max({time}) AS window_end, {picked}"
+            f"stats min(_time) AS _rulec_first, max(_time) AS window_end, {picked}"
             f" by {', '.join([*keys, '_rulec_run'])}",
             f"eval window_start=_rulec_first-{seconds}",
             "fields - _rulec_first, _rulec_run",
         ]
-        return " | ".join(commands)
 
     def group_key(self, assign: ir.Assign, stage: ir.Aggregate) -> str:
         if assign.expr != ir.FieldRef(assign.name):

@@ -83,8 +83,8 @@ def main(ctx: click.Context, debug: bool) -> None:
     "allowed",
     multiple=True,
     metavar="APPROXIMATION",
-    help="Allow a reported approximation (bucket, case, runs, numeric, empty); repeatable or "
-    "comma-separated.",
+    help="Allow a reported approximation (bucket, case, runs, numeric, empty, time-format); "
+    "repeatable or comma-separated.",
 )
 @click.option(
     "-o",

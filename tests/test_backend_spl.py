@@ -53,6 +53,37 @@ CASES = [
         ir.Match(F("n"), M.EQ, ("x",), False, (ir.Transform("coalesce", (ir.Literal("d"),)),)),
         'search * | where lower(coalesce(n, "d"))=="x"',
     ),
+    # booleans are the text events hold
+    (ir.Match(F("Signed"), M.EQ, (True,), False), 'search Signed="true"'),
+    (ir.Match(F("Signed"), M.EQ, (False,), True), 'search * | where Signed=="false"'),
+    (
+        ir.Or(
+            (ir.Match(F("Signed"), M.EQ, (True,), False), ir.Match(F("f"), M.REGEX, ("x",), True))
+        ),
+        'search * | where lower(Signed)=="true" OR match(f, "x")',
+    ),
+    (
+        ir.Match(F("Signed"), M.EQ, (True, "yes"), False),
+        'search Signed IN ("true", "yes")',
+    ),
+    # another field among the values: compared lowered, and guarded under NOT
+    (ir.Match(F("a"), M.EQ, (F("B"),), False), "search * | where lower(a)==lower(B)"),
+    (
+        ir.Match(F("a"), M.EQ, (F("B"), "X"), False),
+        'search * | where in(lower(a), lower(B), "x")',
+    ),
+    (
+        ir.Not(ir.Match(F("a"), M.EQ, (F("B"),), True)),
+        "search * | where NOT (isnotnull(a) AND (isnotnull(B) AND a==B))",
+    ),
+    (
+        ir.Not(ir.Match(F("a"), M.EQ, (F("B"), "x"), True)),
+        'search * | where NOT (isnotnull(a) AND ((isnotnull(B) AND a==B) OR a=="x"))',
+    ),
+    (
+        ir.Not(ir.Match(F("n"), M.GT, (F("m"), 3), True)),
+        "search * | where NOT (isnotnull(n) AND ((isnotnull(m) AND n>m) OR n>3))",
+    ),
 ]
 
 
@@ -87,14 +118,16 @@ COUNT_BY_HOST = ir.Aggregate(
 def test_sliding_window_is_a_streamstats_time_window_never_a_bin():
     emitted = SplBackend().emit(query(stages=(COUNT_BY_HOST,)))
     assert emitted.text == (
-        "search * | where isnotnull(_time) | sort 0 + _time"
+        'search * | eval Computer=if(isnull(Computer), "0", "1".Computer)'
+        " | where isnotnull(_time) | sort 0 + _time"
         " | streamstats time_window=15m dc(User) AS n by Computer | where n > 30"
-        " | streamstats current=f window=1 last(_time) AS _rulec_prev by Computer"
+        " | streamstats current=f window=1 global=f last(_time) AS _rulec_prev by Computer"
         " | eval _rulec_new=if(isnotnull(_rulec_prev) AND _rulec_prev>=_time-900, 0, 1)"
         " | streamstats sum(_rulec_new) AS _rulec_run by Computer"
         " | stats min(_time) AS _rulec_first, max(_time) AS window_end, max(n) AS n"
         " by Computer, _rulec_run | eval window_start=_rulec_first-900"
         " | fields - _rulec_first, _rulec_run"
+        ' | eval Computer=if(Computer=="0", null(), substr(Computer, 2))'
     )
     assert "bin " not in emitted.text and emitted.notes == ()
 
@@ -108,6 +141,97 @@ def test_tumbling_window_is_exact():
         == "search * | bin _time span=1h AS window_start | stats count AS n by window_start"
     )
     assert emitted.notes == ()
+
+
+COUNT = ir.Measure("c", ir.AggCall("count"))
+BY_USER = (ir.Assign("User", F("User")),)
+MORE_THAN_ONE = ir.Compare(ir.CompareOp.GT, F("c"), ir.Literal(1))
+KEYED = 'eval User=if(isnull(User), "0", "1".User)'
+UNKEYED = 'eval User=if(User=="0", null(), substr(User, 2))'
+
+# stages after the source | expected SPL
+STAGES = [
+    # events without a group-by field are one group: keys encoded, grouped on, decoded
+    (
+        (ir.Aggregate(BY_USER, (COUNT,), having=MORE_THAN_ONE),),
+        f"search * | {KEYED} | stats count AS c by User | {UNKEYED} | where c > 1",
+    ),
+    (
+        (ir.Aggregate((), (COUNT,), having=MORE_THAN_ONE),),
+        "search * | stats count AS c | where c > 1",
+    ),
+    # event fields are text and sort as text; computed numbers sort as numbers
+    ((ir.Sort((ir.SortKey(F("n"), True),)),), "search * | sort 0 -str(n)"),
+    # Splunk sorts missing values last; where the IR puts them first, a helper key leads
+    (
+        (ir.Sort((ir.SortKey(F("n")),)),),
+        "search * | eval _rulec_null1=if(isnull(n), 0, 1) | sort 0 +_rulec_null1, +str(n)"
+        " | fields - _rulec_null1",
+    ),
+    ((ir.Sort((ir.SortKey(F("n"), nulls_first=False),)),), "search * | sort 0 +str(n)"),
+    (
+        (
+            ir.Aggregate(BY_USER, (COUNT,)),
+            ir.Sort((ir.SortKey(F("c"), True), ir.SortKey(F("User"), nulls_first=False))),
+        ),
+        f"search * | {KEYED} | stats count AS c by User | {UNKEYED} | sort 0 -c, +str(User)",
+    ),
+    (
+        (
+            ir.Extend((ir.Assign("m", ir.Arith(ir.ArithOp.MUL, F("n"), ir.Literal(2))),)),
+            ir.Rename((("k", "m"),)),
+            ir.Sort((ir.SortKey(F("k")), ir.SortKey(F("n")))),
+        ),
+        "search * | eval m=n * 2 | rename m AS k"
+        " | eval _rulec_null1=if(isnull(k), 0, 1), _rulec_null2=if(isnull(n), 0, 1)"
+        " | sort 0 +_rulec_null1, +k, +_rulec_null2, +str(n) | fields - _rulec_null1, _rulec_null2",
+    ),
+]
+
+
+@pytest.mark.parametrize(("stages", "expected"), STAGES)
+def test_stages(stages, expected):
+    assert spl(query(stages=stages)) == expected
+
+
+@pytest.mark.parametrize(
+    ("stage", "construct"),
+    [
+        (
+            ir.Aggregate(BY_USER, (ir.Measure("d", ir.AggCall("dcount", F("User"))),)),
+            "an aggregate that reads its group-by field User",
+        ),
+        (ir.Sort((ir.SortKey(ir.Call("lower", (F("n"),))),)), "a sort on a computed value"),
+    ],
+)
+def test_stages_splunk_cannot_run_exactly_are_reported(stage, construct):
+    with pytest.raises(ir.RuleError) as caught:
+        spl(query(stages=(stage,)))
+    assert caught.value.diagnostic.message.startswith(f"spl cannot express {construct}")
+
+
+TIMED = ir.Aggregate(
+    (),
+    (COUNT,),
+    window=ir.Window(timedelta(minutes=10), time_field="EventTime"),
+    having=MORE_THAN_ONE,
+)
+
+
+def test_a_named_time_field_is_read_by_strptime_only_when_allowed():
+    with pytest.raises(ir.RuleError, match="allow the 'time-format' approximation"):
+        spl(query(stages=(TIMED,)))
+    emitted = SplBackend(Options(approximations=frozenset({"time-format"}))).emit(
+        query(stages=(TIMED,))
+    )
+    assert emitted.text.startswith(
+        'search * | eval _time=strptime(EventTime, "%Y-%m-%dT%H:%M:%S%Z")'
+        " | where isnotnull(_time) | sort 0 + _time | streamstats time_window=10m count AS c"
+    )
+    assert "EventTime-" not in emitted.text
+    assert [n.message for n in emitted.notes] == [
+        "the time field EventTime is read as %Y-%m-%dT%H:%M:%S%Z (allowed: time-format)"
+    ]
 
 
 def test_joins_are_reported():
