@@ -415,17 +415,33 @@ def pipeline_match(builder: QueryBuilder, node: ir.InPipeline) -> exp.Expression
         raise _needs_schema(builder, node, "`in` over a table")
     value: exp.Expression = _col(first)
     field = builder.scalar(node.field)
-    if not node.case_sensitive and node.kind is ir.MatchKind.EQ:
+    if not node.case_sensitive and node.kind is not ir.MatchKind.HAS:
         field, value = exp.Lower(this=field), exp.Lower(this=value)
     values = exp.select(exp.alias_(value, VALUE, quoted=True)).from_(builder.scope(rel.select))
     if node.kind is ir.MatchKind.EQ:
         return exp.In(this=field, query=exp.Subquery(this=values))
-    if node.kind is not ir.MatchKind.HAS:
+    if node.kind is ir.MatchKind.HAS:
+        pattern = _term_pattern(builder, _col(VALUE), node.case_sensitive)
+        matched: exp.Expression = exp.RegexpLike(this=field, expression=exp.Paren(this=pattern))
+    elif node.kind in AFFIXES:
+        matched = _affix(node.kind, field, _col(VALUE))
+    else:
         raise builder.backend.unsupported(f"a {node.kind.value} match over a table", node)
-    pattern = _term_pattern(builder, _col(VALUE), node.case_sensitive)
-    matched = exp.RegexpLike(this=field, expression=exp.Paren(this=pattern))
     probe = builder.wrap(values).where(matched)
     return exp.Exists(this=probe.select(exp.Literal.number(1), append=False))
+
+
+AFFIXES = frozenset({ir.MatchKind.CONTAINS, ir.MatchKind.STARTSWITH, ir.MatchKind.ENDSWITH})
+
+
+def _affix(kind: ir.MatchKind, field: exp.Expression, value: exp.Expression) -> exp.Expression:
+    """`field` contains / starts with / ends with a value known only at run time: by position
+    and length, so that no character of the value is a pattern."""
+    if kind is ir.MatchKind.CONTAINS:
+        found = exp.StrPosition(this=field, substr=value)
+        return exp.GT(this=found, expression=exp.Literal.number(0))
+    edge = exp.Left if kind is ir.MatchKind.STARTSWITH else exp.Right
+    return exp.EQ(this=edge(this=field, expression=exp.Length(this=value)), expression=value)
 
 
 def _first_column(rel: Rel) -> str | None:

@@ -95,6 +95,29 @@ def test_placeholder_list_is_read_at_run_time():
     assert [row["_row"] for row in found] == [2, 4]
 
 
+# modifier | rows whose CommandLine holds a listed value that way (values hold LIKE and regex
+# characters, matched as plain text, case-insensitively)
+AFFIXED = [
+    ("contains", [1, 2, 3, 4]),
+    ("startswith", [1, 3]),
+    ("endswith", [2, 4]),
+]
+LINES = ["A%_B tail", "head a%_b", "x.*y and more", "more X.*Y", "a_b", None]
+
+
+@pytest.mark.parametrize(("modifier", "rows"), AFFIXED)
+def test_placeholder_inside_a_pattern_is_matched_as_text(modifier: str, rows: list[int]):
+    """Oracle: the rows picked by hand from LINES; DuckDB runs the SQL."""
+    text = rule(f"sel: {{CommandLine|{modifier}|expand: '%tools%'}}\ncondition: sel")
+    events = EventTable(
+        ("CommandLine", "_row"),
+        tuple({"CommandLine": line, "_row": n} for n, line in enumerate(LINES, 1)),
+    )
+    tools = EventTable(("value",), ({"value": "a%_b"}, {"value": "X.*y"}))
+    found = execute(lower(text), events, {"placeholder_tools": tools}, engine=DuckDBEngine())
+    assert [row["_row"] for row in found] == rows
+
+
 # target | expected text (or the diagnostic's message) for EXCLUDE_ADMINS
 TARGETS = [
     ("duckdb", 'LOWER("User") IN ('),
