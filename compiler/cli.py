@@ -19,9 +19,8 @@ from rulec.backends.deploy import FORMATS as DEPLOY_FORMATS
 from rulec.backends.pipelines import pipelines_for
 from rulec.backends.registry import backend_for, expand
 from rulec.compiler import ir
-from rulec.compiler.atomic import write_atomic
 from rulec.compiler.batch import convert_corpus
-from rulec.compiler.cli_cards import catalog, diff, explain
+from rulec.compiler.cli_cards import catalog, diff, emit, explain, warn
 from rulec.compiler.convert import Outcome
 from rulec.compiler.report import diagnostic_json, diagnostic_text, outcome_json, outcome_text
 from rulec.compiler.rules import discover, load_rules, resolve_pipeline
@@ -131,11 +130,11 @@ def convert(
     outcomes = [o for result in results for o in result.outcomes]
     for result in results:
         for warning in result.warnings:
-            _warn(warning)
+            warn(warning)
     for outcome in outcomes:
         if not outcome.ok:
             click.echo(diagnostic_text(outcome.error), err=True)
-    _emit(_render(outcomes, fmt), output)
+    emit(_render(outcomes, fmt), output)
     ctx.exit(0 if all(o.ok for o in outcomes) else 1)
 
 
@@ -186,25 +185,11 @@ def _schema(path: Path) -> dict[str, tuple[str, ...]]:
         raise click.BadParameter(diagnostic_text(error.diagnostic), param_hint="--schema") from None
 
 
-def _warn(diagnostic: ir.Diagnostic) -> None:
-    click.echo(diagnostic_text(diagnostic), err=True)
-
-
 def _pipeline(names: tuple[str, ...]) -> object | None:
     try:
         return resolve_pipeline(names)
     except ir.RuleError as error:
         raise click.BadParameter(error.diagnostic.message, param_hint="--pipeline") from None
-
-
-def _emit(text: str, output: Path | None) -> None:
-    if output is None:
-        click.echo(text, nl=False)
-        return
-    try:
-        write_atomic(output, text)
-    except OSError as error:
-        raise click.ClickException(f"cannot write {output}: {error.strerror or error}") from None
 
 
 ENGINE_OPTION = click.option(
@@ -315,7 +300,7 @@ class _Progress:
 
 def _load(path: Path, pipeline: object | None, debug: bool) -> list[ir.Query | ir.Diagnostic]:
     try:
-        return load_rules(path, pipeline, _warn)
+        return load_rules(path, pipeline, warn)
     except Exception as error:
         if debug:
             raise
