@@ -1,17 +1,21 @@
 """Corpus conversion: rulec to five targets, each through its SIEM's default pipeline (all cores,
-then from its cache), vs pySigma to one.
+then from its cache), vs pySigma converting the same files to one target at a time.
 
-pySigma runs in its own virtual environment (its SQLite backend may pin another pySigma than
-rulec's), one rule at a time, the way a pySigma CLI converts:
+pySigma runs in a child process, one rule file at a time as a pySigma CLI converts, once per
+backend: SQLite and DuckDB with no pipeline, Splunk with sysmon + splunk_windows, Elasticsearch
+EQL with ecs_windows, Kusto with microsoft_xdr (the pipelines rulec's targets use by default).
+The child's interpreter is this one unless `--pysigma-python` names another (a venv whose pySigma
+backends are installed); a backend that is not installed is reported and skipped.
 
-    python -m venv /tmp/pysigma-venv && /tmp/pysigma-venv/bin/pip install pysigma-backend-sqlite
-    python benchmarks/bench_convert.py --pysigma-python /tmp/pysigma-venv/bin/python
+    python benchmarks/bench_convert.py
+    python benchmarks/bench_convert.py --rules ../shared/corpus/sigma/rules/windows --workers 1
 """
 
 from __future__ import annotations
 
 import argparse
 import subprocess
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -24,14 +28,29 @@ SHARED = Path(__file__).resolve().parents[2] / "shared"
 TARGETS = ["duckdb", "postgres", "eql", "spl", "kql"]
 GROUPS = pipeline_sets(TARGETS)
 
+PYSIGMA_BACKENDS = {
+    "sqlite": ("sigma.backends.sqlite", "sqliteBackend", []),
+    "duckdb": ("sigma_backend_duckdb", "DuckDBBackend", []),
+    "splunk": ("sigma.backends.splunk", "SplunkBackend", ["sysmon", "splunk_windows"]),
+    "eql": ("sigma.backends.elasticsearch", "EqlBackend", ["ecs_windows"]),
+    "kusto": ("sigma.backends.kusto", "KustoBackend", ["microsoft_xdr"]),
+}
+
 PYSIGMA = """
-import sys, time
+import importlib, sys, time
 from pathlib import Path
-from sigma.backends.sqlite import sqliteBackend
 from sigma.collection import SigmaCollection
+from sigma.plugins import InstalledSigmaPlugins
+module, name, pipelines = sys.argv[2], sys.argv[3], sys.argv[4:]
+try:
+    backend_class = getattr(importlib.import_module(module), name)
+except ImportError as error:
+    print("missing", error)
+    sys.exit()
 files = sorted(p for p in Path(sys.argv[1]).rglob("*.yml"))
-backend = sqliteBackend()
+resolver = InstalledSigmaPlugins.autodiscover().get_pipeline_resolver()
 started = time.perf_counter()
+backend = backend_class(resolver.resolve(pipelines) if pipelines else None)
 ok = failed = 0
 for path in files:
     try:
@@ -43,7 +62,8 @@ print(time.perf_counter() - started, ok, failed)
 """
 
 
-def rulec_figures(folder: Path, workers: int | None) -> None:
+def rulec_figures(folder: Path, workers: int | None) -> float:
+    """Seconds for a cold conversion (then prints the cached one too)."""
     files = discover([folder])
     with tempfile.TemporaryDirectory() as cache:
         for label in ("cold", "cached"):
@@ -59,31 +79,41 @@ def rulec_figures(folder: Path, workers: int | None) -> None:
             if label == "cold":
                 cold = seconds
     print(f"rulec cold, per file per target: {cold / len(files) / len(TARGETS) * 1000:.2f} ms")
+    return cold
 
 
-def pysigma_figures(folder: Path, python: str) -> float:
-    done = subprocess.run(
-        [python, "-c", PYSIGMA, str(folder)], capture_output=True, text=True, check=True
-    )
-    seconds, ok, failed = done.stdout.split()
-    print(f"pySigma sqlite, one target, one process: {float(seconds):.1f} s", end=" ")
-    print(f"({ok} ok, {failed} failed)")
-    return float(seconds)
+def pysigma_figures(folder: Path, python: str) -> dict[str, float]:
+    """Seconds per pySigma backend (one target, one process), for those installed."""
+    seconds = {}
+    for label, (module, name, pipelines) in PYSIGMA_BACKENDS.items():
+        done = subprocess.run(
+            [python, "-c", PYSIGMA, str(folder), module, name, *pipelines],
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+        words = done.stdout.split()
+        if words[0] == "missing":
+            print(f"pySigma {label}: not installed ({' '.join(words[1:])})")
+            continue
+        seconds[label] = float(words[0])
+        piped = f" + {' + '.join(pipelines)}" if pipelines else ""
+        print(
+            f"pySigma {label}{piped}, one target, one process: {seconds[label]:.1f} s "
+            f"({words[1]} ok, {words[2]} failed)"
+        )
+    return seconds
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rules", type=Path, default=SHARED / "corpus" / "sigma" / "rules")
     parser.add_argument("--workers", type=int, default=None)
-    parser.add_argument("--pysigma-python", help="python of a venv with pysigma-backend-sqlite")
+    parser.add_argument("--pysigma-python", default=sys.executable, help="python with pySigma")
     args = parser.parse_args()
-    started = time.perf_counter()
-    rulec_figures(args.rules, args.workers)
-    rulec_cold = time.perf_counter() - started
-    if args.pysigma_python:
-        pysigma = pysigma_figures(args.rules, args.pysigma_python)
-        ratio = pysigma / rulec_cold
-        print(f"ratio pySigma (1 target) / rulec (5 targets, cold + cached run): {ratio:.2f}")
+    cold = rulec_figures(args.rules, args.workers)
+    for label, seconds in pysigma_figures(args.rules, args.pysigma_python).items():
+        print(f"ratio pySigma {label} (1 target) / rulec cold (5 targets): {seconds / cold:.2f}")
 
 
 if __name__ == "__main__":

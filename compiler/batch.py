@@ -23,7 +23,7 @@ from pathlib import Path
 from rulec.backends.base import Options
 from rulec.compiler import ir
 from rulec.compiler.atomic import write_atomic
-from rulec.compiler.convert import Outcome, convert_file
+from rulec.compiler.convert import Outcome, convert_groups
 from rulec.compiler.rules import resolve_pipeline
 
 Progress = Callable[[int, int], None]
@@ -145,12 +145,9 @@ def _start(job: _Job) -> None:
 def _convert_one(path: Path) -> FileResult:
     job: _Job = _WORKER["job"]
     warnings: list[ir.Diagnostic] = []
-    outcomes = []
-    for names, targets in job.groups.items():
-        pipeline = _WORKER["pipelines"][names]
-        outcomes += convert_file(path, targets, pipeline, job.options, job.debug, warnings.append)
-    unique = {(w, w.span): w for w in warnings}  # a file read for two pipelines warns once
-    return FileResult(path, tuple(outcomes), tuple(unique.values()))
+    groups = [(_WORKER["pipelines"][names], targets) for names, targets in job.groups.items()]
+    outcomes = convert_groups(path, groups, job.options, job.debug, warnings.append)
+    return FileResult(path, tuple(outcomes), tuple(warnings))
 
 
 # --------------------------------------------------------------------------- cache entries

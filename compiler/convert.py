@@ -13,7 +13,7 @@ from pathlib import Path
 from rulec.backends.base import Options
 from rulec.backends.registry import emit
 from rulec.compiler import ir
-from rulec.compiler.rules import load_rules
+from rulec.compiler.rules import load_rules_each
 
 
 @dataclass(frozen=True)
@@ -47,18 +47,30 @@ def convert_file(
     on_warning: Callable[[ir.Diagnostic], None] | None = None,
 ) -> Iterator[Outcome]:
     """Outcomes for every rule in `path` and every target, in order."""
+    return convert_groups(path, [(pipeline, targets)], options, debug, on_warning)
+
+
+def convert_groups(
+    path: Path,
+    groups: Sequence[tuple[object | None, Sequence[str]]],
+    options: Options | None = None,
+    debug: bool = False,
+    on_warning: Callable[[ir.Diagnostic], None] | None = None,
+) -> Iterator[Outcome]:
+    """`convert_file` for each (pipeline, targets) group in turn, the file read once."""
     try:
-        loaded = load_rules(path, pipeline, on_warning)
+        loaded = load_rules_each(path, [pipeline for pipeline, _ in groups], on_warning)
     except Exception as error:
         if debug:
             raise
-        loaded = [internal(error, path)]
-    for item in loaded:
-        for target in targets:
-            if isinstance(item, ir.Diagnostic):
-                yield Outcome(str(path), target, error=item)
-            else:
-                yield emit_one(path, item, target, options, debug)
+        loaded = [[internal(error, path)]] * len(groups)
+    for (_, targets), items in zip(groups, loaded, strict=True):
+        for item in items:
+            for target in targets:
+                if isinstance(item, ir.Diagnostic):
+                    yield Outcome(str(path), target, error=item)
+                else:
+                    yield emit_one(path, item, target, options, debug)
 
 
 def emit_one(

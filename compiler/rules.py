@@ -58,29 +58,49 @@ def load_rules(
     Error diagnostics stand in the list for the rules that failed; warnings and notes (an ignored
     KQL `set` option, a dropped `render`) go to `on_warning` instead.
     """
-    items = _load(path, pipeline)
-    for item in items:
-        if isinstance(item, ir.Diagnostic) and item.severity != "error" and on_warning:
-            on_warning(item)
-    return [i for i in items if not isinstance(i, ir.Diagnostic) or i.severity == "error"]
+    (items,) = load_rules_each(path, [pipeline], on_warning)
+    return items
 
 
-def _load(path: Path, pipeline: object | None) -> list[ir.Query | ir.Diagnostic]:
+def load_rules_each(
+    path: Path,
+    pipelines: Sequence[object | None],
+    on_warning: Callable[[ir.Diagnostic], None] | None = None,
+) -> list[list[ir.Query | ir.Diagnostic]]:
+    """`load_rules` through each of `pipelines`, reading and parsing the file once."""
+    loaded = _load(path, pipelines)
+    warnings = {  # a file read through two pipelines warns once
+        (item, item.span): item
+        for items in loaded
+        for item in items
+        if isinstance(item, ir.Diagnostic) and item.severity != "error"
+    }
+    for warning in warnings.values():
+        if on_warning:
+            on_warning(warning)
+    return [
+        [i for i in items if not isinstance(i, ir.Diagnostic) or i.severity == "error"]
+        for items in loaded
+    ]
+
+
+def _load(path: Path, pipelines: Sequence[object | None]) -> list[list[ir.Query | ir.Diagnostic]]:
     language = LANGUAGES.get(path.suffix.lower())
     if language is None:
         message = f"unknown rule file type {path.suffix!r}: expected .yml, .yaml or .kql"
-        return [ir.Diagnostic("io.unknown-type", message, ir.Span(str(path)))]
+        return [[ir.Diagnostic("io.unknown-type", message, ir.Span(str(path)))]] * len(pipelines)
     try:
         text = read_text(path)
     except ir.RuleError as error:
-        return [error.diagnostic]
+        return [[error.diagnostic]] * len(pipelines)
     if language == "sigma":
-        from rulec.compiler.frontends.sigma import load_sigma
+        from rulec.compiler.frontends.sigma import lower_sigma, read_sigma
 
-        return load_sigma(text, str(path), pipeline)
+        source = read_sigma(text, str(path))
+        return [lower_sigma(source, pipeline) for pipeline in pipelines]
     from rulec.compiler.frontends.kql import load_kql
 
-    return load_kql(text, str(path))
+    return [load_kql(text, str(path))] * len(pipelines)  # KQL rules take no Sigma pipeline
 
 
 def resolve_pipeline(names: Sequence[str]) -> object | None:

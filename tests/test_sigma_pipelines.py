@@ -259,3 +259,39 @@ def test_bad_alternatives_are_reported(names, message) -> None:
         resolve_pipeline(names)
     assert caught.value.diagnostic.code == "sigma.bad-pipeline"
     assert message in caught.value.diagnostic.message
+
+
+COLLECTION = """
+action: global
+title: Base
+logsource: {product: windows, category: process_creation}
+detection:
+  condition: sel
+---
+detection:
+  sel: {Image|endswith: '\\\\whoami.exe'}
+---
+action: repeat
+title: Repeated
+detection:
+  sel: {Image|endswith: '\\\\net.exe'}
+"""
+
+
+def test_repeat_changes_only_the_rule_it_makes():
+    first, second = load_sigma(COLLECTION, "c.yml")
+    assert (first.meta.title, second.meta.title) == ("Base", "Repeated")
+    assert first.pipeline != second.pipeline
+
+
+def test_a_file_read_once_lowers_through_each_pipeline_as_read_alone(tmp_path):
+    """load_rules_each parses the YAML once: each pipeline's result equals its own load."""
+    from rulec.compiler.rules import load_rules, load_rules_each
+
+    path = tmp_path / "c.yml"
+    path.write_text(COLLECTION + "---\n" + PROCESS_RULE, encoding="utf-8")
+    pipelines = [None, *(resolve_pipeline(names) for names in pipeline_sets(["eql", "kql"]))]
+    together = load_rules_each(path, pipelines)
+    alone = [load_rules(path, pipeline) for pipeline in pipelines]
+    assert together == alone
+    assert len({str(items) for items in together}) == len(pipelines)  # the pipelines differ

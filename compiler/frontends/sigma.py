@@ -2,11 +2,12 @@
 
 `load_sigma` turns every rule of a Sigma file (a multi-document collection included) into an
 `ir.Query`, or into an `ir.Diagnostic` with the rule's file, line and column when it cannot.
+A file lowered through several pipelines is read as YAML once (`read_sigma`, then `lower_sigma`
+per pipeline).
 """
 
 from __future__ import annotations
 
-import copy
 import functools
 import itertools
 from collections.abc import Sequence
@@ -47,7 +48,7 @@ from rulec.compiler.frontends.sigma_yaml import (
     yaml_error_span,
 )
 
-__all__ = ["load_sigma", "resolve_pipeline"]
+__all__ = ["load_sigma", "lower_sigma", "read_sigma", "resolve_pipeline"]
 
 
 @functools.lru_cache(maxsize=1)
@@ -105,11 +106,43 @@ class _Parsed:
     other_sources: list[ir.LogSource] = field(default_factory=list)
 
 
+@dataclass(frozen=True)
+class SigmaText:
+    """A Sigma file read as YAML: its documents, and the YAML error that ended them (if any)."""
+
+    path: str
+    documents: tuple[Document, ...]
+    error: ir.Diagnostic | None = None
+
+
+def read_sigma(text: str, path: str) -> SigmaText:
+    """The YAML documents of `text`, up to the first broken one."""
+    read: list[Document] = []
+    try:
+        for doc in documents(text):
+            read.append(doc)
+    except yaml.YAMLError as error:
+        message = f"broken YAML: {getattr(error, 'problem', None) or error}"
+        diagnostic = ir.Diagnostic("sigma.yaml", message, yaml_error_span(path, error))
+        return SigmaText(path, tuple(read), diagnostic)
+    return SigmaText(path, tuple(read))
+
+
 def load_sigma(
     text: str, path: str, pipeline: ProcessingPipeline | FirstAccepting | None = None
 ) -> list[ir.Query | ir.Diagnostic]:
     """One Query or Diagnostic per rule of `text`, in file order; never raises for bad input."""
-    parsed, trailing = _parse_file(text, path)
+    return lower_sigma(read_sigma(text, path), pipeline)
+
+
+def lower_sigma(
+    source: SigmaText, pipeline: ProcessingPipeline | FirstAccepting | None = None
+) -> list[ir.Query | ir.Diagnostic]:
+    """`load_sigma` for a file already read; the documents are not changed, so one `SigmaText`
+    can be lowered through several pipelines."""
+    path = source.path
+    parsed = _parse_file(source.documents, path)
+    trailing = source.error
     filters = [p.rule for p in parsed if isinstance(p.rule, SigmaFilter)]
     results: dict[int, ir.Query | ir.Diagnostic] = {}
     queries: dict[str, ir.Query] = {}
@@ -175,38 +208,34 @@ def _guarded(item: _Parsed, path: str, lower: Any) -> ir.Query | ir.Diagnostic:
         return unexpected_diagnostic(error, item.doc, path, "process")
 
 
-def _parse_file(text: str, path: str) -> tuple[list[_Parsed], ir.Diagnostic | None]:
+def _parse_file(docs: Sequence[Document], path: str) -> list[_Parsed]:
     """Parse every document, applying the collection actions global, reset and repeat."""
     parsed: list[_Parsed] = []
     global_part: dict[str, Any] = {}
     previous: dict[str, Any] = {}
-    try:
-        for doc in documents(text):
-            data = doc.data
-            if data is None:
-                continue
-            if not isinstance(data, dict):
-                parsed.append(_invalid(doc, path, "a Sigma document must be a mapping"))
-                continue
-            action = data.get("action")
-            if action == "global":
-                global_part = {k: v for k, v in data.items() if k != "action"}
-            elif action == "reset":
-                global_part = {}
-            elif action == "repeat":
-                previous = _merged(previous, {k: v for k, v in data.items() if k != "action"})
-                parsed.append(_parse_document(doc, previous, path))
-            elif action is not None:
-                parsed.append(_invalid(doc, path, f"unknown collection action '{action}'"))
-            elif _is_meta_document(data):
-                parsed.append(_parse_document(doc, data, path))
-            else:
-                previous = _merged(copy.deepcopy(global_part), data)
-                parsed.append(_parse_document(doc, previous, path))
-    except yaml.YAMLError as error:
-        message = f"broken YAML: {getattr(error, 'problem', None) or error}"
-        return parsed, ir.Diagnostic("sigma.yaml", message, yaml_error_span(path, error))
-    return parsed, None
+    for doc in docs:
+        data = doc.data
+        if data is None:
+            continue
+        if not isinstance(data, dict):
+            parsed.append(_invalid(doc, path, "a Sigma document must be a mapping"))
+            continue
+        action = data.get("action")
+        if action == "global":
+            global_part = {k: v for k, v in data.items() if k != "action"}
+        elif action == "reset":
+            global_part = {}
+        elif action == "repeat":
+            previous = _merged(dict(previous), {k: v for k, v in data.items() if k != "action"})
+            parsed.append(_parse_document(doc, previous, path))
+        elif action is not None:
+            parsed.append(_invalid(doc, path, f"unknown collection action '{action}'"))
+        elif _is_meta_document(data):
+            parsed.append(_parse_document(doc, data, path))
+        else:
+            previous = _merged(dict(global_part), data)
+            parsed.append(_parse_document(doc, previous, path))
+    return parsed
 
 
 def _is_meta_document(data: dict[str, Any]) -> bool:
@@ -214,11 +243,13 @@ def _is_meta_document(data: dict[str, Any]) -> bool:
 
 
 def _merged(base: dict[str, Any], update: dict[str, Any]) -> dict[str, Any]:
+    """`update` merged into `base` in place; nested mappings are copied before they change, so
+    the documents themselves are never modified."""
     for key, value in update.items():
         if isinstance(value, dict) and isinstance(base.get(key), dict):
             base[key] = _merged(dict(base[key]), value)
         else:
-            base[key] = copy.deepcopy(value)
+            base[key] = value
     return base
 
 
@@ -249,8 +280,12 @@ def _parse_document(doc: Document, data: dict[str, Any], path: str) -> _Parsed:
 
 
 def _for_pysigma(item: _Parsed, path: str) -> dict[str, Any]:
-    """The rule with legacy `| aggregation` parts and `timeframe` taken out for pySigma."""
-    data = copy.deepcopy(item.data)
+    """The rule with legacy `| aggregation` parts and `timeframe` taken out for pySigma.
+
+    The document's own lists and mappings are copied one level deep (pySigma builds its objects
+    from them without changing them), so that one document serves every pipeline.
+    """
+    data = {key: _shallow_copy(value) for key, value in item.data.items()}
     _split_logsource(item, data)
     detection = data.get("detection")
     if not isinstance(detection, dict):
@@ -276,6 +311,12 @@ def _for_pysigma(item: _Parsed, path: str) -> dict[str, Any]:
             raise unsupported("'near' in a list of conditions", node_span(path, condition_node))
         detection["condition"] = [left_parts[0], *near[0].identifiers]
     return data
+
+
+def _shallow_copy(value: Any) -> Any:
+    if isinstance(value, dict):
+        return dict(value)
+    return list(value) if isinstance(value, list) else value
 
 
 def _split_logsource(item: _Parsed, data: dict[str, Any]) -> None:
@@ -308,10 +349,14 @@ def _lower_rule(
     meta = rule_meta(item.data, path, item.doc.text)
     for sigma_filter in filters:
         rule = sigma_filter.apply_on_rule(rule)
-    index = index_rule(rule, item.doc.node, path)
     table = None
+    if isinstance(pipeline, FirstAccepting):
+        rule, index = pipeline.apply_first(rule, lambda r: index_rule(r, item.doc.node, path))
+    else:
+        index = index_rule(rule, item.doc.node, path)
+        if pipeline is not None:
+            pipeline.apply(rule)
     if pipeline is not None:
-        pipeline.apply(rule)
         table = pipeline.state.get("query_table")
     exprs = [
         lower_condition(condition.parsed, index, index.condition(i))

@@ -8,10 +8,10 @@ so on. A rule none of them accepts gets one diagnostic with each pipeline's reas
 
 from __future__ import annotations
 
-import copy
+import pickle
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 from sigma.correlations import SigmaCorrelationRule
 from sigma.exceptions import SigmaTransformationError
@@ -19,6 +19,8 @@ from sigma.processing.pipeline import ProcessingPipeline
 from sigma.rule import SigmaRule
 
 SEPARATOR = "|"
+Rule = TypeVar("Rule", SigmaRule, SigmaCorrelationRule)
+T = TypeVar("T")
 
 
 def split_alternatives(names: Sequence[str]) -> tuple[list[str], list[str], list[str]] | None:
@@ -48,14 +50,32 @@ class FirstAccepting:
     chosen: str | None = None
 
     def apply(self, rule: SigmaRule | SigmaCorrelationRule) -> SigmaRule | SigmaCorrelationRule:
+        """Apply the first accepting pipeline to `rule` itself."""
+        accepted, _ = self.apply_first(rule, lambda candidate: None)
+        if accepted is not rule:
+            pipeline = self.pipelines[self.names.index(self.chosen)]
+            pipeline.apply(rule)
+        return rule
+
+    def apply_first(self, rule: Rule, prepare: Callable[[Rule], T]) -> tuple[Rule, T]:
+        """The rule as the first accepting pipeline leaves it, and what `prepare` made of it
+        before that pipeline changed it (e.g. an index of its parts by identity).
+
+        Every pipeline but the last works on a copy, so that a rejection leaves `rule` as it was;
+        the accepted copy is returned in its place.
+        """
         reasons = []
-        for name, pipeline in zip(self.names, self.pipelines, strict=True):
-            reason = _rejection(pipeline, rule)
-            if reason is None:
-                pipeline.apply(rule)  # the rule itself: the span index knows its objects
-                self.state, self.chosen = pipeline.state, name
-                return rule
-            reasons.append(f"{name}: {reason}")
+        for position, (name, pipeline) in enumerate(zip(self.names, self.pipelines, strict=True)):
+            last = position == len(self.pipelines) - 1
+            candidate = rule if last else pickle.loads(pickle.dumps(rule, pickle.HIGHEST_PROTOCOL))
+            prepared = prepare(candidate)
+            try:
+                pipeline.apply(candidate)
+            except Exception as error:  # pipelines raise their own exception types too
+                reasons.append(f"{name}: {_first_sentence(_message(error))}")
+                continue
+            self.state, self.chosen = pipeline.state, name
+            return candidate, prepared
         raise SigmaTransformationError(
             f"no pipeline of {' | '.join(self.names)} has a table and fields for this rule's "
             f"log source ({_logsource(rule)}): " + "; ".join(reasons)
@@ -69,15 +89,8 @@ def _logsource(rule: SigmaRule | SigmaCorrelationRule) -> str:
     return ", ".join(named) or "none"
 
 
-def _rejection(pipeline: ProcessingPipeline, rule: SigmaRule | SigmaCorrelationRule) -> str | None:
-    """Why `pipeline` rejects a copy of `rule`, or None when it accepts it."""
-    trial = copy.deepcopy(rule)
-    try:
-        pipeline.apply(trial)
-    except Exception as error:  # pipelines raise their own exception types too
-        text = str(error.args[0]) if error.args else type(error).__name__
-        return _first_sentence(text)
-    return None
+def _message(error: Exception) -> str:
+    return str(error.args[0]) if error.args else type(error).__name__
 
 
 def _first_sentence(text: str) -> str:

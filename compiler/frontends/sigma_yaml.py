@@ -63,13 +63,15 @@ def yaml_error_span(path: str, error: yaml.YAMLError) -> ir.Span:
 def documents(text: str) -> Iterator[Document]:
     """Yield the non-empty documents of `text` (raises yaml.YAMLError at the first broken one)."""
     lines = text.splitlines(keepends=True)
+    anchored = "&" in text  # without an anchor there is no alias, so nothing to expand
     loader = _SafeLoader(text)
     try:
         while _check_node(loader):
             node = _get_node(loader)
             if node is None:
                 continue
-            check_expansion(node)
+            if anchored:
+                check_expansion(node)
             data = loader.construct_document(node)
             end = node.end_mark.line + (1 if node.end_mark.column else 0)
             body = "".join(lines[node.start_mark.line : end])
