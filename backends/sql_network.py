@@ -117,6 +117,7 @@ def ipv6_text(dialect: SqlDialect, field: exp.Expression) -> tuple[exp.Expressio
         dialect.regex(address.copy(), IPV6_CHARS, True, frozenset()),
         dialect.regex(full.copy(), IPV6_FULL, True, frozenset()),
         exp.EQ(this=_part(address.copy(), "::", 3), expression=_text("")),
+        copy=False,
     )
     return shape, _hex(full)
 
@@ -135,5 +136,5 @@ def _ipv6(dialect: SqlDialect, field: exp.Expression, network: ipaddress.IPv6Net
         )
         allowed = _allowed_digits(int(digits[whole], 16), bits)
         checks.append(exp.In(this=next_digit, expressions=[_text(d) for d in allowed]))
-    inside = exp.and_(*checks) if checks else exp.true()
+    inside = exp.and_(*checks, copy=False) if checks else exp.true()
     return exp.Case(ifs=[exp.If(this=shape, true=inside)], default=exp.false())

@@ -12,6 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from enum import IntEnum
+from functools import cached_property
 
 from rulec.backends.base import Backend
 from rulec.compiler import ir
@@ -45,8 +46,11 @@ class Quoting:
     escapes: dict[str, str] = field(default_factory=dict)
 
     def __call__(self, value: str) -> str:
-        body = "".join(self.escapes.get(char, char) for char in value)
-        return f"{self.quote}{body}{self.quote}"
+        return f"{self.quote}{value.translate(self._table)}{self.quote}"
+
+    @cached_property
+    def _table(self) -> dict[int, str]:
+        return str.maketrans(self.escapes)
 
 
 C_ESCAPES = {"\\": "\\\\", '"': '\\"', "\n": "\\n", "\r": "\\r", "\t": "\\t"}

@@ -36,7 +36,11 @@ def write_atomic(path: Path, text: str) -> None:
 
 def _make_folders(folder: Path) -> list[Path]:
     """Create `folder` and its missing parents; return those created, outermost first."""
-    missing = [p for p in (folder, *folder.parents) if not p.exists()]
+    missing = []
+    for part in (folder, *folder.parents):
+        if part.exists():
+            break
+        missing.append(part)
     missing.reverse()
     created: list[Path] = []
     try:

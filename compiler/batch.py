@@ -10,12 +10,14 @@ its entry holds the outcomes and warnings as JSON.
 
 from __future__ import annotations
 
+import gc
 import hashlib
 import json
 import os
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import ProcessPoolExecutor
-from dataclasses import asdict, dataclass
+from contextlib import contextmanager, suppress
+from dataclasses import dataclass
 from functools import cache
 from importlib import metadata
 from pathlib import Path
@@ -125,29 +127,59 @@ def _convert(paths, indexes, job: _Job, workers: int | None):
     count = workers or os.cpu_count() or 1
     if count == 1 or len(paths) < (2 if workers else PARALLEL_FROM):
         _start(job)
-        for index, path in zip(indexes, paths, strict=True):
-            yield index, _convert_one(path)
+        with _fewer_collections():
+            for index, path in zip(indexes, paths, strict=True):
+                yield index, _convert_one(path)
         return
     chunk = max(1, min(32, len(paths) // (count * 4)))
-    with ProcessPoolExecutor(count, initializer=_start, initargs=(job,)) as pool:
+    with ProcessPoolExecutor(count, initializer=_start_worker, initargs=(job,)) as pool:
         yield from zip(indexes, pool.map(_convert_one, paths, chunksize=chunk), strict=True)
 
 
 _WORKER: dict[str, object] = {}
 
+# Converting allocates many short-lived objects linked in cycles (pySigma's back references), so
+# Python's collector runs often over objects that die soon anyway: collecting once every
+# COLLECT_EVERY files instead saves about a fifth of the time and holds little garbage.
+COLLECT_EVERY = 64
+
+
+@contextmanager
+def _fewer_collections() -> Iterator[None]:
+    """Automatic garbage collection off (`_convert_one` collects every COLLECT_EVERY files)."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
+
 
 def _start(job: _Job) -> None:
-    """Worker set-up: resolve each group's pipelines once per process."""
+    """Set-up: resolve each group's pipelines once per process."""
     _WORKER["job"] = job
     _WORKER["pipelines"] = {names: resolve_pipeline(names) for names in job.groups}
+    _WORKER["converted"] = 0
+
+
+def _start_worker(job: _Job) -> None:
+    """A worker process's set-up; what it has loaded so far is never garbage, so later
+    collections skip it (`gc.freeze`)."""
+    _start(job)
+    gc.freeze()
+    gc.disable()
 
 
 def _convert_one(path: Path) -> FileResult:
     job: _Job = _WORKER["job"]
     warnings: list[ir.Diagnostic] = []
     groups = [(_WORKER["pipelines"][names], targets) for names, targets in job.groups.items()]
-    outcomes = convert_groups(path, groups, job.options, job.debug, warnings.append)
-    return FileResult(path, tuple(outcomes), tuple(warnings))
+    outcomes = tuple(convert_groups(path, groups, job.options, job.debug, warnings.append))
+    _WORKER["converted"] += 1
+    if _WORKER["converted"] % COLLECT_EVERY == 0:
+        gc.collect(1)  # what these files left behind; older objects (results kept) are not read
+    return FileResult(path, outcomes, tuple(warnings))
 
 
 # --------------------------------------------------------------------------- cache entries
@@ -159,15 +191,22 @@ def _entry(cache_dir: Path, key: str) -> Path:
 
 def _store(cache_dir: Path, key: str, result: FileResult) -> None:
     data = {
-        "outcomes": [asdict(o) for o in result.outcomes],
-        "warnings": [asdict(w) for w in result.warnings],
+        "outcomes": [
+            {**vars(o), "error": _plain(o.error), "notes": [_plain(n) for n in o.notes]}
+            for o in result.outcomes
+        ],
+        "warnings": [_plain(w) for w in result.warnings],
     }
-    path = _entry(cache_dir, key)
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        write_atomic(path, json.dumps(data, ensure_ascii=False, default=str))
-    except OSError:
-        pass  # a cache that cannot be written (disk full) only costs a recompilation next time
+    # a cache that cannot be written (disk full) only costs a recompilation next time
+    with suppress(OSError):
+        write_atomic(_entry(cache_dir, key), json.dumps(data, ensure_ascii=False, default=str))
+
+
+def _plain(diagnostic: ir.Diagnostic | None) -> dict | None:
+    """A diagnostic as JSON data (`dataclasses.asdict` without its deep copies)."""
+    if diagnostic is None:
+        return None
+    return {**vars(diagnostic), "span": vars(diagnostic.span)}
 
 
 def _cached(cache_dir: Path, key: str, path: Path) -> FileResult | None:

@@ -1,7 +1,10 @@
 """Many rules over the same events in one pass.
 
-Rules that read the same table share one scan of it: one SELECT evaluates every rule's filter
-and yields, for each event that any rule keeps, the numbers of the rules that keep it. A rule
+Rules that read the same table share its scans. By default (`prefilter`), the events each rule
+may match are found for all rules at once from the literal text its filter needs
+(`candidates`), and each rule's exact filter then runs on its candidates only, many rules to a
+statement (`multirule_checks`); the other strategies evaluate every filter in one SELECT that
+yields, for each event that any rule keeps, the numbers of the rules that keep it. A rule
 whose pipeline goes on after its filter (an aggregation, a window) then runs the rest of its
 pipeline over the events its filter kept. A rule that does not fit (tabular let-bindings, no
 leading filter, a field the table lacks, a filter that fails) runs on its own, so each rule's
@@ -13,16 +16,19 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
+from functools import partial
 
 from sqlglot import exp
 
 from rulec.backends.base import Options
 from rulec.backends.sql import SqlBackend
 from rulec.compiler import ir
-from rulec.compiler.candidates import EVENT, RULE, find_candidates
-from rulec.compiler.engines import DuckDBEngine, plain, quote
+from rulec.compiler.candidates import RULE, find_candidates
+from rulec.compiler.engines import DuckDBEngine, quote
 from rulec.compiler.events import RAW, ROW, EventTable
-from rulec.compiler.executor import build, execute, main_table, result_row, stored_lookup
+from rulec.compiler.executor import build, execute, main_table, stored_lookup
+from rulec.compiler.multirule_checks import check_all
+from rulec.compiler.multirule_rows import Rows, row_reader
 from rulec.compiler.prefilter import clauses
 
 EVENTS = "_rulec_events"
@@ -31,22 +37,37 @@ RULES = "_rulec_rules"
 STRATEGIES = ("prefilter", "lowered", "or-list", "case-list", "union-all", "per-rule")
 LOWERED = "_rulec_lowered"
 CANDIDATES = "_rulec_candidates"
-CANDIDATE_ROWS = "_rulec_candidate_rows"
-SLICE = 1_000_000  # events per slice of the `lowered` scan, which bounds its memory
+SLICE = 500_000  # events per slice of the `lowered` scan, which bounds its memory
 RULES_PER_QUERY = 128  # filters per statement over a slice: huge statements plan slowly
 CHUNK = 4096
+FETCH = 10_000  # rows fetched from DuckDB at a time
+ROWS_PER_READ = 50_000  # matched events read per statement
 
 Progress = Callable[[int, int], None]
 Kept = dict[int, list[int]]
-Rows = dict[int, dict[str, object]]
 
 
-@dataclass(frozen=True)
 class RuleRun:
-    """One rule's result: its rows (as `execute` returns them) or the error `execute` raises."""
+    """One rule's result: its rows (as `execute` returns them) or the error `execute` raises.
 
-    rows: list[dict[str, object]] | None = None
-    error: Exception | None = None
+    Rows found by a shared scan are read from the scan's compact rows each time `rows` is
+    read (`read`), so that a caller going through the rules one at a time holds the row dicts
+    of one rule only.
+    """
+
+    __slots__ = ("_read", "_rows", "error")
+
+    def __init__(
+        self,
+        rows: list[dict[str, object]] | None = None,
+        error: Exception | None = None,
+        read: Callable[[], list[dict[str, object]]] | None = None,
+    ):
+        self._rows, self._read, self.error = rows, read, error
+
+    @property
+    def rows(self) -> list[dict[str, object]] | None:
+        return self._read() if self._read is not None else self._rows
 
     @property
     def ok(self) -> bool:
@@ -61,6 +82,8 @@ class Plan:
     table: str
     predicate: exp.Expression
     rest: tuple[ir.Stage, ...]
+    nested: bool = False  # the filter holds a subquery
+    columns: frozenset[str] = frozenset()  # the columns the filter reads
 
 
 def run_rules(
@@ -151,18 +174,21 @@ class Runner:
             whole = build(backend, query, self.stored)
         except Exception as error:
             return RuleRun(error=error)
-        if not _tables_of(whole) <= self.bound_for(query):
+        reads = Reads(whole)
+        if not reads.tables <= self.bound_for(query):
             return self.alone(query, fresh=True)
         table = main_table(query)
         split = _split(query)
         if split is None or table not in self.bound_for(query):
             return self.alone(query)
         filters, rest = split
-        select = build(backend, replace(query, pipeline=filters), self.stored) if rest else whole
-        predicate = _where_of(select, table)
-        if predicate is None or not _columns_of(predicate) <= self.table_columns(table):
+        if rest:
+            whole = build(backend, replace(query, pipeline=filters), self.stored)
+            reads = Reads(whole)
+        predicate = _where_of(whole, table)
+        if predicate is None or not reads.columns <= self.table_columns(table):
             return self.alone(query)
-        return Plan(index, table, predicate, rest)
+        return Plan(index, table, predicate, rest, reads.selects > 1, frozenset(reads.columns))
 
     def table_columns(self, table: str) -> set[str]:
         if table not in self.columns:
@@ -187,16 +213,18 @@ class Runner:
         kept, rows, failed = self.kept(table, group, strategy)
         for plan in failed:
             yield plan.index, self.alone(queries[plan.index])
-        finishing = [p for p in group if p.rest and p not in failed]
+        apart = {plan.index for plan in failed}
+        finishing = [p for p in group if p.rest and p.index not in apart]
         if finishing:
             self.store_kept([(p.index, n) for p in finishing for n in kept.get(p.index, ())])
         for plan in group:
-            if plan in failed:
+            if plan.index in apart:
                 continue
             if plan.rest:
                 yield plan.index, self.finish(queries[plan.index], plan)
             else:
-                yield plan.index, RuleRun(rows=[rows[n] for n in sorted(kept.get(plan.index, ()))])
+                numbers = sorted(kept.get(plan.index, ()))
+                yield plan.index, RuleRun(read=partial(rows.read, numbers))
 
     def kept(self, table: str, group: list[Plan], strategy: str) -> tuple[Kept, Rows, list[Plan]]:
         """What each filter keeps and those events' rows; rules whose filter fails come apart."""
@@ -204,24 +232,26 @@ class Runner:
             columns = self.table_columns(table)
             if strategy not in ("lowered", "prefilter"):
                 return (*_scan(self.engine, table, columns, group, strategy), [])
-            simple = [p for p in group if not p.predicate.find(exp.Select)]
+            simple = [p for p in group if not p.nested]
             failed: list[Plan] = []
             if strategy == "prefilter":
                 kept, rows, failed = _scan_prefiltered(self.engine, table, columns, simple)
             else:
                 kept, rows = _scan_lowered(self.engine, table, columns, simple)
-            others = [p for p in group if p not in simple]
+            others = [p for p in group if p.nested]
             if others:
                 more, more_rows = _scan(self.engine, table, columns, others, "or-list")
-                kept, rows = {**kept, **more}, {**rows, **more_rows}
+                kept = {**kept, **more}
+                rows.update(more_rows)
             return kept, rows, failed
         except Exception:
             if len(group) == 1:
-                return {}, {}, group
+                return {}, Rows(), group
         middle = len(group) // 2
         left, left_rows, left_failed = self.kept(table, group[:middle], strategy)
         right, right_rows, right_failed = self.kept(table, group[middle:], strategy)
-        return {**left, **right}, {**left_rows, **right_rows}, left_failed + right_failed
+        left_rows.update(right_rows)
+        return {**left, **right}, left_rows, left_failed + right_failed
 
     def store_kept(self, pairs: list[tuple[int, int]]) -> None:
         """(rule, `_row`) pairs in the table KEPT, for the stages after the filters."""
@@ -250,15 +280,15 @@ def _scan(
 ) -> tuple[Kept, Rows]:
     """One pass over `table`: the `_row`s each rule's filter keeps, and those events' rows."""
     kept: Kept = {}
-    rows: Rows = {}
+    rows = Rows()
     for sql in scan_sql(table, columns, group, strategy):
         cursor = engine.connection.execute(sql)
-        names = [d[0] for d in cursor.description]
+        read = row_reader(cursor.description)
         for values in cursor.fetchall():
-            row = _as_executed(names, values)
+            row = read(values)
             for rule in row.pop(RULES):
                 kept.setdefault(rule, []).append(row[ROW])
-            rows[row[ROW]] = row
+            rows.add(row[ROW], dict, row)
     return kept, rows
 
 
@@ -269,7 +299,7 @@ def _scan_lowered(
     a temporary table (one slice of events at a time), and the filters run over that table.
     The kept events' rows are read too, unless not `rows`."""
     if not group:
-        return {}, {}
+        return {}, Rows()
     predicates, lowered = _shared_lowers([_plain_likes(p.predicate) for p in group])
     used = {c.name for p in predicates for c in p.find_all(exp.Column)} - set(lowered.values())
     kept_columns = [quote(c) for c in sorted(used | {ROW})]
@@ -293,7 +323,7 @@ def _scan_lowered(
                     kept.setdefault(rule, []).append(row)
     engine.connection.execute(f"DROP TABLE IF EXISTS {LOWERED}")
     if not rows:
-        return kept, {}
+        return kept, Rows()
     return kept, _rows_of(
         engine, table, columns, sorted({r for rows in kept.values() for r in rows})
     )
@@ -307,29 +337,23 @@ def _scan_prefiltered(
     more than matching it); rules that need no rare text get the `lowered` scan. Also returns
     the rules whose filter fails, for them to run alone."""
     if not group:
-        return {}, {}, []
+        return {}, Rows(), []
     by_index = {p.index: p for p in group}
     connection = engine.connection
     broad = find_candidates(
         connection, table, {p.index: clauses(p.predicate) for p in group}, CANDIDATES
     )
     kept, failed = _scan_each(engine, table, columns, [by_index[i] for i in broad])
-    connection.execute(
-        f"CREATE OR REPLACE TEMP TABLE {CANDIDATE_ROWS} AS SELECT * FROM {quote(table)} "
-        f"WHERE {quote(ROW)} IN (SELECT {EVENT} FROM {CANDIDATES})"
-    )
     found = connection.execute(f"SELECT DISTINCT {RULE} FROM {CANDIDATES}").fetchall()
     checked = {rule for (rule,) in found}
-    for rule in sorted(checked):
-        try:
-            rows = connection.execute(_checking_sql(by_index[rule].predicate, rule)).fetchall()
-        except Exception:
-            failed.append(by_index[rule])
-            continue
-        kept[rule] = sorted(row for (row,) in rows)
-    unchecked = [by_index[i] for i in by_index if i not in checked and i not in set(broad)]
+    checks = [(r, _plain_likes(by_index[r].predicate).sql(dialect="duckdb")) for r in checked]
+    read = set().union(*(by_index[rule].columns for rule in checked))
+    found_kept, found_failed = check_all(connection, table, sorted(read), checks, CANDIDATES)
+    kept.update(found_kept)
+    failed += [by_index[rule] for rule in sorted(found_failed)]
+    scanned = checked.union(broad)
+    unchecked = [plan for index, plan in by_index.items() if index not in scanned]
     failed += _invalid_patterns(engine, unchecked)
-    connection.execute(f"DROP TABLE {CANDIDATE_ROWS}")
     connection.execute(f"DROP TABLE {CANDIDATES}")
     numbers = sorted({r for rows in kept.values() for r in rows})
     return kept, _rows_of(engine, table, columns, numbers), failed
@@ -351,15 +375,6 @@ def _scan_each(
         kept.update(more)
         failed += more_failed
     return kept, failed
-
-
-def _checking_sql(predicate: exp.Expression, rule: int) -> str:
-    """The `_row`s of the rule's candidates that its filter keeps."""
-    text = _plain_likes(predicate).sql(dialect="duckdb")
-    return (
-        f"SELECT e.{quote(ROW)} FROM {CANDIDATE_ROWS} AS e WHERE e.{quote(ROW)} IN "
-        f"(SELECT {EVENT} FROM {CANDIDATES} WHERE {RULE} = {rule}) AND ({text})"
-    )
 
 
 def _invalid_patterns(engine: DuckDBEngine, group: list[Plan]) -> list[Plan]:
@@ -387,21 +402,21 @@ def _listing_sql(table: str, texts: list[tuple[str, int]]) -> str:
 
 
 def _rows_of(engine: DuckDBEngine, table: str, columns: set[str], numbers: list[int]) -> Rows:
-    """The events with these `_row`s, as `execute` returns rows (without `_raw`)."""
-    if not numbers:
-        return {}
+    """The events with these `_row`s, as `execute` returns rows (without `_raw`), read
+    ROWS_PER_READ at a time: DuckDB holds a statement's whole result until it is fetched."""
     star = f"* EXCLUDE ({quote(RAW)})" if RAW in columns else "*"
-    cursor = engine.connection.execute(
-        f"SELECT {star} FROM {quote(table)} WHERE {quote(ROW)} IN (SELECT UNNEST(?))", [numbers]
-    )
-    names = [d[0] for d in cursor.description]
-    rows = (_as_executed(names, values) for values in cursor.fetchall())
-    return {row[ROW]: row for row in rows}
-
-
-def _as_executed(names: list[str], values: tuple) -> dict[str, object]:
-    """A result row as `execute` returns it: plain values, without `_raw` columns."""
-    return result_row(dict(zip(names, map(plain, values), strict=True)))
+    rows = Rows()
+    for first in range(0, len(numbers), ROWS_PER_READ):
+        cursor = engine.connection.execute(
+            f"SELECT {star} FROM {quote(table)} WHERE {quote(ROW)} IN (SELECT UNNEST(?))",
+            [numbers[first : first + ROWS_PER_READ]],
+        )
+        read = row_reader(cursor.description)
+        number = [d[0] for d in cursor.description].index(ROW)
+        while batch := cursor.fetchmany(FETCH):
+            for values in batch:
+                rows.add(values[number], read, values)
+    return rows
 
 
 def _shared_lowers(
@@ -541,11 +556,22 @@ def _table_name(table: exp.Table) -> str:
     return ".".join(part.name for part in table.parts)
 
 
-def _tables_of(select: exp.Expression) -> set[str]:
-    """Tables a compiled query reads, less its own CTE names."""
-    ctes = {cte.alias_or_name for cte in select.find_all(exp.CTE)}
-    return {_table_name(t) for t in select.find_all(exp.Table)} - ctes
+class Reads:
+    """What a compiled query reads, in one walk: its tables (less its own CTE names), the
+    columns it names and how many SELECTs it holds."""
 
-
-def _columns_of(predicate: exp.Expression) -> set[str]:
-    return {column.name for column in predicate.find_all(exp.Column)}
+    def __init__(self, tree: exp.Expression):
+        tables: set[str] = set()
+        ctes: set[str] = set()
+        self.columns: set[str] = set()
+        self.selects = 0
+        for node in tree.walk():
+            if isinstance(node, exp.Column):
+                self.columns.add(node.name)
+            elif isinstance(node, exp.Table):
+                tables.add(_table_name(node))
+            elif isinstance(node, exp.CTE):
+                ctes.add(node.alias_or_name)
+            elif isinstance(node, exp.Select):
+                self.selects += 1
+        self.tables = tables - ctes

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from rulec.compiler import ir, multirule
+from rulec.compiler import candidates, ir, multirule, multirule_checks
 from rulec.compiler.events import EventTable, flatten, load_events
 from rulec.compiler.executor import execute
 from rulec.compiler.multirule import STRATEGIES, run_rules
@@ -209,15 +209,40 @@ TRICKY_RULES = [
     (rule(match("CommandLine", ir.MatchKind.REGEX, "b.c")), [2]),
     (rule(match("Image", ir.MatchKind.ENDSWITH, "cmd.exe")), [1, 2]),
     (rule(ir.Not(match("CommandLine", ir.MatchKind.CONTAINS, "ab"))), [1, 3]),
+    (rule(ir.Match(ir.RawText(), ir.MatchKind.CONTAINS, ("x.ex",), case_sensitive=False)), [3]),
+    (
+        rule(
+            ir.And(
+                (
+                    ir.Match(ir.RawText(), ir.MatchKind.CONTAINS, ("cmd",), case_sensitive=False),
+                    match("CommandLine", ir.MatchKind.CONTAINS, "%"),
+                )
+            )
+        ),
+        [2],
+    ),
 ]
 
 
-def test_prefilter_keeps_every_match_of_tricky_text():
+@pytest.mark.parametrize("few_texts", [0, 64])  # texts searched by an automaton / by DuckDB
+def test_prefilter_keeps_every_match_of_tricky_text(few_texts, monkeypatch):
+    monkeypatch.setattr(candidates, "FEW_TEXTS", few_texts)
     queries = [query for query, _ in TRICKY_RULES]
     got = together(queries, TRICKY)
     assert got == one_by_one(queries, TRICKY)
     for (_, want), result in zip(TRICKY_RULES, got, strict=True):
         assert want == "execute" or picked(result) == want
+
+
+# Events read a slice at a time, filters checked a few to a statement and matched rows read one
+# per statement; a failing filter (the unclosed regex) is split from its batch.
+def test_checks_in_small_slices_and_batches_agree_with_execute(monkeypatch):
+    monkeypatch.setattr(multirule_checks, "SLICE", 2)
+    monkeypatch.setattr(multirule_checks, "RULES_PER_CHECK", 2)
+    monkeypatch.setattr(multirule, "ROWS_PER_READ", 1)
+    queries = [query for query, _ in SMALL + TRICKY_RULES]
+    for events in (EVENTS, TRICKY):
+        assert together(queries, events) == one_by_one(queries, events)
 
 
 # --------------------------------------------------------------------------- native event loading
