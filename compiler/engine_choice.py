@@ -75,7 +75,7 @@ def run_each(
 ) -> list[RuleRun]:
     """Each query's rows (or the error it raised) on `engine`."""
     if hasattr(engine, "run_many"):
-        return run_batched(queries, engine, events, tables, now, time_field, progress)
+        return _run_batched(queries, engine, events, tables, now, time_field, progress)
     runs: list[RuleRun] = []
     for query in queries:
         try:
@@ -110,7 +110,7 @@ class Recorder:
         return []
 
 
-def run_batched(
+def _run_batched(
     queries: Sequence[ir.Query],
     engine: Engine,
     events: EventTable | None,

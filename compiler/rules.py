@@ -75,8 +75,8 @@ def load_rules_each(
         for item in items
         if isinstance(item, ir.Diagnostic) and item.severity != "error"
     }
-    for warning in warnings.values():
-        if on_warning:
+    if on_warning:
+        for warning in warnings.values():
             on_warning(warning)
     return [
         [i for i in items if not isinstance(i, ir.Diagnostic) or i.severity == "error"]

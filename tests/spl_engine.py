@@ -664,6 +664,16 @@ def group_key(row: Row, by: list[str]) -> tuple[str, ...] | None:
     return None if any(v is None for v in values) else tuple(map(text_of, values))
 
 
+def grouped(rows: list[Row], by: list[str]) -> dict[tuple[str, ...], list[Row]]:
+    """The rows by their `by` values, rows missing one left out."""
+    groups: dict[tuple[str, ...], list[Row]] = {}
+    for row in rows:
+        key = group_key(row, by)
+        if key is not None:
+            groups.setdefault(key, []).append(row)
+    return groups
+
+
 class Engine:
     """Runs one SPL text over events (and lookup tables, by name, for `inputlookup`)."""
 
@@ -811,13 +821,7 @@ class Engine:
 
     def do_stats(self, args: str, rows: list[Row]) -> list[Row]:
         aggs, by = aggregations(args)
-        groups: dict[tuple[str, ...], list[Row]] = {}
-        for row in rows:
-            key = group_key(row, by)
-            if key is not None:
-                groups.setdefault(key, []).append(row)
-        if not by:
-            groups = {(): rows}
+        groups = grouped(rows, by) if by else {(): rows}
         return [
             {**dict(zip(by, key, strict=True)), **{a.alias: aggregate(a, members) for a in aggs}}
             for key, members in sorted(groups.items())
@@ -825,11 +829,7 @@ class Engine:
 
     def do_eventstats(self, args: str, rows: list[Row]) -> list[Row]:
         aggs, by = aggregations(args)
-        groups: dict[tuple[str, ...], list[Row]] = {}
-        for row in rows:
-            key = group_key(row, by)
-            if key is not None:
-                groups.setdefault(key, []).append(row)
+        groups = grouped(rows, by)
         out = []
         for row in rows:
             key = group_key(row, by)

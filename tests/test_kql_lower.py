@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta, timezone
 
 import pytest
+from kql_lowering import lower
 
 from rulec.compiler import ir
 from rulec.compiler.frontends.kql import load_kql
@@ -14,14 +15,6 @@ L = ir.Literal
 M = ir.Match
 K = ir.MatchKind
 C = ir.CompareOp
-
-
-def lower(text: str) -> ir.Query:
-    results = load_kql(text, "t.kql")
-    errors = [r for r in results if isinstance(r, ir.Diagnostic) and r.severity == "error"]
-    assert not errors, errors
-    (query,) = [r for r in results if isinstance(r, ir.Query)]
-    return query
 
 
 def predicate(condition: str) -> ir.Expr:

@@ -5,19 +5,11 @@ table has exactly the columns the query declares. Each row: KQL, and the stages 
 from __future__ import annotations
 
 import pytest
+from kql_lowering import lower
 
 from rulec.compiler import ir
-from rulec.compiler.frontends.kql import load_kql
 
 F, L, C = ir.FieldRef, ir.Literal, ir.Call
-
-
-def lower(text: str) -> ir.Query:
-    results = load_kql(text, "t.kql")
-    errors = [r for r in results if isinstance(r, ir.Diagnostic) and r.severity == "error"]
-    assert not errors, errors
-    (query,) = [r for r in results if isinstance(r, ir.Query)]
-    return query
 
 
 def extend(name: str, expr: ir.Expr) -> ir.Extend:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
+from kql_lowering import lower
 
 from rulec.compiler import ir
 from rulec.compiler.frontends.kql import load_kql
@@ -15,14 +16,6 @@ M = ir.Match
 K = ir.MatchKind
 T = ir.Pipeline(ir.Table("T"))
 U = ir.Pipeline(ir.Table("U"))
-
-
-def lower(text: str) -> ir.Query:
-    results = load_kql(text, "t.kql")
-    errors = [r for r in results if isinstance(r, ir.Diagnostic) and r.severity == "error"]
-    assert not errors, errors
-    (query,) = [r for r in results if isinstance(r, ir.Query)]
-    return query
 
 
 def by(*names: str) -> tuple[ir.Assign, ...]:
