@@ -115,6 +115,12 @@ BAD_FILES = [
     ("deep-array.json", b"\n" + b"[" * 100_000 + b"]" * 100_000, "events.too-deep", 2),
     ("empty.parquet", b"", "events.bad-parquet", None),
     ("broken.evtx", b"ElfFile\x00 but not really", "events.bad-evtx", None),
+    ("truncated.ndjson", b'{"a": "1"}\n{"a": "2", "b":', "events.bad-json", 2),
+    ("prose.ndjson", b"hello world\n", "events.bad-json", 1),
+    ("half.json", b'[{"a": "1"}, {"a": ', "events.bad-json", 1),
+    ("numbers.json", b"[1, 2, 3]", "events.not-object", 1),
+    ("latin1.ndjson", b'{"a": "caf\xe9"}\n', "events.encoding", 1),
+    ("utf16.ndjson", '{"a": "1"}'.encode("utf-16"), "events.encoding", 1),
 ]
 
 
