@@ -1,8 +1,8 @@
 """Hostile event files: truncated, not JSON, wrong encodings, mixed types in one column.
 
 Each bad file is one `ir.RuleError` naming the file and line, in bounded time (the table of bad
-files is `BAD_FILES` in test_events.py); a field that no event has, or that differs from another only in case, is a field
-like any other to the executor.
+files is `BAD_FILES` in test_events.py); a field that no event has, or that differs from another
+only in case, is a field like any other to the executor.
 """
 
 from __future__ import annotations
