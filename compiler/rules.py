@@ -94,10 +94,9 @@ def _load(path: Path, pipelines: Sequence[object | None]) -> list[list[ir.Query 
     except ir.RuleError as error:
         return [[error.diagnostic]] * len(pipelines)
     if language == "sigma":
-        from rulec.compiler.frontends.sigma import lower_sigma, read_sigma
+        from rulec.compiler.frontends.sigma import lower_sigma_each, read_sigma
 
-        source = read_sigma(text, str(path))
-        return [lower_sigma(source, pipeline) for pipeline in pipelines]
+        return lower_sigma_each(read_sigma(text, str(path)), pipelines)
     from rulec.compiler.frontends.kql import load_kql
 
     return [load_kql(text, str(path))] * len(pipelines)  # KQL rules take no Sigma pipeline

@@ -295,3 +295,85 @@ def test_a_file_read_once_lowers_through_each_pipeline_as_read_alone(tmp_path):
     alone = [load_rules(path, pipeline) for pipeline in pipelines]
     assert together == alone
     assert len({str(items) for items in together}) == len(pipelines)  # the pipelines differ
+
+
+FILTERED_AND_CORRELATED = """
+title: Failed logon
+name: base
+logsource: {product: windows, service: security}
+detection: {sel: {EventID: 4625, TargetUserName|endswith: '$'}, condition: sel}
+---
+title: not for service accounts
+logsource: {product: windows}
+filter:
+  rules: [base]
+  selection: {TargetUserName|startswith: svc_}
+  condition: not selection
+---
+title: Many failed logons
+correlation:
+  type: event_count
+  rules: base
+  generate: true
+  group-by: [TargetUserName]
+  timespan: 5m
+  condition: {gte: 3}
+"""
+
+
+def each_against_alone(path, pipelines) -> None:
+    from rulec.compiler.rules import load_rules, load_rules_each
+
+    together = load_rules_each(path, pipelines)
+    assert together == [load_rules(path, pipeline) for pipeline in pipelines], path
+
+
+def default_pipelines() -> list:
+    """Every default pipeline group, the one without a pipeline in the middle (it shares the
+    parsed rules and runs first whatever its position)."""
+    eql, spl, kql = (resolve_pipeline(n) for n in pipeline_sets(["eql", "spl", "kql"]))
+    return [eql, spl, None, kql]
+
+
+def test_filters_and_correlations_lower_through_each_pipeline_as_read_alone(tmp_path):
+    """A filter changes the rules it applies to: each pipeline still gets rules of its own."""
+    path = tmp_path / "f.yml"
+    path.write_text(FILTERED_AND_CORRELATED, encoding="utf-8")
+    each_against_alone(path, default_pipelines())
+
+
+def test_rules_that_do_not_pickle_are_parsed_again(tmp_path, monkeypatch):
+    from rulec.compiler.frontends import sigma
+
+    def refuse(*args, **kwargs):
+        raise TypeError("cannot pickle")
+
+    monkeypatch.setattr(sigma.pickle, "dumps", refuse)
+    path = tmp_path / "c.yml"
+    path.write_text(COLLECTION + "---\n" + PROCESS_RULE, encoding="utf-8")
+    each_against_alone(path, default_pipelines())
+
+
+def test_corpus_rules_lower_through_each_pipeline_as_read_alone(shared):
+    """Every 25th rule of the SigmaHQ folder: reading a file once for all pipelines (copies
+    unpickled from one parse) gives what reading it once per pipeline gives."""
+    files = sorted((shared / "corpus" / "sigma" / "rules").rglob("*.yml"))[::25]
+    assert len(files) > 100
+    pipelines = default_pipelines()
+    for path in files:
+        each_against_alone(path, pipelines)
+
+
+@pytest.mark.parametrize("names", [["microsoft_xdr"], [KQL_DEFAULT]])
+def test_an_invalid_field_error_names_this_rules_field_alone(names):
+    """The Kusto pipelines keep every field they rejected in their error message; the
+    diagnostic of a later rule names only its own."""
+    pipeline = resolve_pipeline(names)
+    messages = []
+    for field in ("NoSuchFieldOne", "NoSuchFieldTwo"):
+        text = PROCESS_RULE.replace("CommandLine|contains", f"{field}|contains")
+        (result,) = load_sigma(text, "rule.yml", pipeline)
+        assert isinstance(result, ir.Diagnostic), result
+        messages.append(result.message)
+    assert "NoSuchFieldOne" in messages[0]
+    assert "NoSuchFieldTwo" in messages[1] and "NoSuchFieldOne" not in messages[1]

@@ -2,16 +2,18 @@
 
 `load_sigma` turns every rule of a Sigma file (a multi-document collection included) into an
 `ir.Query`, or into an `ir.Diagnostic` with the rule's file, line and column when it cannot.
-A file lowered through several pipelines is read as YAML once (`read_sigma`, then `lower_sigma`
-per pipeline).
+A file lowered through several pipelines is read as YAML and parsed by pySigma once
+(`read_sigma`, then `lower_sigma_each`): pipelines change the rules they process, so every
+pipeline but the last works on a pickled copy, which is cheaper than parsing the rule again.
 """
 
 from __future__ import annotations
 
 import functools
 import itertools
+import pickle
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import yaml
@@ -48,7 +50,7 @@ from rulec.compiler.frontends.sigma_yaml import (
     yaml_error_span,
 )
 
-__all__ = ["load_sigma", "lower_sigma", "read_sigma", "resolve_pipeline"]
+__all__ = ["load_sigma", "lower_sigma", "lower_sigma_each", "read_sigma", "resolve_pipeline"]
 
 
 @functools.lru_cache(maxsize=1)
@@ -104,6 +106,7 @@ class _Parsed:
     aggregations: list[LegacyAggregation | Near | None] = field(default_factory=list)
     timeframe: object = None
     other_sources: list[ir.LogSource] = field(default_factory=list)
+    pickled: bytes | None = None  # the rule as pySigma parsed it, once a copy was needed
 
 
 @dataclass(frozen=True)
@@ -140,8 +143,51 @@ def lower_sigma(
 ) -> list[ir.Query | ir.Diagnostic]:
     """`load_sigma` for a file already read; the documents are not changed, so one `SigmaText`
     can be lowered through several pipelines."""
+    (lowered,) = lower_sigma_each(source, [pipeline])
+    return lowered
+
+
+def lower_sigma_each(
+    source: SigmaText, pipelines: Sequence[ProcessingPipeline | FirstAccepting | None]
+) -> list[list[ir.Query | ir.Diagnostic]]:
+    """`lower_sigma` through each of `pipelines`, every rule parsed by pySigma once.
+
+    A pipeline changes the rules it processes, so each gets rules of its own: the last one the
+    parsed rules themselves, the others copies. Lowering without a pipeline changes nothing that
+    pipelines read (pySigma's condition parsing only sets parent links), so in a file without
+    filters (which do change the rules they apply to) it shares the parsed rules and goes first.
+    """
+    parsed = _parse_file(source.documents, source.path)
+    unchanged = not any(isinstance(item.rule, SigmaFilter) for item in parsed)
+    sharing = [i for i, pipeline in enumerate(pipelines) if pipeline is None and unchanged]
+    changing = [i for i in range(len(pipelines)) if i not in sharing]
+    own = [*_copies(parsed, source, len(changing) - 1), parsed] if changing else []
+    lowered = {i: _lower_file(source, parsed, None) for i in sharing}
+    for i, items in zip(changing, own, strict=True):
+        lowered[i] = _lower_file(source, items, pipelines[i])
+    return [lowered[i] for i in range(len(pipelines))]
+
+
+def _copies(parsed: list[_Parsed], source: SigmaText, count: int) -> list[list[_Parsed]]:
+    """`count` copies of the parsed file, unpickled from snapshots of its rules taken before any
+    pipeline ran; should a rule not pickle, each copy is parsed again instead."""
+    if count <= 0:
+        return []
+    try:
+        for item in parsed:
+            item.pickled = pickle.dumps(item.rule, pickle.HIGHEST_PROTOCOL)
+    except (pickle.PicklingError, TypeError, AttributeError, RecursionError):
+        for item in parsed:
+            item.pickled = None
+        return [_parse_file(source.documents, source.path) for _ in range(count)]
+    return [[replace(i, rule=pickle.loads(i.pickled)) for i in parsed] for _ in range(count)]
+
+
+def _lower_file(
+    source: SigmaText, parsed: list[_Parsed], pipeline: ProcessingPipeline | FirstAccepting | None
+) -> list[ir.Query | ir.Diagnostic]:
+    """Every rule of a parsed file through `pipeline`, which may change the parsed rules."""
     path = source.path
-    parsed = _parse_file(source.documents, path)
     trailing = source.error
     filters = [p.rule for p in parsed if isinstance(p.rule, SigmaFilter)]
     results: dict[int, ir.Query | ir.Diagnostic] = {}
@@ -351,7 +397,10 @@ def _lower_rule(
         rule = sigma_filter.apply_on_rule(rule)
     table = None
     if isinstance(pipeline, FirstAccepting):
-        rule, index = pipeline.apply_first(rule, lambda r: index_rule(r, item.doc.node, path))
+        pickled = None if filters else item.pickled
+        rule, index = pipeline.apply_first(
+            rule, lambda r: index_rule(r, item.doc.node, path), pickled
+        )
     else:
         index = index_rule(rule, item.doc.node, path)
         if pipeline is not None:

@@ -18,6 +18,8 @@ from sigma.exceptions import SigmaTransformationError
 from sigma.processing.pipeline import ProcessingPipeline
 from sigma.rule import SigmaRule
 
+from rulec.compiler.frontends.sigma_errors import pysigma_message
+
 SEPARATOR = "|"
 Rule = TypeVar("Rule", SigmaRule, SigmaCorrelationRule)
 T = TypeVar("T")
@@ -57,22 +59,27 @@ class FirstAccepting:
             pipeline.apply(rule)
         return rule
 
-    def apply_first(self, rule: Rule, prepare: Callable[[Rule], T]) -> tuple[Rule, T]:
+    def apply_first(
+        self, rule: Rule, prepare: Callable[[Rule], T], pickled: bytes | None = None
+    ) -> tuple[Rule, T]:
         """The rule as the first accepting pipeline leaves it, and what `prepare` made of it
         before that pipeline changed it (e.g. an index of its parts by identity).
 
-        Every pipeline but the last works on a copy, so that a rejection leaves `rule` as it was;
+        Every pipeline but the last works on a copy unpickled from `pickled` (the rule as it is
+        now, pickled here unless the caller has it), so that a rejection leaves `rule` as it was;
         the accepted copy is returned in its place.
         """
         reasons = []
         for position, (name, pipeline) in enumerate(zip(self.names, self.pipelines, strict=True)):
             last = position == len(self.pipelines) - 1
-            candidate = rule if last else pickle.loads(pickle.dumps(rule, pickle.HIGHEST_PROTOCOL))
+            if not last:
+                pickled = pickled or pickle.dumps(rule, pickle.HIGHEST_PROTOCOL)
+            candidate = rule if last else pickle.loads(pickled)
             prepared = prepare(candidate)
             try:
                 pipeline.apply(candidate)
             except Exception as error:  # pipelines raise their own exception types too
-                reasons.append(f"{name}: {_first_sentence(_message(error))}")
+                reasons.append(f"{name}: {_first_sentence(pysigma_message(error))}")
                 continue
             self.state, self.chosen = pipeline.state, name
             return candidate, prepared
@@ -87,10 +94,6 @@ def _logsource(rule: SigmaRule | SigmaCorrelationRule) -> str:
     keys = ("product", "category", "service")
     named = [f"{key}: {getattr(source, key)}" for key in keys if getattr(source, key, None)]
     return ", ".join(named) or "none"
-
-
-def _message(error: Exception) -> str:
-    return str(error.args[0]) if error.args else type(error).__name__
 
 
 def _first_sentence(text: str) -> str:

@@ -12,11 +12,23 @@ from rulec.compiler.frontends.sigma_yaml import Document, child, find_scalar, no
 
 _UNKNOWN_MODIFIER = re.compile(r"Unknown modifier '([^']*)'")
 _QUOTED = re.compile(r"'([^']+)'")
+# The Kusto pipelines' invalid-field transformation prepends each field it rejects to a message it
+# keeps, so its later errors also name the fields of rules processed before; the first is this one.
+_EARLIER_FIELDS = re.compile(
+    r"(Invalid SigmaDetectionItem field name encountered: .*?\. )"
+    r"(?:Invalid SigmaDetectionItem field name encountered: .*?\. )+"
+)
+
+
+def pysigma_message(error: Exception) -> str:
+    """The message of a pySigma exception, about this rule alone."""
+    message = str(error.args[0]) if error.args else type(error).__name__
+    return _EARLIER_FIELDS.sub(r"\1", message, count=1)
 
 
 def sigma_error_diagnostic(error: SigmaError, doc: Document, path: str) -> ir.Diagnostic:
     """The diagnostic for a pySigma error raised while parsing or processing `doc`."""
-    message = str(error.args[0]) if error.args else type(error).__name__
+    message = pysigma_message(error)
     modifier = _UNKNOWN_MODIFIER.search(message)
     if modifier:
         key = find_scalar(doc.node, lambda s: modifier[1] in s.split("|")[1:])

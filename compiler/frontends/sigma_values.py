@@ -10,6 +10,7 @@ a named list the deployment supplies, the one-column table `placeholder_<name>` 
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -115,7 +116,7 @@ def _atoms(value: SigmaType, field: ir.Expr, span: ir.Span) -> list[Atom | ir.Ex
     if isinstance(value, SigmaString) and value.contains_placeholder():
         return [placeholder_match(value, field, span)]
     if isinstance(value, SigmaString):
-        return [_string_atom(value, keyword, span)]
+        return [_string_atom(value, keyword)]
     if isinstance(value, SigmaRegularExpression):
         return [_regex_atom(value, span)]
     if keyword:
@@ -123,9 +124,14 @@ def _atoms(value: SigmaType, field: ir.Expr, span: ir.Span) -> list[Atom | ir.Ex
     return [_field_scalar(value, field, span)]
 
 
-def _string_atom(value: SigmaString, keyword: bool, span: ir.Span) -> Atom:
-    cased = isinstance(value, SigmaCasedString)
-    parts = _pattern_parts(value, span)
+def _string_atom(value: SigmaString, keyword: bool) -> Atom:
+    return _string_atom_of(isinstance(value, SigmaCasedString), tuple(value.s), keyword)
+
+
+@functools.lru_cache(maxsize=16384)
+def _string_atom_of(cased: bool, chunks: tuple[str | SpecialChars, ...], keyword: bool) -> Atom:
+    """Cached: a rule's values come back once per pipeline, and many rules share values."""
+    parts = _pattern_parts(chunks)
     if keyword:
         if parts[:1] != [ir.Wildcard.ANY]:
             parts.insert(0, ir.Wildcard.ANY)
@@ -173,10 +179,10 @@ def placeholder_match(value: SigmaString, field: ir.Expr, span: ir.Span) -> ir.I
     return ir.InPipeline(field, values, cased, kind, span=span)
 
 
-def _pattern_parts(value: SigmaString, span: ir.Span) -> list[str | ir.Wildcard]:
-    """The value as merged text and wildcard parts; runs of `*` collapse into one."""
+def _pattern_parts(chunks: Sequence[str | SpecialChars]) -> list[str | ir.Wildcard]:
+    """A string's chunks as merged text and wildcard parts; runs of `*` collapse into one."""
     parts: list[str | ir.Wildcard] = []
-    for part in value.s:
+    for part in chunks:
         item = _WILDCARDS[part] if isinstance(part, SpecialChars) else part
         if isinstance(item, str) and parts and isinstance(parts[-1], str):
             parts[-1] += item

@@ -8,6 +8,7 @@ missing), guarded against hostile input: aliases that would expand a document be
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -45,8 +46,10 @@ class _SafeLoader(getattr(yaml, "CSafeLoader", yaml.SafeLoader)):
 _SafeLoader.add_constructor("tag:yaml.org,2002:timestamp", _SafeLoader.construct_yaml_timestamp)
 
 
+@functools.lru_cache(maxsize=4096)
 def node_span(path: str, node: yaml.Node | None) -> ir.Span:
-    """The 1-based position where `node` starts."""
+    """The 1-based position where `node` starts (cached: a file lowered through several
+    pipelines asks for the same nodes' spans once per pipeline)."""
     if node is None:
         return ir.Span(path)
     return ir.Span(path, node.start_mark.line + 1, node.start_mark.column + 1)
