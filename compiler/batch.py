@@ -1,6 +1,6 @@
-"""Converting a corpus: every file parsed once per pipeline, every target emitted from the same
-IR, on all cores, with an optional cache keyed by content so that an unchanged rule is not
-compiled again.
+"""Converting a corpus: every file parsed once, every target emitted from the same IR, on all
+cores in chunks of files converted phase by phase, with an optional cache keyed by content so
+that an unchanged rule is not compiled again.
 
 Targets come in groups that share their Sigma pipelines (`Groups`: pipeline names -> targets).
 A file's cache key is the SHA-256 of its text, the groups (pipeline names, the text of pipeline
@@ -25,7 +25,7 @@ from pathlib import Path
 from rulec.backends.base import Options
 from rulec.compiler import ir
 from rulec.compiler.atomic import write_atomic
-from rulec.compiler.convert import Outcome, convert_groups
+from rulec.compiler.convert import Outcome, convert_files
 from rulec.compiler.rules import resolve_pipeline
 
 Progress = Callable[[int, int], None]
@@ -123,30 +123,35 @@ class _Job:
 
 
 def _convert(paths, indexes, job: _Job, workers: int | None):
-    """(index, result) pairs, converted in worker processes when there are enough files."""
+    """(index, result) pairs, converted in worker processes when there are enough files; each
+    task is a chunk of CHUNK files, converted phase by phase (`convert_files`)."""
     count = workers or os.cpu_count() or 1
+    chunks = [paths[i : i + CHUNK] for i in range(0, len(paths), CHUNK)]
     if count == 1 or len(paths) < (2 if workers else PARALLEL_FROM):
         _start(job)
         with _fewer_collections():
-            for index, path in zip(indexes, paths, strict=True):
-                yield index, _convert_one(path)
+            results = (result for chunk in chunks for result in _convert_chunk(chunk))
+            yield from zip(indexes, results, strict=True)
         return
-    chunk = max(1, min(32, len(paths) // (count * 4)))
+    if len(chunks) < count * 4:  # few files: smaller chunks keep every worker busy
+        size = max(1, -(-len(paths) // (count * 4)))
+        chunks = [paths[i : i + size] for i in range(0, len(paths), size)]
     with ProcessPoolExecutor(count, initializer=_start_worker, initargs=(job,)) as pool:
-        yield from zip(indexes, pool.map(_convert_one, paths, chunksize=chunk), strict=True)
+        results = (result for done in pool.map(_convert_chunk, chunks) for result in done)
+        yield from zip(indexes, results, strict=True)
 
 
 _WORKER: dict[str, object] = {}
 
 # Converting allocates many short-lived objects linked in cycles (pySigma's back references), so
-# Python's collector runs often over objects that die soon anyway: collecting once every
-# COLLECT_EVERY files instead saves about a fifth of the time and holds little garbage.
-COLLECT_EVERY = 64
+# Python's collector runs often over objects that die soon anyway: collecting once per chunk
+# instead saves about a fifth of the time and holds little garbage.
+CHUNK = 32
 
 
 @contextmanager
 def _fewer_collections() -> Iterator[None]:
-    """Automatic garbage collection off (`_convert_one` collects every COLLECT_EVERY files)."""
+    """Automatic garbage collection off (`_convert_chunk` collects after each chunk)."""
     enabled = gc.isenabled()
     gc.disable()
     try:
@@ -160,7 +165,6 @@ def _start(job: _Job) -> None:
     """Set-up: resolve each group's pipelines once per process."""
     _WORKER["job"] = job
     _WORKER["pipelines"] = {names: resolve_pipeline(names) for names in job.groups}
-    _WORKER["converted"] = 0
 
 
 def _start_worker(job: _Job) -> None:
@@ -171,15 +175,15 @@ def _start_worker(job: _Job) -> None:
     gc.disable()
 
 
-def _convert_one(path: Path) -> FileResult:
+def _convert_chunk(paths: list[Path]) -> list[FileResult]:
     job: _Job = _WORKER["job"]
-    warnings: list[ir.Diagnostic] = []
     groups = [(_WORKER["pipelines"][names], targets) for names, targets in job.groups.items()]
-    outcomes = tuple(convert_groups(path, groups, job.options, job.debug, warnings.append))
-    _WORKER["converted"] += 1
-    if _WORKER["converted"] % COLLECT_EVERY == 0:
-        gc.collect(1)  # what these files left behind; older objects (results kept) are not read
-    return FileResult(path, outcomes, tuple(warnings))
+    converted = convert_files(paths, groups, job.options, job.debug)
+    gc.collect(1)  # what this chunk left behind; older objects (results kept) are not read
+    return [
+        FileResult(path, tuple(outcomes), tuple(warnings))
+        for path, (outcomes, warnings) in zip(paths, converted, strict=True)
+    ]
 
 
 # --------------------------------------------------------------------------- cache entries

@@ -7,7 +7,9 @@ back as an `ir.Query` or, if it cannot be read, as an `ir.Diagnostic` in its pla
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Protocol
 
 from rulec.compiler import ir
 
@@ -68,38 +70,73 @@ def load_rules_each(
     on_warning: Callable[[ir.Diagnostic], None] | None = None,
 ) -> list[list[ir.Query | ir.Diagnostic]]:
     """`load_rules` through each of `pipelines`, reading and parsing the file once."""
-    loaded = _load(path, pipelines)
-    warnings = {  # a file read through two pipelines warns once
+    prepared = prepare(path, pipelines)
+    lowered = {i: prepared.lower(i, pipelines[i]) for i in lowering_order(pipelines)}
+    items, warnings = split_warnings([lowered[i] for i in range(len(pipelines))])
+    if on_warning:
+        for warning in warnings:
+            on_warning(warning)
+    return items
+
+
+def lowering_order(pipelines: Sequence[object | None]) -> list[int]:
+    """The order in which a prepared file is lowered through `pipelines`: without a pipeline
+    first, since that lowering may share the parsed rules which the pipelines change."""
+    return sorted(range(len(pipelines)), key=lambda i: pipelines[i] is not None)
+
+
+class Prepared(Protocol):
+    """A rule file read (and, for Sigma, parsed), ready to be lowered through each pipeline."""
+
+    def lower(self, index: int, pipeline: object | None) -> list[ir.Query | ir.Diagnostic]: ...
+
+
+@dataclass(frozen=True)
+class _Fixed:
+    """A file whose rules do not depend on the pipeline: KQL, or one that could not be read."""
+
+    items: list[ir.Query | ir.Diagnostic]
+
+    def lower(self, index: int, pipeline: object | None) -> list[ir.Query | ir.Diagnostic]:
+        return self.items
+
+
+def prepare(path: Path, pipelines: Sequence[object | None]) -> Prepared:
+    """The file read through the front end its suffix names, to be lowered through each of
+    `pipelines` (the Sigma front end keeps a copy of the parsed rules for each pipeline)."""
+    language = LANGUAGES.get(path.suffix.lower())
+    if language is None:
+        message = f"unknown rule file type {path.suffix!r}: expected .yml, .yaml or .kql"
+        return _Fixed([ir.Diagnostic("io.unknown-type", message, ir.Span(str(path)))])
+    try:
+        text = read_text(path)
+    except ir.RuleError as error:
+        return _Fixed([error.diagnostic])
+    if language == "sigma":
+        from rulec.compiler.frontends.sigma import parse_sigma, read_sigma
+
+        return parse_sigma(read_sigma(text, str(path)), pipelines)
+    from rulec.compiler.frontends.kql import load_kql
+
+    return _Fixed(load_kql(text, str(path)))  # KQL rules take no Sigma pipeline
+
+
+def split_warnings(
+    loaded: list[list[ir.Query | ir.Diagnostic]],
+) -> tuple[list[list[ir.Query | ir.Diagnostic]], list[ir.Diagnostic]]:
+    """Each pipeline's rules without the warnings and notes among them, and those warnings
+    (once each: a file read through two pipelines warns once)."""
+    warnings = {
         (item, item.span): item
         for items in loaded
         for item in items
         if isinstance(item, ir.Diagnostic) and item.severity != "error"
     }
-    if on_warning:
-        for warning in warnings.values():
-            on_warning(warning)
-    return [
+    kept = [
         [i for i in items if not isinstance(i, ir.Diagnostic) or i.severity == "error"]
         for items in loaded
     ]
-
-
-def _load(path: Path, pipelines: Sequence[object | None]) -> list[list[ir.Query | ir.Diagnostic]]:
-    language = LANGUAGES.get(path.suffix.lower())
-    if language is None:
-        message = f"unknown rule file type {path.suffix!r}: expected .yml, .yaml or .kql"
-        return [[ir.Diagnostic("io.unknown-type", message, ir.Span(str(path)))]] * len(pipelines)
-    try:
-        text = read_text(path)
-    except ir.RuleError as error:
-        return [[error.diagnostic]] * len(pipelines)
-    if language == "sigma":
-        from rulec.compiler.frontends.sigma import lower_sigma_each, read_sigma
-
-        return lower_sigma_each(read_sigma(text, str(path)), pipelines)
-    from rulec.compiler.frontends.kql import load_kql
-
-    return [load_kql(text, str(path))] * len(pipelines)  # KQL rules take no Sigma pipeline
+    return kept, list(warnings.values())
 
 
 def resolve_pipeline(names: Sequence[str]) -> object | None:

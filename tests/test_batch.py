@@ -85,3 +85,46 @@ def test_an_edited_compiler_misses_the_cache(corpus, tmp_path, monkeypatch):
     convert_corpus(corpus, GROUPS, cache_dir=cache, workers=1)
     monkeypatch.setattr(batch, "fingerprint", lambda: "another compiler")
     assert not any(r.cached for r in convert_corpus(corpus, GROUPS, cache_dir=cache, workers=1))
+
+
+def default_groups() -> list:
+    """All five targets, grouped by their default pipelines."""
+    from rulec.backends.pipelines import pipeline_sets
+    from rulec.compiler.rules import resolve_pipeline
+
+    sets = pipeline_sets(["duckdb", "postgres", "eql", "spl", "kql"])
+    return [(resolve_pipeline(list(names)), targets) for names, targets in sets.items()]
+
+
+def test_files_converted_phase_by_phase_equal_each_file_alone(shared):
+    """`convert_files` lowers every file through one pipeline group, then the next, and emits one
+    target after another: what each file gets equals its own conversion (every 40th rule of the
+    SigmaHQ folder, all five targets through their default pipelines)."""
+    from rulec.compiler.convert import convert_files, convert_groups
+
+    files = sorted((shared / "corpus" / "sigma" / "rules").rglob("*.yml"))[::40]
+    groups = default_groups()
+    together = convert_files(files, groups)
+    for path, (outcomes, warnings) in zip(files, together, strict=True):
+        alone_warnings: list = []
+        assert outcomes == list(convert_groups(path, groups, on_warning=alone_warnings.append))
+        assert warnings == alone_warnings
+
+
+def test_a_file_that_fails_unexpectedly_fails_alone(corpus, monkeypatch):
+    """An exception while converting one file of a chunk becomes that file's internal
+    diagnostic (one per target); the other files of the chunk convert as usual."""
+    from rulec.compiler import convert
+
+    prepare = convert.prepare
+
+    def failing(path, pipelines):
+        if path.name == "c.yml":
+            raise RuntimeError("boom")
+        return prepare(path, pipelines)
+
+    monkeypatch.setattr(convert, "prepare", failing)
+    first, _, third = convert.convert_files(corpus, [(None, TARGETS)])
+    assert [o.ok for o in first[0]] == [True] * len(TARGETS)
+    assert [o.error.code for o in third[0]] == ["internal"] * len(TARGETS)
+    assert "boom" in third[0][0].error.message

@@ -49,8 +49,17 @@ from rulec.compiler.frontends.sigma_yaml import (
     node_span,
     yaml_error_span,
 )
+from rulec.compiler.rules import lowering_order
 
-__all__ = ["load_sigma", "lower_sigma", "lower_sigma_each", "read_sigma", "resolve_pipeline"]
+__all__ = [
+    "ParsedSigma",
+    "load_sigma",
+    "lower_sigma",
+    "lower_sigma_each",
+    "parse_sigma",
+    "read_sigma",
+    "resolve_pipeline",
+]
 
 
 @functools.lru_cache(maxsize=1)
@@ -150,22 +159,43 @@ def lower_sigma(
 def lower_sigma_each(
     source: SigmaText, pipelines: Sequence[ProcessingPipeline | FirstAccepting | None]
 ) -> list[list[ir.Query | ir.Diagnostic]]:
-    """`lower_sigma` through each of `pipelines`, every rule parsed by pySigma once.
+    """`lower_sigma` through each of `pipelines`, every rule parsed by pySigma once."""
+    parsed = parse_sigma(source, pipelines)
+    lowered = {i: parsed.lower(i, pipelines[i]) for i in lowering_order(pipelines)}
+    return [lowered[i] for i in range(len(pipelines))]
 
-    A pipeline changes the rules it processes, so each gets rules of its own: the last one the
-    parsed rules themselves, the others copies. Lowering without a pipeline changes nothing that
-    pipelines read (pySigma's condition parsing only sets parent links), so in a file without
-    filters (which do change the rules they apply to) it shares the parsed rules and goes first.
+
+@dataclass(frozen=True)
+class ParsedSigma:
+    """A Sigma file parsed by pySigma once, holding the rules each pipeline is to lower.
+
+    A pipeline changes the rules it processes, so each gets rules of its own: the last one in
+    `lowering_order` the parsed rules themselves, the others copies. Lowering without a pipeline
+    changes nothing that pipelines read (pySigma's condition parsing only sets parent links), so in
+    a file without filters (which change the rules they apply to) it shares the parsed rules.
     """
+
+    source: SigmaText
+    rules: tuple[list[_Parsed], ...]  # by pipeline index
+
+    def lower(
+        self, index: int, pipeline: ProcessingPipeline | FirstAccepting | None
+    ) -> list[ir.Query | ir.Diagnostic]:
+        """Every rule through the pipeline at `index`; call in `lowering_order`."""
+        return _lower_file(self.source, self.rules[index], pipeline)
+
+
+def parse_sigma(
+    source: SigmaText, pipelines: Sequence[ProcessingPipeline | FirstAccepting | None]
+) -> ParsedSigma:
+    """The file's rules parsed once, with a copy for each of `pipelines` that needs one."""
     parsed = _parse_file(source.documents, source.path)
     unchanged = not any(isinstance(item.rule, SigmaFilter) for item in parsed)
-    sharing = [i for i, pipeline in enumerate(pipelines) if pipeline is None and unchanged]
-    changing = [i for i in range(len(pipelines)) if i not in sharing]
+    order = lowering_order(pipelines)
+    changing = [i for i in order if pipelines[i] is not None or not unchanged]
     own = [*_copies(parsed, source, len(changing) - 1), parsed] if changing else []
-    lowered = {i: _lower_file(source, parsed, None) for i in sharing}
-    for i, items in zip(changing, own, strict=True):
-        lowered[i] = _lower_file(source, items, pipelines[i])
-    return [lowered[i] for i in range(len(pipelines))]
+    rules = dict.fromkeys(order, parsed) | dict(zip(changing, own, strict=True))
+    return ParsedSigma(source, tuple(rules[i] for i in range(len(pipelines))))
 
 
 def _copies(parsed: list[_Parsed], source: SigmaText, count: int) -> list[list[_Parsed]]:

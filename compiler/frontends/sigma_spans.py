@@ -24,6 +24,12 @@ class SpanIndex:
     rule_span: ir.Span
     by_id: dict[int, ir.Span] = field(default_factory=dict)
     conditions: list[ir.Span] = field(default_factory=list)
+    # the indexed objects themselves: while they live, no new object can take one of their ids
+    indexed: list[object] = field(default_factory=list)
+
+    def add(self, obj: object, span: ir.Span) -> None:
+        self.by_id[id(obj)] = span
+        self.indexed.append(obj)
 
     def of(self, obj: object, default: ir.Span | None = None) -> ir.Span:
         return self.by_id.get(id(obj), default or self.rule_span)
@@ -46,7 +52,7 @@ def index_rule(rule: SigmaRule, node: yaml.Node, path: str) -> SpanIndex:
     for name, detection in rule.detection.detections.items():
         pair = child_pair(detection_node, name)
         if pair is not None:
-            index.by_id[id(detection)] = node_span(path, pair[0])
+            index.add(detection, node_span(path, pair[0]))
             _align_detection(index, detection, pair[1])
     return index
 
@@ -56,24 +62,24 @@ def _align_detection(index: SpanIndex, detection: SigmaDetection, node: yaml.Nod
     if isinstance(node, yaml.MappingNode) and len(items) == len(node.value):
         for item, (key_node, value_node) in zip(items, node.value, strict=True):
             if isinstance(item, SigmaDetectionItem):
-                index.by_id[id(item)] = node_span(index.path, key_node)
+                index.add(item, node_span(index.path, key_node))
                 _align_values(index, item, value_node)
     elif isinstance(node, yaml.SequenceNode) and len(items) == len(node.value):
         for item, sub in zip(items, node.value, strict=True):
-            index.by_id[id(item)] = node_span(index.path, sub)
+            index.add(item, node_span(index.path, sub))
             if isinstance(item, SigmaDetection):
                 _align_detection(index, item, sub)
             else:
                 _align_values(index, item, sub)
     elif len(items) == 1 and isinstance(items[0], SigmaDetectionItem):
-        index.by_id[id(items[0])] = node_span(index.path, node)
+        index.add(items[0], node_span(index.path, node))
         _align_values(index, items[0], node)
 
 
 def _align_values(index: SpanIndex, item: SigmaDetectionItem, node: yaml.Node) -> None:
     if isinstance(node, yaml.SequenceNode) and len(node.value) == len(item.value):
         for value, sub in zip(item.value, node.value, strict=True):
-            index.by_id[id(value)] = node_span(index.path, sub)
+            index.add(value, node_span(index.path, sub))
     else:
         for value in item.value:
-            index.by_id[id(value)] = node_span(index.path, node)
+            index.add(value, node_span(index.path, node))
