@@ -104,7 +104,7 @@ def convert_files(
 
     The work goes phase by phase over all the files (read and parse them all, lower them through
     one pipeline group after another, emit one target after another), so the code of one phase
-    stays in the processor's caches: a tenth faster than file by file.
+    stays in the processor's caches (5 to 10% fewer processor cycles than file by file).
     """
     pipelines = [pipeline for pipeline, _ in groups]
     files = [_File(path) for path in paths]
