@@ -11,15 +11,21 @@ discovery and worker start-up included), on the same rule folder:
   ecs_windows, Kusto with microsoft_xdr (the pipelines rulec's targets use by default). Its
   conversion loop alone is printed too. A back end that is not installed is skipped.
 
-The pySigma processes use this interpreter unless `--pysigma-python` names another.
+The pySigma processes use this interpreter unless `--pysigma-python` names another. Each command's
+processor time (user + system, workers included) is printed beside its wall time. On a shared
+machine whose speed drifts, `--rounds N` repeats the whole set N times, one round after another,
+and prints the ratios of the median wall times.
 
     python benchmarks/bench_convert.py
+    python benchmarks/bench_convert.py --rounds 3
     python benchmarks/bench_convert.py --rules ../shared/corpus/sigma/rules/windows
 """
 
 from __future__ import annotations
 
 import argparse
+import resource
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -63,11 +69,15 @@ print(time.perf_counter() - started, ok, failed)
 RULEC = "from rulec.compiler.cli import entry; entry()"
 
 
-def timed(command: list[str]) -> tuple[float, str]:
-    """Wall seconds of a command, and what it printed."""
+def timed(command: list[str]) -> tuple[float, float, str]:
+    """Wall seconds of a command, its processor seconds (children included), what it printed."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     started = time.perf_counter()
     done = subprocess.run(command, capture_output=True, text=True)
-    return time.perf_counter() - started, done.stdout
+    wall = time.perf_counter() - started
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime
+    return wall, cpu, done.stdout
 
 
 def rulec_figures(folder: Path, jobs: int | None) -> float:
@@ -78,8 +88,11 @@ def rulec_figures(folder: Path, jobs: int | None) -> float:
         command = [sys.executable, "-c", RULEC, "convert", *targets, "--format", "json"]
         command += ["--cache", cache, *(["-j", str(jobs)] if jobs else []), str(folder)]
         for label in ("cold", "cached"):
-            seconds, _ = timed(command)
-            print(f"rulec convert, {files} files, {len(TARGETS)} targets, {label}: {seconds:.1f} s")
+            seconds, cpu, _ = timed(command)
+            print(
+                f"rulec convert, {files} files, {len(TARGETS)} targets, {label}: "
+                f"{seconds:.1f} s ({cpu:.1f} s of processor time)"
+            )
             if label == "cold":
                 cold = seconds
     return cold
@@ -89,7 +102,7 @@ def pysigma_figures(folder: Path, python: str) -> dict[str, float]:
     """Seconds per pySigma back end (one target, one process), for those installed."""
     seconds = {}
     for label, (module, name, pipelines) in PYSIGMA_BACKENDS.items():
-        wall, printed = timed([python, "-c", PYSIGMA, str(folder), module, name, *pipelines])
+        wall, cpu, printed = timed([python, "-c", PYSIGMA, str(folder), module, name, *pipelines])
         words = printed.split()
         if not words or words[0] == "missing":
             print(f"pySigma {label}: not installed ({' '.join(words[1:])})")
@@ -97,8 +110,8 @@ def pysigma_figures(folder: Path, python: str) -> dict[str, float]:
         seconds[label] = wall
         piped = f" + {' + '.join(pipelines)}" if pipelines else ""
         print(
-            f"pySigma {label}{piped}, one target: {wall:.1f} s "
-            f"(conversion loop {float(words[0]):.1f} s; {words[1]} ok, {words[2]} failed)"
+            f"pySigma {label}{piped}, one target: {wall:.1f} s ({cpu:.1f} s of processor time; "
+            f"conversion loop {float(words[0]):.1f} s; {words[1]} ok, {words[2]} failed)"
         )
     return seconds
 
@@ -108,10 +121,24 @@ def main() -> None:
     parser.add_argument("--rules", type=Path, default=SHARED / "corpus" / "sigma" / "rules")
     parser.add_argument("--jobs", type=int, default=None, help="rulec worker processes")
     parser.add_argument("--pysigma-python", default=sys.executable, help="python with pySigma")
+    parser.add_argument("--rounds", type=int, default=1, help="repeat everything N times")
     args = parser.parse_args()
-    cold = rulec_figures(args.rules, args.jobs)
-    for label, seconds in pysigma_figures(args.rules, args.pysigma_python).items():
-        print(f"ratio pySigma {label} (1 target) / rulec cold (5 targets): {seconds / cold:.2f}")
+    rulec: list[float] = []
+    pysigma: dict[str, list[float]] = {}
+    for round_number in range(1, args.rounds + 1):
+        if args.rounds > 1:
+            print(f"round {round_number}")
+        cold = rulec_figures(args.rules, args.jobs)
+        rulec.append(cold)
+        for label, seconds in pysigma_figures(args.rules, args.pysigma_python).items():
+            pysigma.setdefault(label, []).append(seconds)
+            ratio = seconds / cold
+            print(f"ratio pySigma {label} (1 target) / rulec cold (5 targets): {ratio:.2f}")
+    if args.rounds > 1:
+        middle = statistics.median(rulec)
+        for label, times in pysigma.items():
+            ratio = statistics.median(times) / middle
+            print(f"median ratio pySigma {label} / rulec cold, {args.rounds} rounds: {ratio:.2f}")
 
 
 if __name__ == "__main__":
