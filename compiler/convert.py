@@ -64,8 +64,8 @@ def convert_groups(
 ) -> Iterator[Outcome]:
     """`convert_file` for each (pipeline, targets) group in turn, the file read once."""
     ((outcomes, warnings),) = convert_files([path], groups, options, debug)
-    for warning in warnings:
-        if on_warning:
+    if on_warning:
+        for warning in warnings:
             on_warning(warning)
     return iter(outcomes)
 
@@ -117,11 +117,12 @@ def convert_files(
     for file in files:
         kept, file.warnings = split_warnings([file.lowered[i] for i in range(len(groups))])
         file.lowered = dict(enumerate(kept))
+    converted = [file for file in files if file.failure is None]
     for index, (_, targets) in enumerate(groups):
         for target in targets:
-            for file in files:
+            for file in converted:
                 for position, item in enumerate(file.lowered[index]):
-                    if isinstance(item, ir.Query) and file.failure is None:
+                    if isinstance(item, ir.Query):
                         outcome = emit_one(file.path, item, target, options, debug)
                         file.emitted[index, position, target] = outcome
     return [_outcomes(file, groups) for file in files]

@@ -343,15 +343,25 @@ def test_filters_and_correlations_lower_through_each_pipeline_as_read_alone(tmp_
 
 
 def test_rules_that_do_not_pickle_are_parsed_again(tmp_path, monkeypatch):
+    """The front end's snapshots fail to pickle: each pipeline gets a new parse instead."""
+    import pickle
+    import types
+
     from rulec.compiler.frontends import sigma
 
+    refused = []
+
     def refuse(*args, **kwargs):
+        refused.append(args)
         raise TypeError("cannot pickle")
 
-    monkeypatch.setattr(sigma.pickle, "dumps", refuse)
+    stub = types.SimpleNamespace(**vars(pickle))
+    stub.dumps = refuse
+    monkeypatch.setattr(sigma, "pickle", stub)  # the KQL alternatives still pickle
     path = tmp_path / "c.yml"
     path.write_text(COLLECTION + "---\n" + PROCESS_RULE, encoding="utf-8")
     each_against_alone(path, default_pipelines())
+    assert refused
 
 
 def test_corpus_rules_lower_through_each_pipeline_as_read_alone(shared):

@@ -3,8 +3,8 @@
 `load_sigma` turns every rule of a Sigma file (a multi-document collection included) into an
 `ir.Query`, or into an `ir.Diagnostic` with the rule's file, line and column when it cannot.
 A file lowered through several pipelines is read as YAML and parsed by pySigma once
-(`read_sigma`, then `lower_sigma_each`): pipelines change the rules they process, so every
-pipeline but the last works on a pickled copy, which is cheaper than parsing the rule again.
+(`read_sigma`, `parse_sigma`, then `ParsedSigma.lower` per pipeline): pipelines change the rules
+they process, so every pipeline but the last works on a pickled copy, cheaper than a new parse.
 """
 
 from __future__ import annotations
@@ -55,7 +55,6 @@ __all__ = [
     "ParsedSigma",
     "load_sigma",
     "lower_sigma",
-    "lower_sigma_each",
     "parse_sigma",
     "read_sigma",
     "resolve_pipeline",
@@ -152,17 +151,7 @@ def lower_sigma(
 ) -> list[ir.Query | ir.Diagnostic]:
     """`load_sigma` for a file already read; the documents are not changed, so one `SigmaText`
     can be lowered through several pipelines."""
-    (lowered,) = lower_sigma_each(source, [pipeline])
-    return lowered
-
-
-def lower_sigma_each(
-    source: SigmaText, pipelines: Sequence[ProcessingPipeline | FirstAccepting | None]
-) -> list[list[ir.Query | ir.Diagnostic]]:
-    """`lower_sigma` through each of `pipelines`, every rule parsed by pySigma once."""
-    parsed = parse_sigma(source, pipelines)
-    lowered = {i: parsed.lower(i, pipelines[i]) for i in lowering_order(pipelines)}
-    return [lowered[i] for i in range(len(pipelines))]
+    return parse_sigma(source, [pipeline]).lower(0, pipeline)
 
 
 @dataclass(frozen=True)
@@ -190,9 +179,9 @@ def parse_sigma(
 ) -> ParsedSigma:
     """The file's rules parsed once, with a copy for each of `pipelines` that needs one."""
     parsed = _parse_file(source.documents, source.path)
-    unchanged = not any(isinstance(item.rule, SigmaFilter) for item in parsed)
+    filtered = any(isinstance(item.rule, SigmaFilter) for item in parsed)
     order = lowering_order(pipelines)
-    changing = [i for i in order if pipelines[i] is not None or not unchanged]
+    changing = [i for i in order if pipelines[i] is not None or filtered]
     own = [*_copies(parsed, source, len(changing) - 1), parsed] if changing else []
     rules = dict.fromkeys(order, parsed) | dict(zip(changing, own, strict=True))
     return ParsedSigma(source, tuple(rules[i] for i in range(len(pipelines))))

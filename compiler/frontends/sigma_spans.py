@@ -22,17 +22,16 @@ class SpanIndex:
 
     path: str
     rule_span: ir.Span
-    by_id: dict[int, ir.Span] = field(default_factory=dict)
+    # by id, with the object itself: while it lives, no new object can take its id
+    by_id: dict[int, tuple[object, ir.Span]] = field(default_factory=dict)
     conditions: list[ir.Span] = field(default_factory=list)
-    # the indexed objects themselves: while they live, no new object can take one of their ids
-    indexed: list[object] = field(default_factory=list)
 
     def add(self, obj: object, span: ir.Span) -> None:
-        self.by_id[id(obj)] = span
-        self.indexed.append(obj)
+        self.by_id[id(obj)] = (obj, span)
 
     def of(self, obj: object, default: ir.Span | None = None) -> ir.Span:
-        return self.by_id.get(id(obj), default or self.rule_span)
+        entry = self.by_id.get(id(obj))
+        return entry[1] if entry else default or self.rule_span
 
     def condition(self, index: int) -> ir.Span:
         if index < len(self.conditions):
