@@ -427,7 +427,7 @@ def _lower_rule(
     if pipeline is not None:
         table = pipeline.state.get("query_table")
     exprs = [
-        lower_condition(condition.parsed, index, index.condition(i))
+        lower_condition(condition, index, index.condition(i))
         for i, condition in enumerate(rule.detection.parsed_condition)
     ]
     span = index.condition(0)

@@ -1,72 +1,147 @@
-"""Lowering of pySigma's parsed condition trees (after pipeline processing) to IR expressions."""
+"""Lowering of a Sigma rule's conditions, over its detections after pipeline processing, to IR.
+
+pySigma's grammar parses a condition text into identifiers, `1 of`/`all of` selectors and
+not/and/or (once per distinct text: the tree is shared and never changed). The tree is resolved
+against the processed detections with pySigma's rules (`SigmaCondition.parsed`): a detection
+links its items with and (a mapping) or or (a list), an item its values with or (`|all`: and);
+an item without values compares its field with null; operands that select nothing (every item
+dropped by a pipeline) drop out, and a link left with one operand is that operand.
+"""
 
 from __future__ import annotations
 
+import functools
+from dataclasses import dataclass
+
 from sigma.conditions import (
     ConditionAND,
-    ConditionFieldEqualsValueExpression,
+    ConditionIdentifier,
     ConditionItem,
     ConditionNOT,
     ConditionOR,
-    ConditionValueExpression,
+    ConditionSelector,
+    SigmaCondition,
 )
-from sigma.rule import SigmaDetectionItem
+from sigma.exceptions import SigmaConditionError
+from sigma.rule import SigmaDetection, SigmaDetectionItem, SigmaDetections
+from sigma.types import SigmaNull, SigmaType
 
 from rulec.compiler import ir
 from rulec.compiler.frontends.sigma_spans import SpanIndex
 from rulec.compiler.frontends.sigma_values import match_any, unsupported
 
-Leaf = ConditionFieldEqualsValueExpression | ConditionValueExpression
+Link = type[ir.And] | type[ir.Or] | type[ir.Not]
 
 
-def lower_condition(tree: object, index: SpanIndex, span: ir.Span) -> ir.Expr:
-    """The IR expression of one parsed condition; boolean nodes carry the condition's span."""
-    if isinstance(tree, ConditionAND):
-        return ir.And(_flatten(ir.And, tree, index, span), span=span)
-    if isinstance(tree, ConditionOR):
-        if _is_value_list(tree):
-            return _leaves(tree.args, index)
-        return ir.Or(_flatten(ir.Or, tree, index, span), span=span)
-    if isinstance(tree, ConditionNOT):
-        return ir.Not(lower_condition(tree.args[0], index, span), span=span)
-    if isinstance(tree, (ConditionFieldEqualsValueExpression, ConditionValueExpression)):
-        return _leaves([tree], index)
+@dataclass(frozen=True)
+class _Leaf:
+    """A detection item's field (None: a keyword) compared with one of its values."""
+
+    item: SigmaDetectionItem
+    value: SigmaType
+
+
+@dataclass(frozen=True)
+class _Node:
+    """Operands linked by and, or or not; `values`: linked by a detection or detection item,
+    whose comparisons of one field merge into one list of values."""
+
+    kind: Link
+    args: tuple[_Leaf | _Node, ...]
+    values: bool = False
+
+
+Tree = _Leaf | _Node | None
+
+
+def lower_condition(condition: SigmaCondition, index: SpanIndex, span: ir.Span) -> ir.Expr:
+    """The IR expression of one of a rule's conditions; boolean nodes carry the condition's span."""
+    tree = _resolve(_syntax(condition.condition), condition.detections, span)
     if tree is None:
         raise unsupported("the condition selects nothing (every detection item was dropped)", span)
-    raise unsupported(f"a condition element of type {type(tree).__name__}", span)
+    return _lower(tree, index, span)
 
 
-def _flatten(
-    kind: type[ir.And] | type[ir.Or], tree: ConditionItem, index: SpanIndex, span: ir.Span
-) -> tuple[ir.Expr, ...]:
+@functools.lru_cache(maxsize=4096)
+def _syntax(text: str) -> ConditionItem:
+    """pySigma's parse tree of a condition text, with pySigma's errors; shared, never changed."""
+    tree = SigmaCondition(text, None).parse(postprocess=False)  # type: ignore[arg-type]
+    assert isinstance(tree, ConditionItem)
+    return tree
+
+
+_LINKS: dict[type, Link] = {ConditionAND: ir.And, ConditionOR: ir.Or, ConditionNOT: ir.Not}
+
+
+def _resolve(node: object, detections: SigmaDetections, span: ir.Span) -> Tree:
+    if isinstance(node, ConditionIdentifier):
+        return _detection(_named(detections, node.identifier))
+    if isinstance(node, ConditionSelector):
+        names = node.resolve_referenced_detections(detections)
+        found = [_detection(_named(detections, name.identifier)) for name in names]
+        return _linked(_LINKS[node.cond_class], found)
+    kind = _LINKS.get(type(node))
+    if kind is None:
+        raise unsupported(f"a condition element of type {type(node).__name__}", span)
+    return _linked(kind, [_resolve(arg, detections, span) for arg in node.args])  # type: ignore[attr-defined]
+
+
+def _named(detections: SigmaDetections, name: str) -> SigmaDetection:
+    try:
+        return detections.detections[name]
+    except KeyError:
+        raise SigmaConditionError(f"Detection '{name}' not defined in detections") from None
+
+
+def _detection(detection: SigmaDetection) -> Tree:
+    items = [
+        _item(item) if isinstance(item, SigmaDetectionItem) else _detection(item)
+        for item in detection.detection_items
+    ]
+    return _linked(_LINKS[detection.item_linking], items, values=True)
+
+
+def _item(item: SigmaDetectionItem) -> Tree:
+    if not item.value and item.field is None:
+        raise SigmaConditionError("Null value must be bound to a field")
+    values = item.value or [SigmaNull()]
+    tree = _linked(_LINKS[item.value_linking], [_Leaf(item, v) for v in values], values=True)
+    return _linked(ir.Not, [tree]) if item.negated else tree
+
+
+def _linked(kind: Link, operands: list[Tree], values: bool = False) -> Tree:
+    """`operands` linked by `kind`, without those that select nothing; one left is itself."""
+    kept = tuple(operand for operand in operands if operand is not None)
+    if not kept:
+        return None
+    if len(kept) == 1 and kind is not ir.Not:
+        return kept[0]
+    return _Node(kind, kept, values)
+
+
+def _lower(tree: _Leaf | _Node, index: SpanIndex, span: ir.Span) -> ir.Expr:
+    if isinstance(tree, _Leaf):
+        return _leaves([tree], index)
+    if tree.kind is ir.Not:
+        return ir.Not(_lower(tree.args[0], index, span), span=span)
+    leaves = [arg for arg in tree.args if isinstance(arg, _Leaf)]
+    one_field = len(leaves) == len(tree.args) and len({leaf.item.field for leaf in leaves}) == 1
+    if tree.kind is ir.Or and tree.values and one_field:
+        return _leaves(leaves, index)  # one field's (or the keywords') list of values
     operands: list[ir.Expr] = []
     for arg in tree.args:
-        lowered = lower_condition(arg, index, span)
-        operands.extend(lowered.operands if isinstance(lowered, kind) else (lowered,))
-    return tuple(operands)
+        lowered = _lower(arg, index, span)
+        same = isinstance(lowered, (ir.And, ir.Or)) and type(lowered) is tree.kind
+        operands.extend(lowered.operands if same else (lowered,))  # type: ignore[union-attr]
+    return tree.kind(tuple(operands), span=span)  # type: ignore[call-arg]
 
 
-def _is_value_list(tree: ConditionOR) -> bool:
-    """An Or that pySigma made from one detection item's list of values for one field."""
-    args = tree.args
-    if not all(isinstance(a, Leaf) and a.parent is tree for a in args):
-        return False
-    return len({getattr(a, "field", None) for a in args}) == 1
-
-
-def _leaves(leaves: list[Leaf], index: SpanIndex) -> ir.Expr:
-    first = leaves[0]
-    item_span = index.of(_detection_item(first))
+def _leaves(leaves: list[_Leaf], index: SpanIndex) -> ir.Expr:
+    first = leaves[0].item
+    item_span = index.of(first)
     field = (
-        ir.FieldRef(first.field, span=item_span)
-        if isinstance(first, ConditionFieldEqualsValueExpression)
-        else ir.RawText(span=item_span)
+        ir.RawText(span=item_span)
+        if first.field is None
+        else ir.FieldRef(first.field, span=item_span)
     )
     return match_any(field, [leaf.value for leaf in leaves], lambda v: index.of(v, item_span))
-
-
-def _detection_item(leaf: Leaf) -> object:
-    node: object = leaf.parent
-    while node is not None and not isinstance(node, SigmaDetectionItem):
-        node = getattr(node, "parent", None)
-    return node if node is not None else leaf.parent
