@@ -8,7 +8,7 @@ for the whole file while it is read and lowered) unless `debug` is set.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
 from typing import TypeVar
@@ -153,8 +153,7 @@ def _outcomes(
 def emit_one(
     path: Path, query: ir.Query, target: str, options: Options | None, debug: bool
 ) -> Outcome:
-    meta = query.meta
-    base = Outcome(str(path), target, id=meta.id, title=meta.title)
+    rule = partial(Outcome, str(path), target, id=query.meta.id, title=query.meta.title)
     try:
         emitted = emit(target, query, options)
     except ir.RuleError as error:
@@ -163,9 +162,9 @@ def emit_one(
             diagnostic = ir.Diagnostic(
                 diagnostic.code, diagnostic.message, ir.Span(str(path)), diagnostic.severity, target
             )
-        return replace(base, error=diagnostic)
+        return rule(error=diagnostic)
     except Exception as error:
         if debug:
             raise
-        return replace(base, error=internal(error, path))
-    return replace(base, query=emitted.text, notes=emitted.notes)
+        return rule(error=internal(error, path))
+    return rule(query=emitted.text, notes=emitted.notes)

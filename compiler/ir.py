@@ -11,14 +11,16 @@ The meaning of the IR is fixed by the DuckDB reference executor (`compiler/execu
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import field
 from datetime import datetime, timedelta
 from enum import Enum
+
+from rulec.compiler.frozen import frozen
 
 # --------------------------------------------------------------------------- spans, diagnostics
 
 
-@dataclass(frozen=True)
+@frozen
 class Span:
     """Where a node came from: file, 1-based line and column (None when unknown)."""
 
@@ -30,14 +32,14 @@ class Span:
 NOWHERE = Span()
 
 
-@dataclass(frozen=True, kw_only=True)
+@frozen(kw_only=True)
 class Node:
     """Base of every IR node."""
 
     span: Span = field(default=NOWHERE, compare=False, repr=False)
 
 
-@dataclass(frozen=True)
+@frozen
 class Diagnostic:
     """A located message: `code` is stable (e.g. `sigma.unknown-modifier`), `message` is prose."""
 
@@ -66,7 +68,7 @@ class Wildcard(Enum):
     ONE = "?"  # exactly one character
 
 
-@dataclass(frozen=True)
+@frozen
 class Pattern:
     """A wildcard pattern: literal text parts and `Wildcard` tokens, in order."""
 
@@ -76,43 +78,43 @@ class Pattern:
 LiteralValue = str | int | float | bool | None | timedelta | datetime
 
 
-@dataclass(frozen=True)
+@frozen
 class Literal(Node):
     """A constant. `None` is null; timedelta is a timespan; datetime a point in time (UTC)."""
 
     value: LiteralValue
 
 
-@dataclass(frozen=True)
+@frozen
 class FieldRef(Node):
     """A column of the current row (event field)."""
 
     name: str
 
 
-@dataclass(frozen=True)
+@frozen
 class RawText(Node):
     """The whole event as text: keyword searches match here. Each target names the column."""
 
 
-@dataclass(frozen=True)
+@frozen
 class ScalarRef(Node):
     """A reference to a query parameter or scalar let-binding by name."""
 
     name: str
 
 
-@dataclass(frozen=True)
+@frozen
 class And(Node):
     operands: tuple[Expr, ...]
 
 
-@dataclass(frozen=True)
+@frozen
 class Or(Node):
     operands: tuple[Expr, ...]
 
 
-@dataclass(frozen=True)
+@frozen
 class Not(Node):
     """Logical negation. A missing field never makes `Not(...)` unknown: it is plain two-valued."""
 
@@ -128,7 +130,7 @@ class CompareOp(Enum):
     GE = ">="
 
 
-@dataclass(frozen=True)
+@frozen
 class Compare(Node):
     """A typed comparison of two scalar expressions (case-sensitive for strings)."""
 
@@ -145,14 +147,14 @@ class ArithOp(Enum):
     MOD = "%"
 
 
-@dataclass(frozen=True)
+@frozen
 class Arith(Node):
     op: ArithOp
     left: Expr
     right: Expr
 
 
-@dataclass(frozen=True)
+@frozen
 class Call(Node):
     """A scalar function call by rulec's normalised name: lower, upper, coalesce, strlen,
     tostring, toint, todouble, concat, substring, ago, now, ingestion_time, bin,
@@ -179,7 +181,7 @@ class MatchKind(Enum):
     GE = "ge"
 
 
-@dataclass(frozen=True)
+@frozen
 class Transform:
     """A function applied to the matched field before matching: `coalesce` (args: default),
     `lower`, `upper`, `tostring`."""
@@ -191,7 +193,7 @@ class Transform:
 MatchValue = str | int | float | bool | Pattern | FieldRef
 
 
-@dataclass(frozen=True)
+@frozen
 class Match(Node):
     """The string/number predicate: `field` matches any one of `values`.
 
@@ -211,7 +213,7 @@ class Match(Node):
     flags: frozenset[str] = frozenset()
 
 
-@dataclass(frozen=True)
+@frozen
 class InPipeline(Node):
     """`field` matches any value of the pipeline's one column (`in`, `has_any` over a table)."""
 
@@ -239,14 +241,14 @@ Expr = (
 # --------------------------------------------------------------------------- sources
 
 
-@dataclass(frozen=True)
+@frozen
 class Table(Node):
     """A named table (KQL source, or a mapped Sigma logsource)."""
 
     name: str
 
 
-@dataclass(frozen=True)
+@frozen
 class LogSource(Node):
     """A Sigma logsource; a table mapping (`-m`/config) turns it into a table at emit time."""
 
@@ -255,14 +257,14 @@ class LogSource(Node):
     service: str | None = None
 
 
-@dataclass(frozen=True)
+@frozen
 class PipelineRef(Node):
     """The result of a tabular let-binding, by name."""
 
     name: str
 
 
-@dataclass(frozen=True)
+@frozen
 class Datatable(Node):
     columns: tuple[tuple[str, str], ...]  # (name, type)
     rows: tuple[tuple[LiteralValue, ...], ...]
@@ -273,7 +275,7 @@ Source = Table | LogSource | PipelineRef | Datatable
 # --------------------------------------------------------------------------- stages
 
 
-@dataclass(frozen=True)
+@frozen
 class Assign(Node):
     """`name = expr` (in extend, project, summarize by)."""
 
@@ -281,32 +283,32 @@ class Assign(Node):
     expr: Expr
 
 
-@dataclass(frozen=True)
+@frozen
 class Filter(Node):
     predicate: Expr
 
 
-@dataclass(frozen=True)
+@frozen
 class Extend(Node):
     assignments: tuple[Assign, ...]
 
 
-@dataclass(frozen=True)
+@frozen
 class Project(Node):
     columns: tuple[Assign, ...]
 
 
-@dataclass(frozen=True)
+@frozen
 class ProjectAway(Node):
     names: tuple[str, ...]
 
 
-@dataclass(frozen=True)
+@frozen
 class Rename(Node):
     pairs: tuple[tuple[str, str], ...]  # (new name, old name)
 
 
-@dataclass(frozen=True)
+@frozen
 class AggCall(Node):
     """An aggregation: count (arg None = rows), dcount, sum, min, max, avg, make_set, ...
 
@@ -318,7 +320,7 @@ class AggCall(Node):
     args: tuple[Expr, ...] = ()
 
 
-@dataclass(frozen=True)
+@frozen
 class ArgExtreme(Node):
     """`arg_max(by, cols)` / `arg_min(...)`: the row where `by` is largest/smallest per group.
 
@@ -330,7 +332,7 @@ class ArgExtreme(Node):
     columns: tuple[str, ...] = ()
 
 
-@dataclass(frozen=True)
+@frozen
 class Measure(Node):
     name: str
     agg: AggCall | ArgExtreme
@@ -341,14 +343,14 @@ class WindowKind(Enum):
     TUMBLING = "tumbling"  # fixed buckets aligned to the epoch
 
 
-@dataclass(frozen=True)
+@frozen
 class Window(Node):
     size: timedelta
     kind: WindowKind = WindowKind.SLIDING
     time_field: str | None = None  # None: the executor's/target's configured event time
 
 
-@dataclass(frozen=True)
+@frozen
 class Aggregate(Node):
     """Group rows, compute measures, keep groups where `having` holds.
 
@@ -374,14 +376,14 @@ class JoinKind(Enum):
     RIGHTANTI = "rightanti"
 
 
-@dataclass(frozen=True)
+@frozen
 class Join(Node):
     kind: JoinKind
     right: Pipeline
     keys: tuple[tuple[str, str], ...]  # (left column, right column)
 
 
-@dataclass(frozen=True)
+@frozen
 class Union(Node):
     """Rows of the current pipeline followed by the rows of each of `pipelines`.
 
@@ -392,7 +394,7 @@ class Union(Node):
     source_column: str | None = None
 
 
-@dataclass(frozen=True)
+@frozen
 class Invoke(Node):
     """A function that exists only in the SIEM (e.g. `FileProfile`), bound by the executor."""
 
@@ -400,29 +402,29 @@ class Invoke(Node):
     args: tuple[Expr, ...] = ()
 
 
-@dataclass(frozen=True)
+@frozen
 class SortKey(Node):
     expr: Expr
     descending: bool = False
     nulls_first: bool | None = None  # None: the source language's default
 
 
-@dataclass(frozen=True)
+@frozen
 class Sort(Node):
     keys: tuple[SortKey, ...]
 
 
-@dataclass(frozen=True)
+@frozen
 class Limit(Node):
     count: int
 
 
-@dataclass(frozen=True)
+@frozen
 class Distinct(Node):
     columns: tuple[str, ...]  # empty: all columns
 
 
-@dataclass(frozen=True)
+@frozen
 class MvExpand(Node):
     """One row per element of each dynamic array column (`mv-expand`), at most `limit` each."""
 
@@ -430,7 +432,7 @@ class MvExpand(Node):
     limit: int | None = None
 
 
-@dataclass(frozen=True)
+@frozen
 class Parse(Node):
     """Extract columns from text (`parse`, `parse-where`).
 
@@ -454,7 +456,7 @@ class CorrelationKind(Enum):
     VALUE_MEDIAN = "value_median"
 
 
-@dataclass(frozen=True)
+@frozen
 class Correlation(Node):
     """A Sigma correlation over the let-bound pipelines named in `rules`."""
 
@@ -489,13 +491,13 @@ Stage = (
 # --------------------------------------------------------------------------- query
 
 
-@dataclass(frozen=True)
+@frozen
 class Pipeline(Node):
     source: Source
     stages: tuple[Stage, ...] = ()
 
 
-@dataclass(frozen=True)
+@frozen
 class Param(Node):
     """A query parameter (`declare query_parameters`) or scalar let with a default value."""
 
@@ -504,7 +506,7 @@ class Param(Node):
     default: Expr | None = None
 
 
-@dataclass(frozen=True)
+@frozen
 class Let(Node):
     """A let-binding of a scalar expression or of a pipeline."""
 
@@ -513,7 +515,7 @@ class Let(Node):
     materialize: bool = False
 
 
-@dataclass(frozen=True)
+@frozen
 class RuleMeta:
     """What a rule says about itself (from Sigma's header or a KQL file's comments)."""
 
@@ -532,7 +534,7 @@ class RuleMeta:
     text: str | None = None  # the rule body as written
 
 
-@dataclass(frozen=True)
+@frozen
 class Query(Node):
     pipeline: Pipeline
     params: tuple[Param, ...] = ()

@@ -52,11 +52,9 @@ class FirstAccepting:
     chosen: str | None = None
 
     def apply(self, rule: SigmaRule | SigmaCorrelationRule) -> SigmaRule | SigmaCorrelationRule:
-        """Apply the first accepting pipeline to `rule` itself."""
-        accepted, _ = self.apply_first(rule, lambda candidate: None)
-        if accepted is not rule:
-            pipeline = self.pipelines[self.names.index(self.chosen)]
-            pipeline.apply(rule)
+        """Apply the first accepting pipeline to `rule` itself (found on a copy of it)."""
+        self.apply_first(pickle.loads(pickle.dumps(rule, pickle.HIGHEST_PROTOCOL)), _nothing)
+        self.pipelines[self.names.index(self.chosen)].apply(rule)  # type: ignore[arg-type]
         return rule
 
     def apply_first(
@@ -65,16 +63,16 @@ class FirstAccepting:
         """The rule as the first accepting pipeline leaves it, and what `prepare` made of it
         before that pipeline changed it (e.g. an index of its parts by identity).
 
-        Every pipeline but the last works on a copy unpickled from `pickled` (the rule as it is
-        now, pickled here unless the caller has it), so that a rejection leaves `rule` as it was;
-        the accepted copy is returned in its place.
+        The first pipeline works on `rule` itself, which a rejection may leave half-processed;
+        each other one on a copy unpickled from `pickled` (the rule as it is now, pickled here
+        unless the caller has it). The accepted one is returned in place of `rule`.
         """
+        if pickled is None and len(self.pipelines) > 1:
+            pickled = pickle.dumps(rule, pickle.HIGHEST_PROTOCOL)
+        source = _logsource(rule)
         reasons = []
         for position, (name, pipeline) in enumerate(zip(self.names, self.pipelines, strict=True)):
-            last = position == len(self.pipelines) - 1
-            if not last:
-                pickled = pickled or pickle.dumps(rule, pickle.HIGHEST_PROTOCOL)
-            candidate = rule if last else pickle.loads(pickled)
+            candidate = rule if position == 0 else pickle.loads(pickled)  # type: ignore[arg-type]
             prepared = prepare(candidate)
             try:
                 pipeline.apply(candidate)
@@ -85,8 +83,12 @@ class FirstAccepting:
             return candidate, prepared
         raise SigmaTransformationError(
             f"no pipeline of {' | '.join(self.names)} has a table and fields for this rule's "
-            f"log source ({_logsource(rule)}): " + "; ".join(reasons)
+            f"log source ({source}): " + "; ".join(reasons)
         )
+
+
+def _nothing(rule: object) -> None:
+    return None
 
 
 def _logsource(rule: SigmaRule | SigmaCorrelationRule) -> str:

@@ -59,9 +59,10 @@ class Atom:
     case_sensitive: bool
     flags: frozenset[str] = frozenset()
 
-    @property
+    @functools.cached_property
     def key(self) -> tuple[object, ...]:
-        return (self.kind, self.case_sensitive, self.flags, _value_class(self.value))
+        """Plain values only (hashing an enum runs Python code): atoms are grouped by it."""
+        return (self.kind.value, self.case_sensitive, self.flags, _value_class(self.value))
 
 
 def _value_class(value: object) -> str:
@@ -80,16 +81,18 @@ def match_any(
     field: ir.Expr, values: Sequence[SigmaType], span_of: Callable[[object], ir.Span]
 ) -> ir.Expr:
     """`field` matches any of `values`: one Match per kind of value, combined with Or."""
+    keyword = isinstance(field, ir.RawText)
     groups: dict[tuple[object, ...], tuple[Atom, list[ir.MatchValue], ir.Span]] = {}
     operands: list[ir.Expr | tuple[object, ...]] = []
     for value in values:
         span = span_of(value)
-        for item in _atoms(value, field, span):
+        for item in _atoms(value, field, span, keyword):
             if isinstance(item, Atom):
-                if item.key not in groups:
-                    groups[item.key] = (item, [], span)
+                group = groups.get(item.key)
+                if group is None:
+                    groups[item.key] = group = (item, [], span)
                     operands.append(item.key)
-                groups[item.key][1].append(item.value)
+                group[1].append(item.value)
             else:
                 operands.append(item)
     exprs = [_group_match(field, *groups[op]) if isinstance(op, tuple) else op for op in operands]
@@ -109,23 +112,21 @@ def _group_match(
     )
 
 
-def _atoms(value: SigmaType, field: ir.Expr, span: ir.Span) -> list[Atom | ir.Expr]:
-    keyword = isinstance(field, ir.RawText)
-    if isinstance(value, SigmaExpansion):
-        return [atom for inner in value.values for atom in _atoms(inner, field, span)]
-    if isinstance(value, SigmaString) and value.contains_placeholder():
-        return [placeholder_match(value, field, span)]
+def _atoms(value: SigmaType, field: ir.Expr, span: ir.Span, keyword: bool) -> list[Atom | ir.Expr]:
     if isinstance(value, SigmaString):
-        return [_string_atom(value, keyword)]
+        try:
+            return [_string_atom_of(isinstance(value, SigmaCasedString), tuple(value.s), keyword)]
+        except TypeError:  # a placeholder among the chunks (unhashable), else a bug to report
+            if not value.contains_placeholder():
+                raise
+            return [placeholder_match(value, field, span)]
+    if isinstance(value, SigmaExpansion):
+        return [atom for inner in value.values for atom in _atoms(inner, field, span, keyword)]
     if isinstance(value, SigmaRegularExpression):
         return [_regex_atom(value, span)]
     if keyword:
         return [_keyword_scalar_atom(value, span)]
     return [_field_scalar(value, field, span)]
-
-
-def _string_atom(value: SigmaString, keyword: bool) -> Atom:
-    return _string_atom_of(isinstance(value, SigmaCasedString), tuple(value.s), keyword)
 
 
 @functools.lru_cache(maxsize=16384)
