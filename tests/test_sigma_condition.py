@@ -1,6 +1,8 @@
 """Sigma conditions lowered over the processed detections agree with pySigma's condition trees.
 
-Oracle: pySigma itself. For random detections and conditions (identifiers, `1 of`/`all of`
+Oracle: pySigma itself. Random condition texts (pySigma's keywords, names, brackets, spaces and
+stray characters, run together or apart) parse into the trees pySigma's own parser gives, or are
+left to it where it fails. For random detections and conditions (identifiers, `1 of`/`all of`
 selectors, not/and/or, lists of mappings, `|all`), with and without a pipeline that drops the
 items of one field, the lowered IR selects, on every combination of field values, the events that
 pySigma's resolved tree (`SigmaCondition.parsed`) selects. An operand left with nothing to select
@@ -25,10 +27,13 @@ from sigma.conditions import (
     ConditionFieldEqualsValueExpression,
     ConditionNOT,
     ConditionOR,
+    SigmaCondition,
 )
+from sigma.exceptions import SigmaConditionError
 
 from rulec.compiler import ir
 from rulec.compiler.frontends.sigma import load_sigma, resolve_pipeline
+from rulec.compiler.frontends.sigma_condition_parser import parse_condition
 
 FIELDS = ("A", "B", "C")
 VALUES = ("x", "y", "z")
@@ -53,6 +58,47 @@ def drop_c(tmp_path_factory: pytest.TempPathFactory) -> Path:
     path = tmp_path_factory.mktemp("pipelines") / "drop_c.yml"
     path.write_text(DROP_C)
     return path
+
+
+TOKENS = [
+    *("not", "and", "or", "1", "any", "all", "of", "them", "(", ")", "|", "$", "é"),
+    *("sel", "sel_1", "filter-a", "x*", "*", "_f*", "notepad", "andx", "1of", "all_of", "9"),
+]
+texts = st.lists(
+    st.tuples(st.sampled_from(["", " ", "  ", "\t", "\n"]), st.sampled_from(TOKENS)), max_size=9
+).map(lambda parts: "".join(space + token for space, token in parts))
+
+
+@settings(max_examples=500)
+@given(text=texts)
+def test_condition_texts_parse_as_pysigma_parses_them(text: str) -> None:
+    try:
+        expected = SigmaCondition(text, None).parse(postprocess=False)  # type: ignore[arg-type]
+    except SigmaConditionError:
+        expected = None
+    assert parse_condition(text) == expected
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("notepad", "ConditionNOT(args=[ConditionIdentifier(args=['epad']"),
+        ("a andb", "ConditionAND(args=[ConditionIdentifier(args=['a']"),
+        ("1 of them", "ConditionSelector(args=['1', 'them']"),
+        ("(a)and(b)", "ConditionAND(args=[ConditionIdentifier(args=['a']"),
+    ],
+)
+def test_pyparsing_reading_of_operators_is_kept(text: str, expected: str) -> None:
+    assert repr(parse_condition(text)).replace("parent=None, ", "").startswith(expected)
+
+
+@pytest.mark.parametrize(
+    "text", ["a and", "not", "1of x", "a and1 of x", "(a", "a) or (b", "a | count() > 1"]
+)
+def test_texts_pysigma_rejects_are_left_to_it(text: str) -> None:
+    assert parse_condition(text) is None
+    with pytest.raises(SigmaConditionError):
+        SigmaCondition(text, None).parse(postprocess=False)  # type: ignore[arg-type]
 
 
 def _mapping() -> st.SearchStrategy[dict]:
@@ -83,6 +129,7 @@ def rules(draw: st.DrawFn) -> tuple[dict, str]:
         st.recursive(
             operand,
             lambda inner: st.one_of(
+                operand,
                 inner.map(lambda c: f"not {c}"),
                 st.tuples(inner, st.sampled_from(["and", "or"]), inner).map(
                     lambda t: f"({t[0]} {t[1]} {t[2]})"

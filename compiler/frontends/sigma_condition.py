@@ -1,11 +1,11 @@
 """Lowering of a Sigma rule's conditions, over its detections after pipeline processing, to IR.
 
-pySigma's grammar parses a condition text into identifiers, `1 of`/`all of` selectors and
-not/and/or (once per distinct text: the tree is shared and never changed). The tree is resolved
-against the processed detections with pySigma's rules (`SigmaCondition.parsed`): a detection
-links its items with and (a mapping) or or (a list), an item its values with or (`|all`: and);
-an item without values compares its field with null; operands that select nothing (every item
-dropped by a pipeline) drop out, and a link left with one operand is that operand.
+A condition text is parsed into pySigma's tree of identifiers, `1 of`/`all of` selectors and
+not/and/or (`sigma_condition_parser`; once per distinct text: the tree is shared, never changed),
+then resolved against the processed detections with pySigma's rules (`SigmaCondition.parsed`): a
+detection links its items with and (a mapping) or or (a list), an item its values with or (`|all`:
+and); an item without values compares its field with null; operands that select nothing (every
+item dropped by a pipeline) drop out, and a link left with one operand is that operand.
 """
 
 from __future__ import annotations
@@ -27,6 +27,7 @@ from sigma.rule import SigmaDetection, SigmaDetectionItem, SigmaDetections
 from sigma.types import SigmaNull, SigmaType
 
 from rulec.compiler import ir
+from rulec.compiler.frontends.sigma_condition_parser import parse_condition
 from rulec.compiler.frontends.sigma_spans import SpanIndex
 from rulec.compiler.frontends.sigma_values import match_any, unsupported
 
@@ -65,7 +66,9 @@ def lower_condition(condition: SigmaCondition, index: SpanIndex, span: ir.Span) 
 @functools.lru_cache(maxsize=4096)
 def _syntax(text: str) -> ConditionItem:
     """pySigma's parse tree of a condition text, with pySigma's errors; shared, never changed."""
-    tree = SigmaCondition(text, None).parse(postprocess=False)  # type: ignore[arg-type]
+    tree = parse_condition(text)
+    if tree is None:  # pySigma's own parser has the last word: usually an error
+        tree = SigmaCondition(text, None).parse(postprocess=False)  # type: ignore[arg-type]
     assert isinstance(tree, ConditionItem)
     return tree
 
