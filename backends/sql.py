@@ -66,11 +66,13 @@ def like_pattern(kind: ir.MatchKind, value: str | ir.Pattern) -> str:
             for p in value.parts
         )
     text = like_escape(value)
-    return {
-        ir.MatchKind.CONTAINS: f"%{text}%",
-        ir.MatchKind.STARTSWITH: f"{text}%",
-        ir.MatchKind.ENDSWITH: f"%{text}",
-    }[kind]
+    if kind is ir.MatchKind.CONTAINS:
+        return f"%{text}%"
+    if kind is ir.MatchKind.STARTSWITH:
+        return f"{text}%"
+    if kind is ir.MatchKind.ENDSWITH:
+        return f"%{text}"
+    raise ValueError(f"no LIKE pattern for a {kind.value} match")
 
 
 def has_regex(term: str) -> str:
@@ -98,7 +100,7 @@ class SqlBackend(Backend):
 
     def emit(self, query: ir.Query) -> Emitted:
         tree = self.build(query)  # built for this call alone: no need to copy it
-        return Emitted(self.name, tree.sql(dialect=self.dialect.name, pretty=True, copy=False))
+        return Emitted(self.name, self.dialect.sqlglot.generate(tree, pretty=True, copy=False))
 
     def build(self, query: ir.Query) -> exp.Query:
         """The whole query as one sqlglot expression."""

@@ -7,6 +7,7 @@ differently.
 
 from __future__ import annotations
 
+import functools
 import re
 from datetime import timedelta
 
@@ -35,6 +36,7 @@ class SqlDialect:
 
     def __init__(self, name: str):
         self.name = name
+        self.sqlglot = sqlglot.Dialect.get_or_raise(name)  # the generator of this dialect's SQL
 
     def to_text(self, value: exp.Expression) -> exp.Expression:
         return exp.cast(value, exp.DataType.build("VARCHAR"))
@@ -135,7 +137,8 @@ DIALECTS: dict[str, type[SqlDialect]] = {
 }
 
 
+@functools.lru_cache(maxsize=64)
 def dialect_for(name: str) -> SqlDialect:
-    """The hooks for a sqlglot dialect name; unknown names raise ValueError."""
-    sqlglot.Dialect.get_or_raise(name)
+    """The hooks for a sqlglot dialect name (shared: they keep no state); unknown names raise
+    ValueError."""
     return DIALECTS.get(name, SqlDialect)(name)

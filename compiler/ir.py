@@ -61,7 +61,14 @@ class RuleError(Exception):
 # --------------------------------------------------------------------------- expressions
 
 
-class Wildcard(Enum):
+class Kind(Enum):
+    """Base of the IR's enumerations: members are hashed by identity (each is unique, and
+    `Enum`'s own hash runs Python code on every dict and set lookup)."""
+
+    __hash__ = object.__hash__
+
+
+class Wildcard(Kind):
     """Wildcard tokens inside a `Pattern`."""
 
     ANY = "*"  # any run of characters, possibly empty
@@ -121,7 +128,7 @@ class Not(Node):
     operand: Expr
 
 
-class CompareOp(Enum):
+class CompareOp(Kind):
     EQ = "=="
     NE = "!="
     LT = "<"
@@ -139,7 +146,7 @@ class Compare(Node):
     right: Expr
 
 
-class ArithOp(Enum):
+class ArithOp(Kind):
     ADD = "+"
     SUB = "-"
     MUL = "*"
@@ -165,7 +172,7 @@ class Call(Node):
     args: tuple[Expr, ...] = ()
 
 
-class MatchKind(Enum):
+class MatchKind(Kind):
     EQ = "eq"
     CONTAINS = "contains"
     STARTSWITH = "startswith"
@@ -338,7 +345,7 @@ class Measure(Node):
     agg: AggCall | ArgExtreme
 
 
-class WindowKind(Enum):
+class WindowKind(Kind):
     SLIDING = "sliding"  # any span of `size` ending at an event, wherever it starts
     TUMBLING = "tumbling"  # fixed buckets aligned to the epoch
 
@@ -364,7 +371,7 @@ class Aggregate(Node):
     having: Expr | None = None
 
 
-class JoinKind(Enum):
+class JoinKind(Kind):
     INNER = "inner"
     INNERUNIQUE = "innerunique"
     LEFTOUTER = "leftouter"
@@ -445,7 +452,7 @@ class Parse(Node):
     keep_unmatched: bool = True  # False for parse-where
 
 
-class CorrelationKind(Enum):
+class CorrelationKind(Kind):
     EVENT_COUNT = "event_count"
     VALUE_COUNT = "value_count"
     TEMPORAL = "temporal"

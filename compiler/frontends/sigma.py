@@ -40,7 +40,7 @@ from rulec.compiler.frontends.sigma_legacy import (
     split_condition,
 )
 from rulec.compiler.frontends.sigma_meta import rule_meta, source_of
-from rulec.compiler.frontends.sigma_spans import index_rule
+from rulec.compiler.frontends.sigma_spans import SpanIndex, index_rule
 from rulec.compiler.frontends.sigma_values import unsupported
 from rulec.compiler.frontends.sigma_yaml import (
     Document,
@@ -114,6 +114,8 @@ class _Parsed:
     aggregations: list[LegacyAggregation | Near | None] = field(default_factory=list)
     timeframe: object = None
     other_sources: list[ir.LogSource] = field(default_factory=list)
+    meta: ir.RuleMeta | None = None  # a rule's header and spans, the same for every pipeline
+    index: SpanIndex | None = None
     pickled: bytes | None = None  # the rule as pySigma parsed it, once a copy was needed
 
 
@@ -335,6 +337,8 @@ def _parse_document(doc: Document, data: dict[str, Any], path: str) -> _Parsed:
             item.rule = SigmaFilter.from_dict(data, source=source)
         else:
             item.rule = SigmaRule.from_dict(_for_pysigma(item, path), source=source)
+            item.meta = rule_meta(data, path, doc.text)
+            item.index = index_rule(item.rule, doc.node, path)
     except ir.RuleError as error:
         item.diagnostic = error.diagnostic
     except SigmaError as error:
@@ -409,21 +413,15 @@ def _lower_rule(
     filters: list[Any],
     pipeline: ProcessingPipeline | FirstAccepting | None,
 ) -> ir.Query:
-    rule = item.rule
-    assert isinstance(rule, SigmaRule)
-    meta = rule_meta(item.data, path, item.doc.text)
+    rule, meta, index = item.rule, item.meta, item.index
+    assert isinstance(rule, SigmaRule) and meta is not None and index is not None
     for sigma_filter in filters:
         rule = sigma_filter.apply_on_rule(rule)
     table = None
     if isinstance(pipeline, FirstAccepting):
-        pickled = None if filters else item.pickled
-        rule, index = pipeline.apply_first(
-            rule, lambda r: index_rule(r, item.doc.node, path), pickled
-        )
-    else:
-        index = index_rule(rule, item.doc.node, path)
-        if pipeline is not None:
-            pipeline.apply(rule)
+        rule = pipeline.apply_first(rule, None if filters else item.pickled)
+    elif pipeline is not None:
+        pipeline.apply(rule)
     if pipeline is not None:
         table = pipeline.state.get("query_table")
     exprs = [

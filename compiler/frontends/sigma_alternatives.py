@@ -22,7 +22,6 @@ from rulec.compiler.frontends.sigma_errors import pysigma_message
 
 SEPARATOR = "|"
 Rule = TypeVar("Rule", SigmaRule, SigmaCorrelationRule)
-T = TypeVar("T")
 
 
 def split_alternatives(names: Sequence[str]) -> tuple[list[str], list[str], list[str]] | None:
@@ -53,15 +52,12 @@ class FirstAccepting:
 
     def apply(self, rule: SigmaRule | SigmaCorrelationRule) -> SigmaRule | SigmaCorrelationRule:
         """Apply the first accepting pipeline to `rule` itself (found on a copy of it)."""
-        self.apply_first(pickle.loads(pickle.dumps(rule, pickle.HIGHEST_PROTOCOL)), _nothing)
+        self.apply_first(pickle.loads(pickle.dumps(rule, pickle.HIGHEST_PROTOCOL)))
         self.pipelines[self.names.index(self.chosen)].apply(rule)  # type: ignore[arg-type]
         return rule
 
-    def apply_first(
-        self, rule: Rule, prepare: Callable[[Rule], T], pickled: bytes | None = None
-    ) -> tuple[Rule, T]:
-        """The rule as the first accepting pipeline leaves it, and what `prepare` made of it
-        before that pipeline changed it (e.g. an index of its parts by identity).
+    def apply_first(self, rule: Rule, pickled: bytes | None = None) -> Rule:
+        """The rule as the first accepting pipeline leaves it.
 
         The first pipeline works on `rule` itself, which a rejection may leave half-processed;
         each other one on a copy unpickled from `pickled` (the rule as it is now, pickled here
@@ -73,22 +69,17 @@ class FirstAccepting:
         reasons = []
         for position, (name, pipeline) in enumerate(zip(self.names, self.pipelines, strict=True)):
             candidate = rule if position == 0 else pickle.loads(pickled)  # type: ignore[arg-type]
-            prepared = prepare(candidate)
             try:
                 pipeline.apply(candidate)
             except Exception as error:  # pipelines raise their own exception types too
                 reasons.append(f"{name}: {_first_sentence(pysigma_message(error))}")
                 continue
             self.state, self.chosen = pipeline.state, name
-            return candidate, prepared
+            return candidate
         raise SigmaTransformationError(
             f"no pipeline of {' | '.join(self.names)} has a table and fields for this rule's "
             f"log source ({source}): " + "; ".join(reasons)
         )
-
-
-def _nothing(rule: object) -> None:
-    return None
 
 
 def _logsource(rule: SigmaRule | SigmaCorrelationRule) -> str:
