@@ -114,8 +114,8 @@ class _Parsed:
     aggregations: list[LegacyAggregation | Near | None] = field(default_factory=list)
     timeframe: object = None
     other_sources: list[ir.LogSource] = field(default_factory=list)
-    meta: ir.RuleMeta | None = None  # a rule's header and spans, the same for every pipeline
-    index: SpanIndex | None = None
+    meta: ir.RuleMeta | None = None  # a rule's header, the same for every pipeline
+    index: SpanIndex | None = None  # its spans, marked on the parsed rule before any copy
     pickled: bytes | None = None  # the rule as pySigma parsed it, once a copy was needed
 
 
