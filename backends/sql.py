@@ -54,6 +54,17 @@ def table_ref(name: str) -> exp.Table:
     return exp.table_(table, db=db, catalog=catalog, quoted=True)
 
 
+def connect(link: type[exp.And] | type[exp.Or], operands: list[exp.Expression]) -> exp.Expression:
+    """`exp.and_`/`exp.or_` of built expressions: the same left-deep chain, an operand that is
+    itself an and/or in brackets, without their parsing and copying of each operand."""
+    first, *rest = (exp.Paren(this=o) if isinstance(o, exp.Connector) else o for o in operands)
+    if not rest:
+        return operands[0]
+    for operand in rest:
+        first = link(this=first, expression=operand)
+    return first
+
+
 def like_escape(text: str) -> str:
     """Escape LIKE's own wildcards and the escape character itself."""
     return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
@@ -263,9 +274,9 @@ class QueryBuilder:
     def predicate(self, node: ir.Expr) -> exp.Expression:
         """A boolean expression; `Not` is two-valued (a missing field never yields unknown)."""
         if isinstance(node, ir.And):
-            return exp.and_(*[self.predicate(o) for o in node.operands], copy=False)
+            return connect(exp.And, [self.predicate(o) for o in node.operands])
         if isinstance(node, ir.Or):
-            return exp.or_(*[self.predicate(o) for o in node.operands], copy=False)
+            return connect(exp.Or, [self.predicate(o) for o in node.operands])
         if isinstance(node, ir.Not):
             inner = exp.Coalesce(this=self.predicate(node.operand), expressions=[exp.false()])
             return exp.Not(this=inner)
@@ -410,7 +421,7 @@ class QueryBuilder:
         parts = [self.match_value(node, field, v) for v in node.values]
         if not parts:
             raise self.backend.unsupported("a match without values", node)
-        return parts[0] if len(parts) == 1 else exp.Paren(this=exp.or_(*parts, copy=False))
+        return parts[0] if len(parts) == 1 else exp.Paren(this=connect(exp.Or, parts))
 
     def match_value(
         self, node: ir.Match, field: exp.Expression, value: ir.MatchValue

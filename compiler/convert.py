@@ -107,6 +107,7 @@ def convert_files(
     stays in the processor's caches (5 to 10% fewer processor cycles than file by file).
     """
     pipelines = [pipeline for pipeline, _ in groups]
+    options = options or Options()  # one for every emission, not one per back end made
     files = [_File(path) for path in paths]
     for file in files:
         file.prepared = file.attempt(partial(prepare, file.path, pipelines), debug)
