@@ -69,7 +69,7 @@ texts = st.lists(
 ).map(lambda parts: "".join(space + token for space, token in parts))
 
 
-@settings(max_examples=500)
+@settings(max_examples=500, deadline=None)
 @given(text=texts)
 def test_condition_texts_parse_as_pysigma_parses_them(text: str) -> None:
     try:
@@ -162,7 +162,7 @@ def _oracle(node: object, event: dict) -> bool | None:
     return None
 
 
-@settings(max_examples=150)
+@settings(max_examples=150, deadline=None)
 @given(rule=rules(), drop=st.booleans())
 def test_lowered_conditions_select_what_pysigma_selects(
     rule: tuple[dict, str], drop: bool, drop_c: Path

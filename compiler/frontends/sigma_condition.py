@@ -11,7 +11,6 @@ item dropped by a pipeline) drop out, and a link left with one operand is that o
 from __future__ import annotations
 
 import functools
-from dataclasses import dataclass
 
 from sigma.conditions import (
     ConditionAND,
@@ -30,11 +29,12 @@ from rulec.compiler import ir
 from rulec.compiler.frontends.sigma_condition_parser import parse_condition
 from rulec.compiler.frontends.sigma_spans import SpanIndex
 from rulec.compiler.frontends.sigma_values import match_any, unsupported
+from rulec.compiler.frozen import frozen
 
 Link = type[ir.And] | type[ir.Or] | type[ir.Not]
 
 
-@dataclass(frozen=True)
+@frozen
 class _Leaf:
     """A detection item's field (None: a keyword) compared with one of its values."""
 
@@ -42,7 +42,7 @@ class _Leaf:
     value: SigmaType
 
 
-@dataclass(frozen=True)
+@frozen
 class _Node:
     """Operands linked by and, or or not; `values`: linked by a detection or detection item,
     whose comparisons of one field merge into one list of values."""
@@ -77,16 +77,16 @@ _LINKS: dict[type, Link] = {ConditionAND: ir.And, ConditionOR: ir.Or, ConditionN
 
 
 def _resolve(node: object, detections: SigmaDetections, span: ir.Span) -> Tree:
-    if isinstance(node, ConditionIdentifier):
-        return _detection(_named(detections, node.identifier))
-    if isinstance(node, ConditionSelector):
-        names = node.resolve_referenced_detections(detections)
+    kind = type(node)  # the parse tree's own classes (an isinstance check on them costs more)
+    if kind is ConditionIdentifier:
+        return _detection(_named(detections, node.identifier))  # type: ignore[attr-defined]
+    if kind is ConditionSelector:
+        names = node.resolve_referenced_detections(detections)  # type: ignore[attr-defined]
         found = [_detection(_named(detections, name.identifier)) for name in names]
-        return _linked(_LINKS[node.cond_class], found)
-    kind = _LINKS.get(type(node))
-    if kind is None:
-        raise unsupported(f"a condition element of type {type(node).__name__}", span)
-    return _linked(kind, [_resolve(arg, detections, span) for arg in node.args])  # type: ignore[attr-defined]
+        return _linked(_LINKS[node.cond_class], found)  # type: ignore[attr-defined]
+    if kind not in _LINKS:
+        raise unsupported(f"a condition element of type {kind.__name__}", span)
+    return _linked(_LINKS[kind], [_resolve(arg, detections, span) for arg in node.args])  # type: ignore[attr-defined]
 
 
 def _named(detections: SigmaDetections, name: str) -> SigmaDetection:
@@ -114,7 +114,7 @@ def _item(item: SigmaDetectionItem) -> Tree:
 
 def _linked(kind: Link, operands: list[Tree], values: bool = False) -> Tree:
     """`operands` linked by `kind`, without those that select nothing; one left is itself."""
-    kept = tuple(operand for operand in operands if operand is not None)
+    kept = tuple([operand for operand in operands if operand is not None])
     if not kept:
         return None
     if len(kept) == 1 and kind is not ir.Not:

@@ -113,7 +113,7 @@ def _group_match(
 
 
 def _atoms(value: SigmaType, field: ir.Expr, span: ir.Span, keyword: bool) -> list[Atom | ir.Expr]:
-    if isinstance(value, SigmaString):
+    if type(value) is SigmaString or isinstance(value, SigmaString):  # the first check is quick
         try:
             return [_string_atom_of(isinstance(value, SigmaCasedString), tuple(value.s), keyword)]
         except TypeError:  # a placeholder among the chunks (unhashable), else a bug to report
