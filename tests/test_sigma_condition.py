@@ -228,6 +228,13 @@ def test_a_condition_that_selects_nothing_is_a_located_diagnostic(drop_c: Path) 
     assert "selects nothing" in result.message
 
 
+def test_a_name_read_as_an_operator_is_explained() -> None:
+    result = _lower("sel: {A: x}\nnotepad: {B: y}\ncondition: sel and notepad")
+    assert isinstance(result, ir.Diagnostic) and result.span.line == 7
+    assert "Detection 'epad' not defined" in result.message
+    assert "reads 'notepad' as 'not epad'" in result.message
+
+
 @pytest.mark.parametrize(
     ("condition", "message"),
     [

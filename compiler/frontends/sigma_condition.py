@@ -93,7 +93,20 @@ def _named(detections: SigmaDetections, name: str) -> SigmaDetection:
     try:
         return detections.detections[name]
     except KeyError:
-        raise SigmaConditionError(f"Detection '{name}' not defined in detections") from None
+        message = f"Detection '{name}' not defined in detections"
+        raise SigmaConditionError(message + _operator_hint(detections, name)) from None
+
+
+def _operator_hint(detections: SigmaDetections, name: str) -> str:
+    """Why a name may be missing: a detection whose name starts with an operator (`notepad`)
+    reads as that operator and the rest (`not epad`), as in pySigma."""
+    for operator in ("not", "and", "or"):
+        if operator + name in detections.detections:
+            return (
+                f" (the condition reads '{operator}{name}' as '{operator} {name}': not, and, or "
+                "need no space after them, so a detection name cannot start with one)"
+            )
+    return ""
 
 
 def _detection(detection: SigmaDetection) -> Tree:
