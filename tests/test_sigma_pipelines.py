@@ -238,6 +238,32 @@ def test_no_alternative_accepting_is_one_diagnostic_with_every_reason() -> None:
         assert name in result.message
 
 
+def test_a_correlation_goes_through_the_first_accepting_alternative(tmp_path) -> None:
+    """The correlation's group-by is renamed by the alternative that accepts it (the first one
+    refuses every rule); the pySigma Kusto pipelines refuse correlations (no log source)."""
+    (tmp_path / "reject.yml").write_text(
+        "name: reject\npriority: 5\ntransformations:\n"
+        "  - type: rule_failure\n    message: not here\n"
+    )
+    (tmp_path / "rename.yml").write_text(
+        "name: rename\npriority: 5\ntransformations:\n"
+        "  - type: field_name_mapping\n    mapping: {User: AccountName}\n"
+    )
+    text = (
+        "name: base\n"
+        + rule_text("{product: windows, category: process_creation}", "{Image: x}")
+        + "---\ntitle: many\ncorrelation:\n  type: event_count\n  rules: [base]\n"
+        "  group-by: [User]\n  timespan: 1h\n  condition:\n    gte: 5\n"
+    )
+    alternatives = f"{tmp_path / 'reject.yml'}|{tmp_path / 'rename.yml'}"
+    (query,) = load_sigma(text, "c.yml", resolve_pipeline([alternatives]))
+    assert isinstance(query, ir.Query)
+    assert query.pipeline.stages[-1].group_by == ("AccountName",)
+    (refused,) = load_sigma(text, "c.yml", resolve_pipeline([KQL_DEFAULT]))
+    assert isinstance(refused, ir.Diagnostic) and refused.span.line == 6  # the correlation
+    assert "has no attribute 'logsource'" in refused.message
+
+
 def test_alternatives_combine_with_the_pipelines_around_them(tmp_path) -> None:
     renames = tmp_path / "renames.yml"
     renames.write_text(

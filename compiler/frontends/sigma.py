@@ -162,8 +162,8 @@ class ParsedSigma:
 
     A pipeline changes the rules it processes, so each gets rules of its own: the last one in
     `lowering_order` the parsed rules themselves, the others copies. Lowering without a pipeline
-    changes nothing that pipelines read (pySigma's condition parsing only sets parent links), so in
-    a file without filters (which change the rules they apply to) it shares the parsed rules.
+    changes nothing in the rules, so in a file without filters (which change the rules they apply
+    to) it shares the parsed rules.
     """
 
     source: SigmaText

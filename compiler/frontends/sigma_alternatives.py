@@ -42,7 +42,8 @@ def split_alternatives(names: Sequence[str]) -> tuple[list[str], list[str], list
 class FirstAccepting:
     """Pipelines tried in order on each rule; the first that accepts it is applied to it.
 
-    Duck-types the part of `ProcessingPipeline` the front end uses: `apply` and `state`.
+    Duck-types the part of `ProcessingPipeline` the front end uses: `apply` (whose result the
+    front end uses) and `state`.
     """
 
     names: tuple[str, ...]
@@ -50,11 +51,9 @@ class FirstAccepting:
     state: dict[str, Any] = field(default_factory=dict)
     chosen: str | None = None
 
-    def apply(self, rule: SigmaRule | SigmaCorrelationRule) -> SigmaRule | SigmaCorrelationRule:
-        """Apply the first accepting pipeline to `rule` itself (found on a copy of it)."""
-        self.apply_first(pickle.loads(pickle.dumps(rule, pickle.HIGHEST_PROTOCOL)))
-        self.pipelines[self.names.index(self.chosen)].apply(rule)  # type: ignore[arg-type]
-        return rule
+    def apply(self, rule: Rule) -> Rule:
+        """`apply_first`: use the rule it returns, which need not be `rule` itself."""
+        return self.apply_first(rule)
 
     def apply_first(self, rule: Rule, pickled: bytes | None = None) -> Rule:
         """The rule as the first accepting pipeline leaves it.

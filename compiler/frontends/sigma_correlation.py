@@ -51,7 +51,7 @@ def lower_correlation(
     """The correlation as a Query whose lets are the rules it correlates."""
     span = node_span(path, child(doc.node, "correlation") or doc.node)
     if pipeline is not None:
-        pipeline.apply(rule)
+        rule = pipeline.apply(rule)  # alternatives may return a processed copy
     kind = _KINDS.get(rule.type)
     if kind is None:
         raise unsupported(f"the correlation type '{rule.type.name.lower()}'", span)
