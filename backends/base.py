@@ -11,6 +11,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 
+from rulec.backends.any_source import one_scan
 from rulec.compiler import ir
 
 DEFAULT_TABLE = "events"
@@ -78,6 +79,16 @@ class Backend:
 
     def emit(self, query: ir.Query) -> Emitted:
         raise NotImplementedError
+
+    def one_scan(self, query: ir.Query) -> ir.Query:
+        """`query` with each log source that lists several values read once per table."""
+        return one_scan(query, self.source_table)
+
+    def source_table(self, source: ir.Source) -> str:
+        """The table a log source (mapped) or a named table reads."""
+        if isinstance(source, ir.LogSource):
+            return self.options.tables.table_for(source)
+        return source.name if isinstance(source, ir.Table) else ""
 
     def unsupported(self, construct: str, node: ir.Node | None, detail: str = "") -> ir.RuleError:
         """The error to raise when `construct` cannot be expressed exactly in this target."""

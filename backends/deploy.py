@@ -114,6 +114,7 @@ class KueryBackend(TextBackend):
     def emit(self, query: ir.Query) -> Emitted:
         """The filter; a final aggregate is checked here and written by the threshold."""
         self.notes = []
+        query = self.one_scan(query)
         *filters, last = query.pipeline.stages or (None,)
         if isinstance(last, ir.Aggregate):
             threshold(last, self)

@@ -201,6 +201,7 @@ class EqlBackend(TextBackend):
     functions = {"tostring": "string", "strlen": "length", "concat": "concat"}
 
     def emit(self, query: ir.Query) -> Emitted:
+        query = self.one_scan(query)
         self.notes: dict[str, ir.Diagnostic] = {}
         stages = query.pipeline.stages
         if len(stages) == 1 and isinstance(stages[0], ir.Correlation):

@@ -153,6 +153,7 @@ class KqlBackend(TextBackend):
     # ------------------------------------------------------------------ query and pipeline
 
     def emit(self, query: ir.Query) -> Emitted:
+        query = self.one_scan(query)
         self.hoisted: list[str] = []
         self.notes: dict[str, ir.Diagnostic] = {}
         statements = [self.param(p) for p in query.params]

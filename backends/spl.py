@@ -397,6 +397,7 @@ class SplBackend(SplWhere):
         self.search = SplSearch(self.options)
 
     def emit(self, query: ir.Query) -> Emitted:
+        query = self.one_scan(query)
         stages = query.pipeline.stages
         notes: list[ir.Diagnostic] = []
         if len(stages) == 1 and isinstance(stages[0], ir.Correlation):

@@ -115,7 +115,7 @@ class SqlBackend(Backend):
 
     def build(self, query: ir.Query) -> exp.Query:
         """The whole query as one sqlglot expression."""
-        return QueryBuilder(self, query).build()
+        return QueryBuilder(self, self.one_scan(query)).build()
 
 
 class QueryBuilder:

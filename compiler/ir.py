@@ -277,7 +277,16 @@ class Datatable(Node):
     rows: tuple[tuple[LiteralValue, ...], ...]
 
 
-Source = Table | LogSource | PipelineRef | Datatable
+@frozen
+class AnySource(Node):
+    """Events of any of several log sources (a Sigma log source listing values): each branch is a
+    source and the filters its events pass. An event passing several branches is one event, so
+    branches reading one table are one scan with the OR of their filters."""
+
+    branches: tuple[Pipeline, ...]
+
+
+Source = Table | LogSource | PipelineRef | Datatable | AnySource
 
 # --------------------------------------------------------------------------- stages
 

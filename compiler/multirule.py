@@ -171,6 +171,7 @@ class Runner:
         """The rule's part in the shared scan, or its result when it must run alone."""
         try:
             backend = self.backend_for(query)
+            query = backend.one_scan(query)
             whole = build(backend, query, self.stored)
         except Exception as error:
             return RuleRun(error=error)

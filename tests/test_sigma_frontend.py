@@ -481,15 +481,17 @@ def test_legacy_near_forms_reported(condition: str, timeframe: str) -> None:
     assert "near" in result.message
 
 
-def test_list_valued_logsource_becomes_a_union() -> None:
+def test_list_valued_logsource_reads_any_of_its_sources() -> None:
     text = "title: t\nlogsource: {product: [windows, linux], category: process_creation}\n"
     text += "detection: {sel: {A: 1}, condition: sel}\n"
     query = lower(text)
-    assert query.pipeline.source == ir.LogSource("windows", "process_creation")
-    assert query.pipeline.stages == (
-        ir.Union((ir.Pipeline(ir.LogSource("linux", "process_creation")),)),
-        ir.Filter(m("A", K.EQ, 1)),
+    assert query.pipeline.source == ir.AnySource(
+        tuple(
+            ir.Pipeline(ir.LogSource(product, "process_creation"), (ir.Filter(m("A", K.EQ, 1)),))
+            for product in ("windows", "linux")
+        )
     )
+    assert query.pipeline.stages == ()
 
 
 def test_empty_documents_are_not_rules() -> None:

@@ -113,10 +113,12 @@ class _Parsed:
     diagnostic: ir.Diagnostic | None = None
     aggregations: list[LegacyAggregation | Near | None] = field(default_factory=list)
     timeframe: object = None
-    other_sources: list[ir.LogSource] = field(default_factory=list)
     meta: ir.RuleMeta | None = None  # a rule's header, the same for every pipeline
     index: SpanIndex | None = None  # its spans, marked on the parsed rule before any copy
     pickled: bytes | None = None  # the rule as pySigma parsed it, once a copy was needed
+    # a log source listing values: the rule once more for each further combination of them
+    others: list[tuple[SigmaRule, SpanIndex]] = field(default_factory=list)
+    pickled_others: bytes | None = None
 
 
 @dataclass(frozen=True)
@@ -197,11 +199,18 @@ def _copies(parsed: list[_Parsed], source: SigmaText, count: int) -> list[list[_
     try:
         for item in parsed:
             item.pickled = pickle.dumps(item.rule, pickle.HIGHEST_PROTOCOL)
+            if item.others:
+                item.pickled_others = pickle.dumps(item.others, pickle.HIGHEST_PROTOCOL)
     except (pickle.PicklingError, TypeError, AttributeError, RecursionError):
         for item in parsed:
-            item.pickled = None
+            item.pickled = item.pickled_others = None
         return [_parse_file(source.documents, source.path) for _ in range(count)]
-    return [[replace(i, rule=pickle.loads(i.pickled)) for i in parsed] for _ in range(count)]
+    return [[_copy(i) for i in parsed] for _ in range(count)]
+
+
+def _copy(item: _Parsed) -> _Parsed:
+    others = pickle.loads(item.pickled_others) if item.pickled_others else []
+    return replace(item, rule=pickle.loads(item.pickled), others=others)  # type: ignore[arg-type]
 
 
 def _lower_file(
@@ -336,9 +345,14 @@ def _parse_document(doc: Document, data: dict[str, Any], path: str) -> _Parsed:
         elif isinstance(data.get("filter"), dict):
             item.rule = SigmaFilter.from_dict(data, source=source)
         else:
-            item.rule = SigmaRule.from_dict(_for_pysigma(item, path), source=source)
+            first, *others = (
+                SigmaRule.from_dict(rule_data, source=source)
+                for rule_data in _by_logsource(_for_pysigma(item, path))
+            )
+            item.rule = first
             item.meta = rule_meta(data, path, doc.text)
-            item.index = index_rule(item.rule, doc.node, path)
+            item.index = index_rule(first, doc.node, path)
+            item.others = [(rule, index_rule(rule, doc.node, path)) for rule in others]
     except ir.RuleError as error:
         item.diagnostic = error.diagnostic
     except SigmaError as error:
@@ -355,7 +369,6 @@ def _for_pysigma(item: _Parsed, path: str) -> dict[str, Any]:
     from them without changing them), so that one document serves every pipeline.
     """
     data = {key: _shallow_copy(value) for key, value in item.data.items()}
-    _split_logsource(item, data)
     detection = data.get("detection")
     if not isinstance(detection, dict):
         return data
@@ -388,23 +401,19 @@ def _shallow_copy(value: Any) -> Any:
     return list(value) if isinstance(value, list) else value
 
 
-def _split_logsource(item: _Parsed, data: dict[str, Any]) -> None:
-    """An older-format log source with lists (`product: [a, b]`): keep the first combination
-    for pySigma and remember the others, whose events are added with a Union."""
+def _by_logsource(data: dict[str, Any]) -> list[dict[str, Any]]:
+    """The rule once per log source it names: an older-format log source with lists
+    (`category: [ps_module, ps_script]`) means events of any of their combinations."""
     logsource = data.get("logsource")
     if not isinstance(logsource, dict):
-        return
-    keys = ("product", "category", "service")
-    choices = [v if isinstance(v := logsource.get(k), list) and v else [v] for k in keys]
-    if all(len(c) == 1 for c in choices):
-        return
-    combos = list(itertools.product(*choices))
-    logsource.update(zip(keys, combos[0], strict=True))
-    item.other_sources = [ir.LogSource(*(_opt_str(v) for v in combo)) for combo in combos[1:]]
-
-
-def _opt_str(value: object) -> str | None:
-    return None if value is None else str(value)
+        return [data]
+    keys = [k for k in ("product", "category", "service") if isinstance(logsource.get(k), list)]
+    if not keys or not all(
+        logsource[k] and all(isinstance(v, str) for v in logsource[k]) for k in keys
+    ):
+        return [data]  # pySigma reports what is wrong with it
+    combos = itertools.product(*(dict.fromkeys(logsource[k]) for k in keys))
+    return [data | {"logsource": logsource | dict(zip(keys, c, strict=True))} for c in combos]
 
 
 def _lower_rule(
@@ -413,13 +422,57 @@ def _lower_rule(
     filters: list[Any],
     pipeline: ProcessingPipeline | FirstAccepting | None,
 ) -> ir.Query:
-    rule, meta, index = item.rule, item.meta, item.index
-    assert isinstance(rule, SigmaRule) and meta is not None and index is not None
+    assert item.meta is not None and item.index is not None
+    index = item.index
+    span = index.condition(0)
+    branches = [
+        _branch(item, rule, rule_index, path, filters, pipeline, pickled)
+        for rule, rule_index, pickled in [
+            (item.rule, index, item.pickled),
+            *((rule, rule_index, None) for rule, rule_index in item.others),
+        ]
+    ]
+    source, exprs = branches[0]
+    aggregation = _single_aggregation(item.aggregations, span)
+    timeframe = parse_timeframe(item.timeframe, span) if item.timeframe else None
+    if isinstance(aggregation, Near):
+        if len(branches) > 1:
+            raise unsupported("'near' over a log source listing several values", span)
+        correlated, lets = near_query(aggregation, exprs, source, timeframe, span)
+        return ir.Query(correlated, lets=lets, meta=item.meta, span=index.rule_span)
+    filters_of = [
+        (ir.Filter(exprs[0] if len(exprs) == 1 else ir.Or(tuple(exprs), span=span), span=span),)
+        for _, exprs in branches
+    ]
+    stages: tuple[ir.Stage, ...] = filters_of[0]
+    if len(branches) > 1:
+        parts = (
+            ir.Pipeline(s, f, span=s.span) for (s, _), f in zip(branches, filters_of, strict=True)
+        )
+        source, stages = ir.AnySource(tuple(parts), span=source.span), ()
+    if aggregation is not None:
+        stages += (aggregate_stage(aggregation, timeframe, span),)
+    return ir.Query(
+        ir.Pipeline(source, stages, span=index.rule_span), meta=item.meta, span=index.rule_span
+    )
+
+
+def _branch(
+    item: _Parsed,
+    rule: Any,
+    index: SpanIndex,
+    path: str,
+    filters: list[Any],
+    pipeline: ProcessingPipeline | FirstAccepting | None,
+    pickled: bytes | None,
+) -> tuple[ir.LogSource | ir.Table, list[ir.Expr]]:
+    """One parsed rule through the filters and `pipeline`: its source and its conditions."""
+    assert isinstance(rule, SigmaRule)
     for sigma_filter in filters:
         rule = sigma_filter.apply_on_rule(rule)
     table = None
     if isinstance(pipeline, FirstAccepting):
-        rule = pipeline.apply_first(rule, None if filters else item.pickled)
+        rule = pipeline.apply_first(rule, None if filters else pickled)
     elif pipeline is not None:
         pipeline.apply(rule)
     if pipeline is not None:
@@ -428,23 +481,7 @@ def _lower_rule(
         lower_condition(condition, index, index.condition(i))
         for i, condition in enumerate(rule.detection.parsed_condition)
     ]
-    span = index.condition(0)
-    source = source_of(rule.logsource, item.doc.node, path, table)
-    aggregation = _single_aggregation(item.aggregations, span)
-    timeframe = parse_timeframe(item.timeframe, span) if item.timeframe else None
-    if isinstance(aggregation, Near):
-        correlated, lets = near_query(aggregation, exprs, source, timeframe, span)
-        return ir.Query(correlated, lets=lets, meta=meta, span=index.rule_span)
-    predicate = exprs[0] if len(exprs) == 1 else ir.Or(tuple(exprs), span=span)
-    stages: tuple[ir.Stage, ...] = (ir.Filter(predicate, span=span),)
-    if item.other_sources:
-        others = tuple(ir.Pipeline(other, span=source.span) for other in item.other_sources)
-        stages = (ir.Union(others, span=source.span), *stages)
-    if aggregation is not None:
-        stages += (aggregate_stage(aggregation, timeframe, span),)
-    return ir.Query(
-        ir.Pipeline(source, stages, span=index.rule_span), meta=meta, span=index.rule_span
-    )
+    return source_of(rule.logsource, item.doc.node, path, table), exprs
 
 
 def _single_aggregation(

@@ -166,7 +166,7 @@ def build_card(
     """The card of one rule; `lookup` gives corpus counts per indicator key."""
     lines = (query.meta.text or "").splitlines()
     language = query.meta.language
-    sigma_like = isinstance(query.pipeline.source, ir.LogSource)
+    sigma_like = isinstance(query.pipeline.source, ir.LogSource | ir.AnySource)
     sections = sigma_sections(query, lines) if sigma_like else kql_sections(query, lines)
     thresholds = tuple(t for _, p in pipelines(query) for t in map(threshold_of, p.stages) if t)
     return Card(

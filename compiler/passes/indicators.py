@@ -227,6 +227,9 @@ def pipelines(query: ir.Query) -> Iterator[tuple[str | None, ir.Pipeline]]:
 
 def _nested(name: str | None, pipeline: ir.Pipeline) -> Iterator[tuple[str | None, ir.Pipeline]]:
     yield name, pipeline
+    if isinstance(pipeline.source, ir.AnySource):
+        for branch in pipeline.source.branches:
+            yield from _nested(name, branch)
     for stage in pipeline.stages:
         if isinstance(stage, ir.Join):
             yield from _nested(name, stage.right)

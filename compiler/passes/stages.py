@@ -141,6 +141,8 @@ def source_name(source: ir.Source) -> str:
         return source.name
     if isinstance(source, ir.LogSource):
         return logsource_text(source)
+    if isinstance(source, ir.AnySource):
+        return " or ".join(dict.fromkeys(source_name(b.source) for b in source.branches))
     return "datatable"
 
 
@@ -191,8 +193,14 @@ def measure_text(measure: ir.Measure) -> str:
 
 
 def sigma_sections(query: ir.Query, lines: list[str]) -> tuple[Section, ...]:
-    """Sigma: the condition (stage 0, with the threshold), then one stage per conjunct."""
+    """Sigma: the condition (stage 0, with the threshold), then one stage per conjunct.
+
+    A log source listing values reads the same condition from each source: its first stands
+    for all of them."""
     pipeline = query.pipeline
+    if isinstance(pipeline.source, ir.AnySource):
+        first = pipeline.source.branches[0]
+        pipeline = ir.Pipeline(first.source, (*first.stages, *pipeline.stages), span=pipeline.span)
     filters = [s for s in pipeline.stages if isinstance(s, ir.Filter)]
     if len(filters) != 1:
         return kql_sections(query, lines)
