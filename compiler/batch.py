@@ -196,7 +196,12 @@ def _entry(cache_dir: Path, key: str) -> Path:
 def _store(cache_dir: Path, key: str, result: FileResult) -> None:
     data = {
         "outcomes": [
-            {**vars(o), "error": _plain(o.error), "notes": [_plain(n) for n in o.notes]}
+            {
+                **vars(o),
+                "error": _plain(o.error),
+                "notes": [_plain(n) for n in o.notes],
+                "warnings": [_plain(w) for w in o.warnings],
+            }
             for o in result.outcomes
         ],
         "warnings": [_plain(w) for w in result.warnings],
@@ -230,4 +235,6 @@ def _diagnostic(data: dict) -> ir.Diagnostic:
 def _outcome(data: dict, path: Path) -> Outcome:
     error = _diagnostic(data["error"]) if data["error"] else None
     notes = tuple(_diagnostic(n) for n in data["notes"])
-    return Outcome(**{**data, "rule": str(path), "error": error, "notes": notes})
+    warnings = tuple(_diagnostic(w) for w in data["warnings"])
+    plain = {**data, "rule": str(path), "error": error, "notes": notes, "warnings": warnings}
+    return Outcome(**plain)

@@ -32,6 +32,7 @@ class Outcome:
     query: str | None = None
     error: ir.Diagnostic | None = None
     notes: tuple[ir.Diagnostic, ...] = ()
+    warnings: tuple[ir.Diagnostic, ...] = ()  # the rule's, from its front end
 
     @property
     def ok(self) -> bool:
@@ -154,7 +155,14 @@ def _outcomes(
 def emit_one(
     path: Path, query: ir.Query, target: str, options: Options | None, debug: bool
 ) -> Outcome:
-    rule = partial(Outcome, str(path), target, id=query.meta.id, title=query.meta.title)
+    rule = partial(
+        Outcome,
+        str(path),
+        target,
+        id=query.meta.id,
+        title=query.meta.title,
+        warnings=query.warnings,
+    )
     try:
         emitted = emit(target, query, options)
     except ir.RuleError as error:

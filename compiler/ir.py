@@ -556,3 +556,5 @@ class Query(Node):
     params: tuple[Param, ...] = ()
     lets: tuple[Let, ...] = ()
     meta: RuleMeta = field(default_factory=lambda: RuleMeta(language="unknown"))
+    # what the front end noticed without refusing the rule (e.g. metadata Sigma does not allow)
+    warnings: tuple[Diagnostic, ...] = field(default=(), compare=False)

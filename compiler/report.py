@@ -38,6 +38,8 @@ def outcome_json(outcome: Outcome) -> str:
         out["error"] = diagnostic_json(outcome.error)
     if outcome.notes:
         out["notes"] = [diagnostic_json(n) for n in outcome.notes]
+    if outcome.warnings:
+        out["warnings"] = [diagnostic_json(w) for w in outcome.warnings]
     return json.dumps(out, ensure_ascii=False)
 
 

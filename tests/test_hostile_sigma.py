@@ -46,11 +46,6 @@ BAD_RULES = [
     ("!!python/object:os.system {}\n", "sigma.yaml", 1),
     ("<<: [*nowhere]\n", "sigma.yaml", 1),
     ("- a list\n- not a rule\n", "sigma.invalid", 1),
-    (rule("title: t", "title: [1, 2]"), "sigma.title", 1),
-    (rule(extra="id: [1]\n"), "sigma.type", 6),
-    (rule(extra="date: 2020-13-45\n"), "sigma.yaml", 6),
-    (rule(extra="tags: {a: b}\n"), "sigma.tag", 6),
-    (rule(extra="status: weird\n"), "sigma.status", 6),
     (rule("logsource: {product: windows, category: process_creation}", "logsource: 5"), None, 2),
     ("title: t\nlogsource: {product: windows}\ndetection: [1, 2]\n", "sigma.detection", 3),
     (rule("Image: 'x'", "5: 'x'"), "sigma.type", 4),
@@ -105,19 +100,23 @@ HEADER_FIELDS = [
 
 @pytest.mark.parametrize("key", HEADER_FIELDS)
 @pytest.mark.parametrize("value", ["{a: [1]}", "[[1], {b: 2}]", "5.5"])
-def test_a_header_field_of_the_wrong_type_is_located_at_its_line(key, value):
+def test_a_header_field_of_the_wrong_type_is_a_warning_at_its_line(key, value):
+    """Metadata never stops a rule (the detection converts), and the warning names the key."""
     text = (
         RULE.replace("title: t\n", "")
         + f"{key}: {value}\n"
         + ("" if key == "title" else "title: t\n")
     )
-    results = load_sigma(text, "header.yml")
-    if isinstance(results[0], ir.Query):
-        assert value == "5.5" and key in ("title", "id", "name", "description", "author")
-        return
-    [diagnostic] = results
-    assert diagnostic.span.line == 5, diagnostic
-    assert key in diagnostic.message.replace("false positives", "falsepositives").lower()
+    *warnings, query = load_sigma(text, "header.yml")
+    assert isinstance(query, ir.Query), query
+    assert warnings and query.warnings == tuple(warnings)
+    for warning in warnings:
+        assert (warning.severity, warning.code, warning.span.line) == (
+            "warning",
+            f"sigma.meta.{key}",
+            5,
+        ), warning
+        assert key in warning.message
 
 
 @pytest.mark.parametrize(("text", "code", "line"), BAD_RULES)
@@ -133,6 +132,23 @@ def test_bad_rule_is_one_located_diagnostic(text, code, line):
     assert "Traceback" not in diagnostic.message
 
 
+# rule text | warning code | line it names: metadata never stops a rule
+BAD_METADATA = [
+    (rule("title: t", "title: [1, 2]"), "sigma.meta.title", 1),
+    (rule(extra="id: [1]\n"), "sigma.meta.id", 6),
+    (rule(extra="date: 2020-13-45\n"), "sigma.meta.date", 6),
+    (rule(extra="tags: {a: b}\n"), "sigma.meta.tags", 6),
+    (rule(extra="status: weird\n"), "sigma.meta.status", 6),
+]
+
+
+@pytest.mark.parametrize(("text", "code", "line"), BAD_METADATA)
+def test_bad_metadata_is_one_located_warning(text, code, line):
+    warning, query = load_sigma(text, "bad.yml")
+    assert isinstance(query, ir.Query), query
+    assert (warning.severity, warning.code, warning.span.line) == ("warning", code, line)
+
+
 def test_alias_bomb_names_the_bombed_node():
     [diagnostic] = load_sigma(alias_bomb(9, extra="tags: {top}\n"), "bomb.yml")
     assert "alias" in diagnostic.message and f"{MAX_EXPANDED_NODES:,}" in diagnostic.message
@@ -140,15 +156,16 @@ def test_alias_bomb_names_the_bombed_node():
 
 
 def test_a_good_rule_after_a_bad_one_still_loads():
-    text = rule(extra="id: [1]\n") + "---\n" + rule("'x'", "'y'")
+    text = rule("condition: sel", "condition: 5") + "---\n" + rule("'x'", "'y'")
     bad, good = load_sigma(text, "two.yml")
-    assert isinstance(bad, ir.Diagnostic) and bad.code == "sigma.type"
+    assert isinstance(bad, ir.Diagnostic) and bad.code == "sigma.condition"
     assert isinstance(good, ir.Query)
 
 
 def test_aliases_that_stay_small_are_fine():
     text = "x: &v [a, b]\n" + rule("{Image: 'x'}", "{Image: *v}")
-    [query] = load_sigma(text, "ok.yml")
+    unknown, query = load_sigma(text, "ok.yml")
+    assert unknown.code == "sigma.meta.unknown-key"
     [stage] = query.pipeline.stages
     assert stage.predicate.values == ("a", "b")
 

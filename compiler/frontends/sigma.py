@@ -30,6 +30,7 @@ from rulec.compiler.frontends.sigma_checks import shape_error
 from rulec.compiler.frontends.sigma_condition import lower_condition
 from rulec.compiler.frontends.sigma_correlation import lower_correlation
 from rulec.compiler.frontends.sigma_errors import sigma_error_diagnostic, unexpected_diagnostic
+from rulec.compiler.frontends.sigma_header import tolerated
 from rulec.compiler.frontends.sigma_legacy import (
     LegacyAggregation,
     Near,
@@ -45,6 +46,7 @@ from rulec.compiler.frontends.sigma_values import unsupported
 from rulec.compiler.frontends.sigma_yaml import (
     Document,
     child,
+    child_pair,
     documents,
     node_span,
     yaml_error_span,
@@ -119,6 +121,7 @@ class _Parsed:
     # a log source listing values: the rule once more for each further combination of them
     others: list[tuple[SigmaRule, SpanIndex]] = field(default_factory=list)
     pickled_others: bytes | None = None
+    warnings: list[ir.Diagnostic] = field(default_factory=list)  # the same for every pipeline
 
 
 @dataclass(frozen=True)
@@ -239,18 +242,19 @@ def _lower_file(
             )
             _remember(item, results[position], queries)
     hidden = _not_generated(parsed)
-    ordered = [
-        results[p]
-        for p in sorted(results)
-        if not (isinstance(results[p], ir.Query) and _names(parsed[p]) & hidden)
-    ]
+    ordered: list[ir.Query | ir.Diagnostic] = []
+    for position in sorted(results):
+        ordered += parsed[position].warnings
+        result = results[position]
+        if not (isinstance(result, ir.Query) and _names(parsed[position]) & hidden):
+            ordered.append(result)
     return ordered + ([trailing] if trailing else [])
 
 
 def _not_generated(parsed: list[_Parsed]) -> set[str]:
     """Rules that correlations use without `generate: true`: Sigma outputs only the correlation."""
     return {
-        ref.reference
+        str(ref.reference)
         for item in parsed
         if isinstance(item.rule, SigmaCorrelationRule) and not item.rule.generate
         for ref in item.rule.rules or ()
@@ -275,7 +279,8 @@ def _guarded(item: _Parsed, path: str, lower: Any) -> ir.Query | ir.Diagnostic:
     if item.diagnostic is not None:
         return item.diagnostic
     try:
-        return lower(item)
+        query = lower(item)
+        return replace(query, warnings=(*query.warnings, *item.warnings))
     except ir.RuleError as error:
         return error.diagnostic
     except SigmaError as error:
@@ -337,17 +342,18 @@ def _invalid(doc: Document, path: str, message: str) -> _Parsed:
 def _parse_document(doc: Document, data: dict[str, Any], path: str) -> _Parsed:
     item = _Parsed(doc, data)
     try:
-        if (shape := shape_error(data, doc, path)) is not None:
+        header, item.warnings = tolerated(data, doc, path)
+        if (shape := shape_error(header, doc, path)) is not None:
             raise shape
         source = SigmaRuleLocation(path)
         if isinstance(data.get("correlation"), dict):
-            item.rule = SigmaCorrelationRule.from_dict(data, source=source)
+            item.rule = SigmaCorrelationRule.from_dict(header, source=source)
         elif isinstance(data.get("filter"), dict):
-            item.rule = SigmaFilter.from_dict(data, source=source)
+            item.rule = SigmaFilter.from_dict(header, source=source)
         else:
             first, *others = (
                 SigmaRule.from_dict(rule_data, source=source)
-                for rule_data in _by_logsource(_for_pysigma(item, path))
+                for rule_data in _by_logsource(_for_pysigma(item, header, path))
             )
             item.rule = first
             item.meta = rule_meta(data, path, doc.text)
@@ -362,13 +368,13 @@ def _parse_document(doc: Document, data: dict[str, Any], path: str) -> _Parsed:
     return item
 
 
-def _for_pysigma(item: _Parsed, path: str) -> dict[str, Any]:
+def _for_pysigma(item: _Parsed, header: dict[str, Any], path: str) -> dict[str, Any]:
     """The rule with legacy `| aggregation` parts and `timeframe` taken out for pySigma.
 
     The document's own lists and mappings are copied one level deep (pySigma builds its objects
     from them without changing them), so that one document serves every pipeline.
     """
-    data = {key: _shallow_copy(value) for key, value in item.data.items()}
+    data = {key: _shallow_copy(value) for key, value in header.items()}
     detection = data.get("detection")
     if not isinstance(detection, dict):
         return data
@@ -392,7 +398,22 @@ def _for_pysigma(item: _Parsed, path: str) -> dict[str, Any]:
         if len(listed) != 1:
             raise unsupported("'near' in a list of conditions", node_span(path, condition_node))
         detection["condition"] = [left_parts[0], *near[0].identifiers]
+    if item.timeframe is not None and not any(item.aggregations):
+        item.warnings.append(_unused_timeframe(item, path))
+        item.timeframe = None
     return data
+
+
+def _unused_timeframe(item: _Parsed, path: str) -> ir.Diagnostic:
+    """Legacy `timeframe` without an aggregation in the condition: it changes nothing."""
+    pair = child_pair(child(item.doc.node, "detection"), "timeframe")
+    pair = pair or child_pair(item.doc.node, "timeframe")
+    message = (
+        f"'timeframe: {item.timeframe}' is ignored: no aggregation in the condition uses it "
+        "(legacy Sigma: 'selection | count() > 5')"
+    )
+    span = node_span(path, pair[0] if pair else item.doc.node)
+    return ir.Diagnostic("sigma.meta.timeframe", message, span, "warning")
 
 
 def _shallow_copy(value: Any) -> Any:

@@ -1,13 +1,12 @@
-"""Shape checks on a Sigma document before pySigma sees it, for located, plain diagnostics.
+"""Shape checks on a Sigma detection before pySigma sees it, for located, plain diagnostics.
 
-pySigma validates most of a rule, but some wrong types reach Python errors inside it (`id: [1]`,
-a detection key `5:`, `condition: 5`); these checks name the field, what it holds and what was
-expected, at its line.
+pySigma validates most of a rule, but some wrong types reach Python errors inside it (a detection
+key `5:`, `condition: 5`); these checks name the field, what it holds and what was expected, at
+its line. (The header's problems are warnings: `sigma_header`.)
 """
 
 from __future__ import annotations
 
-from datetime import date
 from typing import Any
 
 import yaml
@@ -15,26 +14,11 @@ import yaml
 from rulec.compiler import ir
 from rulec.compiler.frontends.sigma_yaml import Document, child, node_span
 
-TEXT_FIELDS = ("id", "name")
-DATE_FIELDS = ("date", "modified")
-LIST_FIELDS = ("references", "falsepositives", "fields", "scope", "tags")
 SCALARS = (str, int, float, bool, type(None))
 
 
 def shape_error(data: dict[str, Any], doc: Document, path: str) -> ir.RuleError | None:
-    """The first wrong type in the rule's header, detection names or condition, if any."""
-    for key in (*TEXT_FIELDS, *DATE_FIELDS):
-        value = data.get(key)
-        allowed = (str, date) if key in DATE_FIELDS else str
-        if value is not None and (isinstance(value, bool) or not isinstance(value, allowed)):
-            expected = "a date (YYYY-MM-DD)" if key in DATE_FIELDS else "text"
-            return _error(doc, path, [key], f"'{key}' must be {expected}, found {_kind(value)}")
-    for key in LIST_FIELDS:
-        value = data.get(key)
-        wrong = [v for v in value if isinstance(v, list | dict)] if isinstance(value, list) else []
-        if wrong:
-            message = f"'{key}' must be a list of texts, found {_kind(wrong[0])} in it"
-            return _error(doc, path, [key], message)
+    """The first wrong type in the rule's detection names or condition, if any."""
     detection = data.get("detection")
     if not isinstance(detection, dict):
         return None

@@ -86,7 +86,7 @@ def _bind(
     span: ir.Span,
 ) -> str:
     """Add the let for one referenced rule (and the lets it needs itself); return its name."""
-    query = queries.get(reference)
+    query = queries.get(str(reference))
     if query is None:
         raise ir.RuleError(
             ir.Diagnostic(

@@ -3,7 +3,8 @@
 Documents are read with PyYAML's safe loader on libyaml (its pure-Python twin where libyaml is
 missing), guarded against hostile input: aliases that would expand a document beyond
 `MAX_EXPANDED_NODES` nodes (an alias bomb), recursive aliases, nesting too deep to compose
-(libyaml stops at 1,000 levels), and timestamps that are not dates all become located YAML errors.
+(libyaml stops at 1,000 levels) all become located YAML errors. A timestamp that is no valid date
+stays text, for the rule's header check to report.
 """
 
 from __future__ import annotations
@@ -14,7 +15,6 @@ from dataclasses import dataclass
 from typing import Any
 
 import yaml
-from yaml.constructor import ConstructorError
 from yaml.error import MarkedYAMLError
 
 from rulec.compiler import ir
@@ -32,15 +32,13 @@ class Document:
 
 
 class _SafeLoader(getattr(yaml, "CSafeLoader", yaml.SafeLoader)):
-    """The safe loader, with invalid timestamps reported at their node."""
+    """The safe loader; a timestamp that is no date or time (`2023-02-30`) stays text."""
 
     def construct_yaml_timestamp(self, node: yaml.Node) -> Any:
         try:
             return super().construct_yaml_timestamp(node)
-        except (ValueError, OverflowError) as error:
-            raise ConstructorError(
-                None, None, f"'{node.value}' is not a valid date or time ({error})", node.start_mark
-            ) from None
+        except (ValueError, OverflowError):
+            return node.value
 
 
 _SafeLoader.add_constructor("tag:yaml.org,2002:timestamp", _SafeLoader.construct_yaml_timestamp)
