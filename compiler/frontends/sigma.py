@@ -35,6 +35,7 @@ from rulec.compiler.frontends.sigma_legacy import (
     LegacyAggregation,
     Near,
     aggregate_stage,
+    lower_keywords,
     near_query,
     parse_aggregation,
     parse_timeframe,
@@ -386,7 +387,11 @@ def _for_pysigma(item: _Parsed, header: dict[str, Any], path: str) -> dict[str, 
     detection_node = child(item.doc.node, "detection")
     condition_node = child(detection_node, "condition") or detection_node or item.doc.node
     left_parts = []
-    for condition in listed:
+    for position, written in enumerate(listed):
+        condition, keywords = lower_keywords(written, detection)
+        if keywords:
+            node = _item_node(condition_node, position)
+            item.warnings.append(_keyword_case(keywords, node, path))
         left, right = split_condition(condition)
         left_parts.append(left)
         item.aggregations.append(
@@ -402,6 +407,28 @@ def _for_pysigma(item: _Parsed, header: dict[str, Any], path: str) -> dict[str, 
         item.warnings.append(_unused_timeframe(item, path))
         item.timeframe = None
     return data
+
+
+def _item_node(node: yaml.Node, position: int) -> yaml.Node:
+    """The node of the condition at `position` (a list of conditions, or the one condition)."""
+    if isinstance(node, yaml.SequenceNode) and position < len(node.value):
+        return node.value[position]
+    return node
+
+
+def _keyword_case(keywords: list[tuple[int, str]], node: yaml.Node, path: str) -> ir.Diagnostic:
+    """Keywords legacy sigmac read in any case: at the first one where the text shows it."""
+    span = node_span(path, node)
+    plain = isinstance(node, yaml.ScalarNode) and not node.style
+    same_line = plain and node.start_mark.line == node.end_mark.line
+    if same_line and span.column is not None:
+        span = ir.Span(span.file, span.line, span.column + keywords[0][0])
+    written = ", ".join(dict.fromkeys(f"'{word}'" for _, word in keywords))
+    message = (
+        f"the condition writes {written} not in lower case, as legacy Sigma tooling allowed; "
+        "read as Sigma's lower-case keywords"
+    )
+    return ir.Diagnostic("sigma.keyword-case", message, span, "warning")
 
 
 def _unused_timeframe(item: _Parsed, path: str) -> ir.Diagnostic:

@@ -1,9 +1,15 @@
-"""The legacy Sigma aggregation condition (`selection | count(field) by group > n`), which
-pySigma rejects: the part after `|` is parsed here and lowered to an `Aggregate` stage."""
+"""Legacy Sigma condition forms that pySigma rejects.
+
+The aggregation (`selection | count(field) by group > n`): the part after `|` is parsed here and
+lowered to an `Aggregate` stage. Keywords in upper or mixed case (`sel1 AND NOT 1 OF filter*`):
+legacy sigmac's tokenizer read `and`, `or`, `not`, `1 of`, `all of` and the aggregation words in
+any case; they are lowered for pySigma, with a warning.
+"""
 
 from __future__ import annotations
 
 import re
+from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -37,6 +43,25 @@ class LegacyAggregation:
     group_by: tuple[str, ...]
     op: ir.CompareOp
     threshold: int | float
+
+
+_KEYWORDS = frozenset(("and", "or", "not", "of", "all", "them"))
+_WORD = re.compile(r"[^\s()|]+")
+
+
+def lower_keywords(condition: str, names: Collection[str]) -> tuple[str, list[tuple[int, str]]]:
+    """`condition` with its keywords in lower case (a detection named like one stays itself),
+    and the offset and text of each keyword that was not."""
+    found: list[tuple[int, str]] = []
+
+    def lowered(match: re.Match[str]) -> str:
+        word = match.group()
+        if word.lower() in _KEYWORDS and word != word.lower() and word not in names:
+            found.append((match.start(), word))
+            return word.lower()
+        return word
+
+    return _WORD.sub(lowered, condition), found
 
 
 def split_condition(condition: str) -> tuple[str, str | None]:
