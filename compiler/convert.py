@@ -8,7 +8,7 @@ for the whole file while it is read and lowered) unless `debug` is set.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import partial
 from pathlib import Path
 from typing import TypeVar
@@ -142,7 +142,7 @@ def _outcomes(
     if file.failure is not None:
         return [Outcome(str(file.path), t, error=file.failure) for _, ts in groups for t in ts], []
     outcomes = [
-        Outcome(str(file.path), target, error=item)
+        Outcome(str(file.path), target, error=_for_target(item, target))
         if isinstance(item, ir.Diagnostic)
         else file.emitted[index, position, target]
         for index, (_, targets) in enumerate(groups)
@@ -150,6 +150,11 @@ def _outcomes(
         for target in targets
     ]
     return outcomes, file.warnings
+
+
+def _for_target(diagnostic: ir.Diagnostic, target: str) -> ir.Diagnostic:
+    """A rule's error while it was read for `target` (through that target's pipeline)."""
+    return diagnostic if diagnostic.target else replace(diagnostic, target=target)
 
 
 def emit_one(

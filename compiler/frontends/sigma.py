@@ -226,6 +226,7 @@ def _lower_file(
     filters = [p.rule for p in parsed if isinstance(p.rule, SigmaFilter)]
     results: dict[int, ir.Query | ir.Diagnostic] = {}
     queries: dict[str, ir.Query] = {}
+    read: dict[str, _ReadBy] = {}  # by rule id and name: the pipeline and log source it read
     for position, item in enumerate(parsed):
         if not isinstance(item.rule, SigmaFilter) and not isinstance(
             item.rule, SigmaCorrelationRule
@@ -234,14 +235,23 @@ def _lower_file(
                 item, path, lambda i: _lower_rule(i, path, filters, pipeline)
             )
             _remember(item, results[position], queries)
+            _remember_read(item, results[position], pipeline, read)
     for position, item in enumerate(parsed):
         if isinstance(item.rule, SigmaCorrelationRule):
             results[position] = _guarded(
                 item,
                 path,
-                lambda i: lower_correlation(i.rule, i.data, i.doc, path, pipeline, queries),
+                lambda i: lower_correlation(
+                    i.rule,
+                    i.data,
+                    i.doc,
+                    path,
+                    _correlation_pipeline(i, path, pipeline, read),
+                    queries,
+                ),
             )
             _remember(item, results[position], queries)
+            _remember_read(item, results[position], pipeline, read)
     hidden = _not_generated(parsed)
     ordered: list[ir.Query | ir.Diagnostic] = []
     for position in sorted(results):
@@ -250,6 +260,56 @@ def _lower_file(
         if not (isinstance(result, ir.Query) and _names(parsed[position]) & hidden):
             ordered.append(result)
     return ordered + ([trailing] if trailing else [])
+
+
+@dataclass(frozen=True)
+class _ReadBy:
+    """The pipeline (of alternatives) that read a rule, and its log source."""
+
+    pipeline: str | None
+    logsource: Any
+
+
+def _remember_read(
+    item: _Parsed,
+    result: ir.Query | ir.Diagnostic,
+    pipeline: ProcessingPipeline | FirstAccepting | None,
+    read: dict[str, _ReadBy],
+) -> None:
+    if isinstance(result, ir.Query):
+        chosen = pipeline.chosen if isinstance(pipeline, FirstAccepting) else None
+        logsource = getattr(item.rule, "logsource", None)
+        for name in _names(item):
+            read[name] = _ReadBy(chosen, logsource)
+
+
+def _correlation_pipeline(
+    item: _Parsed,
+    path: str,
+    pipeline: ProcessingPipeline | FirstAccepting | None,
+    read: dict[str, _ReadBy],
+) -> ProcessingPipeline | FirstAccepting | None:
+    """The pipeline a correlation goes through: the one that read its rules, so that its
+    group-by fields are named as theirs are. Pipelines written for rules (the Kusto ones choose
+    a table by log source) read the log source of the correlation's first rule."""
+    rule = item.rule
+    assert isinstance(rule, SigmaCorrelationRule)
+    reads = [read[str(r.reference)] for r in rule.rules or () if str(r.reference) in read]
+    if pipeline is None or not reads:
+        return pipeline
+    if not hasattr(rule, "logsource") and reads[0].logsource is not None:
+        rule.logsource = reads[0].logsource  # type: ignore[attr-defined]
+    if not isinstance(pipeline, FirstAccepting):
+        return pipeline
+    chosen = list(dict.fromkeys(r.pipeline for r in reads))
+    if len(chosen) > 1:
+        span = node_span(path, child(item.doc.node, "correlation") or item.doc.node)
+        raise unsupported(
+            "a correlation of rules read through different pipelines "
+            f"({', '.join(map(str, chosen))}): their field names differ",
+            span,
+        )
+    return pipeline.pipelines[pipeline.names.index(chosen[0])] if chosen[0] else pipeline
 
 
 def _not_generated(parsed: list[_Parsed]) -> set[str]:

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 from sigma.correlations import SigmaCorrelationRule
-from sigma.exceptions import SigmaTransformationError
+from sigma.exceptions import SigmaError, SigmaTransformationError
 from sigma.processing.pipeline import ProcessingPipeline
 from sigma.rule import SigmaRule
 
@@ -70,8 +70,11 @@ class FirstAccepting:
             candidate = rule if position == 0 else pickle.loads(pickled)  # type: ignore[arg-type]
             try:
                 pipeline.apply(candidate)
-            except Exception as error:  # pipelines raise their own exception types too
+            except SigmaError as error:
                 reasons.append(f"{name}: {_first_sentence(pysigma_message(error))}")
+                continue
+            except Exception as error:  # a pipeline failing inside, on a rule it did not expect
+                reasons.append(f"{name}: the pipeline fails on this rule ({type(error).__name__})")
                 continue
             self.state, self.chosen = pipeline.state, name
             return candidate

@@ -12,6 +12,7 @@ from rulec.compiler.frontends.sigma_yaml import Document, child, find_scalar, no
 
 _UNKNOWN_MODIFIER = re.compile(r"Unknown modifier '([^']*)'")
 _QUOTED = re.compile(r"'([^']+)'")
+_POSITION = re.compile(r"\s*\(at char \d+\)(, \(line:\d+, col:\d+\))?")
 # The Kusto pipelines' invalid-field transformation prepends each field it rejects to a message it
 # keeps, so its later errors also name the fields of rules processed before; the first is this one.
 _EARLIER_FIELDS = re.compile(
@@ -39,11 +40,22 @@ def sigma_error_diagnostic(error: SigmaError, doc: Document, path: str) -> ir.Di
             node_span(path, key or doc.node),
         )
     if isinstance(error, SigmaConditionError) and "(at char " in message:
+        # the position counts in the condition as a pipeline may have rewritten it: left out
+        problem = _POSITION.sub("", message).strip()
         message = (
-            f"the condition is not Sigma condition syntax ({message}); expected detection "
-            "names joined by and/or/not, brackets, and '1 of'/'all of' selectors"
+            f"the condition{_written_condition(doc)} is not Sigma condition syntax ({problem}); "
+            "expected detection names joined by and/or/not, brackets, and '1 of'/'all of' "
+            "selectors"
         )
     return ir.Diagnostic(_code(error), message, node_span(path, _locate(error, message, doc)))
+
+
+def _written_condition(doc: Document) -> str:
+    """` 'sel and ( or'`: the condition as the rule writes it, when it is one text."""
+    node = child(child(doc.node, "detection"), "condition")
+    if isinstance(node, yaml.ScalarNode) and len(node.value) <= 200:
+        return f" '{node.value}'"
+    return ""
 
 
 def _code(error: SigmaError) -> str:
@@ -84,7 +96,10 @@ def unexpected_diagnostic(error: Exception, doc: Document, path: str, doing: str
             "thousands of levels of brackets or 'not'?)"
         )
         return ir.Diagnostic("sigma.too-deep", message, node_span(path, _condition_node(doc)))
-    message = f"pySigma cannot {doing} this rule ({type(error).__name__}: {error})"
+    message = (
+        f"pySigma cannot {doing} this rule: it fails inside ({type(error).__name__}) on "
+        "something it does not check; the rule's detection is the likely place"
+    )
     return ir.Diagnostic("sigma.invalid", message, node_span(path, doc.node))
 
 
