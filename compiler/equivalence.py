@@ -125,8 +125,8 @@ def on_target(
         return Finding(rule, target, "error", detail, title, query=text)
     only_expected, only_got = differences(expected, got, inputs)
     if not only_expected and not only_got:
-        return Finding(rule, target, "agree", f"{len(got)} rows", title, query=text)
-    detail = f"{len(expected)} rows on the reference, {len(got)} on {target}"
+        return Finding(rule, target, "agree", rows(len(got)), title, query=text)
+    detail = f"{rows(len(expected))} on the reference, {len(got)} on {target}"
     return Finding(
         rule,
         target,
@@ -137,6 +137,10 @@ def on_target(
         tuple(only_got[:SHOWN]),
         text,
     )
+
+
+def rows(count: int) -> str:
+    return f"{count} row{'' if count == 1 else 's'}"
 
 
 def differences(
