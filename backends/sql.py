@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import ipaddress
 import re
+from collections.abc import Iterable
 from datetime import datetime, timedelta, timezone
 
 from sqlglot import exp
@@ -129,6 +130,8 @@ class QueryBuilder:
         self.scalars.update({x.name: x.value for x in query.lets if not _is_pipeline(x.value)})
         self.let_columns: dict[str, Columns] = {}
         self.subqueries = 0
+        self.order: list[exp.Ordered] | None = None  # the row order a sort just before left
+        self.times: set[str] = set()  # columns the query computes as times (not event text)
 
     # ------------------------------------------------------------------ pipelines
 
@@ -151,9 +154,41 @@ class QueryBuilder:
         """The pipeline's rows, with its columns where the schema makes them known."""
         table, columns = self.source(pipeline.source)
         rel = Rel(exp.select(exp.Star()).from_(table), columns)
+        outer, self.order = self.order, None
         for stage in pipeline.stages:
-            rel = self.stage(rel, stage)
+            rel = self.tracked_stage(rel, stage)
+        self.order = outer
         return rel
+
+    def tracked_stage(self, rel: Rel, stage: ir.Stage) -> Rel:
+        """`stage`, keeping track of the row order that KQL's `prev()` and `row_cumsum()` read
+        (set by a sort, kept by an extend, lost by anything else) and of the columns computed
+        as times (which `min()` and `max()` keep as times)."""
+        order = self.order
+        rel = self.stage(rel, stage)
+        if isinstance(stage, ir.Sort):
+            self.order = [self.sort_key(k) for k in stage.keys]
+        else:
+            self.order = order if isinstance(stage, ir.Extend) else None
+        if isinstance(stage, ir.Extend):
+            self.note_times((a.name, self.is_time(a.expr)) for a in stage.assignments)
+        if isinstance(stage, ir.Aggregate):
+            self.note_times((g.name, self.is_time(g.expr)) for g in stage.group_by)
+            self.note_times((m.name, self.is_time_extreme(m.agg)) for m in stage.measures)
+        return rel
+
+    def note_times(self, columns: Iterable[tuple[str, bool]]) -> None:
+        for name, timed in columns:
+            (self.times.add if timed else self.times.discard)(name)
+
+    def is_time(self, node: ir.Expr | None) -> bool:
+        """Whether `node` is a time the query computes (by its shape, or a column set so)."""
+        if isinstance(node, ir.FieldRef):
+            return node.name in self.times
+        return node is not None and _value_kind(node) == "time"
+
+    def is_time_extreme(self, agg: ir.AggCall | ir.ArgExtreme) -> bool:
+        return isinstance(agg, ir.AggCall) and agg.func in ("min", "max") and self.is_time(agg.arg)
 
     def columns_of(self, table: str) -> Columns:
         """A table's columns: from the given schema, else as Sentinel/Defender XDR document."""
@@ -259,6 +294,8 @@ class QueryBuilder:
         if call.func == "dcount":
             return exp.Count(this=exp.Distinct(expressions=[value]))
         numeric = {"sum": exp.Sum, "avg": exp.Avg, "min": exp.Min, "max": exp.Max}
+        if self.is_time_extreme(call) and value is not None:
+            return numeric[call.func](this=value)
         if call.func in numeric and value is not None:
             return numeric[call.func](this=self.dialect.to_number(value))
         built = build_aggregate(self, call, value)

@@ -373,6 +373,33 @@ def _pack(builder: QueryBuilder, args: Args, node: ir.Node) -> exp.Expression:
     return builder.dialect.to_text(exp.Anonymous(this=name, expressions=args))
 
 
+def _row_order(builder: QueryBuilder, node: ir.Node, name: str) -> exp.Order:
+    if builder.order is None:
+        raise builder.backend.unsupported(f"{name}() without a sort just before it", node)
+    return exp.Order(expressions=[key.copy() for key in builder.order])
+
+
+def _prev(builder: QueryBuilder, args: Args, node: ir.Node) -> exp.Expression:
+    """`prev(x)`, `prev(x, n)`: the value n rows (default 1) before, in the order of the sort
+    just before (KQL's serialized rows); null before the first row."""
+    offset = _constant(builder, node, 1) if len(args) == 2 else 1
+    if len(args) not in (1, 2) or type(offset) is not int or offset < 0:
+        raise builder.backend.unsupported("prev() other than prev(x) or prev(x, n)", node)
+    lag = exp.Anonymous(this="LAG", expressions=[args[0], exp.Literal.number(offset)])
+    return exp.Window(this=lag, order=_row_order(builder, node, "prev"))
+
+
+def _row_cumsum(builder: QueryBuilder, args: Args, node: ir.Node) -> exp.Expression:
+    """`row_cumsum(x)`: the sum of x over this row and the rows before it, in sort order."""
+    if len(args) != 1:
+        raise builder.backend.unsupported("row_cumsum() with a restart condition", node)
+    frame = exp.WindowSpec(
+        kind="ROWS", start="UNBOUNDED", start_side="PRECEDING", end="CURRENT ROW"
+    )
+    value = exp.Sum(this=convert(builder, "n", args[0]))
+    return exp.Window(this=value, order=_row_order(builder, node, "row_cumsum"), spec=frame)
+
+
 CODE: dict[str, Builder] = {
     "index": _index,
     "pack_array": _pack_array,
@@ -387,6 +414,8 @@ CODE: dict[str, Builder] = {
     "concat": _concat,
     "case": _case,
     "ipv4_is_private": _ipv4_is_private,
+    "prev": _prev,
+    "row_cumsum": _row_cumsum,
 }
 
 

@@ -21,6 +21,7 @@ from rulec.backends.registry import backend_for, expand
 from rulec.compiler import ir
 from rulec.compiler.batch import convert_corpus
 from rulec.compiler.cli_cards import catalog, diff, emit, explain, warn
+from rulec.compiler.cli_verify import verify
 from rulec.compiler.convert import Outcome
 from rulec.compiler.report import diagnostic_json, diagnostic_text, outcome_json, outcome_text
 from rulec.compiler.rules import discover, load_rules, resolve_pipeline
@@ -199,6 +200,15 @@ ENGINE_OPTION = click.option(
     show_default=True,
     help="Where the compiled SQL runs (postgres: through the libpq environment, PGHOST...).",
 )
+RUN_ENGINE_OPTION = click.option(
+    "--engine",
+    type=click.Choice(["duckdb", "postgres", "spark", "eql", "kql", "spl"]),
+    default="duckdb",
+    show_default=True,
+    help="Where the rules run: compiled SQL on duckdb, postgres (the libpq environment, "
+    "PGHOST...) or spark; or each target's text: eql (Elastic's eql engine), kql (read back "
+    "and executed), spl (the evaluator of Splunk's documented SPL).",
+)
 SPARK_MASTER_OPTION = click.option(
     "--spark-master", metavar="URL", help="Spark master (default: a local session)."
 )
@@ -224,12 +234,13 @@ SPARK_MASTER_OPTION = click.option(
 @click.option("--time-field", help="Event time field for windows (default TimeCreated).")
 @click.option("-p", "--pipeline", "pipelines", multiple=True, help="Sigma processing pipeline.")
 @click.option("--format", "fmt", type=FORMATS, default="text", show_default=True)
-@ENGINE_OPTION
+@RUN_ENGINE_OPTION
 @SPARK_MASTER_OPTION
 @click.pass_context
 def run(ctx, rules, events, tables, now, time_field, pipelines, fmt, engine, spark_master) -> None:
     """Run rules over events (on DuckDB unless --engine says otherwise); print what they match."""
     from rulec.compiler.engine_choice import load_on, run_each
+    from rulec.compiler.engines import EngineLimit
     from rulec.compiler.multirule import run_rules
 
     debug = ctx.obj["debug"]
@@ -272,6 +283,9 @@ def run(ctx, rules, events, tables, now, time_field, pipelines, fmt, engine, spa
         failed = True
         if isinstance(result.error, ir.RuleError):
             _print_run(fmt, path, query, result.error.diagnostic, [])
+        elif isinstance(result.error, EngineLimit):
+            limit = ir.Diagnostic("run.engine-limit", str(result.error), ir.Span(str(path)))
+            _print_run(fmt, path, query, limit, [])
         elif debug:
             raise result.error
         else:
@@ -337,33 +351,6 @@ def _print_run(fmt, path, query, error, rows) -> None:
         click.echo("   " + json.dumps(present, ensure_ascii=False, default=str))
 
 
-@main.command()
-@click.argument("paths", nargs=-1, type=click.Path(exists=True))
-@click.option("--format", "fmt", type=FORMATS, default="text", show_default=True)
-@ENGINE_OPTION
-@SPARK_MASTER_OPTION
-@click.pass_context
-def verify(ctx, paths, fmt, engine, spark_master) -> None:
-    """Run every golden case (default: ./golden) and compare with its expected result."""
-    from rulec.compiler.verify import verify as run_cases
-
-    chosen = _engine(engine, spark_master)
-    verdicts = list(run_cases(paths or ["golden"], chosen and (lambda: chosen)))
-    if not verdicts:
-        click.echo("no golden cases found (a case is a folder with expected.json)", err=True)
-        ctx.exit(1)
-    for verdict in verdicts:
-        if fmt == "json":
-            line = {"case": str(verdict.case), "ok": verdict.ok, "detail": verdict.detail}
-            click.echo(json.dumps(line, ensure_ascii=False))
-        else:
-            click.echo(f"{'ok  ' if verdict.ok else 'FAIL'} {verdict.case}: {verdict.detail}")
-    passed = sum(v.ok for v in verdicts)
-    if fmt == "text":
-        click.echo(f"{passed}/{len(verdicts)} golden cases agree")
-    ctx.exit(0 if passed == len(verdicts) else 1)
-
-
 def _engine(name: str, spark_master: str | None):
     """The engine to run on (None: DuckDB, as each command makes it); one that cannot start is
     an error naming why."""
@@ -395,3 +382,4 @@ def entry() -> None:
 main.add_command(explain)
 main.add_command(catalog)
 main.add_command(diff)
+main.add_command(verify)

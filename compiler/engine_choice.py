@@ -1,10 +1,12 @@
-"""The engine a command runs on (`--engine duckdb|postgres|spark`), and running rules there.
+"""The engine a command runs on (`--engine duckdb|postgres|spark|eql|kql|spl`), and running rules
+there.
 
 DuckDB runs many rules in one pass (`multirule.run_rules`). PostgreSQL (reached through the libpq
 environment: PGHOST, PGUSER, ...) runs each rule's compiled query on its own. Spark (a local
 session, or `--spark-master URL`) loads the tables once and runs the rules' queries in batches,
 each batch one Spark job (`SparkEngine.run_many`); a batch that fails runs rule by rule, so each
-rule gets its own rows or error.
+rule gets its own rows or error. The `eql`, `kql` and `spl` engines run each rule as the text
+its target's back end emits (`engines_eql`, `engines_kql`, `engines_spl`).
 """
 
 from __future__ import annotations
@@ -19,7 +21,8 @@ from rulec.compiler.events import ROW, EventTable, load_events
 from rulec.compiler.executor import execute, result_row
 from rulec.compiler.multirule import RuleRun
 
-ENGINES = ("duckdb", "postgres", "spark")
+ENGINES = ("duckdb", "postgres", "spark", "eql", "kql", "spl")
+SQL_ENGINES = ("duckdb", "postgres", "spark")
 BATCH = 50  # rules per Spark job
 Progress = Callable[[int, int], None]
 
@@ -42,6 +45,22 @@ def make_engine(name: str, spark_master: str | None = None) -> Engine:
         except ImportError as error:
             message = f"the spark engine needs pyspark (pip install rulec[spark]): {error}"
             raise ValueError(message) from None
+    if name == "eql":
+        try:
+            from rulec.compiler.engines_eql import EqlEngine
+
+            return EqlEngine()  # type: ignore[return-value]
+        except ImportError as error:
+            message = f"the eql engine needs Elastic's eql (pip install rulec[eql]): {error}"
+            raise ValueError(message) from None
+    if name == "kql":
+        from rulec.compiler.engines_kql import KqlEngine
+
+        return KqlEngine()  # type: ignore[return-value]
+    if name == "spl":
+        from rulec.compiler.engines_spl import SplEngine
+
+        return SplEngine()  # type: ignore[return-value]
     raise ValueError(f"unknown engine {name!r}: expected one of {', '.join(ENGINES)}")
 
 
@@ -74,12 +93,37 @@ def run_each(
     progress: Progress | None = None,
 ) -> list[RuleRun]:
     """Each query's rows (or the error it raised) on `engine`."""
+    if hasattr(engine, "run_query"):
+        return _run_texts(queries, engine, events, tables, now, time_field, progress)
     if hasattr(engine, "run_many"):
         return _run_batched(queries, engine, events, tables, now, time_field, progress)
     runs: list[RuleRun] = []
     for query in queries:
         try:
             runs.append(RuleRun(rows=execute(query, events, tables, now, time_field, engine)))
+        except Exception as error:
+            runs.append(RuleRun(error=error))
+        if progress:
+            progress(len(runs), len(queries))
+    return runs
+
+
+def _run_texts(
+    queries: Sequence[ir.Query],
+    engine: Any,
+    events: EventTable | None,
+    tables: Mapping[str, EventTable],
+    now: datetime | None,
+    time_field: str | None,
+    progress: Progress | None = None,
+) -> list[RuleRun]:
+    """Each query run as its target's text on an `eql`, `kql` or `spl` engine."""
+    empty = EventTable((ROW,), ())
+    runs: list[RuleRun] = []
+    for query in queries:
+        try:
+            rows = engine.run_query(query, events or empty, tables, now, time_field)
+            runs.append(RuleRun(rows=sorted(rows, key=_order)))
         except Exception as error:
             runs.append(RuleRun(error=error))
         if progress:

@@ -25,6 +25,10 @@ from rulec.compiler.events import (
 )
 
 
+class EngineLimit(Exception):
+    """The engine cannot run this query: its own limit, not a fault of the translation."""
+
+
 class Engine(Protocol):
     dialect: str
 

@@ -11,7 +11,8 @@ A case is a folder holding `expected.json`:
      "alerts": [{"window_start": ..., "window_end": ..., "value": 31}]   (aggregating rules)
      "why": {"1": "..."}}                    optional: what each event tests
 
-Each case checks that the rule selects exactly those rows or alerts.
+Each case checks that the rule selects exactly those rows or alerts on the reference executor,
+and (`check_targets`) that each target's engine selects what the reference selects.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from pathlib import Path
 
 from rulec.compiler import ir
 from rulec.compiler.engines import Engine
+from rulec.compiler.equivalence import Finding, Inputs, Reference, compare_rule
 from rulec.compiler.events import ROW, load_events
 from rulec.compiler.executor import execute
 from rulec.compiler.rules import load_rules
@@ -124,3 +126,14 @@ def verify(paths: Iterable[str | Path], engine_factory=None) -> Iterator[Verdict
             yield Verdict(folder, False, f"unreadable {EXPECTED}: {error}")
             continue
         yield check(case, engine_factory() if engine_factory else None)
+
+
+def check_targets(case: Case, engines: dict[str, object], reference: Reference) -> list[Finding]:
+    """The case's rule on each target's engine against the reference, over the case's events
+    (nothing when the rule does not load: `check` reports that)."""
+    loaded = load_rules(case.rule)
+    if len(loaded) != 1 or isinstance(loaded[0], ir.Diagnostic):
+        return []
+    tables = {name: load_events([str(path)]) for name, path in case.tables.items()}
+    inputs = Inputs(load_events([str(case.events)]), tables, case.now)
+    return compare_rule(str(case.folder), loaded[0], inputs, engines, reference)

@@ -11,7 +11,8 @@ from __future__ import annotations
 import pytest
 
 from rulec.backends.eql import EqlBackend
-from rulec.compiler import ir
+from rulec.compiler import engines_eql, ir
+from rulec.compiler.events import ROW, EventTable
 
 eql = pytest.importorskip("eql", reason="Elastic's eql package is the oracle for these tests")
 
@@ -24,15 +25,10 @@ def query(*predicates: ir.Expr, stages: tuple[ir.Stage, ...] = ()) -> ir.Query:
 
 
 def run_eql(text: str, events: list[dict]) -> list[int]:
-    """Indices of the events that Elastic's eql engine selects with `text`."""
-    with eql.parser.elasticsearch_syntax, eql.parser.ignore_missing_functions:
-        parsed = eql.parse_query(text)
-    engine = eql.PythonEngine()
-    engine.add_query(parsed)
-    hits: list[int] = []
-    engine.add_output_hook(lambda result: hits.extend(e.data["i"] for e in result.events))
-    engine.stream_events([eql.Event("any", 0, {**e, "i": i}) for i, e in enumerate(events)])
-    return sorted(hits)
+    """Indices of the events that Elastic's eql engine (the `eql` engine of `rulec run`)
+    selects with `text`."""
+    rows = tuple({**e, ROW: i} for i, e in enumerate(events))
+    return engines_eql.run_eql(text, EventTable((ROW,), rows))
 
 
 EVENTS = [

@@ -18,6 +18,8 @@ from rulec.backends.eql import EqlBackend
 from rulec.backends.kql import KqlBackend
 from rulec.backends.spl import SplBackend
 from rulec.compiler import ir
+from rulec.compiler.engines_eql import run_eql
+from rulec.compiler.events import ROW, EventTable
 
 M, F = ir.MatchKind, ir.FieldRef
 
@@ -122,14 +124,8 @@ eql = pytest.importorskip("eql", reason="Elastic's eql package is the oracle for
 
 
 def eql_selects(text: str, value: str) -> bool:
-    with eql.parser.elasticsearch_syntax, eql.parser.ignore_missing_functions:
-        parsed = eql.parse_query(text)
-    engine = eql.PythonEngine()
-    engine.add_query(parsed)
-    hits: list = []
-    engine.add_output_hook(lambda result: hits.extend(result.events))
-    engine.stream_events([eql.Event("any", 0, {"f": value})])
-    return bool(hits)
+    """Whether Elastic's eql engine (the `eql` engine of `rulec run`) selects `f: value`."""
+    return bool(run_eql(text, EventTable((ROW, "f"), ({ROW: 0, "f": value},))))
 
 
 @pytest.mark.parametrize("kind", KINDS)

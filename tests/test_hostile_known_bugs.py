@@ -9,15 +9,13 @@ from __future__ import annotations
 
 import pytest
 from reference_eval import evaluate
-from test_properties import run_eql as run_eql_text
 
-from rulec.backends.base import Options
-from rulec.backends.eql import EqlBackend
-from rulec.backends.kql import KqlBackend
 from rulec.compiler import ir
+from rulec.compiler.engines_eql import EqlEngine
+from rulec.compiler.engines_eql import run_eql as run_eql_text
+from rulec.compiler.engines_kql import KqlEngine
 from rulec.compiler.events import ROW, EventTable, flatten
 from rulec.compiler.executor import execute
-from rulec.compiler.frontends.kql import load_kql
 
 eql = pytest.importorskip("eql", reason="Elastic's eql package runs the emitted EQL")
 
@@ -51,15 +49,11 @@ def outcome(run, predicate: ir.Expr, events: EventTable) -> list[int] | str:
 
 
 def run_eql(predicate: ir.Expr, events: EventTable) -> list[int]:
-    text = EqlBackend(Options(raw_field="_raw")).emit(query(predicate)).text
-    return run_eql_text(text, events)
+    return run_eql_text(EqlEngine().emit(query(predicate), None, None), events)
 
 
 def run_kql(predicate: ir.Expr, events: EventTable) -> list[int]:
-    text = KqlBackend().emit(query(predicate)).text
-    [parsed] = load_kql(text, "<emitted kql>")
-    assert isinstance(parsed, ir.Query), (text, parsed)
-    return [row[ROW] for row in execute(parsed, events)]
+    return [row[ROW] for row in KqlEngine().run_query(query(predicate), events, {}, None, None)]
 
 
 # bug | IR filter | events | rows selected by the reference | rows selected by EQL

@@ -27,13 +27,14 @@ from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 from reference_eval import evaluate
 
-from rulec.backends.base import Options
 from rulec.backends.eql import EqlBackend
 from rulec.backends.kql import KqlBackend
 from rulec.backends.spl import SplBackend
 from rulec.backends.sql import SqlBackend
 from rulec.compiler import ir
 from rulec.compiler.engines import DuckDBEngine
+from rulec.compiler.engines_eql import EqlEngine, run_eql
+from rulec.compiler.engines_kql import KqlEngine
 from rulec.compiler.events import ROW, EventTable, flatten
 from rulec.compiler.executor import execute
 from rulec.compiler.frontends.kql import load_kql
@@ -247,27 +248,15 @@ def test_postgres_agrees_with_reference_eval(postgres_engine, case):
 def test_kql_parsed_back_agrees_with_reference_eval(case):
     predicate, events = case
     table = table_of(events)
-    text = expressible(lambda: KqlBackend().emit(query_of(predicate)).text)
+    engine = KqlEngine(DUCKDB)
+    text = expressible(lambda: engine.emit(query_of(predicate), None, None))
     if text is None:
         return
-    [parsed] = load_kql(text, "<emitted kql>")
-    assert isinstance(parsed, ir.Query), (text, parsed)
-    assert selected(execute(parsed, table, engine=DUCKDB)) == expected_rows(predicate, table)
+    rows = engine.run_query(query_of(predicate), table, {}, None, None)
+    assert selected(rows) == expected_rows(predicate, table), text
 
 
 eql = pytest.importorskip("eql", reason="Elastic's eql package runs the emitted EQL")
-
-
-def run_eql(text: str, table: EventTable) -> list[int]:
-    with eql.parser.elasticsearch_syntax, eql.parser.ignore_missing_functions:
-        parsed = eql.parse_query(text)
-    engine = eql.PythonEngine()
-    engine.add_query(parsed)
-    hits: list[int] = []
-    engine.add_output_hook(lambda result: hits.extend(e.data[ROW] for e in result.events))
-    events = [{k: v for k, v in row.items() if v is not None} for row in table.rows]
-    engine.stream_events([eql.Event("any", 0, e) for e in events])
-    return sorted(hits)
 
 
 @PROFILE
@@ -275,8 +264,7 @@ def run_eql(text: str, table: EventTable) -> list[int]:
 def test_eql_engine_agrees_with_reference_eval(case):
     predicate, events = case
     table = table_of(events)
-    backend = EqlBackend(Options(raw_field="_raw"))
-    text = expressible(lambda: backend.emit(query_of(predicate)).text)
+    text = expressible(lambda: EqlEngine().emit(query_of(predicate), None, None))
     if text is None or known_bug("eql", predicate):
         return
     assert run_eql(text, table) == expected_rows(predicate, table), text

@@ -1,13 +1,14 @@
 """Proof by execution for SPL: the Splunk searches rulec emits select what the reference selects.
 
-No Splunk runs here, so `tests/spl_engine.py` evaluates the emitted text by Splunk's documented
-semantics (its docstring cites the pages). First the evaluator itself is checked on searches whose
-Splunk results the documentation states; then every golden case and every ../shared/regression
-case is converted to SPL (the rule's own field names, no pipeline), run on the evaluator, and
-compared with the DuckDB reference executor (further tables of a case become lookups); then
-sliding-window aggregates, other pipeline stages, random IR filters and hostile values do the
-same. Text whose Splunk result the documentation does not settle (`Undocumented`) fails a case,
-and is skipped, with its reason counted, in the random examples.
+No Splunk runs here, so the `spl` engine (`compiler/spl_evaluator.py`) evaluates the emitted
+text by Splunk's documented semantics (its docstring cites the pages). First the evaluator
+itself is checked on searches whose Splunk results the documentation states; then every golden
+case and every ../shared/regression case is converted to SPL (the rule's own field names, no
+pipeline), run on the engine, and compared with the DuckDB reference executor (further tables
+of a case become lookups); then sliding-window aggregates, other pipeline stages, random IR
+filters and hostile values do the same. Text whose Splunk result the documentation does not
+settle (`Undocumented`) fails a case, and is skipped, with its reason counted, in the random
+examples.
 
 The "ci" hypothesis profile runs 100 examples per property; a campaign, as in test_properties:
 
@@ -20,7 +21,6 @@ import json
 from datetime import datetime, timedelta, timezone
 
 import pytest
-import spl_engine
 from hypothesis import event, given
 from hypothesis import strategies as st
 from test_crosstarget import SPECS, Spec, prepare
@@ -36,7 +36,8 @@ from test_properties import (
 
 from rulec.backends.base import Options
 from rulec.backends.spl import TIME_APPROXIMATION, SplBackend
-from rulec.compiler import ir
+from rulec.compiler import ir, spl_evaluator
+from rulec.compiler.engines_spl import SplEngine
 from rulec.compiler.events import ROW, EventTable
 from rulec.compiler.executor import execute
 
@@ -83,7 +84,7 @@ SEMANTICS = [
 @pytest.mark.parametrize(("text", "rows"), SEMANTICS)
 def test_evaluator_follows_splunks_documented_semantics(text: str, rows: list[int]):
     lookups = {"places": [{"p": "farms"}, {"p": "Meadows"}]}
-    assert selected(spl_engine.run(text, EVENTS, lookups=lookups)) == rows
+    assert selected(spl_evaluator.run(text, EVENTS, lookups=lookups)) == rows
 
 
 def test_strptime_and_substr():
@@ -92,16 +93,17 @@ def test_strptime_and_substr():
         {"_row": 2, "t": "2026-01-01 00:01:00", "k": "0"},
     ]
     text = 'search * | eval s=strptime(t, "%Y-%m-%dT%H:%M:%S%Z"), r=substr(k, 2) | table _row, s, r'
-    rows = sorted(spl_engine.run(text, events), key=lambda r: r["_row"])
+    rows = sorted(spl_evaluator.run(text, events), key=lambda r: r["_row"])
     assert rows == [{"_row": 1, "s": 1767225660.0, "r": "abc"}, {"_row": 2, "s": None, "r": ""}]
-    with pytest.raises(spl_engine.Undocumented):  # text after the format
-        spl_engine.run(text, [{"t": "2026-01-01T00:01:00Z+01:00", "k": "x"}])
+    with pytest.raises(spl_evaluator.Undocumented):  # text after the format
+        spl_evaluator.run(text, [{"t": "2026-01-01T00:01:00Z+01:00", "k": "x"}])
 
 
 def test_cidrmatch_and_numbers_in_where():
     events = [{"_row": 1, "ip": "10.1.2.3", "n": "7"}, {"_row": 2, "ip": "8.8.8.8", "n": "12"}]
-    assert selected(spl_engine.run('search * | where cidrmatch("10.0.0.0/8", ip)', events)) == [1]
-    assert selected(spl_engine.run("search * | where n>10", events)) == [2]  # numbers compare
+    text = 'search * | where cidrmatch("10.0.0.0/8", ip)'
+    assert selected(spl_evaluator.run(text, events)) == [1]
+    assert selected(spl_evaluator.run("search * | where n>10", events)) == [2]  # numbers compare
 
 
 # streamstats with window=1 over events of groups a, b, a: `global` decides what `last` sees
@@ -118,7 +120,7 @@ def test_streamstats_window_is_global_unless_told(option: str, previous: list[ob
     text = (
         f"search * | sort 0 + _time | streamstats current=f window=1{option} last(_time) AS p by g"
     )
-    rows = spl_engine.run(text, WINDOW_EVENTS)
+    rows = spl_evaluator.run(text, WINDOW_EVENTS)
     assert [iso(r["p"]) if "p" in r else None for r in rows] == previous
 
 
@@ -127,11 +129,11 @@ def test_stats_eventstats_and_bin():
         {"_row": i, "g": g, "t": str(t)}
         for i, (g, t) in enumerate([("a", 61), ("a", 7), ("b", 5)], 1)
     ]
-    stats = spl_engine.run("search * | stats count AS n, max(t) AS top by g", events)
+    stats = spl_evaluator.run("search * | stats count AS n, max(t) AS top by g", events)
     assert stats == [{"g": "a", "n": 2, "top": 61.0}, {"g": "b", "n": 1, "top": 5.0}]
-    eventstats = spl_engine.run("search * | eventstats dc(t) AS d by g | table _row, d", events)
+    eventstats = spl_evaluator.run("search * | eventstats dc(t) AS d by g | table _row, d", events)
     assert sorted((r["_row"], r["d"]) for r in eventstats) == [(1, 2), (2, 2), (3, 1)]
-    binned = spl_engine.run("search * | bin t span=1m AS b | table _row, b", events)
+    binned = spl_evaluator.run("search * | bin t span=1m AS b | table _row, b", events)
     assert sorted((r["_row"], r["b"]) for r in binned) == [(1, 60.0), (2, 0.0), (3, 0.0)]
 
 
@@ -147,8 +149,8 @@ def test_stats_eventstats_and_bin():
     ],
 )
 def test_text_outside_the_subset_raises(text: str):
-    with pytest.raises(spl_engine.SplError):
-        spl_engine.run(text, EVENTS)
+    with pytest.raises(spl_evaluator.SplError):
+        spl_evaluator.run(text, EVENTS)
 
 
 @pytest.mark.parametrize(
@@ -161,8 +163,8 @@ def test_text_outside_the_subset_raises(text: str):
     ],
 )
 def test_undocumented_behaviour_raises(text: str, events: list[dict[str, object]]):
-    with pytest.raises(spl_engine.Undocumented):
-        spl_engine.run(text, events)
+    with pytest.raises(spl_evaluator.Undocumented):
+        spl_evaluator.run(text, events)
 
 
 # ------------------------------------------------------------- golden and regression cases
@@ -199,17 +201,13 @@ def run_spl(
     tables: dict[str, EventTable] | None = None,
     options: Options | None = None,
 ) -> tuple[str, list[dict[str, object]]]:
-    """The emitted SPL and its results; further tables are lookups (without the loader's
-    `_row` and `_raw`, which a Splunk lookup does not have)."""
+    """The emitted SPL and its results on the `spl` engine (further tables are lookups)."""
+    engine = SplEngine(options)
     try:
-        text = SplBackend(options).emit(query).text
+        text = engine.emit(query, None, None)
     except ir.RuleError as error:
         pytest.skip(f"spl cannot express this rule: {error.diagnostic.message}")
-    lookups = {
-        name: [{k: v for k, v in row.items() if k not in (ROW, "_raw")} for row in table.rows]
-        for name, table in (tables or {}).items()
-    }
-    return text, spl_engine.run(text, [dict(row) for row in events.rows], lookups=lookups)
+    return text, engine.run_query(query, events, tables or {}, None, None)
 
 
 @pytest.mark.parametrize("spec", [case_param(s) for s in SPECS])
@@ -450,8 +448,8 @@ def test_random_filters_on_the_evaluator_agree_with_the_reference(case):
     if text is None:
         return
     try:
-        rows = spl_engine.run(text, [dict(row) for row in table.rows])
-    except spl_engine.Undocumented as why:
+        rows = spl_evaluator.run(text, [dict(row) for row in table.rows])
+    except spl_evaluator.Undocumented as why:
         event(f"undocumented in Splunk: {str(why).split(' ')[0]}")
         return
     assert selected(rows) == expected_rows(predicate, table), text
@@ -466,8 +464,8 @@ def test_hostile_values_select_exactly_their_event(value: str, cased: bool):
     text = SplBackend().emit(query_of(match)).text
     events = [{ROW: 1, "a": value}, {ROW: 2, "a": value + "~"}, {ROW: 3, "a": "~" + value}]
     try:
-        rows = spl_engine.run(text, events)
-    except spl_engine.Undocumented as why:
+        rows = spl_evaluator.run(text, events)
+    except spl_evaluator.Undocumented as why:
         event(f"undocumented in Splunk: {str(why).split(' ')[0]}")
         return
     assert selected(rows) == [1], text

@@ -1,7 +1,7 @@
-"""A small evaluator of the Splunk SPL that `backends/spl.py` emits: a test oracle.
+"""An evaluator of the SPL that `backends/spl.py` emits: the engine of `rulec run --engine spl`.
 
-No Splunk runs here or in CI, so this module executes the emitted text over the same flat event
-dicts the other engines see, following Splunk's documented semantics:
+No Splunk runs here, so this module executes the subset of SPL that rulec writes over flat event
+dicts (the events every engine sees), following Splunk's documented semantics:
 
 - Search Reference, `search` (help.splunk.com/splunk-enterprise/spl-search-reference/9.4/
   search-commands/search): `field=value` matches the whole field value, case-insensitively, and `*`
