@@ -2,7 +2,7 @@
 
 Oracle: the Sigma specification (a list in `logsource` names alternative sources) and the counts
 of the events below, written by hand. Every engine runs the emitted query: DuckDB and PostgreSQL
-(SQL), Elastic's `eql` engine (EQL), `tests/spl_engine.py` (SPL) and the KQL parsed back and
+(SQL), Elastic's `eql` engine (EQL), `compiler/spl_evaluator.py` (SPL) and the KQL parsed back and
 executed. The pipeline adds each source's own condition, so event 1, which both sources'
 conditions accept, is the case that a union of the sources would count twice.
 """
@@ -12,15 +12,14 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-import spl_engine
-from test_properties import run_eql
 
 from rulec.backends.base import Options
 from rulec.backends.eql import EqlBackend
 from rulec.backends.kql import KqlBackend
 from rulec.backends.spl import SplBackend
 from rulec.backends.sql import SqlBackend
-from rulec.compiler import ir
+from rulec.compiler import ir, spl_evaluator
+from rulec.compiler.engines_eql import run_eql
 from rulec.compiler.events import ROW, EventTable
 from rulec.compiler.executor import execute
 from rulec.compiler.frontends.kql import load_kql
@@ -119,7 +118,7 @@ def test_eql_engine_counts_an_event_of_two_sources_once(query: ir.Query) -> None
 
 def test_spl_evaluator_counts_an_event_of_two_sources_once(query: ir.Query) -> None:
     text = SplBackend().emit(query).text
-    found = spl_engine.run(text, [dict(row) for row in table(EVENTS).rows])
+    found = spl_evaluator.run(text, [dict(row) for row in table(EVENTS).rows])
     assert rows_of(found) == EXPECTED, text
 
 
