@@ -6,6 +6,7 @@ from __future__ import annotations
 import errno
 import os
 import tempfile
+from collections.abc import Mapping
 from pathlib import Path
 
 
@@ -32,6 +33,40 @@ def write_atomic(path: Path, text: str) -> None:
         for folder in reversed(created):
             folder.rmdir()
         raise
+
+
+def write_all_atomic(files: Mapping[Path, str]) -> None:
+    """Write several files, each atomically: all are staged as temporary files beside their
+    paths before any is renamed into place, so a failure while staging changes nothing.
+
+    Raises `OSError` naming the path that cannot be written.
+    """
+    staged: list[tuple[str, Path]] = []
+    created: list[Path] = []
+    try:
+        for path, text in files.items():
+            if path.is_dir():
+                raise IsADirectoryError(errno.EISDIR, "is a folder, not a file", str(path))
+            created += _make_folders(path.parent)
+            handle, temporary = tempfile.mkstemp(
+                dir=path.parent, prefix=f".{path.name}.", suffix=".tmp"
+            )
+            staged.append((temporary, path))
+            with os.fdopen(handle, "w", encoding="utf-8") as out:
+                out.write(text)
+            os.chmod(temporary, 0o666 & ~_umask())
+    except BaseException:
+        for temporary, _ in staged:
+            Path(temporary).unlink(missing_ok=True)
+        for folder in reversed(created):
+            folder.rmdir()
+        raise
+    try:
+        for temporary, path in staged:
+            os.replace(temporary, path)
+    finally:
+        for temporary, _ in staged:
+            Path(temporary).unlink(missing_ok=True)
 
 
 def _make_folders(folder: Path) -> list[Path]:

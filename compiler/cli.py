@@ -8,9 +8,10 @@ object per line. Diagnostics go to stderr as `file:line:column: error[code]: mes
 from __future__ import annotations
 
 import json
+import os
 import sys
 from datetime import datetime
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
 import click
 
@@ -21,8 +22,11 @@ from rulec.backends.registry import backend_for, expand
 from rulec.compiler import ir
 from rulec.compiler.batch import convert_corpus
 from rulec.compiler.cli_cards import catalog, diff, emit, explain, warn
+from rulec.compiler.cli_sync import sync_folder
 from rulec.compiler.cli_verify import verify
 from rulec.compiler.convert import Outcome
+from rulec.compiler.folder_sync import Plan
+from rulec.compiler.query_files import NameClash, plan_queries, rule_names
 from rulec.compiler.report import diagnostic_json, diagnostic_text, outcome_json, outcome_text
 from rulec.compiler.rules import discover, load_rules, resolve_pipeline
 from rulec.compiler.schema_file import read_schema
@@ -89,8 +93,19 @@ def main(ctx: click.Context, debug: bool) -> None:
 @click.option(
     "-o",
     "--output",
-    type=click.Path(path_type=Path),
-    help="Write to this file (atomically) instead of standard output.",
+    type=click.Path(),
+    help="Write to this file (atomically) instead of standard output; DIR/ (ending in /): "
+    "one file per rule and target.",
+)
+@click.option(
+    "--check",
+    is_flag=True,
+    help="Write nothing; exit 1 listing the files of -o that would change.",
+)
+@click.option(
+    "--prune",
+    is_flag=True,
+    help="With -o DIR/: remove query files whose rule is gone (without it they are listed).",
 )
 @click.option(
     "--schema",
@@ -113,16 +128,30 @@ def main(ctx: click.Context, debug: bool) -> None:
 @click.argument("paths", nargs=-1, required=True, type=click.Path(exists=True))
 @click.pass_context
 def convert(
-    ctx, targets, pipelines, without, fmt, allowed, output, schema_file, jobs, cache_dir, paths
+    ctx,
+    targets,
+    pipelines,
+    without,
+    fmt,
+    allowed,
+    output,
+    check,
+    prune,
+    schema_file,
+    jobs,
+    cache_dir,
+    paths,
 ) -> None:
     """Convert rules (files or folders) to one or more targets, or to a deploy format."""
+    to_folder = _output_mode(output, fmt, check, prune)
     options = Options(
         schema=_schema(schema_file) if schema_file else {},
         approximations=frozenset(a for spec in allowed for a in spec.split(",") if a),
     )
     if pipelines and without:
         raise click.BadParameter("give -p or --without-pipeline, not both", param_hint="-p")
-    groups = _pipeline_groups(_targets(targets, fmt), pipelines, without)
+    names = _targets(targets, fmt)
+    groups = _pipeline_groups(names, pipelines, without)
     files = discover(paths)
     with _Progress(len(files), "converting") as progress:
         results = convert_corpus(
@@ -135,8 +164,39 @@ def convert(
     for outcome in outcomes:
         if not outcome.ok:
             click.echo(diagnostic_text(outcome.error), err=True)
-    emit(_render(outcomes, fmt), output)
-    ctx.exit(0 if all(o.ok for o in outcomes) else 1)
+    failed = not all(o.ok for o in outcomes)
+    if to_folder:
+        plan = _query_plan(outcomes, files, paths, names)
+        changed = sync_folder(Path(output), plan, check, prune)
+    elif check:
+        plan = Plan({PurePosixPath(Path(output).name): _render(outcomes, fmt)})
+        changed = sync_folder(Path(output).parent, plan, check, prune)
+    else:
+        emit(_render(outcomes, fmt), output and Path(output))
+        changed = False
+    ctx.exit(1 if failed or changed else 0)
+
+
+def _output_mode(output: str | None, fmt: str, check: bool, prune: bool) -> bool:
+    """Whether `-o` names a folder (DIR/: one file per rule and target); bad combinations of
+    --check and --prune are usage errors."""
+    to_folder = output is not None and output.endswith(("/", os.sep))
+    if check and output is None:
+        raise click.BadParameter("--check compares with -o FILE or -o DIR/", param_hint="--check")
+    if prune and not to_folder:
+        raise click.BadParameter("--prune works on -o DIR/ (ending in /)", param_hint="--prune")
+    if to_folder and fmt != "text":
+        raise click.BadParameter(
+            "-o DIR/ writes one query file per rule and target (--format text)", param_hint="-o"
+        )
+    return to_folder
+
+
+def _query_plan(outcomes, files, paths, targets) -> Plan:
+    try:
+        return plan_queries(outcomes, rule_names(files, paths), targets)
+    except NameClash as error:
+        raise click.ClickException(str(error)) from None
 
 
 def _targets(targets: tuple[str, ...], fmt: str) -> list[str]:
