@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 import sys
+from collections.abc import Mapping
 from datetime import datetime
 from pathlib import Path, PurePosixPath
 
@@ -26,6 +27,7 @@ from rulec.compiler.cli_sync import sync_folder
 from rulec.compiler.cli_verify import verify
 from rulec.compiler.convert import Outcome
 from rulec.compiler.folder_sync import Plan
+from rulec.compiler.project import Project, load_project
 from rulec.compiler.query_files import NameClash, plan_queries, rule_names
 from rulec.compiler.report import diagnostic_json, diagnostic_text, outcome_json, outcome_text
 from rulec.compiler.rules import discover, load_rules, resolve_pipeline
@@ -78,9 +80,7 @@ def main(ctx: click.Context, debug: bool) -> None:
     "--format",
     "fmt",
     type=CONVERT_FORMATS,
-    default="text",
-    show_default=True,
-    help="text, json, or a deploy format: " + ", ".join(DEPLOY_FORMATS) + ".",
+    help="text (the default), json, or a deploy format: " + ", ".join(DEPLOY_FORMATS) + ".",
 )
 @click.option(
     "--allow",
@@ -100,7 +100,8 @@ def main(ctx: click.Context, debug: bool) -> None:
 @click.option(
     "--check",
     is_flag=True,
-    help="Write nothing; exit 1 listing the files of -o that would change.",
+    help="Write nothing; exit 1 listing the files of -o that would change (without -o: "
+    "exit 1 if a rule fails).",
 )
 @click.option(
     "--prune",
@@ -125,7 +126,7 @@ def main(ctx: click.Context, debug: bool) -> None:
     type=click.Path(file_okay=False, path_type=Path),
     help="Reuse conversions of unchanged rules from this folder (keyed by content).",
 )
-@click.argument("paths", nargs=-1, required=True, type=click.Path(exists=True))
+@click.argument("paths", nargs=-1, type=click.Path(exists=True))
 @click.pass_context
 def convert(
     ctx,
@@ -142,16 +143,30 @@ def convert(
     cache_dir,
     paths,
 ) -> None:
-    """Convert rules (files or folders) to one or more targets, or to a deploy format."""
-    to_folder = _output_mode(output, fmt, check, prune)
-    options = Options(
-        schema=_schema(schema_file) if schema_file else {},
-        approximations=frozenset(a for spec in allowed for a in spec.split(",") if a),
-    )
+    """Convert rules (files or folders) to one or more targets, or to a deploy format.
+
+    Settings not given here come from the project file (rulec.toml or [tool.rulec] in
+    pyproject.toml); its output is used only with its own paths."""
     if pipelines and without:
         raise click.BadParameter("give -p or --without-pipeline, not both", param_hint="-p")
-    names = _targets(targets, fmt)
-    groups = _pipeline_groups(names, pipelines, without)
+    project = _project()
+    if not paths:
+        paths, output = _project_paths(project), output or project.output
+    fmt = fmt or project.format or "text"
+    schema_file = schema_file or (project.schema and Path(project.schema))
+    cache_dir = cache_dir or (project.cache and Path(project.cache))
+    chosen = {"*": pipelines} if pipelines or without else project.pipelines
+    without = without or (not pipelines and project.without_pipeline)
+    to_folder = _output_mode(output, fmt, check, prune)
+    options = Options(
+        tables=project.tables,
+        schema=_schema(schema_file) if schema_file else {},
+        approximations=frozenset(
+            a for spec in allowed or project.allow for a in spec.split(",") if a
+        ),
+    )
+    names = _targets(targets or project.targets, fmt)
+    groups = _pipeline_groups(names, chosen, without)
     files = discover(paths)
     with _Progress(len(files), "converting") as progress:
         results = convert_corpus(
@@ -169,8 +184,8 @@ def convert(
         plan = _query_plan(outcomes, files, paths, names)
         changed = sync_folder(Path(output), plan, check, prune)
     elif check:
-        plan = Plan({PurePosixPath(Path(output).name): _render(outcomes, fmt)})
-        changed = sync_folder(Path(output).parent, plan, check, prune)
+        plan = Plan({PurePosixPath(Path(output).name): _render(outcomes, fmt)} if output else {})
+        changed = output is not None and sync_folder(Path(output).parent, plan, check, prune)
     else:
         emit(_render(outcomes, fmt), output and Path(output))
         changed = False
@@ -181,8 +196,6 @@ def _output_mode(output: str | None, fmt: str, check: bool, prune: bool) -> bool
     """Whether `-o` names a folder (DIR/: one file per rule and target); bad combinations of
     --check and --prune are usage errors."""
     to_folder = output is not None and output.endswith(("/", os.sep))
-    if check and output is None:
-        raise click.BadParameter("--check compares with -o FILE or -o DIR/", param_hint="--check")
     if prune and not to_folder:
         raise click.BadParameter("--prune works on -o DIR/ (ending in /)", param_hint="--prune")
     if to_folder and fmt != "text":
@@ -219,17 +232,42 @@ def _targets(targets: tuple[str, ...], fmt: str) -> list[str]:
 
 
 def _pipeline_groups(
-    names: list[str], chosen: tuple[str, ...], without: bool
+    names: list[str], chosen: Mapping[str, tuple[str, ...]], without: bool
 ) -> dict[tuple[str, ...], list[str]]:
-    """Targets grouped by the Sigma pipelines they need (`-p`, or each target's default); each
-    group's pipelines are resolved here first so that a bad name is a usage error."""
+    """Targets grouped by the Sigma pipelines they need (`chosen`: target or `*` -> pipelines,
+    else each target's default); each group's pipelines are resolved here first so that a bad
+    name is a usage error."""
     groups: dict[tuple[str, ...], list[str]] = {}
     for name in names:
-        key = pipelines_for(DEPLOY_FORMATS.get(name, name), chosen, without)
+        target = DEPLOY_FORMATS.get(name, name)
+        mine = next((chosen[key] for key in (name, target, "*") if key in chosen), ())
+        key = pipelines_for(target, mine, without)
         groups.setdefault(key, []).append(name)
     for key in groups:
         _pipeline(key)
     return groups
+
+
+class _BadProject(click.ClickException):
+    exit_code = 2
+
+
+def _project() -> Project:
+    try:
+        return load_project()
+    except ir.RuleError as error:
+        raise _BadProject(diagnostic_text(error.diagnostic)) from None
+
+
+def _project_paths(project: Project) -> tuple[str, ...]:
+    """The project's rule paths, each of which must exist; none at all is a usage error."""
+    if not project.paths:
+        where = f" (or `paths` in {project.file})" if project.file else " (or a rulec.toml)"
+        raise click.BadParameter(f"name rule files or folders{where}", param_hint="PATH")
+    for path in project.paths:
+        if not Path(path).exists():
+            raise _BadProject(f"{project.file}: error[project.missing-path]: {path} does not exist")
+    return project.paths
 
 
 def _render(outcomes: list[Outcome], fmt: str) -> str:

@@ -189,7 +189,6 @@ def test_check_compares_a_single_output_file(tmp_path, rules):
 @pytest.mark.parametrize(
     ("args", "message"),
     [
-        (("--check",), "--check compares with -o FILE or -o DIR/"),
         (("--prune", "-o", "out.sql"), "--prune works on -o DIR/"),
         (("--format", "json", "-o", "out/"), "-o DIR/ writes one query file per rule and target"),
     ],
