@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import re
 
 import jinja2
 
@@ -11,6 +12,7 @@ from rulec.compiler.catalog import Catalog, catalog_json
 from rulec.compiler.passes.card import Card, Counts
 
 CARD_VERSION = 1
+MARKDOWN_PUNCTUATION = re.compile(r"[!-/:-@\[-`{-~]")
 FORMATS = ("md", "json", "html")
 
 
@@ -38,7 +40,16 @@ def _environment() -> jinja2.Environment:
     )
     env.filters["corpus"] = corpus_text
     env.filters["by_language"] = lambda counts: ", ".join(f"{k} {v}" for k, v in counts.items())
+    env.filters["md_text"] = markdown_text
     return env
+
+
+def markdown_text(value: object) -> str:
+    """`value` as literal Markdown text, also inside a table cell: every ASCII punctuation
+    character backslash-escaped (no markup, HTML or cell break), whitespace runs as one space."""
+    if value is None:
+        return ""
+    return MARKDOWN_PUNCTUATION.sub(r"\\\g<0>", " ".join(str(value).split()))
 
 
 ENV = _environment()

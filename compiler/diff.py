@@ -27,7 +27,7 @@ from rulec.compiler.rules import LANGUAGES, discover, read_text, resolve_pipelin
 
 DEFAULT_TARGETS = ("duckdb", "eql", "spl", "kql")
 DIFF_VERSION = 1
-FORMATS = ("md", "json")
+FORMATS = ("md", "json", "github")
 Loaded = list[ir.Query | ir.Diagnostic]
 
 
@@ -45,7 +45,8 @@ class Version:
 
 @dataclass(frozen=True)
 class TargetChange:
-    """One target: `unchanged`, `changed`, `now fails`, `now converts` or `fails`."""
+    """One target: `unchanged`, `changed`, `now fails`, `now converts` or `fails`; for an added
+    rule, `added` or `fails`."""
 
     target: str
     status: str
@@ -81,7 +82,7 @@ class DiffReport:
 def read_versions(spec: str) -> dict[str, Version]:
     """The rule files OLD or NEW names, by their path inside a folder (`.` for one file)."""
     if spec.startswith("git:"):
-        return {".": Version(spec, _git_show(spec))}
+        return _git_versions(spec)
     path = Path(spec)
     if not path.exists():
         raise _error("diff.missing", "no such file or folder", spec)
@@ -90,24 +91,59 @@ def read_versions(spec: str) -> dict[str, Version]:
     return {str(f.relative_to(path)): Version(str(f), read_text(f)) for f in discover([path])}
 
 
-def _git_show(spec: str) -> str:
+def _git_versions(spec: str) -> dict[str, Version]:
+    """`git:REV:PATH`: one file, or every rule file of a folder as commit REV has them (PATH
+    from the repository's root, as `git show` reads it)."""
     _, _, rest = spec.partition(":")
     rev, sep, path = rest.partition(":")
     if not sep or not rev or not path:
         raise _error("diff.git", "expected git:REV:PATH, e.g. git:HEAD~1:rules/x.yml", spec)
+    if _git(spec, "cat-file", "-t", f"{rev}:{path}").strip() != b"tree":
+        return {".": Version(spec, _decode(_git(spec, "show", f"{rev}:{path}"), spec))}
+    folder = path.rstrip("/")
+    listed = _git(spec, "ls-tree", "-r", "-z", "--name-only", "--full-tree", rev, "--", folder)
+    names = [
+        name
+        for name in listed.decode("utf-8", "replace").split("\0")
+        if Path(name).suffix.lower() in LANGUAGES and "\n" not in name
+    ]
+    batch = "".join(f"{rev}:{name}\n" for name in names).encode()
+    blobs = _blobs(_git(spec, "cat-file", "--batch", given=batch))
+    return {
+        name[len(folder) + 1 :]: Version(f"git:{rev}:{name}", _decode(blob, f"git:{rev}:{name}"))
+        for name, blob in zip(names, blobs, strict=True)
+    }
+
+
+def _blobs(output: bytes) -> list[bytes]:
+    """The contents `git cat-file --batch` printed, in order (`<id> blob <size>`, the bytes)."""
+    found, at = [], 0
+    while at < len(output):
+        header_end = output.index(b"\n", at)
+        size = int(output[at:header_end].split()[2])
+        found.append(output[header_end + 1 : header_end + 1 + size])
+        at = header_end + 1 + size + 1
+    return found
+
+
+def _git(spec: str, *args: str, given: bytes | None = None) -> bytes:
     try:
         done = subprocess.run(
-            ["git", "show", f"{rev}:{path}"], capture_output=True, timeout=60, check=False
+            ["git", *args], input=given, capture_output=True, timeout=60, check=False
         )
     except (OSError, subprocess.TimeoutExpired) as error:
         raise _error("diff.git", f"git could not be run ({error})", spec) from None
     if done.returncode != 0:
         reason = done.stderr.decode("utf-8", "replace").strip().splitlines()
-        raise _error("diff.git", reason[-1] if reason else "git show failed", spec)
+        raise _error("diff.git", reason[-1] if reason else f"git {args[0]} failed", spec)
+    return done.stdout
+
+
+def _decode(data: bytes, label: str) -> str:
     try:
-        return done.stdout.decode("utf-8")
+        return data.decode("utf-8")
     except UnicodeDecodeError:
-        raise _error("io.encoding", "not UTF-8", spec) from None
+        raise _error("io.encoding", "not UTF-8", label) from None
 
 
 def _error(code: str, message: str, file: str) -> ir.RuleError:
@@ -161,10 +197,10 @@ def diff(
 ) -> DiffReport:
     """Compare OLD with NEW: every rule's card changes and each target's query."""
     try:
-        if _is_folder(old_spec) != _is_folder(new_spec):
+        old, new = read_versions(old_spec), read_versions(new_spec)
+        if ("." in old) != ("." in new):
             message = "compare a folder with a folder, a file with a file"
             raise _error("diff.usage", message, new_spec)
-        old, new = read_versions(old_spec), read_versions(new_spec)
     except ir.RuleError as error:
         return DiffReport(old_spec, new_spec, (), (error.diagnostic,))
     rules: list[RuleDiff] = []
@@ -174,10 +210,6 @@ def diff(
         rules += found
         errors += failed
     return DiffReport(old_spec, new_spec, tuple(rules), tuple(errors))
-
-
-def _is_folder(spec: str) -> bool:
-    return not spec.startswith("git:") and Path(spec).is_dir()
 
 
 def _file_diff(
@@ -248,9 +280,14 @@ def _rule_diff(
 ) -> RuleDiff:
     some = new or old
     where = (old.meta.path if old else None, new.meta.path if new else None)
-    if old is None or new is None:
-        status = "added" if old is None else "removed"
-        return RuleDiff(*where, some.meta.id, some.meta.title, status)
+    if new is None:
+        return RuleDiff(*where, some.meta.id, some.meta.title, "removed")
+    if old is None:
+        targets = tuple(
+            TargetChange(t, "fails" if error else "added", new_error=error)
+            for t, _, (_, error) in outcomes
+        )
+        return RuleDiff(*where, new.meta.id, new.meta.title, "added", targets=targets)
     targets = tuple(_target_change(t, a, b) for t, a, b in outcomes)
     changes = rule_changes(old, new, attack)
     moved = any(t.status != "unchanged" and t.status != "fails" for t in targets)
@@ -284,9 +321,19 @@ def report_json(report: DiffReport) -> dict:
 
 
 def render_diff(report: DiffReport, fmt: str) -> str:
-    """The report as `json` (one line) or `md`."""
+    """The report as `json` (one line), `md`, or `github` (a pull-request comment: a table of
+    the changed rules, their change in meaning and each target's query, details folded)."""
     if fmt == "json":
         return json.dumps(report_json(report), ensure_ascii=False) + "\n"
+    if fmt == "github":
+        return ENV.get_template("diff.github.j2").render(
+            report=report,
+            summary=summary(report),
+            changed=[rule for rule in report.rules if rule.status != "unchanged"],
+            targets=list(dict.fromkeys(t.target for rule in report.rules for t in rule.targets)),
+            statuses=lambda rule: {t.target: t.status for t in rule.targets},
+            failures=lambda rule: [t for t in rule.targets if t.new_error],
+        )
     template = ENV.get_template("diff.md.j2")
     return template.render(report=report, summary=summary(report))
 
