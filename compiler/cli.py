@@ -165,7 +165,7 @@ def convert(
             a for spec in allowed or project.allow for a in spec.split(",") if a
         ),
     )
-    names = _targets(targets or project.targets, fmt)
+    names = _targets(targets or (() if fmt in DEPLOY_FORMATS else project.targets), fmt)
     groups = _pipeline_groups(names, chosen, without)
     files = discover(paths)
     with _Progress(len(files), "converting") as progress:

@@ -9,10 +9,14 @@ contents before and after each command.
 from __future__ import annotations
 
 import json
+import re
+import shlex
+import shutil
 
 import pytest
 from click.testing import CliRunner
 
+from conftest import REPO
 from rulec.compiler.cli import main
 
 CMD = """title: {title}
@@ -197,3 +201,19 @@ def test_bad_combinations_are_usage_errors(tmp_path, rules, args, message):
     result = invoke("convert", "-t", "duckdb", *args, rules)
     assert result.exit_code == 2
     assert message in result.stderr
+
+
+def test_the_readme_commands_run(tmp_path, monkeypatch):
+    """The README's two commands, as written, over a copy of the bundled rules."""
+    readme = (REPO / "README.md").read_text()
+    section = readme.split("### Generated queries kept in a repository\n", 1)[1].split("\n### ")[0]
+    (block,) = re.findall(r"```sh\n(.*?)```", section, re.S)
+    write, check = (shlex.split(line, comments=True) for line in block.splitlines())
+    shutil.copytree(REPO / "rules", tmp_path / "rules")
+    monkeypatch.chdir(tmp_path)
+    assert invoke(*write[1:]).exit_code == 0
+    assert invoke(*check[1:]).exit_code == 0
+    (tmp_path / "rules" / "sigma" / "registry_delete_runmru.yml").unlink()
+    stale = invoke(*check[1:])
+    assert stale.exit_code == 1
+    assert "would remove queries/duckdb/sigma/registry_delete_runmru.sql" in stale.stderr

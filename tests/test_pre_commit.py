@@ -15,14 +15,13 @@ hooks of this checkout as it is, committed or not. try-repo installs its environ
 from __future__ import annotations
 
 import os
-import shutil
 import subprocess
 import sys
 
 import pytest
 from click.testing import CliRunner
+from source_tree import copy_source
 
-from conftest import REPO
 from rulec.compiler.cli import main
 
 GOOD = """title: Cmd
@@ -33,8 +32,6 @@ detection:
   condition: sel
 """
 BROKEN = "title: Broken\nlogsource: {product: windows\ndetection: [\n"
-HOOK_REPO_FILES = ("pyproject.toml", "README.md", ".pre-commit-hooks.yaml")
-HOOK_REPO_FOLDERS = ("compiler", "backends")
 GIT = ("git", "-c", "user.name=rulec", "-c", "user.email=rulec@example.org")
 
 
@@ -43,11 +40,7 @@ def git(folder, *args: str) -> None:
 
 
 def hook_repository(folder):
-    for name in HOOK_REPO_FILES:
-        shutil.copy(REPO / name, folder / name)
-    ignore = shutil.ignore_patterns("__pycache__", "*.pyc")
-    for name in HOOK_REPO_FOLDERS:
-        shutil.copytree(REPO / name, folder / name, ignore=ignore)
+    copy_source(folder)
     git(folder, "init", "-q")
     git(folder, "add", "-A")
     git(folder, "commit", "-q", "-m", "hooks")
@@ -57,7 +50,6 @@ def hook_repository(folder):
 @pytest.fixture
 def pre_commit(tmp_path):
     """`pre-commit try-repo HOOKS ...` in the rule repository; (exit status, output)."""
-    (tmp_path / "hooks").mkdir()
     hooks = hook_repository(tmp_path / "hooks")
     env = {**os.environ, "PRE_COMMIT_HOME": str(tmp_path / "cache"), "NO_COLOR": "1"}
 

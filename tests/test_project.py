@@ -205,3 +205,12 @@ def test_the_readme_project_file_converts(project):
     assert "Image=" in written["spl/cmd.spl"]  # spl's own: sysmon + splunk_windows
     assert (project / ".rulec-cache").is_dir()
     assert "process_path" not in written["kql/cmd.kql"]  # kql keeps its default pipelines
+
+
+def test_a_deploy_format_on_the_command_line_sets_the_target_over_the_project(project):
+    (project / "rulec.toml").write_text('targets = ["spl", "kql"]\nformat = "json"\n')
+    result = invoke("convert", "--format", "splunk-savedsearch", "detections/cmd.yml")
+    assert result.exit_code == 0, result.output
+    assert result.stdout.startswith("[Cmd]\n")
+    clash = invoke("convert", "-t", "spl", "--format", "sentinel", "detections/cmd.yml")
+    assert clash.exit_code == 2
