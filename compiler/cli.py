@@ -179,17 +179,16 @@ def convert(
     for outcome in outcomes:
         if not outcome.ok:
             click.echo(diagnostic_text(outcome.error), err=True)
-    failed = not all(o.ok for o in outcomes)
+    changed = False
     if to_folder:
         plan = _query_plan(outcomes, files, paths, names)
         changed = sync_folder(Path(output), plan, check, prune)
-    elif check:
-        plan = Plan({PurePosixPath(Path(output).name): _render(outcomes, fmt)} if output else {})
-        changed = output is not None and sync_folder(Path(output).parent, plan, check, prune)
-    else:
+    elif check and output:
+        single = Plan({PurePosixPath(Path(output).name): _render(outcomes, fmt)})
+        changed = sync_folder(Path(output).parent, single, check, prune)
+    elif not check:
         emit(_render(outcomes, fmt), output and Path(output))
-        changed = False
-    ctx.exit(1 if failed or changed else 0)
+    ctx.exit(1 if changed or not all(o.ok for o in outcomes) else 0)
 
 
 def _output_mode(output: str | None, fmt: str, check: bool, prune: bool) -> bool:

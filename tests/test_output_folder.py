@@ -217,3 +217,14 @@ def test_the_readme_commands_run(tmp_path, monkeypatch):
     stale = invoke(*check[1:])
     assert stale.exit_code == 1
     assert "would remove queries/duckdb/sigma/registry_delete_runmru.sql" in stale.stderr
+
+
+def test_check_without_output_only_checks_that_every_rule_converts(tmp_path, rules):
+    good = invoke("convert", "-t", "duckdb", "--check", rules)
+    assert good.exit_code == 0, good.output
+    assert good.stdout == "" and good.stderr == ""
+    (rules / "broken.yml").write_text(BROKEN)
+    broken = invoke("convert", "-t", "duckdb", "--check", rules)
+    assert broken.exit_code == 1
+    assert broken.stdout == "" and f"{rules}/broken.yml:" in broken.stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["rules"]
