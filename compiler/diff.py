@@ -22,7 +22,7 @@ from rulec.compiler import ir
 from rulec.compiler.cards import ENV
 from rulec.compiler.passes.attack import AttackData
 from rulec.compiler.passes.card_diff import Change, rule_changes
-from rulec.compiler.report import diagnostic_json
+from rulec.compiler.report import diagnostic_json, diagnostic_text
 from rulec.compiler.rules import LANGUAGES, discover, read_text, resolve_pipeline
 
 DEFAULT_TARGETS = ("duckdb", "eql", "spl", "kql")
@@ -333,6 +333,7 @@ def render_diff(report: DiffReport, fmt: str) -> str:
             targets=list(dict.fromkeys(t.target for rule in report.rules for t in rule.targets)),
             statuses=lambda rule: {t.target: t.status for t in rule.targets},
             failures=lambda rule: [t for t in rule.targets if t.new_error],
+            errors=[diagnostic_text(error) for error in report.errors],
         )
     template = ENV.get_template("diff.md.j2")
     return template.render(report=report, summary=summary(report))

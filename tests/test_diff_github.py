@@ -206,3 +206,13 @@ def test_a_git_folder_as_old_reads_the_rules_as_committed(tmp_path, monkeypatch)
     mixed = invoke("git:HEAD:rules", "rules/cmd.yml", "-t", "duckdb")
     assert mixed.exit_code == 2
     assert "compare a folder with a folder, a file with a file" in mixed.stderr
+
+
+def test_a_file_that_cannot_be_read_is_listed_with_its_location(edited):
+    old, new = edited
+    (new / "net.yml").write_text("title: Net\nlogsource: {product: windows\n")
+    result = invoke(old, new, "--format", "github", "-t", "duckdb")
+    assert result.exit_code == 2
+    (item,) = [line for line in result.stdout.splitlines() if line.startswith("- ")]
+    html = cmarkgfm.github_flavored_markdown_to_html(item)
+    assert f"{new}/net.yml:3:1: error[sigma.yaml]" in html
