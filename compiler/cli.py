@@ -8,17 +8,20 @@ object per line. Diagnostics go to stderr as `file:line:column: error[code]: mes
 from __future__ import annotations
 
 import json
+import os
 import sys
 from datetime import datetime
 from pathlib import Path
 
 import click
 
+from rulec.backends import deploy
 from rulec.backends.base import Options
 from rulec.backends.deploy import FORMATS as DEPLOY_FORMATS
 from rulec.backends.pipelines import pipelines_for
 from rulec.backends.registry import backend_for, expand
 from rulec.compiler import ir
+from rulec.compiler.artefacts import artefact_files, write_artefacts
 from rulec.compiler.batch import convert_corpus
 from rulec.compiler.cli_cards import catalog, diff, emit, explain, warn
 from rulec.compiler.cli_verify import verify
@@ -29,7 +32,6 @@ from rulec.compiler.schema_file import read_schema
 
 FORMATS = click.Choice(["text", "json"])
 CONVERT_FORMATS = click.Choice(["text", "json", *DEPLOY_FORMATS])
-DOCUMENT_SEPARATOR = {"sentinel": "---\n"}
 
 
 def _parse_now(value: str | None) -> datetime | None:
@@ -89,8 +91,9 @@ def main(ctx: click.Context, debug: bool) -> None:
 @click.option(
     "-o",
     "--output",
-    type=click.Path(path_type=Path),
-    help="Write to this file (atomically) instead of standard output.",
+    type=click.Path(),
+    help="Write to this file (atomically) instead of standard output; with a deploy format, "
+    "a folder (DIR/) gets one file per rule.",
 )
 @click.option(
     "--schema",
@@ -135,8 +138,26 @@ def convert(
     for outcome in outcomes:
         if not outcome.ok:
             click.echo(diagnostic_text(outcome.error), err=True)
-    emit(_render(outcomes, fmt), output)
+        elif fmt in DEPLOY_FORMATS:
+            for note in outcome.notes:
+                click.echo(diagnostic_text(note), err=True)
+    if fmt in DEPLOY_FORMATS and output is not None and _is_folder(output):
+        _write_folder(Path(output), artefact_files(fmt, outcomes))
+    else:
+        emit(_render(outcomes, fmt), Path(output) if output is not None else None)
     ctx.exit(0 if all(o.ok for o in outcomes) else 1)
+
+
+def _is_folder(output: str) -> bool:
+    """`-o DIR/` (a trailing slash) or an existing folder: one artefact file per rule."""
+    return output.endswith(("/", os.sep)) or Path(output).is_dir()
+
+
+def _write_folder(folder: Path, files: dict[str, str]) -> None:
+    try:
+        write_artefacts(folder, files)
+    except OSError as error:
+        raise click.ClickException(f"cannot write {folder}: {error.strerror or error}") from None
 
 
 def _targets(targets: tuple[str, ...], fmt: str) -> list[str]:
@@ -165,7 +186,8 @@ def _pipeline_groups(
     group's pipelines are resolved here first so that a bad name is a usage error."""
     groups: dict[tuple[str, ...], list[str]] = {}
     for name in names:
-        key = pipelines_for(DEPLOY_FORMATS.get(name, name), chosen, without)
+        target = deploy.pipeline_target(name) if name in DEPLOY_FORMATS else name
+        key = pipelines_for(target, chosen, without)
         groups.setdefault(key, []).append(name)
     for key in groups:
         _pipeline(key)
@@ -174,7 +196,7 @@ def _pipeline_groups(
 
 def _render(outcomes: list[Outcome], fmt: str) -> str:
     if fmt in DEPLOY_FORMATS:
-        return DOCUMENT_SEPARATOR.get(fmt, "").join(o.query for o in outcomes if o.ok)
+        return deploy.stream(fmt, [o.query for o in outcomes if o.ok])
     render = outcome_json if fmt == "json" else outcome_text
     return "".join(render(o) + "\n" for o in outcomes if fmt == "json" or o.ok)
 
