@@ -27,6 +27,7 @@ DEFENDER_PERIODS = (
     (timedelta(hours=12), "12H"),
 )
 SENTINEL_RANGE = (timedelta(minutes=5), timedelta(days=14))
+SENTINEL_LIMITS = {"name": 256, "description": 5000, "query": 10000}  # characters
 ATTACK = "https://attack.mitre.org"
 # column -> (Sentinel entity type, identifier): the columns Sentinel maps to entities
 SENTINEL_ENTITIES = {
@@ -156,13 +157,20 @@ def sentinel(rule: Deployment) -> str:
     """A Microsoft Sentinel scheduled analytics rule (YAML, as Azure-Sentinel keeps them)."""
     if rule.table is None:
         raise rule.refuse("sentinel", "the rule's log source has no Log Analytics table")
+    if len(rule.query) > SENTINEL_LIMITS["query"]:
+        limit = SENTINEL_LIMITS["query"]
+        raise rule.refuse(
+            "sentinel", f"the query has {len(rule.query)} characters (at most {limit})"
+        )
     low, high = SENTINEL_RANGE
     frequency = min(max(rule.every, low), high)
     period = min(max(rule.every * 2 if rule.window else rule.every, frequency), high)
     document: dict = {
         "id": rule.id,
-        "name": rule.title,
-        "description": rule.full_description or rule.title,
+        "name": shortened(rule.title, SENTINEL_LIMITS["name"]),
+        "description": shortened(
+            rule.full_description or rule.title, SENTINEL_LIMITS["description"]
+        ),
         "severity": SENTINEL_SEVERITY.get(rule.level, rule.level.title()),
         "requiredDataConnectors": [],
         "queryFrequency": duration(frequency),
@@ -178,6 +186,11 @@ def sentinel(rule: Deployment) -> str:
         document["entityMappings"] = entities
     document.update(tags=list(rule.all_tags), kind="Scheduled", version="1.0.0")
     return yaml.dump(document, Dumper=_Dumper, sort_keys=False, allow_unicode=True, width=2**31 - 1)
+
+
+def shortened(text: str, limit: int) -> str:
+    """`text` cut to `limit` characters, the cut marked with an ellipsis."""
+    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 def sentinel_entities(columns: tuple[str, ...]) -> list[dict]:

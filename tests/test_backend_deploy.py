@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 import yaml
 from click.testing import CliRunner
-from deploy_validation import parse, problems, read_conf
+from deploy_validation import parse, problems, read_conf, tactics
 
 from rulec.backends import deploy
 from rulec.backends.base import Options
@@ -352,6 +352,28 @@ def test_bundled_rules_validate_in_every_format(shared):
                     continue
                 (parsed,) = parse(format, text)
                 assert problems(shared, format, parsed) == [], (format, path.name)
+
+
+def test_a_sample_of_sigmahq_validates_in_every_format(shared):
+    """Every 60th SigmaHQ rule file: each artefact that converts validates, and every rule with
+    a tactic tag that MITRE's data knows names a tactic (benchmarks/deploy_artefacts.py measures
+    the whole folder)."""
+    files = sorted((shared / "corpus/sigma/rules").rglob("*.yml"))[::60]
+    checked = 0
+    for format in deploy.FORMATS:
+        for path in files:
+            for query in rules(path, format):
+                try:
+                    emitted = deploy.emit(format, query, ALLOW)
+                except ir.RuleError:
+                    continue
+                (parsed,) = parse(format, emitted.text)
+                assert problems(shared, format, parsed) == [], (format, path.name)
+                known = [n for n in emitted.notes if n.code == "deploy.attack-unknown"]
+                if any(t.startswith("attack.") for t in query.meta.tags) and not known:
+                    assert tactics(format, parsed), (format, path.name)
+                checked += 1
+    assert checked > 150
 
 
 def test_an_output_folder_gets_one_file_per_rule(tmp_path):
