@@ -9,6 +9,7 @@ format (NDJSON, YAML documents, a JSON array, `.conf` stanzas); `SUFFIXES` names
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import replace
 
@@ -98,9 +99,24 @@ def emit(format: str, query: ir.Query, options: Options | None = None) -> Emitte
 
 def stream(format: str, texts: Sequence[str]) -> str:
     """Several artefacts of `format` as one document: NDJSON lines, YAML documents, one JSON
-    array (Defender: the Graph API takes one rule per request), `.conf` stanzas."""
+    array (Defender: the Graph API takes one rule per request), `.conf` stanzas (named apart)."""
     if format == "defender":
         return "[\n" + ",\n".join(t.rstrip("\n") for t in texts) + "\n]\n" if texts else "[]\n"
     if format == "sentinel":
         return "---\n".join(texts)
+    if format == "splunk-savedsearch":
+        return "".join(distinct_stanzas(texts))
     return "".join(texts)
+
+
+def distinct_stanzas(texts: Sequence[str]) -> list[str]:
+    """Stanzas whose names repeat get ` (2)`, ` (3)`, ...: Splunk would merge them into one."""
+    seen: Counter[str] = Counter()
+    named = []
+    for text in texts:
+        head, newline, body = text.partition("\n")
+        seen[head] += 1
+        if seen[head] > 1:
+            head = f"{head[:-1]} ({seen[head]})]"
+        named.append(head + newline + body)
+    return named

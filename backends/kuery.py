@@ -155,7 +155,7 @@ def aggregate_threshold(stage: ir.Aggregate, kuery: KueryBackend) -> Threshold:
     window = stage.window.size if stage.window is not None else DEFAULT_WINDOW
     if stage.window is not None and stage.window.kind is ir.WindowKind.SLIDING:
         kuery.allow("bucket", stage, f"the sliding {duration(window)} window becomes fixed windows")
-    return threshold(fields, distinct, stage.having, window, stage, kuery)
+    return build_threshold(fields, distinct, stage.having, window, stage, kuery)
 
 
 def correlation_threshold(stage: ir.Correlation, kuery: KueryBackend) -> Threshold:
@@ -163,10 +163,10 @@ def correlation_threshold(stage: ir.Correlation, kuery: KueryBackend) -> Thresho
     distinct = stage.value_field if stage.kind is ir.CorrelationKind.VALUE_COUNT else None
     window = stage.timespan
     kuery.allow("bucket", stage, f"the sliding {duration(window)} window becomes fixed windows")
-    return threshold(list(stage.group_by), distinct, stage.condition, window, stage, kuery)
+    return build_threshold(list(stage.group_by), distinct, stage.condition, window, stage, kuery)
 
 
-def threshold(
+def build_threshold(
     fields: list[str],
     distinct: str | None,
     having: ir.Expr | None,

@@ -319,9 +319,9 @@ def test_hostile_values_round_trip_in_structured_formats(format, tmp_path, share
 
 def test_hostile_values_stay_values_in_a_conf_stanza(tmp_path, shared):
     (query,) = rules(hostile_rule(tmp_path), "splunk-savedsearch")
-    text = artefact("splunk-savedsearch", query) + artefact("splunk-savedsearch", query)
-    first, second = read_conf(text)  # two stanzas, nothing else
-    assert first == second
+    text = deploy.stream("splunk-savedsearch", [artefact("splunk-savedsearch", query)] * 2)
+    first, second = read_conf(text)  # two stanzas, nothing else, not merged into one
+    assert first[1] == second[1] and second[0] == first[0] + " (2)"
     stanza, keys = first
     assert problems(shared, "splunk-savedsearch", first) == []
     assert "\n" not in stanza and "]" not in stanza
