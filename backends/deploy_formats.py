@@ -163,8 +163,9 @@ def sentinel(rule: Deployment) -> str:
             "sentinel", f"the query has {len(rule.query)} characters (at most {limit})"
         )
     low, high = SENTINEL_RANGE
-    frequency = min(max(rule.every, low), high)
-    period = min(max(rule.every * 2 if rule.window else rule.every, frequency), high)
+    every = timedelta(minutes=-(-int(rule.every.total_seconds()) // 60))  # whole minutes
+    frequency = min(max(every, low), high)
+    period = min(max(every * 2 if rule.window else every, frequency), high)
     document: dict = {
         "id": rule.id,
         "name": shortened(rule.title, SENTINEL_LIMITS["name"]),
@@ -293,8 +294,9 @@ def splunk(rule: Deployment) -> str:
 
 
 def cron(every: timedelta) -> str:
-    """A schedule that runs at least once per `every` (an hour: `0 * * * *`)."""
-    minutes = max(1, -(-int(every.total_seconds()) // 60))
+    """A schedule that runs at least once per `every` (an hour: `0 * * * *`): no gap between
+    two runs is longer than the time each looks back."""
+    minutes = max(1, int(every.total_seconds()) // 60)
     if minutes < 60:
         return f"*/{minutes} * * * *"
     hours = minutes // 60

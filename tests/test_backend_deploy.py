@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import replace
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -191,6 +192,33 @@ def test_an_event_rule_runs_hourly_everywhere(shared):
     rule = document("sentinel", query)
     assert problems(shared, "sentinel", rule) == []
     assert (rule["queryFrequency"], rule["queryPeriod"]) == ("1h", "1h")
+
+
+# window | cron_schedule (no gap longer than the window) | Sentinel queryFrequency, queryPeriod
+SCHEDULES = [
+    (timedelta(seconds=450), "*/7 * * * *", "8m", "16m"),
+    (timedelta(minutes=2), "*/2 * * * *", "5m", "5m"),
+    (timedelta(hours=5), "0 */5 * * *", "5h", "10h"),
+    (timedelta(days=20), "0 0 * * *", "14d", "14d"),
+]
+
+
+def with_window(query: ir.Query, size: timedelta) -> ir.Query:
+    *filters, stage = query.pipeline.stages
+    windowed = replace(stage, window=replace(stage.window, size=size))
+    return replace(query, pipeline=replace(query.pipeline, stages=(*filters, windowed)))
+
+
+@pytest.mark.parametrize(("window", "cron", "frequency", "period"), SCHEDULES)
+def test_the_schedule_follows_the_window(window, cron, frequency, period, shared):
+    (seed,) = rules(SEED, "sentinel")
+    rule = document("sentinel", with_window(seed, window))
+    assert problems(shared, "sentinel", rule) == []
+    assert (rule["queryFrequency"], rule["queryPeriod"]) == (frequency, period)
+    (seed,) = rules(SEED, "splunk-savedsearch")
+    (conf,) = parse("splunk-savedsearch", artefact("splunk-savedsearch", with_window(seed, window)))
+    assert problems(shared, "splunk-savedsearch", conf) == []
+    assert conf[1]["cron_schedule"] == cron
 
 
 def test_a_linux_rule_searches_its_sourcetype(tmp_path):
