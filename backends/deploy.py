@@ -53,10 +53,11 @@ def pipeline_target(format: str) -> str:
     return format if format in DEFAULT_PIPELINES else FORMATS[format]
 
 
-def prepare(format: str, query: ir.Query) -> ir.Query:
+def prepare(format: str, query: ir.Query, options: Options | None = None) -> ir.Query:
     """`query` with what `format` adds before its query is written."""
     if format.startswith("elastic"):
-        return deploy_fields.with_pipeline_fields(query, FORMATS[format])
+        chosen = options.pipelines if options else None
+        return deploy_fields.with_pipeline_fields(query, FORMATS[format], chosen)
     if format == "splunk-savedsearch":
         return deploy_fields.with_sourcetype(query)
     return query
@@ -64,7 +65,7 @@ def prepare(format: str, query: ir.Query) -> ir.Query:
 
 def emit(format: str, query: ir.Query, options: Options | None = None) -> Emitted:
     """`query` as `format` deploys it: the artefact's text, and the back end's notes."""
-    query = prepare(format, query)
+    query = prepare(format, query, options)
     writer = backend(format, options)
     emitted = writer.emit(query)
     rule = deployment(query, emitted)

@@ -1,7 +1,7 @@
 """What a deploy format adds to the IR before its query is written (IR -> IR).
 
 - Elastic: the fields an aggregation or correlation groups and counts by are named as the query
-  names every other field, through the format's Sigma pipeline (`Computer` becomes
+  names every other field, through the same Sigma pipelines (`Computer` becomes
   `winlog.event_data.Computer` under `ecs_windows`, as it would in a detection). pySigma maps
   only detection fields; this maps the others the same way, one field at a time.
 - Splunk: a rule whose log source no Splunk pipeline scopes (Linux, cloud, SaaS) reads the
@@ -79,9 +79,12 @@ def _scoped(pipeline: ir.Pipeline) -> ir.Pipeline:
 # --------------------------------------------------------------------------- Elastic
 
 
-def with_pipeline_fields(query: ir.Query, target: str) -> ir.Query:
-    """`query` with its group and count fields named through `target`'s default pipeline."""
-    names = tuple(default_pipeline(target))
+def with_pipeline_fields(
+    query: ir.Query, target: str, chosen: tuple[str, ...] | None = None
+) -> ir.Query:
+    """`query` with its group and count fields named through the pipelines the user `chosen`
+    (`-p`; `()`: none), else `target`'s default ones."""
+    names = tuple(default_pipeline(target)) if chosen is None else chosen
     source = _log_source(query)
     if not names or source is None:
         return query
@@ -150,7 +153,7 @@ def mapped_field(
         }
     )
     try:
-        resolve_pipeline(pipelines).apply(rule)  # type: ignore[union-attr]
+        rule = resolve_pipeline(pipelines).apply(rule) or rule  # type: ignore[union-attr]
         (item,) = rule.detection.detections["selection"].detection_items
     except (SigmaError, ValueError):
         return field

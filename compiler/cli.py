@@ -122,6 +122,7 @@ def convert(
     options = Options(
         schema=_schema(schema_file) if schema_file else {},
         approximations=frozenset(a for spec in allowed for a in spec.split(",") if a),
+        pipelines=() if without else (tuple(pipelines) or None),
     )
     if pipelines and without:
         raise click.BadParameter("give -p or --without-pipeline, not both", param_hint="-p")

@@ -78,6 +78,16 @@ def test_seed_is_an_elastic_threshold_rule_on_the_fields_its_query_uses(shared):
     assert (rule["severity"], rule["risk_score"]) == ("medium", 47)
 
 
+def test_threshold_fields_follow_the_pipelines_the_user_names():
+    runner = CliRunner()
+    base = ["convert", "--format", "elastic-threshold", "--allow", "bucket,case", str(SEED)]
+    raw = json.loads(runner.invoke(main, [*base, "--without-pipeline"]).stdout)
+    assert raw["query"].startswith("NewProcessName:")
+    assert raw["threshold"]["cardinality"] == [{"field": "Computer", "value": 31}]
+    ecs = json.loads(runner.invoke(main, [*base, "-p", "ecs_windows"]).stdout)
+    assert ecs["threshold"]["cardinality"][0]["field"] == "winlog.event_data.Computer"
+
+
 def test_seed_threshold_reports_its_approximations_in_the_artefact():
     (seed,) = rules(SEED, "elastic-threshold")
     rule = document("elastic-threshold", seed)
