@@ -15,7 +15,7 @@ from dataclasses import replace
 
 from rulec.backends import deploy_fields, deploy_formats
 from rulec.backends.base import Backend, Emitted, Options
-from rulec.backends.deploy_model import deployment
+from rulec.backends.deploy_model import Deployment, deployment
 from rulec.backends.kuery import KueryBackend
 from rulec.backends.pipelines import DEFAULT_PIPELINES
 from rulec.compiler import ir
@@ -63,39 +63,44 @@ def prepare(format: str, query: ir.Query, options: Options | None = None) -> ir.
     return query
 
 
+WRITERS = {
+    "elastic-eql": lambda rule: deploy_formats.elastic(rule, None),
+    "splunk-savedsearch": deploy_formats.splunk,
+    "sentinel": deploy_formats.sentinel,
+    "defender": deploy_formats.defender,
+}
+
+
 def emit(format: str, query: ir.Query, options: Options | None = None) -> Emitted:
     """`query` as `format` deploys it: the artefact's text, and the back end's notes."""
     query = prepare(format, query, options)
     writer = backend(format, options)
     emitted = writer.emit(query)
     rule = deployment(query, emitted)
-    if format == "elastic-threshold":
-        threshold = writer.threshold  # type: ignore[attr-defined]
-        if threshold is None:
-            raise writer.unsupported(
-                "a rule without an aggregation", query.pipeline, "use elastic-eql for event rules"
-            )
-        text = deploy_formats.elastic(rule, threshold)
-    elif format == "elastic-eql":
-        text = deploy_formats.elastic(rule, None)
-    elif format == "splunk-savedsearch":
-        text = deploy_formats.splunk(rule)
-    elif format == "sentinel":
-        text = deploy_formats.sentinel(rule)
+    if isinstance(writer, KueryBackend):
+        if writer.threshold is None:
+            detail = "use elastic-eql for event rules"
+            raise writer.unsupported("a rule without an aggregation", query.pipeline, detail)
+        text = deploy_formats.elastic(rule, writer.threshold)
     else:
-        text = deploy_formats.defender(rule)
+        text = WRITERS[format](rule)
+    notes = emitted.notes + attack_warnings(rule, format)
+    return replace(emitted, target=format, text=text, notes=notes)
+
+
+def attack_warnings(rule: Deployment, format: str) -> tuple[ir.Diagnostic, ...]:
+    """A warning for each ATT&CK tag the shipped data does not know (it is not written)."""
     version = packaged_attack().version
-    unknown = tuple(
+    return tuple(
         ir.Diagnostic(
             "deploy.attack-unknown",
             f"{tag} is not in MITRE ATT&CK {version} (the data rulec ships): not written",
-            query.span,
+            rule.span,
             "warning",
             format,
         )
         for tag in rule.unknown_attack
     )
-    return replace(emitted, target=format, text=text, notes=emitted.notes + unknown)
 
 
 def stream(format: str, texts: Sequence[str]) -> str:
