@@ -455,3 +455,22 @@ def test_kuery_wildcards_collapse_and_escape(pattern: ir.Pattern, expected: str)
 
     match = ir.Match(ir.FieldRef("f"), ir.MatchKind.WILDCARD, (pattern,), False)
     assert KueryBackend(ALLOW).term(pattern, match) == expected
+
+
+def test_artefact_files_are_named_after_their_rules():
+    from rulec.compiler.artefacts import artefact_files
+    from rulec.compiler.convert import Outcome
+
+    outcomes = [
+        Outcome("rules/a.yml", "sentinel", title="A", query="a"),
+        Outcome("rules/corr.yml", "sentinel", title="Burst: ../x", query="b"),
+        Outcome("rules/corr.yml", "sentinel", title="Base", query="c"),
+        Outcome("other/a.yml", "sentinel", title="A again", query="d"),
+        Outcome("rules/failed.yml", "sentinel", error=ir.Diagnostic("x", "failed")),
+    ]
+    assert artefact_files("sentinel", outcomes) == {
+        "a.yaml": "a",
+        "corr_burst_x.yaml": "b",
+        "corr_base.yaml": "c",
+        "a-2.yaml": "d",
+    }
