@@ -355,6 +355,15 @@ def test_hostile_values_round_trip_in_structured_formats(format, tmp_path, share
         assert f"custom.{HOSTILE}" in rule["tags"]
 
 
+def test_hostile_metadata_round_trips_in_a_threshold_rule(shared):
+    (seed,) = rules(SEED, "elastic-threshold")
+    hostile = tagged(seed, (f"custom.{HOSTILE}",), title=HOSTILE, description=HOSTILE)
+    rule = document("elastic-threshold", hostile)
+    assert problems(shared, "elastic-threshold", rule) == []
+    assert rule["name"] == HOSTILE and rule["description"].startswith(HOSTILE + "\n\n")
+    assert rule["tags"][0] == f"custom.{HOSTILE}"
+
+
 def test_hostile_values_stay_values_in_a_conf_stanza(tmp_path, shared):
     (query,) = rules(hostile_rule(tmp_path), "splunk-savedsearch")
     text = deploy.stream("splunk-savedsearch", [artefact("splunk-savedsearch", query)] * 2)
