@@ -106,14 +106,7 @@ def deployment(query: ir.Query, emitted: Emitted, data: AttackData | None = None
     """The model of `query` deployed with the query text `emitted`."""
     meta = query.meta
     level = (meta.level or "medium").lower()
-    data = data or packaged_attack()
-    tactics, techniques = attack(meta.tags, data)
-    known = {t.id for t in tactics} | {t.id for t in techniques}
-    unknown = tuple(
-        tag.tag
-        for tag in resolve_tags(meta.tags, data)
-        if tag.kind in ("tactic", "technique", "other") and tag.id not in known
-    )
+    tactics, techniques, unknown = attack(meta.tags, data or packaged_attack())
     table = query.pipeline.source.name if isinstance(query.pipeline.source, ir.Table) else None
     return Deployment(
         id=rule_id(meta.id, meta.title or emitted.text),
@@ -165,10 +158,18 @@ def approximations(notes: tuple[ir.Diagnostic, ...]) -> tuple[Approximation, ...
 # --------------------------------------------------------------------------- ATT&CK
 
 
-def attack(tags: tuple[str, ...], data: AttackData) -> tuple[tuple[Tactic, ...], tuple]:
+def attack(
+    tags: tuple[str, ...], data: AttackData
+) -> tuple[tuple[Tactic, ...], tuple[Technique, ...], tuple[str, ...]]:
     """The tactics of a rule (those tagged, then those of tagged techniques that fit none of
-    them), each with its techniques, and every technique tagged, named from `data`."""
+    them), each with its techniques; every technique tagged, named from `data`; and the
+    tactic and technique tags `data` does not know."""
     resolved = resolve_tags(tags, data)
+    unknown = tuple(
+        t.tag
+        for t in resolved
+        if t.kind == "other" or (t.kind in ("tactic", "technique") and not (t.id and t.name))
+    )
     ids = {short: tid for tid, short in data.tactics.items()}
     tagged = [t.id for t in resolved if t.kind == "tactic" and t.id]
     techniques: list[tuple[Technique, tuple[str, ...]]] = []
@@ -188,7 +189,7 @@ def attack(tags: tuple[str, ...], data: AttackData) -> tuple[tuple[Tactic, ...],
         Tactic(tid, data.tactic_names.get(tid, data.tactics[tid]), tuple(found))
         for tid, found in under.items()
     )
-    return tactics, tuple(dict.fromkeys(t for t, _ in techniques))
+    return tactics, tuple(dict.fromkeys(t for t, _ in techniques)), unknown
 
 
 # --------------------------------------------------------------------------- output columns

@@ -483,3 +483,11 @@ def test_artefact_files_are_named_after_their_rules():
         "corr_base.yaml": "c",
         "a-2.yaml": "d",
     }
+
+
+def test_an_attack_tag_the_shipped_data_does_not_know_is_a_warning():
+    (event,) = rules(BITSADMIN, "sentinel")
+    emitted = deploy.emit("sentinel", tagged(event, ("attack.stealth", "attack.t1021.006")))
+    (warning,) = [n for n in emitted.notes if n.code == "deploy.attack-unknown"]
+    assert warning.severity == "warning" and warning.message.startswith("attack.stealth is not")
+    assert yaml.safe_load(emitted.text)["tactics"] == ["LateralMovement"]
