@@ -29,6 +29,7 @@ DEFENDER_PERIODS = (
 SENTINEL_RANGE = (timedelta(minutes=5), timedelta(days=14))
 SENTINEL_LIMITS = {"name": 256, "description": 5000, "query": 10000}  # characters
 ATTACK = "https://attack.mitre.org"
+LINE_BREAKS = {ord(c): f"\\u{ord(c):04x}" for c in "\x85\u2028\u2029"}  # json leaves them raw
 # column -> (Sentinel entity type, identifier): the columns Sentinel maps to entities
 SENTINEL_ENTITIES = {
     "Computer": ("Host", "HostName"),
@@ -99,7 +100,12 @@ def elastic(rule: Deployment, threshold: Threshold | None) -> str:
     }
     if threshold:
         document["threshold"] = threshold.spec
-    return json.dumps(document, ensure_ascii=False) + "\n"
+    return one_line(json.dumps(document, ensure_ascii=False)) + "\n"
+
+
+def one_line(text: str) -> str:
+    """JSON text with the characters some readers take for a line break escaped (NDJSON)."""
+    return text.translate(LINE_BREAKS)
 
 
 def elastic_threat(tactic: Tactic) -> dict:
@@ -289,6 +295,10 @@ def splunk(rule: Deployment) -> str:
     }
     if rule.window:
         lines["alert.suppress.period"] = duration(rule.window)
+    if "\r" in rule.query:
+        raise rule.refuse(
+            "splunk-savedsearch", "a .conf value cannot hold the query's carriage return"
+        )
     body = "".join(f"{key} = {conf_value(value)}\n" for key, value in lines.items())
     return f"[{conf_stanza(rule.title)}]\n{body}"
 
@@ -306,11 +316,12 @@ def cron(every: timedelta) -> str:
 
 
 def conf_value(text: str) -> str:
-    """A `.conf` value. A newline is written as a line continuation: a line ending in a
-    backslash, which Splunk's reader drops, keeping the newline (so a value line that itself
-    ends in a backslash keeps it). The value's last line must not continue: when it ends in a
-    backslash a space follows (a value is read without the space around it)."""
-    lines = text.split("\n")
+    """A `.conf` value. A line break (CR, LF or both: written LF) becomes a line continuation,
+    a line ending in a backslash, which Splunk's reader drops, keeping the line break (so a
+    value line that itself ends in a backslash keeps it). The value's last line must not
+    continue: when it ends in a backslash a space follows (values are read without the space
+    around them)."""
+    lines = text.replace("\r\n", "\n").replace("\r", "\n").split("\n")
     if lines[-1].endswith("\\"):
         lines[-1] += " "
     return "\\\n".join(lines)

@@ -29,7 +29,11 @@ BITSADMIN = RULES / "proc_creation_win_bitsadmin_download.yml"
 BURST = RULES / "corr_event_count_local_user_creation_burst.yml"
 TEMPORAL = RULES / "corr_temporal_ordered_user_created_and_made_admin.yml"
 ALLOW = Options(approximations=frozenset({"bucket", "case"}))
-HOSTILE = 'a "quoted" title: with\nnewline, back\\slash\\\n[stanza] # {{ jinja }} $x `tick` ünï\\'
+HOSTILE = (
+    'a "quoted" title: with\nnewline, back\\slash\\\n[stanza] # {{ jinja }} $x `tick` ünï'
+    "\r\nsearch = | delete\\\r[x]\u2028y\x85z\\"
+)
+CONF_HOSTILE = HOSTILE.replace("\r\n", "\n").replace("\r", "\n")  # .conf line breaks are LF
 
 
 def rules(path: Path, format: str) -> list[ir.Query]:
@@ -325,14 +329,14 @@ def test_severity_follows_the_level(level, elastic, risk, sentinel, defender, sp
 # --------------------------------------------------------------------------- hostile values
 
 
-def hostile_rule(tmp_path: Path) -> Path:
+def hostile_rule(tmp_path: Path, value: str = HOSTILE) -> Path:
     """A rule whose title, description, tags and matched value are all hostile."""
     rule = {
         "title": HOSTILE,
         "description": HOSTILE,
         "tags": ["attack.execution", f"custom.{HOSTILE}"],
         "logsource": {"product": "windows", "category": "process_creation"},
-        "detection": {"selection": {"CommandLine": HOSTILE}, "condition": "selection"},
+        "detection": {"selection": {"CommandLine": value}, "condition": "selection"},
         "level": "high",
     }
     path = tmp_path / "hostile.yml"
@@ -365,15 +369,15 @@ def test_hostile_metadata_round_trips_in_a_threshold_rule(shared):
 
 
 def test_hostile_values_stay_values_in_a_conf_stanza(tmp_path, shared):
-    (query,) = rules(hostile_rule(tmp_path), "splunk-savedsearch")
+    (query,) = rules(hostile_rule(tmp_path, CONF_HOSTILE), "splunk-savedsearch")
     text = deploy.stream("splunk-savedsearch", [artefact("splunk-savedsearch", query)] * 2)
     first, second = read_conf(text)  # two stanzas, nothing else, not merged into one
     assert first[1] == second[1] and second[0] == first[0] + " (2)"
     stanza, keys = first
     assert problems(shared, "splunk-savedsearch", first) == []
     assert "\n" not in stanza and "]" not in stanza
-    assert keys["action.correlationsearch.label"] == HOSTILE
-    assert keys["description"] == HOSTILE
+    assert keys["action.correlationsearch.label"] == CONF_HOSTILE
+    assert keys["description"] == CONF_HOSTILE
     assert keys["search"] == emit_target("spl", query).text
     assert list(keys)[:5] == [
         "action.correlationsearch.enabled",
@@ -382,6 +386,12 @@ def test_hostile_values_stay_values_in_a_conf_stanza(tmp_path, shared):
         "description",
         "search",
     ]
+
+
+def test_a_carriage_return_in_a_splunk_query_is_a_diagnostic(tmp_path):
+    (query,) = rules(hostile_rule(tmp_path), "splunk-savedsearch")
+    with pytest.raises(ir.RuleError, match="cannot hold the query's carriage return"):
+        artefact("splunk-savedsearch", query)
 
 
 # --------------------------------------------------------------------------- files
