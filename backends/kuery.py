@@ -31,7 +31,7 @@ class Threshold:
 
 
 class KueryBackend(TextBackend):
-    """Kibana query language filters, for Elastic threshold rules (events only)."""
+    """Kibana query language filters, and the threshold a final count gives them."""
 
     name = "kuery"
 
