@@ -161,7 +161,7 @@ _Dumper.add_representer(_Literal, _represent)
 
 def sentinel(rule: Deployment) -> str:
     """A Microsoft Sentinel scheduled analytics rule (YAML, as Azure-Sentinel keeps them)."""
-    if rule.table is None:
+    if not rule.tables:
         raise rule.refuse("sentinel", "the rule's log source has no Log Analytics table")
     if len(rule.query) > SENTINEL_LIMITS["query"]:
         limit = SENTINEL_LIMITS["query"]
@@ -225,8 +225,10 @@ def sentinel_entities(columns: tuple[str, ...]) -> list[dict]:
 def defender(rule: Deployment) -> str:
     """A Defender XDR custom detection: the body of Graph's `POST detectionRules` (one JSON
     object; a stream of several is a JSON array, see `stream`)."""
-    if rule.table not in schemas.known_tables("defender_xdr"):
-        where = f"the table {rule.table}" if rule.table else "the rule's log source"
+    known = schemas.known_tables("defender_xdr")
+    other = [f"the table {t}" for t in rule.tables if t not in known]
+    if other or not rule.tables:
+        where = other[0] if other else "the rule's log source"
         raise rule.refuse("defender", f"{where} is not a Defender XDR advanced hunting table")
     columns = rule.outputs or ()
     missing = [c for c in DEFENDER_REQUIRED if c not in columns]

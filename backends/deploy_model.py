@@ -12,6 +12,7 @@ import re
 import uuid
 from dataclasses import dataclass, fields
 from datetime import timedelta
+from pathlib import PurePath
 
 from rulec.backends import schemas
 from rulec.backends.base import Emitted
@@ -75,7 +76,7 @@ class Deployment:
     tags: tuple[str, ...]
     references: tuple[str, ...]
     falsepositives: tuple[str, ...]
-    table: str | None
+    tables: tuple[str, ...]  # the tables the query reads
     outputs: tuple[str, ...] | None  # columns the query outputs; None: not known
     query: str
     approximations: tuple[Approximation, ...]
@@ -107,11 +108,13 @@ def deployment(query: ir.Query, emitted: Emitted, data: AttackData | None = None
     meta = query.meta
     level = (meta.level or "medium").lower()
     tactics, techniques, unknown = attack(meta.tags, data or packaged_attack())
-    table = query.pipeline.source.name if isinstance(query.pipeline.source, ir.Table) else None
+    tables = tuple(dict.fromkeys(table_names(query)))
+    identity = rule_id(meta.id, meta.title or emitted.text)
+    title = meta.title or (PurePath(meta.path).stem if meta.path else identity)
     return Deployment(
-        id=rule_id(meta.id, meta.title or emitted.text),
-        title=meta.title or rule_id(meta.id, emitted.text),
-        description=(meta.description or meta.title or "").strip(),
+        id=identity,
+        title=title,
+        description=(meta.description or title).strip(),
         author=tuple(a.strip() for a in (meta.author or "").split(",") if a.strip()),
         level=level if level in LEVELS else "medium",
         window=window_of(query),
@@ -120,8 +123,8 @@ def deployment(query: ir.Query, emitted: Emitted, data: AttackData | None = None
         tags=meta.tags,
         references=meta.references,
         falsepositives=meta.falsepositives,
-        table=table,
-        outputs=outputs(query, table),
+        tables=tables,
+        outputs=outputs(query),
         query=emitted.text,
         approximations=approximations(emitted.notes),
         span=query.span,
@@ -195,20 +198,49 @@ def attack(
 # --------------------------------------------------------------------------- output columns
 
 
-def outputs(query: ir.Query, table: str | None) -> tuple[str, ...] | None:
+def outputs(query: ir.Query) -> tuple[str, ...] | None:
     """The columns the query outputs: group keys and measures after an aggregation, group keys
-    of a correlation, the table's documented columns (or the rule's own fields) for events."""
-    stages = query.pipeline.stages
-    last = stages[-1] if stages else None
+    of a correlation, the table's documented columns (or the rule's own fields) for events; for
+    any other query, the columns the SQL back end tracks through its stages (None: not known)."""
+    pipeline = query.pipeline
+    last = pipeline.stages[-1] if pipeline.stages else None
     if isinstance(last, ir.Aggregate):
         keys = tuple(g.name for g in last.group_by) + tuple(m.name for m in last.measures)
         return keys + (WINDOW_COLUMNS if last.window is not None else ())
     if isinstance(last, ir.Correlation):
         return last.group_by
-    if not all(isinstance(stage, ir.Filter) for stage in stages):
+    if isinstance(pipeline.source, ir.Table | ir.LogSource) and all(
+        isinstance(stage, ir.Filter) for stage in pipeline.stages
+    ):
+        table = pipeline.source.name if isinstance(pipeline.source, ir.Table) else None
+        documented = schemas.known_columns(table) if table else None
+        return documented or tuple(dict.fromkeys(field_names(pipeline.stages)))
+    return tracked_columns(query)
+
+
+def tracked_columns(query: ir.Query) -> tuple[str, ...] | None:
+    """The output columns the SQL back end knows for `query` (from the documented tables)."""
+    from rulec.backends.sql import QueryBuilder, SqlBackend
+
+    backend = SqlBackend("duckdb")
+    builder = QueryBuilder(backend, backend.one_scan(query))
+    try:
+        builder.build()  # the let-bound pipelines' columns
+        return builder.relation(builder.query.pipeline).columns
+    except ir.RuleError:
         return None
-    documented = schemas.known_columns(table) if table else None
-    return documented if documented is not None else tuple(dict.fromkeys(field_names(stages)))
+
+
+def table_names(node: object):
+    """The names of the tables a part of the IR reads, in order."""
+    if isinstance(node, ir.Table):
+        yield node.name
+    elif isinstance(node, tuple | list):
+        for item in node:
+            yield from table_names(item)
+    elif isinstance(node, ir.Node):
+        for part in fields(node):
+            yield from table_names(getattr(node, part.name))
 
 
 def field_names(node: object):

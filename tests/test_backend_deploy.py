@@ -160,6 +160,22 @@ def test_an_event_rule_is_a_defender_detection_with_its_impacted_assets(shared):
     assert rule["schedule"] == {"period": "1H"}
 
 
+def test_a_kql_hunting_query_deploys_to_defender_and_sentinel(shared):
+    """Its output columns (a join of DeviceImageLoadEvents, FileProfile and DeviceFileEvents) are
+    the ones the SQL back end tracks from the documented tables."""
+    path = RULES.parent / "kql/winrm_plugin_lateral_movement.kql"
+    (query,) = load_rules(path)
+    rule = document("defender", query)
+    assert problems(shared, "defender", rule) == []
+    assert rule["displayName"] == "winrm_plugin_lateral_movement"
+    assets = rule["detectionAction"]["alertTemplate"]["impactedAssets"]
+    assert {"deviceId", "deviceName"} <= {asset["identifier"] for asset in assets}
+    sentinel = document("sentinel", query)
+    assert problems(shared, "sentinel", sentinel) == []
+    columns = {m["fieldMappings"][0]["columnName"] for m in sentinel["entityMappings"]}
+    assert columns == {"DeviceName", "FileName"}
+
+
 def test_several_defender_detections_are_one_json_array():
     (query,) = rules(BITSADMIN, "defender")
     text = deploy.stream("defender", [artefact("defender", query)] * 2)
