@@ -48,6 +48,7 @@ class Options:
     approximations: frozenset[str] = frozenset()  # approximations the user explicitly allows
     now: datetime | None = None  # the value of now()/ago(); None: the engine's clock
     schema: Mapping[str, tuple[str, ...]] = field(default_factory=dict)  # table -> its columns
+    pipelines: tuple[str, ...] | None = None  # Sigma pipelines named by the user; None: defaults
 
 
 @dataclass(frozen=True)

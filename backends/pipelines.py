@@ -11,6 +11,11 @@ KQL names alternatives (`a|b`, see `sigma_alternatives`): a rule reads the Defen
 `azure_monitor` (SecurityEvent for the Windows Security channel, ...), else the Sentinel ASIM
 parser of `sentinel_asim` (imWebSession for proxy logs, ...).
 
+The Splunk deploy format reads a Windows process-creation rule that names fields only Security
+event 4688 has (`NewProcessName`, `TargetUserName`, ...) through pySigma's `windows-audit`
+pipeline rather than `sysmon`: `deploy_pipelines/sysmon_process_fields.yml` refuses such a rule
+after `sysmon`, so the alternative `sysmon|windows-audit` takes the second.
+
 The front end runs once per distinct pipeline list: `pipeline_sets` groups the targets of one
 run by the pipelines they need, so a rule converted to spl and kql is lowered twice.
 """
@@ -18,12 +23,16 @@ run by the pipelines they need, so a rule converted to spl and kql is lowered tw
 from __future__ import annotations
 
 from collections.abc import Sequence
+from pathlib import Path
+
+SYSMON_PROCESS_FIELDS = Path(__file__).parent / "deploy_pipelines" / "sysmon_process_fields.yml"
 
 DEFAULT_PIPELINES: dict[str, tuple[str, ...]] = {
     "spl": ("sysmon", "splunk_windows"),
     "eql": ("ecs_windows",),
     "kuery": ("ecs_windows",),
     "kql": ("microsoft_xdr|azure_monitor|sentinel_asim",),
+    "splunk-savedsearch": ("sysmon|windows-audit", str(SYSMON_PROCESS_FIELDS), "splunk_windows"),
 }
 
 

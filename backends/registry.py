@@ -5,7 +5,6 @@ from __future__ import annotations
 import importlib
 import importlib.util
 from collections.abc import Iterable
-from dataclasses import replace
 
 from rulec.backends.base import Backend, Emitted, Options
 from rulec.compiler import ir
@@ -59,6 +58,5 @@ def emit(target: str, query: ir.Query, options: Options | None = None) -> Emitte
     from rulec.backends import deploy
 
     if target in deploy.FORMATS:
-        emitted = deploy.backend(target, options).emit(query)
-        return replace(emitted, target=target, text=deploy.render(target, query, emitted, options))
+        return deploy.emit(target, query, options)
     return backend_for(target, options).emit(query)

@@ -16,11 +16,13 @@ from pathlib import Path, PurePosixPath
 
 import click
 
+from rulec.backends import deploy
 from rulec.backends.base import Options
 from rulec.backends.deploy import FORMATS as DEPLOY_FORMATS
 from rulec.backends.pipelines import pipelines_for
 from rulec.backends.registry import backend_for, expand
 from rulec.compiler import ir
+from rulec.compiler.artefacts import artefact_plan
 from rulec.compiler.batch import convert_corpus
 from rulec.compiler.cli_cards import catalog, diff, emit, explain, warn
 from rulec.compiler.cli_sync import sync_folder
@@ -35,7 +37,6 @@ from rulec.compiler.schema_file import read_schema
 
 FORMATS = click.Choice(["text", "json"])
 CONVERT_FORMATS = click.Choice(["text", "json", *DEPLOY_FORMATS])
-DOCUMENT_SEPARATOR = {"sentinel": "---\n"}
 
 
 def _parse_now(value: str | None) -> datetime | None:
@@ -95,7 +96,7 @@ def main(ctx: click.Context, debug: bool) -> None:
     "--output",
     type=click.Path(),
     help="Write to this file (atomically) instead of standard output; DIR/ (ending in /): "
-    "one file per rule and target.",
+    "one file per rule and target (with a deploy format: one artefact per rule).",
 )
 @click.option(
     "--check",
@@ -160,6 +161,7 @@ def convert(
     to_folder = _output_mode(output, fmt, check, prune)
     options = Options(
         tables=project.tables,
+        pipelines=() if without else (tuple(pipelines) or None),
         schema=_schema(schema_file) if schema_file else {},
         approximations=frozenset(
             a for spec in allowed or project.allow for a in spec.split(",") if a
@@ -179,9 +181,16 @@ def convert(
     for outcome in outcomes:
         if not outcome.ok:
             click.echo(diagnostic_text(outcome.error), err=True)
+        elif fmt in DEPLOY_FORMATS:
+            for note in outcome.notes:
+                click.echo(diagnostic_text(note), err=True)
     changed = False
     if to_folder:
-        plan = _query_plan(outcomes, files, paths, names)
+        plan = (
+            artefact_plan(fmt, outcomes)
+            if fmt in DEPLOY_FORMATS
+            else _query_plan(outcomes, files, paths, names)
+        )
         changed = sync_folder(Path(output), plan, check, prune)
     elif check and output:
         single = Plan({PurePosixPath(Path(output).name): _render(outcomes, fmt)})
@@ -197,9 +206,11 @@ def _output_mode(output: str | None, fmt: str, check: bool, prune: bool) -> bool
     to_folder = output is not None and output.endswith(("/", os.sep))
     if prune and not to_folder:
         raise click.BadParameter("--prune works on -o DIR/ (ending in /)", param_hint="--prune")
-    if to_folder and fmt != "text":
+    if to_folder and fmt not in ("text", *DEPLOY_FORMATS):
         raise click.BadParameter(
-            "-o DIR/ writes one query file per rule and target (--format text)", param_hint="-o"
+            "-o DIR/ writes one query file per rule and target (--format text) or one artefact "
+            "per rule (a deploy format)",
+            param_hint="-o",
         )
     return to_folder
 
@@ -238,7 +249,7 @@ def _pipeline_groups(
     name is a usage error."""
     groups: dict[tuple[str, ...], list[str]] = {}
     for name in names:
-        target = DEPLOY_FORMATS.get(name, name)
+        target = deploy.pipeline_target(name) if name in DEPLOY_FORMATS else name
         mine = next((chosen[key] for key in (name, target, "*") if key in chosen), ())
         key = pipelines_for(target, mine, without)
         groups.setdefault(key, []).append(name)
@@ -271,7 +282,7 @@ def _project_paths(project: Project) -> tuple[str, ...]:
 
 def _render(outcomes: list[Outcome], fmt: str) -> str:
     if fmt in DEPLOY_FORMATS:
-        return DOCUMENT_SEPARATOR.get(fmt, "").join(o.query for o in outcomes if o.ok)
+        return deploy.stream(fmt, [o.query for o in outcomes if o.ok])
     render = outcome_json if fmt == "json" else outcome_text
     return "".join(render(o) + "\n" for o in outcomes if fmt == "json" or o.ok)
 

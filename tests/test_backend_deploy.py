@@ -1,34 +1,54 @@
-"""Deployable formats: the seed 000 rule as each SIEM imports it, and hostile metadata escaped."""
+"""Deployable formats: the seed rules as each SIEM imports them, checked against each product's
+published schema (oracle: the schemas in ../shared/schemas/deploy, see tests/deploy_validation.py)
+and against MITRE's ATT&CK data for tactic and technique names; hostile values read back from
+each artefact by the product format's own reader (json, YAML, Splunk's .conf rules)."""
 
 from __future__ import annotations
 
 import json
 from dataclasses import replace
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
 import yaml
+from click.testing import CliRunner
+from deploy_validation import parse, problems, read_conf, tactics
 
 from rulec.backends import deploy
 from rulec.backends.base import Options
+from rulec.backends.pipelines import pipelines_for
+from rulec.backends.registry import emit as emit_target
 from rulec.compiler import ir
-from rulec.compiler.rules import load_rules
+from rulec.compiler.cli import main
+from rulec.compiler.rules import load_rules, resolve_pipeline
 
-SEED = (
-    Path(__file__).resolve().parents[1]
-    / "rules/sigma/win_winrm_listening_service_reconnaissance.yml"
-)
+RULES = Path(__file__).resolve().parents[1] / "rules/sigma"
+SEED = RULES / "win_winrm_listening_service_reconnaissance.yml"
+BITSADMIN = RULES / "proc_creation_win_bitsadmin_download.yml"
+BURST = RULES / "corr_event_count_local_user_creation_burst.yml"
+TEMPORAL = RULES / "corr_temporal_ordered_user_created_and_made_admin.yml"
 ALLOW = Options(approximations=frozenset({"bucket", "case"}))
-HOSTILE = 'a "quoted" title: with\nnewline, back\\slash\\\n[stanza] # {{ jinja }} ünï'
+HOSTILE = (
+    'a "quoted" title: with\nnewline, back\\slash\\\n[stanza] # {{ jinja }} $x `tick` ünï'
+    "\r\nsearch = | delete\\\r[x]\u2028y\x85z\\"
+)
+CONF_HOSTILE = HOSTILE.replace("\r\n", "\n").replace("\r", "\n")  # .conf line breaks are LF
 
 
-def seed() -> ir.Query:
-    return load_rules(SEED)[0]
+def rules(path: Path, format: str) -> list[ir.Query]:
+    """The rules of `path` read through `format`'s default pipelines, as `rulec convert` does."""
+    names = pipelines_for(deploy.pipeline_target(format), (), False)
+    return [q for q in load_rules(path, resolve_pipeline(names)) if isinstance(q, ir.Query)]
 
 
-def render(format: str, query: ir.Query, options: Options = ALLOW) -> str:
-    emitted = deploy.backend(format, options).emit(query)
-    return deploy.render(format, query, emitted, options)
+def artefact(format: str, query: ir.Query, options: Options = ALLOW) -> str:
+    return deploy.emit(format, query, options).text
+
+
+def document(format: str, query: ir.Query, options: Options = ALLOW):
+    (parsed,) = parse(format, artefact(format, query, options))
+    return parsed
 
 
 def test_every_format_names_the_target_it_needs():
@@ -41,95 +61,419 @@ def test_every_format_names_the_target_it_needs():
     }
 
 
-def test_seed_000_is_an_elastic_threshold_rule_with_cardinality():
-    rule = json.loads(render("elastic-threshold", seed()))
-    assert rule["type"] == "threshold" and rule["language"] == "kuery"
-    assert rule["query"] == "NewProcessName:*\\\\wsmprovhost.exe and not TargetUserName:*$"
-    # count(Computer) > 30: at least 31 distinct computers (threshold rules compare with >=)
+# --------------------------------------------------------------------------- the seed rule
+
+
+def test_seed_is_an_elastic_threshold_rule_on_the_fields_its_query_uses(shared):
+    (seed,) = rules(SEED, "elastic-threshold")
+    rule = document("elastic-threshold", seed)
+    assert problems(shared, "elastic-threshold", rule) == []
+    assert (rule["type"], rule["language"]) == ("threshold", "kuery")
+    query = "process.executable.caseless:*\\\\wsmprovhost.exe"
+    assert rule["query"] == query + " and not winlog.event_data.TargetUserName:*$"
+    # count(Computer) > 30: at least 31 distinct computers (threshold rules compare with >=),
+    # the field named as ecs_windows names a Computer field in a detection
     assert rule["threshold"] == {
         "field": [],
         "value": 1,
-        "cardinality": [{"field": "Computer", "value": 31}],
+        "cardinality": [{"field": "winlog.event_data.Computer", "value": 31}],
     }
     assert (rule["interval"], rule["from"]) == ("15m", "now-15m")
-    assert rule["threat"][0]["tactic"]["id"] == "TA0008"
+    assert (rule["severity"], rule["risk_score"]) == ("medium", 47)
 
 
-def test_threshold_rule_reports_its_approximations_and_needs_them_allowed():
-    emitted = deploy.backend("elastic-threshold", ALLOW).emit(seed())
-    assert sorted(note.message.split(" (")[0] for note in emitted.notes) == [
-        "kuery matches keyword fields case-sensitively",
-        "the sliding 15m window becomes fixed windows",
-    ]
+def test_threshold_fields_follow_the_pipelines_the_user_names():
+    runner = CliRunner()
+    base = ["convert", "--format", "elastic-threshold", "--allow", "bucket,case", str(SEED)]
+    raw = json.loads(runner.invoke(main, [*base, "--without-pipeline"]).stdout)
+    assert raw["query"].startswith("NewProcessName:")
+    assert raw["threshold"]["cardinality"] == [{"field": "Computer", "value": 31}]
+    ecs = json.loads(runner.invoke(main, [*base, "-p", "ecs_windows"]).stdout)
+    assert ecs["threshold"]["cardinality"][0]["field"] == "winlog.event_data.Computer"
+
+
+def test_seed_threshold_reports_its_approximations_in_the_artefact():
+    (seed,) = rules(SEED, "elastic-threshold")
+    rule = document("elastic-threshold", seed)
+    assert {"approximation:bucket", "approximation:case"} <= set(rule["tags"])
+    assert (
+        "Approximation (bucket): the sliding 15m window becomes fixed windows."
+        in (rule["description"])
+    )
+    assert (
+        "Approximation (case): kuery matches keyword fields case-sensitively."
+        in (rule["description"])
+    )
     with pytest.raises(ir.RuleError, match="allow 'bucket'"):
-        deploy.backend("elastic-threshold", Options(approximations=frozenset({"case"}))).emit(
-            seed()
-        )
+        artefact("elastic-threshold", seed, Options(approximations=frozenset({"case"})))
 
 
-def test_seed_000_is_a_splunk_saved_search_with_a_sliding_window():
-    text = render("splunk-savedsearch", seed())
-    assert text.startswith("[WinRM listening service reconnaissance (process)]\n")
-    assert "streamstats time_window=15m dc(Computer) AS value" in text
-    assert "dispatch.earliest_time = -15m\n" in text and "cron_schedule = */15 * * * *\n" in text
+def test_seed_is_a_splunk_search_of_security_event_4688(shared):
+    (seed,) = rules(SEED, "splunk-savedsearch")
+    ((stanza, keys),) = parse("splunk-savedsearch", artefact("splunk-savedsearch", seed))
+    assert problems(shared, "splunk-savedsearch", (stanza, keys)) == []
+    assert stanza == "WinRM listening service reconnaissance (process)"
+    # NewProcessName and TargetUserName are fields of Security event 4688, not of Sysmon event 1
+    assert keys["search"].startswith(
+        'search source="WinEventLog:Security" AND EventCode=4688 AND NewProcessName='
+    )
+    assert "streamstats time_window=15m dc(Computer) AS value" in keys["search"]
+    assert (keys["cron_schedule"], keys["dispatch.earliest_time"]) == ("*/15 * * * *", "-15m")
+    assert json.loads(keys["action.correlationsearch.annotations"]) == {
+        "mitre_attack": ["TA0008", "T1021.006"]
+    }
 
 
-def test_seed_000_is_a_sentinel_scheduled_rule():
-    rule = yaml.safe_load(render("sentinel", seed()))
+def test_seed_is_a_sentinel_rule_whose_entities_are_columns_it_outputs(shared):
+    (seed,) = rules(SEED, "sentinel")
+    rule = document("sentinel", seed)
+    assert problems(shared, "sentinel", rule) == []
     assert rule["kind"] == "Scheduled" and rule["severity"] == "Medium"
-    assert (rule["queryFrequency"], rule["queryPeriod"]) == ("PT15M", "PT30M")
-    assert (rule["triggerOperator"], rule["triggerThreshold"]) == ("gt", 0)
+    assert (rule["queryFrequency"], rule["queryPeriod"]) == ("15m", "30m")
     assert rule["tactics"] == ["LateralMovement"]
     assert rule["relevantTechniques"] == ["T1021.006"]
     assert "count_distinct(Computer)" in rule["query"]
-    assert rule["entityMappings"][0]["entityType"] == "Host"
+    # the aggregated query outputs window_start, window_end and value: no entity column
+    assert "entityMappings" not in rule
 
 
-def test_seed_000_is_a_defender_custom_detection():
-    rule = json.loads(render("defender", seed()))
-    assert rule["detectionAction"]["alertTemplate"]["mitreTechniques"] == ["T1021.006"]
-    assert "row_cumsum" in rule["queryCondition"]["queryText"]
-
-
-def hostile_query() -> ir.Query:
-    query = seed()
-    meta = replace(query.meta, title=HOSTILE, description=HOSTILE)
-    return replace(query, meta=meta)
-
-
-@pytest.mark.parametrize("format", ["elastic-threshold", "defender"])
-def test_hostile_metadata_survives_json(format):
-    text = render(format, hostile_query())
-    rule = json.loads(text)
-    assert rule.get("name", rule.get("displayName")) == HOSTILE
-
-
-def test_hostile_metadata_survives_yaml():
-    rule = yaml.safe_load(render("sentinel", hostile_query()))
-    assert rule["name"] == HOSTILE and rule["description"] == HOSTILE
-
-
-def test_hostile_metadata_stays_in_its_conf_value():
-    hostile = HOSTILE.replace("\\\n", "\n")  # a line ending in a backslash is refused instead
-    query = replace(seed(), meta=replace(seed().meta, title=hostile, description=hostile))
-    text = render("splunk-savedsearch", query)
-    stanza, description = text.splitlines()[:2]
-    assert stanza == '[a "quoted" title: with newline, back\\slash (stanza) # {{ jinja }} ünï]'
-    assert description == 'description = a "quoted" title: with \\'
-    keys = [line.split(" = ")[0] for line in text.splitlines() if " = " in line]
-    assert keys[:2] == ["description", "search"]
-
-
-def test_a_backslash_before_a_newline_is_a_diagnostic_in_conf():
+def test_seed_is_refused_as_a_defender_detection_on_a_sentinel_table():
+    (seed,) = rules(SEED, "defender")
     with pytest.raises(ir.RuleError) as caught:
-        render("splunk-savedsearch", hostile_query())
-    assert caught.value.diagnostic.code == "deploy.unrenderable"
+        artefact("defender", seed)
+    diagnostic = caught.value.diagnostic
+    assert diagnostic.code == "deploy.unsupported" and diagnostic.span.line == 1
+    assert "SecurityEvent is not a Defender XDR advanced hunting table" in diagnostic.message
 
 
-def test_event_rules_are_elastic_eql_rules():
-    rule_path = SEED.parent / "proc_creation_win_bitsadmin_download.yml"
-    rule = json.loads(render("elastic-eql", load_rules(rule_path)[0]))
-    assert rule["type"] == "eql" and rule["query"].startswith("any where ")
+# --------------------------------------------------------------------------- events, correlations
+
+
+def test_an_event_rule_is_a_defender_detection_with_its_impacted_assets(shared):
+    (query,) = rules(BITSADMIN, "defender")
+    rule = document("defender", query)
+    assert problems(shared, "defender", rule) == []
+    template = rule["detectionAction"]["alertTemplate"]
+    identifiers = {asset["identifier"] for asset in template["impactedAssets"]}
+    assert {"deviceId", "deviceName", "accountSid"} <= identifiers
+    assert template["mitreTechniques"] == ["T1197", "T1036.003", "T1105"]
+    assert rule["schedule"] == {"period": "1H"}
+
+
+def test_a_kql_hunting_query_deploys_to_defender_and_sentinel(shared):
+    """Its output columns (a join of DeviceImageLoadEvents, FileProfile and DeviceFileEvents) are
+    the ones the SQL back end tracks from the documented tables."""
+    path = RULES.parent / "kql/winrm_plugin_lateral_movement.kql"
+    (query,) = load_rules(path)
+    rule = document("defender", query)
+    assert problems(shared, "defender", rule) == []
+    assert rule["displayName"] == "winrm_plugin_lateral_movement"
+    assets = rule["detectionAction"]["alertTemplate"]["impactedAssets"]
+    assert {"deviceId", "deviceName"} <= {asset["identifier"] for asset in assets}
+    sentinel = document("sentinel", query)
+    assert problems(shared, "sentinel", sentinel) == []
+    columns = {m["fieldMappings"][0]["columnName"] for m in sentinel["entityMappings"]}
+    assert columns == {"DeviceName", "FileName"}
+
+
+def test_several_defender_detections_are_one_json_array():
+    (query,) = rules(BITSADMIN, "defender")
+    text = deploy.stream("defender", [artefact("defender", query)] * 2)
+    assert [r["displayName"] for r in json.loads(text)] == ["File Download Via Bitsadmin"] * 2
+
+
+def test_an_aggregated_defender_query_without_the_required_columns_is_a_diagnostic(tmp_path):
+    path = tmp_path / "burst.yml"
+    path.write_text(
+        "title: bitsadmin burst\nlogsource: {product: windows, category: process_creation}\n"
+        "detection:\n  selection: {Image|endswith: '\\bitsadmin.exe'}\n"
+        "  condition: selection | count() by Computer > 5\n  timeframe: 1h\n",
+        encoding="utf-8",
+    )
+    (query,) = rules(path, "defender")
+    with pytest.raises(ir.RuleError, match="results need Timestamp, ReportId"):
+        artefact("defender", query)
+
+
+def test_an_event_count_correlation_is_an_elastic_threshold_rule(shared):
+    (burst,) = rules(BURST, "elastic-threshold")
+    rule = document("elastic-threshold", burst)
+    assert problems(shared, "elastic-threshold", rule) == []
+    assert rule["query"] == 'winlog.channel:"Security" and event.code:"4720"'
+    # group-by Computer, SubjectUserName as ecs_windows names them in a Security-log detection
+    assert rule["threshold"] == {"field": ["winlog.event_data.Computer", "user.name"], "value": 3}
+    assert (rule["interval"], rule["severity"], rule["risk_score"]) == ("10m", "high", 73)
+    with pytest.raises(ir.RuleError, match="allow 'bucket'"):
+        artefact("elastic-threshold", burst, Options())
+
+
+def test_an_elastic_sequence_is_by_the_fields_its_query_uses(shared):
+    (temporal,) = rules(TEMPORAL, "elastic-eql")
+    rule = document("elastic-eql", temporal)
+    assert problems(shared, "elastic-eql", rule) == []
+    assert rule["query"].startswith("sequence by winlog.event_data.Computer with maxspan=")
+
+
+def test_an_event_rule_runs_hourly_everywhere(shared):
+    (query,) = rules(BITSADMIN, "splunk-savedsearch")
+    ((_, keys),) = parse("splunk-savedsearch", artefact("splunk-savedsearch", query))
+    assert (keys["cron_schedule"], keys["dispatch.earliest_time"]) == ("0 * * * *", "-1h")
+    (query,) = rules(BITSADMIN, "sentinel")
+    rule = document("sentinel", query)
+    assert problems(shared, "sentinel", rule) == []
+    assert (rule["queryFrequency"], rule["queryPeriod"]) == ("1h", "1h")
+
+
+# window | cron_schedule (no gap longer than the window) | Sentinel queryFrequency, queryPeriod
+SCHEDULES = [
+    (timedelta(seconds=450), "*/7 * * * *", "8m", "16m"),
+    (timedelta(minutes=2), "*/2 * * * *", "5m", "5m"),
+    (timedelta(hours=5), "0 */5 * * *", "5h", "10h"),
+    (timedelta(days=20), "0 0 * * *", "14d", "14d"),
+]
+
+
+def with_window(query: ir.Query, size: timedelta) -> ir.Query:
+    *filters, stage = query.pipeline.stages
+    windowed = replace(stage, window=replace(stage.window, size=size))
+    return replace(query, pipeline=replace(query.pipeline, stages=(*filters, windowed)))
+
+
+@pytest.mark.parametrize(("window", "cron", "frequency", "period"), SCHEDULES)
+def test_the_schedule_follows_the_window(window, cron, frequency, period, shared):
+    (seed,) = rules(SEED, "sentinel")
+    rule = document("sentinel", with_window(seed, window))
+    assert problems(shared, "sentinel", rule) == []
+    assert (rule["queryFrequency"], rule["queryPeriod"]) == (frequency, period)
+    (seed,) = rules(SEED, "splunk-savedsearch")
+    (conf,) = parse("splunk-savedsearch", artefact("splunk-savedsearch", with_window(seed, window)))
+    assert problems(shared, "splunk-savedsearch", conf) == []
+    assert conf[1]["cron_schedule"] == cron
+
+
+def test_a_linux_rule_searches_its_sourcetype(tmp_path):
+    path = tmp_path / "lnx.yml"
+    path.write_text(
+        "title: apt shell\nlogsource: {product: linux, category: process_creation}\n"
+        "detection:\n  selection: {Image|endswith: /apt}\n  condition: selection\n",
+        encoding="utf-8",
+    )
+    (query,) = rules(path, "splunk-savedsearch")
+    ((_, keys),) = parse("splunk-savedsearch", artefact("splunk-savedsearch", query))
+    assert keys["search"] == 'search sourcetype="sysmon:linux" AND Image="*/apt"'
+
+
+# --------------------------------------------------------------------------- ATT&CK and level
+
+
+ATTACK_TAGS = ("attack.privilege-escalation", "attack.t1548.002", "attack.command-and-control")
+
+
+def tagged(query: ir.Query, tags: tuple[str, ...], **meta) -> ir.Query:
+    return replace(query, meta=replace(query.meta, tags=tags, **meta))
+
+
+def test_hyphenated_tactics_and_sub_techniques_in_every_format():
+    """Names from MITRE's ATT&CK data: T1548.002 is Bypass User Account Control, a
+    sub-technique of Abuse Elevation Control Mechanism (T1548)."""
+    (event,) = rules(BITSADMIN, "sentinel")
+    sentinel = document("sentinel", tagged(event, ATTACK_TAGS))
+    assert sentinel["tactics"] == ["PrivilegeEscalation", "CommandAndControl"]
+    assert sentinel["relevantTechniques"] == ["T1548.002"]
+    defender = document("defender", tagged(event, ATTACK_TAGS))
+    assert defender["detectionAction"]["alertTemplate"]["category"] == "PrivilegeEscalation"
+    (event,) = rules(BITSADMIN, "elastic-eql")
+    threat = document("elastic-eql", tagged(event, ATTACK_TAGS))["threat"]
+    assert [t["tactic"]["name"] for t in threat] == ["Privilege Escalation", "Command and Control"]
+    assert threat[0]["technique"] == [
+        {
+            "id": "T1548",
+            "name": "Abuse Elevation Control Mechanism",
+            "reference": "https://attack.mitre.org/techniques/T1548/",
+            "subtechnique": [
+                {
+                    "id": "T1548.002",
+                    "name": "Bypass User Account Control",
+                    "reference": "https://attack.mitre.org/techniques/T1548/002/",
+                }
+            ],
+        }
+    ]
+    assert threat[1]["technique"] == []
+    (event,) = rules(BITSADMIN, "splunk-savedsearch")
+    ((_, keys),) = parse(
+        "splunk-savedsearch", artefact("splunk-savedsearch", tagged(event, ATTACK_TAGS))
+    )
+    assert json.loads(keys["action.correlationsearch.annotations"])["mitre_attack"] == [
+        "TA0004",
+        "TA0011",
+        "T1548.002",
+    ]
+
+
+def test_a_technique_without_a_tactic_tag_brings_its_tactics():
+    (event,) = rules(BITSADMIN, "sentinel")
+    # T1021.006 (Windows Remote Management) is under Lateral Movement in ATT&CK
+    assert document("sentinel", tagged(event, ("attack.t1021.006",)))["tactics"] == [
+        "LateralMovement"
+    ]
+
+
+# level | elastic severity, risk | sentinel | defender | splunk alert.severity
+LEVELS = [
+    ("informational", "low", 21, "Informational", "informational", "1"),
+    ("low", "low", 21, "Low", "low", "2"),
+    ("medium", "medium", 47, "Medium", "medium", "3"),
+    ("high", "high", 73, "High", "high", "4"),
+    ("critical", "critical", 99, "High", "high", "5"),
+]
+
+
+@pytest.mark.parametrize(("level", "elastic", "risk", "sentinel", "defender", "splunk"), LEVELS)
+def test_severity_follows_the_level(level, elastic, risk, sentinel, defender, splunk):
+    def at_level(format):
+        (query,) = rules(BITSADMIN, format)
+        return document(format, replace(query, meta=replace(query.meta, level=level)))
+
+    rule = at_level("elastic-eql")
+    assert (rule["severity"], rule["risk_score"]) == (elastic, risk)
+    assert at_level("sentinel")["severity"] == sentinel
+    assert at_level("defender")["detectionAction"]["alertTemplate"]["severity"] == defender
+    assert at_level("splunk-savedsearch")[1]["alert.severity"] == splunk
+
+
+# --------------------------------------------------------------------------- hostile values
+
+
+def hostile_rule(tmp_path: Path, value: str = HOSTILE) -> Path:
+    """A rule whose title, description, tags and matched value are all hostile."""
+    rule = {
+        "title": HOSTILE,
+        "description": HOSTILE,
+        "tags": ["attack.execution", f"custom.{HOSTILE}"],
+        "logsource": {"product": "windows", "category": "process_creation"},
+        "detection": {"selection": {"CommandLine": value}, "condition": "selection"},
+        "level": "high",
+    }
+    path = tmp_path / "hostile.yml"
+    path.write_text(yaml.safe_dump(rule, allow_unicode=True), encoding="utf-8")
+    return path
+
+
+@pytest.mark.parametrize("format", ["elastic-eql", "sentinel", "defender"])
+def test_hostile_values_round_trip_in_structured_formats(format, tmp_path, shared):
+    (query,) = rules(hostile_rule(tmp_path), format)
+    rule = document(format, query)
+    assert problems(shared, format, rule) == []
+    written = emit_target(deploy.FORMATS[format], query).text  # the query itself, unchanged
+    if format == "defender":
+        template = rule["detectionAction"]["alertTemplate"]
+        assert (rule["displayName"], template["description"]) == (HOSTILE, HOSTILE)
+        assert rule["queryCondition"]["queryText"] == written
+    else:
+        assert (rule["name"], rule["description"], rule["query"]) == (HOSTILE, HOSTILE, written)
+        assert f"custom.{HOSTILE}" in rule["tags"]
+
+
+def test_hostile_metadata_round_trips_in_a_threshold_rule(shared):
+    (seed,) = rules(SEED, "elastic-threshold")
+    hostile = tagged(seed, (f"custom.{HOSTILE}",), title=HOSTILE, description=HOSTILE)
+    rule = document("elastic-threshold", hostile)
+    assert problems(shared, "elastic-threshold", rule) == []
+    assert rule["name"] == HOSTILE and rule["description"].startswith(HOSTILE + "\n\n")
+    assert rule["tags"][0] == f"custom.{HOSTILE}"
+
+
+def test_hostile_values_stay_values_in_a_conf_stanza(tmp_path, shared):
+    (query,) = rules(hostile_rule(tmp_path, CONF_HOSTILE), "splunk-savedsearch")
+    text = deploy.stream("splunk-savedsearch", [artefact("splunk-savedsearch", query)] * 2)
+    first, second = read_conf(text)  # two stanzas, nothing else, not merged into one
+    assert first[1] == second[1] and second[0] == first[0] + " (2)"
+    stanza, keys = first
+    assert problems(shared, "splunk-savedsearch", first) == []
+    assert "\n" not in stanza and "]" not in stanza
+    assert keys["action.correlationsearch.label"] == CONF_HOSTILE
+    assert keys["description"] == CONF_HOSTILE
+    assert keys["search"] == emit_target("spl", query).text
+    assert list(keys)[:5] == [
+        "action.correlationsearch.enabled",
+        "action.correlationsearch.label",
+        "action.correlationsearch.annotations",
+        "description",
+        "search",
+    ]
+
+
+def test_a_carriage_return_in_a_splunk_query_is_a_diagnostic(tmp_path):
+    (query,) = rules(hostile_rule(tmp_path), "splunk-savedsearch")
+    with pytest.raises(ir.RuleError, match="cannot hold the query's carriage return"):
+        artefact("splunk-savedsearch", query)
+
+
+# --------------------------------------------------------------------------- files
+
+
+def test_bundled_rules_validate_in_every_format(shared):
+    for format in deploy.FORMATS:
+        for path in sorted(RULES.glob("*.yml")):
+            for query in rules(path, format):
+                try:
+                    text = artefact(
+                        format, query, Options(approximations=frozenset({"bucket", "case", "runs"}))
+                    )
+                except ir.RuleError:
+                    continue
+                (parsed,) = parse(format, text)
+                assert problems(shared, format, parsed) == [], (format, path.name)
+
+
+def test_a_sample_of_sigmahq_validates_in_every_format(shared):
+    """Every 60th SigmaHQ rule file: each artefact that converts validates, and every rule with
+    a tactic tag that MITRE's data knows names a tactic (benchmarks/deploy_artefacts.py measures
+    the whole folder)."""
+    files = sorted((shared / "corpus/sigma/rules").rglob("*.yml"))[::60]
+    checked = 0
+    for format in deploy.FORMATS:
+        for path in files:
+            for query in rules(path, format):
+                try:
+                    emitted = deploy.emit(format, query, ALLOW)
+                except ir.RuleError:
+                    continue
+                (parsed,) = parse(format, emitted.text)
+                assert problems(shared, format, parsed) == [], (format, path.name)
+                known = [n for n in emitted.notes if n.code == "deploy.attack-unknown"]
+                if any(t.startswith("attack.") for t in query.meta.tags) and not known:
+                    assert tactics(format, parsed), (format, path.name)
+                checked += 1
+    assert checked > 150
+
+
+def test_an_output_folder_gets_one_file_per_rule(tmp_path):
+    out = tmp_path / "sentinel"
+    result = CliRunner().invoke(
+        main, ["convert", "--format", "sentinel", "-o", f"{out}/", str(BITSADMIN), str(SEED)]
+    )
+    assert result.exit_code == 0, result.output
+    names = sorted(p.name for p in out.iterdir())
+    assert names == [
+        "proc_creation_win_bitsadmin_download.yaml",
+        "win_winrm_listening_service_reconnaissance.yaml",
+    ]
+    titles = [yaml.safe_load((out / n).read_text(encoding="utf-8"))["name"] for n in names]
+    assert titles == [
+        "File Download Via Bitsadmin",
+        "WinRM listening service reconnaissance (process)",
+    ]
+
+
+def test_the_defender_stream_is_one_json_document():
+    result = CliRunner().invoke(
+        main, ["convert", "--format", "defender", str(BITSADMIN), str(SEED)]
+    )
+    assert result.exit_code == 1  # the seed reads a Sentinel table
+    (rule,) = json.loads(result.stdout)
+    assert rule["displayName"] == "File Download Via Bitsadmin"
 
 
 # kuery term for a wildcard pattern | expected text
@@ -142,5 +486,34 @@ KUERY_PATTERNS = [
 
 @pytest.mark.parametrize(("pattern", "expected"), KUERY_PATTERNS)
 def test_kuery_wildcards_collapse_and_escape(pattern: ir.Pattern, expected: str):
+    from rulec.backends.kuery import KueryBackend
+
     match = ir.Match(ir.FieldRef("f"), ir.MatchKind.WILDCARD, (pattern,), False)
-    assert deploy.KueryBackend(ALLOW).term(pattern, match) == expected
+    assert KueryBackend(ALLOW).term(pattern, match) == expected
+
+
+def test_artefact_files_are_named_after_their_rules():
+    from rulec.compiler.artefacts import artefact_files
+    from rulec.compiler.convert import Outcome
+
+    outcomes = [
+        Outcome("rules/a.yml", "sentinel", title="A", query="a"),
+        Outcome("rules/corr.yml", "sentinel", title="Burst: ../x", query="b"),
+        Outcome("rules/corr.yml", "sentinel", title="Base", query="c"),
+        Outcome("other/a.yml", "sentinel", title="A again", query="d"),
+        Outcome("rules/failed.yml", "sentinel", error=ir.Diagnostic("x", "failed")),
+    ]
+    assert artefact_files("sentinel", outcomes) == {
+        "a.yaml": "a",
+        "corr_burst_x.yaml": "b",
+        "corr_base.yaml": "c",
+        "a-2.yaml": "d",
+    }
+
+
+def test_an_attack_tag_the_shipped_data_does_not_know_is_a_warning():
+    (event,) = rules(BITSADMIN, "sentinel")
+    emitted = deploy.emit("sentinel", tagged(event, ("attack.stealth", "attack.t1021.006")))
+    (warning,) = [n for n in emitted.notes if n.code == "deploy.attack-unknown"]
+    assert warning.severity == "warning" and warning.message.startswith("attack.stealth is not")
+    assert yaml.safe_load(emitted.text)["tactics"] == ["LateralMovement"]
