@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import sys
+from dataclasses import replace
 from datetime import datetime
 from pathlib import Path
 
@@ -20,9 +21,10 @@ from rulec.backends.pipelines import pipelines_for
 from rulec.backends.registry import backend_for, expand
 from rulec.compiler import ir
 from rulec.compiler.batch import convert_corpus
+from rulec.compiler.check import check_paths
 from rulec.compiler.cli_cards import catalog, diff, emit, explain, warn
 from rulec.compiler.cli_verify import verify
-from rulec.compiler.convert import Outcome
+from rulec.compiler.convert import Outcome, strict_outcome
 from rulec.compiler.report import diagnostic_json, diagnostic_text, outcome_json, outcome_text
 from rulec.compiler.rules import discover, load_rules, resolve_pipeline
 from rulec.compiler.schema_file import read_schema
@@ -110,10 +112,22 @@ def main(ctx: click.Context, debug: bool) -> None:
     type=click.Path(file_okay=False, path_type=Path),
     help="Reuse conversions of unchanged rules from this folder (keyed by content).",
 )
+@click.option("--strict", is_flag=True, help="Warnings (e.g. about a rule's metadata) are errors.")
 @click.argument("paths", nargs=-1, required=True, type=click.Path(exists=True))
 @click.pass_context
 def convert(
-    ctx, targets, pipelines, without, fmt, allowed, output, schema_file, jobs, cache_dir, paths
+    ctx,
+    targets,
+    pipelines,
+    without,
+    fmt,
+    allowed,
+    output,
+    schema_file,
+    jobs,
+    cache_dir,
+    strict,
+    paths,
 ) -> None:
     """Convert rules (files or folders) to one or more targets, or to a deploy format."""
     options = Options(
@@ -128,15 +142,32 @@ def convert(
         results = convert_corpus(
             files, groups, options, cache_dir, jobs, progress, ctx.obj["debug"]
         )
-    outcomes = [o for result in results for o in result.outcomes]
+    outcomes = [strict_outcome(o) if strict else o for result in results for o in result.outcomes]
     for result in results:
         for warning in result.warnings:
-            warn(warning)
+            warn(replace(warning, severity="error") if strict else warning)
     for outcome in outcomes:
         if not outcome.ok:
             click.echo(diagnostic_text(outcome.error), err=True)
     emit(_render(outcomes, fmt), output)
-    ctx.exit(0 if all(o.ok for o in outcomes) else 1)
+    warned = strict and any(result.warnings for result in results)
+    ctx.exit(0 if all(o.ok for o in outcomes) and not warned else 1)
+
+
+@main.command()
+@click.option("--format", "fmt", type=FORMATS, default="text", show_default=True)
+@click.argument("paths", nargs=-1, required=True, type=click.Path(exists=True))
+@click.pass_context
+def check(ctx, fmt, paths) -> None:
+    """Lint Sigma rules against SigmaHQ's rule schema and conventions (as `sigma check`)."""
+    findings, files = check_paths(paths)
+    for finding in findings:
+        if fmt == "json":
+            click.echo(json.dumps({**diagnostic_json(finding), "severity": finding.severity}))
+        else:
+            click.echo(diagnostic_text(finding))
+    click.echo(f"{len(findings)} findings in {files} Sigma files", err=True)
+    ctx.exit(1 if findings else 0)
 
 
 def _targets(targets: tuple[str, ...], fmt: str) -> list[str]:

@@ -59,13 +59,15 @@ __all__ = [
     "load_sigma",
     "lower_sigma",
     "parse_sigma",
+    "plugins",
     "read_sigma",
     "resolve_pipeline",
 ]
 
 
 @functools.lru_cache(maxsize=1)
-def _plugins() -> InstalledSigmaPlugins:
+def plugins() -> InstalledSigmaPlugins:
+    """pySigma's installed plugins (pipelines, validators), found once."""
     return InstalledSigmaPlugins.autodiscover()
 
 
@@ -83,7 +85,7 @@ def resolve_pipeline(names: Sequence[str]) -> ProcessingPipeline | FirstAcceptin
 
 
 def _resolve_sequence(names: list[str]) -> ProcessingPipeline:
-    resolver = _plugins().get_pipeline_resolver()
+    resolver = plugins().get_pipeline_resolver()
     for name in names:
         try:
             resolver.resolve_pipeline(name)
@@ -180,6 +182,10 @@ class ParsedSigma:
     ) -> list[ir.Query | ir.Diagnostic]:
         """Every rule through the pipeline at `index`; call in `lowering_order`."""
         return _lower_file(self.source, self.rules[index], pipeline)
+
+    def parsed_rules(self) -> list[tuple[Any, Document]]:
+        """Each document's rule as pySigma parsed it, with its document (for validators)."""
+        return [(item.rule, item.doc) for item in self.rules[0] if item.rule is not None]
 
 
 def parse_sigma(
