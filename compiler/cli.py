@@ -11,6 +11,7 @@ import json
 import os
 import sys
 from collections.abc import Mapping
+from dataclasses import replace
 from datetime import datetime
 from pathlib import Path, PurePosixPath
 
@@ -24,10 +25,11 @@ from rulec.backends.registry import backend_for, expand
 from rulec.compiler import ir
 from rulec.compiler.artefacts import artefact_plan
 from rulec.compiler.batch import convert_corpus
+from rulec.compiler.check import check_paths
 from rulec.compiler.cli_cards import catalog, diff, emit, explain, warn
 from rulec.compiler.cli_sync import sync_folder
 from rulec.compiler.cli_verify import verify
-from rulec.compiler.convert import Outcome
+from rulec.compiler.convert import Outcome, strict_outcome
 from rulec.compiler.folder_sync import Plan
 from rulec.compiler.project import Project, load_project
 from rulec.compiler.query_files import NameClash, plan_queries, rule_names
@@ -127,6 +129,7 @@ def main(ctx: click.Context, debug: bool) -> None:
     type=click.Path(file_okay=False, path_type=Path),
     help="Reuse conversions of unchanged rules from this folder (keyed by content).",
 )
+@click.option("--strict", is_flag=True, help="Warnings (e.g. about a rule's metadata) are errors.")
 @click.argument("paths", nargs=-1, type=click.Path(exists=True))
 @click.pass_context
 def convert(
@@ -142,6 +145,7 @@ def convert(
     schema_file,
     jobs,
     cache_dir,
+    strict,
     paths,
 ) -> None:
     """Convert rules (files or folders) to one or more targets, or to a deploy format.
@@ -174,10 +178,10 @@ def convert(
         results = convert_corpus(
             files, groups, options, cache_dir, jobs, progress, ctx.obj["debug"]
         )
-    outcomes = [o for result in results for o in result.outcomes]
+    outcomes = [strict_outcome(o) if strict else o for result in results for o in result.outcomes]
     for result in results:
         for warning in result.warnings:
-            warn(warning)
+            warn(replace(warning, severity="error") if strict else warning)
     for outcome in outcomes:
         if not outcome.ok:
             click.echo(diagnostic_text(outcome.error), err=True)
@@ -197,7 +201,8 @@ def convert(
         changed = sync_folder(Path(output).parent, single, check, prune)
     elif not check:
         emit(_render(outcomes, fmt), output and Path(output))
-    ctx.exit(1 if changed or not all(o.ok for o in outcomes) else 0)
+    warned = strict and any(result.warnings for result in results)
+    ctx.exit(1 if changed or warned or not all(o.ok for o in outcomes) else 0)
 
 
 def _output_mode(output: str | None, fmt: str, check: bool, prune: bool) -> bool:
@@ -220,6 +225,22 @@ def _query_plan(outcomes, files, paths, targets) -> Plan:
         return plan_queries(outcomes, rule_names(files, paths), targets)
     except NameClash as error:
         raise click.ClickException(str(error)) from None
+
+
+@main.command()
+@click.option("--format", "fmt", type=FORMATS, default="text", show_default=True)
+@click.argument("paths", nargs=-1, required=True, type=click.Path(exists=True))
+@click.pass_context
+def check(ctx, fmt, paths) -> None:
+    """Lint Sigma rules against SigmaHQ's rule schema and conventions (as `sigma check`)."""
+    findings, files = check_paths(paths)
+    for finding in findings:
+        if fmt == "json":
+            click.echo(json.dumps({**diagnostic_json(finding), "severity": finding.severity}))
+        else:
+            click.echo(diagnostic_text(finding))
+    click.echo(f"{len(findings)} findings in {files} Sigma files", err=True)
+    ctx.exit(1 if findings else 0)
 
 
 def _targets(targets: tuple[str, ...], fmt: str) -> list[str]:

@@ -152,6 +152,14 @@ def _outcomes(
     return outcomes, file.warnings
 
 
+def strict_outcome(outcome: Outcome) -> Outcome:
+    """`convert --strict`: a rule with warnings fails, with its first warning as the error."""
+    if not outcome.ok or not outcome.warnings:
+        return outcome
+    first = replace(outcome.warnings[0], severity="error", target=outcome.target)
+    return replace(outcome, query=None, notes=(), error=first)
+
+
 def _for_target(diagnostic: ir.Diagnostic, target: str) -> ir.Diagnostic:
     """A rule's error while it was read for `target` (through that target's pipeline)."""
     return diagnostic if diagnostic.target else replace(diagnostic, target=target)

@@ -17,15 +17,21 @@ LANGUAGES = {".yml": "sigma", ".yaml": "sigma", ".kql": "kql"}
 
 
 def discover(paths: Iterable[str | Path]) -> list[Path]:
-    """Rule files named directly or found under folders, sorted, without duplicates."""
+    """Rule files named directly or found under folders (not in hidden ones such as `.github`),
+    sorted, without duplicates."""
     found: dict[Path, None] = {}
     for spec in paths:
         path = Path(spec)
         if path.is_dir():
-            found.update(dict.fromkeys(sorted(p for p in path.rglob("*") if _is_rule(p))))
+            inside = (p for p in path.rglob("*") if not _hidden(p.relative_to(path)))
+            found.update(dict.fromkeys(sorted(p for p in inside if _is_rule(p))))
         else:
             found[path] = None
     return list(found)
+
+
+def _hidden(relative: Path) -> bool:
+    return any(part.startswith(".") for part in relative.parts)
 
 
 def _is_rule(path: Path) -> bool:

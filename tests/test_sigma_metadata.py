@@ -102,3 +102,19 @@ def test_convert_reports_warnings_in_json_and_on_stderr(tmp_path) -> None:
     ]
     assert out["warnings"][1]["line"] == 3 and out["warnings"][1]["column"] == 8
     assert f"{path}:3:8: warning[sigma.meta.tags]" in result.stderr
+
+
+def test_a_yaml_document_that_is_no_rule_is_skipped_with_a_warning() -> None:
+    """A processing pipeline kept beside the rules: not a rule, so not a failed one."""
+    pipeline = "name: mapping\npriority: 10\ntransformations: []\n"
+    [warning] = load_sigma(pipeline, "sigma-mapping.yaml")
+    assert (warning.severity, warning.code, warning.span.line) == ("warning", "sigma.not-a-rule", 1)
+
+
+def test_hidden_folders_of_a_rule_folder_are_not_searched(tmp_path) -> None:
+    from rulec.compiler.rules import discover
+
+    (tmp_path / ".github" / "workflows").mkdir(parents=True)
+    (tmp_path / ".github" / "workflows" / "ci.yml").write_text("on: push\n")
+    (tmp_path / "rule.yml").write_text("title: t\n" + BODY)
+    assert discover([tmp_path]) == [tmp_path / "rule.yml"]

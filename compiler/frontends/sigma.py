@@ -9,6 +9,7 @@ they process, so every pipeline but the last works on a pickled copy, cheaper th
 
 from __future__ import annotations
 
+import copy
 import functools
 import itertools
 import pickle
@@ -59,13 +60,15 @@ __all__ = [
     "load_sigma",
     "lower_sigma",
     "parse_sigma",
+    "plugins",
     "read_sigma",
     "resolve_pipeline",
 ]
 
 
 @functools.lru_cache(maxsize=1)
-def _plugins() -> InstalledSigmaPlugins:
+def plugins() -> InstalledSigmaPlugins:
+    """pySigma's installed plugins (pipelines, validators), found once."""
     return InstalledSigmaPlugins.autodiscover()
 
 
@@ -83,7 +86,7 @@ def resolve_pipeline(names: Sequence[str]) -> ProcessingPipeline | FirstAcceptin
 
 
 def _resolve_sequence(names: list[str]) -> ProcessingPipeline:
-    resolver = _plugins().get_pipeline_resolver()
+    resolver = plugins().get_pipeline_resolver()
     for name in names:
         try:
             resolver.resolve_pipeline(name)
@@ -181,6 +184,10 @@ class ParsedSigma:
         """Every rule through the pipeline at `index`; call in `lowering_order`."""
         return _lower_file(self.source, self.rules[index], pipeline)
 
+    def parsed_rules(self) -> list[tuple[Any, Document]]:
+        """Each document's rule as pySigma parsed it, with its document (for validators)."""
+        return [(item.rule, item.doc) for item in self.rules[0] if item.rule is not None]
+
 
 def parse_sigma(
     source: SigmaText, pipelines: Sequence[ProcessingPipeline | FirstAccepting | None]
@@ -224,11 +231,13 @@ def _lower_file(
     path = source.path
     trailing = source.error
     filters = [p.rule for p in parsed if isinstance(p.rule, SigmaFilter)]
-    results: dict[int, ir.Query | ir.Diagnostic] = {}
+    results: dict[int, ir.Query | ir.Diagnostic | None] = {}
     queries: dict[str, ir.Query] = {}
     read: dict[str, _ReadBy] = {}  # by rule id and name: the pipeline and log source it read
     for position, item in enumerate(parsed):
-        if not isinstance(item.rule, SigmaFilter) and not isinstance(
+        if item.rule is None and item.diagnostic is None:
+            results[position] = None  # not a rule: its warning only
+        elif not isinstance(item.rule, SigmaFilter) and not isinstance(
             item.rule, SigmaCorrelationRule
         ):
             results[position] = _guarded(
@@ -257,17 +266,18 @@ def _lower_file(
     for position in sorted(results):
         ordered += parsed[position].warnings
         result = results[position]
-        if not (isinstance(result, ir.Query) and _names(parsed[position]) & hidden):
+        if result is not None and not _names(parsed[position]) & hidden:
             ordered.append(result)
     return ordered + ([trailing] if trailing else [])
 
 
 @dataclass(frozen=True)
 class _ReadBy:
-    """The pipeline (of alternatives) that read a rule, and its log source."""
+    """The pipeline (of alternatives) that read a rule and its log source, or why it failed."""
 
     pipeline: str | None
-    logsource: Any
+    rule: Any
+    error: ir.Diagnostic | None = None
 
 
 def _remember_read(
@@ -276,11 +286,10 @@ def _remember_read(
     pipeline: ProcessingPipeline | FirstAccepting | None,
     read: dict[str, _ReadBy],
 ) -> None:
-    if isinstance(result, ir.Query):
-        chosen = pipeline.chosen if isinstance(pipeline, FirstAccepting) else None
-        logsource = getattr(item.rule, "logsource", None)
-        for name in _names(item):
-            read[name] = _ReadBy(chosen, logsource)
+    chosen = pipeline.chosen if isinstance(pipeline, FirstAccepting) else None
+    error = result if isinstance(result, ir.Diagnostic) else None
+    for name in _names(item):
+        read[name] = _ReadBy(chosen, item.rule, error)
 
 
 def _correlation_pipeline(
@@ -291,19 +300,27 @@ def _correlation_pipeline(
 ) -> ProcessingPipeline | FirstAccepting | None:
     """The pipeline a correlation goes through: the one that read its rules, so that its
     group-by fields are named as theirs are. Pipelines written for rules (the Kusto ones choose
-    a table by log source) read the log source of the correlation's first rule."""
+    a table by log source or event id) read the log source and (a copy of) the detection of the
+    correlation's first rule."""
     rule = item.rule
     assert isinstance(rule, SigmaCorrelationRule)
-    reads = [read[str(r.reference)] for r in rule.rules or () if str(r.reference) in read]
+    span = node_span(path, child(item.doc.node, "correlation") or item.doc.node)
+    named = [(str(r.reference), read.get(str(r.reference))) for r in rule.rules or ()]
+    reads = [by for _, by in named if by is not None]
+    for name, by in named:
+        if by is not None and by.error is not None:
+            message = f"the correlation needs rule '{name}', which does not convert: "
+            raise ir.RuleError(replace(by.error, message=message + by.error.message, span=span))
     if pipeline is None or not reads:
         return pipeline
-    if not hasattr(rule, "logsource") and reads[0].logsource is not None:
-        rule.logsource = reads[0].logsource  # type: ignore[attr-defined]
+    first = reads[0].rule
+    if isinstance(first, SigmaRule) and not hasattr(rule, "logsource"):
+        rule.logsource = first.logsource  # type: ignore[attr-defined]
+        rule.detection = copy.deepcopy(first.detection)  # type: ignore[attr-defined]
     if not isinstance(pipeline, FirstAccepting):
         return pipeline
     chosen = list(dict.fromkeys(r.pipeline for r in reads))
     if len(chosen) > 1:
-        span = node_span(path, child(item.doc.node, "correlation") or item.doc.node)
         raise unsupported(
             "a correlation of rules read through different pipelines "
             f"({', '.join(map(str, chosen))}): their field names differ",
@@ -376,8 +393,22 @@ def _parse_file(docs: Sequence[Document], path: str) -> list[_Parsed]:
             parsed.append(_parse_document(doc, data, path))
         else:
             previous = _merged(dict(global_part), data)
-            parsed.append(_parse_document(doc, previous, path))
+            rule_like = not RULE_KEYS.isdisjoint(previous)
+            parsed.append(_parse_document(doc, previous, path) if rule_like else _other(doc, path))
     return parsed
+
+
+RULE_KEYS = frozenset(("detection", "logsource", "correlation", "filter"))
+
+
+def _other(doc: Document, path: str) -> _Parsed:
+    """A YAML document that is no Sigma rule (a pipeline, a CI workflow in a rule folder)."""
+    message = (
+        "this YAML document is no Sigma rule (it has no detection, logsource, correlation or "
+        "filter): skipped"
+    )
+    warning = ir.Diagnostic("sigma.not-a-rule", message, node_span(path, doc.node), "warning")
+    return _Parsed(doc, {}, warnings=[warning])
 
 
 def _is_meta_document(data: dict[str, Any]) -> bool:
