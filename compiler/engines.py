@@ -39,6 +39,27 @@ class Engine(Protocol):
     def stored_columns(self, name: str) -> tuple[str, ...] | None: ...
 
 
+class LoadOnce:
+    """`engine`, loading each table once however many rules run over it (a table given again
+    under the same name is not loaded again)."""
+
+    def __init__(self, engine: Engine):
+        self.engine = engine
+        self.dialect = engine.dialect
+        self.loaded: dict[str, EventTable] = {}
+
+    def load(self, name: str, table: EventTable) -> None:
+        if self.loaded.get(name) is not table:
+            self.engine.load(name, table)
+            self.loaded[name] = table
+
+    def stored_columns(self, name: str) -> tuple[str, ...] | None:
+        return self.engine.stored_columns(name)
+
+    def run(self, sql: str) -> list[dict[str, object]]:
+        return self.engine.run(sql)
+
+
 def plain(value: object) -> object:
     """A result value as JSON-friendly Python: times in ISO 8601 UTC, decimals as numbers."""
     if isinstance(value, datetime):

@@ -17,7 +17,7 @@ from datetime import datetime
 from rulec.backends.base import Options
 from rulec.backends.kql import KqlBackend
 from rulec.compiler import ir
-from rulec.compiler.engines import Engine, EngineLimit
+from rulec.compiler.engines import DuckDBEngine, Engine, EngineLimit, LoadOnce
 from rulec.compiler.events import EventTable
 from rulec.compiler.executor import execute
 
@@ -30,7 +30,7 @@ class KqlEngine:
     target = "kql"
 
     def __init__(self, sql: Engine | None = None) -> None:
-        self.sql = sql
+        self.sql = LoadOnce(sql or DuckDBEngine())
 
     def emit(self, query: ir.Query, now: datetime | None, time_field: str | None) -> str:
         options = Options(time_field=time_field or DEFAULT_TIME_FIELD, now=now)
