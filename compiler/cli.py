@@ -24,7 +24,7 @@ from rulec.compiler.cli_cards import catalog, diff, emit, explain, warn
 from rulec.compiler.cli_verify import verify
 from rulec.compiler.convert import Outcome
 from rulec.compiler.report import diagnostic_json, diagnostic_text, outcome_json, outcome_text
-from rulec.compiler.rules import discover, load_rules, resolve_pipeline
+from rulec.compiler.rules import discover, empty_folders, load_rules, resolve_pipeline
 from rulec.compiler.schema_file import read_schema
 
 FORMATS = click.Choice(["text", "json"])
@@ -123,6 +123,7 @@ def convert(
     if pipelines and without:
         raise click.BadParameter("give -p or --without-pipeline, not both", param_hint="-p")
     groups = _pipeline_groups(_targets(targets, fmt), pipelines, without)
+    empty = _report_empty(paths)
     files = discover(paths)
     with _Progress(len(files), "converting") as progress:
         results = convert_corpus(
@@ -136,7 +137,15 @@ def convert(
         if not outcome.ok:
             click.echo(diagnostic_text(outcome.error), err=True)
     emit(_render(outcomes, fmt), output)
-    ctx.exit(0 if all(o.ok for o in outcomes) else 1)
+    ctx.exit(0 if all(o.ok for o in outcomes) and not empty else 1)
+
+
+def _report_empty(paths: tuple[str, ...]) -> bool:
+    """Report each folder given that holds no rule file; True when there was one."""
+    found = empty_folders(paths)
+    for diagnostic in found:
+        click.echo(diagnostic_text(diagnostic), err=True)
+    return bool(found)
 
 
 def _targets(targets: tuple[str, ...], fmt: str) -> list[str]:
@@ -259,7 +268,7 @@ def run(ctx, rules, events, tables, now, time_field, pipelines, fmt, engine, spa
         click.echo(diagnostic_text(error.diagnostic), err=True)
         ctx.exit(1)
     pipeline = _pipeline(pipelines)
-    failed = False
+    failed = _report_empty(rules)
     loaded: list[tuple[Path, ir.Query]] = []
     for path in discover(rules):
         for item in _load(path, pipeline, debug):

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import json
 import sys
 
+import pytest
 from click.testing import CliRunner
 
 from conftest import REPO
@@ -22,3 +24,32 @@ def test_postgres_engine_without_psycopg_names_the_extra(monkeypatch):
     result = invoke("run", SEED, "--events", SEED_EVENTS, "--engine", "postgres")
     assert result.exit_code == 1
     assert "pip install rulec[postgres]" in result.stderr
+
+
+@pytest.mark.parametrize("text", ["", "# a comment and nothing else\n", "---\n...\n"])
+@pytest.mark.parametrize("command", ["convert", "run"])
+def test_an_empty_rule_file_is_a_located_error(tmp_path, text, command):
+    rule = tmp_path / "empty.yml"
+    rule.write_text(text)
+    args = ["-t", "duckdb", rule] if command == "convert" else [rule, "--events", SEED_EVENTS]
+    result = invoke(command, *args)
+    assert result.exit_code == 1
+    assert f"{rule}:1:1: error[sigma.empty]: no rule in this file" in result.stderr
+
+
+@pytest.mark.parametrize("command", ["convert", "run"])
+def test_a_folder_without_rule_files_is_a_located_error(tmp_path, command):
+    (tmp_path / "notes.txt").write_text("title: not a rule file\n")
+    args = (
+        ["-t", "duckdb", tmp_path] if command == "convert" else [tmp_path, "--events", SEED_EVENTS]
+    )
+    result = invoke(command, *args)
+    assert result.exit_code == 1
+    assert f"{tmp_path}: error[input.empty]: no rule file (.yml, .yaml, .kql)" in result.stderr
+
+
+def test_an_empty_folder_beside_rules_still_converts_them(tmp_path):
+    (tmp_path / "empty").mkdir()
+    result = invoke("convert", "-t", "duckdb", "--format", "json", tmp_path / "empty", SEED)
+    assert result.exit_code == 1
+    assert [json.loads(line)["ok"] for line in result.stdout.splitlines()] == [True]

@@ -135,7 +135,7 @@ class SigmaText:
 
 
 def read_sigma(text: str, path: str) -> SigmaText:
-    """The YAML documents of `text`, up to the first broken one."""
+    """The YAML documents of `text`, up to the first broken one; none at all is an error."""
     read: list[Document] = []
     try:
         for doc in documents(text):
@@ -144,6 +144,9 @@ def read_sigma(text: str, path: str) -> SigmaText:
         message = f"broken YAML: {getattr(error, 'problem', None) or error}"
         diagnostic = ir.Diagnostic("sigma.yaml", message, yaml_error_span(path, error))
         return SigmaText(path, tuple(read), diagnostic)
+    if all(doc.data is None for doc in read):
+        message = "no rule in this file: it holds no YAML document, or only empty ones"
+        return SigmaText(path, (), ir.Diagnostic("sigma.empty", message, ir.Span(path, 1, 1)))
     return SigmaText(path, tuple(read))
 
 
