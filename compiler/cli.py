@@ -21,6 +21,7 @@ from rulec.backends.registry import backend_for, expand
 from rulec.compiler import ir
 from rulec.compiler.batch import convert_corpus
 from rulec.compiler.cli_cards import catalog, diff, emit, explain, warn
+from rulec.compiler.cli_list import list_
 from rulec.compiler.cli_verify import verify
 from rulec.compiler.convert import Outcome
 from rulec.compiler.report import diagnostic_json, diagnostic_text, outcome_json, outcome_text
@@ -42,6 +43,7 @@ def _parse_now(value: str | None) -> datetime | None:
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="rulec", prog_name="rulec", message="%(prog)s %(version)s")
 @click.option("--debug", is_flag=True, help="Show Python tracebacks for internal errors.")
 @click.pass_context
 def main(ctx: click.Context, debug: bool) -> None:
@@ -392,3 +394,4 @@ main.add_command(explain)
 main.add_command(catalog)
 main.add_command(diff)
 main.add_command(verify)
+main.add_command(list_)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.metadata
 import json
 import sys
 
@@ -9,7 +10,11 @@ import pytest
 from click.testing import CliRunner
 
 from conftest import REPO
+from rulec.backends.deploy import FORMATS as DEPLOY_FORMATS
+from rulec.backends.pipelines import DEFAULT_PIPELINES
+from rulec.backends.registry import available, backend_for
 from rulec.compiler.cli import main
+from rulec.compiler.frontends.sigma import installed_pipelines
 
 SEED = REPO / "rules" / "sigma" / "win_winrm_listening_service_reconnaissance.yml"
 SEED_EVENTS = REPO / "golden" / "win_winrm_listening_service_reconnaissance" / "events.ndjson"
@@ -53,3 +58,36 @@ def test_an_empty_folder_beside_rules_still_converts_them(tmp_path):
     result = invoke("convert", "-t", "duckdb", "--format", "json", tmp_path / "empty", SEED)
     assert result.exit_code == 1
     assert [json.loads(line)["ok"] for line in result.stdout.splitlines()] == [True]
+
+
+def test_version_is_the_installed_distributions():
+    result = invoke("--version")
+    assert result.exit_code == 0
+    assert result.stdout == f"rulec {importlib.metadata.version('rulec')}\n"
+
+
+def listed(what: str) -> dict[str, str]:
+    result = invoke("list", what)
+    assert result.exit_code == 0
+    return dict(line.split(None, 1) for line in result.stdout.splitlines())
+
+
+def test_list_targets_names_each_target_convert_accepts():
+    targets = listed("targets")
+    assert set(available()) | {"spark", "all", "sql:<dialect>"} <= set(targets)
+    for name in set(targets) - {"all", "sql:<dialect>"}:
+        backend_for(name)  # raises for a name convert would refuse
+    assert all(text.strip() for text in targets.values())
+
+
+def test_list_pipelines_shows_each_installed_pipeline_and_the_defaults():
+    pipelines = listed("pipelines")
+    assert set(pipelines) == set(installed_pipelines())
+    for target, chosen in DEFAULT_PIPELINES.items():
+        for name in (n for spec in chosen for n in spec.split("|")):
+            assert target == "kuery" or target in pipelines[name], (name, pipelines[name])
+
+
+def test_list_formats_names_every_format_convert_accepts():
+    formats = listed("formats")
+    assert list(formats) == ["text", "json", *DEPLOY_FORMATS]

@@ -56,6 +56,7 @@ from rulec.compiler.rules import lowering_order
 
 __all__ = [
     "ParsedSigma",
+    "installed_pipelines",
     "load_sigma",
     "lower_sigma",
     "parse_sigma",
@@ -67,6 +68,15 @@ __all__ = [
 @functools.lru_cache(maxsize=1)
 def _plugins() -> InstalledSigmaPlugins:
     return InstalledSigmaPlugins.autodiscover()
+
+
+def installed_pipelines() -> dict[str, str]:
+    """The installed pySigma pipelines by name, each with its own description."""
+    found = {}
+    for name, pipeline in sorted(_plugins().get_pipeline_resolver().pipelines.items()):
+        made = pipeline() if callable(pipeline) else pipeline
+        found[name] = getattr(made, "name", None) or ""
+    return found
 
 
 def resolve_pipeline(names: Sequence[str]) -> ProcessingPipeline | FirstAccepting | None:
