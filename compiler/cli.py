@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import sys
+import time
 from datetime import datetime
 from pathlib import Path
 
@@ -27,6 +28,7 @@ from rulec.compiler.convert import Outcome
 from rulec.compiler.report import diagnostic_json, diagnostic_text, outcome_json, outcome_text
 from rulec.compiler.rules import discover, empty_folders, load_rules, resolve_pipeline
 from rulec.compiler.schema_file import read_schema
+from rulec.compiler.summary import convert_summary, count_run, failures, run_summary
 
 FORMATS = click.Choice(["text", "json"])
 CONVERT_FORMATS = click.Choice(["text", "json", *DEPLOY_FORMATS])
@@ -135,10 +137,10 @@ def convert(
     for result in results:
         for warning in result.warnings:
             warn(warning)
-    for outcome in outcomes:
-        if not outcome.ok:
-            click.echo(diagnostic_text(outcome.error), err=True)
+    for failure in failures(outcomes):
+        click.echo(diagnostic_text(failure), err=True)
     emit(_render(outcomes, fmt), output)
+    click.echo(convert_summary(outcomes, len(files)), err=True)
     ctx.exit(0 if all(o.ok for o in outcomes) and not empty else 1)
 
 
@@ -245,15 +247,37 @@ SPARK_MASTER_OPTION = click.option(
 @click.option("--time-field", help="Event time field for windows (default TimeCreated).")
 @click.option("-p", "--pipeline", "pipelines", multiple=True, help="Sigma processing pipeline.")
 @click.option("--format", "fmt", type=FORMATS, default="text", show_default=True)
+@click.option("--all", "show_all", is_flag=True, help="Print every rule, matched or not.")
+@click.option(
+    "-o",
+    "--output",
+    type=click.Path(path_type=Path),
+    help="Write the results to this file (atomically) instead of standard output.",
+)
 @RUN_ENGINE_OPTION
 @SPARK_MASTER_OPTION
 @click.pass_context
-def run(ctx, rules, events, tables, now, time_field, pipelines, fmt, engine, spark_master) -> None:
-    """Run rules over events (on DuckDB unless --engine says otherwise); print what they match."""
+def run(
+    ctx,
+    rules,
+    events,
+    tables,
+    now,
+    time_field,
+    pipelines,
+    fmt,
+    show_all,
+    output,
+    engine,
+    spark_master,
+) -> None:
+    """Run rules over events (on DuckDB unless --engine says otherwise); print the rules that
+    match (every rule with --all) and their rows, then a summary on standard error."""
     from rulec.compiler.engine_choice import load_on, run_each
     from rulec.compiler.engines import EngineLimit
     from rulec.compiler.multirule import run_rules
 
+    started = time.monotonic()
     debug = ctx.obj["debug"]
     chosen = _engine(engine, spark_master)
     moment = _parse_now(now)
@@ -271,12 +295,13 @@ def run(ctx, rules, events, tables, now, time_field, pipelines, fmt, engine, spa
         ctx.exit(1)
     pipeline = _pipeline(pipelines)
     failed = _report_empty(rules)
+    printed = _RunPrinter(fmt, show_all)
     loaded: list[tuple[Path, ir.Query]] = []
     for path in discover(rules):
         for item in _load(path, pipeline, debug):
             if isinstance(item, ir.Diagnostic):
                 failed = True
-                _print_run(fmt, path, None, item, [])
+                printed(path, None, item, [])
             else:
                 loaded.append((path, item))
     queries = [q for _, q in loaded]
@@ -289,18 +314,21 @@ def run(ctx, rules, events, tables, now, time_field, pipelines, fmt, engine, spa
             runs = run_each(queries, chosen, data, extra, moment, time_field, progress)
     for (path, query), result in zip(loaded, runs, strict=True):
         if result.ok:
-            _print_run(fmt, path, query, None, result.rows)
+            printed(path, query, None, result.rows)
             continue
         failed = True
         if isinstance(result.error, ir.RuleError):
-            _print_run(fmt, path, query, result.error.diagnostic, [])
+            printed(path, query, result.error.diagnostic, [])
         elif isinstance(result.error, EngineLimit):
             limit = ir.Diagnostic("run.engine-limit", str(result.error), ir.Span(str(path)))
-            _print_run(fmt, path, query, limit, [])
+            printed(path, query, limit, [])
         elif debug:
             raise result.error
         else:
-            _print_run(fmt, path, query, _internal(result.error, path), [])
+            printed(path, query, _internal(result.error, path), [])
+    emit("".join(printed.lines), output)
+    count = count_run(printed.results, time.monotonic() - started)
+    click.echo(run_summary(count, printed.errors), err=True)
     ctx.exit(1 if failed else 0)
 
 
@@ -338,28 +366,44 @@ def _internal(error: Exception, path: Path) -> ir.Diagnostic:
     return internal(error, path)
 
 
-def _print_run(fmt, path, query, error, rows) -> None:
-    meta = query.meta if query is not None else None
-    if fmt == "json":
-        out: dict[str, object] = {"rule": str(path)}
-        if meta and meta.id:
-            out["id"] = meta.id
-        out["ok"] = error is None
-        if error is None:
-            out["matches"] = len(rows)
-            out["rows"] = rows
-        else:
-            out["error"] = diagnostic_json(error)
-        click.echo(json.dumps(out, ensure_ascii=False, default=str))
-        return
-    if error is not None:
-        click.echo(diagnostic_text(error), err=True)
-        return
-    title = f" {meta.title}" if meta and meta.title else ""
-    click.echo(f"== {path}{title}: {len(rows)} match{'es' if len(rows) != 1 else ''}")
-    for row in rows:
-        present = {k: v for k, v in row.items() if v is not None}
-        click.echo("   " + json.dumps(present, ensure_ascii=False, default=str))
+class _RunPrinter:
+    """Each rule's result of `rulec run` as a line (JSON) or a block (text), kept in `lines` for
+    standard output: failures always, rules without rows only when `show_all`. Text diagnostics
+    go to standard error at once; `results` and `errors` feed the summary."""
+
+    def __init__(self, fmt: str, show_all: bool) -> None:
+        self.fmt, self.show_all = fmt, show_all
+        self.lines: list[str] = []
+        self.results: list[list[dict[str, object]] | None] = []
+        self.errors: list[ir.Diagnostic] = []
+
+    def __call__(self, path, query, error, rows) -> None:
+        self.results.append(None if error is not None else rows)
+        if error is not None:
+            self.errors.append(error)
+        elif not rows and not self.show_all:
+            return
+        meta = query.meta if query is not None else None
+        if self.fmt == "json":
+            out: dict[str, object] = {"rule": str(path)}
+            if meta and meta.id:
+                out["id"] = meta.id
+            out["ok"] = error is None
+            if error is None:
+                out["matches"] = len(rows)
+                out["rows"] = rows
+            else:
+                out["error"] = diagnostic_json(error)
+            self.lines.append(json.dumps(out, ensure_ascii=False, default=str) + "\n")
+            return
+        if error is not None:
+            click.echo(diagnostic_text(error), err=True)
+            return
+        title = f" {meta.title}" if meta and meta.title else ""
+        self.lines.append(f"== {path}{title}: {len(rows)} match{'es' if len(rows) != 1 else ''}\n")
+        for row in rows:
+            present = {k: v for k, v in row.items() if v is not None}
+            self.lines.append("   " + json.dumps(present, ensure_ascii=False, default=str) + "\n")
 
 
 def _engine(name: str, spark_master: str | None):

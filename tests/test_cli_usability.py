@@ -5,6 +5,7 @@ from __future__ import annotations
 import importlib.metadata
 import json
 import sys
+from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
@@ -91,3 +92,122 @@ def test_list_pipelines_shows_each_installed_pipeline_and_the_defaults():
 def test_list_formats_names_every_format_convert_accepts():
     formats = listed("formats")
     assert list(formats) == ["text", "json", *DEPLOY_FORMATS]
+
+
+GOOD = """title: Good
+logsource: {product: windows, category: process_creation}
+detection:
+  sel: {Image|endswith: '\\\\cmd.exe'}
+  condition: sel
+"""
+BROKEN = "title: Broken\nlogsource: {product: windows\ndetection: [\n"
+LOOKBEHIND = """title: Look-behind
+logsource: {product: windows, category: process_creation}
+detection:
+  sel: {CommandLine|re: '(?<=x)y'}
+  condition: sel
+"""
+
+
+def test_convert_reports_a_parse_failure_once_and_sums_up_per_target(tmp_path):
+    (tmp_path / "a_good.yml").write_text(GOOD)
+    (tmp_path / "b_broken.yml").write_text(BROKEN)
+    (tmp_path / "c_lookbehind.yml").write_text(LOOKBEHIND)
+    result = invoke(
+        "convert", "-t", "duckdb", "-t", "eql", "-t", "spl", "--format", "json", tmp_path
+    )
+    assert result.exit_code == 1
+    out = [json.loads(line) for line in result.stdout.splitlines()]
+    # the JSON stream keeps its line per rule and target
+    assert [(Path(o["rule"]).name, o["target"], o["ok"]) for o in out] == [
+        ("a_good.yml", "duckdb", True),
+        ("a_good.yml", "eql", True),
+        ("a_good.yml", "spl", True),
+        ("b_broken.yml", "duckdb", False),
+        ("b_broken.yml", "eql", False),
+        ("b_broken.yml", "spl", False),
+        ("c_lookbehind.yml", "duckdb", True),
+        ("c_lookbehind.yml", "eql", False),
+        ("c_lookbehind.yml", "spl", True),
+    ]
+    errors = [line for line in result.stderr.splitlines() if ": error[" in line]
+    assert len(errors) == 2
+    assert errors[0].startswith(f"{tmp_path}/b_broken.yml:") and "error[sigma.yaml]:" in errors[0]
+    assert errors[1].startswith(f"{tmp_path}/c_lookbehind.yml:4:")
+    assert "error[unsupported] [eql]:" in errors[1]
+    assert result.stderr.endswith(
+        "summary: 3 files\n"
+        "  duckdb  2 converted, 1 failed\n"
+        "  eql     1 converted, 2 failed\n"
+        "  spl     2 converted, 1 failed\n"
+        "failures by reason:\n"
+        "  1  sigma.yaml\n"
+        "  1  unsupported [eql]\n"
+    )
+
+
+def test_a_transformation_error_names_its_target(tmp_path):
+    rule = tmp_path / "security.yml"
+    rule.write_text(GOOD.replace("category: process_creation", "service: wmi"))
+    result = invoke("convert", "-t", "duckdb", "-t", "kql", rule)
+    assert result.exit_code == 1
+    (error,) = [line for line in result.stderr.splitlines() if ": error[" in line]
+    assert "error[sigma.transformation] [kql]:" in error
+
+
+def process_events(tmp_path: Path) -> Path:
+    """Three process events: the first two run cmd.exe, the third calc.exe."""
+    events = tmp_path / "events.ndjson"
+    images = ["C:\\Windows\\System32\\cmd.exe", "D:\\cmd.exe", "C:\\Windows\\calc.exe"]
+    events.write_text("".join(json.dumps({"Image": i, "CommandLine": "x"}) + "\n" for i in images))
+    return events
+
+
+def rule_folder(tmp_path: Path) -> Path:
+    """Three rules: cmd.exe (events 1 and 2: `_row` counts from 1), `Image: D:\\cmd.exe`
+    (event 2), notepad.exe (none)."""
+    folder = tmp_path / "rules"
+    folder.mkdir()
+    (folder / "a_cmd.yml").write_text(GOOD)
+    (folder / "b_d.yml").write_text(
+        GOOD.replace("Image|endswith: '\\\\cmd.exe'", "Image: 'D:\\cmd.exe'")
+    )
+    (folder / "c_none.yml").write_text(GOOD.replace("cmd.exe", "notepad.exe"))
+    return folder
+
+
+def test_run_prints_the_rules_that_matched_and_a_summary(tmp_path):
+    events, folder = process_events(tmp_path), rule_folder(tmp_path)
+    result = invoke("run", folder, "--events", events, "--format", "json")
+    assert result.exit_code == 0
+    out = [json.loads(line) for line in result.stdout.splitlines()]
+    assert [(Path(o["rule"]).name, [r["_row"] for r in o["rows"]]) for o in out] == [
+        ("a_cmd.yml", [1, 2]),
+        ("b_d.yml", [2]),
+    ]
+    (summary,) = result.stderr.splitlines()
+    assert summary.startswith("summary: 3 rules run, 2 matched (2 events), 0 failed, ")
+
+
+def test_run_all_prints_every_rule_and_o_writes_the_file(tmp_path):
+    events, folder = process_events(tmp_path), rule_folder(tmp_path)
+    written = tmp_path / "out" / "results.ndjson"
+    result = invoke("run", folder, "--events", events, "--format", "json", "--all", "-o", written)
+    assert result.exit_code == 0 and result.stdout == ""
+    out = [json.loads(line) for line in written.read_text().splitlines()]
+    assert [(Path(o["rule"]).name, o["matches"]) for o in out] == [
+        ("a_cmd.yml", 2),
+        ("b_d.yml", 1),
+        ("c_none.yml", 0),
+    ]
+
+
+def test_run_summary_counts_alerts_and_failures(tmp_path):
+    broken = tmp_path / "broken.yml"
+    broken.write_text(BROKEN)
+    result = invoke("run", SEED, broken, "--events", SEED_EVENTS)
+    assert result.exit_code == 1
+    # golden/win_winrm_listening_service_reconnaissance/expected.json: two alert windows
+    assert "2 matches" in result.stdout
+    assert "summary: 2 rules run, 1 matched (0 events, 2 alerts), 1 failed, " in result.stderr
+    assert result.stderr.endswith("failures by reason:\n  1  sigma.yaml\n")
