@@ -140,8 +140,14 @@ def convert(
     for failure in failures(outcomes):
         click.echo(diagnostic_text(failure), err=True)
     emit(_render(outcomes, fmt), output)
-    click.echo(convert_summary(outcomes, len(files)), err=True)
+    _summarise(convert_summary(outcomes, len(files)))
     ctx.exit(0 if all(o.ok for o in outcomes) and not empty else 1)
+
+
+def _summarise(text: str) -> None:
+    """The closing summary on stderr, after everything on stdout."""
+    sys.stdout.flush()
+    click.echo(text, err=True)
 
 
 def _report_empty(paths: tuple[str, ...]) -> bool:
@@ -244,7 +250,11 @@ SPARK_MASTER_OPTION = click.option(
     help="Bind a further table (for joins, invoked functions).",
 )
 @click.option("--now", help="Fix the clock (ISO 8601) for now() and ago().")
-@click.option("--time-field", help="Event time field for windows (default TimeCreated).")
+@click.option(
+    "--time-field",
+    help="Event time field for windows (default: the first the events have of TimeCreated, "
+    "@timestamp, Timestamp, TimeGenerated, _time, UtcTime).",
+)
 @click.option("-p", "--pipeline", "pipelines", multiple=True, help="Sigma processing pipeline.")
 @click.option("--format", "fmt", type=FORMATS, default="text", show_default=True)
 @click.option("--all", "show_all", is_flag=True, help="Print every rule, matched or not.")
@@ -305,6 +315,7 @@ def run(
             else:
                 loaded.append((path, item))
     queries = [q for _, q in loaded]
+    time_field = _time_field(time_field, data, queries)
     with _Progress(len(loaded), "running") as progress:
         if engine == "duckdb":
             runs = run_rules(
@@ -328,7 +339,7 @@ def run(
             printed(path, query, _internal(result.error, path), [])
     emit("".join(printed.lines), output)
     count = count_run(printed.results, time.monotonic() - started)
-    click.echo(run_summary(count, printed.errors), err=True)
+    _summarise(run_summary(count, printed.errors))
     ctx.exit(1 if failed else 0)
 
 
@@ -364,6 +375,16 @@ def _internal(error: Exception, path: Path) -> ir.Diagnostic:
     from rulec.compiler.convert import internal
 
     return internal(error, path)
+
+
+def _time_field(given: str | None, data, queries: list[ir.Query]) -> str | None:
+    """The events' time field for window rules (see `event_time`); warnings on stderr."""
+    from rulec.compiler.event_time import choose_time_field
+
+    chosen, warnings = choose_time_field(given, data.columns, queries)
+    for warning in warnings:
+        warn(warning)
+    return chosen
 
 
 class _RunPrinter:

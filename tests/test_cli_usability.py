@@ -211,3 +211,56 @@ def test_run_summary_counts_alerts_and_failures(tmp_path):
     assert "2 matches" in result.stdout
     assert "summary: 2 rules run, 1 matched (0 events, 2 alerts), 1 failed, " in result.stderr
     assert result.stderr.endswith("failures by reason:\n  1  sigma.yaml\n")
+
+
+def seed_events_with_time_as(tmp_path: Path, name: str | None) -> Path:
+    """The seed's golden events with `TimeCreated` renamed to `name` (or dropped)."""
+    events = tmp_path / "events.ndjson"
+    with SEED_EVENTS.open() as source, events.open("w") as out:
+        for line in source:
+            event = json.loads(line)
+            time = event.pop("TimeCreated")
+            if name:
+                event[name] = time
+            out.write(json.dumps(event) + "\n")
+    return events
+
+
+@pytest.mark.parametrize("name", ["@timestamp", "Timestamp", "TimeGenerated", "_time", "UtcTime"])
+def test_a_window_rule_finds_the_common_event_time_fields(tmp_path, name):
+    events = seed_events_with_time_as(tmp_path, name)
+    result = invoke("run", SEED, "--events", events, "--format", "json")
+    assert result.exit_code == 0 and "warning" not in result.stderr
+    # the oracle: golden/win_winrm_listening_service_reconnaissance/expected.json's two alerts
+    assert [row["value"] for row in json.loads(result.stdout)["rows"]] == [31, 31]
+
+
+def test_a_window_rule_over_events_without_a_time_is_warned_about(tmp_path):
+    events = seed_events_with_time_as(tmp_path, None)
+    result = invoke("run", SEED, "--events", events)
+    assert result.exit_code == 0 and result.stdout == ""
+    assert f"{SEED}:" in result.stderr
+    assert "warning[run.no-event-time]" in result.stderr
+    assert "none of the event-time fields TimeCreated, @timestamp, Timestamp" in result.stderr
+
+
+def test_a_time_field_the_events_lack_is_named(tmp_path):
+    result = invoke("run", SEED, "--events", SEED_EVENTS, "--time-field", "EventTime")
+    assert "the events have no field 'EventTime' (--time-field)" in result.stderr
+
+
+def test_a_rule_without_windows_needs_no_event_time(tmp_path):
+    result = invoke("run", rule_folder(tmp_path), "--events", process_events(tmp_path))
+    assert result.exit_code == 0 and "warning" not in result.stderr
+
+
+def test_correlations_and_windowed_aggregations_read_the_event_time():
+    from rulec.compiler.event_time import reads_event_time
+    from rulec.compiler.rules import load_rules
+
+    def reads(name: str) -> list[bool]:
+        return [reads_event_time(q) for q in load_rules(REPO / "rules" / "sigma" / name)]
+
+    assert reads("corr_temporal_user_created_and_made_admin.yml")[-1]  # the correlation
+    assert reads("win_winrm_listening_service_reconnaissance.yml") == [True]  # timeframe: 15m
+    assert reads("proc_creation_win_bitsadmin_download.yml") == [False]
