@@ -15,7 +15,7 @@ from pathlib import Path
 
 import click
 
-from rulec.backends.base import Options
+from rulec.backends.base import Options, TableMap
 from rulec.backends.deploy import FORMATS as DEPLOY_FORMATS
 from rulec.backends.pipelines import pipelines_for
 from rulec.backends.registry import backend_for, expand
@@ -114,19 +114,44 @@ def main(ctx: click.Context, debug: bool) -> None:
     type=click.Path(file_okay=False, path_type=Path),
     help="Reuse conversions of unchanged rules from this folder (keyed by content).",
 )
+@click.option(
+    "--table-name",
+    metavar="NAME",
+    help="The table SQL targets read (default: events); dotted for a schema: db.events.",
+)
+@click.option(
+    "--table-map",
+    "table_map_file",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="YAML: Sigma log sources -> the tables SQL targets read (see README).",
+)
 @click.argument("paths", nargs=-1, required=True, type=click.Path(exists=True))
 @click.pass_context
 def convert(
-    ctx, targets, pipelines, without, fmt, allowed, output, schema_file, jobs, cache_dir, paths
+    ctx,
+    targets,
+    pipelines,
+    without,
+    fmt,
+    allowed,
+    output,
+    schema_file,
+    jobs,
+    cache_dir,
+    table_name,
+    table_map_file,
+    paths,
 ) -> None:
     """Convert rules (files or folders) to one or more targets, or to a deploy format."""
+    names = _targets(targets, fmt)
     options = Options(
+        tables=_tables(table_name, table_map_file, names),
         schema=_schema(schema_file) if schema_file else {},
         approximations=frozenset(a for spec in allowed for a in spec.split(",") if a),
     )
     if pipelines and without:
         raise click.BadParameter("give -p or --without-pipeline, not both", param_hint="-p")
-    groups = _pipeline_groups(_targets(targets, fmt), pipelines, without)
+    groups = _pipeline_groups(names, pipelines, without)
     empty = _report_empty(paths)
     files = discover(paths)
     with _Progress(len(files), "converting") as progress:
@@ -175,6 +200,27 @@ def _targets(targets: tuple[str, ...], fmt: str) -> list[str]:
         except ValueError as error:
             raise click.BadParameter(str(error), param_hint="--target") from None
     return names
+
+
+def _tables(name: str | None, path: Path | None, targets: list[str]) -> TableMap:
+    """The tables SQL targets read (`table_map`); naming them for other targets is refused."""
+    from rulec.backends.registry import is_sql
+    from rulec.compiler.table_map import table_map
+
+    if name is None and path is None:
+        return TableMap()
+    others = [t for t in targets if not is_sql(t)]
+    if others:
+        raise click.BadParameter(
+            f"tables are named for SQL targets only, not {', '.join(others)}",
+            param_hint="--table-name/--table-map",
+        )
+    try:
+        return table_map(name, path)
+    except ir.RuleError as error:
+        raise click.BadParameter(
+            diagnostic_text(error.diagnostic), param_hint="--table-map"
+        ) from None
 
 
 def _pipeline_groups(

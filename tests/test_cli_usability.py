@@ -264,3 +264,55 @@ def test_correlations_and_windowed_aggregations_read_the_event_time():
     assert reads("corr_temporal_user_created_and_made_admin.yml")[-1]  # the correlation
     assert reads("win_winrm_listening_service_reconnaissance.yml") == [True]  # timeframe: 15m
     assert reads("proc_creation_win_bitsadmin_download.yml") == [False]
+
+
+TABLE_MAP = """default: logs.other
+tables:
+  - {product: windows, category: process_creation, table: win_process}
+"""
+
+
+def test_table_map_names_the_table_each_log_source_reads(tmp_path):
+    import duckdb
+
+    (tmp_path / "tables.yml").write_text(TABLE_MAP)
+    rules = rule_folder(tmp_path)
+    (rules / "d_wmi.yml").write_text(GOOD.replace("category: process_creation", "service: wmi"))
+    result = invoke(
+        "convert", "-t", "duckdb", "--format", "json", "--table-map", tmp_path / "tables.yml", rules
+    )
+    assert result.exit_code == 0, result.stderr
+    queries = {
+        Path(o["rule"]).name: o["query"] for o in map(json.loads, result.stdout.splitlines())
+    }
+    assert 'FROM "logs"."other"' in queries.pop("d_wmi.yml")
+    # the oracle: DuckDB itself, reading the events from the table the map names
+    connection = duckdb.connect()
+    events = process_events(tmp_path)
+    connection.execute(f"CREATE TABLE win_process AS SELECT * FROM read_json_auto('{events}')")
+    found = {name: len(connection.execute(q).fetchall()) for name, q in queries.items()}
+    assert found == {"a_cmd.yml": 2, "b_d.yml": 1, "c_none.yml": 0}
+
+
+def test_table_name_replaces_events_and_nothing_else():
+    plain = invoke("convert", "-t", "postgres", "--format", "json", SEED)
+    named = invoke(
+        "convert", "-t", "postgres", "--format", "json", "--table-name", "sec.logs", SEED
+    )
+    query, renamed = (json.loads(r.stdout)["query"] for r in (plain, named))
+    assert '"events"' in query
+    assert renamed == query.replace('"events"', '"sec"."logs"')
+
+
+def test_table_names_are_refused_for_targets_other_than_sql(tmp_path):
+    result = invoke("convert", "-t", "duckdb", "-t", "spl", "--table-name", "x", SEED)
+    assert result.exit_code == 2
+    assert "tables are named for SQL targets only, not spl" in result.stderr
+
+
+def test_a_bad_table_map_is_located(tmp_path):
+    bad = tmp_path / "tables.yml"
+    bad.write_text("tables:\n  - {product: windows, tabel: x}\n")
+    result = invoke("convert", "-t", "duckdb", "--table-map", bad, SEED)
+    assert result.exit_code == 2
+    assert f"{bad}:2:24: error[tables.shape]: unknown key 'tabel'" in result.stderr
