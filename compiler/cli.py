@@ -59,7 +59,8 @@ def main(ctx: click.Context, debug: bool) -> None:
     "--target",
     "targets",
     multiple=True,
-    help="duckdb, postgres, sql:<dialect>, eql, spl, kql or all (repeatable).",
+    help="duckdb, postgres, spark, sql:<dialect>, eql, spl, kql or all (repeatable; "
+    "rulec list targets).",
 )
 @click.option(
     "-p",
@@ -286,7 +287,7 @@ SPARK_MASTER_OPTION = click.option(
     "events",
     multiple=True,
     required=True,
-    help="Event file, folder or glob (NDJSON, JSON, CSV, Parquet); repeatable.",
+    help="Event file, folder or glob (NDJSON, JSON, CSV, Parquet, EVTX); repeatable.",
 )
 @click.option(
     "--table",

@@ -316,3 +316,8 @@ def test_a_bad_table_map_is_located(tmp_path):
     result = invoke("convert", "-t", "duckdb", "--table-map", bad, SEED)
     assert result.exit_code == 2
     assert f"{bad}:2:24: error[tables.shape]: unknown key 'tabel'" in result.stderr
+
+
+def test_help_names_evtx_events_and_the_spark_target():
+    assert "EVTX" in invoke("run", "--help").stdout
+    assert "spark" in invoke("convert", "--help").stdout.split("--target", 1)[1].split("-p,")[0]
