@@ -22,9 +22,8 @@ from conftest import REPO, SHARED
 FENCE = re.compile(r"^```sh\n(.*?)^```", re.DOTALL | re.MULTILINE)
 HANG_GUARD = 1800  # seconds; a whole SigmaHQ corpus on a loaded machine takes minutes
 KNOWN_FAILURES = {
-    "rulec run rules/kql/winrm_plugin_lateral_movement.kql": "the KQL rule's join with invoke "
-    "FileProfile fails in DuckDB's binder (an internal error); fixed by the KQL lowering's own "
-    "issue"
+    "rulec run rules/kql/winrm_plugin_lateral_movement.kql": "a known bug of the KQL lowering: "
+    "the rule's join after `invoke FileProfile` fails in DuckDB's binder (an internal error)"
 }
 NEEDS_CLUSTER = "spark://"
 
