@@ -35,13 +35,18 @@ def expand(targets: Iterable[str]) -> list[str]:
     return list(out)
 
 
+def is_sql(target: str) -> bool:
+    """Whether `target` names SQL (an engine or a sqlglot dialect)."""
+    return target in SQL_TARGETS or target in ENGINE_TARGETS or target.startswith("sql:")
+
+
 def backend_for(target: str, options: Options | None = None) -> Backend:
     """The back end for a target name; unknown names raise ValueError."""
     from rulec.backends.sql import SqlBackend
 
     if target in SQL_TARGETS or target in ENGINE_TARGETS:
         return SqlBackend(target, options)
-    if target.startswith("sql:"):
+    if is_sql(target):
         try:
             return SqlBackend(target[4:], options)
         except ValueError:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 import sys
+import time
 from collections.abc import Mapping
 from dataclasses import replace
 from datetime import datetime
@@ -18,7 +19,7 @@ from pathlib import Path, PurePosixPath
 import click
 
 from rulec.backends import deploy
-from rulec.backends.base import Options
+from rulec.backends.base import Options, TableMap
 from rulec.backends.deploy import FORMATS as DEPLOY_FORMATS
 from rulec.backends.pipelines import pipelines_for
 from rulec.backends.registry import backend_for, expand
@@ -27,6 +28,7 @@ from rulec.compiler.artefacts import artefact_plan
 from rulec.compiler.batch import convert_corpus
 from rulec.compiler.check import check_paths
 from rulec.compiler.cli_cards import catalog, diff, emit, explain, warn
+from rulec.compiler.cli_list import list_
 from rulec.compiler.cli_sync import sync_folder
 from rulec.compiler.cli_verify import verify
 from rulec.compiler.convert import Outcome, strict_outcome
@@ -34,8 +36,9 @@ from rulec.compiler.folder_sync import Plan
 from rulec.compiler.project import Project, load_project
 from rulec.compiler.query_files import NameClash, plan_queries, rule_names
 from rulec.compiler.report import diagnostic_json, diagnostic_text, outcome_json, outcome_text
-from rulec.compiler.rules import discover, load_rules, resolve_pipeline
+from rulec.compiler.rules import discover, empty_folders, load_rules, resolve_pipeline
 from rulec.compiler.schema_file import read_schema
+from rulec.compiler.summary import convert_summary, count_run, failures, run_summary
 
 FORMATS = click.Choice(["text", "json"])
 CONVERT_FORMATS = click.Choice(["text", "json", *DEPLOY_FORMATS])
@@ -51,6 +54,7 @@ def _parse_now(value: str | None) -> datetime | None:
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="rulec", prog_name="rulec", message="%(prog)s %(version)s")
 @click.option("--debug", is_flag=True, help="Show Python tracebacks for internal errors.")
 @click.pass_context
 def main(ctx: click.Context, debug: bool) -> None:
@@ -64,7 +68,8 @@ def main(ctx: click.Context, debug: bool) -> None:
     "--target",
     "targets",
     multiple=True,
-    help="duckdb, postgres, sql:<dialect>, eql, spl, kql or all (repeatable).",
+    help="duckdb, postgres, spark, sql:<dialect>, eql, spl, kql or all (repeatable; "
+    "rulec list targets).",
 )
 @click.option(
     "-p",
@@ -129,6 +134,17 @@ def main(ctx: click.Context, debug: bool) -> None:
     type=click.Path(file_okay=False, path_type=Path),
     help="Reuse conversions of unchanged rules from this folder (keyed by content).",
 )
+@click.option(
+    "--table-name",
+    metavar="NAME",
+    help="The table SQL targets read (default: events); dotted for a schema: db.events.",
+)
+@click.option(
+    "--table-map",
+    "table_map_file",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="YAML: Sigma log sources -> the tables SQL targets read (see README).",
+)
 @click.option("--strict", is_flag=True, help="Warnings (e.g. about a rule's metadata) are errors.")
 @click.argument("paths", nargs=-1, type=click.Path(exists=True))
 @click.pass_context
@@ -145,6 +161,8 @@ def convert(
     schema_file,
     jobs,
     cache_dir,
+    table_name,
+    table_map_file,
     strict,
     paths,
 ) -> None:
@@ -163,16 +181,19 @@ def convert(
     chosen = {"*": pipelines} if pipelines or without else project.pipelines
     without = without or (not pipelines and project.without_pipeline)
     to_folder = _output_mode(output, fmt, check, prune)
+    names = _targets(targets or (() if fmt in DEPLOY_FORMATS else project.targets), fmt)
     options = Options(
-        tables=project.tables,
+        tables=project.tables
+        if table_name is None and table_map_file is None
+        else _tables(table_name, table_map_file, names),
         pipelines=() if without else (tuple(pipelines) or None),
         schema=_schema(schema_file) if schema_file else {},
         approximations=frozenset(
             a for spec in allowed or project.allow for a in spec.split(",") if a
         ),
     )
-    names = _targets(targets or (() if fmt in DEPLOY_FORMATS else project.targets), fmt)
     groups = _pipeline_groups(names, chosen, without)
+    empty = _report_empty(paths)
     files = discover(paths)
     with _Progress(len(files), "converting") as progress:
         results = convert_corpus(
@@ -182,12 +203,11 @@ def convert(
     for result in results:
         for warning in result.warnings:
             warn(replace(warning, severity="error") if strict else warning)
-    for outcome in outcomes:
-        if not outcome.ok:
-            click.echo(diagnostic_text(outcome.error), err=True)
-        elif fmt in DEPLOY_FORMATS:
-            for note in outcome.notes:
-                click.echo(diagnostic_text(note), err=True)
+    for failure in failures(outcomes):
+        click.echo(diagnostic_text(failure), err=True)
+    for outcome in outcomes if fmt in DEPLOY_FORMATS else ():
+        for note in outcome.notes if outcome.ok else ():
+            click.echo(diagnostic_text(note), err=True)
     changed = False
     if to_folder:
         plan = (
@@ -201,8 +221,9 @@ def convert(
         changed = sync_folder(Path(output).parent, single, check, prune)
     elif not check:
         emit(_render(outcomes, fmt), output and Path(output))
+    _summarise(convert_summary(outcomes, len(files)))
     warned = strict and any(result.warnings for result in results)
-    ctx.exit(1 if changed or warned or not all(o.ok for o in outcomes) else 0)
+    ctx.exit(1 if changed or warned or empty or not all(o.ok for o in outcomes) else 0)
 
 
 def _output_mode(output: str | None, fmt: str, check: bool, prune: bool) -> bool:
@@ -243,6 +264,20 @@ def check(ctx, fmt, paths) -> None:
     ctx.exit(1 if findings else 0)
 
 
+def _summarise(text: str) -> None:
+    """The closing summary on stderr, after everything on stdout."""
+    sys.stdout.flush()
+    click.echo(text, err=True)
+
+
+def _report_empty(paths: tuple[str, ...]) -> bool:
+    """Report each folder given that holds no rule file; True when there was one."""
+    found = empty_folders(paths)
+    for diagnostic in found:
+        click.echo(diagnostic_text(diagnostic), err=True)
+    return bool(found)
+
+
 def _targets(targets: tuple[str, ...], fmt: str) -> list[str]:
     """The targets to emit: those named, or the one a deploy format carries."""
     if fmt in DEPLOY_FORMATS:
@@ -260,6 +295,27 @@ def _targets(targets: tuple[str, ...], fmt: str) -> list[str]:
         except ValueError as error:
             raise click.BadParameter(str(error), param_hint="--target") from None
     return names
+
+
+def _tables(name: str | None, path: Path | None, targets: list[str]) -> TableMap:
+    """The tables SQL targets read (`table_map`); naming them for other targets is refused."""
+    from rulec.backends.registry import is_sql
+    from rulec.compiler.table_map import table_map
+
+    if name is None and path is None:
+        return TableMap()
+    others = [t for t in targets if not is_sql(t)]
+    if others:
+        raise click.BadParameter(
+            f"tables are named for SQL targets only, not {', '.join(others)}",
+            param_hint="--table-name/--table-map",
+        )
+    try:
+        return table_map(name, path)
+    except ir.RuleError as error:
+        raise click.BadParameter(
+            diagnostic_text(error.diagnostic), param_hint="--table-map"
+        ) from None
 
 
 def _pipeline_groups(
@@ -350,7 +406,7 @@ SPARK_MASTER_OPTION = click.option(
     "events",
     multiple=True,
     required=True,
-    help="Event file, folder or glob (NDJSON, JSON, CSV, Parquet); repeatable.",
+    help="Event file, folder or glob (NDJSON, JSON, CSV, Parquet, EVTX); repeatable.",
 )
 @click.option(
     "--table",
@@ -360,18 +416,44 @@ SPARK_MASTER_OPTION = click.option(
     help="Bind a further table (for joins, invoked functions).",
 )
 @click.option("--now", help="Fix the clock (ISO 8601) for now() and ago().")
-@click.option("--time-field", help="Event time field for windows (default TimeCreated).")
+@click.option(
+    "--time-field",
+    help="Event time field for windows (default: the first the events have of TimeCreated, "
+    "@timestamp, Timestamp, TimeGenerated, _time, UtcTime).",
+)
 @click.option("-p", "--pipeline", "pipelines", multiple=True, help="Sigma processing pipeline.")
 @click.option("--format", "fmt", type=FORMATS, default="text", show_default=True)
+@click.option("--all", "show_all", is_flag=True, help="Print every rule, matched or not.")
+@click.option(
+    "-o",
+    "--output",
+    type=click.Path(path_type=Path),
+    help="Write the results to this file (atomically) instead of standard output.",
+)
 @RUN_ENGINE_OPTION
 @SPARK_MASTER_OPTION
 @click.pass_context
-def run(ctx, rules, events, tables, now, time_field, pipelines, fmt, engine, spark_master) -> None:
-    """Run rules over events (on DuckDB unless --engine says otherwise); print what they match."""
+def run(
+    ctx,
+    rules,
+    events,
+    tables,
+    now,
+    time_field,
+    pipelines,
+    fmt,
+    show_all,
+    output,
+    engine,
+    spark_master,
+) -> None:
+    """Run rules over events (on DuckDB unless --engine says otherwise); print the rules that
+    match (every rule with --all) and their rows, then a summary on standard error."""
     from rulec.compiler.engine_choice import load_on, run_each
     from rulec.compiler.engines import EngineLimit
     from rulec.compiler.multirule import run_rules
 
+    started = time.monotonic()
     debug = ctx.obj["debug"]
     chosen = _engine(engine, spark_master)
     moment = _parse_now(now)
@@ -388,16 +470,18 @@ def run(ctx, rules, events, tables, now, time_field, pipelines, fmt, engine, spa
         click.echo(diagnostic_text(error.diagnostic), err=True)
         ctx.exit(1)
     pipeline = _pipeline(pipelines)
-    failed = False
+    failed = _report_empty(rules)
+    printed = _RunPrinter(fmt, show_all)
     loaded: list[tuple[Path, ir.Query]] = []
     for path in discover(rules):
         for item in _load(path, pipeline, debug):
             if isinstance(item, ir.Diagnostic):
                 failed = True
-                _print_run(fmt, path, None, item, [])
+                printed(path, None, item, [])
             else:
                 loaded.append((path, item))
     queries = [q for _, q in loaded]
+    time_field = _time_field(time_field, data, queries)
     with _Progress(len(loaded), "running") as progress:
         if engine == "duckdb":
             runs = run_rules(
@@ -407,18 +491,21 @@ def run(ctx, rules, events, tables, now, time_field, pipelines, fmt, engine, spa
             runs = run_each(queries, chosen, data, extra, moment, time_field, progress)
     for (path, query), result in zip(loaded, runs, strict=True):
         if result.ok:
-            _print_run(fmt, path, query, None, result.rows)
+            printed(path, query, None, result.rows)
             continue
         failed = True
         if isinstance(result.error, ir.RuleError):
-            _print_run(fmt, path, query, result.error.diagnostic, [])
+            printed(path, query, result.error.diagnostic, [])
         elif isinstance(result.error, EngineLimit):
             limit = ir.Diagnostic("run.engine-limit", str(result.error), ir.Span(str(path)))
-            _print_run(fmt, path, query, limit, [])
+            printed(path, query, limit, [])
         elif debug:
             raise result.error
         else:
-            _print_run(fmt, path, query, _internal(result.error, path), [])
+            printed(path, query, _internal(result.error, path), [])
+    emit("".join(printed.lines), output)
+    count = count_run(printed.results, time.monotonic() - started)
+    _summarise(run_summary(count, printed.errors))
     ctx.exit(1 if failed else 0)
 
 
@@ -456,28 +543,54 @@ def _internal(error: Exception, path: Path) -> ir.Diagnostic:
     return internal(error, path)
 
 
-def _print_run(fmt, path, query, error, rows) -> None:
-    meta = query.meta if query is not None else None
-    if fmt == "json":
-        out: dict[str, object] = {"rule": str(path)}
-        if meta and meta.id:
-            out["id"] = meta.id
-        out["ok"] = error is None
-        if error is None:
-            out["matches"] = len(rows)
-            out["rows"] = rows
-        else:
-            out["error"] = diagnostic_json(error)
-        click.echo(json.dumps(out, ensure_ascii=False, default=str))
-        return
-    if error is not None:
-        click.echo(diagnostic_text(error), err=True)
-        return
-    title = f" {meta.title}" if meta and meta.title else ""
-    click.echo(f"== {path}{title}: {len(rows)} match{'es' if len(rows) != 1 else ''}")
-    for row in rows:
-        present = {k: v for k, v in row.items() if v is not None}
-        click.echo("   " + json.dumps(present, ensure_ascii=False, default=str))
+def _time_field(given: str | None, data, queries: list[ir.Query]) -> str | None:
+    """The events' time field for window rules (see `event_time`); warnings on stderr."""
+    from rulec.compiler.event_time import choose_time_field
+
+    chosen, warnings = choose_time_field(given, data.columns, queries)
+    for warning in warnings:
+        warn(warning)
+    return chosen
+
+
+class _RunPrinter:
+    """Each rule's result of `rulec run` as a line (JSON) or a block (text), kept in `lines` for
+    standard output: failures always, rules without rows only when `show_all`. Text diagnostics
+    go to standard error at once; `results` and `errors` feed the summary."""
+
+    def __init__(self, fmt: str, show_all: bool) -> None:
+        self.fmt, self.show_all = fmt, show_all
+        self.lines: list[str] = []
+        self.results: list[list[dict[str, object]] | None] = []
+        self.errors: list[ir.Diagnostic] = []
+
+    def __call__(self, path, query, error, rows) -> None:
+        self.results.append(None if error is not None else rows)
+        if error is not None:
+            self.errors.append(error)
+        elif not rows and not self.show_all:
+            return
+        meta = query.meta if query is not None else None
+        if self.fmt == "json":
+            out: dict[str, object] = {"rule": str(path)}
+            if meta and meta.id:
+                out["id"] = meta.id
+            out["ok"] = error is None
+            if error is None:
+                out["matches"] = len(rows)
+                out["rows"] = rows
+            else:
+                out["error"] = diagnostic_json(error)
+            self.lines.append(json.dumps(out, ensure_ascii=False, default=str) + "\n")
+            return
+        if error is not None:
+            click.echo(diagnostic_text(error), err=True)
+            return
+        title = f" {meta.title}" if meta and meta.title else ""
+        self.lines.append(f"== {path}{title}: {len(rows)} match{'es' if len(rows) != 1 else ''}\n")
+        for row in rows:
+            present = {k: v for k, v in row.items() if v is not None}
+            self.lines.append("   " + json.dumps(present, ensure_ascii=False, default=str) + "\n")
 
 
 def _engine(name: str, spark_master: str | None):
@@ -512,3 +625,4 @@ main.add_command(explain)
 main.add_command(catalog)
 main.add_command(diff)
 main.add_command(verify)
+main.add_command(list_)

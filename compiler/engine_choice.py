@@ -36,7 +36,11 @@ def make_engine(name: str, spark_master: str | None = None) -> Engine:
     if name == "postgres":
         from rulec.compiler.engines import PostgresEngine
 
-        return PostgresEngine("")
+        try:
+            return PostgresEngine("")
+        except ImportError as error:
+            message = f"the postgres engine needs psycopg (pip install rulec[postgres]): {error}"
+            raise ValueError(message) from None
     if name == "spark":
         try:
             from rulec.compiler.engines_spark import SparkEngine

@@ -34,6 +34,19 @@ def _hidden(relative: Path) -> bool:
     return any(part.startswith(".") for part in relative.parts)
 
 
+def empty_folders(paths: Iterable[str | Path]) -> list[ir.Diagnostic]:
+    """An error for each folder named in `paths` that holds no rule file."""
+    return [
+        ir.Diagnostic(
+            "input.empty",
+            "no rule file (" + ", ".join(LANGUAGES) + ") in this folder",
+            ir.Span(str(spec)),
+        )
+        for spec in paths
+        if Path(spec).is_dir() and not any(_is_rule(p) for p in Path(spec).rglob("*"))
+    ]
+
+
 def _is_rule(path: Path) -> bool:
     return path.is_file() and path.suffix.lower() in LANGUAGES
 

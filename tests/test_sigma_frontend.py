@@ -495,4 +495,11 @@ def test_list_valued_logsource_reads_any_of_its_sources() -> None:
 
 
 def test_empty_documents_are_not_rules() -> None:
-    assert load_sigma("---\n---\n", "e.yml") == []
+    rule = "title: T\nlogsource: {product: windows}\ndetection: {s: {a: 1}, condition: s}\n"
+    (query,) = load_sigma(f"---\n---\n{rule}---\n", "e.yml")
+    assert isinstance(query, ir.Query)
+
+
+def test_a_file_of_empty_documents_is_an_error() -> None:
+    (error,) = load_sigma("---\n---\n", "e.yml")
+    assert (error.code, error.span.line) == ("sigma.empty", 1)

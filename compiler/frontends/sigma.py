@@ -57,6 +57,7 @@ from rulec.compiler.rules import lowering_order
 
 __all__ = [
     "ParsedSigma",
+    "installed_pipelines",
     "load_sigma",
     "lower_sigma",
     "parse_sigma",
@@ -70,6 +71,15 @@ __all__ = [
 def plugins() -> InstalledSigmaPlugins:
     """pySigma's installed plugins (pipelines, validators), found once."""
     return InstalledSigmaPlugins.autodiscover()
+
+
+def installed_pipelines() -> dict[str, str]:
+    """The installed pySigma pipelines by name, each with its own description."""
+    found = {}
+    for name, pipeline in sorted(_plugins().get_pipeline_resolver().pipelines.items()):
+        made = pipeline() if callable(pipeline) else pipeline
+        found[name] = getattr(made, "name", None) or ""
+    return found
 
 
 def resolve_pipeline(names: Sequence[str]) -> ProcessingPipeline | FirstAccepting | None:
@@ -138,7 +148,7 @@ class SigmaText:
 
 
 def read_sigma(text: str, path: str) -> SigmaText:
-    """The YAML documents of `text`, up to the first broken one."""
+    """The YAML documents of `text`, up to the first broken one; none at all is an error."""
     read: list[Document] = []
     try:
         for doc in documents(text):
@@ -147,6 +157,9 @@ def read_sigma(text: str, path: str) -> SigmaText:
         message = f"broken YAML: {getattr(error, 'problem', None) or error}"
         diagnostic = ir.Diagnostic("sigma.yaml", message, yaml_error_span(path, error))
         return SigmaText(path, tuple(read), diagnostic)
+    if all(doc.data is None for doc in read):
+        message = "no rule in this file: it holds no YAML document, or only empty ones"
+        return SigmaText(path, (), ir.Diagnostic("sigma.empty", message, ir.Span(path, 1, 1)))
     return SigmaText(path, tuple(read))
 
 
