@@ -76,7 +76,7 @@ def plugins() -> InstalledSigmaPlugins:
 def installed_pipelines() -> dict[str, str]:
     """The installed pySigma pipelines by name, each with its own description."""
     found = {}
-    for name, pipeline in sorted(_plugins().get_pipeline_resolver().pipelines.items()):
+    for name, pipeline in sorted(plugins().get_pipeline_resolver().pipelines.items()):
         made = pipeline() if callable(pipeline) else pipeline
         found[name] = getattr(made, "name", None) or ""
     return found
