@@ -17,7 +17,12 @@ from sqlglot import exp
 from rulec.backends.sql_java_regex import NotPortable, java_regex
 from rulec.compiler import ir
 
-NUMBER_TEXT = r"^\s*[-+]?([0-9]+\.?[0-9]*|\.[0-9]+)([eE][-+]?[0-9]+)?\s*$"
+# The texts DuckDB's TRY_CAST(... AS DOUBLE) reads as a number (the reference): digits grouped
+# by `_`, `inf`, `infinity` and `nan` in any case, and a sign written `+-`.
+DIGITS = r"[0-9]+(_[0-9]+)*"
+NUMBER_TEXT = (
+    rf"(?i)^\s*\+?-?(inf|infinity|nan|({DIGITS}(\.({DIGITS})?)?|\.{DIGITS})(e[-+]?{DIGITS})?)\s*$"
+)
 TIMESTAMP_TEXT = r"^\s*[0-9]{4}-[0-9]{2}-[0-9]{2}"
 LEADING_FLAGS = re.compile(r"^\(\?([imsU]+)\)")
 
@@ -68,17 +73,21 @@ class PostgresDialect(SqlDialect):
     """PostgreSQL: no TRY_CAST, and POSIX ARE regexes whose newline options differ from RE2."""
 
     def to_number(self, value: exp.Expression) -> exp.Expression:
-        return self._guarded(value, NUMBER_TEXT, "DOUBLE PRECISION")
+        """Texts read as DuckDB reads them: `+-2` is -2 and `1_000` is 1000 (PostgreSQL's own
+        input takes neither)."""
+        return self._guarded(value, NUMBER_TEXT, "DOUBLE PRECISION", _plain_number)
 
     def to_timestamp(self, value: exp.Expression) -> exp.Expression:
         if isinstance(value, exp.Literal):
             return exp.cast(value, exp.DataType.build("TIMESTAMPTZ"))
         return self._guarded(value, TIMESTAMP_TEXT, "TIMESTAMPTZ")
 
-    def _guarded(self, value: exp.Expression, shape: str, to: str) -> exp.Expression:
+    def _guarded(
+        self, value: exp.Expression, shape: str, to: str, clean=lambda text: text
+    ) -> exp.Expression:
         text = self.to_text(value)
         fits = exp.RegexpLike(this=text, expression=exp.Literal.string(shape))
-        cast = exp.cast(text.copy(), exp.DataType.build(to, dialect="postgres"))
+        cast = exp.cast(clean(text.copy()), exp.DataType.build(to, dialect="postgres"))
         return exp.Case(ifs=[exp.If(this=fits, true=cast)])
 
     def regex(
@@ -99,6 +108,14 @@ class PostgresDialect(SqlDialect):
         return exp.RegexpLike(
             this=value, expression=exp.Literal.string(f"(?{mode}{insensitive}){body}")
         )
+
+
+def _plain_number(text: exp.Expression) -> exp.Expression:
+    """`text` without digit-group underscores, a leading `+-` written `-`."""
+    signed = exp.RegexpReplace(
+        this=text, expression=exp.Literal.string(r"^\s*\+-"), replacement=exp.Literal.string("-")
+    )
+    return exp.func("REPLACE", signed, exp.Literal.string("_"), exp.Literal.string(""))
 
 
 class SparkDialect(SqlDialect):

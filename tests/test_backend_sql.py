@@ -17,7 +17,14 @@ from rulec.compiler.events import EventTable, flatten
 from rulec.compiler.executor import execute
 
 F, M, K = ir.FieldRef, ir.Match, ir.MatchKind
-NUMBER = r"'^\s*[-+]?([0-9]+\.?[0-9]*|\.[0-9]+)([eE][-+]?[0-9]+)?\s*$'"
+# PostgreSQL reads as a number the texts DuckDB's TRY_CAST reads: `1_000`, `nan`, `+-2`.
+DIGITS = "[0-9]+(_[0-9]+)*"
+NUMBER = (
+    rf"'(?i)^\s*\+?-?(inf|infinity|nan|({DIGITS}(\.({DIGITS})?)?|\.{DIGITS})"
+    rf"(e[-+]?{DIGITS})?)\s*$'"
+)
+PLAIN = r"""REPLACE(REGEXP_REPLACE(CAST({} AS VARCHAR), '^\s*\+-', '-', 'g'), '_', '')"""
+SIZE, P = PLAIN.format('"Size"'), PLAIN.format('"P"')
 
 # (IR predicate, DuckDB WHERE clause, PostgreSQL WHERE clause; None: same as DuckDB)
 CASES = [
@@ -61,7 +68,7 @@ CASES = [
         M(F("Size"), K.GT, (100,), True),
         'TRY_CAST("Size" AS DOUBLE) > 100',
         f'CASE WHEN CAST("Size" AS VARCHAR) ~ {NUMBER} '
-        'THEN CAST(CAST("Size" AS VARCHAR) AS DOUBLE PRECISION) END > 100',
+        f"THEN CAST({SIZE} AS DOUBLE PRECISION) END > 100",
     ),
     (M(F("Foo"), K.EXISTS, (), False), 'NOT "Foo" IS NULL', None),
     (
@@ -84,7 +91,7 @@ CASES = [
         M(F("P"), K.LT, (100,), True, transforms=(ir.Transform("coalesce", (ir.Literal(0),)),)),
         'COALESCE(TRY_CAST("P" AS DOUBLE), 0) < 100',
         f'COALESCE(CASE WHEN CAST("P" AS VARCHAR) ~ {NUMBER} '
-        'THEN CAST(CAST("P" AS VARCHAR) AS DOUBLE PRECISION) END, 0) < 100',
+        f"THEN CAST({P} AS DOUBLE PRECISION) END, 0) < 100",
     ),
 ]
 

@@ -1,5 +1,7 @@
 """Back-end bugs the property tests found, kept as regression cases (all fixed).
 
+Oracle: the reference executor on DuckDB, checked against `reference_eval` for each case.
+
 Each row: the bug, the IR filter, the events (flat text fields), and the rows the reference
 executor and `reference_eval` select; the target selects the same rows, or reports the filter as
 unsupported (`UNSUPPORTED`) where it cannot express it exactly.
@@ -133,3 +135,23 @@ def test_kql_round_trip_selects_what_the_reference_selects(bug, predicate, event
     events = table(events)
     assert reference(predicate, events) == rows
     assert outcome(run_kql, predicate, events) == selected, bug
+
+
+NUMBER_TEXTS = [{"a": v} for v in ("nan", "NaN", "-inf", "1_000", "+-2", " 7 ", "0x10", "5")]
+
+# bug | IR filter | rows selected by the reference (DuckDB's TRY_CAST) and by PostgreSQL
+POSTGRES_BUGS = [
+    (
+        "PostgreSQL read nan, inf and 1_000 as no number, DuckDB as numbers",
+        ir.Match(F("a"), K.GT, (0,), False),
+        [1, 2, 4, 6, 8],
+    ),
+    ("... and +-2 as no number, DuckDB as -2", ir.Match(F("a"), K.LT, (0,), False), [3, 5]),
+]
+
+
+@pytest.mark.parametrize(("bug", "predicate", "rows"), POSTGRES_BUGS)
+def test_postgres_reads_numbers_as_the_reference_does(postgres_engine, bug, predicate, rows):
+    events = table(NUMBER_TEXTS)
+    assert reference(predicate, events) == rows
+    assert [row[ROW] for row in execute(query(predicate), events, engine=postgres_engine)] == rows
