@@ -140,7 +140,6 @@ TEMPLATES: dict[str, Template] = {
     "substring": Template("SUBSTRING(_1, _2 + 1)", "si"),
     "substring/3": Template("SUBSTRING(_1, _2 + 1, _3)", "sii"),
     "replace_string": Template("REPLACE(_1, _2, _3)", "sss"),
-    "replace": Template("REPLACE(_1, _2, _3)", "sss"),
     "string_size": Template("STRLEN(_1)", "s", "OCTET_LENGTH(_1)"),
     "reverse": Template("REVERSE(_1)", "s"),
     "trim_start": Template("LTRIM(_1)", "s"),
@@ -330,7 +329,9 @@ def _group_count(regex: str) -> int | None:
 def _replace_regex(builder: QueryBuilder, args: Args, node: ir.Node) -> exp.Expression:
     """`replace_regex(text, regex, rewrite)`: every match replaced; `\\1` names a group."""
     regex = _constant(builder, node, 1)
-    if len(args) != 3 or not isinstance(regex, str) or is_postgres(builder):
+    if is_postgres(builder):
+        raise builder.backend.unsupported("replace_regex() (RE2's rewrite of every match)", node)
+    if len(args) != 3 or not isinstance(regex, str):
         raise builder.backend.unsupported("replace_regex() without a constant regex", node)
     text, rewrite = convert(builder, "s", args[0]), convert(builder, "s", args[2])
     flags, body = split_leading_flags(regex)

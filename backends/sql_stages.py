@@ -329,7 +329,7 @@ def _extreme(
         exp.Star(), exp.alias_(by, BY, quoted=True), exp.alias_(number, RANK, quoted=True)
     ).from_(builder.scope(keyed.copy()))
     picked = builder.wrap(ranked).where(exp.EQ(this=_col(RANK), expression=exp.Literal.number(1)))
-    taken = {measure.name, *key_names}
+    taken = dict.fromkeys((measure.name, *key_names))  # in order: the output is stable
     value = exp.alias_(_col(BY), measure.name, quoted=True)
     if agg.columns or rel.columns is not None:
         named = agg.columns or tuple(c for c in rel.columns or () if c not in taken)

@@ -11,7 +11,9 @@ import json
 import os
 import sys
 import time
-from collections.abc import Mapping
+import warnings
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import replace
 from datetime import datetime
 from pathlib import Path, PurePosixPath
@@ -482,31 +484,47 @@ def run(
                 loaded.append((path, item))
     queries = [q for _, q in loaded]
     time_field = _time_field(time_field, data, queries)
-    with _Progress(len(loaded), "running") as progress:
-        if engine == "duckdb":
-            runs = run_rules(
-                queries, data, extra, moment, time_field, engine=chosen, progress=progress
-            )
-        else:
-            runs = run_each(queries, chosen, data, extra, moment, time_field, progress)
-    for (path, query), result in zip(loaded, runs, strict=True):
-        if result.ok:
-            printed(path, query, None, result.rows)
-            continue
-        failed = True
-        if isinstance(result.error, ir.RuleError):
-            printed(path, query, result.error.diagnostic, [])
-        elif isinstance(result.error, EngineLimit):
-            limit = ir.Diagnostic("run.engine-limit", str(result.error), ir.Span(str(path)))
-            printed(path, query, limit, [])
-        elif debug:
-            raise result.error
-        else:
-            printed(path, query, _internal(result.error, path), [])
+    with _run_warnings():
+        with _Progress(len(loaded), "running") as progress:
+            if engine == "duckdb":
+                runs = run_rules(
+                    queries, data, extra, moment, time_field, engine=chosen, progress=progress
+                )
+            else:
+                runs = run_each(queries, chosen, data, extra, moment, time_field, progress)
+        for (path, query), result in zip(loaded, runs, strict=True):
+            if result.ok:
+                printed(path, query, None, result.rows)
+                continue
+            failed = True
+            if isinstance(result.error, ir.RuleError):
+                printed(path, query, result.error.diagnostic, [])
+            elif isinstance(result.error, EngineLimit):
+                limit = ir.Diagnostic("run.engine-limit", str(result.error), ir.Span(str(path)))
+                printed(path, query, limit, [])
+            elif debug:
+                raise result.error
+            else:
+                printed(path, query, _internal(result.error, path), [])
     emit("".join(printed.lines), output)
     count = count_run(printed.results, time.monotonic() - started)
     _summarise(run_summary(count, printed.errors))
     ctx.exit(1 if failed else 0)
+
+
+@contextmanager
+def _run_warnings() -> Iterator[None]:
+    """Warnings about the events raised while rules run, printed once each as diagnostics."""
+    from rulec.compiler.executor import RunWarning
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", RunWarning)
+        yield
+    shown = set()
+    for item in caught:
+        if isinstance(item.message, RunWarning) and item.message.diagnostic not in shown:
+            shown.add(item.message.diagnostic)
+            warn(item.message.diagnostic)
 
 
 class _Progress:

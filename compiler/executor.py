@@ -15,17 +15,20 @@ and back in its rows.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import fields, is_dataclass
 from datetime import datetime
+from warnings import warn
 
 from sqlglot import exp
 
 from rulec.backends.base import DEFAULT_TABLE, Options
-from rulec.backends.sql import SqlBackend
+from rulec.backends.sql import INGESTION_TIME, SqlBackend
 from rulec.compiler import ir
 from rulec.compiler.engines import DuckDBEngine, Engine
 from rulec.compiler.events import RAW, ROW, EventTable, field_name, stored_names
 
+EVENT_TIME_FIELDS = ("TimeGenerated", "Timestamp", "TimeCreated")  # Sentinel, Defender, Windows
 RAW_COLUMN = re.compile(rf"^{RAW}[0-9]*$")  # `_raw`, and `_raw1`... from the right of a join
 Stored = Callable[[str], tuple[str, ...] | None]  # a table's stored columns, None if unknown
 
@@ -62,9 +65,9 @@ def execute(
         bound.setdefault(main_table(query), events)
     for name, table in bound.items():
         engine.load(name, table)
-    schema = {name: table.columns for name, table in bound.items()}
-    backend = SqlBackend(engine.dialect, Options(now=now, time_field=time_field, schema=schema))
     stored = stored_lookup(engine, bound)
+    schema = StoredSchema(bound, stored)
+    backend = SqlBackend(engine.dialect, Options(now=now, time_field=time_field, schema=schema))
     tree = build(backend, query, stored)
     _require_tables(tree, engine, stored, query.span)
     sql = tree.sql(dialect=backend.dialect.name, pretty=True)
@@ -103,22 +106,53 @@ def stored_lookup(engine: Engine, tables: Mapping[str, EventTable] | None = None
     return lookup
 
 
+class StoredSchema(Mapping[str, tuple[str, ...]]):
+    """Each table's columns as the events hold them (not as documented): a bound table's, else
+    the engine's stored table's, asked when the back end first needs them."""
+
+    def __init__(self, bound: Mapping[str, EventTable], stored: Stored):
+        self.bound = bound
+        self.stored = stored
+
+    def __getitem__(self, name: str) -> tuple[str, ...]:
+        if name in self.bound:
+            return self.bound[name].columns
+        found = self.stored(name)
+        if found is None:
+            raise KeyError(name)
+        return tuple(field_name(column) for column in found)
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.bound)
+
+    def __len__(self) -> int:
+        return len(self.bound)
+
+
 def build(backend: SqlBackend, query: ir.Query, stored: Stored) -> exp.Query:
     """The back end's query for `query`, bound to the tables as stored."""
-    return bind(backend.build(query), stored)
+    time_field = backend.options.time_field
+    return bind(backend.build(query), stored, lambda fields: _ingestion(fields, time_field, query))
 
 
-def bind(tree: exp.Query, stored: Stored) -> exp.Query:
+def bind(
+    tree: exp.Query, stored: Stored, ingestion: Callable[[set[str]], str | None] = lambda _: None
+) -> exp.Query:
     """The query over the tables as stored (`stored`: a table's stored columns, or None).
 
     A field that no table of the query has becomes NULL text; a field stored under another name
     is renamed wherever the query names it. Unchanged when a table's columns are unknown.
+    `ingestion_time()` reads the field `ingestion` names when no table has `_ingestion_time`.
     """
     names = _Names(tree)
     columns = [stored(name) for name in sorted(names.tables - names.ctes)]
     if any(found is None for found in columns):
         return tree
     fields = {field_name(c): c for found in columns for c in found or ()}
+    if INGESTION_TIME in names.referenced and INGESTION_TIME not in fields:
+        fallback = ingestion(set(fields))
+        if fallback is not None:
+            fields[INGESTION_TIME] = fields[fallback]
     renamed = {f: c for f, c in fields.items() if f != c}
     absent = names.referenced - names.defined - set(fields) - names.ctes
     if not renamed and not absent:
@@ -131,6 +165,40 @@ def bind(tree: exp.Query, stored: Stored) -> exp.Query:
         if column.name in absent and not isinstance(column.parent, exp.Star):
             column.replace(_null_text(column))
     return tree
+
+
+class RunWarning(UserWarning):
+    """A warning about how a rule reads its events (a located diagnostic, severity warning)."""
+
+    def __init__(self, diagnostic: ir.Diagnostic):
+        super().__init__(diagnostic.message)
+        self.diagnostic = diagnostic
+
+
+def _ingestion(fields: set[str], time_field: str | None, query: ir.Query) -> str | None:
+    """The event-time field `ingestion_time()` reads when the events have no `_ingestion_time`
+    (events exported from Defender XDR or Sentinel have none), with a warning; None if none."""
+    for name in (time_field, *EVENT_TIME_FIELDS):
+        if name in fields:
+            message = (
+                f"the events have no '{INGESTION_TIME}' field: ingestion_time() reads the event "
+                f"time '{name}' instead"
+            )
+            span = _call_span(query, "ingestion_time") or query.span
+            diagnostic = ir.Diagnostic("run.ingestion-time", message, span, "warning")
+            warn(RunWarning(diagnostic), stacklevel=2)
+            return name
+    return None
+
+
+def _call_span(node: object, name: str) -> ir.Span | None:
+    """Where the query first calls the function `name`, if it does."""
+    if isinstance(node, ir.Call) and node.name == name:
+        return node.span
+    items = node if isinstance(node, tuple) else ()
+    if is_dataclass(node) and not isinstance(node, type):
+        items = tuple(getattr(node, f.name) for f in fields(node) if f.name != "span")
+    return next((s for s in (_call_span(i, name) for i in items) if s is not None), None)
 
 
 class _Names:

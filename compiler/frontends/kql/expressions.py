@@ -17,6 +17,11 @@ STRING_OPERATORS = {
     for base in ("contains", "startswith", "endswith", "has", "hasprefix", "hassuffix")
     for suffix in ("", "_cs")
 } | {"like", "like_cs"}
+# the older spellings Kusto.Language still accepts (never after `!`), as the current operator
+LEGACY_OPERATORS = {
+    "containscs": "contains_cs", "notcontains": "!contains", "notcontainscs": "!contains_cs",
+    "likecs": "like_cs", "notlike": "!like", "notlikecs": "!like_cs",
+}  # fmt: skip
 LIST_OPERATORS = {"in", "has_any", "has_all", "has_any_cs", "has_all_cs"}
 EQUALITY = {"==", "!=", "=~", "!~", "<>", "="}
 RELATIONAL = {"<", "<=", ">", ">="}
@@ -169,10 +174,13 @@ class ExpressionParser(TokenCursor):
         ):
             self.advance()
             return token.text
-        word = token.text.lower() if token.kind == "name" else ""
-        if word == "matches" and not negated and self.peek().text.lower() == "regex":
+        word = token.text if token.kind == "name" else ""
+        if word == "matches" and not negated and self.peek().text == "regex":
             self.advance(), self.advance()
             return "matches regex"
+        if word in LEGACY_OPERATORS and not negated:
+            self.advance()
+            return LEGACY_OPERATORS[word]
         if word not in STRING_OPERATORS | LIST_OPERATORS | {"between"}:
             return None
         self.index += 1 + negated

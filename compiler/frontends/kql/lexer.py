@@ -45,9 +45,12 @@ NUMBER = re.compile(
 )
 NAME = re.compile(r"\$?[A-Za-z_][A-Za-z0-9_]*")
 RAW_PAYLOAD_NAMES = {"datetime", "guid", "time", "timespan"}
-ESCAPES = {"n": "\n", "t": "\t", "r": "\r", "0": "\0", "\\": "\\", '"': '"', "'": "'"}
+ESCAPES = {"n": "\n", "t": "\t", "r": "\r", "\\": "\\", '"': '"', "'": "'"}
 ESCAPES |= {"a": "\a", "b": "\b", "f": "\f", "v": "\v"}
 HEX_ESCAPES = {"x": 2, "u": 4, "U": 8}  # escape letter -> number of hex digits
+# `\3`, `\101`: a digit 0-7 and up to two more digits, read as octal (as Kusto.Language reads
+# them, an 8 or 9 after the first digit counts 8 or 9)
+OCTAL_ESCAPE = re.compile(r"\\[0-7][0-9]{0,2}")
 
 
 class Lexer:
@@ -168,6 +171,12 @@ class Lexer:
         nxt = self.text[pos + 1 : pos + 2]
         if nxt in ESCAPES:
             return pos + 2, ESCAPES[nxt]
+        octal = OCTAL_ESCAPE.match(self.text, pos)
+        if octal is not None:
+            code = 0
+            for digit in octal.group()[1:]:
+                code = code * 8 + int(digit)
+            return octal.end(), chr(code)
         code = self.hex_escape(pos)
         if code is not None and 0xD800 <= code < 0xDC00:
             low = self.hex_escape(pos + 6) if nxt == "u" else None

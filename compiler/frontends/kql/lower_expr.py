@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 from rulec.compiler import ir
 
+from . import deprecated
 from . import syntax as s
 from .folding import kql_match
 from .values import parse_datetime, parse_number, parse_timespan
@@ -29,6 +32,7 @@ ARITH_OPS["%"] = ir.ArithOp.MOD
 FUNCTION_NAMES = {
     "tolower": "lower", "toupper": "upper", "strcat": "concat", "toreal": "todouble",
     "floor": "bin", "iif": "iff", "todynamic": "parse_json", "toint": "toint",
+    "datetime_part": "datepart",
 }  # fmt: skip
 TRANSFORM_FUNCTIONS = {"tolower": "lower", "toupper": "upper", "tostring": "tostring"}
 TYPED_LITERALS = {"long", "int", "real", "double", "bool", "boolean", "decimal", "int64"}
@@ -165,11 +169,12 @@ class ExprLowering:
         return None
 
     def call(self, node: s.Call) -> ir.Expr:
-        name = node.name.lower()
         span = self.span(node)
         inlined = self.user_function_call(node)
         if inlined is not None:
             return inlined
+        name, reordered = deprecated.current(node.name.lower(), node.args)
+        node = dataclasses.replace(node, args=reordered)
         if name == "not" and len(node.args) == 1:
             return ir.Not(self.expr(node.args[0]), span=span)
         if name in EMPTY_CHECKS and len(node.args) == 1:

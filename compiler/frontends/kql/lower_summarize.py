@@ -11,13 +11,10 @@ import dataclasses
 from rulec.compiler import ir
 
 from . import syntax as s
+from .deprecated import AGGREGATES as DEPRECATED
 from .lower_columns import ColumnLowering
 
 HIDDEN = "_rulec_agg"
-ALIASES = {
-    "any": "take_any", "makeset": "make_set", "makelist": "make_list", "anyif": "take_anyif",
-    "argmax": "arg_max", "argmin": "arg_min", "make_set_if": "make_set_if",
-}  # fmt: skip
 # name -> (prefix of the default column name, number of arguments kept after the first)
 AGGREGATES = {
     "count": ("count", 0), "countif": ("countif", 0),
@@ -40,7 +37,7 @@ APPROXIMATE = {"dcount", "dcountif"}  # KQL estimates (HyperLogLog); the IR coun
 def aggregate_name(node: s.Expr) -> str | None:
     if not isinstance(node, s.Call):
         return None
-    name = ALIASES.get(node.name.lower(), node.name.lower())
+    name = DEPRECATED.get(node.name.lower(), node.name.lower())
     return name if name in AGGREGATES else None
 
 
