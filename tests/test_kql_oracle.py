@@ -71,3 +71,34 @@ def test_agrees_with_microsoft_on_broken_variants(tmp_path: Path) -> None:
     rate, disagreements = agreement(files)
     print(f"\nagreement on {len(files)} variants: {rate:.2%}", disagreements[:5])
     assert rate >= 0.97
+
+
+FORMS = [
+    'T | where A containscs "x"',
+    'T | where A notcontains "x"',
+    'T | where A notcontainscs "x"',
+    'T | where A !containscs "x"',
+    'T | where A likecs "x" or A notlike "y" or A notlikecs "z"',
+    'T | where A CONTAINS "x"',
+    'T | where A == "a\\3b" or A == "\\101" or A == "\\38"',
+    'T | where A == "\\8"',
+    'find in (T, U) where A == "x" project A, B: string',
+    'find withsource=S in (T*) where A has "x" project-smart',
+    'find "x"',
+    "find A == 1 | take 1",
+    'find where * has "x"',
+    "find in (T) A == 1",
+    "find in (T) where A == 1 project-away B",
+    "find project A",
+]
+
+
+def test_agrees_with_microsoft_on_language_forms(tmp_path: Path) -> None:
+    """Forms from the KQL reference (legacy operator spellings, escapes, `find`), and near
+    misses Microsoft's parser rejects."""
+    files = []
+    for number, text in enumerate(FORMS):
+        files.append(tmp_path / f"{number}.kql")
+        files[-1].write_text(text, encoding="utf-8")
+    _, disagreements = agreement(files)
+    assert not disagreements, [FORMS[int(Path(d).stem)] for d in disagreements]

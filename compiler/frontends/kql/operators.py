@@ -432,6 +432,38 @@ class OperatorParser(ExpressionParser):
             self.in_search = False
         return s.Operator(name, options, args=(predicate,), parts=tables, pos=pos)
 
+    def op_find(self, name: str, pos: s.Pos) -> s.Operator:
+        """`find [options] [in (tables) where] predicate [project-smart | project c[: type], ...]`:
+        the tables are `parts`, the predicate `args[0]`, the projected columns `by`."""
+        options = self.parse_options({"withsource", "kind", "datascope", "database"})
+        tables: tuple[s.Expr, ...] = ()
+        if self.at_name("in") and self.peek().text == "(" and self.advance():
+            self.expect("(")
+            tables = tuple(self.comma_list(self.union_item))
+            self.expect(")")
+            self.expect_keyword("where", "after the tables of 'find'")
+        elif self.at_name("where"):
+            self.advance()
+        self.in_search = True
+        try:
+            predicate = self.parse_expr()
+        finally:
+            self.in_search = False
+        columns: tuple[s.Expr, ...] = ()
+        smart = self.peek().text == "-" and self.adjacent() and self.peek(2).text == "smart"
+        if self.at_name("project") and smart:
+            self.index += 3
+        elif self.at_name("project") and self.peek().text != "-":
+            self.advance()
+            columns = tuple(self.comma_list(self.find_column))
+        return s.Operator(name, options, args=(predicate,), parts=tables, by=columns, pos=pos)
+
+    def find_column(self) -> s.Expr:
+        column = self.column_name()
+        if self.accept(":"):
+            self.expect_name("a column type")
+        return column
+
     def op_reduce(self, name: str, pos: s.Pos) -> s.Operator:
         self.expect_keyword("by", "after 'reduce'")
         args = (self.parse_expr(),)
