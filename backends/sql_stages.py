@@ -116,6 +116,10 @@ def _rename(builder: QueryBuilder, rel: Rel, stage: ir.Rename) -> Rel:
     source = builder.scope(rel.select)
     new_of = {old: new for new, old in stage.pairs}
     if rel.columns is not None:
+        unknown = [old for old in new_of if old not in rel.columns]
+        if unknown:
+            what = f"project-rename of '{unknown[0]}', which its input does not have"
+            raise builder.backend.unsupported(what, stage)
         out = [
             exp.alias_(_col(c), new_of[c], quoted=True) if c in new_of else _col(c)
             for c in rel.columns
