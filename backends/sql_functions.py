@@ -140,6 +140,7 @@ TEMPLATES: dict[str, Template] = {
     "substring": Template("SUBSTRING(_1, _2 + 1)", "si"),
     "substring/3": Template("SUBSTRING(_1, _2 + 1, _3)", "sii"),
     "replace_string": Template("REPLACE(_1, _2, _3)", "sss"),
+    "indexof": Template("STRPOS(COALESCE(_1, ''), _2) - 1", "ss"),
     "string_size": Template("STRLEN(_1)", "s", "OCTET_LENGTH(_1)"),
     "reverse": Template("REVERSE(_1)", "s"),
     "trim_start": Template("LTRIM(_1)", "s"),
