@@ -39,6 +39,7 @@ from rulec.compiler.report import diagnostic_json, diagnostic_text, outcome_json
 from rulec.compiler.rules import discover, empty_folders, load_rules, resolve_pipeline
 from rulec.compiler.schema_file import read_schema
 from rulec.compiler.summary import convert_summary, count_run, failures, run_summary
+from rulec.compiler.windows_logs import is_windows, load_windows_rules
 
 FORMATS = click.Choice(["text", "json"])
 CONVERT_FORMATS = click.Choice(["text", "json", *DEPLOY_FORMATS])
@@ -421,7 +422,19 @@ SPARK_MASTER_OPTION = click.option(
     help="Event time field for windows (default: the first the events have of TimeCreated, "
     "@timestamp, Timestamp, TimeGenerated, _time, UtcTime).",
 )
-@click.option("-p", "--pipeline", "pipelines", multiple=True, help="Sigma processing pipeline.")
+@click.option(
+    "-p",
+    "--pipeline",
+    "pipelines",
+    multiple=True,
+    help="Sigma processing pipeline (default on Windows events: each rule's Windows logs).",
+)
+@click.option(
+    "--without-pipeline",
+    "without",
+    is_flag=True,
+    help="Keep the rules' own field names and run them on every event.",
+)
 @click.option("--format", "fmt", type=FORMATS, default="text", show_default=True)
 @click.option("--all", "show_all", is_flag=True, help="Print every rule, matched or not.")
 @click.option(
@@ -441,6 +454,7 @@ def run(
     now,
     time_field,
     pipelines,
+    without,
     fmt,
     show_all,
     output,
@@ -469,12 +483,15 @@ def run(
     except ir.RuleError as error:
         click.echo(diagnostic_text(error.diagnostic), err=True)
         ctx.exit(1)
+    if pipelines and without:
+        raise click.BadParameter("give -p or --without-pipeline, not both", param_hint="-p")
     pipeline = _pipeline(pipelines)
     failed = _report_empty(rules)
     printed = _RunPrinter(fmt, show_all)
+    scoped = not pipelines and not without and is_windows(data.columns)
     loaded: list[tuple[Path, ir.Query]] = []
     for path in discover(rules):
-        for item in _load(path, pipeline, debug):
+        for item in _load(path, pipeline, debug, scoped):
             if isinstance(item, ir.Diagnostic):
                 failed = True
                 printed(path, None, item, [])
@@ -528,9 +545,12 @@ class _Progress:
             self.bar.__exit__(*exc)
 
 
-def _load(path: Path, pipeline: object | None, debug: bool) -> list[ir.Query | ir.Diagnostic]:
+def _load(
+    path: Path, pipeline: object | None, debug: bool, windows: bool = False
+) -> list[ir.Query | ir.Diagnostic]:
+    """The file's rules through `pipeline`, or (`windows`) each scoped to its Windows logs."""
     try:
-        return load_rules(path, pipeline, warn)
+        return load_windows_rules(path, warn) if windows else load_rules(path, pipeline, warn)
     except Exception as error:
         if debug:
             raise
