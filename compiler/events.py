@@ -128,23 +128,35 @@ def _attributes(name: str, node: dict) -> Iterator[tuple[str, object]]:
 
 
 def _windows_event(event: dict) -> dict[str, object]:
+    """System fields, then EventData and UserData fields by their names without spaces; a
+    field whose name is taken keeps its value as `EventData_name` / `UserData_name`. An
+    element the event holds with no text is present and empty ("")."""
     flat: dict[str, object] = {}
     for key, value in (event.get("System") or {}).items():
         if isinstance(value, dict):
             flat.update(_attributes(key, value))
         else:
-            flat[key] = value
+            flat[key] = "" if value is None else value
     for section in ("EventData", "UserData"):
-        flat.update(_leaves(event.get(section)))
+        for key, value in _leaves(event.get(section)):
+            name = key.replace(" ", "")
+            flat[f"{section}_{name}" if name in flat else name] = value
     return flat
 
 
 def _leaves(node: object) -> Iterator[tuple[str, object]]:
-    """EventData / UserData fields by their own names (EVTX `Data` lists included)."""
+    """EventData / UserData fields by their own names; unnamed `<Data>` elements are one field
+    `Data`, their texts joined by newlines."""
     if isinstance(node, list):
+        unnamed = []
         for item in node:
-            if isinstance(item, dict) and "Name" in (item.get("#attributes") or {}):
-                yield item["#attributes"]["Name"], item.get("#text")
+            name = _name(item)
+            if name is None:
+                unnamed.append(_element_text(item))
+            else:
+                yield name, _element_text(item)
+        if unnamed:
+            yield "Data", "\n".join(unnamed)
         return
     if not isinstance(node, dict):
         return
@@ -152,13 +164,32 @@ def _leaves(node: object) -> Iterator[tuple[str, object]]:
         if key == "#attributes":
             continue
         text_node = isinstance(value, dict) and "#text" in value and len(value) <= 2
-        data_list = key == "Data" and isinstance(value, list)
-        if data_list or (isinstance(value, dict) and not text_node):
+        if key == "Data" and isinstance(value, list):
             yield from _leaves(value)
-        elif isinstance(value, dict):
-            yield key, value["#text"]
+        elif key == "Data" and text_node and _name(value) is not None:
+            yield _name(value), _element_text(value)
+        elif key == "Data" and text_node:
+            yield from _leaves(value["#text"] if isinstance(value["#text"], list) else [value])
+        elif isinstance(value, dict) and not text_node:
+            yield from _leaves(value)
         else:
-            yield key, value
+            yield key, _element_text(value)
+
+
+def _name(item: object) -> str | None:
+    """The `Name` attribute of a `<Data Name="...">` element, else None."""
+    attributes = item.get("#attributes") if isinstance(item, dict) else None
+    name = attributes.get("Name") if isinstance(attributes, dict) else None
+    return None if name is None else str(name)
+
+
+def _element_text(item: object) -> str:
+    """An element's text as a string ("" when it has none)."""
+    if isinstance(item, dict):
+        item = item.get("#text")
+    if isinstance(item, list):
+        return "\n".join(map(_element_text, item))
+    return text_of(item) or ""
 
 
 def _dotted(node: dict, prefix: str = "") -> Iterator[tuple[str, object]]:

@@ -30,8 +30,36 @@ def test_windows_event_flattens_to_system_and_event_data_fields():
     assert flat["Image"] == "C:\\cmd.exe"
     assert flat["ProcessId"] == "7876"
     assert flat["Flag"] == "true"
-    assert flat["Gone"] is None
+    assert flat["Gone"] == ""  # an element the event holds with no text is present and empty
     assert "Image=C:\\cmd.exe" in flat["_raw"].split("\n")
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        {"#text": ["C:\\a b\\x.msi", 7, None]},  # the evtx package's form
+        ["C:\\a b\\x.msi", 7, None],
+        [{"#text": "C:\\a b\\x.msi"}, {"#text": 7}, {}],
+    ],
+)
+def test_unnamed_data_elements_are_one_field_joined_by_newlines(data):
+    flat = flatten({"Event": {"System": {"EventID": 1040}, "EventData": {"Data": data}}})
+    assert flat["Data"] == "C:\\a b\\x.msi\n7\n"
+
+
+def test_field_names_lose_their_spaces():
+    data = {"Threat Name": "EICAR", "New Value": "1"}
+    flat = flatten({"Event": {"System": {"EventID": 5007}, "EventData": data}})
+    assert (flat["ThreatName"], flat["NewValue"]) == ("EICAR", "1")
+    assert "Threat Name" not in flat
+
+
+def test_user_data_never_replaces_a_system_field():
+    cleared = {"LogFileCleared": {"SubjectUserName": "u", "Channel": "Windows PowerShell"}}
+    system = {"EventID": 104, "Channel": "System"}
+    flat = flatten({"Event": {"System": system, "UserData": cleared}})
+    assert (flat["Channel"], flat["UserData_Channel"]) == ("System", "Windows PowerShell")
+    assert flat["SubjectUserName"] == "u"
 
 
 def test_evtx_style_data_list():
