@@ -508,7 +508,7 @@ def run(
             runs = run_each(queries, chosen, data, extra, moment, time_field, progress)
     for (path, query), result in zip(loaded, runs, strict=True):
         if result.ok:
-            printed(path, query, None, result.rows)
+            printed(path, query, None, [_located(row, data) for row in result.rows])
             continue
         failed = True
         if isinstance(result.error, ir.RuleError):
@@ -524,6 +524,16 @@ def run(
     count = count_run(printed.results, time.monotonic() - started)
     _summarise(run_summary(count, printed.errors))
     ctx.exit(1 if failed else 0)
+
+
+def _located(row: dict, events) -> dict:
+    """An event row with the file it came from and its record there (`_file`, `_record`)."""
+    where = getattr(events, "origin", None)  # tables Spark reads itself have none
+    origin = where(row["_row"]) if where and isinstance(row.get("_row"), int) else None
+    if origin is None:
+        return row
+    first = {"_row": row["_row"], "_file": origin[0], "_record": origin[1]}
+    return first | {key: value for key, value in row.items() if key != "_row"}
 
 
 class _Progress:

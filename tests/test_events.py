@@ -225,3 +225,17 @@ def test_stored_names_are_unique_regardless_of_case_and_reversible(fields, colum
     assert tuple(stored.values()) == columns
     assert len({c.lower() for c in columns}) == len(columns)
     assert [field_name(c) for c in columns] == list(fields)
+
+
+@pytest.mark.parametrize("nested", [False, True])
+def test_each_event_names_its_file_and_line(tmp_path, nested):
+    def event(n: int) -> dict:
+        return {"Event": {"System": {"EventID": n}}} if nested else {"n": n}
+
+    first, second = tmp_path / "a.ndjson", tmp_path / "b.ndjson"
+    first.write_text(json.dumps(event(1)) + "\n\n" + json.dumps(event(2)) + "\n")
+    second.write_text("\n" + json.dumps(event(3)) + "\n")
+    table = load_events([str(tmp_path)])
+    assert (table.files is None) is nested  # flat files are read by DuckDB, nested ones here
+    found = [table.origin(row) for row in (1, 2, 3)]
+    assert found == [(str(first), 1), (str(first), 3), (str(second), 2)]

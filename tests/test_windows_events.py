@@ -235,3 +235,23 @@ def test_a_cleared_log_keeps_the_system_channel_and_names_the_cleared_one(shared
     file = shared / SAMPLES / "Defense Evasion/DE_104_system_log_cleared.evtx"
     (row,) = [r for r in load_events([str(file)]).rows if r["EventRecordID"] == "27736"]
     assert (row["Channel"], row["UserData_Channel"], row["BackupPath"]) == ("System", "System", "")
+
+
+def test_run_names_the_file_and_record_of_each_match(shared):
+    pytest.importorskip("evtx")
+    import json
+
+    from click.testing import CliRunner
+
+    from rulec.compiler.cli import main
+
+    rule = shared / SIGMAHQ / "process_creation/proc_creation_win_lsass_process_clone.yml"
+    folder = shared / SAMPLES / "Credential Access"
+    args = ["run", str(rule), "--events", str(folder), "--format", "json"]
+    result = CliRunner().invoke(main, args)
+    assert result.exit_code == 0, result.output
+    rows = json.loads(result.output)["rows"]
+    assert [(Path(r["_file"]).name, r["_record"]) for r in rows] == [
+        ("sysmon_rdrleakdiag_lsass_dump.evtx", "5228"),
+        ("tutto_malseclogon.evtx", "329921"),
+    ]
