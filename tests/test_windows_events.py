@@ -250,7 +250,7 @@ def test_run_names_the_file_and_record_of_each_match(shared):
     args = ["run", str(rule), "--events", str(folder), "--format", "json"]
     result = CliRunner().invoke(main, args)
     assert result.exit_code == 0, result.output
-    rows = json.loads(result.output)["rows"]
+    rows = json.loads(result.stdout)["rows"]
     assert [(Path(r["_file"]).name, r["_record"]) for r in rows] == [
         ("sysmon_rdrleakdiag_lsass_dump.evtx", "5228"),
         ("tutto_malseclogon.evtx", "329921"),

@@ -162,7 +162,7 @@ def test_no_sigmahq_windows_rule_matches_an_event_outside_its_log_source(shared)
 def _run(*args: str) -> list[dict]:
     result = CliRunner().invoke(main, ["run", *map(str, args), "--format", "json"])
     assert result.exit_code == 0, result.output
-    return [json.loads(line) for line in result.output.splitlines()]
+    return [json.loads(line) for line in result.stdout.splitlines()]
 
 
 @pytest.fixture
