@@ -41,6 +41,7 @@ from rulec.compiler.report import diagnostic_json, diagnostic_text, outcome_json
 from rulec.compiler.rules import discover, empty_folders, load_rules, resolve_pipeline
 from rulec.compiler.schema_file import read_schema
 from rulec.compiler.summary import convert_summary, count_run, failures, run_summary
+from rulec.compiler.windows_logs import is_windows, load_windows_rules
 
 FORMATS = click.Choice(["text", "json"])
 CONVERT_FORMATS = click.Choice(["text", "json", *DEPLOY_FORMATS])
@@ -423,7 +424,19 @@ SPARK_MASTER_OPTION = click.option(
     help="Event time field for windows (default: the first the events have of TimeCreated, "
     "@timestamp, Timestamp, TimeGenerated, _time, UtcTime).",
 )
-@click.option("-p", "--pipeline", "pipelines", multiple=True, help="Sigma processing pipeline.")
+@click.option(
+    "-p",
+    "--pipeline",
+    "pipelines",
+    multiple=True,
+    help="Sigma processing pipeline (default on Windows events: each rule's Windows logs).",
+)
+@click.option(
+    "--without-pipeline",
+    "without",
+    is_flag=True,
+    help="Keep the rules' own field names and run them on every event.",
+)
 @click.option("--format", "fmt", type=FORMATS, default="text", show_default=True)
 @click.option("--all", "show_all", is_flag=True, help="Print every rule, matched or not.")
 @click.option(
@@ -443,6 +456,7 @@ def run(
     now,
     time_field,
     pipelines,
+    without,
     fmt,
     show_all,
     output,
@@ -471,12 +485,15 @@ def run(
     except ir.RuleError as error:
         click.echo(diagnostic_text(error.diagnostic), err=True)
         ctx.exit(1)
+    if pipelines and without:
+        raise click.BadParameter("give -p or --without-pipeline, not both", param_hint="-p")
     pipeline = _pipeline(pipelines)
     failed = _report_empty(rules)
     printed = _RunPrinter(fmt, show_all)
+    scoped = not pipelines and not without and is_windows(data.columns)
     loaded: list[tuple[Path, ir.Query]] = []
     for path in discover(rules):
-        for item in _load(path, pipeline, debug):
+        for item in _load(path, pipeline, debug, scoped):
             if isinstance(item, ir.Diagnostic):
                 failed = True
                 printed(path, None, item, [])
@@ -494,7 +511,7 @@ def run(
                 runs = run_each(queries, chosen, data, extra, moment, time_field, progress)
         for (path, query), result in zip(loaded, runs, strict=True):
             if result.ok:
-                printed(path, query, None, result.rows)
+                printed(path, query, None, [_located(row, data) for row in result.rows])
                 continue
             failed = True
             if isinstance(result.error, ir.RuleError):
@@ -527,6 +544,16 @@ def _run_warnings() -> Iterator[None]:
             warn(item.message.diagnostic)
 
 
+def _located(row: dict, events) -> dict:
+    """An event row with the file it came from and its record there (`_file`, `_record`)."""
+    where = getattr(events, "origin", None)  # tables Spark reads itself have none
+    origin = where(row["_row"]) if where and isinstance(row.get("_row"), int) else None
+    if origin is None:
+        return row
+    first = {"_row": row["_row"], "_file": origin[0], "_record": origin[1]}
+    return first | {key: value for key, value in row.items() if key != "_row"}
+
+
 class _Progress:
     """A progress callback drawing a bar on a terminal for long runs; silent in pipes."""
 
@@ -546,9 +573,12 @@ class _Progress:
             self.bar.__exit__(*exc)
 
 
-def _load(path: Path, pipeline: object | None, debug: bool) -> list[ir.Query | ir.Diagnostic]:
+def _load(
+    path: Path, pipeline: object | None, debug: bool, windows: bool = False
+) -> list[ir.Query | ir.Diagnostic]:
+    """The file's rules through `pipeline`, or (`windows`) each scoped to its Windows logs."""
     try:
-        return load_rules(path, pipeline, warn)
+        return load_windows_rules(path, warn) if windows else load_rules(path, pipeline, warn)
     except Exception as error:
         if debug:
             raise

@@ -13,9 +13,12 @@ Everything else goes through `flatten`, one event at a time.
 
 from __future__ import annotations
 
+import bisect
 import csv
+import functools
 import glob
 import io
+import itertools
 import json
 import re
 from collections.abc import Callable, Iterable, Iterator
@@ -35,6 +38,7 @@ STORED_MARK = "\x1f"  # a stored column name is `field<mark><n>` when the field 
 STORED = re.compile(rf"(.*){STORED_MARK}[0-9]+", re.DOTALL)
 
 Row = dict[str, str | int | None]
+Origin = tuple[str, str | int | None]  # (file, record in it)
 Progress = Callable[[int, int], None]
 
 
@@ -64,16 +68,39 @@ class EventTable:
         columns: tuple[str, ...],
         rows: tuple[Row, ...] | None = None,
         files: FlatFiles | None = None,
+        origins: tuple[Origin, ...] | None = None,
     ):
         self.columns = columns
         self.files = files
         self._rows = rows
+        self._origins = origins
+        self._starts: tuple[int, ...] | None = None
 
     @property
     def rows(self) -> tuple[Row, ...]:
         if self._rows is None:
             self._rows = read_flat(self.files) if self.files else ()
         return self._rows
+
+    def origin(self, row: int) -> Origin | None:
+        """The file event `row` (its `_row`) comes from, and its record there: an EVTX event's
+        EventRecordID, the line a JSON or CSV event starts on, a Parquet row's number."""
+        if self.files is not None:
+            return self._flat_origin(row)
+        if self._origins is None or not 0 < row <= len(self._origins):
+            return None
+        return self._origins[row - 1]
+
+    def _flat_origin(self, row: int) -> Origin | None:
+        files = self.files
+        assert files is not None
+        if self._starts is None:
+            self._starts = tuple(itertools.accumulate(flat_counts(files), initial=0))
+        index = bisect.bisect_left(self._starts, row) - 1
+        if not 0 <= index < len(files.paths):
+            return None
+        name, number = files.paths[index], row - self._starts[index]
+        return name, number if files.format == "parquet" else json_lines(name)[number - 1]
 
 
 def stored_names(fields: Iterable[str]) -> dict[str, str]:
@@ -128,23 +155,35 @@ def _attributes(name: str, node: dict) -> Iterator[tuple[str, object]]:
 
 
 def _windows_event(event: dict) -> dict[str, object]:
+    """System fields, then EventData and UserData fields by their names without spaces; a
+    field whose name is taken keeps its value as `EventData_name` / `UserData_name`. An
+    element the event holds with no text is present and empty ("")."""
     flat: dict[str, object] = {}
     for key, value in (event.get("System") or {}).items():
         if isinstance(value, dict):
             flat.update(_attributes(key, value))
         else:
-            flat[key] = value
+            flat[key] = "" if value is None else value
     for section in ("EventData", "UserData"):
-        flat.update(_leaves(event.get(section)))
+        for key, value in _leaves(event.get(section)):
+            name = key.replace(" ", "")
+            flat[f"{section}_{name}" if name in flat else name] = value
     return flat
 
 
 def _leaves(node: object) -> Iterator[tuple[str, object]]:
-    """EventData / UserData fields by their own names (EVTX `Data` lists included)."""
+    """EventData / UserData fields by their own names; unnamed `<Data>` elements are one field
+    `Data`, their texts joined by newlines."""
     if isinstance(node, list):
+        unnamed = []
         for item in node:
-            if isinstance(item, dict) and "Name" in (item.get("#attributes") or {}):
-                yield item["#attributes"]["Name"], item.get("#text")
+            name = _name(item)
+            if name is None:
+                unnamed.append(_element_text(item))
+            else:
+                yield name, _element_text(item)
+        if unnamed:
+            yield "Data", "\n".join(unnamed)
         return
     if not isinstance(node, dict):
         return
@@ -152,13 +191,32 @@ def _leaves(node: object) -> Iterator[tuple[str, object]]:
         if key == "#attributes":
             continue
         text_node = isinstance(value, dict) and "#text" in value and len(value) <= 2
-        data_list = key == "Data" and isinstance(value, list)
-        if data_list or (isinstance(value, dict) and not text_node):
+        if key == "Data" and isinstance(value, list):
             yield from _leaves(value)
-        elif isinstance(value, dict):
-            yield key, value["#text"]
+        elif key == "Data" and text_node and _name(value) is not None:
+            yield _name(value), _element_text(value)
+        elif key == "Data" and text_node:
+            yield from _leaves(value["#text"] if isinstance(value["#text"], list) else [value])
+        elif isinstance(value, dict) and not text_node:
+            yield from _leaves(value)
         else:
-            yield key, value
+            yield key, _element_text(value)
+
+
+def _name(item: object) -> str | None:
+    """The `Name` attribute of a `<Data Name="...">` element, else None."""
+    attributes = item.get("#attributes") if isinstance(item, dict) else None
+    name = attributes.get("Name") if isinstance(attributes, dict) else None
+    return None if name is None else str(name)
+
+
+def _element_text(item: object) -> str:
+    """An element's text as a string ("" when it has none)."""
+    if isinstance(item, dict):
+        item = item.get("#text")
+    if isinstance(item, list):
+        return "\n".join(map(_element_text, item))
+    return text_of(item) or ""
 
 
 def _dotted(node: dict, prefix: str = "") -> Iterator[tuple[str, object]]:
@@ -324,18 +382,21 @@ def load_events(specs: Iterable[str], progress: Progress | None = None) -> Event
     if flat is not None:
         return EventTable((ROW, *flat.columns), files=flat)
     rows: list[Row] = []
+    origins: list[Origin] = []
     columns: dict[str, None] = {ROW: None}
     total, done = sum(p.stat().st_size for p in paths), 0
     for path in paths:
-        for line, record in _records(path):
+        evtx = path.suffix.lower() == ".evtx"
+        for number, (line, record) in enumerate(_records(path), 1):
             row = _flat(path, line, record)
             row[ROW] = len(rows) + 1
             columns.update(dict.fromkeys(row))
             rows.append(row)
+            origins.append((str(path), row.get("EventRecordID") if evtx else line or number))
         done += path.stat().st_size
         if progress:
             progress(done, total)
-    return EventTable(tuple(columns), tuple(rows))
+    return EventTable(tuple(columns), tuple(rows), origins=tuple(origins))
 
 
 # --------------------------------------------------------------------------- flat files in DuckDB
@@ -415,6 +476,30 @@ def _json_files(connection, names: list[str]) -> FlatFiles | None:
     ordered = [name for name, *_ in sampled if name in keys]
     fields = [f for f in ordered + sorted(keys - set(ordered)) if f != ROW]
     return FlatFiles("json", tuple(names), tuple(fields)) if _usable(fields) else None
+
+
+def flat_counts(files: FlatFiles) -> tuple[int, ...]:
+    """How many events each of the files holds."""
+    if files.format == "parquet":
+        return files.counts
+    import duckdb
+
+    found = dict(
+        duckdb.connect()
+        .execute(
+            f"SELECT filename, count(*) FROM read_json_objects({_list(files.paths)}, "
+            f"format = 'auto', filename = true, maximum_object_size = {MAX_OBJECT}) "
+            "GROUP BY filename"
+        )
+        .fetchall()
+    )
+    return tuple(found.get(name, 0) for name in files.paths)
+
+
+@functools.lru_cache(maxsize=8)
+def json_lines(name: str) -> tuple[int, ...]:
+    """The line each event of a JSON file starts on."""
+    return tuple(line for line, _ in _json_values(_read_utf8(Path(name)), Path(name)))
 
 
 def flat_source(files: FlatFiles) -> str:

@@ -11,11 +11,15 @@ be run on.
 
 from __future__ import annotations
 
+import itertools
+import math
+
 from sqlglot import exp
 
 Atom = tuple[str, str]  # (field, text that must occur in it, before lowering; "": not NULL)
 Clause = frozenset[Atom]
 
+CHOICES = 1024  # clauses an OR may give, one per choice of a clause of each side
 SUBSTRING_FUNCTIONS = {"contains", "starts_with", "suffix", "ends_with", "prefix"}
 
 
@@ -42,10 +46,14 @@ def best(found: list[Clause]) -> Clause:
 
 
 def _either(sides: list[list[Clause]]) -> list[Clause]:
-    """The requirement of `a OR b OR ...`: one atom of the best clause of any side."""
+    """The requirements of `a OR b OR ...`: for each choice of one clause per side, an atom of
+    one of them (the events then choose the rarest); past `CHOICES` choices, one atom of the
+    best clause of any side."""
     if not all(sides):
         return []
-    return [frozenset().union(*(best(side) for side in sides))]
+    if math.prod(len(side) for side in sides) > CHOICES:
+        return [frozenset().union(*(best(side) for side in sides))]
+    return list(dict.fromkeys(frozenset().union(*choice) for choice in itertools.product(*sides)))
 
 
 def _is_false(rest: list[exp.Expression]) -> bool:

@@ -30,8 +30,36 @@ def test_windows_event_flattens_to_system_and_event_data_fields():
     assert flat["Image"] == "C:\\cmd.exe"
     assert flat["ProcessId"] == "7876"
     assert flat["Flag"] == "true"
-    assert flat["Gone"] is None
+    assert flat["Gone"] == ""  # an element the event holds with no text is present and empty
     assert "Image=C:\\cmd.exe" in flat["_raw"].split("\n")
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        {"#text": ["C:\\a b\\x.msi", 7, None]},  # the evtx package's form
+        ["C:\\a b\\x.msi", 7, None],
+        [{"#text": "C:\\a b\\x.msi"}, {"#text": 7}, {}],
+    ],
+)
+def test_unnamed_data_elements_are_one_field_joined_by_newlines(data):
+    flat = flatten({"Event": {"System": {"EventID": 1040}, "EventData": {"Data": data}}})
+    assert flat["Data"] == "C:\\a b\\x.msi\n7\n"
+
+
+def test_field_names_lose_their_spaces():
+    data = {"Threat Name": "EICAR", "New Value": "1"}
+    flat = flatten({"Event": {"System": {"EventID": 5007}, "EventData": data}})
+    assert (flat["ThreatName"], flat["NewValue"]) == ("EICAR", "1")
+    assert "Threat Name" not in flat
+
+
+def test_user_data_never_replaces_a_system_field():
+    cleared = {"LogFileCleared": {"SubjectUserName": "u", "Channel": "Windows PowerShell"}}
+    system = {"EventID": 104, "Channel": "System"}
+    flat = flatten({"Event": {"System": system, "UserData": cleared}})
+    assert (flat["Channel"], flat["UserData_Channel"]) == ("System", "Windows PowerShell")
+    assert flat["SubjectUserName"] == "u"
 
 
 def test_evtx_style_data_list():
@@ -197,3 +225,17 @@ def test_stored_names_are_unique_regardless_of_case_and_reversible(fields, colum
     assert tuple(stored.values()) == columns
     assert len({c.lower() for c in columns}) == len(columns)
     assert [field_name(c) for c in columns] == list(fields)
+
+
+@pytest.mark.parametrize("nested", [False, True])
+def test_each_event_names_its_file_and_line(tmp_path, nested):
+    def event(n: int) -> dict:
+        return {"Event": {"System": {"EventID": n}}} if nested else {"n": n}
+
+    first, second = tmp_path / "a.ndjson", tmp_path / "b.ndjson"
+    first.write_text(json.dumps(event(1)) + "\n\n" + json.dumps(event(2)) + "\n")
+    second.write_text("\n" + json.dumps(event(3)) + "\n")
+    table = load_events([str(tmp_path)])
+    assert (table.files is None) is nested  # flat files are read by DuckDB, nested ones here
+    found = [table.origin(row) for row in (1, 2, 3)]
+    assert found == [(str(first), 1), (str(first), 3), (str(second), 2)]

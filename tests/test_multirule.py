@@ -179,7 +179,19 @@ CLAUSES = [
     ("lower(a) LIKE '%ab%cdef_g%' ESCAPE '\\'", [{("a", "cdef")}]),
     ("a LIKE 'ab\\%cd%' ESCAPE '\\'", [{("a", "ab%cd")}]),
     ("regexp_matches(a, 'x.*y')", [{("a", "")}]),
-    ("(contains(a, 'x') AND contains(a, 'long')) OR b = 'y'", [{("a", "long"), ("b", "y")}]),
+    (
+        "(contains(a, 'x') AND contains(a, 'long')) OR b = 'y'",
+        [{("a", "x"), ("b", "y")}, {("a", "long"), ("b", "y")}],
+    ),
+    (
+        "(a = 'p' AND b = 'q') OR (c = 'r' AND d = 's')",
+        [
+            {("a", "p"), ("c", "r")},
+            {("a", "p"), ("d", "s")},
+            {("b", "q"), ("c", "r")},
+            {("b", "q"), ("d", "s")},
+        ],
+    ),
     ("COALESCE(contains(a, 'x'), FALSE)", [{("a", "x")}]),
     ("NOT contains(a, 'x')", []),
     ("contains(a, 'x') OR NOT contains(b, 'y')", []),
