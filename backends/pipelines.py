@@ -6,10 +6,13 @@ live in the published pipeline packages (pySigma-pipeline-sysmon, pySigma-backen
 pySigma-backend-elasticsearch, pySigma-backend-kusto); this module only names them. SQL targets
 read events as the rule names them: no pipeline by default.
 
-KQL names alternatives (`a|b`, see `sigma_alternatives`): a rule reads the Defender XDR table
-`microsoft_xdr` maps it to (DeviceProcessEvents, ...), else the Sentinel table of
-`azure_monitor` (SecurityEvent for the Windows Security channel, ...), else the Sentinel ASIM
-parser of `sentinel_asim` (imWebSession for proxy logs, ...).
+KQL names alternatives (`a|b`, see `sigma_alternatives`), one product after the other: a rule
+reads the Defender XDR table that `microsoft_xdr` maps it to (DeviceProcessEvents, ...), else a
+Microsoft Sentinel table: `azure_monitor`'s (SecurityEvent for process creation, ...), then
+rulec's own mappings (`sigma_pipelines/*.yml`: SecurityEvent for the Security log, SigninLogs,
+AWSCloudTrail, ..., then WindowsEvent for any Windows channel), then the ASIM parser of
+`sentinel_asim` (imWebSession for proxy logs, ...). `product_pipelines` gives one product's list,
+for deploy formats that must name only that product's tables.
 
 The Splunk deploy format reads a Windows process-creation rule that names fields only Security
 event 4688 has (`NewProcessName`, `TargetUserName`, ...) through pySigma's `windows-audit`
@@ -26,12 +29,20 @@ from collections.abc import Sequence
 from pathlib import Path
 
 SYSMON_PROCESS_FIELDS = Path(__file__).parent / "deploy_pipelines" / "sysmon_process_fields.yml"
+SEPARATOR = "|"  # between alternatives, as `-p 'a|b'` names them
+# rulec's own pipeline YAML files, by the name `-p` knows them by
+OWN_DIR = Path(__file__).resolve().parent / "sigma_pipelines"
+OWN_PIPELINES = ("sentinel", "sentinel_windows_event")
+PRODUCT_PIPELINES: dict[str, str] = {
+    "defender_xdr": "microsoft_xdr",
+    "sentinel": "azure_monitor|sentinel|sentinel_windows_event|sentinel_asim",
+}
 
 DEFAULT_PIPELINES: dict[str, tuple[str, ...]] = {
     "spl": ("sysmon", "splunk_windows"),
     "eql": ("ecs_windows",),
     "kuery": ("ecs_windows",),
-    "kql": ("microsoft_xdr|azure_monitor|sentinel_asim",),
+    "kql": (SEPARATOR.join(PRODUCT_PIPELINES.values()),),
     "splunk-savedsearch": ("sysmon|windows-audit", str(SYSMON_PROCESS_FIELDS), "splunk_windows"),
 }
 
@@ -41,12 +52,29 @@ def default_pipeline(target: str) -> list[str]:
     return list(DEFAULT_PIPELINES.get(target, ()))
 
 
+def product_pipelines(product: str) -> tuple[str, ...]:
+    """The Sigma pipelines (file paths for rulec's own) that map rules to the tables of one
+    Microsoft product, `defender_xdr` or `sentinel`: what its deploy format converts with."""
+    if product not in PRODUCT_PIPELINES:
+        raise ValueError(f"unknown product {product!r}: expected one of {tuple(PRODUCT_PIPELINES)}")
+    return located((PRODUCT_PIPELINES[product],))
+
+
+def located(names: Sequence[str]) -> tuple[str, ...]:
+    """`names` with each of rulec's own pipelines (alternatives too) replaced by its file."""
+
+    def one(name: str) -> str:
+        return str(OWN_DIR / f"{name}.yml") if name in OWN_PIPELINES else name
+
+    return tuple(SEPARATOR.join(map(one, name.split(SEPARATOR))) for name in names)
+
+
 def pipelines_for(target: str, chosen: Sequence[str], without: bool) -> tuple[str, ...]:
     """The pipelines for one target: none with `without`, else `chosen` (`-p`, in order) if
-    given, else the target's default."""
+    given, else the target's default; rulec's own named by their files."""
     if without:
         return ()
-    return tuple(chosen) if chosen else tuple(default_pipeline(target))
+    return located(tuple(chosen) if chosen else default_pipeline(target))
 
 
 def pipeline_sets(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from rulec.backends.pipelines import default_pipeline, pipeline_sets
+from rulec.backends.pipelines import OWN_DIR, default_pipeline, located, pipeline_sets
 from rulec.compiler import ir
 from rulec.compiler.engines import DuckDBEngine
 from rulec.compiler.events import EventTable, flatten
@@ -86,7 +86,7 @@ def test_pipeline_failure_is_a_located_diagnostic() -> None:
     [
         ("spl", ["sysmon", "splunk_windows"]),
         ("eql", ["ecs_windows"]),
-        ("kql", ["microsoft_xdr|azure_monitor|sentinel_asim"]),
+        ("kql", ["microsoft_xdr|azure_monitor|sentinel|sentinel_windows_event|sentinel_asim"]),
         ("duckdb", []),
         ("postgres", []),
         ("sql:spark", []),
@@ -95,7 +95,7 @@ def test_pipeline_failure_is_a_located_diagnostic() -> None:
 def test_default_pipelines(target: str, expected: list[str]) -> None:
     assert default_pipeline(target) == expected
     if expected:
-        assert resolve_pipeline(expected) is not None
+        assert resolve_pipeline(located(expected)) is not None
 
 
 @pytest.mark.parametrize(
@@ -107,7 +107,9 @@ def test_default_pipelines(target: str, expected: list[str]) -> None:
             {
                 (): ["duckdb", "postgres"],
                 ("sysmon", "splunk_windows"): ["spl"],
-                ("microsoft_xdr|azure_monitor|sentinel_asim",): ["kql"],
+                located(
+                    ("microsoft_xdr|azure_monitor|sentinel|sentinel_windows_event|sentinel_asim",)
+                ): ["kql"],
             },
         ),
         (("my.yml",), False, {("my.yml",): ["duckdb", "spl", "postgres", "kql"]}),
@@ -116,6 +118,10 @@ def test_default_pipelines(target: str, expected: list[str]) -> None:
 )
 def test_targets_grouped_by_pipeline_set(chosen, without, expected) -> None:
     assert pipeline_sets(["duckdb", "spl", "postgres", "kql"], chosen, without) == expected
+
+
+def test_own_pipelines_are_named_by_their_files() -> None:
+    assert located(("sysmon", "a|sentinel")) == ("sysmon", f"a|{OWN_DIR / 'sentinel.yml'}")
 
 
 TIME_RULE = """
