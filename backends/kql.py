@@ -4,8 +4,10 @@ String operators carry their case sensitivity in their names (`=~`/`==`, `contai
 `contains_cs`, `in~`/`in`, ...), but fold ASCII letters only: a case-insensitive value with a
 non-ASCII letter is matched as `tolower(f) contains_cs "é"` (a `has` term as an RE2 `(?i)`
 search). A bool is compared as its text. KQL strings are never null (a missing value is ""), so
-string matches are two-valued as they stand, and `exists` is `isnotempty()` only under the `empty`
-approximation; a numeric comparison under `not` is guarded with `isnotnull`. Control, line
+string matches are two-valued as they stand, and `exists` on a string column is `isnotempty()`
+only under the `empty` approximation (on a column Microsoft documents as another type, or a path
+into a dynamic one, a missing value is null: `isnotnull()` is exact); a numeric comparison
+under `not` is guarded with `isnotnull`. Control, line
 separator and bidi characters in a value are written as `\\uXXXX` escapes. Wildcard patterns
 that no string operator expresses become an anchored RE2 `matches regex` (`(?i)` only for
 case-insensitive matches, `(?s)` so `*` spans newlines).
@@ -20,6 +22,7 @@ from __future__ import annotations
 import re
 from datetime import datetime, timedelta, timezone
 
+from rulec.backends import schemas
 from rulec.backends.base import Emitted
 from rulec.backends.text import (
     C_ESCAPES,
@@ -185,6 +188,13 @@ class KqlBackend(TextBackend):
         return f"let {name} = {self.expr(let.value)}"
 
     def pipeline(self, pipeline: ir.Pipeline, indent: str = "") -> str:
+        outer, self.reading = getattr(self, "reading", None), pipeline.source
+        try:
+            return self.pipeline_lines(pipeline, indent)
+        finally:
+            self.reading = outer
+
+    def pipeline_lines(self, pipeline: ir.Pipeline, indent: str) -> str:
         lines = self.printed(pipeline)
         stages = pipeline.stages[1:] if lines else pipeline.stages
         lines = lines or [self.source(pipeline.source)]
@@ -231,7 +241,34 @@ class KqlBackend(TextBackend):
             search = self.search(stage.predicate)
             if search is not None:
                 return search
+            table = self.without_raw_text()
+            if table is not None:
+                detail = f"`search` cannot say these terms and the documented table {table} has no "
+                detail += f"column {self.raw_field} holding the whole event"
+                raise self.unsupported("a keyword search", stage, detail)
         return f"where {self.expr(stage.predicate)}"
+
+    def without_raw_text(self) -> str | None:
+        """The table being read when Microsoft documents it without the raw-text column."""
+        table = self.documented_table()
+        columns = None if table is None else schemas.known_columns(table)
+        return table if columns is not None and self.raw_field not in columns else None
+
+    def documented_table(self) -> str | None:
+        """The named table (or mapped log source) the current pipeline reads, if any."""
+        source = getattr(self, "reading", None)
+        return self.table_name(source) if isinstance(source, ir.LogSource | ir.Table) else None
+
+    def typed(self, node: ir.Expr) -> bool:
+        """Whether `node` reads a column Microsoft documents as not a string (or a path into a
+        dynamic one): there a missing value is null, and `isnull()` / `isnotnull()` are exact."""
+        table = self.documented_table()
+        types = None if table is None else schemas.known_types(table)
+        if types is None or not isinstance(node, ir.FieldRef):
+            return False
+        head, dot, _ = node.name.partition(".")
+        kql_type = types.get(head) if dot else types.get(node.name)
+        return kql_type is not None and kql_type != "string" and (not dot or kql_type == "dynamic")
 
     def search(self, predicate: ir.Expr) -> str | None:
         """`search "term" and ...`: KQL's search over every column of the row, which is what
@@ -468,6 +505,8 @@ class KqlBackend(TextBackend):
     def render_not(self, node: ir.Not, guarded: bool) -> Text:
         operand = node.operand
         if isinstance(operand, ir.Match) and operand.kind is ir.MatchKind.EXISTS:
+            if self.typed(operand.field):
+                return Text(f"isnull({self.subject(operand).text})")
             self.allow_empty(operand)
             return Text(f"isempty({self.subject(operand).text})")
         subject = not_empty_subject(operand)
@@ -516,6 +555,8 @@ class KqlBackend(TextBackend):
     def render_compare(self, node: ir.Compare, guarded: bool) -> Text:
         null_test = {ir.CompareOp.EQ: "isempty", ir.CompareOp.NE: "isnotempty"}.get(node.op)
         if null_test and node.right == ir.Literal(None):
+            if self.typed(node.left):
+                null_test = null_test.replace("empty", "null")
             return Text(f"{null_test}({self.render(node.left).text})")
         test = super().render_compare(node, guarded)
         fields = [s for s in (node.left, node.right) if isinstance(s, ir.FieldRef)]
@@ -625,6 +666,8 @@ class KqlBackend(TextBackend):
         return self.any_of(parts)
 
     def match_exists(self, node: ir.Match, subject: Text, guarded: bool) -> Text:
+        if self.typed(node.field):
+            return Text(f"isnotnull({subject.text})")
         self.allow_empty(node)
         return Text(f"isnotempty({subject.text})")
 

@@ -8,11 +8,12 @@ read events as the rule names them: no pipeline by default.
 
 KQL names alternatives (`a|b`, see `sigma_alternatives`), one product after the other: a rule
 reads the Defender XDR table that `microsoft_xdr` maps it to (DeviceProcessEvents, ...), else a
-Microsoft Sentinel table: `azure_monitor`'s (SecurityEvent for process creation, ...), then
-rulec's own mappings (`sigma_pipelines/*.yml`: SecurityEvent for the Security log, SigninLogs,
-AWSCloudTrail, ..., then WindowsEvent for any Windows channel), then the ASIM parser of
-`sentinel_asim` (imWebSession for proxy logs, ...). `product_pipelines` gives one product's list,
-for deploy formats that must name only that product's tables.
+Microsoft Sentinel table: rulec's own mappings first (`sigma_pipelines/*.yml`: SecurityEvent for
+the Security log where every field is one of its documented columns, SigninLogs, AWSCloudTrail,
+..., then WindowsEvent for any Windows channel, fields read from EventData), then
+`azure_monitor`'s, then the ASIM parser of `sentinel_asim` (imWebSession for proxy logs, ...).
+`product_pipelines` gives one product's list, for deploy formats that must name only that
+product's tables.
 
 The Splunk deploy format reads a Windows process-creation rule that names fields only Security
 event 4688 has (`NewProcessName`, `TargetUserName`, ...) through pySigma's `windows-audit`
@@ -35,7 +36,7 @@ OWN_DIR = Path(__file__).resolve().parent / "sigma_pipelines"
 OWN_PIPELINES = ("sentinel", "sentinel_windows_event")
 PRODUCT_PIPELINES: dict[str, str] = {
     "defender_xdr": "microsoft_xdr",
-    "sentinel": "azure_monitor|sentinel|sentinel_windows_event|sentinel_asim",
+    "sentinel": "sentinel|sentinel_windows_event|azure_monitor|sentinel_asim",
 }
 
 DEFAULT_PIPELINES: dict[str, tuple[str, ...]] = {
