@@ -124,6 +124,8 @@ DCOUNT_APPROXIMATION = "dcount"  # Options.approximations: write dcount(), KQL's
 EMPTY_APPROXIMATION = "empty"  # Options.approximations: exists as isnotempty()
 SKIP = "*"  # a Parse capture that keeps no column
 EMPTY = ("", None)  # KQL's empty values: isempty() holds for both
+# documented tables whose one column holds the event's text: where keyword searches look there
+RAW_TEXT_COLUMNS = {"Syslog": "SyslogMessage"}
 
 
 # characters a query file never holds raw: controls, line separators, bidi overrides, BOM
@@ -248,6 +250,12 @@ class KqlBackend(TextBackend):
                 raise self.unsupported("a keyword search", stage, detail)
         return f"where {self.expr(stage.predicate)}"
 
+    @property
+    def raw_field(self) -> str:
+        """The user's raw-text field, else the text column of the table read, else `_raw`."""
+        table = None if self.options.raw_field else self.documented_table()
+        return RAW_TEXT_COLUMNS.get(table or "") or super().raw_field
+
     def without_raw_text(self) -> str | None:
         """The table being read when Microsoft documents it without the raw-text column."""
         table = self.documented_table()
@@ -259,16 +267,21 @@ class KqlBackend(TextBackend):
         source = getattr(self, "reading", None)
         return self.table_name(source) if isinstance(source, ir.LogSource | ir.Table) else None
 
-    def typed(self, node: ir.Expr) -> bool:
-        """Whether `node` reads a column Microsoft documents as not a string (or a path into a
-        dynamic one): there a missing value is null, and `isnull()` / `isnotnull()` are exact."""
+    def documented_type(self, node: ir.Expr) -> str | None:
+        """The type Microsoft documents for the column `node` reads (`dynamic` for a path into
+        a dynamic column), None when it documents none."""
         table = self.documented_table()
         types = None if table is None else schemas.known_types(table)
         if types is None or not isinstance(node, ir.FieldRef):
-            return False
+            return None
         head, dot, _ = node.name.partition(".")
         kql_type = types.get(head) if dot else types.get(node.name)
-        return kql_type is not None and kql_type != "string" and (not dot or kql_type == "dynamic")
+        return kql_type if not dot or kql_type == "dynamic" else None
+
+    def typed(self, node: ir.Expr) -> bool:
+        """Whether `node` reads a column Microsoft documents as not a string (or a path into a
+        dynamic one): there a missing value is null, and `isnull()` / `isnotnull()` are exact."""
+        return self.documented_type(node) not in (None, "string")
 
     def search(self, predicate: ir.Expr) -> str | None:
         """`search "term" and ...`: KQL's search over every column of the row, which is what
@@ -583,8 +596,11 @@ class KqlBackend(TextBackend):
         return Text(f"{subject.text} {op} {value}", Prec.COMPARE)
 
     def match_eq(self, node: ir.Match, subject: Text, guarded: bool) -> Text:
-        """A bool is compared as its text `true`/`false`, as the reference compares it."""
+        """A bool is compared as its text `true`/`false`, as the reference compares it, and so
+        is a number on a column Microsoft documents as a string."""
         texts = tuple(str(v).lower() if isinstance(v, bool) else v for v in node.values)
+        if self.documented_type(node.field) == "string":  # a number compared as its text
+            texts = tuple(str(v) if isinstance(v, int | float) else v for v in texts)
         if texts != node.values:
             node = ir.Match(node.field, node.kind, texts, node.case_sensitive, span=node.span)
         if not node.case_sensitive and needs_full_fold(node.values):

@@ -4,10 +4,12 @@
 
 Each target reads the rules through its SIEM's default pipelines (`backends/pipelines.py`);
 pySigma's back end for the same target gets the same published pipelines (KQL: each of the
-three, and the best of them per rule). A rule counts as converted when the converter returns a
-query for it without an error. rulec's `eql (+threshold)` row also counts an aggregation that
-has no EQL form but deploys as an Elastic threshold rule (`--format elastic-threshold
---allow bucket,case`, whose fixed windows and case-sensitive keyword matching are reported).
+three, and the best of them per rule). kql is also measured per Microsoft product, through that
+product's pipelines alone (`product_pipelines`: Defender XDR, Sentinel). A rule counts as
+converted when the converter returns a query for it without an error. rulec's `eql
+(+threshold)` row also counts an aggregation that has no EQL form but deploys as an Elastic
+threshold rule (`--format elastic-threshold --allow bucket,case`, whose fixed windows and
+case-sensitive keyword matching are reported).
 The pySigma back ends used are those installed: pySigma-backend-splunk, -elasticsearch, -kusto
 and -duckdb (compatible with pySigma 1.5). rulec's table is printed (and written) before
 pySigma's run starts.
@@ -27,7 +29,7 @@ from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 from rulec.backends.base import Options
-from rulec.backends.pipelines import pipelines_for
+from rulec.backends.pipelines import pipelines_for, product_pipelines
 from rulec.compiler.batch import FileResult, convert_corpus
 from rulec.compiler.rules import discover
 
@@ -46,7 +48,11 @@ PYSIGMA: dict[str, list[tuple[str, str, tuple[str, ...]]]] = {
         ("kusto sentinel_asim", "kusto", ("sentinel_asim",)),
     ],
 }
+PYSIGMA["kql defender_xdr"] = PYSIGMA["kql"][:1]
+PYSIGMA["kql sentinel"] = PYSIGMA["kql"][1:]
 BEST_KUSTO = "kusto, best of the three"
+# kql for one Microsoft product alone: its own pipelines (`product_pipelines`)
+PRODUCTS = {"kql defender_xdr": "defender_xdr", "kql sentinel": "sentinel"}
 
 
 # --------------------------------------------------------------------------- rulec
@@ -74,6 +80,10 @@ def rulec_counts(files: Sequence[Path], workers: int) -> dict[str, Counter]:
     counts["eql (+threshold)"].update(
         rules=eql["rules"], converted=eql["converted"] + deployed, threshold=deployed
     )
+    for label, product in PRODUCTS.items():
+        groups = {product_pipelines(product): ["kql"]}
+        outcomes = [o for r in convert_corpus(files, groups, workers=workers) for o in r.outcomes]
+        counts[label] = Counter(rules=len(outcomes), converted=sum(o.ok for o in outcomes))
     return counts
 
 
@@ -109,6 +119,8 @@ def _pysigma_start() -> None:
     resolver = plugins.get_pipeline_resolver()
     for configs in PYSIGMA.values():
         for label, backend, pipelines in configs:
+            if label in _BACKENDS:
+                continue
             pipeline = resolver.resolve(list(pipelines)) if pipelines else None
             _BACKENDS[label] = _backend_class(plugins, backend)(processing_pipeline=pipeline)
 
@@ -182,7 +194,7 @@ def table(rulec: dict[str, Counter], pysigma: dict[str, Counter]) -> str:
     header = "| target | rules | rulec converted | pySigma back end | pySigma rules | converted |"
     lines = [header, "|---|---|---|---|---|---|"]
     for target, counts in rulec.items():
-        theirs = PYSIGMA.get(target.split(" ")[0], []) if target != "eql (+threshold)" else []
+        theirs = PYSIGMA.get(target, []) if target != "eql (+threshold)" else []
         labels = [label for label, _, _ in theirs] + ([BEST_KUSTO] if target == "kql" else [])
         labels = labels if pysigma else []  # rulec's table alone
         mine = f"{counts['converted']:,} ({counts['converted'] / max(1, counts['rules']):.1%})"

@@ -112,7 +112,25 @@ CASES = [
         "{product: azure, service: signinlogs}",
         "{ResultType: 50053, DeviceDetail.isCompliant: 'false'}",
         "SigninLogs",
-        "ResultType == 50053",
+        'ResultType =~ "50053"',  # documented as a string: the number as its text
+    ),
+    (  # a keyword of a Linux log with no category: Syslog's message text
+        "{product: linux}",
+        "[' denied AXFR from ', 'exiting (due to fatal error)']",
+        "Syslog",
+        'SyslogMessage contains " denied AXFR from "',
+    ),
+    (
+        "{product: kubernetes, service: audit}",
+        "{verb: create, objectRef.resource: pods}",
+        "AKSAudit",
+        'Verb =~ "create" and ObjectRef.resource =~ "pods"',
+    ),
+    (
+        "{category: webserver}",
+        "{cs-method: POST, sc-status: 200}",
+        "W3CIISLog",
+        'csMethod =~ "POST" and scStatus =~ "200"',
     ),
     (  # a path into a dynamic column: a missing value is null, so `exists` is exact
         "{product: windows, service: system}",

@@ -11,6 +11,7 @@ from __future__ import annotations
 import pickle
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, TypeVar
 
 from sigma.correlations import SigmaCorrelationRule
@@ -71,16 +72,17 @@ class FirstAccepting:
             try:
                 pipeline.apply(candidate)
             except SigmaError as error:
-                reasons.append(f"{name}: {_first_sentence(pysigma_message(error))}")
+                reasons.append(f"{_label(name)}: {_first_sentence(pysigma_message(error))}")
                 continue
             except Exception as error:  # a pipeline failing inside, on a rule it did not expect
-                reasons.append(f"{name}: the pipeline fails on this rule ({type(error).__name__})")
+                failure = f"the pipeline fails on this rule ({type(error).__name__})"
+                reasons.append(f"{_label(name)}: {failure}")
                 continue
             self.state, self.chosen = pipeline.state, name
             return candidate
         raise SigmaTransformationError(
-            f"no pipeline of {' | '.join(self.names)} has a table and fields for this rule's "
-            f"log source ({source}): " + "; ".join(reasons)
+            f"no pipeline of {' | '.join(map(_label, self.names))} has a table and fields for "
+            f"this rule's log source ({source}): " + "; ".join(reasons)
         )
 
 
@@ -89,6 +91,12 @@ def _logsource(rule: SigmaRule | SigmaCorrelationRule) -> str:
     keys = ("product", "category", "service")
     named = [f"{key}: {getattr(source, key)}" for key in keys if getattr(source, key, None)]
     return ", ".join(named) or "none"
+
+
+def _label(name: str) -> str:
+    """A pipeline as messages name it: a YAML file by its name without folder and suffix."""
+    path = Path(name)
+    return path.stem if path.suffix in (".yml", ".yaml") else name
 
 
 def _first_sentence(text: str) -> str:
