@@ -60,6 +60,10 @@ def test_device_image_load_events_column_order():
         ("CloudAppEvents", None, "RawEventData", "dynamic"),
         ("FileProfile", None, "GlobalPrevalence", "int"),
         ("DeviceImageLoadEvents", "sentinel", "TimeGenerated", "datetime"),
+        ("AgentsInfo", None, "InstanceCount", "int"),
+        ("AIAgentsInfo", None, "AIAgentId", "guid"),
+        ("DeviceBaselineComplianceAssessment", None, "IsCompliant", "bool"),
+        ("CallActivityEvents", None, "ActivityTimestamp", "datetime"),
     ],
 )  # fmt: skip
 def test_column_types(table, product, column, kql_type):
@@ -113,7 +117,7 @@ def test_every_table_is_well_formed():
 
 def test_counts():
     assert len(schemas.known_tables("sentinel")) == 698
-    assert len(schemas.known_tables("defender_xdr")) == 61
+    assert len(schemas.known_tables("defender_xdr")) == 68
     assert {"FileProfile", "DeviceFromIP", "AssignedIPAddresses"} <= schemas.known_tables()
 
 
