@@ -20,6 +20,8 @@ and overlapping windows over the threshold merge into one alert with `prev()`/`r
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
+from dataclasses import fields, is_dataclass
 from datetime import datetime, timedelta, timezone
 
 from rulec.backends import schemas
@@ -54,6 +56,7 @@ KEYWORDS = frozenset(
     }
 )
 TYPE_NAMES = frozenset({"bool", "boolean", "int", "long", "real", "double", "decimal", "string"})
+NUMERIC_TYPES = frozenset({"int", "long", "real", "decimal"})
 TYPE_NAMES |= {"guid", "datetime", "date", "timespan", "time", "dynamic"}
 STRING_OPERATORS = {
     ir.MatchKind.CONTAINS: "contains",
@@ -70,6 +73,7 @@ IN_PIPELINE = {
 TIMESPAN_UNITS = (("d", 86400_000_000), ("h", 3600_000_000), ("m", 60_000_000), ("s", 1_000_000))
 JOIN_KINDS = {kind: kind.value for kind in ir.JoinKind}
 TIME, NEW_RUN, RUN, ALL = "_rulec_t", "_rulec_new", "_rulec_run", "_rulec_all"
+CORRELATION_COLUMNS = ("value", "window_start", "window_end")  # what a correlation adds
 # rulec's normalised function names whose KQL spelling differs
 RENAMED_FUNCTIONS = {
     "lower": "tolower",
@@ -161,6 +165,15 @@ class KqlBackend(TextBackend):
         query = self.one_scan(query)
         self.hoisted: list[str] = []
         self.notes: dict[str, ir.Diagnostic] = {}
+        body = (query.params, query.lets, query.pipeline)  # not the rule's metadata
+        tables = {self.table_name(source) for source in sources(body)}
+        # a Sigma rule's values and fields are typed and named here, a KQL query's by its author
+        self.sigma = query.meta.language == "sigma"
+        self.event_time = event_time_column(tables) if self.sigma else self.default_time_field
+        self.columns_read = documented_columns(tables, body) if self.sigma else None
+        for key in nodes(body, (ir.Assign,)) if self.columns_read else ():
+            if is_key(key):
+                self.render_fieldref(key.expr, False)  # a group-by key is a column too
         statements = [self.param(p) for p in query.params]
         for let in query.lets:
             statements += self.with_hoisted(self.let(let))
@@ -251,6 +264,11 @@ class KqlBackend(TextBackend):
         return f"where {self.expr(stage.predicate)}"
 
     @property
+    def time_field(self) -> str:
+        """The user's event-time field, else the one the tables read are documented with."""
+        return self.options.time_field or getattr(self, "event_time", self.default_time_field)
+
+    @property
     def raw_field(self) -> str:
         """The user's raw-text field, else the text column of the table read, else `_raw`."""
         table = None if self.options.raw_field else self.documented_table()
@@ -268,9 +286,9 @@ class KqlBackend(TextBackend):
         return self.table_name(source) if isinstance(source, ir.LogSource | ir.Table) else None
 
     def documented_type(self, node: ir.Expr) -> str | None:
-        """The type Microsoft documents for the column `node` reads (`dynamic` for a path into
-        a dynamic column), None when it documents none."""
-        table = self.documented_table()
+        """The type Microsoft documents for the column a Sigma rule's `node` reads (`dynamic` for
+        a path into a dynamic column), None when it documents none."""
+        table = self.documented_table() if getattr(self, "sigma", False) else None
         types = None if table is None else schemas.known_types(table)
         if types is None or not isinstance(node, ir.FieldRef):
             return None
@@ -503,6 +521,15 @@ class KqlBackend(TextBackend):
             return name
         return "['" + name.replace("\\", "\\\\").replace("'", "\\'") + "']"
 
+    def render_fieldref(self, node: ir.FieldRef, guarded: bool) -> Text:
+        """A field; in a Sigma rule over documented tables, one of their columns."""
+        columns = getattr(self, "columns_read", None)
+        head = node.name.split(".")[0]
+        if columns is not None and head not in columns and not head.startswith("_rulec"):
+            detail = "no table the rule reads has this column (Microsoft's documentation)"
+            raise self.unsupported(f"the field {node.name}", node, detail)
+        return super().render_fieldref(node, guarded)
+
     def field_name(self, name: str) -> str:
         """A column, or the path `a.b.c` into a dynamic column (how nested events read)."""
         segments = name.split(".")
@@ -597,10 +624,14 @@ class KqlBackend(TextBackend):
 
     def match_eq(self, node: ir.Match, subject: Text, guarded: bool) -> Text:
         """A bool is compared as its text `true`/`false`, as the reference compares it, and so
-        is a number on a column Microsoft documents as a string."""
+        is a number on a column Microsoft documents as a string; a text on a numeric column is
+        the number it writes (`0x3e7`)."""
         texts = tuple(str(v).lower() if isinstance(v, bool) else v for v in node.values)
-        if self.documented_type(node.field) == "string":  # a number compared as its text
+        kql_type = self.documented_type(node.field)
+        if kql_type == "string":  # a number compared as its text
             texts = tuple(str(v) if isinstance(v, int | float) else v for v in texts)
+        elif kql_type in NUMERIC_TYPES:  # a text compared as the number it writes
+            texts = tuple(self.as_number(v, node) if isinstance(v, str) else v for v in texts)
         if texts != node.values:
             node = ir.Match(node.field, node.kind, texts, node.case_sensitive, span=node.span)
         if not node.case_sensitive and needs_full_fold(node.values):
@@ -611,6 +642,15 @@ class KqlBackend(TextBackend):
         if len(values) == 1 and (strings or not node.case_sensitive):
             return self.binary(subject, "=~" if insensitive else "==", values[0])
         return self.binary(subject, "in~" if insensitive else "in", f"({', '.join(values)})")
+
+    def as_number(self, text: str, node: ir.Match) -> int:
+        """A decimal or `0x` hexadecimal text as its number, for a numeric column."""
+        try:
+            return int(text, 0)
+        except ValueError:
+            detail = "Microsoft documents the column as a number"
+            error = self.unsupported("a text that is no number on a numeric column", node, detail)
+            raise error from None
 
     def lowered(self, node: ir.Match, subject: Text, op: str, list_op: str = "") -> Text:
         """`tolower(f) op "v"`: the IR's fold of every letter, where KQL's `=~`, `contains`,
@@ -711,6 +751,47 @@ class KqlBackend(TextBackend):
     match_le = threshold
     match_gt = threshold
     match_ge = threshold
+
+
+def sources(node: object) -> Iterator[ir.LogSource | ir.Table]:
+    """Every named table and log source in an IR node."""
+    return nodes(node, (ir.LogSource, ir.Table))
+
+
+def event_time_column(tables: set[str]) -> str:
+    """`Timestamp` when Microsoft documents every table read with it and without
+    `TimeGenerated` (Defender XDR's tables), else `TimeGenerated`."""
+    documented = [schemas.known_columns(table) or () for table in tables]
+    defender = all("Timestamp" in c and "TimeGenerated" not in c for c in documented)
+    return "Timestamp" if tables and defender else KqlBackend.default_time_field
+
+
+def documented_columns(tables: set[str], body: object) -> frozenset[str] | None:
+    """The columns a query over `tables` may read when Microsoft documents every one of them:
+    theirs, and those the query itself names; None when a table is not documented."""
+    documented = [schemas.known_columns(table) for table in tables]
+    if not tables or any(columns is None for columns in documented):
+        return None
+    named = {node.name for node in nodes(body, (ir.Measure,))}
+    named |= {node.name for node in nodes(body, (ir.Assign,)) if not is_key(node)}
+    return frozenset().union(*documented, named, CORRELATION_COLUMNS)
+
+
+def is_key(assign: ir.Assign) -> bool:
+    """Whether `assign` keeps a column under its own name (a group-by key)."""
+    return isinstance(assign.expr, ir.FieldRef) and assign.expr.name == assign.name
+
+
+def nodes(node: object, kinds: tuple[type, ...]) -> Iterator:
+    """Every node of the given kinds in an IR node."""
+    if isinstance(node, kinds):
+        yield node
+    if isinstance(node, tuple | list):
+        for item in node:
+            yield from nodes(item, kinds)
+    elif is_dataclass(node):
+        for column in fields(node):
+            yield from nodes(getattr(node, column.name), kinds)
 
 
 def needs_full_fold(values: tuple[object, ...]) -> bool:
