@@ -174,6 +174,10 @@ class KqlBackend(TextBackend):
         for key in nodes(body, (ir.Assign,)) if self.columns_read else ():
             if is_key(key):
                 self.render_fieldref(key.expr, False)  # a group-by key is a column too
+        for stage in nodes(body, (ir.Correlation,)) if self.columns_read else ():
+            for name in (*stage.group_by, stage.value_field):  # and a correlation's fields
+                if name:
+                    self.render_fieldref(ir.FieldRef(name, span=stage.span), False)
         statements = [self.param(p) for p in query.params]
         for let in query.lets:
             statements += self.with_hoisted(self.let(let))

@@ -196,3 +196,41 @@ def test_sigmahq_queries_pass_microsofts_semantic_analysis(shared: Path) -> None
     ]
     print(f"\n{len(checked)} queries checked, {len(wrong)} with semantic errors")
     assert wrong == []
+
+
+def test_a_field_no_documented_table_has_is_a_diagnostic(tmp_path: Path) -> None:
+    text = "title: c\nname: c\ncorrelation:\n  type: event_count\n  rules: [r]\n"
+    text += "  group-by: [NoSuchColumn]\n  timespan: 5m\n  condition: {gte: 3}\n---\n"
+    text += "title: r\nname: r\nlogsource: {product: aws, service: cloudtrail}\n"
+    text += "detection:\n  sel: {eventName: ConsoleLogin}\n  condition: sel\n"
+    (tmp_path / "c.yml").write_text(text, encoding="utf-8")
+    (message,) = convert(tmp_path).values()
+    assert "the field NoSuchColumn" in str(message)
+    assert "no table the rule reads has this column" in str(message)
+
+
+def test_defender_tables_keep_time_in_timestamp(tmp_path: Path) -> None:
+    text = "title: c\nname: c\ncorrelation:\n  type: event_count\n  rules: [r]\n"
+    text += "  group-by: [DeviceName]\n  timespan: 5m\n  condition: {gte: 3}\n---\n"
+    text += "title: r\nname: r\nlogsource: {product: windows, category: process_creation}\n"
+    text += "detection:\n  sel: {Image|endswith: '\\whoami.exe'}\n  condition: sel\n"
+    (tmp_path / "c.yml").write_text(text, encoding="utf-8")
+    (query,) = convert(tmp_path).values()
+    assert str(query).startswith("let r = (\n    DeviceProcessEvents"), query
+    assert "todatetime(Timestamp)" in str(query)
+    assert semantic_errors([str(query)]) == [[]]
+
+
+@pytest.mark.parametrize(
+    ("value", "written"),
+    [("'0x3e7'", "LogonId == 999"), ("'42'", "LogonId == 42"), ("abc", None)],
+)
+def test_a_text_on_a_numeric_column_is_its_number(tmp_path: Path, value, written) -> None:
+    selection = f"{{Image|endswith: '\\cmd.exe', LogonId: {value}}}"
+    rule(tmp_path, "n", "{product: windows, category: process_creation}", selection)
+    (text,) = convert(tmp_path).values()
+    if written is None:
+        assert "a text that is no number on a numeric column" in str(text)
+    else:
+        assert written in str(text), text
+        assert semantic_errors([str(text)]) == [[]]
