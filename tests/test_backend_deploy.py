@@ -187,7 +187,7 @@ def test_an_aggregated_defender_query_without_the_required_columns_is_a_diagnost
     path.write_text(
         "title: bitsadmin burst\nlogsource: {product: windows, category: process_creation}\n"
         "detection:\n  selection: {Image|endswith: '\\bitsadmin.exe'}\n"
-        "  condition: selection | count() by Computer > 5\n  timeframe: 1h\n",
+        "  condition: selection | count() by DeviceName > 5\n  timeframe: 1h\n",
         encoding="utf-8",
     )
     (query,) = rules(path, "defender")
