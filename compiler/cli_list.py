@@ -5,7 +5,7 @@ from __future__ import annotations
 import click
 
 from rulec.backends.deploy import FORMATS as DEPLOY_FORMATS
-from rulec.backends.pipelines import DEFAULT_PIPELINES
+from rulec.backends.pipelines import DEFAULT_PIPELINES, OWN_DIR, OWN_PIPELINES
 from rulec.backends.registry import ENGINE_TARGETS, TEXT_TARGETS, available
 
 TARGETS = {
@@ -54,10 +54,19 @@ def _pipelines() -> list[tuple[str, str]]:
             for name in spec.split("|"):
                 if target in TARGETS:
                     users.setdefault(name, []).append(target)
+    listed = {**installed_pipelines(), **{name: _own(name) for name in OWN_PIPELINES}}
     return [
         (name, text + (f" (default for {', '.join(users[name])})" if name in users else ""))
-        for name, text in installed_pipelines().items()
+        for name, text in sorted(listed.items())
     ]
+
+
+def _own(name: str) -> str:
+    """The description of one of rulec's own pipeline files (its `name`)."""
+    import yaml
+
+    loaded = yaml.safe_load((OWN_DIR / f"{name}.yml").read_text(encoding="utf-8"))
+    return f"{loaded.get('name', '')}"
 
 
 def _formats() -> list[tuple[str, str]]:

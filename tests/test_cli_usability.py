@@ -12,7 +12,7 @@ from click.testing import CliRunner
 
 from conftest import REPO
 from rulec.backends.deploy import FORMATS as DEPLOY_FORMATS
-from rulec.backends.pipelines import DEFAULT_PIPELINES
+from rulec.backends.pipelines import DEFAULT_PIPELINES, OWN_PIPELINES
 from rulec.backends.registry import available, backend_for
 from rulec.compiler.cli import main
 from rulec.compiler.cli_list import TARGETS
@@ -84,7 +84,7 @@ def test_list_targets_names_each_target_convert_accepts():
 
 def test_list_pipelines_shows_each_installed_pipeline_and_the_defaults():
     pipelines = listed("pipelines")
-    assert set(pipelines) == set(installed_pipelines())
+    assert set(pipelines) == set(installed_pipelines()) | set(OWN_PIPELINES)
     for target, chosen in DEFAULT_PIPELINES.items():
         if target not in TARGETS:  # a deploy format's or kuery's pipelines: not a target's
             continue
@@ -151,7 +151,11 @@ def test_convert_reports_a_parse_failure_once_and_sums_up_per_target(tmp_path):
 
 def test_a_transformation_error_names_its_target(tmp_path):
     rule = tmp_path / "security.yml"
-    rule.write_text(GOOD.replace("category: process_creation", "service: wmi"))
+    rule.write_text(
+        GOOD.replace(
+            "{product: windows, category: process_creation}", "{product: okta, service: okta}"
+        )
+    )
     result = invoke("convert", "-t", "duckdb", "-t", "kql", rule)
     assert result.exit_code == 1
     (error,) = [line for line in result.stderr.splitlines() if ": error[" in line]
