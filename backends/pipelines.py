@@ -12,8 +12,8 @@ Microsoft Sentinel table: rulec's own mappings first (`sigma_pipelines/*.yml`: S
 the Security log where every field is one of its documented columns, SigninLogs, AWSCloudTrail,
 ..., then WindowsEvent for any Windows channel, fields read from EventData), then
 `azure_monitor`'s, then the ASIM parser of `sentinel_asim` (imWebSession for proxy logs, ...).
-`product_pipelines` gives one product's list, for deploy formats that must name only that
-product's tables.
+`product_pipelines` gives one product's list: the `sentinel` and `defender` deploy formats
+convert with their own product's, so a Defender custom detection never names a Sentinel table.
 
 The Splunk deploy format reads a Windows process-creation rule that names fields only Security
 event 4688 has (`NewProcessName`, `TargetUserName`, ...) through pySigma's `windows-audit`
@@ -45,6 +45,9 @@ DEFAULT_PIPELINES: dict[str, tuple[str, ...]] = {
     "kuery": ("ecs_windows",),
     "kql": (SEPARATOR.join(PRODUCT_PIPELINES.values()),),
     "splunk-savedsearch": ("sysmon|windows-audit", str(SYSMON_PROCESS_FIELDS), "splunk_windows"),
+    # each Microsoft deploy format names only its own product's tables
+    "sentinel": (PRODUCT_PIPELINES["sentinel"],),
+    "defender": (PRODUCT_PIPELINES["defender_xdr"],),
 }
 
 

@@ -137,13 +137,31 @@ def test_seed_is_a_sentinel_rule_whose_entities_are_columns_it_outputs(shared):
     assert "entityMappings" not in rule
 
 
-def test_seed_is_refused_as_a_defender_detection_on_a_sentinel_table():
-    (seed,) = rules(SEED, "defender")
-    with pytest.raises(ir.RuleError) as caught:
-        artefact("defender", seed)
-    diagnostic = caught.value.diagnostic
-    assert diagnostic.code == "deploy.unsupported" and diagnostic.span.line == 1
-    assert "SecurityEvent is not a Defender XDR advanced hunting table" in diagnostic.message
+def test_seed_is_refused_as_a_defender_detection_on_security_event_fields():
+    """The defender format reads rules through Defender XDR's mapping only (never a Sentinel
+    table): the seed's Security event 4688 field has no DeviceProcessEvents column."""
+    names = pipelines_for(deploy.pipeline_target("defender"), (), False)
+    (diagnostic,) = load_rules(SEED, resolve_pipeline(names))
+    assert isinstance(diagnostic, ir.Diagnostic) and diagnostic.code == "sigma.transformation"
+    assert (diagnostic.span.line, diagnostic.span.column) == (28, 14)
+    assert "NewProcessName" in diagnostic.message and "DeviceProcessEvents" in diagnostic.message
+
+
+def test_microsoft_formats_name_only_their_own_products_tables():
+    """Oracle: the table lists of backends/schemas (Microsoft's table references)."""
+    schemas = Path(deploy.__file__).parent / "schemas"
+    defender = set(yaml.safe_load((schemas / "defender_xdr.yml").read_text())["tables"])
+    for path in sorted(RULES.glob("*.yml")):
+        for query in rules(path, "defender"):
+            try:
+                text = artefact("defender", query)
+            except ir.RuleError:
+                continue
+            (rule,) = parse("defender", text)
+            table = rule["queryCondition"]["queryText"].split("\n")[0].strip()
+            assert table in defender, (path.name, table)
+    (sentinel,) = rules(BITSADMIN, "sentinel")
+    assert document("sentinel", sentinel)["query"].startswith("WindowsEvent")
 
 
 # --------------------------------------------------------------------------- events, correlations
@@ -280,6 +298,7 @@ def test_hyphenated_tactics_and_sub_techniques_in_every_format():
     sentinel = document("sentinel", tagged(event, ATTACK_TAGS))
     assert sentinel["tactics"] == ["PrivilegeEscalation", "CommandAndControl"]
     assert sentinel["relevantTechniques"] == ["T1548.002"]
+    (event,) = rules(BITSADMIN, "defender")
     defender = document("defender", tagged(event, ATTACK_TAGS))
     assert defender["detectionAction"]["alertTemplate"]["category"] == "PrivilegeEscalation"
     (event,) = rules(BITSADMIN, "elastic-eql")
