@@ -298,13 +298,13 @@ def _invoke(*args: str):
 def test_aggregation_added_changes_every_target_and_eql_now_fails(tmp_path):
     text = _sigma(WINRSHOST)
     condition = "    condition: selection and not 1 of filter_main_*"
-    counted = condition + " | count() by Computer > 5\n    timeframe: 10m"
+    counted = condition + " | count() by DeviceName > 5\n    timeframe: 10m"
     old, new = _write_pair(tmp_path, text.replace(condition, counted), counted, condition, ".yml")
     result = _invoke(old, new, "--format", "json")
     assert result.exit_code == 1, result.output
     [rule] = json.loads(result.stdout)["rules"]
     changes = [(c["aspect"], c["change"], c["new"]) for c in rule["changes"]]
-    assert ("threshold", "added", "count() > 5 within 10m by Computer") in changes
+    assert ("threshold", "added", "count() > 5 within 10m by DeviceName") in changes
     targets = {t["target"]: t["status"] for t in rule["targets"]}
     assert targets == {"duckdb": "changed", "eql": "now fails", "spl": "changed", "kql": "changed"}
 

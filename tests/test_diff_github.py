@@ -93,7 +93,7 @@ def edited(tmp_path):
         new,
         {
             "cmd.yml": rule(),
-            "pwsh.yml": pwsh.replace("condition: sel", "condition: sel | count() by Computer > 5")
+            "pwsh.yml": pwsh.replace("condition: sel", "condition: sel | count() by DeviceName > 5")
             + "timeframe: 10m\n",
             "net.yml": net.replace("net.exe", "net1.exe"),
             "new.yml": rule("New", "44444444-4444-4444-4444-444444444444"),
@@ -121,7 +121,7 @@ def test_one_row_per_changed_rule_and_one_column_per_target(edited):
         ],
         "New": ["rule added", "new", "new", "new", "new"],
         "Pwsh": [
-            "threshold added; output added Computer; output added value",
+            "threshold added; output added DeviceName; output added value",
             "changed",
             "now fails",
             "changed",

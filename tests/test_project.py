@@ -28,7 +28,7 @@ id: 22222222-2222-2222-2222-222222222222
 logsource: {product: windows, category: process_creation}
 detection:
   sel: {Image|endswith: '\\net.exe'}
-  condition: sel | count() by Computer > 3
+  condition: sel | count() by DeviceName > 3
 timeframe: 5m
 """
 
