@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 import uuid
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import PurePath
 
@@ -108,7 +108,7 @@ def deployment(query: ir.Query, emitted: Emitted, data: AttackData | None = None
     meta = query.meta
     level = (meta.level or "medium").lower()
     tactics, techniques, unknown = attack(meta.tags, data or packaged_attack())
-    tables = tuple(dict.fromkeys(table_names(query)))
+    tables = tuple(dict.fromkeys(t.name for t in ir.find_all(query, ir.Table)))
     identity = rule_id(meta.id, meta.title or emitted.text)
     title = meta.title or (PurePath(meta.path).stem if meta.path else identity)
     return Deployment(
@@ -214,7 +214,9 @@ def outputs(query: ir.Query) -> tuple[str, ...] | None:
     ):
         table = pipeline.source.name if isinstance(pipeline.source, ir.Table) else None
         documented = schemas.known_columns(table) if table else None
-        return documented or tuple(dict.fromkeys(field_names(pipeline.stages)))
+        return documented or tuple(
+            dict.fromkeys(f.name for f in ir.find_all(pipeline.stages, ir.FieldRef))
+        )
     return tracked_columns(query)
 
 
@@ -229,27 +231,3 @@ def tracked_columns(query: ir.Query) -> tuple[str, ...] | None:
         return builder.relation(builder.query.pipeline).columns
     except ir.RuleError:
         return None
-
-
-def table_names(node: object):
-    """The names of the tables a part of the IR reads, in order."""
-    if isinstance(node, ir.Table):
-        yield node.name
-    elif isinstance(node, tuple | list):
-        for item in node:
-            yield from table_names(item)
-    elif isinstance(node, ir.Node):
-        for part in fields(node):
-            yield from table_names(getattr(node, part.name))
-
-
-def field_names(node: object):
-    """The field names a part of the IR reads, in order."""
-    if isinstance(node, ir.FieldRef):
-        yield node.name
-    elif isinstance(node, tuple | list):
-        for item in node:
-            yield from field_names(item)
-    elif isinstance(node, ir.Node):
-        for part in fields(node):
-            yield from field_names(getattr(node, part.name))

@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
-from dataclasses import fields, is_dataclass
 from datetime import datetime, timedelta, timezone
 
 from rulec.backends import schemas
@@ -171,10 +170,10 @@ class KqlBackend(TextBackend):
         self.sigma = query.meta.language == "sigma"
         self.event_time = event_time_column(tables) if self.sigma else self.default_time_field
         self.columns_read = documented_columns(tables, body) if self.sigma else None
-        for key in nodes(body, (ir.Assign,)) if self.columns_read else ():
+        for key in ir.find_all(body, (ir.Assign,)) if self.columns_read else ():
             if is_key(key):
                 self.render_fieldref(key.expr, False)  # a group-by key is a column too
-        for stage in nodes(body, (ir.Correlation,)) if self.columns_read else ():
+        for stage in ir.find_all(body, (ir.Correlation,)) if self.columns_read else ():
             for name in (*stage.group_by, stage.value_field):  # and a correlation's fields
                 if name:
                     self.render_fieldref(ir.FieldRef(name, span=stage.span), False)
@@ -759,7 +758,7 @@ class KqlBackend(TextBackend):
 
 def sources(node: object) -> Iterator[ir.LogSource | ir.Table]:
     """Every named table and log source in an IR node."""
-    return nodes(node, (ir.LogSource, ir.Table))
+    return ir.find_all(node, (ir.LogSource, ir.Table))
 
 
 def event_time_column(tables: set[str]) -> str:
@@ -776,26 +775,14 @@ def documented_columns(tables: set[str], body: object) -> frozenset[str] | None:
     documented = [schemas.known_columns(table) for table in tables]
     if not tables or any(columns is None for columns in documented):
         return None
-    named = {node.name for node in nodes(body, (ir.Measure,))}
-    named |= {node.name for node in nodes(body, (ir.Assign,)) if not is_key(node)}
+    named = {node.name for node in ir.find_all(body, (ir.Measure,))}
+    named |= {node.name for node in ir.find_all(body, (ir.Assign,)) if not is_key(node)}
     return frozenset().union(*documented, named, CORRELATION_COLUMNS)
 
 
 def is_key(assign: ir.Assign) -> bool:
     """Whether `assign` keeps a column under its own name (a group-by key)."""
     return isinstance(assign.expr, ir.FieldRef) and assign.expr.name == assign.name
-
-
-def nodes(node: object, kinds: tuple[type, ...]) -> Iterator:
-    """Every node of the given kinds in an IR node."""
-    if isinstance(node, kinds):
-        yield node
-    if isinstance(node, tuple | list):
-        for item in node:
-            yield from nodes(item, kinds)
-    elif is_dataclass(node):
-        for column in fields(node):
-            yield from nodes(getattr(node, column.name), kinds)
 
 
 def needs_full_fold(values: tuple[object, ...]) -> bool:

@@ -32,7 +32,7 @@ from rulec.compiler.check import check_paths
 from rulec.compiler.cli_cards import catalog, diff, emit, explain, warn
 from rulec.compiler.cli_list import list_
 from rulec.compiler.cli_sync import sync_folder
-from rulec.compiler.cli_verify import verify
+from rulec.compiler.cli_verify import table_paths, verify
 from rulec.compiler.convert import Outcome, strict_outcome
 from rulec.compiler.folder_sync import Plan
 from rulec.compiler.project import Project, load_project
@@ -473,12 +473,7 @@ def run(
     debug = ctx.obj["debug"]
     chosen = _engine(engine, spark_master)
     moment = _parse_now(now)
-    bound = {}
-    for spec in tables:
-        name, sep, path = spec.partition("=")
-        if not sep or not name:
-            raise click.BadParameter(f"expected NAME=PATH, got {spec!r}", param_hint="--table")
-        bound[name] = path
+    bound = table_paths(tables)
     try:
         data = load_on(chosen, events)
         extra = {name: load_on(chosen, [path]) for name, path in bound.items()}

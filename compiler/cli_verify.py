@@ -119,15 +119,21 @@ def _target_engines(names: tuple[str, ...], spark_master: str | None, named: boo
     return engines
 
 
-def _inputs(events, tables, now, time_field, reference) -> Inputs:
-    from rulec.compiler.engine_choice import load_on
-
+def table_paths(specs) -> dict[str, str]:
+    """`--table NAME=PATH` options as name -> path (a bad one is a usage error)."""
     bound = {}
-    for spec in tables:
+    for spec in specs:
         name, sep, path = spec.partition("=")
         if not sep or not name:
             raise click.BadParameter(f"expected NAME=PATH, got {spec!r}", param_hint="--table")
         bound[name] = path
+    return bound
+
+
+def _inputs(events, tables, now, time_field, reference) -> Inputs:
+    from rulec.compiler.engine_choice import load_on
+
+    bound = table_paths(tables)
     try:
         data = load_on(reference, events)
         extra = {name: load_on(reference, [path]) for name, path in bound.items()}

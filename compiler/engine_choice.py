@@ -96,38 +96,25 @@ def run_each(
     time_field: str | None,
     progress: Progress | None = None,
 ) -> list[RuleRun]:
-    """Each query's rows (or the error it raised) on `engine`."""
-    if hasattr(engine, "run_query"):
-        return _run_texts(queries, engine, events, tables, now, time_field, progress)
+    """Each query's rows (or the error it raised) on `engine`: as its target's text on an
+    `eql`, `kql` or `spl` engine, batched on Spark, else compiled and run one by one."""
     if hasattr(engine, "run_many"):
         return _run_batched(queries, engine, events, tables, now, time_field, progress)
-    runs: list[RuleRun] = []
-    for query in queries:
-        try:
-            runs.append(RuleRun(rows=execute(query, events, tables, now, time_field, engine)))
-        except Exception as error:
-            runs.append(RuleRun(error=error))
-        if progress:
-            progress(len(runs), len(queries))
-    return runs
+    if hasattr(engine, "run_query"):
+        empty = EventTable((ROW,), ())
 
-
-def _run_texts(
-    queries: Sequence[ir.Query],
-    engine: Any,
-    events: EventTable | None,
-    tables: Mapping[str, EventTable],
-    now: datetime | None,
-    time_field: str | None,
-    progress: Progress | None = None,
-) -> list[RuleRun]:
-    """Each query run as its target's text on an `eql`, `kql` or `spl` engine."""
-    empty = EventTable((ROW,), ())
-    runs: list[RuleRun] = []
-    for query in queries:
-        try:
+        def run(query: ir.Query) -> list[dict[str, object]]:
             rows = engine.run_query(query, events or empty, tables, now, time_field)
-            runs.append(RuleRun(rows=sorted(rows, key=_order)))
+            return sorted(rows, key=_order)
+    else:
+
+        def run(query: ir.Query) -> list[dict[str, object]]:
+            return execute(query, events, tables, now, time_field, engine)
+
+    runs: list[RuleRun] = []
+    for query in queries:
+        try:
+            runs.append(RuleRun(rows=run(query)))
         except Exception as error:
             runs.append(RuleRun(error=error))
         if progress:

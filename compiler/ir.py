@@ -11,7 +11,8 @@ The meaning of the IR is fixed by the DuckDB reference executor (`compiler/execu
 
 from __future__ import annotations
 
-from dataclasses import field
+from collections.abc import Iterator
+from dataclasses import field, fields, is_dataclass
 from datetime import datetime, timedelta
 from enum import Enum
 
@@ -558,3 +559,15 @@ class Query(Node):
     meta: RuleMeta = field(default_factory=lambda: RuleMeta(language="unknown"))
     # what the front end noticed without refusing the rule (e.g. metadata Sigma does not allow)
     warnings: tuple[Diagnostic, ...] = field(default=(), compare=False)
+
+
+def find_all(node: object, kinds: type | tuple[type, ...]) -> Iterator:
+    """Every node of the given kinds inside `node` (itself included), in order."""
+    if isinstance(node, kinds):
+        yield node
+    if isinstance(node, tuple | list):
+        for item in node:
+            yield from find_all(item, kinds)
+    elif is_dataclass(node):
+        for column in fields(node):
+            yield from find_all(getattr(node, column.name), kinds)
