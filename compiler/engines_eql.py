@@ -16,11 +16,12 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from datetime import datetime, timezone
+from datetime import datetime
 
 from rulec.backends.base import Options
 from rulec.backends.eql import EqlBackend
 from rulec.compiler import ir
+from rulec.compiler.event_time import instant
 from rulec.compiler.events import RAW, ROW, EventTable
 
 DEFAULT_TIME_FIELD = "TimeCreated"
@@ -95,11 +96,5 @@ def document(row: Mapping[str, object]) -> dict[str, object]:
 def event_time(row: Mapping[str, object], index: int, time_field: str) -> int:
     """The event's time in the engine's unit (100 ns ticks since 1970), else its position."""
     value = row.get(time_field)
-    try:
-        moment = datetime.fromisoformat(str(value).replace("Z", "+00:00"))
-    except ValueError:
-        return index
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=timezone.utc)
-    since = moment - datetime(1970, 1, 1, tzinfo=timezone.utc)
-    return int(since.total_seconds() * 10_000_000)
+    seconds = instant(value) if isinstance(value, str) else None
+    return index if seconds is None else int(seconds * 10_000_000)

@@ -22,10 +22,11 @@ import re
 from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import datetime
 
 from rulec.compiler import ir
 from rulec.compiler.engines import EngineLimit
+from rulec.compiler.event_time import instant
 from rulec.compiler.events import ROW, EventTable
 from rulec.compiler.executor import execute
 
@@ -195,16 +196,3 @@ def normal(value: object) -> object:
     if isinstance(value, str) and ISO_TIME.fullmatch(value):
         return instant(value)
     return value
-
-
-def instant(value: object) -> float | None:
-    """Epoch seconds of an ISO 8601 text (UTC unless it says otherwise) or of a number."""
-    if isinstance(value, int | float) and not isinstance(value, bool):
-        return float(value)
-    try:
-        moment = datetime.fromisoformat(str(value).replace("Z", "+00:00"))
-    except ValueError:
-        return None
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=timezone.utc)
-    return moment.timestamp()

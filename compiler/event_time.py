@@ -10,6 +10,7 @@ have none of them (or not the field named) would silently match nothing, so it i
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import datetime, timezone
 
 from rulec.compiler import ir
 
@@ -72,3 +73,16 @@ def _where(query: ir.Query) -> ir.Span:
     if query.span.file is not None:
         return query.span
     return ir.Span(query.meta.path)
+
+
+def instant(value: object) -> float | None:
+    """Epoch seconds of an ISO 8601 text (UTC unless it says otherwise) or of a number."""
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return float(value)
+    try:
+        moment = datetime.fromisoformat(str(value).replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=timezone.utc)
+    return moment.timestamp()

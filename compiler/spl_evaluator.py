@@ -51,6 +51,8 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime, timezone
 
+from rulec.compiler.event_time import instant
+
 Row = dict[str, object]
 
 
@@ -901,11 +903,8 @@ def with_time(event: Row, time_field: str | None) -> Row:
     """The event with `_time` in epoch seconds, taken from `time_field` when it has one."""
     if "_time" in event or not time_field or not event.get(time_field):
         return dict(event)
-    try:
-        moment = datetime.fromisoformat(str(event[time_field]).replace("Z", "+00:00"))
-    except ValueError:
-        return dict(event)
-    return {**event, "_time": moment.timestamp()}
+    seconds = instant(str(event[time_field]))
+    return dict(event) if seconds is None else {**event, "_time": seconds}
 
 
 def newest_first(events: list[Row], test: Predicate) -> list[Row]:
