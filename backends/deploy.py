@@ -18,6 +18,7 @@ from rulec.backends.base import Backend, Emitted, Options
 from rulec.backends.deploy_model import Deployment, deployment
 from rulec.backends.kuery import KueryBackend
 from rulec.backends.pipelines import DEFAULT_PIPELINES
+from rulec.backends.splunk_data import SplunkSearchBackend, with_xml_sources
 from rulec.compiler import ir
 from rulec.compiler.passes.attack import packaged_attack
 
@@ -43,6 +44,8 @@ def backend(format: str, options: Options | None = None) -> Backend:
         raise ValueError(f"unknown format {format!r}: expected one of {', '.join(FORMATS)}")
     if FORMATS[format] == "kuery":
         return KueryBackend(options)
+    if format == "splunk-savedsearch":
+        return SplunkSearchBackend(options)
     from rulec.backends.registry import backend_for
 
     return backend_for(FORMATS[format], options)
@@ -59,7 +62,7 @@ def prepare(format: str, query: ir.Query, options: Options | None = None) -> ir.
         chosen = options.pipelines if options else None
         return deploy_fields.with_pipeline_fields(query, FORMATS[format], chosen)
     if format == "splunk-savedsearch":
-        return deploy_fields.with_sourcetype(query)
+        return with_xml_sources(query)
     return query
 
 
@@ -89,17 +92,31 @@ def emit(format: str, query: ir.Query, options: Options | None = None) -> Emitte
 
 
 def attack_warnings(rule: Deployment, format: str) -> tuple[ir.Diagnostic, ...]:
-    """A warning for each ATT&CK tag the shipped data does not know (it is not written)."""
-    version = packaged_attack().version
-    return tuple(
+    """A warning for each ATT&CK tag the shipped data does not know (it is not written), and
+    for each tactic a Microsoft format has no name for (its techniques are still written)."""
+    releases = packaged_attack().releases
+    unknown = tuple(
         ir.Diagnostic(
             "deploy.attack-unknown",
-            f"{tag} is not in MITRE ATT&CK {version} (the data rulec ships): not written",
+            f"{tag} is not in MITRE ATT&CK {releases} (the data rulec ships): not written",
             rule.span,
             "warning",
             format,
         )
         for tag in rule.unknown_attack
+    )
+    if format not in ("sentinel", "defender"):
+        return unknown
+    return unknown + tuple(
+        ir.Diagnostic(
+            "deploy.attack-tactic",
+            f"{tactic.id} {tactic.name} is no {format} tactic: only its techniques are written",
+            rule.span,
+            "warning",
+            format,
+        )
+        for tactic in rule.tactics
+        if tactic.id not in deploy_formats.MICROSOFT_TACTICS
     )
 
 

@@ -4,8 +4,6 @@
   names every other field, through the same Sigma pipelines (`Computer` becomes
   `winlog.event_data.Computer` under `ecs_windows`, as it would in a detection). pySigma maps
   only detection fields; this maps the others the same way, one field at a time.
-- Splunk: a rule whose log source no Splunk pipeline scopes (Linux, cloud, SaaS) reads the
-  sourcetype that Splunk's add-on for that source documents.
 """
 
 from __future__ import annotations
@@ -15,66 +13,6 @@ from functools import cache
 
 from rulec.backends.pipelines import default_pipeline
 from rulec.compiler import ir
-
-# (product, category, service) -> sourcetype, from the Splunk add-on documented for the source
-# (Splunk Add-on for Sysmon for Linux, for Unix and Linux, for AWS, for Microsoft Cloud
-# Services, for Okta Identity Cloud, for Google Cloud Platform, for GitHub, for Microsoft
-# Office 365, for Zeek aka Bro); None matches any value.
-SPLUNK_SOURCETYPES: tuple[tuple[tuple[str | None, str | None, str | None], str], ...] = (
-    (("linux", "process_creation", None), "sysmon:linux"),
-    (("linux", "file_event", None), "sysmon:linux"),
-    (("linux", "network_connection", None), "sysmon:linux"),
-    (("linux", None, "auditd"), "linux:audit"),
-    (("linux", None, "sshd"), "linux_secure"),
-    (("linux", None, "syslog"), "syslog"),
-    (("aws", None, "cloudtrail"), "aws:cloudtrail"),
-    (("azure", None, "signinlogs"), "azure:monitor:aad"),
-    (("azure", None, "auditlogs"), "azure:monitor:aad"),
-    (("azure", None, "riskdetection"), "azure:monitor:aad"),
-    (("azure", None, "pim"), "azure:monitor:aad"),
-    (("azure", None, "activitylogs"), "azure:monitor:activity"),
-    (("okta", None, "okta"), "OktaIM2:log"),
-    (("gcp", None, "gcp.audit"), "google:gcp:pubsub:message"),
-    (("github", None, "audit"), "github:enterprise:audit"),
-    (("m365", None, None), "o365:management:activity"),
-    (("zeek", None, "dns"), "bro:dns:json"),
-    (("zeek", None, "http"), "bro:http:json"),
-    (("zeek", None, "smb_files"), "bro:smb_files:json"),
-)
-
-
-def splunk_sourcetype(source: ir.LogSource) -> str | None:
-    for (product, category, service), sourcetype in SPLUNK_SOURCETYPES:
-        if all(
-            want is None or want == got
-            for want, got in ((product, source.product), (category, source.category))
-        ) and (service is None or service == source.service):
-            return sourcetype
-    return None
-
-
-def with_sourcetype(query: ir.Query) -> ir.Query:
-    """`query` (and the rules a correlation reads) scoped to its log source's sourcetype."""
-    lets = tuple(
-        replace(let, value=_scoped(let.value)) if isinstance(let.value, ir.Pipeline) else let
-        for let in query.lets
-    )
-    return replace(query, pipeline=_scoped(query.pipeline), lets=lets)
-
-
-def _scoped(pipeline: ir.Pipeline) -> ir.Pipeline:
-    if not isinstance(pipeline.source, ir.LogSource):
-        return pipeline
-    sourcetype = splunk_sourcetype(pipeline.source)
-    if sourcetype is None:
-        return pipeline
-    match = ir.Match(ir.FieldRef("sourcetype"), ir.MatchKind.EQ, (sourcetype,), False)
-    first, *rest = pipeline.stages or (None,)
-    if isinstance(first, ir.Filter):
-        scoped = replace(first, predicate=ir.And((match, first.predicate)))
-        return replace(pipeline, stages=(scoped, *rest))
-    return replace(pipeline, stages=(ir.Filter(match), *pipeline.stages))
-
 
 # --------------------------------------------------------------------------- Elastic
 

@@ -29,6 +29,25 @@ DEFENDER_PERIODS = (
 SENTINEL_RANGE = (timedelta(minutes=5), timedelta(days=14))
 SENTINEL_LIMITS = {"name": 256, "description": 5000, "query": 10000}  # characters
 ATTACK = "https://attack.mitre.org"
+# ATT&CK tactic id -> the name Microsoft Sentinel and Defender XDR accept (Azure-Sentinel's
+# AttackTactic enum): by id, so TA0005 is DefenseEvasion whether a rule tags it `defense-evasion`
+# or, as ATT&CK renamed it, `stealth`; a tactic missing here (TA0112 Defense Impairment) has none
+MICROSOFT_TACTICS = {
+    "TA0043": "Reconnaissance",
+    "TA0042": "ResourceDevelopment",
+    "TA0001": "InitialAccess",
+    "TA0002": "Execution",
+    "TA0003": "Persistence",
+    "TA0004": "PrivilegeEscalation",
+    "TA0005": "DefenseEvasion",
+    "TA0006": "CredentialAccess",
+    "TA0007": "Discovery",
+    "TA0008": "LateralMovement",
+    "TA0009": "Collection",
+    "TA0010": "Exfiltration",
+    "TA0011": "CommandAndControl",
+    "TA0040": "Impact",
+}
 LINE_BREAKS = {ord(c): f"\\u{ord(c):04x}" for c in "\x85\u2028\u2029"}  # json leaves them raw
 # column -> (Sentinel entity type, identifier): the columns Sentinel maps to entities
 SENTINEL_ENTITIES = {
@@ -144,6 +163,13 @@ def elastic_threat(tactic: Tactic) -> dict:
 # --------------------------------------------------------------------------- Sentinel
 
 
+def microsoft_tactics(rule: Deployment) -> list[str]:
+    """The rule's tactics as Sentinel and Defender XDR name them, each once."""
+    return list(
+        dict.fromkeys(MICROSOFT_TACTICS[t.id] for t in rule.tactics if t.id in MICROSOFT_TACTICS)
+    )
+
+
 class _Literal(str):
     """A string YAML writes as a literal block (`|`)."""
 
@@ -184,7 +210,7 @@ def sentinel(rule: Deployment) -> str:
         "queryPeriod": duration(period),
         "triggerOperator": "gt",
         "triggerThreshold": 0,
-        "tactics": list(dict.fromkeys(t.pascal for t in rule.tactics)),
+        "tactics": microsoft_tactics(rule),
         "relevantTechniques": [t.id for t in rule.techniques],
         "query": _Literal(rule.query) if "\n" in rule.query else rule.query,
     }
@@ -242,7 +268,7 @@ def defender(rule: Deployment) -> str:
         "title": rule.title,
         "description": rule.full_description or rule.title,
         "severity": DEFENDER_SEVERITY.get(rule.level, rule.level),
-        "category": rule.tactics[0].pascal if rule.tactics else "SuspiciousActivity",
+        "category": next(iter(microsoft_tactics(rule)), "SuspiciousActivity"),
         "recommendedActions": None,
         "mitreTechniques": [t.id for t in rule.techniques],
         "impactedAssets": assets,

@@ -17,7 +17,7 @@ from pathlib import PurePath
 from rulec.backends import schemas
 from rulec.backends.base import Emitted
 from rulec.compiler import ir
-from rulec.compiler.passes.attack import AttackData, packaged_attack, resolve_tags
+from rulec.compiler.passes.attack import AttackData, known, packaged_attack, resolve_tags
 
 DEFAULT_EVERY = timedelta(hours=1)
 LEVELS = ("informational", "low", "medium", "high", "critical")
@@ -42,11 +42,6 @@ class Tactic:
     id: str
     name: str
     techniques: tuple[Technique, ...] = ()
-
-    @property
-    def pascal(self) -> str:
-        """The name as Sentinel and Defender spell it: `LateralMovement`."""
-        return "".join(word[:1].upper() + word[1:] for word in self.name.split())
 
 
 @dataclass(frozen=True)
@@ -165,22 +160,23 @@ def attack(
     tags: tuple[str, ...], data: AttackData
 ) -> tuple[tuple[Tactic, ...], tuple[Technique, ...], tuple[str, ...]]:
     """The tactics of a rule (those tagged, then those of tagged techniques that fit none of
-    them), each with its techniques; every technique tagged, named from `data`; and the
-    tactic and technique tags `data` does not know."""
+    them), each with its techniques; every technique tagged; and the tactic and technique tags
+    `data` does not know. Each tag is named by the newest release of `data` that knows it."""
     resolved = resolve_tags(tags, data)
     unknown = tuple(
-        t.tag
-        for t in resolved
-        if t.kind == "other" or (t.kind in ("tactic", "technique") and not (t.id and t.name))
+        t.tag for t in resolved if t.kind in ("tactic", "technique", "other") and not known(t)
     )
-    ids = {short: tid for tid, short in data.tactics.items()}
-    tagged = [t.id for t in resolved if t.kind == "tactic" and t.id]
+    index = data.tactic_index()
+    names = {t.id: t.name for t in resolved if t.kind == "tactic" and known(t) and t.id}
+    tagged = list(names)
     techniques: list[tuple[Technique, tuple[str, ...]]] = []
     for tag in resolved:
-        if tag.kind == "technique" and tag.id and tag.name:
+        if tag.kind == "technique" and tag.id and known(tag):
             parent = tag.parent if "." in tag.id else None
-            homes = tuple(ids[s] for s in tag.tactics if s in ids)
-            techniques.append((Technique(tag.id, tag.name, parent), homes))
+            homes = [index[s] for s in tag.tactics if s in index]
+            for tid, name in homes:
+                names.setdefault(tid, name)
+            techniques.append((Technique(tag.id, tag.name, parent), tuple(t for t, _ in homes)))
     under: dict[str, list[Technique]] = {tid: [] for tid in tagged}
     for technique, homes in techniques:
         chosen = [tid for tid in homes if tid in tagged] or list(homes)
@@ -188,10 +184,7 @@ def attack(
             under.setdefault(tid, [])
             if technique not in under[tid]:
                 under[tid].append(technique)
-    tactics = tuple(
-        Tactic(tid, data.tactic_names.get(tid, data.tactics[tid]), tuple(found))
-        for tid, found in under.items()
-    )
+    tactics = tuple(Tactic(tid, names[tid], tuple(found)) for tid, found in under.items())
     return tactics, tuple(dict.fromkeys(t for t, _ in techniques)), unknown
 
 

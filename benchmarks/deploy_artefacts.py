@@ -9,7 +9,10 @@ tests/deploy_validation.py) finds nothing to reject. A rule "has ATT&CK tags" wh
 is `attack.<tactic>` or `attack.t<number>`; its artefact "names tactics" when the format's tactic
 field is not empty (Elastic `threat`, Sentinel `tactics`, Defender's alert `category`, Splunk ES
 `mitre_attack` annotations with a tactic id); rules that name none because their ATT&CK tags are
-newer than the ATT&CK data rulec ships (a `deploy.attack-unknown` warning) are counted apart.
+unknown to the ATT&CK data rulec ships (a `deploy.attack-unknown` warning), or because their only
+tactic is one the product has no name for (`deploy.attack-tactic`: Sentinel and Defender XDR have
+none for Defense Impairment), are counted apart. The rules that do not convert are counted by
+reason (the diagnostic's code and message, numbers and quoted names left out).
 """
 
 from __future__ import annotations
@@ -65,11 +68,13 @@ def measure(files: list[Path], workers: int | None) -> dict[str, dict[str, int]]
     tagged = attack_tagged(files)
     counts: dict[str, Counter] = {f: Counter() for f in FORMATS}
     rejected: dict[str, Counter] = {f: Counter() for f in FORMATS}
+    failed: dict[str, Counter] = {f: Counter() for f in FORMATS}
     for result in convert_corpus(files, groups, OPTIONS, workers=workers):
         for outcome in result.outcomes:
             count = counts[outcome.target]
             count["rules"] += 1
             if not outcome.ok:
+                failed[outcome.target][reason(outcome.error)] += 1
                 continue
             count["converted"] += 1
             document = None
@@ -86,13 +91,24 @@ def measure(files: list[Path], workers: int | None) -> dict[str, dict[str, int]]
                 count["attack tagged"] += 1
                 named = bool(document and tactics(outcome.target, document))
                 count["names tactics"] += named
-                unknown = any(n.code == "deploy.attack-unknown" for n in outcome.notes)
+                codes = {n.code for n in outcome.notes}
+                unknown = "deploy.attack-unknown" in codes
                 count["no tactic, ATT&CK tags unknown to the data"] += not named and unknown
+                unnamed = "deploy.attack-tactic" in codes and not unknown
+                count["no tactic, the product names none of its tactics"] += not named and unnamed
     for format in FORMATS:
         print(f"{format}: {dict(counts[format])}")
-        for reason, n in rejected[format].most_common(5):
-            print(f"    {n:5d}  {reason}")
+        for why, n in rejected[format].most_common(5):
+            print(f"    {n:5d}  invalid: {why}")
+        for why, n in failed[format].most_common(8):
+            print(f"    {n:5d}  not converted: {why}")
     return {f: dict(c) for f, c in counts.items()}
+
+
+def reason(error) -> str:
+    """A failure's diagnostic code and message, without the rule's own names and numbers."""
+    message = re.sub(r"'[^']*'|\"[^\"]*\"|\d+", "_", error.message if error else "?")
+    return f"{error.code if error else '?'}: {message}"[:110]
 
 
 def main() -> None:

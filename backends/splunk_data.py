@@ -1,0 +1,258 @@
+"""The data a Splunk search reads: the index (site-specific, through a macro) and the sourcetype
+or source that the Splunk add-on collecting each Sigma log source documents.
+
+Every search of the `splunk-savedsearch` format begins with `` `rulec_index(KEY)` `` (KEY: the
+log source's product, else its category or service; a KQL rule's table), then the add-on's
+sourcetype or source from `ADDONS`. Splunk expands the macro from `macros.conf`; rulec's
+documented default is `index=*` (every index the role may search), and a site names its own
+indexes in the macro's definition (`index=$key$`, or a `case()` over `$key$`).
+
+Windows event logs: the Splunk Add-on for Microsoft Windows (and for Sysmon) names each event's
+source after its channel, `WinEventLog:<channel>` in classic rendering and
+`XmlWinEventLog:<channel>` when the input renders XML (`renderXml = true`, the sourcetype then
+being `XmlWinEventLog`). `with_xml_sources` makes the channel test that pySigma's
+`splunk_windows` pipeline writes (`source="WinEventLog:Security"`) accept both.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, replace
+
+from rulec.backends.spl import SplBackend
+from rulec.compiler import ir
+
+INDEX_MACRO = "rulec_index"
+CLASSIC, XML = "WinEventLog:", "XmlWinEventLog:"
+
+
+@dataclass(frozen=True)
+class Addon:
+    """What a Splunk add-on documents for one Sigma log source (None matches any value)."""
+
+    product: str | None
+    category: str | None
+    service: str | None
+    field: str  # sourcetype or source
+    values: tuple[str, ...]
+    addon: str  # the add-on whose documentation lists the sourcetype or source
+
+
+def _windows(channel: str) -> tuple[str, ...]:
+    return (CLASSIC + channel, XML + channel)
+
+
+WINDOWS = "Splunk Add-on for Microsoft Windows (source types: WinEventLog, XmlWinEventLog)"
+ADDONS: tuple[Addon, ...] = (
+    # Sigma's PowerShell categories: script block (4104) and module (4103) logging are in the
+    # PowerShell/Operational channel, the classic engine events in "Windows PowerShell"
+    Addon(
+        "windows",
+        "ps_script",
+        None,
+        "source",
+        _windows("Microsoft-Windows-PowerShell/Operational"),
+        WINDOWS,
+    ),
+    Addon(
+        "windows",
+        "ps_module",
+        None,
+        "source",
+        _windows("Microsoft-Windows-PowerShell/Operational"),
+        WINDOWS,
+    ),
+    Addon("windows", "ps_classic_start", None, "source", _windows("Windows PowerShell"), WINDOWS),
+    Addon(
+        "windows",
+        "ps_classic_provider_start",
+        None,
+        "source",
+        _windows("Windows PowerShell"),
+        WINDOWS,
+    ),
+    Addon("windows", "ps_classic_script", None, "source", _windows("Windows PowerShell"), WINDOWS),
+    Addon(
+        "linux",
+        "process_creation",
+        None,
+        "sourcetype",
+        ("sysmon:linux",),
+        "Splunk Add-on for Sysmon for Linux",
+    ),
+    Addon(
+        "linux",
+        "file_event",
+        None,
+        "sourcetype",
+        ("sysmon:linux",),
+        "Splunk Add-on for Sysmon for Linux",
+    ),
+    Addon(
+        "linux",
+        "network_connection",
+        None,
+        "sourcetype",
+        ("sysmon:linux",),
+        "Splunk Add-on for Sysmon for Linux",
+    ),
+    Addon(
+        "linux", None, "auditd", "sourcetype", ("linux:audit",), "Splunk Add-on for Unix and Linux"
+    ),
+    Addon(
+        "linux", None, "sshd", "sourcetype", ("linux_secure",), "Splunk Add-on for Unix and Linux"
+    ),
+    Addon("linux", None, "syslog", "sourcetype", ("syslog",), "Splunk Add-on for Unix and Linux"),
+    Addon("aws", None, "cloudtrail", "sourcetype", ("aws:cloudtrail",), "Splunk Add-on for AWS"),
+    Addon(
+        "azure",
+        None,
+        "signinlogs",
+        "sourcetype",
+        ("azure:monitor:aad",),
+        "Splunk Add-on for Microsoft Cloud Services",
+    ),
+    Addon(
+        "azure",
+        None,
+        "auditlogs",
+        "sourcetype",
+        ("azure:monitor:aad",),
+        "Splunk Add-on for Microsoft Cloud Services",
+    ),
+    Addon(
+        "azure",
+        None,
+        "riskdetection",
+        "sourcetype",
+        ("azure:monitor:aad",),
+        "Splunk Add-on for Microsoft Cloud Services",
+    ),
+    Addon(
+        "azure",
+        None,
+        "pim",
+        "sourcetype",
+        ("azure:monitor:aad",),
+        "Splunk Add-on for Microsoft Cloud Services",
+    ),
+    Addon(
+        "azure",
+        None,
+        "activitylogs",
+        "sourcetype",
+        ("azure:monitor:activity",),
+        "Splunk Add-on for Microsoft Cloud Services",
+    ),
+    Addon(
+        "okta",
+        None,
+        "okta",
+        "sourcetype",
+        ("OktaIM2:log",),
+        "Splunk Add-on for Okta Identity Cloud",
+    ),
+    Addon(
+        "gcp",
+        None,
+        "gcp.audit",
+        "sourcetype",
+        ("google:gcp:pubsub:message",),
+        "Splunk Add-on for Google Cloud Platform",
+    ),
+    Addon(
+        "github",
+        None,
+        "audit",
+        "sourcetype",
+        ("github:enterprise:audit",),
+        "Splunk Add-on for GitHub",
+    ),
+    Addon(
+        "m365",
+        None,
+        None,
+        "sourcetype",
+        ("o365:management:activity",),
+        "Splunk Add-on for Microsoft Office 365",
+    ),
+    Addon("zeek", None, "dns", "sourcetype", ("bro:dns:json",), "Splunk Add-on for Zeek aka Bro"),
+    Addon("zeek", None, "http", "sourcetype", ("bro:http:json",), "Splunk Add-on for Zeek aka Bro"),
+    Addon(
+        "zeek",
+        None,
+        "smb_files",
+        "sourcetype",
+        ("bro:smb_files:json",),
+        "Splunk Add-on for Zeek aka Bro",
+    ),
+)
+
+
+def addon_for(source: ir.LogSource) -> Addon | None:
+    """The first add-on entry matching `source`."""
+    for entry in ADDONS:
+        wanted = ((entry.product, source.product), (entry.category, source.category))
+        if all(want is None or want == got for want, got in wanted) and (
+            entry.service is None or entry.service == source.service
+        ):
+            return entry
+    return None
+
+
+def index_key(source: ir.Source) -> str:
+    """The macro argument naming a source: a word of lower-case letters, digits and `_`."""
+    if isinstance(source, ir.LogSource):
+        name = source.product or source.category or source.service or "any"
+    else:
+        name = getattr(source, "name", "any")
+    return re.sub(r"[^a-z0-9_]", "_", name.lower()) or "any"
+
+
+class SplunkSearchBackend(SplBackend):
+    """SPL whose every search begins with the data it reads (`SPL`'s other output unchanged)."""
+
+    def source(self, source: ir.Source) -> str:
+        head = super().source(source)
+        if isinstance(source, ir.LogSource) and (entry := addon_for(source)):
+            match = ir.Match(ir.FieldRef(entry.field), ir.MatchKind.EQ, entry.values, False)
+            head = self.search.render(match).text
+        return " ".join(t for t in (f"`{INDEX_MACRO}({index_key(source)})`", head) if t)
+
+
+# --------------------------------------------------------------------------- Windows channels
+
+
+def with_xml_sources(query: ir.Query) -> ir.Query:
+    """`query` with each `source="WinEventLog:<channel>"` test also accepting the XML rendering."""
+    lets = tuple(
+        replace(let, value=_pipeline(let.value)) if isinstance(let.value, ir.Pipeline) else let
+        for let in query.lets
+    )
+    return replace(query, pipeline=_pipeline(query.pipeline), lets=lets)
+
+
+def _pipeline(pipeline: ir.Pipeline) -> ir.Pipeline:
+    stages = tuple(
+        replace(s, predicate=_sources(s.predicate)) if isinstance(s, ir.Filter) else s
+        for s in pipeline.stages
+    )
+    return replace(pipeline, stages=stages)
+
+
+def _sources(node: ir.Expr) -> ir.Expr:
+    if isinstance(node, ir.And | ir.Or):
+        return replace(node, operands=tuple(map(_sources, node.operands)))
+    if isinstance(node, ir.Not):
+        return replace(node, operand=_sources(node.operand))
+    if (
+        isinstance(node, ir.Match)
+        and node.field == ir.FieldRef("source")
+        and node.kind is ir.MatchKind.EQ
+        and not node.transforms
+        and node.values
+        and all(isinstance(v, str) and v.startswith(CLASSIC) for v in node.values)
+    ):
+        both = tuple(x for v in node.values for x in _windows(v[len(CLASSIC) :]))
+        return replace(node, values=both)
+    return node
