@@ -63,6 +63,10 @@ def prepare(format: str, query: ir.Query, options: Options | None = None) -> ir.
         return deploy_fields.with_pipeline_fields(query, FORMATS[format], chosen)
     if format == "splunk-savedsearch":
         return with_xml_sources(query)
+    if format == "defender":
+        chosen = options.pipelines if options else None
+        named = deploy_fields.with_pipeline_fields(query, format, chosen)
+        return deploy_fields.with_event_rows(named)
     return query
 
 

@@ -14,6 +14,7 @@ import pytest
 import yaml
 from click.testing import CliRunner
 from deploy_validation import parse, problems, read_conf, tactics
+from test_kql_microsoft_schema import semantic_errors
 
 from rulec.backends import deploy
 from rulec.backends.base import Options
@@ -203,7 +204,10 @@ def test_several_defender_detections_are_one_json_array():
     assert [r["displayName"] for r in json.loads(text)] == ["File Download Via Bitsadmin"] * 2
 
 
-def test_an_aggregated_defender_query_without_the_required_columns_is_a_diagnostic(tmp_path):
+def test_an_aggregated_defender_query_detects_the_events_of_its_alerts(tmp_path, shared):
+    """A custom detection's rows are events (Timestamp, ReportId and DeviceId identify each):
+    the events of each alert's group and window. Oracle: Microsoft's semantic analysis of the
+    query over the documented Defender XDR tables, and the schema."""
     path = tmp_path / "burst.yml"
     path.write_text(
         "title: bitsadmin burst\nlogsource: {product: windows, category: process_creation}\n"
@@ -212,8 +216,51 @@ def test_an_aggregated_defender_query_without_the_required_columns_is_a_diagnost
         encoding="utf-8",
     )
     (query,) = rules(path, "defender")
-    with pytest.raises(ir.RuleError, match="results need Timestamp, ReportId"):
-        artefact("defender", query)
+    rule = document("defender", query)
+    assert problems(shared, "defender", rule) == []
+    text = rule["queryCondition"]["queryText"]
+    assert text.startswith("let _rulec_rows1 = DeviceProcessEvents\n")
+    assert "| summarize value = count() by DeviceName, window_end\n" in text
+    assert text.endswith(
+        ");\nDeviceProcessEvents\n"
+        '| where FolderPath endswith @"\\bitsadmin.exe"\n'
+        "| join kind=inner (_rulec_alerts) on DeviceName\n"
+        "| where Timestamp >= window_start and Timestamp <= window_end"
+    )
+    assert semantic_errors([text]) == [[]]
+    assets = rule["detectionAction"]["alertTemplate"]["impactedAssets"]
+    assert {"deviceId", "deviceName"} <= {asset["identifier"] for asset in assets}
+
+
+def test_the_seed_is_a_defender_detection_where_its_fields_map(tmp_path, shared):
+    """With a pipeline that names the seed's Security 4688 fields as Defender XDR's
+    DeviceProcessEvents has them (Computer: DeviceName), the seed's distinct-device count is a
+    custom detection of the events of each 15-minute window that counts over 30 devices."""
+    mapping = tmp_path / "security_4688_fields.yml"
+    mapping.write_text(
+        "name: Security 4688 fields\npriority: 10\ntransformations:\n"
+        "  - id: fields\n    type: field_name_mapping\n"
+        "    mapping: {NewProcessName: Image, TargetUserName: User, Computer: DeviceName}\n"
+        "    rule_conditions: [{type: logsource, product: windows, category: process_creation}]\n",
+        encoding="utf-8",
+    )
+    names = (str(mapping), "microsoft_xdr")
+    (seed,) = load_rules(SEED, resolve_pipeline(names))
+    rule = document("defender", seed, replace(ALLOW, pipelines=names))
+    assert problems(shared, "defender", rule) == []
+    text = rule["queryCondition"]["queryText"]
+    assert "| summarize value = count_distinct(DeviceName) by _rulec_all, window_end\n" in text
+    assert text.endswith(
+        "| join kind=inner (_rulec_alerts\n| extend _rulec_key = 1) on _rulec_key\n"
+        "| where Timestamp >= window_start and Timestamp <= window_end"
+    )
+    assert semantic_errors([text]) == [[]]
+    template = rule["detectionAction"]["alertTemplate"]
+    assert (template["category"], template["mitreTechniques"]) == ("LateralMovement", ["T1021.006"])
+    assert (rule["displayName"], template["severity"]) == (
+        "WinRM listening service reconnaissance (process)",
+        "medium",
+    )
 
 
 def test_an_event_count_correlation_is_an_elastic_threshold_rule(shared):
