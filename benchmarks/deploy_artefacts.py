@@ -12,7 +12,8 @@ field is not empty (Elastic `threat`, Sentinel `tactics`, Defender's alert `cate
 unknown to the ATT&CK data rulec ships (a `deploy.attack-unknown` warning), or because their only
 tactic is one the product has no name for (`deploy.attack-tactic`: Sentinel and Defender XDR have
 none for Defense Impairment), are counted apart. The rules that do not convert are counted by
-reason (the diagnostic's code and message, numbers and quoted names left out).
+reason (the diagnostic's code and message, numbers and quoted names left out). Splunk searches are
+counted when they begin with the index macro, and with an add-on's sourcetype or source after it.
 """
 
 from __future__ import annotations
@@ -39,6 +40,7 @@ sys.path.insert(0, str(REPO / "tests"))
 from deploy_validation import parse, problems, tactics  # noqa: E402
 
 ATTACK_TAG = re.compile(r"attack\.(t\d{4}|[a-z]+[-_][a-z-_]+|[a-z]+)$", re.IGNORECASE)
+DATA = re.compile(r"(^|\[)search `rulec_index\(\w+\)` (sourcetype|source)[ =]")
 OPTIONS = Options(approximations=frozenset({"bucket", "case"}))
 
 
@@ -87,6 +89,10 @@ def measure(files: list[Path], workers: int | None) -> dict[str, dict[str, int]]
                 rejected[outcome.target][re.sub(r"'[^']*'|\d+", "_", found[0])[:90]] += 1
             else:
                 count["valid"] += 1
+            if outcome.target == "splunk-savedsearch" and document:
+                search = document[1].get("search", "")
+                count["search names its index macro"] += "`rulec_index(" in search
+                count["and a sourcetype or source"] += bool(DATA.search(search))
             if (outcome.rule, outcome.title) in tagged:
                 count["attack tagged"] += 1
                 named = bool(document and tactics(outcome.target, document))

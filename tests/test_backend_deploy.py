@@ -6,6 +6,8 @@ each artefact by the product format's own reader (json, YAML, Splunk's .conf rul
 from __future__ import annotations
 
 import json
+import re
+import textwrap
 from dataclasses import replace
 from datetime import timedelta
 from pathlib import Path
@@ -16,7 +18,7 @@ from click.testing import CliRunner
 from deploy_validation import parse, problems, read_conf, tactics
 from test_kql_microsoft_schema import semantic_errors
 
-from rulec.backends import deploy
+from rulec.backends import deploy, splunk_data
 from rulec.backends.base import Options
 from rulec.backends.pipelines import pipelines_for
 from rulec.backends.registry import emit as emit_target
@@ -353,6 +355,15 @@ def test_every_splunk_search_names_its_data(logsource, data, tmp_path, shared):
     (conf,) = parse("splunk-savedsearch", artefact("splunk-savedsearch", query))
     assert problems(shared, "splunk-savedsearch", conf) == []
     assert conf[1]["search"] == f'search {data} Image="*/apt"'
+
+
+def test_the_readme_defines_the_index_macro_every_search_names():
+    """The macros.conf stanza the README gives, read as Splunk reads a .conf file."""
+    readme = (RULES.parents[1] / "README.md").read_text(encoding="utf-8")
+    block = re.search(r"```ini\n(.*?)\n\s*```", readme, re.DOTALL).group(1)  # type: ignore[union-attr]
+    ((stanza, keys),) = read_conf(textwrap.dedent(block))
+    assert stanza == f"{splunk_data.INDEX_MACRO}(1)"
+    assert (keys["args"], keys["definition"]) == ("key", "index=*")
 
 
 def test_each_rule_of_a_correlation_names_its_data():
