@@ -587,12 +587,16 @@ def test_an_output_folder_gets_one_file_per_rule(tmp_path):
 
 
 def test_the_defender_stream_is_one_json_document():
+    certutil = RULES / "proc_creation_win_certutil_download_direct_ip.yml"
     result = CliRunner().invoke(
-        main, ["convert", "--format", "defender", str(BITSADMIN), str(SEED)]
+        main, ["convert", "--format", "defender", str(BITSADMIN), str(BURST), str(certutil)]
     )
-    assert result.exit_code == 1  # the seed reads a Sentinel table
-    (rule,) = json.loads(result.stdout)
-    assert rule["displayName"] == "File Download Via Bitsadmin"
+    assert result.exit_code == 1  # Security event 4720 has no Defender XDR table
+    names = [rule["displayName"] for rule in json.loads(result.stdout)]
+    assert names == [
+        "File Download Via Bitsadmin",
+        "Suspicious File Downloaded From Direct IP Via Certutil.EXE",
+    ]
 
 
 # kuery term for a wildcard pattern | expected text
