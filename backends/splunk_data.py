@@ -43,9 +43,11 @@ def _windows(channel: str) -> tuple[str, ...]:
 
 
 WINDOWS = "Splunk Add-on for Microsoft Windows (source types: WinEventLog, XmlWinEventLog)"
+ZEEK = "Splunk Add-on for Zeek aka Bro (source types: bro:<log>:json)"
 ADDONS: tuple[Addon, ...] = (
-    # Sigma's PowerShell categories: script block (4104) and module (4103) logging are in the
-    # PowerShell/Operational channel, the classic engine events in "Windows PowerShell"
+    # Windows channels pySigma's splunk_windows does not name, from Sigma's log source
+    # definitions: script block (4104) and module (4103) logging are in the PowerShell/Operational
+    # channel, the classic engine events in "Windows PowerShell"
     Addon(
         "windows",
         "ps_script",
@@ -72,6 +74,14 @@ ADDONS: tuple[Addon, ...] = (
         WINDOWS,
     ),
     Addon("windows", "ps_classic_script", None, "source", _windows("Windows PowerShell"), WINDOWS),
+    Addon(
+        "windows",
+        None,
+        "iis-configuration",
+        "source",
+        _windows("Microsoft-IIS-Configuration/Operational"),
+        WINDOWS,
+    ),
     Addon(
         "linux",
         "process_creation",
@@ -176,15 +186,9 @@ ADDONS: tuple[Addon, ...] = (
         ("o365:management:activity",),
         "Splunk Add-on for Microsoft Office 365",
     ),
-    Addon("zeek", None, "dns", "sourcetype", ("bro:dns:json",), "Splunk Add-on for Zeek aka Bro"),
-    Addon("zeek", None, "http", "sourcetype", ("bro:http:json",), "Splunk Add-on for Zeek aka Bro"),
-    Addon(
-        "zeek",
-        None,
-        "smb_files",
-        "sourcetype",
-        ("bro:smb_files:json",),
-        "Splunk Add-on for Zeek aka Bro",
+    *(
+        Addon("zeek", None, log, "sourcetype", (f"bro:{log}:json",), ZEEK)
+        for log in ("dns", "http", "smb_files", "dce_rpc", "kerberos", "rdp", "x509")
     ),
 )
 

@@ -336,6 +336,7 @@ SPLUNK_DATA = [
         '`rulec_index(windows)` source IN ("WinEventLog:Microsoft-Windows-PowerShell/Operational", '
         '"XmlWinEventLog:Microsoft-Windows-PowerShell/Operational")',
     ),
+    ("product: zeek, service: x509", '`rulec_index(zeek)` sourcetype="bro:x509:json"'),
     ("product: macos, category: process_creation", "`rulec_index(macos)`"),
     ("category: proxy", "`rulec_index(proxy)`"),
     # a log source's name is a value: it never leaves the macro's one argument
