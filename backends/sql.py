@@ -19,7 +19,7 @@ from rulec.backends.base import Backend, Emitted, Options
 from rulec.backends.schemas import known_columns
 from rulec.backends.sql_correlation import correlation_stage
 from rulec.backends.sql_dialects import SqlDialect, dialect_for
-from rulec.backends.sql_functions import build_aggregate, build_function
+from rulec.backends.sql_functions import build_aggregate, build_function, fill
 from rulec.backends.sql_geo import geo_info
 from rulec.backends.sql_network import cidr_match
 from rulec.backends.sql_parse import parse_stage
@@ -85,6 +85,14 @@ def like_pattern(kind: ir.MatchKind, value: str | ir.Pattern) -> str:
     if kind is ir.MatchKind.ENDSWITH:
         return f"%{text}"
     raise ValueError(f"no LIKE pattern for a {kind.value} match")
+
+
+# a text column matched against another: `_1` the field, `_2` the other column
+COLUMN_MATCHES = {
+    ir.MatchKind.CONTAINS: "STRPOS(_1, _2) > 0",
+    ir.MatchKind.STARTSWITH: "LEFT(_1, LENGTH(_2)) = _2",
+    ir.MatchKind.ENDSWITH: "RIGHT(_1, LENGTH(_2)) = _2",
+}
 
 
 def has_regex(term: str) -> str:
@@ -424,7 +432,7 @@ class QueryBuilder:
         if name == "ago" and len(args) == 1:
             return exp.Sub(this=self.now(), expression=args[0])
         if name == "datepart" and len(args) == 2 and args[0].is_string:
-            return self.datepart(args[0].this, args[1], node)
+            return self.datepart(args[0].this.lower(), args[1], node)
         raise self.backend.unsupported(f"the function {name}()", node)
 
     def datepart(self, part: str, value: exp.Expression, node: ir.Node) -> exp.Expression:
@@ -467,12 +475,7 @@ class QueryBuilder:
         if kind in ORDERING:
             return self.ordering(node, field, value)
         if isinstance(value, ir.FieldRef):
-            other = self.scalar(value)
-            return (
-                self._eq(field, other, node.case_sensitive)
-                if kind is ir.MatchKind.EQ
-                else self._bad(node)
-            )
+            return self.column_valued(node, field, self.scalar(value))
         if isinstance(value, bool):
             value = "true" if value else "false"
         if isinstance(value, int | float):
@@ -495,6 +498,20 @@ class QueryBuilder:
         if kind is ir.MatchKind.CIDR:
             return self.cidr(node, field, value)
         return self._bad(node)
+
+    def column_valued(
+        self, node: ir.Match, field: exp.Expression, other: exp.Expression
+    ) -> exp.Expression:
+        """A match whose value is another column of the row (text compared as text)."""
+        if node.kind is ir.MatchKind.EQ:
+            return self._eq(field, other, node.case_sensitive)
+        template = COLUMN_MATCHES.get(node.kind)
+        if template is None:
+            return self._bad(node)
+        texts = [self.dialect.to_text(e) for e in (field, other)]
+        if not node.case_sensitive:
+            texts = [exp.Lower(this=e) for e in texts]
+        return fill(template, "duckdb", texts)
 
     def _bad(self, node: ir.Match) -> exp.Expression:
         raise self.backend.unsupported(f"a {node.kind.value} match on these values", node)

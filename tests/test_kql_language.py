@@ -69,6 +69,72 @@ CASES = [
     # string escapes: "\3" is octal, as Kusto.Language decodes it
     ('T | extend B = strlen("a\\3b") | project B', [{"A": "x"}], [{"B": 3}]),
     ('T | where A == "\\101" | project A', [{"A": "A"}, {"A": "B"}], [{"A": "A"}]),
+    # countof(): occurrences of a string, or matches of a regex
+    ('T | project N = countof(A, "at")', [{"A": "The cat sat on the mat"}], [{"N": 3}]),
+    ('T | project N = countof(A, "a")', [{"A": "aaa"}], [{"N": 3}]),
+    ('T | project N = countof(A, "aa", "regex")', [{"A": "aaaa"}], [{"N": 2}]),
+    ('T | project N = countof(A, "a.c", "regex")', [{"A": "abcabc"}], [{"N": 2}]),
+    (
+        'T | project N = countof(A, @"\\s.at", "regex")',
+        [{"A": "The cat sat on the mat"}],
+        [{"N": 3}],
+    ),
+    # trim(): every leading and trailing match of the regex removed
+    ('T | project B = trim("--", A)', [{"A": "--https://bing.com--"}], [{"B": "https://bing.com"}]),
+    ('T | project B = trim(@"[^\\w]+", A)', [{"A": "- Te st1// $"}], [{"B": "Te st1"}]),
+    # base64_decode_tostring(): UTF-8 text, null where the bytes are not UTF-8
+    ("T | project B = base64_decode_tostring(A)", [{"A": "S3VzdG8="}], [{"B": "Kusto"}]),
+    (
+        "T | project B = base64_decode_tostring(A)",
+        [{"A": "U3RyaW5n0KHRgtGA0L7Rh9C60LA="}],
+        [{"B": "String\u0421\u0442\u0440\u043e\u0447\u043a\u0430"}],
+    ),
+    (
+        "T | project B = base64_decode_tostring(A)",
+        [{"A": "U3RyaW5n0KHRgtGA0L7Rh9C60"}],
+        [{"B": None}],
+    ),
+    ("T | project B = base64_decode_tostring(A)", [{"A": "0A=="}], [{"B": None}]),  # not UTF-8
+    # hasprefix / hassuffix: a term of the text starts (ends) with the value
+    (
+        'T | where A hasprefix "la" | project A',
+        [{"A": "LAKE MICHIGAN"}, {"A": "ATLANTIC SOUTH"}, {"A": "NEW YORK"}],
+        [{"A": "LAKE MICHIGAN"}],
+    ),
+    (
+        'T | where A hassuffix "as" | project A',
+        [{"A": "TEXAS"}, {"A": "LAS VEGAS"}, {"A": "ASIA"}],
+        [{"A": "TEXAS"}, {"A": "LAS VEGAS"}],
+    ),
+    ('T | where A hasprefix_cs "La" | project A', [{"A": "x-Lab"}, {"A": "lab"}], [{"A": "x-Lab"}]),
+    ('T | where A !hassuffix "ab" | project A', [{"A": "x-Lab"}, {"A": "abc"}], [{"A": "abc"}]),
+    # contains / startswith / endswith with another column on the right
+    (
+        "T | where A contains B | project A",
+        [{"A": "Kusto", "B": "ST"}, {"A": "Kusto", "B": "x"}],
+        [{"A": "Kusto"}],
+    ),
+    (
+        "T | where A startswith_cs B | project A",
+        [{"A": "Kusto", "B": "Ku"}, {"A": "kusto", "B": "Ku"}],
+        [{"A": "Kusto"}],
+    ),
+    (
+        "T | where A endswith B | project A",
+        [{"A": "Kusto", "B": "TO"}, {"A": "Kusto", "B": "Ku"}],
+        [{"A": "Kusto"}],
+    ),
+    # now(offset) is now() + offset; extract(..., typeof(T)) converts the match to T
+    (
+        "T | where A > now(-1d) | project A",
+        [{"A": "2024-01-10T00:00:00Z"}, {"A": "2024-01-08T00:00:00Z"}],
+        [{"A": "2024-01-10T00:00:00Z"}],
+    ),
+    (
+        'T | project B = extract("x=([0-9.]+)", 1, A, typeof(real))',
+        [{"A": "hello x=456|wo"}],
+        [{"B": 456.0}],
+    ),
 ]
 
 
@@ -119,3 +185,11 @@ def test_octal_escapes_decode_as_kusto_language_decodes_them():
     for escape, value in decoded.items():
         (token, _) = tokenize(f'"{escape}"')
         assert (token.kind, token.text) == ("string", value)
+
+
+def test_countof_of_a_search_overlapping_itself_is_a_located_diagnostic():
+    """`countof("aaaa", "aa")` is 3 (overlaps counted, as documented): no SQL form yet."""
+    with pytest.raises(ir.RuleError) as error:
+        emit("duckdb", query('T\n| project N = countof(A, "aa")'))
+    assert "overlapping" in error.value.diagnostic.message
+    assert error.value.diagnostic.span.line == 2

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+from datetime import timedelta
 
 from rulec.compiler import ir
 
@@ -34,7 +35,13 @@ FUNCTION_NAMES = {
     "floor": "bin", "iif": "iff", "todynamic": "parse_json", "toint": "toint",
     "datetime_part": "datepart",
 }  # fmt: skip
+# match kinds whose value may be another column of the row
+COLUMN_VALUED = frozenset({ir.MatchKind.EQ, ir.MatchKind.CONTAINS, ir.MatchKind.STARTSWITH})
+COLUMN_VALUED |= {ir.MatchKind.ENDSWITH, ir.MatchKind.HAS}
 TRANSFORM_FUNCTIONS = {"tolower": "lower", "toupper": "upper", "tostring": "tostring"}
+# typeof(T) -> the function converting to T
+CONVERSIONS = {"string": "tostring", "long": "tolong", "int": "toint", "real": "todouble"}
+CONVERSIONS |= {"double": "todouble", "datetime": "todatetime", "bool": "tobool"}
 TYPED_LITERALS = {"long", "int", "real", "double", "bool", "boolean", "decimal", "int64"}
 EMPTY_CHECKS = {"isnotempty", "isempty", "isnotnull", "isnull"}
 
@@ -159,7 +166,7 @@ class ExprLowering:
         operand = self.expr(node.operand)
         if node.op == "+":
             return operand
-        if isinstance(operand, ir.Literal) and isinstance(operand.value, int | float):
+        if isinstance(operand, ir.Literal) and isinstance(operand.value, int | float | timedelta):
             return ir.Literal(-operand.value, span=self.span(node))
         zero = ir.Literal(0, span=self.span(node))
         return ir.Arith(ir.ArithOp.SUB, zero, operand, span=self.span(node))
@@ -189,7 +196,22 @@ class ExprLowering:
             if isinstance(arg, s.NamedExpr | s.Pipe):
                 raise self.unsupported(arg, f"a named or tabular argument of {node.name}()")
         args = tuple(self.expr(arg) for arg in node.args)
+        if name == "now" and len(args) == 1:  # now(offset)
+            return ir.Arith(ir.ArithOp.ADD, ir.Call("now", (), span=span), args[0], span=span)
+        if name == "extract" and len(args) == 4:  # extract(regex, group, text, typeof(T))
+            return self.converted(ir.Call("extract", args[:3], span=span), node.args[3])
         return ir.Call(FUNCTION_NAMES.get(name, name), args, span=span)
+
+    def converted(self, value: ir.Expr, type_of: s.Expr) -> ir.Expr:
+        """`value` converted to the type `typeof(T)` names."""
+        named = type_of.args[0] if isinstance(type_of, s.Call) and type_of.args else None
+        if not isinstance(type_of, s.Call) or type_of.name != "typeof" or named is None:
+            raise self.unsupported(type_of, "a type argument other than typeof(T)")
+        type_name = named.name if isinstance(named, s.Name) else ""
+        function = CONVERSIONS.get(type_name)
+        if function is None:
+            raise self.unsupported(type_of, f"a conversion to typeof({type_name})")
+        return ir.Call(function, (value,), span=value.span) if function != "tostring" else value
 
     def typed_literal(self, node: s.Call) -> ir.Expr:
         arg = node.args[0]
@@ -257,7 +279,7 @@ class ExprLowering:
     ) -> ir.Expr:
         """`left` matches the constant (or column) `right`, unwrapping tolower/coalesce."""
         value = self.constant(right)
-        if value is None and isinstance(right, s.Name | s.Member) and kind == ir.MatchKind.EQ:
+        if value is None and isinstance(right, s.Name | s.Member) and kind in COLUMN_VALUED:
             value_ref = self.expr(right)
             if isinstance(value_ref, ir.FieldRef):
                 field = self.expr(left)
