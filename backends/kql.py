@@ -22,6 +22,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 from datetime import datetime, timedelta, timezone
+from pathlib import Path
 
 from rulec.backends import schemas
 from rulec.backends.base import Emitted
@@ -80,36 +81,13 @@ RENAMED_FUNCTIONS = {
     "concat": "strcat",
     "datepart": "datetime_part",
 }
-# KQL's scalar functions that keep their own name in the IR
+# KQL's scalar functions that keep their own name in the IR: every built-in (a data file read
+# from Kusto.Language) and the few obsolete names a rule's IR may still hold
+BUILTIN_FUNCTIONS = Path(__file__).with_name("kql_functions.txt").read_text(encoding="utf-8")
 NATIVE_FUNCTIONS = frozenset(
     {
-        *("abs", "ago", "array_concat", "array_index_of", "array_length", "array_slice"),
-        *("array_sort_asc", "array_sort_desc", "array_strcat", "array_sum", "bag_has_key"),
-        *("bag_keys", "bag_merge", "bag_pack", "bag_remove_keys", "base64_decode_tostring"),
-        *("base64_encode_tostring", "bin", "bin_at", "binary_and", "binary_not", "binary_or"),
-        *("binary_shift_left", "binary_shift_right", "binary_xor", "case", "ceiling"),
-        *("coalesce", "column_ifexists", "countof", "datetime_add", "datetime_diff"),
-        *("datetime_local_to_utc", "datetime_part", "datetime_utc_to_local", "dayofmonth"),
-        *("dayofweek", "dayofyear", "dynamic_to_json", "endofday", "endofmonth", "endofweek"),
-        *("endofyear", "exp", "extract", "extract_all", "extractjson", "format_datetime"),
-        *("format_timespan", "geo_info_from_ip_address", "getmonth", "getyear", "gettype"),
-        *("hash", "hash_md5", "hash_sha1", "hash_sha256", "hourofday", "iff", "indexof"),
-        *("ingestion_time", "ipv4_compare", "ipv4_is_in_any_range", "ipv4_is_match"),
-        *("ipv4_is_private", "ipv6_compare", "ipv6_is_match", "isascii", "isnan", "jaccard_index"),
-        *("log", "log10", "log2", "make_datetime", "make_timespan", "max_of", "min_of"),
-        *("monthofyear",),
-        *("new_guid", "now", "pack", "pack_array", "pack_dictionary", "parse_command_line"),
-        *("parse_csv", "parse_ipv4", "parse_ipv4_mask", "parse_json", "parse_path", "parse_url"),
-        *("parse_urlquery", "parse_user_agent", "parse_version", "parse_xml", "pow", "rand"),
-        *("range", "replace_regex", "replace_string", "reverse", "round", "series_decompose"),
-        *("series_decompose_anomalies", "set_difference", "set_has_element", "set_intersect"),
-        *("set_union", "sign", "split", "sqrt", "startofday", "startofmonth", "startofweek"),
-        *("startofyear", "strcat", "strcat_array", "strcat_delim", "strcmp", "string_size"),
-        *("strlen", "strrep", "substring", "tobool", "toboolean", "todatetime", "todecimal"),
-        *("todouble", "toguid", "tohex", "toint", "tolong", "toreal", "tostring", "totimespan"),
-        *("trim", "trim_end", "trim_start", "typeof", "unicode_codepoints_from_string"),
-        *("unixtime_milliseconds_todatetime", "unixtime_seconds_todatetime", "url_decode"),
-        *("url_encode", "week_of_year", "zip", "prev", "next", "row_cumsum", "row_number"),
+        *(line for line in BUILTIN_FUNCTIONS.splitlines() if line and not line.startswith("#")),
+        *("array_sum", "pack", "pack_dictionary", "typeof"),
     }
 )
 # aggregation functions: the IR names them as KQL does (`dcount` is exact in the IR: see `agg`)

@@ -7,10 +7,14 @@ Each runs on DuckDB, and on PostgreSQL where rulec writes the construct for it.
 
 from __future__ import annotations
 
+import shutil
+import subprocess
 from datetime import datetime, timezone
+from pathlib import Path
 
 import pytest
 
+from rulec.backends import kql
 from rulec.backends.registry import emit
 from rulec.compiler import ir
 from rulec.compiler.engines import DuckDBEngine
@@ -193,3 +197,25 @@ def test_countof_of_a_search_overlapping_itself_is_a_located_diagnostic():
         emit("duckdb", query('T\n| project N = countof(A, "aa")'))
     assert "overlapping" in error.value.diagnostic.message
     assert error.value.diagnostic.span.line == 2
+
+
+ORACLE = Path(__file__).resolve().parent / "kql_oracle"
+BUILTINS = """
+const path = require("path");
+const base = path.join(process.argv[1], "node_modules", "@kusto", "language-service-next");
+global.Bridge = require(path.join(base, "bridge.js"));
+require(path.join(base, "Kusto.Language.Bridge.js"));
+const all = Kusto.Language.Functions.All.filter(f => !f.IsHidden && !f.IsObsolete && !f.IsTabular);
+process.stdout.write(all.map(f => f.Name).sort().join("\\n"));
+"""
+
+
+def test_the_kql_target_writes_every_builtin_function_kusto_language_lists():
+    """backends/kql_functions.txt is Kusto.Language's list (the oracle's npm package)."""
+    if shutil.which("node") is None or not (ORACLE / "node_modules").is_dir():
+        pytest.skip("node and tests/kql_oracle's npm package are needed")
+    command = ["node", "-e", BUILTINS, str(ORACLE)]
+    listed = subprocess.run(command, capture_output=True, text=True, check=True).stdout.split()
+    assert listed and set(listed) <= kql.NATIVE_FUNCTIONS
+    written = emit("kql", query("T | extend X = geo_distance_2points(A, B, C, D)")).text
+    assert "geo_distance_2points(A, B, C, D)" in written
