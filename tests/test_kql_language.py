@@ -73,6 +73,17 @@ CASES = [
     # string escapes: "\3" is octal, as Kusto.Language decodes it
     ('T | extend B = strlen("a\\3b") | project B', [{"A": "x"}], [{"B": 3}]),
     ('T | where A == "\\101" | project A', [{"A": "A"}, {"A": "B"}], [{"A": "A"}]),
+    # distinct over expressions; a summarize measure named column by column
+    (
+        "T | distinct X = tolower(A), B",
+        [{"A": "Ab", "B": "1"}, {"A": "aB", "B": "1"}, {"A": "c", "B": "2"}],
+        [{"X": "ab", "B": "1"}, {"X": "c", "B": "2"}],
+    ),
+    (
+        "T | summarize (Latest, Id) = arg_max(N, R) by K",
+        [{"K": "a", "N": 1, "R": "x"}, {"K": "a", "N": 5, "R": "y"}, {"K": "b", "N": 2, "R": "z"}],
+        [{"K": "a", "Latest": "5", "Id": "y"}, {"K": "b", "Latest": "2", "Id": "z"}],
+    ),
     # countof(): occurrences of a string, or matches of a regex
     ('T | project N = countof(A, "at")', [{"A": "The cat sat on the mat"}], [{"N": 3}]),
     ('T | project N = countof(A, "a")', [{"A": "aaa"}], [{"N": 3}]),

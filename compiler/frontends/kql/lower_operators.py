@@ -152,11 +152,16 @@ class OperatorLowering(SummarizeLowering, ExpandLowering, SourceLowering):
     def stage_top(self, op: s.Operator, span: ir.Span) -> tuple[ir.Stage, ...]:
         return ir.Sort((self.sort_key(op.keys[0]),), span=span), ir.Limit(self.count(op), span=span)
 
-    def stage_distinct(self, op: s.Operator, span: ir.Span) -> ir.Stage:
+    def stage_distinct(self, op: s.Operator, span: ir.Span) -> tuple[ir.Stage, ...]:
+        """`distinct a, b`; `distinct x = f(a), b` is `project x = f(a), b | distinct x, b`."""
         for item in op.args:
-            if not isinstance(item, s.Name) or item.wildcard:
-                raise self.unsupported(item, "distinct over an expression (only column names)")
-        return ir.Distinct(tuple(item.name for item in op.args), span=span)
+            if isinstance(item, s.Name) and item.wildcard:
+                raise self.unsupported(item, "distinct over a column wildcard")
+        if all(isinstance(item, s.Name) for item in op.args):
+            return (ir.Distinct(tuple(item.name for item in op.args), span=span),)
+        columns = self.assignments(op.args)
+        distinct = ir.Distinct(tuple(column.name for column in columns), span=span)
+        return ir.Project(columns, span=span), distinct
 
     def stage_count(self, op: s.Operator, span: ir.Span) -> ir.Stage:
         measure = ir.Measure("Count", ir.AggCall("count", span=span), span=span)

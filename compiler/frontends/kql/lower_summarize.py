@@ -50,9 +50,15 @@ class SummarizeLowering(ColumnLowering):
         computed: list[ir.Assign] = []
         order: list[str] | None = [g.name for g in group_by]
         counter = [0]
+        renames: list[tuple[str, str]] = []
         for item in op.args:
-            name = self.single_name(item)
             value = item.expr if isinstance(item, s.NamedExpr) else item
+            if isinstance(item, s.NamedExpr) and len(item.names) > 1:
+                produced = self.named_measures(item, renames)
+                measures.extend(produced)
+                order = None
+                continue
+            name = self.single_name(item)
             if aggregate_name(value) is not None:
                 produced = self.measures(value, name)
                 measures.extend(produced)
@@ -65,6 +71,10 @@ class SummarizeLowering(ColumnLowering):
             computed.append(ir.Assign(name, expr, span=self.span(item)))
             order = None if order is None else [*order, name]
         aggregate = ir.Aggregate(group_by, tuple(measures), span=span)
+        if renames and computed:
+            raise self.unsupported(op, "a summarize with both renamed and computed measures")
+        if renames:
+            return aggregate, ir.Rename(tuple(renames), span=span)
         if not computed:
             return (aggregate,)
         hidden = tuple(m.name for m in measures if m.name.startswith(HIDDEN))
@@ -76,6 +86,28 @@ class SummarizeLowering(ColumnLowering):
         if len(item.names) != 1:
             raise self.unsupported(item, "a summarize measure assigned to several columns")
         return item.names[0]
+
+    def named_measures(
+        self, item: s.NamedExpr, renames: list[tuple[str, str]]
+    ) -> list[ir.Measure]:
+        """`(a, b, ...) = f(...)`: the columns `f` gives, named in order (arg_max and arg_min
+        name the value, then the listed columns; percentiles, each percentile)."""
+        names, value = item.names, item.expr
+        func = aggregate_name(value)
+        if func in ("arg_max", "arg_min"):
+            (measure,) = self.measures(value, names[0])
+            columns = measure.agg.columns if isinstance(measure.agg, ir.ArgExtreme) else ()
+            if len(names) - 1 > len(columns):
+                raise self.unsupported(item, f"more names than {func}() gives columns")
+            pairs = zip(names[1:], columns, strict=False)
+            renames.extend((new, old) for new, old in pairs if new != old)
+            return [measure]
+        if func == "percentiles":
+            produced = self.measures(value, None)
+            if len(produced) != len(names):
+                raise self.unsupported(item, "names that are not one per percentile")
+            return [dataclasses.replace(m, name=n) for m, n in zip(produced, names, strict=True)]
+        raise self.unsupported(item, "a summarize measure assigned to several columns")
 
     @staticmethod
     def extend_order(order: list[str] | None, measure: ir.Measure) -> list[str] | None:
