@@ -87,9 +87,7 @@ class SummarizeLowering(ColumnLowering):
             raise self.unsupported(item, "a summarize measure assigned to several columns")
         return item.names[0]
 
-    def named_measures(
-        self, item: s.NamedExpr, renames: list[tuple[str, str]]
-    ) -> list[ir.Measure]:
+    def named_measures(self, item: s.NamedExpr, renames: list[tuple[str, str]]) -> list[ir.Measure]:
         """`(a, b, ...) = f(...)`: the columns `f` gives, named in order (arg_max and arg_min
         name the value, then the listed columns; percentiles, each percentile)."""
         names, value = item.names, item.expr
