@@ -84,6 +84,14 @@ CASES = [
         [{"K": "a", "N": 1, "R": "x"}, {"K": "a", "N": 5, "R": "y"}, {"K": "b", "N": 2, "R": "z"}],
         [{"K": "a", "Latest": "5", "Id": "y"}, {"K": "b", "Latest": "2", "Id": "z"}],
     ),
+    # dynamic literals anywhere in an expression
+    ('T | project N = array_length(dynamic(["a", 2, null]))', [{"A": "x"}], [{"N": 3}]),
+    ('T | project V = tostring(dynamic({"k": "v", "n": 1})["k"])', [{"A": "x"}], [{"V": "v"}]),
+    (
+        'T | where A < datetime("2017-01-01 00:00:00") | project A',
+        [{"A": "2016-12-31T23:00:00Z"}, {"A": "2017-01-01T01:00:00Z"}],
+        [{"A": "2016-12-31T23:00:00Z"}],
+    ),
     # countof(): occurrences of a string, or matches of a regex
     ('T | project N = countof(A, "at")', [{"A": "The cat sat on the mat"}], [{"N": 3}]),
     ('T | project N = countof(A, "a")', [{"A": "aaa"}], [{"N": 3}]),

@@ -84,6 +84,8 @@ class ExprLowering:
 
     def expr(self, node: s.Expr) -> ir.Expr:
         span = self.span(node)
+        if isinstance(node, s.Literal) and isinstance(node.value, list | dict):
+            return self.dynamic_value(node)
         if isinstance(node, s.Literal):
             return ir.Literal(self.literal_value(node), span=span)
         if isinstance(node, s.Name):
@@ -117,8 +119,12 @@ class ExprLowering:
                 message = f"the timespan {value!r} is malformed or beyond 999,999,999 days"
                 raise ir.RuleError(ir.Diagnostic("kql.bad-literal", message, self.span(node)))
             return span
+        if kind == "datetime" and value == "null":
+            return None
         if kind == "datetime":
-            moment = parse_datetime(str(value))
+            text = str(value)
+            quoted = len(text) > 1 and text[0] == text[-1] and text[0] in "'\""
+            moment = parse_datetime(text[1:-1] if quoted else text)
             if moment is None:
                 raise self.unsupported(node, f"the datetime literal {value!r}")
             return moment
@@ -127,6 +133,22 @@ class ExprLowering:
         if kind in ("string", "bool", "guid"):
             return value  # type: ignore[return-value]
         raise self.unsupported(node, f"a {kind} literal outside a list of values")
+
+    def dynamic_value(self, node: s.Literal) -> ir.Expr:
+        """`dynamic([1, "a"])` as `pack_array(1, "a")`, `dynamic({"k": 1})` as `bag_pack("k", 1)`:
+        the same JSON value, for arrays and bags of plain values."""
+        span, value = self.span(node), node.value
+        items = [*value.items()] if isinstance(value, dict) else [(None, v) for v in value]
+        plain = str | int | float | bool | type(None)
+        if not items or not all(isinstance(v, plain) for _, v in items):
+            raise self.unsupported(node, "a dynamic literal other than a flat array or bag")
+        args: list[ir.Expr] = []
+        for key, item in items:
+            if key is not None:
+                args.append(ir.Literal(key, span=span))
+            args.append(ir.Literal(item, span=span))
+        name = "bag_pack" if isinstance(value, dict) else "pack_array"
+        return ir.Call(name, tuple(args), span=span)
 
     def name(self, node: s.Name) -> ir.Expr:
         span = self.span(node)
