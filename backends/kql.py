@@ -559,6 +559,9 @@ class KqlBackend(TextBackend):
             return Text(f"{self.wrap(self.render(value), Prec.ATOM)}[{self.expr(key)}]")
         return super().render_call(node, guarded)
 
+    def render_scalarof(self, node: ir.ScalarOf, guarded: bool) -> Text:
+        return Text(f"toscalar({self.pipeline(node.pipeline)})")
+
     def render_scalarref(self, node: ir.ScalarRef, guarded: bool) -> Text:
         return Text(self.column_name(node.name))
 

@@ -30,6 +30,7 @@ from rulec.backends.sql_stages import (
     datatable,
     extreme_aggregate,
     pipeline_match,
+    pipeline_value,
     relational_stage,
 )
 from rulec.backends.sql_windows import sliding_aggregate
@@ -350,6 +351,8 @@ class QueryBuilder:
             return self.arith(node)
         if isinstance(node, ir.Call):
             return self.call(node)
+        if isinstance(node, ir.ScalarOf):
+            return pipeline_value(self, node)
         if isinstance(node, ir.And | ir.Or | ir.Not | ir.Match | ir.InPipeline):
             return self.predicate(node)
         raise self.backend.unsupported(type(node).__name__, node)
@@ -370,7 +373,7 @@ class QueryBuilder:
 
     def compare(self, node: ir.Compare) -> exp.Expression:
         left, right = self.scalar(node.left), self.scalar(node.right)
-        kind = _value_kind(node.left) or _value_kind(node.right)
+        kind = _value_kind(self.bound(node.left)) or _value_kind(self.bound(node.right))
         if kind == "time":
             left, right = (self._as_time(n, e) for n, e in ((node.left, left), (node.right, right)))
         elif kind == "number":
@@ -386,6 +389,12 @@ class QueryBuilder:
             ir.CompareOp.GE: exp.GTE,
         }
         return ops[node.op](this=left, expression=right)
+
+    def bound(self, node: ir.Expr) -> ir.Expr:
+        """The expression a scalar let name stands for (the node itself otherwise)."""
+        while isinstance(node, ir.ScalarRef) and node.name in self.scalars:
+            node = self.scalars[node.name]
+        return node
 
     def _as_time(self, node: ir.Expr, compiled: exp.Expression) -> exp.Expression:
         return self.dialect.to_timestamp(compiled) if isinstance(node, ir.FieldRef) else compiled
@@ -562,8 +571,21 @@ TIME_FUNCTIONS = frozenset(
 )
 
 
+# aggregations whose value is a number whatever they count or add up
+NUMERIC_AGGREGATES = frozenset(
+    {"count", "countif", "dcount", "dcountif", "count_distinct", "count_distinctif", "sum"}
+    | {"sumif", "avg", "avgif", "stdev", "stdevp", "variance", "variancep", "percentile"}
+)
+
+
 def _value_kind(node: ir.Expr) -> str | None:
     """'time' or 'number' when an expression's type is evident from its shape."""
+    if isinstance(node, ir.ScalarOf):
+        last = node.pipeline.stages[-1] if node.pipeline.stages else None
+        measures = last.measures if isinstance(last, ir.Aggregate) and not last.group_by else ()
+        agg = measures[0].agg if measures else None
+        numeric = isinstance(agg, ir.AggCall) and agg.func in NUMERIC_AGGREGATES
+        return "number" if numeric else None
     if isinstance(node, ir.Call) and node.name == "bin":
         timed = _value_kind(node.args[0]) == "time" if node.args else False
         return "time" if timed or any(_is_span(a) for a in node.args[1:]) else None

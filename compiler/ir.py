@@ -231,6 +231,13 @@ class InPipeline(Node):
     kind: MatchKind = MatchKind.EQ
 
 
+@frozen
+class ScalarOf(Node):
+    """`toscalar(T)`: the first column of the pipeline's first row (null when it has none)."""
+
+    pipeline: Pipeline
+
+
 Expr = (
     Literal
     | FieldRef
@@ -244,6 +251,7 @@ Expr = (
     | Call
     | Match
     | InPipeline
+    | ScalarOf
 )
 
 # --------------------------------------------------------------------------- sources

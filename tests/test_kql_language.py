@@ -92,6 +92,17 @@ CASES = [
         [{"A": "2016-12-31T23:00:00Z"}, {"A": "2017-01-01T01:00:00Z"}],
         [{"A": "2016-12-31T23:00:00Z"}],
     ),
+    # toscalar(): the first column of the sub-query's first row
+    (
+        "let m = toscalar(T | summarize avg(N));\nT | where N > m | project N",
+        [{"N": "1"}, {"N": "2"}, {"N": "6"}],
+        [{"N": "6"}],
+    ),
+    (
+        "T | extend C = toscalar(T | count) | project N, C",
+        [{"N": "1"}, {"N": "2"}],
+        [{"N": "1", "C": 2}, {"N": "2", "C": 2}],
+    ),
     # countof(): occurrences of a string, or matches of a regex
     ('T | project N = countof(A, "at")', [{"A": "The cat sat on the mat"}], [{"N": 3}]),
     ('T | project N = countof(A, "a")', [{"A": "aaa"}], [{"N": 3}]),

@@ -288,12 +288,6 @@ UNSUPPORTED = [
         14,
     ),
     (
-        "T | where X > toscalar(U | count)",
-        "cannot lower a tabular sub-query used as a scalar (toscalar) (line 1) into the IR yet",
-        1,
-        15,
-    ),
-    (
         "T | where A has_all ((U | project B))",
         "cannot lower 'has_all' over a table (line 1) into the IR yet",
         1,

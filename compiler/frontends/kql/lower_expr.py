@@ -212,8 +212,8 @@ class ExprLowering:
             return self.match(node, node.args[0], node.args[1], ir.MatchKind.CIDR, False)
         if name in TYPED_LITERALS and len(node.args) == 1:
             return self.typed_literal(node)
-        if name == "toscalar":
-            raise self.unsupported(node, "a tabular sub-query used as a scalar (toscalar)")
+        if name == "toscalar" and len(node.args) == 1:
+            return ir.ScalarOf(self.pipeline(node.args[0]), span=span)
         for arg in node.args:
             if isinstance(arg, s.NamedExpr | s.Pipe):
                 raise self.unsupported(arg, f"a named or tabular argument of {node.name}()")
