@@ -406,6 +406,21 @@ class KqlBackend(TextBackend):
             text += f"\n| where {self.expr(stage.having)}"
         return text
 
+    def stage_makeseries(self, stage: ir.MakeSeries) -> str:
+        measures = []
+        for measure, default in zip(stage.measures, stage.defaults, strict=True):
+            text = self.measure(measure)
+            func = getattr(measure.agg, "func", "")
+            if func in ESTIMATED and DCOUNT_APPROXIMATION not in self.options.approximations:
+                detail = "make-series has dcount(), KQL's estimate, and no count_distinct()"
+                raise self.unsupported("an exact distinct count in make-series", measure, detail)
+            measures.append(text if default is None else f"{text} default = {self.expr(default)}")
+        text = f"make-series {', '.join(measures)} on {self.column_name(stage.axis)}"
+        for word, bound in (("from", stage.start), ("to", stage.end), ("step", stage.step)):
+            text += "" if bound is None else f" {word} {self.expr(bound)}"
+        keys = self.assignments(stage.group_by)
+        return text + (f" by {keys}" if keys else "")
+
     def correlation(self, stage: ir.Correlation) -> ir.Aggregate:
         aggregate = correlation_aggregate(stage)
         if aggregate is None:

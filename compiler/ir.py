@@ -495,6 +495,21 @@ class Correlation(Node):
     absent: tuple[str, ...] = ()  # rules that must NOT occur in the window (`near ... and not`)
 
 
+@frozen
+class MakeSeries(Node):
+    """`make-series`: per group, one array per measure holding its value in each `step`-wide bin
+    of `axis` from `start` to `end` (`default` where a bin has no row; `None`: KQL's own start,
+    end and default); the column `axis` then holds the bins' starts."""
+
+    measures: tuple[Measure, ...]
+    defaults: tuple[Expr | None, ...]
+    axis: str
+    start: Expr | None
+    end: Expr | None
+    step: Expr
+    group_by: tuple[Assign, ...] = ()
+
+
 Stage = (
     Filter
     | Extend
@@ -511,6 +526,7 @@ Stage = (
     | MvExpand
     | Parse
     | Correlation
+    | MakeSeries
 )
 
 # --------------------------------------------------------------------------- query

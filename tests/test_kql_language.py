@@ -249,3 +249,29 @@ def test_the_kql_target_writes_every_builtin_function_kusto_language_lists():
     assert listed and set(listed) <= kql.NATIVE_FUNCTIONS
     written = emit("kql", query("T | extend X = geo_distance_2points(A, B, C, D)")).text
     assert "geo_distance_2points(A, B, C, D)" in written
+
+
+# operators the kql target writes back as they mean (SQL: a located diagnostic)
+WRITTEN_BACK = [
+    (
+        "T | make-series n = count() default = 0 on Timestamp in range(ago(1d), now(), 1h) by A",
+        "make-series n = count() default = 0 on Timestamp from ago(1d) to now() step 1h by A",
+    ),
+    ("T | make-series avg(N) on Timestamp step 1d", "make-series avg_N = avg(N) on Timestamp"),
+    ("T | where N > toscalar(T | count)", "toscalar(T"),
+]
+
+
+@pytest.mark.parametrize(("text", "written"), WRITTEN_BACK, ids=[c[0] for c in WRITTEN_BACK])
+def test_written_back_by_the_kql_target(text, written):
+    back = emit("kql", query(text)).text
+    assert written in back
+    _, diagnostics = parse_kql(back, "back.kql")
+    assert not diagnostics
+
+
+def test_make_series_has_no_sql_form_yet():
+    with pytest.raises(ir.RuleError) as error:
+        emit("duckdb", query("T\n| make-series count() on Timestamp step 1h"))
+    assert "MakeSeries" in error.value.diagnostic.message
+    assert error.value.diagnostic.span.line == 2

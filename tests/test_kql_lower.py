@@ -275,10 +275,11 @@ UNSUPPORTED = [
         13,
     ),
     (
-        "T | make-series count() on Timestamp step 1h",
-        "cannot lower the 'make-series' operator (line 1) into the IR yet",
+        "T | make-series make_set(A) on Timestamp step 1h",
+        "cannot lower a make-series measure other than one of its aggregations (line 1) into"
+        " the IR yet",
         1,
-        5,
+        17,
     ),
     (
         "T | evaluate bag_unpack(A)",

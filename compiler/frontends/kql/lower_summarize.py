@@ -30,6 +30,11 @@ AGGREGATES = {
     "percentile": ("percentile", -1), "percentiles": ("percentile", -1),
     "arg_max": ("max", -1), "arg_min": ("min", -1),
 }  # fmt: skip
+# the aggregations make-series takes (its documentation's list)
+SERIES_AGGREGATES = frozenset(
+    {"avg", "avgif", "count", "countif", "dcount", "dcountif", "max", "maxif", "min", "minif"}
+    | {"percentile", "take_any", "stdev", "sum", "sumif", "variance"}
+)
 NO_DEFAULT_ARG = {"count", "countif"}  # their default column is `count_` / `countif_`
 APPROXIMATE = {"dcount", "dcountif"}  # KQL estimates (HyperLogLog); the IR counts exactly
 
@@ -79,6 +84,42 @@ class SummarizeLowering(ColumnLowering):
             return (aggregate,)
         hidden = tuple(m.name for m in measures if m.name.startswith(HIDDEN))
         return aggregate, ir.Extend(tuple(computed), span=span), reorder(order, hidden, span)
+
+    def stage_make_series(self, op: s.Operator, span: ir.Span) -> ir.Stage:
+        """`make-series`: its aggregations, each with its default, over the bins of its axis."""
+        labelled = {p.names: p.expr for p in op.parts if isinstance(p, s.NamedExpr)}
+        axis = labelled[("on",)]
+        if not isinstance(axis, s.Name) or axis.wildcard:
+            raise self.unsupported(axis, "a make-series axis other than a column")
+        start, end, step = (labelled.get((word,)) for word in ("from", "to", "step"))
+        if ("in",) in labelled:
+            bounds = labelled[("in",)]
+            ranged = isinstance(bounds, s.Call) and bounds.name == "range"
+            if not ranged or len(bounds.args) != 3:
+                raise self.unsupported(bounds, "a make-series range other than range(a, b, step)")
+            start, end, step = bounds.args
+        assert step is not None  # the parser requires it
+        measures: list[ir.Measure] = []
+        for item in op.args:
+            value = item.expr if isinstance(item, s.NamedExpr) else item
+            if aggregate_name(value) not in SERIES_AGGREGATES:
+                what = "a make-series measure other than one of its aggregations"
+                raise self.unsupported(item, what)
+            measures.extend(self.measures(value, self.single_name(item)))
+        defaults = tuple(
+            self.expr(labelled[("default", str(i))]) if ("default", str(i)) in labelled else None
+            for i in range(len(op.args))
+        )
+        return ir.MakeSeries(
+            tuple(measures),
+            defaults,
+            axis.name,
+            None if start is None else self.expr(start),
+            None if end is None else self.expr(end),
+            self.expr(step),
+            self.assignments(op.by),
+            span=span,
+        )
 
     def single_name(self, item: s.Expr) -> str | None:
         if not isinstance(item, s.NamedExpr):
