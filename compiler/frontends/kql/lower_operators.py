@@ -61,7 +61,8 @@ class OperatorLowering(SummarizeLowering, ExpandLowering, SourceLowering):
     def stage_project_rename(self, op: s.Operator, span: ir.Span) -> ir.Stage:
         pairs = []
         for item in op.args:
-            assert isinstance(item, s.NamedExpr) and isinstance(item.expr, s.Name)
+            if not isinstance(item, s.NamedExpr) or not isinstance(item.expr, s.Name):
+                raise self.unsupported(item, "a project-rename item other than new = old")
             if item.expr.wildcard:
                 raise self.unsupported(item, "a wildcard in project-rename")
             pairs.append((item.names[0], item.expr.name))
@@ -164,5 +165,6 @@ class OperatorLowering(SummarizeLowering, ExpandLowering, SourceLowering):
         return ir.Project(columns, span=span), distinct
 
     def stage_count(self, op: s.Operator, span: ir.Span) -> ir.Stage:
-        measure = ir.Measure("Count", ir.AggCall("count", span=span), span=span)
+        name = op.args[0].name if op.args and isinstance(op.args[0], s.Name) else "Count"
+        measure = ir.Measure(name, ir.AggCall("count", span=span), span=span)
         return ir.Aggregate((), (measure,), span=span)

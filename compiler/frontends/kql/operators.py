@@ -178,8 +178,9 @@ class OperatorParser(ExpressionParser):
     def op_project_rename(self, name: str, pos: s.Pos) -> s.Operator:
         def pair() -> s.Expr:
             new_pos, new = self.pos(), self.column_name()
-            self.expect("=", "after the new column name in project-rename")
-            return s.NamedExpr((new.name,), self.column_name(), pos=new_pos)
+            if not self.accept("="):
+                return new  # Microsoft's parser takes a lone name (its binder then refuses it)
+            return s.NamedExpr((new.name,), self.parse_expr(), pos=new_pos)
 
         return s.Operator(name, args=tuple(self.comma_list(pair)), pos=pos)
 
@@ -377,9 +378,14 @@ class OperatorParser(ExpressionParser):
         return s.Operator(name, args=self.named_list(), pos=pos)
 
     def op_count(self, name: str, pos: s.Pos) -> s.Operator:
+        """`count [as Name]`."""
+        args = (self.column_name(),) if self.at_name("as") and self.advance() else ()
+        return s.Operator(name, args=args, pos=pos)
+
+    def op_getschema(self, name: str, pos: s.Pos) -> s.Operator:
         return s.Operator(name, pos=pos)
 
-    op_getschema = op_consume = op_count
+    op_consume = op_getschema
 
     def op_as(self, name: str, pos: s.Pos) -> s.Operator:
         options = self.parse_options(set())
@@ -388,6 +394,10 @@ class OperatorParser(ExpressionParser):
     def op_render(self, name: str, pos: s.Pos) -> s.Operator:
         chart = self.expect_name("a chart type after 'render'")
         args: tuple[s.Expr, ...] = (s.Name(chart.text, pos=self.pos(chart)),)
+        while self.tok.kind == "name" and self.peek().text == "=":  # legacy `kind=stacked`
+            args += (self.parse_named(),)
+        if self.at_name("by") and self.advance():
+            args += tuple(self.comma_list(self.column_name))
         if self.at_name("with") and self.advance():
             self.expect("(", "after 'with'")
             args += tuple(self.comma_list(self.parse_named))
