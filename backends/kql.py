@@ -406,6 +406,10 @@ class KqlBackend(TextBackend):
             text += f"\n| where {self.expr(stage.having)}"
         return text
 
+    def stage_evaluate(self, stage: ir.Evaluate) -> str:
+        args = (self.agg(a) if isinstance(a, ir.AggCall) else self.expr(a) for a in stage.args)
+        return f"evaluate {stage.plugin}({', '.join(args)})"
+
     def stage_makeseries(self, stage: ir.MakeSeries) -> str:
         measures = []
         for measure, default in zip(stage.measures, stage.defaults, strict=True):

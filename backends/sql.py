@@ -255,6 +255,9 @@ class QueryBuilder:
             return correlation_stage(self, stage)
         if isinstance(stage, ir.Parse):
             return parse_stage(self, rel, stage)
+        if isinstance(stage, ir.Evaluate):
+            what = f"the plugin {stage.plugin}() (its output columns may depend on the data)"
+            raise self.backend.unsupported(what, stage)
         raise self.backend.unsupported(f"the {type(stage).__name__} stage", stage)
 
     def sort_key(self, key: ir.SortKey) -> exp.Ordered:

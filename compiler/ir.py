@@ -496,6 +496,15 @@ class Correlation(Node):
 
 
 @frozen
+class Evaluate(Node):
+    """`evaluate plugin(args)`: one of KQL's plug-ins, whose output columns may depend on the
+    data (`bag_unpack`, `pivot`); an argument may be an aggregation (`pivot(A, count())`)."""
+
+    plugin: str
+    args: tuple[Expr | AggCall, ...] = ()
+
+
+@frozen
 class MakeSeries(Node):
     """`make-series`: per group, one array per measure holding its value in each `step`-wide bin
     of `axis` from `start` to `end` (`default` where a bin has no row; `None`: KQL's own start,
@@ -527,6 +536,7 @@ Stage = (
     | Parse
     | Correlation
     | MakeSeries
+    | Evaluate
 )
 
 # --------------------------------------------------------------------------- query

@@ -259,6 +259,8 @@ WRITTEN_BACK = [
     ),
     ("T | make-series avg(N) on Timestamp step 1d", "make-series avg_N = avg(N) on Timestamp"),
     ("T | where N > toscalar(T | count)", "toscalar(T"),
+    ('T | evaluate bag_unpack(J) | where A == "x"', "evaluate bag_unpack(J)\n| where"),
+    ("T | evaluate pivot(Action, count(), Device)", "evaluate pivot(Action, count(), Device)"),
 ]
 
 
@@ -270,8 +272,15 @@ def test_written_back_by_the_kql_target(text, written):
     assert not diagnostics
 
 
-def test_make_series_has_no_sql_form_yet():
+@pytest.mark.parametrize(
+    ("text", "why"),
+    [
+        ("T\n| make-series count() on Timestamp step 1h", "MakeSeries"),
+        ("T\n| evaluate bag_unpack(J)", "bag_unpack() (its output columns may depend on the data)"),
+    ],
+)
+def test_sql_reports_what_it_has_no_form_for(text, why):
     with pytest.raises(ir.RuleError) as error:
-        emit("duckdb", query("T\n| make-series count() on Timestamp step 1h"))
-    assert "MakeSeries" in error.value.diagnostic.message
+        emit("duckdb", query(text))
+    assert why in error.value.diagnostic.message
     assert error.value.diagnostic.span.line == 2

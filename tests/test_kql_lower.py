@@ -282,11 +282,11 @@ UNSUPPORTED = [
         17,
     ),
     (
-        "T | evaluate bag_unpack(A)",
-        "cannot lower the plugin bag_unpack() (its output columns depend on the data)"
-        " (line 1) into the IR yet",
+        "T | evaluate ipv4_lookup(G, A, B)",
+        "cannot lower a named or tabular argument of the plugin ipv4_lookup() (line 1) into the"
+        " IR yet",
         1,
-        14,
+        26,
     ),
     (
         "T | where A has_all ((U | project B))",

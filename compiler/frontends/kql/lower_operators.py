@@ -7,14 +7,15 @@ from rulec.compiler import ir
 from . import syntax as s
 from .lower_expand import ExpandLowering
 from .lower_sources import SourceLowering
-from .lower_summarize import SummarizeLowering
+from .lower_summarize import SummarizeLowering, aggregate_name
 
 JOIN_KINDS = {kind.value: kind for kind in ir.JoinKind}
 JOIN_KINDS |= {
     "anti": ir.JoinKind.LEFTANTI, "leftantisemi": ir.JoinKind.LEFTANTI,
     "rightantisemi": ir.JoinKind.RIGHTANTI, "semi": ir.JoinKind.LEFTSEMI,
 }  # fmt: skip
-DATA_SHAPED_PLUGINS = {"bag_unpack", "pivot", "narrow"}
+# plug-ins whose first argument is a table (Kusto.Language's signatures)
+TABLE_PLUGINS = {"ipv4_lookup", "ipv6_lookup", "geo_line_lookup", "geo_polygon_lookup"}
 MAX_COUNT = 2**63 - 1  # take/limit/top counts are KQL longs
 NOTE_ONLY = {
     "render": "render is presentation only",
@@ -109,12 +110,24 @@ class OperatorLowering(SummarizeLowering, ExpandLowering, SourceLowering):
         return None
 
     def stage_evaluate(self, op: s.Operator, span: ir.Span) -> ir.Stage:
+        """A plug-in of scalar arguments (and aggregations), kept as it is written."""
         call = op.args[0]
         name = call.name if isinstance(call, s.Call) else "?"
-        if name.lower() in DATA_SHAPED_PLUGINS:
-            what = f"the plugin {name}() (its output columns depend on the data)"
-            raise self.unsupported(call, what)
-        raise self.unsupported(call, f"the plugin {name}()")
+        if not isinstance(call, s.Call) or op.options or op.parts:
+            raise self.unsupported(call, f"the plugin {name}() with options or an output schema")
+        args: list[ir.Expr | ir.AggCall] = []
+        for arg in call.args:
+            tabular = isinstance(arg, s.Name) and self.is_tabular_name(arg.name)
+            if isinstance(arg, s.NamedExpr | s.Pipe) or tabular or name in TABLE_PLUGINS:
+                raise self.unsupported(arg, f"a named or tabular argument of the plugin {name}()")
+            if aggregate_name(arg) is None:
+                args.append(self.expr(arg))
+                continue
+            (measure,) = self.measures(arg, "_")
+            if not isinstance(measure.agg, ir.AggCall):
+                raise self.unsupported(arg, f"{measure.agg.func}() in the plugin {name}()")
+            args.append(measure.agg)
+        return ir.Evaluate(name, tuple(args), span=span)
 
     def stage_invoke(self, op: s.Operator, span: ir.Span) -> ir.Stage:
         call = op.args[0]
