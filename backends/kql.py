@@ -406,6 +406,15 @@ class KqlBackend(TextBackend):
             text += f"\n| where {self.expr(stage.having)}"
         return text
 
+    def stage_mvapply(self, stage: ir.MvApply) -> str:
+        if stage.apply.source != ir.PipelineRef(ir.MV_APPLY) or not stage.apply.stages:
+            raise self.unsupported("an mv-apply sub-query that does not read its rows", stage)
+        index = "" if stage.item_index is None else f"with_itemindex={stage.item_index} "
+        columns = ", ".join(self.named(a, always=True) for a in stage.columns)
+        limit = "" if stage.limit is None else f" limit {stage.limit}"
+        rows = " | ".join(self.stage(s) for s in stage.apply.stages)
+        return f"mv-apply {index}{columns}{limit} on ({rows})"
+
     def stage_evaluate(self, stage: ir.Evaluate) -> str:
         args = (self.agg(a) if isinstance(a, ir.AggCall) else self.expr(a) for a in stage.args)
         return f"evaluate {stage.plugin}({', '.join(args)})"

@@ -496,6 +496,21 @@ class Correlation(Node):
 
 
 @frozen
+class MvApply(Node):
+    """`mv-apply x = arr on (ops)`: per row, `apply` (whose source is `PipelineRef(MV_APPLY)`:
+    the row's expanded values, one row each) runs, and its rows replace the row, joined to
+    the row's other columns. `item_index` names the column of each value's position."""
+
+    columns: tuple[Assign, ...]
+    limit: int | None
+    apply: Pipeline
+    item_index: str | None = None
+
+
+MV_APPLY = "_rulec_mv_apply_rows"  # the source of an MvApply's sub-query
+
+
+@frozen
 class Evaluate(Node):
     """`evaluate plugin(args)`: one of KQL's plug-ins, whose output columns may depend on the
     data (`bag_unpack`, `pivot`); an argument may be an aggregation (`pivot(A, count())`)."""
@@ -537,6 +552,7 @@ Stage = (
     | Correlation
     | MakeSeries
     | Evaluate
+    | MvApply
 )
 
 # --------------------------------------------------------------------------- query

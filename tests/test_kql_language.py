@@ -261,6 +261,10 @@ WRITTEN_BACK = [
     ("T | where N > toscalar(T | count)", "toscalar(T"),
     ('T | evaluate bag_unpack(J) | where A == "x"', "evaluate bag_unpack(J)\n| where"),
     ("T | evaluate pivot(Action, count(), Device)", "evaluate pivot(Action, count(), Device)"),
+    (
+        'T | mv-apply with_itemindex=I x = J limit 5 on (where x startswith "a" | take 1)',
+        'mv-apply with_itemindex=I x = J limit 5 on (where x startswith "a" | take 1)',
+    ),
 ]
 
 
@@ -277,6 +281,7 @@ def test_written_back_by_the_kql_target(text, written):
     [
         ("T\n| make-series count() on Timestamp step 1h", "MakeSeries"),
         ("T\n| evaluate bag_unpack(J)", "bag_unpack() (its output columns may depend on the data)"),
+        ("T\n| mv-apply x = J on (take 1)", "MvApply"),
     ],
 )
 def test_sql_reports_what_it_has_no_form_for(text, why):

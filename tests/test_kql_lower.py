@@ -263,12 +263,6 @@ def test_meta_title_is_first_comment() -> None:
 
 UNSUPPORTED = [
     (
-        "T | mv-apply A on (take 1)",
-        "cannot lower the 'mv-apply' operator (line 1) into the IR yet",
-        1,
-        5,
-    ),
-    (
         "T\n| mv-expand with_itemindex=I A",
         "cannot lower the mv-expand option 'with_itemindex' (line 2) into the IR yet",
         2,
