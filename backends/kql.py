@@ -146,6 +146,7 @@ class KqlBackend(TextBackend):
         tables = {self.table_name(source) for source in sources(body)}
         # a Sigma rule's values and fields are typed and named here, a KQL query's by its author
         self.sigma = query.meta.language == "sigma"
+        self.kql_source = query.meta.language == "kql"  # its isnull()/isnotnull() as written
         self.event_time = event_time_column(tables) if self.sigma else self.default_time_field
         self.columns_read = documented_columns(tables, body) if self.sigma else None
         for key in ir.find_all(body, (ir.Assign,)) if self.columns_read else ():
@@ -554,7 +555,7 @@ class KqlBackend(TextBackend):
     def render_not(self, node: ir.Not, guarded: bool) -> Text:
         operand = node.operand
         if isinstance(operand, ir.Match) and operand.kind is ir.MatchKind.EXISTS:
-            if self.typed(operand.field):
+            if self.typed(operand.field) or self.kql_source:
                 return Text(f"isnull({self.subject(operand).text})")
             self.allow_empty(operand)
             return Text(f"isempty({self.subject(operand).text})")
@@ -734,7 +735,9 @@ class KqlBackend(TextBackend):
         return self.any_of(parts)
 
     def match_exists(self, node: ir.Match, subject: Text, guarded: bool) -> Text:
-        if self.typed(node.field):
+        """A KQL query's own `isnotnull(x)` is written back as it is (its `isnotempty(x)` is an
+        exists and a non-empty test, written by `render_and`)."""
+        if self.typed(node.field) or self.kql_source:
             return Text(f"isnotnull({subject.text})")
         self.allow_empty(node)
         return Text(f"isnotempty({subject.text})")

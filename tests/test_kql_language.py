@@ -262,6 +262,10 @@ WRITTEN_BACK = [
     ('T | evaluate bag_unpack(J) | where A == "x"', "evaluate bag_unpack(J)\n| where"),
     ("T | evaluate pivot(Action, count(), Device)", "evaluate pivot(Action, count(), Device)"),
     (
+        "T | where isnull(A) and isnotnull(B) and isnotempty(C) and isempty(D)",
+        "where isnull(A) and isnotnull(B) and isnotempty(C) and isempty(D)",
+    ),
+    (
         'T | mv-apply with_itemindex=I x = J limit 5 on (where x startswith "a" | take 1)',
         'mv-apply with_itemindex=I x = J limit 5 on (where x startswith "a" | take 1)',
     ),
