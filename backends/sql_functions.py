@@ -444,6 +444,23 @@ def _trim(builder: QueryBuilder, args: Args, node: ir.Node) -> exp.Expression:
     return fill(template, "duckdb", [text, leading, trailing])
 
 
+JSON_PATH = re.compile(r"\$(\.[A-Za-z_][A-Za-z0-9_]*|\[[0-9]+\])*")
+
+
+def _extract_json(builder: QueryBuilder, args: Args, node: ir.Node) -> exp.Expression:
+    """`extract_json(path, json)`: the element at a JSONPath (`$.a.b[0]`) as text, null where
+    the text is no JSON or has no such element."""
+    path = _constant(builder, node, 0)
+    if len(args) != 2 or not isinstance(path, str) or not JSON_PATH.fullmatch(path):
+        raise builder.backend.unsupported("extract_json() of a path other than $.a[0].b", node)
+    if is_postgres(builder):
+        what = "extract_json() (text that is no JSON has no guard there)"
+        raise builder.backend.unsupported(what, node)
+    text = convert(builder, "s", args[1])
+    template = "CASE WHEN JSON_VALID(_1) THEN JSON_EXTRACT_STRING(_1, _2) END"
+    return fill(template, "duckdb", [text, exp.Literal.string(path)])
+
+
 CODE: dict[str, Builder] = {
     "index": _index,
     "pack_array": _pack_array,
@@ -460,6 +477,8 @@ CODE: dict[str, Builder] = {
     "ipv4_is_private": _ipv4_is_private,
     "prev": _prev,
     "countof": _countof,
+    "extract_json": _extract_json,
+    "extractjson": _extract_json,
     "trim": _trim,
     "row_cumsum": _row_cumsum,
 }

@@ -103,6 +103,17 @@ CASES = [
         [{"N": "1"}, {"N": "2"}],
         [{"N": "1", "C": 2}, {"N": "2", "C": 2}],
     ),
+    # extract_json(): the element at a JSONPath, converted with typeof(T)
+    (
+        'T | project V = extract_json("$.hosts[1].AvailableMB", J, typeof(long))',
+        [{"J": '{"hosts":[{"AvailableMB":5},{"AvailableMB":7}]}'}],
+        [{"V": 7}],
+    ),
+    (
+        'T | project V = extractjson("$.a", J)',
+        [{"J": '{"a":"x"}'}, {"J": "not json"}, {"J": '{"b":1}'}],
+        [{"V": "x"}, {"V": None}, {"V": None}],
+    ),
     # countof(): occurrences of a string, or matches of a regex
     ('T | project N = countof(A, "at")', [{"A": "The cat sat on the mat"}], [{"N": 3}]),
     ('T | project N = countof(A, "a")', [{"A": "aaa"}], [{"N": 3}]),

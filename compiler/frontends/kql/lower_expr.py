@@ -222,6 +222,8 @@ class ExprLowering:
             return ir.Arith(ir.ArithOp.ADD, ir.Call("now", (), span=span), args[0], span=span)
         if name == "extract" and len(args) == 4:  # extract(regex, group, text, typeof(T))
             return self.converted(ir.Call("extract", args[:3], span=span), node.args[3])
+        if name in ("extract_json", "extractjson") and len(args) == 3:  # (path, json, typeof(T))
+            return self.converted(ir.Call(name, args[:2], span=span), node.args[2])
         return ir.Call(FUNCTION_NAMES.get(name, name), args, span=span)
 
     def converted(self, value: ir.Expr, type_of: s.Expr) -> ir.Expr:
