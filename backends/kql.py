@@ -407,6 +407,10 @@ class KqlBackend(TextBackend):
             text += f"\n| where {self.expr(stage.having)}"
         return text
 
+    def stage_extendseveral(self, stage: ir.ExtendSeveral) -> str:
+        names = ", ".join(self.column_name(name) for name in stage.names)
+        return f"extend ({names}) = {self.expr(stage.expr)}"
+
     def stage_mvapply(self, stage: ir.MvApply) -> str:
         if stage.apply.source != ir.PipelineRef(ir.MV_APPLY) or not stage.apply.stages:
             raise self.unsupported("an mv-apply sub-query that does not read its rows", stage)

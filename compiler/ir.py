@@ -496,6 +496,15 @@ class Correlation(Node):
 
 
 @frozen
+class ExtendSeveral(Node):
+    """`extend (a, b, c) = f(...)`: the columns a function of several results gives, named in
+    order (`series_decompose_anomalies`, `series_fit_line`, ...)."""
+
+    names: tuple[str, ...]
+    expr: Expr
+
+
+@frozen
 class MvApply(Node):
     """`mv-apply x = arr on (ops)`: per row, `apply` (whose source is `PipelineRef(MV_APPLY)`:
     the row's expanded values, one row each) runs, and its rows replace the row, joined to
@@ -553,6 +562,7 @@ Stage = (
     | MakeSeries
     | Evaluate
     | MvApply
+    | ExtendSeveral
 )
 
 # --------------------------------------------------------------------------- query

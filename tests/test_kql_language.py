@@ -273,6 +273,10 @@ WRITTEN_BACK = [
     ('T | evaluate bag_unpack(J) | where A == "x"', "evaluate bag_unpack(J)\n| where"),
     ("T | evaluate pivot(Action, count(), Device)", "evaluate pivot(Action, count(), Device)"),
     (
+        "T | make-series n = avg(N) on t step 1h | extend (a, s, b) = series_fit_line(n)",
+        "| extend (a, s, b) = series_fit_line(n)",
+    ),
+    (
         "T | where isnull(A) and isnotnull(B) and isnotempty(C) and isempty(D)",
         "where isnull(A) and isnotnull(B) and isnotempty(C) and isempty(D)",
     ),
@@ -297,6 +301,7 @@ def test_written_back_by_the_kql_target(text, written):
         ("T\n| make-series count() on Timestamp step 1h", "MakeSeries"),
         ("T\n| evaluate bag_unpack(J)", "bag_unpack() (its output columns may depend on the data)"),
         ("T\n| mv-apply x = J on (take 1)", "MvApply"),
+        ("T\n| extend (a, b) = series_fit_line(J)", "ExtendSeveral"),
     ],
 )
 def test_sql_reports_what_it_has_no_form_for(text, why):

@@ -44,8 +44,22 @@ class OperatorLowering(SummarizeLowering, ExpandLowering, SourceLowering):
 
     stage_filter = stage_where
 
-    def stage_extend(self, op: s.Operator, span: ir.Span) -> ir.Stage:
-        return ir.Extend(self.assignments(op.args), span=span)
+    def stage_extend(self, op: s.Operator, span: ir.Span) -> tuple[ir.Stage, ...]:
+        """`extend`; an item `(a, b) = f(...)` becomes its own stage, in its place."""
+        stages: list[ir.Stage] = []
+        single: list[s.Expr] = []
+        for item in op.args:
+            if isinstance(item, s.NamedExpr) and len(item.names) > 1:
+                if single:
+                    stages.append(ir.Extend(self.assignments(tuple(single)), span=span))
+                    single = []
+                expr = self.expr(item.expr)
+                stages.append(ir.ExtendSeveral(item.names, expr, span=self.span(item)))
+            else:
+                single.append(item)
+        if single or not stages:
+            stages.append(ir.Extend(self.assignments(tuple(single)), span=span))
+        return tuple(stages)
 
     def stage_project(self, op: s.Operator, span: ir.Span) -> ir.Stage:
         return ir.Project(self.assignments(op.args), span=span)
