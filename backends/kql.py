@@ -22,6 +22,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 from datetime import datetime, timedelta, timezone
+from pathlib import Path
 
 from rulec.backends import schemas
 from rulec.backends.base import Emitted
@@ -80,36 +81,13 @@ RENAMED_FUNCTIONS = {
     "concat": "strcat",
     "datepart": "datetime_part",
 }
-# KQL's scalar functions that keep their own name in the IR
+# KQL's scalar functions that keep their own name in the IR: every built-in (a data file read
+# from Kusto.Language) and the few obsolete names a rule's IR may still hold
+BUILTIN_FUNCTIONS = Path(__file__).with_name("kql_functions.txt").read_text(encoding="utf-8")
 NATIVE_FUNCTIONS = frozenset(
     {
-        *("abs", "ago", "array_concat", "array_index_of", "array_length", "array_slice"),
-        *("array_sort_asc", "array_sort_desc", "array_strcat", "array_sum", "bag_has_key"),
-        *("bag_keys", "bag_merge", "bag_pack", "bag_remove_keys", "base64_decode_tostring"),
-        *("base64_encode_tostring", "bin", "bin_at", "binary_and", "binary_not", "binary_or"),
-        *("binary_shift_left", "binary_shift_right", "binary_xor", "case", "ceiling"),
-        *("coalesce", "column_ifexists", "countof", "datetime_add", "datetime_diff"),
-        *("datetime_local_to_utc", "datetime_part", "datetime_utc_to_local", "dayofmonth"),
-        *("dayofweek", "dayofyear", "dynamic_to_json", "endofday", "endofmonth", "endofweek"),
-        *("endofyear", "exp", "extract", "extract_all", "extractjson", "format_datetime"),
-        *("format_timespan", "geo_info_from_ip_address", "getmonth", "getyear", "gettype"),
-        *("hash", "hash_md5", "hash_sha1", "hash_sha256", "hourofday", "iff", "indexof"),
-        *("ingestion_time", "ipv4_compare", "ipv4_is_in_any_range", "ipv4_is_match"),
-        *("ipv4_is_private", "ipv6_compare", "ipv6_is_match", "isascii", "isnan", "jaccard_index"),
-        *("log", "log10", "log2", "make_datetime", "make_timespan", "max_of", "min_of"),
-        *("monthofyear",),
-        *("new_guid", "now", "pack", "pack_array", "pack_dictionary", "parse_command_line"),
-        *("parse_csv", "parse_ipv4", "parse_ipv4_mask", "parse_json", "parse_path", "parse_url"),
-        *("parse_urlquery", "parse_user_agent", "parse_version", "parse_xml", "pow", "rand"),
-        *("range", "replace_regex", "replace_string", "reverse", "round", "series_decompose"),
-        *("series_decompose_anomalies", "set_difference", "set_has_element", "set_intersect"),
-        *("set_union", "sign", "split", "sqrt", "startofday", "startofmonth", "startofweek"),
-        *("startofyear", "strcat", "strcat_array", "strcat_delim", "strcmp", "string_size"),
-        *("strlen", "strrep", "substring", "tobool", "toboolean", "todatetime", "todecimal"),
-        *("todouble", "toguid", "tohex", "toint", "tolong", "toreal", "tostring", "totimespan"),
-        *("trim", "trim_end", "trim_start", "typeof", "unicode_codepoints_from_string"),
-        *("unixtime_milliseconds_todatetime", "unixtime_seconds_todatetime", "url_decode"),
-        *("url_encode", "week_of_year", "zip", "prev", "next", "row_cumsum", "row_number"),
+        *(line for line in BUILTIN_FUNCTIONS.splitlines() if line and not line.startswith("#")),
+        *("array_sum", "pack", "pack_dictionary", "typeof"),
     }
 )
 # aggregation functions: the IR names them as KQL does (`dcount` is exact in the IR: see `agg`)
@@ -168,6 +146,7 @@ class KqlBackend(TextBackend):
         tables = {self.table_name(source) for source in sources(body)}
         # a Sigma rule's values and fields are typed and named here, a KQL query's by its author
         self.sigma = query.meta.language == "sigma"
+        self.kql_source = query.meta.language == "kql"  # its isnull()/isnotnull() as written
         self.event_time = event_time_column(tables) if self.sigma else self.default_time_field
         self.columns_read = documented_columns(tables, body) if self.sigma else None
         for key in ir.find_all(body, (ir.Assign,)) if self.columns_read else ():
@@ -428,6 +407,38 @@ class KqlBackend(TextBackend):
             text += f"\n| where {self.expr(stage.having)}"
         return text
 
+    def stage_extendseveral(self, stage: ir.ExtendSeveral) -> str:
+        names = ", ".join(self.column_name(name) for name in stage.names)
+        return f"extend ({names}) = {self.expr(stage.expr)}"
+
+    def stage_mvapply(self, stage: ir.MvApply) -> str:
+        if stage.apply.source != ir.PipelineRef(ir.MV_APPLY) or not stage.apply.stages:
+            raise self.unsupported("an mv-apply sub-query that does not read its rows", stage)
+        index = "" if stage.item_index is None else f"with_itemindex={stage.item_index} "
+        columns = ", ".join(self.named(a, always=True) for a in stage.columns)
+        limit = "" if stage.limit is None else f" limit {stage.limit}"
+        rows = " | ".join(self.stage(s) for s in stage.apply.stages)
+        return f"mv-apply {index}{columns}{limit} on ({rows})"
+
+    def stage_evaluate(self, stage: ir.Evaluate) -> str:
+        args = (self.agg(a) if isinstance(a, ir.AggCall) else self.expr(a) for a in stage.args)
+        return f"evaluate {stage.plugin}({', '.join(args)})"
+
+    def stage_makeseries(self, stage: ir.MakeSeries) -> str:
+        measures = []
+        for measure, default in zip(stage.measures, stage.defaults, strict=True):
+            text = self.measure(measure)
+            func = getattr(measure.agg, "func", "")
+            if func in ESTIMATED and DCOUNT_APPROXIMATION not in self.options.approximations:
+                detail = "make-series has dcount(), KQL's estimate, and no count_distinct()"
+                raise self.unsupported("an exact distinct count in make-series", measure, detail)
+            measures.append(text if default is None else f"{text} default = {self.expr(default)}")
+        text = f"make-series {', '.join(measures)} on {self.column_name(stage.axis)}"
+        for word, bound in (("from", stage.start), ("to", stage.end), ("step", stage.step)):
+            text += "" if bound is None else f" {word} {self.expr(bound)}"
+        keys = self.assignments(stage.group_by)
+        return text + (f" by {keys}" if keys else "")
+
     def correlation(self, stage: ir.Correlation) -> ir.Aggregate:
         aggregate = correlation_aggregate(stage)
         if aggregate is None:
@@ -548,7 +559,7 @@ class KqlBackend(TextBackend):
     def render_not(self, node: ir.Not, guarded: bool) -> Text:
         operand = node.operand
         if isinstance(operand, ir.Match) and operand.kind is ir.MatchKind.EXISTS:
-            if self.typed(operand.field):
+            if self.typed(operand.field) or self.kql_source:
                 return Text(f"isnull({self.subject(operand).text})")
             self.allow_empty(operand)
             return Text(f"isempty({self.subject(operand).text})")
@@ -580,6 +591,9 @@ class KqlBackend(TextBackend):
             value, key = node.args
             return Text(f"{self.wrap(self.render(value), Prec.ATOM)}[{self.expr(key)}]")
         return super().render_call(node, guarded)
+
+    def render_scalarof(self, node: ir.ScalarOf, guarded: bool) -> Text:
+        return Text(f"toscalar({self.pipeline(node.pipeline)})")
 
     def render_scalarref(self, node: ir.ScalarRef, guarded: bool) -> Text:
         return Text(self.column_name(node.name))
@@ -725,7 +739,9 @@ class KqlBackend(TextBackend):
         return self.any_of(parts)
 
     def match_exists(self, node: ir.Match, subject: Text, guarded: bool) -> Text:
-        if self.typed(node.field):
+        """A KQL query's own `isnotnull(x)` is written back as it is (its `isnotempty(x)` is an
+        exists and a non-empty test, written by `render_and`)."""
+        if self.typed(node.field) or self.kql_source:
             return Text(f"isnotnull({subject.text})")
         self.allow_empty(node)
         return Text(f"isnotempty({subject.text})")

@@ -19,7 +19,7 @@ from rulec.backends.base import Backend, Emitted, Options
 from rulec.backends.schemas import known_columns
 from rulec.backends.sql_correlation import correlation_stage
 from rulec.backends.sql_dialects import SqlDialect, dialect_for
-from rulec.backends.sql_functions import build_aggregate, build_function
+from rulec.backends.sql_functions import build_aggregate, build_function, fill
 from rulec.backends.sql_geo import geo_info
 from rulec.backends.sql_network import cidr_match
 from rulec.backends.sql_parse import parse_stage
@@ -30,6 +30,7 @@ from rulec.backends.sql_stages import (
     datatable,
     extreme_aggregate,
     pipeline_match,
+    pipeline_value,
     relational_stage,
 )
 from rulec.backends.sql_windows import sliding_aggregate
@@ -85,6 +86,14 @@ def like_pattern(kind: ir.MatchKind, value: str | ir.Pattern) -> str:
     if kind is ir.MatchKind.ENDSWITH:
         return f"%{text}"
     raise ValueError(f"no LIKE pattern for a {kind.value} match")
+
+
+# a text column matched against another: `_1` the field, `_2` the other column
+COLUMN_MATCHES = {
+    ir.MatchKind.CONTAINS: "STRPOS(_1, _2) > 0",
+    ir.MatchKind.STARTSWITH: "LEFT(_1, LENGTH(_2)) = _2",
+    ir.MatchKind.ENDSWITH: "RIGHT(_1, LENGTH(_2)) = _2",
+}
 
 
 def has_regex(term: str) -> str:
@@ -246,6 +255,9 @@ class QueryBuilder:
             return correlation_stage(self, stage)
         if isinstance(stage, ir.Parse):
             return parse_stage(self, rel, stage)
+        if isinstance(stage, ir.Evaluate):
+            what = f"the plugin {stage.plugin}() (its output columns may depend on the data)"
+            raise self.backend.unsupported(what, stage)
         raise self.backend.unsupported(f"the {type(stage).__name__} stage", stage)
 
     def sort_key(self, key: ir.SortKey) -> exp.Ordered:
@@ -342,6 +354,8 @@ class QueryBuilder:
             return self.arith(node)
         if isinstance(node, ir.Call):
             return self.call(node)
+        if isinstance(node, ir.ScalarOf):
+            return pipeline_value(self, node)
         if isinstance(node, ir.And | ir.Or | ir.Not | ir.Match | ir.InPipeline):
             return self.predicate(node)
         raise self.backend.unsupported(type(node).__name__, node)
@@ -362,7 +376,7 @@ class QueryBuilder:
 
     def compare(self, node: ir.Compare) -> exp.Expression:
         left, right = self.scalar(node.left), self.scalar(node.right)
-        kind = _value_kind(node.left) or _value_kind(node.right)
+        kind = _value_kind(self.bound(node.left)) or _value_kind(self.bound(node.right))
         if kind == "time":
             left, right = (self._as_time(n, e) for n, e in ((node.left, left), (node.right, right)))
         elif kind == "number":
@@ -378,6 +392,12 @@ class QueryBuilder:
             ir.CompareOp.GE: exp.GTE,
         }
         return ops[node.op](this=left, expression=right)
+
+    def bound(self, node: ir.Expr) -> ir.Expr:
+        """The expression a scalar let name stands for (the node itself otherwise)."""
+        while isinstance(node, ir.ScalarRef) and node.name in self.scalars:
+            node = self.scalars[node.name]
+        return node
 
     def _as_time(self, node: ir.Expr, compiled: exp.Expression) -> exp.Expression:
         return self.dialect.to_timestamp(compiled) if isinstance(node, ir.FieldRef) else compiled
@@ -424,7 +444,7 @@ class QueryBuilder:
         if name == "ago" and len(args) == 1:
             return exp.Sub(this=self.now(), expression=args[0])
         if name == "datepart" and len(args) == 2 and args[0].is_string:
-            return self.datepart(args[0].this, args[1], node)
+            return self.datepart(args[0].this.lower(), args[1], node)
         raise self.backend.unsupported(f"the function {name}()", node)
 
     def datepart(self, part: str, value: exp.Expression, node: ir.Node) -> exp.Expression:
@@ -467,12 +487,7 @@ class QueryBuilder:
         if kind in ORDERING:
             return self.ordering(node, field, value)
         if isinstance(value, ir.FieldRef):
-            other = self.scalar(value)
-            return (
-                self._eq(field, other, node.case_sensitive)
-                if kind is ir.MatchKind.EQ
-                else self._bad(node)
-            )
+            return self.column_valued(node, field, self.scalar(value))
         if isinstance(value, bool):
             value = "true" if value else "false"
         if isinstance(value, int | float):
@@ -495,6 +510,20 @@ class QueryBuilder:
         if kind is ir.MatchKind.CIDR:
             return self.cidr(node, field, value)
         return self._bad(node)
+
+    def column_valued(
+        self, node: ir.Match, field: exp.Expression, other: exp.Expression
+    ) -> exp.Expression:
+        """A match whose value is another column of the row (text compared as text)."""
+        if node.kind is ir.MatchKind.EQ:
+            return self._eq(field, other, node.case_sensitive)
+        template = COLUMN_MATCHES.get(node.kind)
+        if template is None:
+            return self._bad(node)
+        texts = [self.dialect.to_text(e) for e in (field, other)]
+        if not node.case_sensitive:
+            texts = [exp.Lower(this=e) for e in texts]
+        return fill(template, "duckdb", texts)
 
     def _bad(self, node: ir.Match) -> exp.Expression:
         raise self.backend.unsupported(f"a {node.kind.value} match on these values", node)
@@ -545,8 +574,21 @@ TIME_FUNCTIONS = frozenset(
 )
 
 
+# aggregations whose value is a number whatever they count or add up
+NUMERIC_AGGREGATES = frozenset(
+    {"count", "countif", "dcount", "dcountif", "count_distinct", "count_distinctif", "sum"}
+    | {"sumif", "avg", "avgif", "stdev", "stdevp", "variance", "variancep", "percentile"}
+)
+
+
 def _value_kind(node: ir.Expr) -> str | None:
     """'time' or 'number' when an expression's type is evident from its shape."""
+    if isinstance(node, ir.ScalarOf):
+        last = node.pipeline.stages[-1] if node.pipeline.stages else None
+        measures = last.measures if isinstance(last, ir.Aggregate) and not last.group_by else ()
+        agg = measures[0].agg if measures else None
+        numeric = isinstance(agg, ir.AggCall) and agg.func in NUMERIC_AGGREGATES
+        return "number" if numeric else None
     if isinstance(node, ir.Call) and node.name == "bin":
         timed = _value_kind(node.args[0]) == "time" if node.args else False
         return "time" if timed or any(_is_span(a) for a in node.args[1:]) else None

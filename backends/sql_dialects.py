@@ -68,6 +68,11 @@ class SqlDialect:
         prefix = f"(?{''.join(sorted(wanted))})" if wanted else ""
         return exp.RegexpLike(this=value, expression=exp.Literal.string(prefix + body))
 
+    def count_matches(self, text: exp.Expression, pattern: exp.Expression) -> exp.Expression:
+        """How many non-overlapping matches of `pattern` (as `regex` writes it) `text` holds."""
+        found = exp.Anonymous(this="REGEXP_EXTRACT_ALL", expressions=[text, pattern])
+        return exp.Anonymous(this="LEN", expressions=[found])
+
 
 class PostgresDialect(SqlDialect):
     """PostgreSQL: no TRY_CAST, and POSIX ARE regexes whose newline options differ from RE2."""
@@ -109,6 +114,13 @@ class PostgresDialect(SqlDialect):
             this=value, expression=exp.Literal.string(f"(?{mode}{insensitive}){body}")
         )
 
+    def count_matches(self, text: exp.Expression, pattern: exp.Expression) -> exp.Expression:
+        matches = exp.Anonymous(
+            this="REGEXP_MATCHES", expressions=[text, pattern, exp.Literal.string("g")]
+        )
+        counted = exp.select(exp.Count(this=exp.Star())).from_(matches)
+        return exp.Subquery(this=counted)
+
 
 def _plain_number(text: exp.Expression) -> exp.Expression:
     """`text` without digit-group underscores, a leading `+-` written `-`."""
@@ -145,6 +157,9 @@ class SparkDialect(SqlDialect):
                 ir.Diagnostic(code="unsupported", message=message, target=target)
             ) from None
         return exp.RegexpLike(this=value, expression=exp.Literal.string(java))
+
+    def count_matches(self, text: exp.Expression, pattern: exp.Expression) -> exp.Expression:
+        return exp.Anonymous(this="REGEXP_COUNT", expressions=[text, pattern])
 
 
 DIALECTS: dict[str, type[SqlDialect]] = {

@@ -172,6 +172,14 @@ TEMPLATES.update(
         "CASE WHEN _1 ~ '^\\s*\\[' THEN JSONB_ARRAY_LENGTH(CAST(_1 AS JSONB)) END",
     ),
 )
+BASE64 = "^([A-Za-z0-9+/]{4})*([A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$"
+# bytes (as PostgreSQL's lower-case hex) that are UTF-8 text PostgreSQL can hold (no NUL)
+UTF8_HEX = (
+    "^(0[1-9a-f]|[1-7][0-9a-f]|(c[2-9a-f]|d[0-9a-f])[89ab][0-9a-f]"
+    "|e0[ab][0-9a-f][89ab][0-9a-f]|(e[1-9a-c]|e[ef])[89ab][0-9a-f][89ab][0-9a-f]"
+    "|ed[89][0-9a-f][89ab][0-9a-f]|f0[9ab][0-9a-f]([89ab][0-9a-f]){2}"
+    "|f[1-3]([89ab][0-9a-f]){3}|f48[0-9a-f]([89ab][0-9a-f]){2})*$"
+)
 SPLIT_PG = "CASE WHEN _1 = '' THEN ARRAY[''] ELSE STRING_TO_ARRAY(_1, _2) END"
 TEMPLATES.update(
     split=Template(
@@ -187,11 +195,10 @@ TEMPLATES.update(
         )
     },
     base64_decode_tostring=Template(
-        "CASE WHEN REGEXP_MATCHES(_1, "
-        "'^([A-Za-z0-9+/]{4})*([A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$') "
-        "THEN TRY(DECODE(FROM_BASE64(_1))) END",
+        f"CASE WHEN REGEXP_MATCHES(_1, '{BASE64}') THEN TRY(DECODE(FROM_BASE64(_1))) END",
         "s",
-        NOT_ON_POSTGRES,
+        f"CASE WHEN _1 ~ '{BASE64}' AND ENCODE(DECODE(_1, 'base64'), 'hex') ~ '{UTF8_HEX}' "
+        "THEN CONVERT_FROM(DECODE(_1, 'base64'), 'UTF8') END",
     ),
 )
 TEMPLATES.update(
@@ -402,6 +409,58 @@ def _row_cumsum(builder: QueryBuilder, args: Args, node: ir.Node) -> exp.Express
     return exp.Window(this=value, order=_row_order(builder, node, "row_cumsum"), spec=frame)
 
 
+def _countof(builder: QueryBuilder, args: Args, node: ir.Node) -> exp.Expression:
+    """`countof(text, search)`: how many times `search` occurs, overlapping occurrences counted
+    (`countof("aaaa", "aa")` is 3). For a constant search that cannot overlap itself, that is
+    the length the text loses without it; `countof(text, regex, "regex")` counts matches."""
+    search, kind = _constant(builder, node, 1), _constant(builder, node, 2) or "normal"
+    if len(args) not in (2, 3) or not isinstance(search, str) or not search:
+        raise builder.backend.unsupported("countof() of a search that is not a constant", node)
+    text = fill("COALESCE(_1, '')", "duckdb", [convert(builder, "s", args[0])])
+    if kind == "regex":
+        if _group_count(search) is None or re.search(search, "") is not None:
+            raise builder.backend.unsupported("countof() of a regex matching the empty text", node)
+        pattern = builder.dialect.regex(text, search, True, frozenset()).expression
+        return builder.dialect.count_matches(text, pattern)
+    if kind != "normal" or any(search[:n] == search[-n:] for n in range(1, len(search))):
+        raise builder.backend.unsupported("countof() of a search overlapping itself", node)
+    template = "CAST((LENGTH(_1) - LENGTH(REPLACE(_1, _2, ''))) / LENGTH(_2) AS BIGINT)"
+    return fill(template, "duckdb", [text, exp.Literal.string(search)])
+
+
+def _trim(builder: QueryBuilder, args: Args, node: ir.Node) -> exp.Expression:
+    """`trim(regex, text)`: every leading and trailing match of `regex` removed."""
+    regex = _constant(builder, node, 0)
+    if len(args) != 2 or not isinstance(regex, str) or _group_count(regex) is None:
+        raise builder.backend.unsupported("trim() without a constant regex", node)
+    text = convert(builder, "s", args[1])
+    flags, body = split_leading_flags(regex)
+    inline = f"(?{''.join(sorted(flags))})" if flags else ""
+    leading, trailing = (
+        builder.dialect.regex(text, inline + edge, True, frozenset()).expression
+        for edge in (f"^(?:{body})+", f"(?:{body})+$")
+    )
+    template = "REGEXP_REPLACE(REGEXP_REPLACE(_1, _2, ''), _3, '')"
+    return fill(template, "duckdb", [text, leading, trailing])
+
+
+JSON_PATH = re.compile(r"\$(\.[A-Za-z_][A-Za-z0-9_]*|\[[0-9]+\])*")
+
+
+def _extract_json(builder: QueryBuilder, args: Args, node: ir.Node) -> exp.Expression:
+    """`extract_json(path, json)`: the element at a JSONPath (`$.a.b[0]`) as text, null where
+    the text is no JSON or has no such element."""
+    path = _constant(builder, node, 0)
+    if len(args) != 2 or not isinstance(path, str) or not JSON_PATH.fullmatch(path):
+        raise builder.backend.unsupported("extract_json() of a path other than $.a[0].b", node)
+    if is_postgres(builder):
+        what = "extract_json() (text that is no JSON has no guard there)"
+        raise builder.backend.unsupported(what, node)
+    text = convert(builder, "s", args[1])
+    template = "CASE WHEN JSON_VALID(_1) THEN JSON_EXTRACT_STRING(_1, _2) END"
+    return fill(template, "duckdb", [text, exp.Literal.string(path)])
+
+
 CODE: dict[str, Builder] = {
     "index": _index,
     "pack_array": _pack_array,
@@ -417,6 +476,10 @@ CODE: dict[str, Builder] = {
     "case": _case,
     "ipv4_is_private": _ipv4_is_private,
     "prev": _prev,
+    "countof": _countof,
+    "extract_json": _extract_json,
+    "extractjson": _extract_json,
+    "trim": _trim,
     "row_cumsum": _row_cumsum,
 }
 

@@ -435,6 +435,16 @@ def pipeline_match(builder: QueryBuilder, node: ir.InPipeline) -> exp.Expression
     return exp.Exists(this=probe.select(exp.Literal.number(1), append=False))
 
 
+def pipeline_value(builder: QueryBuilder, node: ir.ScalarOf) -> exp.Expression:
+    """`toscalar(T)`: T's first column in its first row, null when T has no row."""
+    rel = builder.relation(node.pipeline)
+    first = _first_column(rel)
+    if first is None:
+        raise _needs_schema(builder, node, "toscalar()")
+    value = exp.select(_col(first)).from_(builder.scope(rel.select)).limit(1)
+    return exp.Paren(this=value)  # not a Subquery, whose alias would name a table
+
+
 AFFIXES = frozenset({ir.MatchKind.CONTAINS, ir.MatchKind.STARTSWITH, ir.MatchKind.ENDSWITH})
 
 

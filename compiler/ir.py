@@ -231,6 +231,13 @@ class InPipeline(Node):
     kind: MatchKind = MatchKind.EQ
 
 
+@frozen
+class ScalarOf(Node):
+    """`toscalar(T)`: the first column of the pipeline's first row (null when it has none)."""
+
+    pipeline: Pipeline
+
+
 Expr = (
     Literal
     | FieldRef
@@ -244,6 +251,7 @@ Expr = (
     | Call
     | Match
     | InPipeline
+    | ScalarOf
 )
 
 # --------------------------------------------------------------------------- sources
@@ -487,6 +495,54 @@ class Correlation(Node):
     absent: tuple[str, ...] = ()  # rules that must NOT occur in the window (`near ... and not`)
 
 
+@frozen
+class ExtendSeveral(Node):
+    """`extend (a, b, c) = f(...)`: the columns a function of several results gives, named in
+    order (`series_decompose_anomalies`, `series_fit_line`, ...)."""
+
+    names: tuple[str, ...]
+    expr: Expr
+
+
+@frozen
+class MvApply(Node):
+    """`mv-apply x = arr on (ops)`: per row, `apply` (whose source is `PipelineRef(MV_APPLY)`:
+    the row's expanded values, one row each) runs, and its rows replace the row, joined to
+    the row's other columns. `item_index` names the column of each value's position."""
+
+    columns: tuple[Assign, ...]
+    limit: int | None
+    apply: Pipeline
+    item_index: str | None = None
+
+
+MV_APPLY = "_rulec_mv_apply_rows"  # the source of an MvApply's sub-query
+
+
+@frozen
+class Evaluate(Node):
+    """`evaluate plugin(args)`: one of KQL's plug-ins, whose output columns may depend on the
+    data (`bag_unpack`, `pivot`); an argument may be an aggregation (`pivot(A, count())`)."""
+
+    plugin: str
+    args: tuple[Expr | AggCall, ...] = ()
+
+
+@frozen
+class MakeSeries(Node):
+    """`make-series`: per group, one array per measure holding its value in each `step`-wide bin
+    of `axis` from `start` to `end` (`default` where a bin has no row; `None`: KQL's own start,
+    end and default); the column `axis` then holds the bins' starts."""
+
+    measures: tuple[Measure, ...]
+    defaults: tuple[Expr | None, ...]
+    axis: str
+    start: Expr | None
+    end: Expr | None
+    step: Expr
+    group_by: tuple[Assign, ...] = ()
+
+
 Stage = (
     Filter
     | Extend
@@ -503,6 +559,10 @@ Stage = (
     | MvExpand
     | Parse
     | Correlation
+    | MakeSeries
+    | Evaluate
+    | MvApply
+    | ExtendSeveral
 )
 
 # --------------------------------------------------------------------------- query

@@ -90,6 +90,21 @@ FORMS = [
     "find in (T) A == 1",
     "find in (T) where A == 1 project-away B",
     "find project A",
+    "T | count as C",
+    "T | count as",
+    "T | project-rename A",
+    'T | project-rename A = strcat(B, "a"), C = D',
+    "T | render piechart by x",
+    "T | render columnchart title='Incident by Month'",
+    'T | render barchart kind=unstacked title="x" with (ytitle="y")',
+    'T | render barchart by x, y with (title="a")',
+    'T | render barchart with (title="a") by x',
+    "T | render barchart foo",
+    "T | render barchart kind=",
+    "T | make-series n = count() default = 0 on t from ago(1d) to now() step 1h by a",
+    "T | make-series n = count() on t in range(ago(1d), now(), 1h)",
+    "T | make-series n = count() on t from ago(1d) by a",
+    'T | where A hasprefix "x" or A !hassuffix_cs "y"',
 ]
 
 

@@ -49,6 +49,17 @@ def term(value: str, kind: ir.MatchKind) -> str:
     return left + body + right
 
 
+def term_prefix_regex(value: str, prefix: bool, case_sensitive: bool) -> str:
+    """RE2 for `hasprefix` (`prefix`) or `hassuffix`: a term starting (ending) with `value`.
+    Terms are runs of ASCII letters and digits; KQL folds ASCII letters alone."""
+    body = re.escape(value) if case_sensitive else term(value, ir.MatchKind.CONTAINS)
+    if not value:
+        return body
+    if prefix:
+        return (TERM_EDGE_LEFT if is_term_char(value[0]) else "") + body
+    return body + (TERM_EDGE_RIGHT if is_term_char(value[-1]) else "")
+
+
 def is_term_char(char: str) -> bool:
     return char.isascii() and char.isalnum()
 

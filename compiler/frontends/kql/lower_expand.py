@@ -32,6 +32,30 @@ class ExpandLowering(ColumnLowering):
             return ir.MvExpand(stage.columns, LEGACY_EXPAND_LIMIT, span=span)
         return stage
 
+    def stage_mv_apply(self, op: s.Operator, span: ir.Span) -> ir.Stage:
+        """`mv-apply [with_itemindex=I] x = arr [limit n] on (ops)`."""
+        index = None
+        for option in op.options:
+            if option.name != "with_itemindex" or not isinstance(option.value, s.Name):
+                raise self.unsupported(option, f"the {op.name} option '{option.name}'")
+            index = option.value.name
+        columns = tuple(self.expanded_column(item) for item in op.args)
+        limit = self.expand_limit(op)
+        assert isinstance(op.right, s.Pipe)
+        stages: list[ir.Stage] = []
+        outer = self.computed
+        self.computed = outer | {c.name for c in columns} | ({index} if index else set())
+        try:
+            for inner in op.right.operators:
+                stages.extend(self.stages(inner))
+        finally:
+            self.computed = outer
+        rows = ir.Pipeline(ir.PipelineRef(ir.MV_APPLY, span=span), tuple(stages), span=span)
+        return ir.MvApply(columns, limit, rows, index, span=span)
+
+    def stages(self, op: s.Operator) -> tuple[ir.Stage, ...]:
+        raise NotImplementedError
+
     def expand_limit(self, op: s.Operator) -> int | None:
         if op.count is None:
             return None

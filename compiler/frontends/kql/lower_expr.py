@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+from datetime import timedelta
 
 from rulec.compiler import ir
 
@@ -34,7 +35,13 @@ FUNCTION_NAMES = {
     "floor": "bin", "iif": "iff", "todynamic": "parse_json", "toint": "toint",
     "datetime_part": "datepart",
 }  # fmt: skip
+# match kinds whose value may be another column of the row
+COLUMN_VALUED = frozenset({ir.MatchKind.EQ, ir.MatchKind.CONTAINS, ir.MatchKind.STARTSWITH})
+COLUMN_VALUED |= {ir.MatchKind.ENDSWITH, ir.MatchKind.HAS}
 TRANSFORM_FUNCTIONS = {"tolower": "lower", "toupper": "upper", "tostring": "tostring"}
+# typeof(T) -> the function converting to T
+CONVERSIONS = {"string": "tostring", "long": "tolong", "int": "toint", "real": "todouble"}
+CONVERSIONS |= {"double": "todouble", "datetime": "todatetime", "bool": "tobool"}
 TYPED_LITERALS = {"long", "int", "real", "double", "bool", "boolean", "decimal", "int64"}
 EMPTY_CHECKS = {"isnotempty", "isempty", "isnotnull", "isnull"}
 
@@ -77,6 +84,8 @@ class ExprLowering:
 
     def expr(self, node: s.Expr) -> ir.Expr:
         span = self.span(node)
+        if isinstance(node, s.Literal) and isinstance(node.value, list | dict):
+            return self.dynamic_value(node)
         if isinstance(node, s.Literal):
             return ir.Literal(self.literal_value(node), span=span)
         if isinstance(node, s.Name):
@@ -110,8 +119,12 @@ class ExprLowering:
                 message = f"the timespan {value!r} is malformed or beyond 999,999,999 days"
                 raise ir.RuleError(ir.Diagnostic("kql.bad-literal", message, self.span(node)))
             return span
+        if kind == "datetime" and value == "null":
+            return None
         if kind == "datetime":
-            moment = parse_datetime(str(value))
+            text = str(value)
+            quoted = len(text) > 1 and text[0] == text[-1] and text[0] in "'\""
+            moment = parse_datetime(text[1:-1] if quoted else text)
             if moment is None:
                 raise self.unsupported(node, f"the datetime literal {value!r}")
             return moment
@@ -120,6 +133,22 @@ class ExprLowering:
         if kind in ("string", "bool", "guid"):
             return value  # type: ignore[return-value]
         raise self.unsupported(node, f"a {kind} literal outside a list of values")
+
+    def dynamic_value(self, node: s.Literal) -> ir.Expr:
+        """`dynamic([1, "a"])` as `pack_array(1, "a")`, `dynamic({"k": 1})` as `bag_pack("k", 1)`:
+        the same JSON value, for arrays and bags of plain values."""
+        span, value = self.span(node), node.value
+        items = [*value.items()] if isinstance(value, dict) else [(None, v) for v in value]
+        plain = str | int | float | bool | type(None)
+        if not items or not all(isinstance(v, plain) for _, v in items):
+            raise self.unsupported(node, "a dynamic literal other than a flat array or bag")
+        args: list[ir.Expr] = []
+        for key, item in items:
+            if key is not None:
+                args.append(ir.Literal(key, span=span))
+            args.append(ir.Literal(item, span=span))
+        name = "bag_pack" if isinstance(value, dict) else "pack_array"
+        return ir.Call(name, tuple(args), span=span)
 
     def name(self, node: s.Name) -> ir.Expr:
         span = self.span(node)
@@ -159,7 +188,7 @@ class ExprLowering:
         operand = self.expr(node.operand)
         if node.op == "+":
             return operand
-        if isinstance(operand, ir.Literal) and isinstance(operand.value, int | float):
+        if isinstance(operand, ir.Literal) and isinstance(operand.value, int | float | timedelta):
             return ir.Literal(-operand.value, span=self.span(node))
         zero = ir.Literal(0, span=self.span(node))
         return ir.Arith(ir.ArithOp.SUB, zero, operand, span=self.span(node))
@@ -183,13 +212,30 @@ class ExprLowering:
             return self.match(node, node.args[0], node.args[1], ir.MatchKind.CIDR, False)
         if name in TYPED_LITERALS and len(node.args) == 1:
             return self.typed_literal(node)
-        if name == "toscalar":
-            raise self.unsupported(node, "a tabular sub-query used as a scalar (toscalar)")
+        if name == "toscalar" and len(node.args) == 1:
+            return ir.ScalarOf(self.pipeline(node.args[0]), span=span)
         for arg in node.args:
             if isinstance(arg, s.NamedExpr | s.Pipe):
                 raise self.unsupported(arg, f"a named or tabular argument of {node.name}()")
         args = tuple(self.expr(arg) for arg in node.args)
+        if name == "now" and len(args) == 1:  # now(offset)
+            return ir.Arith(ir.ArithOp.ADD, ir.Call("now", (), span=span), args[0], span=span)
+        if name == "extract" and len(args) == 4:  # extract(regex, group, text, typeof(T))
+            return self.converted(ir.Call("extract", args[:3], span=span), node.args[3])
+        if name in ("extract_json", "extractjson") and len(args) == 3:  # (path, json, typeof(T))
+            return self.converted(ir.Call(name, args[:2], span=span), node.args[2])
         return ir.Call(FUNCTION_NAMES.get(name, name), args, span=span)
+
+    def converted(self, value: ir.Expr, type_of: s.Expr) -> ir.Expr:
+        """`value` converted to the type `typeof(T)` names."""
+        named = type_of.args[0] if isinstance(type_of, s.Call) and type_of.args else None
+        if not isinstance(type_of, s.Call) or type_of.name != "typeof" or named is None:
+            raise self.unsupported(type_of, "a type argument other than typeof(T)")
+        type_name = named.name if isinstance(named, s.Name) else ""
+        function = CONVERSIONS.get(type_name)
+        if function is None:
+            raise self.unsupported(type_of, f"a conversion to typeof({type_name})")
+        return ir.Call(function, (value,), span=value.span) if function != "tostring" else value
 
     def typed_literal(self, node: s.Call) -> ir.Expr:
         arg = node.args[0]
@@ -257,7 +303,7 @@ class ExprLowering:
     ) -> ir.Expr:
         """`left` matches the constant (or column) `right`, unwrapping tolower/coalesce."""
         value = self.constant(right)
-        if value is None and isinstance(right, s.Name | s.Member) and kind == ir.MatchKind.EQ:
+        if value is None and isinstance(right, s.Name | s.Member) and kind in COLUMN_VALUED:
             value_ref = self.expr(right)
             if isinstance(value_ref, ir.FieldRef):
                 field = self.expr(left)

@@ -7,14 +7,15 @@ from rulec.compiler import ir
 from . import syntax as s
 from .lower_expand import ExpandLowering
 from .lower_sources import SourceLowering
-from .lower_summarize import SummarizeLowering
+from .lower_summarize import SummarizeLowering, aggregate_name
 
 JOIN_KINDS = {kind.value: kind for kind in ir.JoinKind}
 JOIN_KINDS |= {
     "anti": ir.JoinKind.LEFTANTI, "leftantisemi": ir.JoinKind.LEFTANTI,
     "rightantisemi": ir.JoinKind.RIGHTANTI, "semi": ir.JoinKind.LEFTSEMI,
 }  # fmt: skip
-DATA_SHAPED_PLUGINS = {"bag_unpack", "pivot", "narrow"}
+# plug-ins whose first argument is a table (Kusto.Language's signatures)
+TABLE_PLUGINS = {"ipv4_lookup", "ipv6_lookup", "geo_line_lookup", "geo_polygon_lookup"}
 MAX_COUNT = 2**63 - 1  # take/limit/top counts are KQL longs
 NOTE_ONLY = {
     "render": "render is presentation only",
@@ -43,8 +44,22 @@ class OperatorLowering(SummarizeLowering, ExpandLowering, SourceLowering):
 
     stage_filter = stage_where
 
-    def stage_extend(self, op: s.Operator, span: ir.Span) -> ir.Stage:
-        return ir.Extend(self.assignments(op.args), span=span)
+    def stage_extend(self, op: s.Operator, span: ir.Span) -> tuple[ir.Stage, ...]:
+        """`extend`; an item `(a, b) = f(...)` becomes its own stage, in its place."""
+        stages: list[ir.Stage] = []
+        single: list[s.Expr] = []
+        for item in op.args:
+            if isinstance(item, s.NamedExpr) and len(item.names) > 1:
+                if single:
+                    stages.append(ir.Extend(self.assignments(tuple(single)), span=span))
+                    single = []
+                expr = self.expr(item.expr)
+                stages.append(ir.ExtendSeveral(item.names, expr, span=self.span(item)))
+            else:
+                single.append(item)
+        if single or not stages:
+            stages.append(ir.Extend(self.assignments(tuple(single)), span=span))
+        return tuple(stages)
 
     def stage_project(self, op: s.Operator, span: ir.Span) -> ir.Stage:
         return ir.Project(self.assignments(op.args), span=span)
@@ -61,7 +76,8 @@ class OperatorLowering(SummarizeLowering, ExpandLowering, SourceLowering):
     def stage_project_rename(self, op: s.Operator, span: ir.Span) -> ir.Stage:
         pairs = []
         for item in op.args:
-            assert isinstance(item, s.NamedExpr) and isinstance(item.expr, s.Name)
+            if not isinstance(item, s.NamedExpr) or not isinstance(item.expr, s.Name):
+                raise self.unsupported(item, "a project-rename item other than new = old")
             if item.expr.wildcard:
                 raise self.unsupported(item, "a wildcard in project-rename")
             pairs.append((item.names[0], item.expr.name))
@@ -108,12 +124,24 @@ class OperatorLowering(SummarizeLowering, ExpandLowering, SourceLowering):
         return None
 
     def stage_evaluate(self, op: s.Operator, span: ir.Span) -> ir.Stage:
+        """A plug-in of scalar arguments (and aggregations), kept as it is written."""
         call = op.args[0]
         name = call.name if isinstance(call, s.Call) else "?"
-        if name.lower() in DATA_SHAPED_PLUGINS:
-            what = f"the plugin {name}() (its output columns depend on the data)"
-            raise self.unsupported(call, what)
-        raise self.unsupported(call, f"the plugin {name}()")
+        if not isinstance(call, s.Call) or op.options or op.parts:
+            raise self.unsupported(call, f"the plugin {name}() with options or an output schema")
+        args: list[ir.Expr | ir.AggCall] = []
+        for arg in call.args:
+            tabular = isinstance(arg, s.Name) and self.is_tabular_name(arg.name)
+            if isinstance(arg, s.NamedExpr | s.Pipe) or tabular or name in TABLE_PLUGINS:
+                raise self.unsupported(arg, f"a named or tabular argument of the plugin {name}()")
+            if aggregate_name(arg) is None:
+                args.append(self.expr(arg))
+                continue
+            (measure,) = self.measures(arg, "_")
+            if not isinstance(measure.agg, ir.AggCall):
+                raise self.unsupported(arg, f"{measure.agg.func}() in the plugin {name}()")
+            args.append(measure.agg)
+        return ir.Evaluate(name, tuple(args), span=span)
 
     def stage_invoke(self, op: s.Operator, span: ir.Span) -> ir.Stage:
         call = op.args[0]
@@ -152,12 +180,18 @@ class OperatorLowering(SummarizeLowering, ExpandLowering, SourceLowering):
     def stage_top(self, op: s.Operator, span: ir.Span) -> tuple[ir.Stage, ...]:
         return ir.Sort((self.sort_key(op.keys[0]),), span=span), ir.Limit(self.count(op), span=span)
 
-    def stage_distinct(self, op: s.Operator, span: ir.Span) -> ir.Stage:
+    def stage_distinct(self, op: s.Operator, span: ir.Span) -> tuple[ir.Stage, ...]:
+        """`distinct a, b`; `distinct x = f(a), b` is `project x = f(a), b | distinct x, b`."""
         for item in op.args:
-            if not isinstance(item, s.Name) or item.wildcard:
-                raise self.unsupported(item, "distinct over an expression (only column names)")
-        return ir.Distinct(tuple(item.name for item in op.args), span=span)
+            if isinstance(item, s.Name) and item.wildcard:
+                raise self.unsupported(item, "distinct over a column wildcard")
+        if all(isinstance(item, s.Name) for item in op.args):
+            return (ir.Distinct(tuple(item.name for item in op.args), span=span),)
+        columns = self.assignments(op.args)
+        distinct = ir.Distinct(tuple(column.name for column in columns), span=span)
+        return ir.Project(columns, span=span), distinct
 
     def stage_count(self, op: s.Operator, span: ir.Span) -> ir.Stage:
-        measure = ir.Measure("Count", ir.AggCall("count", span=span), span=span)
+        name = op.args[0].name if op.args and isinstance(op.args[0], s.Name) else "Count"
+        measure = ir.Measure(name, ir.AggCall("count", span=span), span=span)
         return ir.Aggregate((), (measure,), span=span)

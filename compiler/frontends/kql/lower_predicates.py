@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 from rulec.compiler import ir
 
 from . import syntax as s
-from .folding import kql_match
+from .folding import kql_match, term_prefix_regex
 from .lower_expr import COMPARE_OPS, FLIPPED, STRING_KINDS, THRESHOLD_KINDS, is_field
 from .values import re2_error
 
@@ -50,6 +50,8 @@ def positive(lo: ExprLowering, node: s.Binary, op: str) -> ir.Expr:
         return lo.match(node, node.left, node.right, STRING_KINDS[base], op.endswith("_cs"))
     if op == ":":
         return lo.match(node, node.left, node.right, ir.MatchKind.HAS, False)
+    if base in ("hasprefix", "hassuffix"):
+        return term_edge(lo, node, base, op.endswith("_cs"))
     if op in ("=~", "!~"):
         left, right = oriented(lo, node)
         match = lo.match(node, left, right, ir.MatchKind.EQ, False)
@@ -62,6 +64,17 @@ def positive(lo: ExprLowering, node: s.Binary, op: str) -> ir.Expr:
     if op in THRESHOLD_KINDS:
         return threshold(lo, node, op)
     raise lo.unsupported(node, f"the operator '{node.op}'")
+
+
+def term_edge(lo: ExprLowering, node: s.Binary, base: str, case_sensitive: bool) -> ir.Expr:
+    """`hasprefix`/`hassuffix`: a term of the text starts/ends with the value (a regex)."""
+    value = lo.constant(node.right)
+    if not isinstance(value, str):
+        what = f"a right-hand side of {base} that is not a constant string"
+        raise lo.unsupported(node.right, what)
+    pattern = term_prefix_regex(value, base == "hasprefix", case_sensitive)
+    field, transforms = lo.subject(node.left)
+    return ir.Match(field, ir.MatchKind.REGEX, (pattern,), True, transforms, span=lo.span(node))
 
 
 def check_regex(lo: ExprLowering, node: s.Expr) -> None:

@@ -30,6 +30,11 @@ AGGREGATES = {
     "percentile": ("percentile", -1), "percentiles": ("percentile", -1),
     "arg_max": ("max", -1), "arg_min": ("min", -1),
 }  # fmt: skip
+# the aggregations make-series takes (its documentation's list)
+SERIES_AGGREGATES = frozenset(
+    {"avg", "avgif", "count", "countif", "dcount", "dcountif", "max", "maxif", "min", "minif"}
+    | {"percentile", "take_any", "stdev", "sum", "sumif", "variance"}
+)
 NO_DEFAULT_ARG = {"count", "countif"}  # their default column is `count_` / `countif_`
 APPROXIMATE = {"dcount", "dcountif"}  # KQL estimates (HyperLogLog); the IR counts exactly
 
@@ -50,9 +55,15 @@ class SummarizeLowering(ColumnLowering):
         computed: list[ir.Assign] = []
         order: list[str] | None = [g.name for g in group_by]
         counter = [0]
+        renames: list[tuple[str, str]] = []
         for item in op.args:
-            name = self.single_name(item)
             value = item.expr if isinstance(item, s.NamedExpr) else item
+            if isinstance(item, s.NamedExpr) and len(item.names) > 1:
+                produced = self.named_measures(item, renames)
+                measures.extend(produced)
+                order = None
+                continue
+            name = self.single_name(item)
             if aggregate_name(value) is not None:
                 produced = self.measures(value, name)
                 measures.extend(produced)
@@ -65,10 +76,50 @@ class SummarizeLowering(ColumnLowering):
             computed.append(ir.Assign(name, expr, span=self.span(item)))
             order = None if order is None else [*order, name]
         aggregate = ir.Aggregate(group_by, tuple(measures), span=span)
+        if renames and computed:
+            raise self.unsupported(op, "a summarize with both renamed and computed measures")
+        if renames:
+            return aggregate, ir.Rename(tuple(renames), span=span)
         if not computed:
             return (aggregate,)
         hidden = tuple(m.name for m in measures if m.name.startswith(HIDDEN))
         return aggregate, ir.Extend(tuple(computed), span=span), reorder(order, hidden, span)
+
+    def stage_make_series(self, op: s.Operator, span: ir.Span) -> ir.Stage:
+        """`make-series`: its aggregations, each with its default, over the bins of its axis."""
+        labelled = {p.names: p.expr for p in op.parts if isinstance(p, s.NamedExpr)}
+        axis = labelled[("on",)]
+        if not isinstance(axis, s.Name) or axis.wildcard:
+            raise self.unsupported(axis, "a make-series axis other than a column")
+        start, end, step = (labelled.get((word,)) for word in ("from", "to", "step"))
+        if ("in",) in labelled:
+            bounds = labelled[("in",)]
+            ranged = isinstance(bounds, s.Call) and bounds.name == "range"
+            if not ranged or len(bounds.args) != 3:
+                raise self.unsupported(bounds, "a make-series range other than range(a, b, step)")
+            start, end, step = bounds.args
+        assert step is not None  # the parser requires it
+        measures: list[ir.Measure] = []
+        for item in op.args:
+            value = item.expr if isinstance(item, s.NamedExpr) else item
+            if aggregate_name(value) not in SERIES_AGGREGATES:
+                what = "a make-series measure other than one of its aggregations"
+                raise self.unsupported(item, what)
+            measures.extend(self.measures(value, self.single_name(item)))
+        defaults = tuple(
+            self.expr(labelled[("default", str(i))]) if ("default", str(i)) in labelled else None
+            for i in range(len(op.args))
+        )
+        return ir.MakeSeries(
+            tuple(measures),
+            defaults,
+            axis.name,
+            None if start is None else self.expr(start),
+            None if end is None else self.expr(end),
+            self.expr(step),
+            self.assignments(op.by),
+            span=span,
+        )
 
     def single_name(self, item: s.Expr) -> str | None:
         if not isinstance(item, s.NamedExpr):
@@ -76,6 +127,26 @@ class SummarizeLowering(ColumnLowering):
         if len(item.names) != 1:
             raise self.unsupported(item, "a summarize measure assigned to several columns")
         return item.names[0]
+
+    def named_measures(self, item: s.NamedExpr, renames: list[tuple[str, str]]) -> list[ir.Measure]:
+        """`(a, b, ...) = f(...)`: the columns `f` gives, named in order (arg_max and arg_min
+        name the value, then the listed columns; percentiles, each percentile)."""
+        names, value = item.names, item.expr
+        func = aggregate_name(value)
+        if func in ("arg_max", "arg_min"):
+            (measure,) = self.measures(value, names[0])
+            columns = measure.agg.columns if isinstance(measure.agg, ir.ArgExtreme) else ()
+            if len(names) - 1 > len(columns):
+                raise self.unsupported(item, f"more names than {func}() gives columns")
+            pairs = zip(names[1:], columns, strict=False)
+            renames.extend((new, old) for new, old in pairs if new != old)
+            return [measure]
+        if func == "percentiles":
+            produced = self.measures(value, None)
+            if len(produced) != len(names):
+                raise self.unsupported(item, "names that are not one per percentile")
+            return [dataclasses.replace(m, name=n) for m, n in zip(produced, names, strict=True)]
+        raise self.unsupported(item, "a summarize measure assigned to several columns")
 
     @staticmethod
     def extend_order(order: list[str] | None, measure: ir.Measure) -> list[str] | None:

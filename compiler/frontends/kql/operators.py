@@ -178,8 +178,9 @@ class OperatorParser(ExpressionParser):
     def op_project_rename(self, name: str, pos: s.Pos) -> s.Operator:
         def pair() -> s.Expr:
             new_pos, new = self.pos(), self.column_name()
-            self.expect("=", "after the new column name in project-rename")
-            return s.NamedExpr((new.name,), self.column_name(), pos=new_pos)
+            if not self.accept("="):
+                return new  # Microsoft's parser takes a lone name (its binder then refuses it)
+            return s.NamedExpr((new.name,), self.parse_expr(), pos=new_pos)
 
         return s.Operator(name, args=tuple(self.comma_list(pair)), pos=pos)
 
@@ -377,9 +378,14 @@ class OperatorParser(ExpressionParser):
         return s.Operator(name, args=self.named_list(), pos=pos)
 
     def op_count(self, name: str, pos: s.Pos) -> s.Operator:
+        """`count [as Name]`."""
+        args = (self.column_name(),) if self.at_name("as") and self.advance() else ()
+        return s.Operator(name, args=args, pos=pos)
+
+    def op_getschema(self, name: str, pos: s.Pos) -> s.Operator:
         return s.Operator(name, pos=pos)
 
-    op_getschema = op_consume = op_count
+    op_consume = op_getschema
 
     def op_as(self, name: str, pos: s.Pos) -> s.Operator:
         options = self.parse_options(set())
@@ -388,6 +394,10 @@ class OperatorParser(ExpressionParser):
     def op_render(self, name: str, pos: s.Pos) -> s.Operator:
         chart = self.expect_name("a chart type after 'render'")
         args: tuple[s.Expr, ...] = (s.Name(chart.text, pos=self.pos(chart)),)
+        while self.tok.kind == "name" and self.peek().text == "=":  # legacy `kind=stacked`
+            args += (self.parse_named(),)
+        if self.at_name("by") and self.advance():
+            args += tuple(self.comma_list(self.column_name))
         if self.at_name("with") and self.advance():
             self.expect("(", "after 'with'")
             args += tuple(self.comma_list(self.parse_named))
@@ -395,28 +405,35 @@ class OperatorParser(ExpressionParser):
         return s.Operator(name, args=args, pos=pos)
 
     def op_make_series(self, name: str, pos: s.Pos) -> s.Operator:
+        """`make-series aggregates on axis [from a] [to b] step c [by keys]` (or `in range(a, b,
+        c)`): each part labelled (`on`, `from`, `to`, `step`, `in`; `default` followed by the
+        position of its aggregate)."""
         options = self.parse_options({"kind"})
+        parts: list[s.Expr | s.Param] = []
 
         def aggregate() -> s.Expr:
             item = self.parse_named()
             if self.at_name("default") and self.advance():
                 self.expect("=", "after 'default'")
-                self.parse_expr()
+                index = str(len(aggregates))
+                parts.append(s.NamedExpr(("default", index), self.parse_expr(), pos=item.pos))
+            aggregates.append(item)
             return item
 
-        aggregates = tuple(self.comma_list(aggregate))
+        aggregates: list[s.Expr] = []
+        self.comma_list(aggregate)
         self.expect_keyword("on", "in make-series")
-        parts = [self.parse_additive()]
-        if self.at_name("in") and self.advance():
-            parts.append(self.parse_postfix())
-        else:
-            for word in ("from", "to"):
-                if self.at_name(word) and self.advance():
-                    parts.append(self.parse_expr())
-            self.expect_keyword("step", "in make-series")
-            parts.append(self.parse_expr())
+        axis = self.parse_additive()
+        parts.append(s.NamedExpr(("on",), axis, pos=axis.pos))
+        words = ("in",) if self.at_name("in") else ("from", "to", "step")
+        for word in words:
+            if self.at_name(word) and self.advance():
+                value = self.parse_postfix() if word == "in" else self.parse_expr()
+                parts.append(s.NamedExpr((word,), value, pos=value.pos))
+            elif word == "step":
+                self.expect_keyword("step", "in make-series")
         by = self.named_list() if self.at_name("by") and self.advance() else ()
-        return s.Operator(name, options, args=aggregates, by=by, parts=tuple(parts), pos=pos)
+        return s.Operator(name, options, tuple(aggregates), by=by, parts=tuple(parts), pos=pos)
 
     def op_search(self, name: str, pos: s.Pos) -> s.Operator:
         options = self.parse_options({"kind"})
