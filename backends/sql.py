@@ -208,9 +208,7 @@ class QueryBuilder:
             entry = f"{self.undocumented[0]}: [Column1, Column2, ...]"
             detail += f": no schema documents {tables}; add `{entry}` to a --schema file"
             alike = [documented_spelling(t) for t in self.undocumented]
-            detail += "".join(
-                f" (Microsoft documents {d})" for d in alike if d is not None
-            )
+            detail += "".join(f" (Microsoft documents {d})" for d in alike if d is not None)
         else:
             detail += ": give the tables' schema"
         return self.backend.unsupported(what, node, detail)
