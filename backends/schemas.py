@@ -72,3 +72,10 @@ def known_types(table: str, product: str | None = None) -> dict[str, str] | None
 def known_tables(product: str | None = None) -> frozenset[str]:
     """The names of every documented table and function output."""
     return frozenset(name for p in searched(product) for name in product_tables(p))
+
+
+def documented_spelling(table: str) -> str | None:
+    """The documented table whose name differs from `table` only in letter case, if any."""
+    folded = table.casefold()
+    found = [name for name in sorted(known_tables()) if name.casefold() == folded]
+    return found[0] if found and found[0] != table else None

@@ -16,7 +16,7 @@ from datetime import datetime, timedelta, timezone
 from sqlglot import exp
 
 from rulec.backends.base import Backend, Emitted, Options
-from rulec.backends.schemas import known_columns
+from rulec.backends.schemas import documented_spelling, known_columns
 from rulec.backends.sql_correlation import correlation_stage
 from rulec.backends.sql_dialects import SqlDialect, dialect_for
 from rulec.backends.sql_functions import build_aggregate, build_function, fill
@@ -141,6 +141,7 @@ class QueryBuilder:
         self.subqueries = 0
         self.order: list[exp.Ordered] | None = None  # the row order a sort just before left
         self.times: set[str] = set()  # columns the query computes as times (not event text)
+        self.undocumented: list[str] = []  # tables read whose columns no schema gives
 
     # ------------------------------------------------------------------ pipelines
 
@@ -202,7 +203,24 @@ class QueryBuilder:
     def columns_of(self, table: str) -> Columns:
         """A table's columns: from the given schema, else as Sentinel/Defender XDR document."""
         given = self.backend.options.schema.get(table)
-        return given if given is not None else known_columns(table)
+        columns = given if given is not None else known_columns(table)
+        if columns is None and table not in self.undocumented:
+            self.undocumented.append(table)
+        return columns
+
+    def needs_schema(self, node: ir.Node, what: str) -> ir.RuleError:
+        """The error for a stage whose output columns depend on input columns nobody gave: it
+        names the tables to add to a `--schema` file, and the entry to write."""
+        detail = "the columns of its input are not known"
+        if self.undocumented:
+            tables = ", ".join(self.undocumented)
+            entry = f"{self.undocumented[0]}: [Column1, Column2, ...]"
+            detail += f": no schema documents {tables}; add `{entry}` to a --schema file"
+            alike = [documented_spelling(t) for t in self.undocumented]
+            detail += "".join(f" (Microsoft documents {d})" for d in alike if d is not None)
+        else:
+            detail += ": give the tables' schema"
+        return self.backend.unsupported(what, node, detail)
 
     def source(self, source: ir.Source) -> tuple[exp.Expression, Columns]:
         if isinstance(source, ir.LogSource):

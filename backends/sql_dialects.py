@@ -73,6 +73,18 @@ class SqlDialect:
         found = exp.Anonymous(this="REGEXP_EXTRACT_ALL", expressions=[text, pattern])
         return exp.Anonymous(this="LEN", expressions=[found])
 
+    def sequence_regex(self, pattern: str) -> str:
+        """A regex anchored at the text's start, of literals and quantified atoms in sequence
+        (`parse`'s), written so that its captures are RE2's: each quantifier lazy or greedy on
+        its own, the earlier first."""
+        return pattern
+
+    def regex_group(
+        self, text: exp.Expression, regex: exp.Expression, group: int
+    ) -> exp.Expression:
+        """The text of capture `group` of the first match of `regex` (from `sequence_regex`)."""
+        return exp.RegexpExtract(this=text, expression=regex, group=exp.Literal.number(group))
+
 
 class PostgresDialect(SqlDialect):
     """PostgreSQL: no TRY_CAST, and POSIX ARE regexes whose newline options differ from RE2."""
@@ -120,6 +132,21 @@ class PostgresDialect(SqlDialect):
         )
         counted = exp.select(exp.Count(this=exp.Star())).from_(matches)
         return exp.Subquery(this=counted)
+
+    def sequence_regex(self, pattern: str) -> str:
+        """ARE gives the whole match the greediness of the regex's first quantifier, then shares
+        it out among the parts from the left, each by its own greediness. Made to match up to
+        the end of the text, the whole match has one length under either rule, and the parts
+        get what RE2 gives them; `p`: `.` takes no newline and `$` is the text's end, as in RE2."""
+        tail = "" if pattern.endswith("$") else r"(?:.|\n)*$"
+        return f"(?p){pattern}{tail}"
+
+    def regex_group(
+        self, text: exp.Expression, regex: exp.Expression, group: int
+    ) -> exp.Expression:
+        # sqlglot counts array subscripts from 0 and writes PostgreSQL's 1-based ones
+        groups = exp.Anonymous(this="REGEXP_MATCH", expressions=[text, regex])
+        return exp.Bracket(this=exp.Paren(this=groups), expressions=[exp.Literal.number(group - 1)])
 
 
 def _plain_number(text: exp.Expression) -> exp.Expression:

@@ -105,6 +105,5 @@ def mv_expand(
     elif builder.dialect.name == "duckdb":
         out = [others_than([*names, *hidden, POSITION]), *expanded]
     else:
-        message = "the columns of its input are not known: give the tables' schema"
-        raise builder.backend.unsupported("mv-expand", stage, message)
+        raise builder.needs_schema(stage, "mv-expand")
     return exp.select(*out).from_(source).join(positions, join_type="cross"), columns

@@ -173,12 +173,13 @@ TEMPLATES.update(
     ),
 )
 BASE64 = "^([A-Za-z0-9+/]{4})*([A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$"
-# bytes (as PostgreSQL's lower-case hex) that are UTF-8 text PostgreSQL can hold (no NUL)
+# Well-formed UTF-8 (RFC 3629, section 4) written in lower-case hex, one byte a pair of digits:
+# what PostgreSQL's CONVERT_FROM takes without an error (no NUL: its text holds none).
+NEXT = "[89ab][0-9a-f]"
 UTF8_HEX = (
-    "^(0[1-9a-f]|[1-7][0-9a-f]|(c[2-9a-f]|d[0-9a-f])[89ab][0-9a-f]"
-    "|e0[ab][0-9a-f][89ab][0-9a-f]|(e[1-9a-c]|e[ef])[89ab][0-9a-f][89ab][0-9a-f]"
-    "|ed[89][0-9a-f][89ab][0-9a-f]|f0[9ab][0-9a-f]([89ab][0-9a-f]){2}"
-    "|f[1-3]([89ab][0-9a-f]){3}|f48[0-9a-f]([89ab][0-9a-f]){2})*$"
+    f"^(0[1-9a-f]|[1-7][0-9a-f]|(c[2-9a-f]|d[0-9a-f]){NEXT}|e0[ab][0-9a-f]{NEXT}"
+    f"|(e[1-9a-c]|e[ef]){NEXT}{NEXT}|ed[89][0-9a-f]{NEXT}|f0(9[0-9a-f]|[ab][0-9a-f]){NEXT}{NEXT}"
+    f"|f[1-3]{NEXT}{NEXT}{NEXT}|f48[0-9a-f]{NEXT}{NEXT})*$"
 )
 SPLIT_PG = "CASE WHEN _1 = '' THEN ARRAY[''] ELSE STRING_TO_ARRAY(_1, _2) END"
 TEMPLATES.update(
@@ -197,8 +198,8 @@ TEMPLATES.update(
     base64_decode_tostring=Template(
         f"CASE WHEN REGEXP_MATCHES(_1, '{BASE64}') THEN TRY(DECODE(FROM_BASE64(_1))) END",
         "s",
-        f"CASE WHEN _1 ~ '{BASE64}' AND ENCODE(DECODE(_1, 'base64'), 'hex') ~ '{UTF8_HEX}' "
-        "THEN CONVERT_FROM(DECODE(_1, 'base64'), 'UTF8') END",
+        f"CASE WHEN _1 ~ '{BASE64}' THEN CASE WHEN ENCODE(DECODE(_1, 'base64'), 'hex') "
+        f"~ '{UTF8_HEX}' THEN CONVERT_FROM(DECODE(_1, 'base64'), 'UTF8') END END",
     ),
 )
 TEMPLATES.update(

@@ -7,9 +7,9 @@ match its type (`long`/`int` an integer, `real`/`double` a decimal number, `date
 otherwise every column of the row is null. In relaxed mode a typed column takes `(.*?)` and is
 null on its own when it does not convert. `parse-where` keeps only the rows that match.
 
-Needs RE2's lazy quantifiers (DuckDB, Spark): PostgreSQL's regexes decide greediness for the whole
-expression, so the stage is reported there. Regex-kind patterns are reported too: their documented
-translation and their documented results disagree about greediness.
+Lazy and greedy quantifiers mix in one regex: each engine's `sequence_regex` keeps RE2's captures
+(PostgreSQL's ARE decides the whole match's length otherwise). Regex-kind patterns are reported:
+their documented translation and their documented results disagree about greediness.
 """
 
 from __future__ import annotations
@@ -86,18 +86,15 @@ def parse_stage(builder: QueryBuilder, rel: Rel, stage: ir.Parse) -> Rel:
     parse-where, only the rows that match."""
     if stage.kind == "regex":
         raise builder.backend.unsupported("parse kind=regex", stage, "its greediness")
-    if builder.dialect.name == "postgres":
-        raise builder.backend.unsupported("the Parse stage", stage, "needs RE2's lazy quantifiers")
     columns = _columns(builder, stage)
-    text = builder.dialect.to_text(builder.scalar(stage.source))
-    regex = exp.Literal.string(pattern(stage))
+    dialect = builder.dialect
+    text = dialect.to_text(builder.scalar(stage.source))
+    regex = exp.Literal.string(dialect.sequence_regex(pattern(stage)))
     matched: exp.Expression = exp.RegexpLike(this=text, expression=regex)
     values = []
     captures = [(name, kind) for name, kind in columns if name != SKIP]
     for group, (name, kind) in enumerate(captures, 1):
-        captured = exp.RegexpExtract(
-            this=text.copy(), expression=regex.copy(), group=exp.Literal.number(group)
-        )
+        captured = dialect.regex_group(text.copy(), regex.copy(), group)
         values.append((name, _converter(builder, kind)(captured), kind))
     if stage.kind == "simple":
         times = [v for _, v, kind in values if kind == "datetime"]

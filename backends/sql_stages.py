@@ -66,12 +66,6 @@ def relational_stage(builder: QueryBuilder, rel: Rel, stage: ir.Stage) -> Rel:
     return _invoke(builder, rel, stage)
 
 
-def _needs_schema(builder: QueryBuilder, node: ir.Node, what: str) -> ir.RuleError:
-    return builder.backend.unsupported(
-        what, node, "the columns of its input are not known: give the tables' schema"
-    )
-
-
 def _duckdb(builder: QueryBuilder) -> bool:
     return builder.dialect.name == "duckdb"
 
@@ -97,7 +91,7 @@ def extend_with(
             out = [exp.Star()]
         return Rel(exp.select(*out, *[aliased[n] for n in added]).from_(source), columns)
     if not _duckdb(builder):
-        raise _needs_schema(builder, node, "extend")
+        raise builder.needs_schema(node, "extend")
     return Rel(exp.select(others_than(names), *aliased.values()).from_(source), None)
 
 
@@ -107,7 +101,7 @@ def _project_away(builder: QueryBuilder, rel: Rel, stage: ir.ProjectAway) -> Rel
         kept = tuple(c for c in rel.columns if c not in stage.names)
         return Rel(exp.select(*[_col(c) for c in kept]).from_(source), kept)
     if not _duckdb(builder):
-        raise _needs_schema(builder, stage, "project-away")
+        raise builder.needs_schema(stage, "project-away")
     star = exp.Star(except_=[_col(n) for n in stage.names])
     return Rel(exp.select(star).from_(source), None)
 
@@ -126,7 +120,7 @@ def _rename(builder: QueryBuilder, rel: Rel, stage: ir.Rename) -> Rel:
         ]
         return Rel(exp.select(*out).from_(source), tuple(new_of.get(c, c) for c in rel.columns))
     if not _duckdb(builder):
-        raise _needs_schema(builder, stage, "project-rename")
+        raise builder.needs_schema(stage, "project-rename")
     star = exp.Star(rename=[exp.alias_(_col(old), new, quoted=True) for new, old in stage.pairs])
     return Rel(exp.select(star).from_(source), None)
 
@@ -173,7 +167,7 @@ def _unique_left(builder: QueryBuilder, rel: Rel, keys: list[str]) -> exp.Select
 def _join(builder: QueryBuilder, rel: Rel, stage: ir.Join) -> Rel:
     right = builder.relation(stage.right)
     if rel.columns is None or right.columns is None:
-        raise _needs_schema(builder, stage, f"join kind={stage.kind.value}")
+        raise builder.needs_schema(stage, f"join kind={stage.kind.value}")
     on = exp.and_(*[_key_equal(lk, rk) for lk, rk in stage.keys])
     left_select = rel.select
     if stage.kind is ir.JoinKind.INNERUNIQUE:
@@ -224,7 +218,7 @@ def _union(builder: QueryBuilder, rel: Rel, stage: ir.Union) -> Rel:
             combined = exp.union(combined, select, distinct=False)
         return Rel(builder.wrap(combined), tuple(names))
     if not _duckdb(builder):
-        raise _needs_schema(builder, stage, "union")
+        raise builder.needs_schema(stage, "union")
     combined = parts[0].select
     for part in parts[1:]:
         combined = exp.Union(this=combined, expression=part.select, distinct=False, by_name=True)
@@ -255,7 +249,7 @@ def _invoke(builder: QueryBuilder, rel: Rel, stage: ir.Invoke) -> Rel:
         ]
         columns = None
     else:
-        raise _needs_schema(builder, stage, f"invoke {stage.function}()")
+        raise builder.needs_schema(stage, f"invoke {stage.function}()")
     joined = (
         exp.select(*out)
         .from_(rel.select.subquery("l"))
@@ -341,7 +335,7 @@ def _extreme(
         out = [*[_col(h) for h in hidden], value, *[_col(c) for c in kept]]
         return Part(exp.select(*out).from_(builder.scope(picked)), (measure.name, *kept))
     if not _duckdb(builder):
-        raise _needs_schema(builder, measure, f"{agg.func}(..., *)")
+        raise builder.needs_schema(measure, f"{agg.func}(..., *)")
     others = others_than([*taken, *hidden, BY, RANK])
     source = builder.scope(picked)
     return Part(exp.select(*[_col(h) for h in hidden], value, others).from_(source), None)
@@ -416,7 +410,7 @@ def pipeline_match(builder: QueryBuilder, node: ir.InPipeline) -> exp.Expression
     rel = builder.relation(node.pipeline)
     first = _first_column(rel)
     if first is None:
-        raise _needs_schema(builder, node, "`in` over a table")
+        raise builder.needs_schema(node, "`in` over a table")
     value: exp.Expression = _col(first)
     field = builder.scalar(node.field)
     if not node.case_sensitive and node.kind is not ir.MatchKind.HAS:
@@ -440,7 +434,7 @@ def pipeline_value(builder: QueryBuilder, node: ir.ScalarOf) -> exp.Expression:
     rel = builder.relation(node.pipeline)
     first = _first_column(rel)
     if first is None:
-        raise _needs_schema(builder, node, "toscalar()")
+        raise builder.needs_schema(node, "toscalar()")
     value = exp.select(_col(first)).from_(builder.scope(rel.select)).limit(1)
     return exp.Paren(this=value)  # not a Subquery, whose alias would name a table
 

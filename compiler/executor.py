@@ -27,6 +27,7 @@ from rulec.backends.sql import INGESTION_TIME, SqlBackend
 from rulec.compiler import ir
 from rulec.compiler.engines import DuckDBEngine, Engine
 from rulec.compiler.events import RAW, ROW, EventTable, field_name, stored_names
+from rulec.compiler.scoped_columns import replace_unseen_columns
 
 EVENT_TIME_FIELDS = ("TimeGenerated", "Timestamp", "TimeCreated")  # Sentinel, Defender, Windows
 RAW_COLUMN = re.compile(rf"^{RAW}[0-9]*$")  # `_raw`, and `_raw1`... from the right of a join
@@ -140,7 +141,8 @@ def bind(
 ) -> exp.Query:
     """The query over the tables as stored (`stored`: a table's stored columns, or None).
 
-    A field that no table of the query has becomes NULL text; a field stored under another name
+    A field that no table of the query has becomes NULL text, and so does, scope by scope, a field
+    that the tables one SELECT reads lack (`scoped_columns`); a field stored under another name
     is renamed wherever the query names it. Unchanged when a table's columns are unknown.
     `ingestion_time()` reads the field `ingestion` names when no table has `_ingestion_time`.
     """
@@ -155,8 +157,6 @@ def bind(
             fields[INGESTION_TIME] = fields[fallback]
     renamed = {f: c for f, c in fields.items() if f != c}
     absent = names.referenced - names.defined - set(fields) - names.ctes
-    if not renamed and not absent:
-        return tree
     tree = tree.copy()
     for identifier in list(tree.find_all(exp.Identifier)):
         if identifier.name in renamed and _names_a_column(identifier):
@@ -164,6 +164,7 @@ def bind(
     for column in list(tree.find_all(exp.Column)):
         if column.name in absent and not isinstance(column.parent, exp.Star):
             column.replace(_null_text(column))
+    replace_unseen_columns(tree, stored, _null_text)
     return tree
 
 

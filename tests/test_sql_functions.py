@@ -90,6 +90,11 @@ SCALARS = [
     (call("binary_or", call("toint", F("x")), L(3)), "5", 7),
     (call("binary_shift_left", call("toint", F("x")), L(2)), "5", 20),
     (call("binary_shift_right", call("toint", F("x")), L(1)), "5", 2),
+    # base64_decode_tostring's documentation examples: text, and bytes that are no UTF-8 (null)
+    (call("base64_decode_tostring", F("x")), "S3VzdG8=", "Kusto"),
+    (call("base64_decode_tostring", F("x")), "U3RyaW5n0KHR0tGA0L7Rh9C60LA=", None),
+    (call("base64_decode_tostring", F("x")), "7aCA", None),  # a UTF-16 surrogate
+    (call("base64_decode_tostring", F("x")), "8J+YgMOp", "\U0001f600\u00e9"),
 ]  # fmt: skip
 # functions that need RE2 (reported on PostgreSQL)
 RE2_SCALARS = [

@@ -188,7 +188,16 @@ def test_postgres(why, query, expected, postgres_engine):
 def test_postgres_without_schema_is_reported():
     with pytest.raises(ir.RuleError) as caught:
         SqlBackend("postgres").emit(pipeline(ir.Extend((ir.Assign("n", F("v")),))))
-    assert "schema" in caught.value.diagnostic.message
+    assert "add `L: [Column1, Column2, ...]` to a --schema file" in caught.value.diagnostic.message
+
+
+def test_a_table_documented_under_another_letter_case_is_named():
+    query = ir.Query(ir.Pipeline(ir.Table("GraphAPIAuditEvents"), (ir.ProjectAway(("x",)),)))
+    with pytest.raises(ir.RuleError) as caught:
+        SqlBackend("postgres").emit(query)
+    message = caught.value.diagnostic.message
+    assert "`GraphAPIAuditEvents: [Column1, Column2, ...]`" in message
+    assert "(Microsoft documents GraphApiAuditEvents)" in message
 
 
 def test_join_without_schema_is_reported_even_on_duckdb():
