@@ -79,6 +79,8 @@ def _unseen(
 ) -> bool:
     if isinstance(column.this, exp.Star):
         return False
+    if column.find_ancestor(exp.Select) is not scope.expression:
+        return False  # a column of a nested query, judged in its own scope
     if column.table:
         seen = sources.get(column.table)
         return seen is not None and column.name not in seen
