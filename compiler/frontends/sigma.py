@@ -43,6 +43,7 @@ from rulec.compiler.frontends.sigma_legacy import (
     split_condition,
 )
 from rulec.compiler.frontends.sigma_meta import rule_meta, source_of
+from rulec.compiler.frontends.sigma_pipeline_cache import remember_logsource_conditions
 from rulec.compiler.frontends.sigma_spans import SpanIndex, index_rule
 from rulec.compiler.frontends.sigma_values import unsupported
 from rulec.compiler.frontends.sigma_yaml import (
@@ -116,7 +117,7 @@ def _resolve_sequence(names: list[str]) -> ProcessingPipeline:
                     "sigma.bad-pipeline", f"pipeline '{name}' is invalid: {error}", ir.Span(name)
                 )
             ) from None
-    return resolver.resolve(list(names))
+    return remember_logsource_conditions(resolver.resolve(list(names)))
 
 
 @dataclass
