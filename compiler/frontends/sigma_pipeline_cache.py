@@ -36,8 +36,8 @@ def _remembering(match: Callable[[Any], bool]) -> Callable[[Any], bool]:
     answers: dict[tuple[str | None, str | None, str | None], bool] = {}
 
     def remembered(rule: Any) -> bool:
-        source = getattr(rule, "logsource", None)
-        if type(rule) is not SigmaRule or not isinstance(source, SigmaLogSource):
+        source = rule.logsource if type(rule) is SigmaRule else None
+        if type(source) is not SigmaLogSource:
             return match(rule)  # a correlation reads the log sources of its rules
         key = (source.category, source.product, source.service)
         answer = answers.get(key)
