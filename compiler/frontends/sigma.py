@@ -14,7 +14,9 @@ import functools
 import itertools
 import pickle
 from collections.abc import Sequence
+from contextlib import suppress
 from dataclasses import dataclass, field, replace
+from pathlib import Path
 from typing import Any
 
 import yaml
@@ -99,6 +101,10 @@ def resolve_pipeline(names: Sequence[str]) -> ProcessingPipeline | FirstAcceptin
 
 def _resolve_sequence(names: list[str]) -> ProcessingPipeline:
     resolver = plugins().get_pipeline_resolver()
+    if not any(Path(name.rstrip("/*")).is_dir() for name in names):  # folders: refused below
+        # each pipeline made once; should that fail, each is made alone below to say which
+        with suppress(Exception):
+            return remember_logsource_conditions(resolver.resolve(list(names)))
     for name in names:
         try:
             resolver.resolve_pipeline(name)
