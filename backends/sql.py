@@ -121,7 +121,10 @@ class SqlBackend(Backend):
 
     def emit(self, query: ir.Query) -> Emitted:
         tree = self.build(query)  # built for this call alone: no need to copy it
-        return Emitted(self.name, self.dialect.sqlglot.generate(tree, pretty=True, copy=False))
+        text = self.dialect.sqlglot.generate(tree, pretty=True, copy=False)
+        for node in tree.walk():  # without links to parents the tree is freed as soon as it
+            node.parent = None  # goes, not left to the cycle collector (a batch runs it rarely)
+        return Emitted(self.name, text)
 
     def build(self, query: ir.Query) -> exp.Query:
         """The whole query as one sqlglot expression."""

@@ -136,6 +136,7 @@ def _convert(paths, indexes, job: _Job, workers: int | None):
     if len(chunks) < count * 4:  # few files: smaller chunks keep every worker busy
         size = max(1, -(-len(paths) // (count * 4)))
         chunks = [paths[i : i + size] for i in range(0, len(paths), size)]
+    _start(job)  # workers forked from this process find the pipelines resolved
     with ProcessPoolExecutor(count, initializer=_start_worker, initargs=(job,)) as pool:
         results = (result for done in pool.map(_convert_chunk, chunks) for result in done)
         yield from zip(indexes, results, strict=True)
@@ -168,9 +169,11 @@ def _start(job: _Job) -> None:
 
 
 def _start_worker(job: _Job) -> None:
-    """A worker process's set-up; what it has loaded so far is never garbage, so later
-    collections skip it (`gc.freeze`)."""
-    _start(job)
+    """A worker process's set-up (a forked worker finds it done: the pipelines the starting
+    process resolved); what it has loaded so far is never garbage, so later collections skip it
+    (`gc.freeze`)."""
+    if _WORKER.get("job") is not job:
+        _start(job)
     gc.freeze()
     gc.disable()
 

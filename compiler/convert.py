@@ -117,6 +117,9 @@ def convert_files(
             lowered = file.attempt(partial(_lower, file, index, pipelines[index]), debug)
             file.lowered[index] = lowered or []
     for file in files:
+        if file.prepared is not None:
+            file.prepared.release()
+            file.prepared = None
         kept, file.warnings = split_warnings([file.lowered[i] for i in range(len(groups))])
         file.lowered = dict(enumerate(kept))
     converted = [file for file in files if file.failure is None]

@@ -623,11 +623,31 @@ class Query(Node):
 
 def find_all(node: object, kinds: type | tuple[type, ...]) -> Iterator:
     """Every node of the given kinds inside `node` (itself included), in order."""
+    found: list = []
+    _collect(node, kinds, found)
+    return iter(found)
+
+
+def _collect(node: object, kinds: type | tuple[type, ...], found: list) -> None:
     if isinstance(node, kinds):
-        yield node
-    if isinstance(node, tuple | list):
-        for item in node:
-            yield from find_all(item, kinds)
-    elif is_dataclass(node):
-        for column in fields(node):
-            yield from find_all(getattr(node, column.name), kinds)
+        found.append(node)
+    inside = _INSIDE.get(type(node))
+    if inside is None:
+        inside = _INSIDE[type(node)] = _inside(type(node))
+    if inside is _SEQUENCE:
+        for item in node:  # type: ignore[attr-defined]
+            _collect(item, kinds, found)
+    else:
+        for name in inside:
+            _collect(getattr(node, name), kinds, found)
+
+
+_SEQUENCE = ("<sequence>",)
+_INSIDE: dict[type, tuple[str, ...]] = {}  # what `find_all` walks into, by type
+
+
+def _inside(kind: type) -> tuple[str, ...]:
+    """The items of a tuple or list, the fields of a dataclass instance, else nothing."""
+    if issubclass(kind, tuple | list):
+        return _SEQUENCE
+    return tuple(f.name for f in fields(kind)) if is_dataclass(kind) else ()

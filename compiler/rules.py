@@ -109,6 +109,9 @@ class Prepared(Protocol):
 
     def lower(self, index: int, pipeline: object | None) -> list[ir.Query | ir.Diagnostic]: ...
 
+    def release(self) -> None:
+        """Let go of what was parsed, once every pipeline has lowered the file."""
+
 
 @dataclass(frozen=True)
 class _Fixed:
@@ -118,6 +121,9 @@ class _Fixed:
 
     def lower(self, index: int, pipeline: object | None) -> list[ir.Query | ir.Diagnostic]:
         return self.items
+
+    def release(self) -> None:
+        pass
 
 
 def prepare(path: Path, pipelines: Sequence[object | None]) -> Prepared:

@@ -14,7 +14,9 @@ import functools
 import itertools
 import pickle
 from collections.abc import Sequence
+from contextlib import suppress
 from dataclasses import dataclass, field, replace
+from pathlib import Path
 from typing import Any
 
 import yaml
@@ -43,6 +45,8 @@ from rulec.compiler.frontends.sigma_legacy import (
     split_condition,
 )
 from rulec.compiler.frontends.sigma_meta import rule_meta, source_of
+from rulec.compiler.frontends.sigma_pipeline_cache import remember_logsource_conditions
+from rulec.compiler.frontends.sigma_release import release
 from rulec.compiler.frontends.sigma_spans import SpanIndex, index_rule
 from rulec.compiler.frontends.sigma_values import unsupported
 from rulec.compiler.frontends.sigma_yaml import (
@@ -97,6 +101,10 @@ def resolve_pipeline(names: Sequence[str]) -> ProcessingPipeline | FirstAcceptin
 
 def _resolve_sequence(names: list[str]) -> ProcessingPipeline:
     resolver = plugins().get_pipeline_resolver()
+    if not any(Path(name.rstrip("/*")).is_dir() for name in names):  # folders: refused below
+        # each pipeline made once; should that fail, each is made alone below to say which
+        with suppress(Exception):
+            return remember_logsource_conditions(resolver.resolve(list(names)))
     for name in names:
         try:
             resolver.resolve_pipeline(name)
@@ -116,7 +124,7 @@ def _resolve_sequence(names: list[str]) -> ProcessingPipeline:
                     "sigma.bad-pipeline", f"pipeline '{name}' is invalid: {error}", ir.Span(name)
                 )
             ) from None
-    return resolver.resolve(list(names))
+    return remember_logsource_conditions(resolver.resolve(list(names)))
 
 
 @dataclass
@@ -196,6 +204,14 @@ class ParsedSigma:
     ) -> list[ir.Query | ir.Diagnostic]:
         """Every rule through the pipeline at `index`; call in `lowering_order`."""
         return _lower_file(self.source, self.rules[index], pipeline)
+
+    def release(self) -> None:
+        """Let go of the rules once every pipeline has lowered them (`sigma_release`)."""
+        for rules in {id(rules): rules for rules in self.rules}.values():
+            for item in rules:
+                release(item.rule)
+                for rule, _ in item.others:
+                    release(rule)
 
     def parsed_rules(self) -> list[tuple[Any, Document]]:
         """Each document's rule as pySigma parsed it, with its document (for validators)."""
@@ -620,6 +636,7 @@ def _branch(
 ) -> tuple[ir.LogSource | ir.Table, list[ir.Expr]]:
     """One parsed rule through the filters and `pipeline`: its source and its conditions."""
     assert isinstance(rule, SigmaRule)
+    given = rule
     for sigma_filter in filters:
         rule = sigma_filter.apply_on_rule(rule)
     table = None
@@ -633,7 +650,10 @@ def _branch(
         lower_condition(condition, index, index.condition(i))
         for i, condition in enumerate(rule.detection.parsed_condition)
     ]
-    return source_of(rule.logsource, item.doc.node, path, table), exprs
+    source = source_of(rule.logsource, item.doc.node, path, table)
+    if rule is not given:  # a copy made here (an alternative pipeline's, a filter's)
+        release(rule)
+    return source, exprs
 
 
 def _single_aggregation(

@@ -20,6 +20,7 @@ from sigma.processing.pipeline import ProcessingPipeline
 from sigma.rule import SigmaRule
 
 from rulec.compiler.frontends.sigma_errors import pysigma_message
+from rulec.compiler.frontends.sigma_release import release
 
 SEPARATOR = "|"
 Rule = TypeVar("Rule", SigmaRule, SigmaCorrelationRule)
@@ -73,13 +74,14 @@ class FirstAccepting:
                 pipeline.apply(candidate)
             except SigmaError as error:
                 reasons.append(f"{_label(name)}: {_first_sentence(pysigma_message(error))}")
-                continue
             except Exception as error:  # a pipeline failing inside, on a rule it did not expect
                 failure = f"the pipeline fails on this rule ({type(error).__name__})"
                 reasons.append(f"{_label(name)}: {failure}")
-                continue
-            self.state, self.chosen = pipeline.state, name
-            return candidate
+            else:
+                self.state, self.chosen = pipeline.state, name
+                return candidate
+            if candidate is not rule:  # a rejected copy (`rule` itself is the caller's)
+                release(candidate)
         raise SigmaTransformationError(
             f"no pipeline of {' | '.join(map(_label, self.names))} has a table and fields for "
             f"this rule's log source ({source}): " + "; ".join(reasons)
