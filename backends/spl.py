@@ -28,7 +28,6 @@ approximation (one format, where the reference casts any ISO 8601 text).
 
 from __future__ import annotations
 
-import dataclasses
 import re
 from datetime import timedelta
 
@@ -337,14 +336,7 @@ def decoded_keys(keys: list[str]) -> str:
 
 def fields_read(node: object) -> set[str]:
     """The names of the fields an IR node (or a tuple of nodes) reads."""
-    if isinstance(node, ir.FieldRef):
-        return {node.name}
-    if isinstance(node, tuple):
-        return set().union(*map(fields_read, node))
-    if dataclasses.is_dataclass(node):
-        children = (getattr(node, f.name) for f in dataclasses.fields(node))
-        return set().union(*map(fields_read, children))
-    return set()
+    return {found.name for found in ir.find_all(node, ir.FieldRef)}
 
 
 NUMERIC_CALLS = frozenset({"strlen", "toint", "todouble", "now"})
@@ -378,12 +370,6 @@ def numbers_after(stage: ir.Stage, numeric: frozenset[str]) -> frozenset[str]:
         targets = set(renamed.values())
         return frozenset(renamed.get(n, n) for n in numeric if n in renamed or n not in targets)
     return numeric
-
-
-def conjuncts(expr: ir.Expr) -> list[ir.Expr]:
-    if isinstance(expr, ir.And):
-        return [c for operand in expr.operands for c in conjuncts(operand)]
-    return [expr]
 
 
 class SplBackend(SplWhere):
@@ -451,7 +437,7 @@ class SplBackend(SplWhere):
     def split(self, predicate: ir.Expr) -> tuple[str, str]:
         """The predicate's conjuncts as (search terms, where expression)."""
         terms, rest = [], []
-        for conjunct in conjuncts(predicate):
+        for conjunct in ir.conjuncts(predicate):
             try:
                 terms.append(self.search.render(conjunct))
             except NotSearchable:

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Iterator, Mapping
-from dataclasses import fields, is_dataclass
 from datetime import datetime
 from warnings import warn
 
@@ -193,12 +192,7 @@ def _ingestion(fields: set[str], time_field: str | None, query: ir.Query) -> str
 
 def _call_span(node: object, name: str) -> ir.Span | None:
     """Where the query first calls the function `name`, if it does."""
-    if isinstance(node, ir.Call) and node.name == name:
-        return node.span
-    items = node if isinstance(node, tuple) else ()
-    if is_dataclass(node) and not isinstance(node, type):
-        items = tuple(getattr(node, f.name) for f in fields(node) if f.name != "span")
-    return next((s for s in (_call_span(i, name) for i in items) if s is not None), None)
+    return next((call.span for call in ir.find_all(node, ir.Call) if call.name == name), None)
 
 
 class _Names:

@@ -11,7 +11,7 @@ The meaning of the IR is fixed by the DuckDB reference executor (`compiler/execu
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import field, fields, is_dataclass
 from datetime import datetime, timedelta
 from enum import Enum
@@ -561,13 +561,27 @@ class Query(Node):
     warnings: tuple[Diagnostic, ...] = field(default=(), compare=False)
 
 
+def walk(node: object) -> Iterator:
+    """`node` and everything inside it (tuples and their items, nodes and their fields, spans
+    left out), depth first in field order."""
+    yield node
+    if isinstance(node, tuple | list):
+        children: Iterable = node
+    elif is_dataclass(node) and not isinstance(node, type):
+        children = (getattr(node, f.name) for f in fields(node) if f.name != "span")
+    else:
+        return
+    for child in children:
+        yield from walk(child)
+
+
 def find_all(node: object, kinds: type | tuple[type, ...]) -> Iterator:
     """Every node of the given kinds inside `node` (itself included), in order."""
-    if isinstance(node, kinds):
-        yield node
-    if isinstance(node, tuple | list):
-        for item in node:
-            yield from find_all(item, kinds)
-    elif is_dataclass(node):
-        for column in fields(node):
-            yield from find_all(getattr(node, column.name), kinds)
+    return (found for found in walk(node) if isinstance(found, kinds))
+
+
+def conjuncts(expr: Expr) -> tuple[Expr, ...]:
+    """The top-level AND operands of an expression (itself when it is not an AND)."""
+    if isinstance(expr, And):
+        return tuple(c for operand in expr.operands for c in conjuncts(operand))
+    return (expr,)

@@ -8,7 +8,6 @@ corpus counts when a catalog lookup is given) and output fields.
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -251,15 +250,7 @@ def _lets(query: ir.Query, lines: list[str]) -> tuple[LetBinding, ...]:
 
 def _references(node: object) -> Iterator[str]:
     """Names of parameters and let-bindings a node refers to, in the order they appear."""
-    if isinstance(node, ir.ScalarRef | ir.PipelineRef):
-        yield node.name
-    elif isinstance(node, tuple):
-        for item in node:
-            yield from _references(item)
-    elif dataclasses.is_dataclass(node) and not isinstance(node, type):
-        for f in dataclasses.fields(node):
-            if f.name != "span":
-                yield from _references(getattr(node, f.name))
+    return (found.name for found in ir.find_all(node, (ir.ScalarRef, ir.PipelineRef)))
 
 
 def _joins(query: ir.Query) -> tuple[JoinKeys, ...]:

@@ -14,7 +14,6 @@ from dataclasses import dataclass
 from rulec.compiler import ir
 from rulec.compiler.passes.indicators import (
     Predicate,
-    conjuncts,
     expr_text,
     filters,
     is_exclusion,
@@ -37,10 +36,10 @@ def exclusions(query: ir.Query) -> tuple[Exclusion, ...]:
     params = params_of(query)
     found: list[Exclusion] = []
     for pipeline, stage in filters(query):
-        for conjunct in conjuncts(stage.predicate):
+        for conjunct in ir.conjuncts(stage.predicate):
             if is_exclusion(conjunct, query.meta.language):
                 for suppressed in _disjuncts(conjunct.operand):
-                    conditions = tuple(_condition(c, params) for c in conjuncts(suppressed))
+                    conditions = tuple(_condition(c, params) for c in ir.conjuncts(suppressed))
                     found.append(Exclusion(conditions, pipeline, _line(suppressed, conjunct)))
     return tuple(found)
 

@@ -155,13 +155,6 @@ def is_inequality(expr: ir.Expr) -> bool:
     return isinstance(expr, ir.Compare) and expr.op is ir.CompareOp.EQ
 
 
-def conjuncts(expr: ir.Expr) -> tuple[ir.Expr, ...]:
-    """The top-level AND operands of an expression (itself when it is not an AND)."""
-    if isinstance(expr, ir.And):
-        return tuple(c for operand in expr.operands for c in conjuncts(operand))
-    return (expr,)
-
-
 def value_text(value: object) -> str:
     """A value as an analyst reads it: wildcards as `*`/`?`, timespans as `15m`."""
     if isinstance(value, ir.Pattern):
@@ -258,7 +251,7 @@ def indicators(query: ir.Query) -> tuple[Predicate, ...]:
     params = params_of(query)
     merged: dict[tuple, Predicate] = {}
     for _, stage in filters(query):
-        for conjunct in conjuncts(stage.predicate):
+        for conjunct in ir.conjuncts(stage.predicate):
             if is_exclusion(conjunct, query.meta.language):
                 continue
             for found in positive_predicates(conjunct, params, query.meta.language):

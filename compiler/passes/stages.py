@@ -12,7 +12,6 @@ from dataclasses import dataclass
 
 from rulec.compiler import ir
 from rulec.compiler.passes.indicators import (
-    conjuncts,
     expr_text,
     is_exclusion,
     timespan_text,
@@ -209,7 +208,7 @@ def sigma_sections(query: ir.Query, lines: list[str]) -> tuple[Section, ...]:
     span = condition.span
     text = condition_text(lines, span.line, span.column)
     stages = [StageCard(0, "condition", "condition", text, span.line, threshold)]
-    for conjunct in conjuncts(condition.predicate):
+    for conjunct in ir.conjuncts(condition.predicate):
         stages.append(_conjunct_stage(conjunct, lines, len(stages), query.meta.language))
     return (Section(None, "main", tuple(stages)),)
 
