@@ -32,6 +32,7 @@ from rulec.backends.text import (
     as_pattern,
     pattern_regex,
 )
+from rulec.backends.transforms import at_least
 from rulec.compiler import ir
 
 EQL_WILDCARDS = frozenset("*?")
@@ -267,16 +268,9 @@ class EqlBackend(TextBackend):
 
     def runs(self, stage: ir.Correlation, step: tuple, span: str) -> Emitted:
         """`[...] with runs=N`: N events of the rule within the span (`> n` is n + 1 runs)."""
-        condition = stage.condition
-        bounds = {ir.CompareOp.GE: 0, ir.CompareOp.GT: 1}
-        if not (
-            isinstance(condition, ir.Compare)
-            and condition.op in bounds
-            and isinstance(condition.right, ir.Literal)
-            and isinstance(condition.right.value, int)
-        ):
+        count = at_least(stage.condition)
+        if count is None:
             raise self.unsupported("an event_count condition other than >= n or > n", stage)
-        count = condition.right.value + bounds[condition.op]
         if not 1 <= count <= MAX_RUNS:
             detail = f"EQL runs range from 1 to {MAX_RUNS}; this needs {count}"
             raise self.unsupported("an event_count threshold", stage, detail)

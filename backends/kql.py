@@ -27,18 +27,17 @@ from rulec.backends import schemas
 from rulec.backends.base import Emitted
 from rulec.backends.text import (
     C_ESCAPES,
-    RULE_COLUMN,
     Prec,
     Quoting,
     Text,
     TextBackend,
-    correlation_aggregate,
     is_ipv6,
     is_sliding,
     search_regex,
     simple_kind,
     smallest_wins,
 )
+from rulec.backends.transforms import RULE_COLUMN, correlation_aggregate
 from rulec.compiler import ir
 
 IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")

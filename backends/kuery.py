@@ -15,11 +15,11 @@ from datetime import timedelta
 
 from rulec.backends.base import Emitted, Options
 from rulec.backends.text import Prec, Text, TextBackend, as_pattern
+from rulec.backends.transforms import at_least
 from rulec.compiler import ir
 
 KUERY_SPECIALS = frozenset('\\():<>"*{} \t\r\n')
 DEFAULT_WINDOW = timedelta(hours=1)
-BOUNDS = {ir.CompareOp.GE: 0, ir.CompareOp.GT: 1}
 
 
 @dataclass(frozen=True)
@@ -177,15 +177,9 @@ def build_threshold(
     """Elastic's threshold: group `fields` (at most 3), counting events or `distinct` values."""
     if len(fields) > 3:
         raise kuery.unsupported("this aggregate", stage, "one measure, at most 3 group fields")
-    if not (
-        isinstance(having, ir.Compare)
-        and having.op in BOUNDS
-        and isinstance(having.right, ir.Literal)
-        and isinstance(having.right.value, int)
-        and not isinstance(having.right.value, bool)
-    ):
+    value = at_least(having)
+    if value is None:
         raise kuery.unsupported("this aggregate", stage, "a count or distinct count >= n or > n")
-    value = having.right.value + BOUNDS[having.op]
     if value < 1:
         raise kuery.unsupported("a threshold below 1", stage, "Elastic counts from 1")
     if distinct is None:

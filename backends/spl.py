@@ -33,18 +33,17 @@ from datetime import timedelta
 
 from rulec.backends.base import DEFAULT_TABLE, Emitted
 from rulec.backends.text import (
-    RULE_COLUMN,
     Prec,
     Quoting,
     Text,
     TextBackend,
     as_pattern,
-    correlation_aggregate,
     is_sliding,
     pattern_regex,
     search_regex,
     smallest_wins,
 )
+from rulec.backends.transforms import RULE_COLUMN, correlation_aggregate
 from rulec.compiler import ir
 
 SPL_ESCAPES = {"\\": "\\\\", '"': '\\"'}

@@ -40,7 +40,7 @@ def convert(folder: Path, options: list[str]) -> str:
     command = [
         sys.executable,
         "-c",
-        "from compiler.cli import main; main()",
+        "from rulec.compiler.cli import main; main()",
         "convert",
         str(folder),
     ]

@@ -1,0 +1,99 @@
+"""The IR walker and the shared IR-to-IR rewrites (backends/transforms.py).
+
+Oracle: the Sigma correlation specification (a temporal correlation's default condition is that
+all of its rules occur; `gte`/`gt` thresholds count events) and the IR's own definitions.
+"""
+
+from datetime import timedelta
+
+import pytest
+
+from rulec.backends.transforms import (
+    RULE_COLUMN,
+    all_rules,
+    at_least,
+    correlation_aggregate,
+    with_condition,
+)
+from rulec.compiler import ir
+
+K = ir.CorrelationKind
+VALUE = ir.FieldRef("value")
+
+
+def correlation(kind: K, rules=("a", "b"), **more) -> ir.Correlation:
+    return ir.Correlation(kind, tuple(rules), ("User",), timedelta(minutes=5), **more)
+
+
+def test_all_rules_counts_distinct_rules():
+    # the measure counts distinct rules, so a rule named twice must not raise the bar
+    wanted = ir.Compare(ir.CompareOp.GE, VALUE, ir.Literal(2))
+    assert all_rules(correlation(K.TEMPORAL, ("a", "b", "a"))) == wanted
+
+
+def test_temporal_default_condition_is_written_out_once():
+    stage = correlation(K.TEMPORAL, ("a", "b", "c"))
+    assert with_condition(stage).condition == all_rules(stage)
+    given = correlation(K.TEMPORAL, condition=ir.Compare(ir.CompareOp.GE, VALUE, ir.Literal(1)))
+    assert with_condition(given) is given
+    counted = correlation(K.EVENT_COUNT)
+    assert with_condition(counted) is counted
+
+
+@pytest.mark.parametrize(
+    ("op", "n", "minimum"),
+    [(ir.CompareOp.GE, 3, 3), (ir.CompareOp.GT, 3, 4), (ir.CompareOp.GT, 0, 1)],
+)
+def test_at_least_reads_gt_as_n_plus_one(op, n, minimum):
+    assert at_least(ir.Compare(op, VALUE, ir.Literal(n))) == minimum
+
+
+@pytest.mark.parametrize(
+    "condition",
+    [
+        None,
+        ir.Compare(ir.CompareOp.LT, VALUE, ir.Literal(3)),
+        ir.Compare(ir.CompareOp.GE, VALUE, ir.Literal(2.5)),
+        ir.Compare(ir.CompareOp.GE, VALUE, ir.Literal(True)),
+        ir.Compare(ir.CompareOp.EQ, VALUE, ir.Literal(3)),
+    ],
+)
+def test_at_least_refuses_other_conditions(condition):
+    assert at_least(condition) is None
+
+
+def test_correlation_aggregate_measures():
+    temporal = correlation_aggregate(correlation(K.TEMPORAL, ("a", "b", "a")))
+    assert temporal.measures[0].agg == ir.AggCall("dcount", ir.FieldRef(RULE_COLUMN))
+    assert temporal.having == ir.Compare(ir.CompareOp.GE, VALUE, ir.Literal(2))
+    assert temporal.window == ir.Window(timedelta(minutes=5))
+    assert [g.name for g in temporal.group_by] == ["User"]
+    counted = correlation_aggregate(correlation(K.VALUE_COUNT, value_field="Host"))
+    assert counted.measures[0].agg == ir.AggCall("dcount", ir.FieldRef("Host"))
+    assert correlation_aggregate(correlation(K.VALUE_SUM)) is None  # no field to sum
+    assert correlation_aggregate(correlation(K.TEMPORAL_ORDERED)) is None
+    assert correlation_aggregate(correlation(K.EVENT_COUNT, absent=("c",))) is None
+
+
+def test_walk_visits_every_node_in_order_without_spans():
+    span = ir.Span("r.yml", 3, 1)
+    a, b = ir.FieldRef("a", span=span), ir.FieldRef("b")
+    expr = ir.And((ir.Not(ir.Compare(ir.CompareOp.EQ, a, ir.Literal(1))), b))
+    nodes = [n for n in ir.walk(expr) if isinstance(n, ir.Node)]
+    assert [type(n).__name__ for n in nodes] == [
+        "And",
+        "Not",
+        "Compare",
+        "FieldRef",
+        "Literal",
+        "FieldRef",
+    ]
+    assert not any(isinstance(n, ir.Span) for n in ir.walk(expr))
+    assert list(ir.find_all(expr, ir.FieldRef)) == [a, b]
+
+
+def test_conjuncts_flatten_nested_ands_only():
+    a, b, c = (ir.Match(ir.FieldRef(n), ir.MatchKind.EXISTS, (), True) for n in "abc")
+    assert ir.conjuncts(ir.And((a, ir.And((b, c))))) == (a, b, c)
+    either = ir.Or((a, b))
+    assert ir.conjuncts(either) == (either,)
