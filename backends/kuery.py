@@ -16,10 +16,12 @@ from datetime import timedelta
 from rulec.backends.base import Emitted, Options
 from rulec.backends.text import Prec, Text, TextBackend, as_pattern
 from rulec.backends.transforms import at_least
+from rulec.backends.values import DAY, HOUR, MINUTE, SECOND, duration_text
 from rulec.compiler import ir
 
 KUERY_SPECIALS = frozenset('\\():<>"*{} \t\r\n')
 DEFAULT_WINDOW = timedelta(hours=1)
+DURATION_UNITS = (("d", DAY), ("h", HOUR), ("m", MINUTE), ("s", SECOND))
 
 
 @dataclass(frozen=True)
@@ -34,6 +36,9 @@ class KueryBackend(TextBackend):
     """Kibana query language filters, and the threshold a final count gives them."""
 
     name = "kuery"
+    presence = "{}:*"
+    presence_prec = Prec.COMPARE
+    two_valued = True  # `not f:x` holds where f is missing
 
     def __init__(self, options: Options | None = None):
         super().__init__(options)
@@ -120,9 +125,6 @@ class KueryBackend(TextBackend):
     def match_wildcard(self, node: ir.Match, subject: Text, guarded: bool) -> Text:
         return self.match_values(node, list(node.values))
 
-    def match_exists(self, node: ir.Match, subject: Text, guarded: bool) -> Text:
-        return Text(f"{subject.text}:*", Prec.COMPARE)
-
 
 def correlated(query: ir.Query, stage: ir.Correlation, kuery: KueryBackend) -> ir.Pipeline:
     """The events pipeline of the one rule a count correlation counts."""
@@ -188,10 +190,6 @@ def build_threshold(
     return Threshold({"field": fields, "value": 1, "cardinality": cardinality}, window)
 
 
-def duration(size: timedelta, units=(("d", 86400), ("h", 3600), ("m", 60))) -> str:
+def duration(size: timedelta) -> str:
     """`15m`, `2h`, `1d`: the largest unit that divides the size, else seconds."""
-    seconds = int(size.total_seconds())
-    for unit, length in units:
-        if seconds and seconds % length == 0:
-            return f"{seconds // length}{unit}"
-    return f"{seconds}s"
+    return duration_text(size, DURATION_UNITS)

@@ -33,6 +33,7 @@ from rulec.backends.sql_stages import (
     relational_stage,
 )
 from rulec.backends.sql_windows import sliding_aggregate
+from rulec.backends.values import bool_text, number_text
 from rulec.compiler import ir
 
 LIKE_ESCAPE = "\\"
@@ -98,17 +99,13 @@ def _is_term_char(char: str) -> bool:
     return char.isascii() and char.isalnum()
 
 
-def number_text(value: int | float) -> str:
-    return str(value) if not isinstance(value, float) or not value.is_integer() else str(int(value))
-
-
 class SqlBackend(Backend):
     """Emits SQL for one sqlglot dialect (`duckdb`, `postgres`, or any `sql:<dialect>`)."""
 
     def __init__(self, dialect: str = "duckdb", options: Options | None = None):
         super().__init__(options)
         self.dialect: SqlDialect = dialect_for(dialect)
-        self.name = dialect if dialect in ("duckdb", "postgres") else f"sql:{dialect}"
+        self.name = self.dialect.target
 
     def emit(self, query: ir.Query) -> Emitted:
         tree = self.build(query)  # built for this call alone: no need to copy it
@@ -474,7 +471,7 @@ class QueryBuilder:
                 else self._bad(node)
             )
         if isinstance(value, bool):
-            value = "true" if value else "false"
+            value = bool_text(value)
         if isinstance(value, int | float):
             if kind is not ir.MatchKind.EQ:
                 return self._bad(node)

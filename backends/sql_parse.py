@@ -86,7 +86,7 @@ def parse_stage(builder: QueryBuilder, rel: Rel, stage: ir.Parse) -> Rel:
     parse-where, only the rows that match."""
     if stage.kind == "regex":
         raise builder.backend.unsupported("parse kind=regex", stage, "its greediness")
-    if builder.dialect.name == "postgres":
+    if not builder.dialect.lazy_quantifiers:
         raise builder.backend.unsupported("the Parse stage", stage, "needs RE2's lazy quantifiers")
     columns = _columns(builder, stage)
     text = builder.dialect.to_text(builder.scalar(stage.source))

@@ -49,7 +49,7 @@ def convert(folder: Path, options: list[str]) -> str:
     )
     if done.returncode not in (0, 1):
         raise SystemExit(f"{' '.join(command + options)} failed:\n{done.stderr}")
-    return done.stdout
+    return done.stdout.replace(f"{folder}/", "")  # rule paths relative to their folder
 
 
 def by_rule(text: str) -> dict[str, str]:

@@ -23,7 +23,7 @@ from rulec.compiler.cards import ENV
 from rulec.compiler.passes.attack import AttackData
 from rulec.compiler.passes.card_diff import Change, rule_changes
 from rulec.compiler.report import diagnostic_json, diagnostic_text
-from rulec.compiler.rules import LANGUAGES, discover, read_text, resolve_pipeline
+from rulec.compiler.rules import LANGUAGES, discover, prepare_text, read_text, resolve_pipeline
 
 DEFAULT_TARGETS = ("duckdb", "eql", "spl", "kql")
 DIFF_VERSION = 1
@@ -152,17 +152,7 @@ def _error(code: str, message: str, file: str) -> ir.RuleError:
 
 def load_version(version: Version, pipeline: object | None) -> Loaded:
     """Every rule of one version; error diagnostics stand in for rules that fail."""
-    if version.language is None:
-        message = f"unknown rule file type {Path(version.label).suffix!r}: expected .yml or .kql"
-        return [ir.Diagnostic("io.unknown-type", message, ir.Span(version.label))]
-    if version.language == "sigma":
-        from rulec.compiler.frontends.sigma import load_sigma
-
-        items = load_sigma(version.text, version.label, pipeline)
-    else:
-        from rulec.compiler.frontends.kql import load_kql
-
-        items = load_kql(version.text, version.label)
+    items = prepare_text(version.text, version.label, [pipeline]).lower(0, pipeline)
     return [i for i in items if not isinstance(i, ir.Diagnostic) or i.severity == "error"]
 
 

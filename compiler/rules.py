@@ -123,21 +123,30 @@ class _Fixed:
 def prepare(path: Path, pipelines: Sequence[object | None]) -> Prepared:
     """The file read through the front end its suffix names, to be lowered through each of
     `pipelines` (the Sigma front end keeps a copy of the parsed rules for each pipeline)."""
-    language = LANGUAGES.get(path.suffix.lower())
-    if language is None:
-        message = f"unknown rule file type {path.suffix!r}: expected .yml, .yaml or .kql"
-        return _Fixed([ir.Diagnostic("io.unknown-type", message, ir.Span(str(path)))])
+    if path.suffix.lower() not in LANGUAGES:
+        return prepare_text("", str(path), pipelines)
     try:
         text = read_text(path)
     except ir.RuleError as error:
         return _Fixed([error.diagnostic])
+    return prepare_text(text, str(path), pipelines)
+
+
+def prepare_text(text: str, label: str, pipelines: Sequence[object | None]) -> Prepared:
+    """A rule file's text through the front end its name's suffix names (`prepare` once the
+    file is read; `rulec diff` for a version from git)."""
+    suffix = Path(label).suffix
+    language = LANGUAGES.get(suffix.lower())
+    if language is None:
+        message = f"unknown rule file type {suffix!r}: expected .yml, .yaml or .kql"
+        return _Fixed([ir.Diagnostic("io.unknown-type", message, ir.Span(label))])
     if language == "sigma":
         from rulec.compiler.frontends.sigma import parse_sigma, read_sigma
 
-        return parse_sigma(read_sigma(text, str(path)), pipelines)
+        return parse_sigma(read_sigma(text, label), pipelines)
     from rulec.compiler.frontends.kql import load_kql
 
-    return _Fixed(load_kql(text, str(path)))  # KQL rules take no Sigma pipeline
+    return _Fixed(load_kql(text, label))  # KQL rules take no Sigma pipeline
 
 
 def split_warnings(

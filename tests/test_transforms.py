@@ -97,3 +97,43 @@ def test_conjuncts_flatten_nested_ands_only():
     assert ir.conjuncts(ir.And((a, ir.And((b, c))))) == (a, b, c)
     either = ir.Or((a, b))
     assert ir.conjuncts(either) == (either,)
+
+
+# Oracle: the targets' documented duration literals: EQL's maxspan (`ms`, `s`, `m`, `h`, `d`),
+# KQL's timespan (`1d`, `2h`, `90s`, `10microsecond`) and Splunk's `span=` (`s`, `m`, `h`, `d`).
+@pytest.mark.parametrize(
+    ("size", "eql", "kql", "spl"),
+    [
+        (timedelta(minutes=5), "5m", "5m", "5m"),
+        (timedelta(hours=48), "2d", "2d", "2d"),
+        (timedelta(seconds=90), "90s", "90s", "90s"),
+        (timedelta(milliseconds=1500), "1500ms", "1500000microsecond", "1s"),
+        (timedelta(0), "0ms", "0microsecond", "0s"),
+    ],
+)
+def test_one_duration_formatter_for_every_target(size, eql, kql, spl):
+    from rulec.backends.eql import eql_span
+    from rulec.backends.kql import KqlBackend
+    from rulec.backends.spl import splunk_span
+
+    assert eql_span(size) == eql
+    assert KqlBackend().timespan(size, ir.Literal(size)) == kql
+    assert splunk_span(size) == spl
+
+
+@pytest.mark.parametrize(
+    ("value", "text"), [(True, "true"), (False, "false"), (3, "3"), (3.0, "3"), (2.5, "2.5")]
+)
+def test_bool_and_number_as_the_text_events_hold(value, text):
+    # Oracle: the reference executor compares a rule's bool/number with a field's text this way
+    from rulec.backends.values import bool_text, number_text
+
+    assert (bool_text(value) if isinstance(value, bool) else number_text(value)) == text
+
+
+def test_regex_flags():
+    from rulec.backends.values import regex_flags
+
+    assert regex_flags({"s"}, case_sensitive=False) == "(?is)"
+    assert regex_flags((), case_sensitive=True) == ""
+    assert regex_flags({"m", "s"}, case_sensitive=True) == "(?ms)"
