@@ -46,7 +46,7 @@ def _targets() -> list[tuple[str, str]]:
 
 
 def _pipelines() -> list[tuple[str, str]]:
-    from rulec.compiler.frontends.sigma import installed_pipelines
+    from rulec.compiler.frontends.sigma.load import installed_pipelines
 
     users: dict[str, list[str]] = {}
     for target, chosen in DEFAULT_PIPELINES.items():

@@ -141,7 +141,7 @@ def prepare_text(text: str, label: str, pipelines: Sequence[object | None]) -> P
         message = f"unknown rule file type {suffix!r}: expected .yml, .yaml or .kql"
         return _Fixed([ir.Diagnostic("io.unknown-type", message, ir.Span(label))])
     if language == "sigma":
-        from rulec.compiler.frontends.sigma import parse_sigma, read_sigma
+        from rulec.compiler.frontends.sigma.load import parse_sigma, read_sigma
 
         return parse_sigma(read_sigma(text, label), pipelines)
     from rulec.compiler.frontends.kql import load_kql
@@ -171,6 +171,6 @@ def resolve_pipeline(names: Sequence[str]) -> object | None:
     """Sigma processing pipelines by plugin name or YAML path (None when none are named)."""
     if not names:
         return None
-    from rulec.compiler.frontends.sigma import resolve_pipeline as resolve
+    from rulec.compiler.frontends.sigma.load import resolve_pipeline as resolve
 
     return resolve(names)

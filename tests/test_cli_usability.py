@@ -16,7 +16,7 @@ from rulec.backends.pipelines import DEFAULT_PIPELINES, OWN_PIPELINES
 from rulec.backends.registry import available, backend_for
 from rulec.compiler.cli import main
 from rulec.compiler.cli_list import TARGETS
-from rulec.compiler.frontends.sigma import installed_pipelines
+from rulec.compiler.frontends.sigma.load import installed_pipelines
 
 SEED = REPO / "rules" / "sigma" / "win_winrm_listening_service_reconnaissance.yml"
 SEED_EVENTS = REPO / "golden" / "win_winrm_listening_service_reconnaissance" / "events.ndjson"

@@ -13,8 +13,8 @@ import pytest
 from rulec.compiler import ir
 from rulec.compiler.events import EventTable
 from rulec.compiler.executor import execute
-from rulec.compiler.frontends.sigma import load_sigma
-from rulec.compiler.frontends.sigma_yaml import MAX_EXPANDED_NODES
+from rulec.compiler.frontends.sigma.documents import MAX_EXPANDED_NODES
+from rulec.compiler.frontends.sigma.load import load_sigma
 
 RULE = """title: t
 logsource: {product: windows, category: process_creation}

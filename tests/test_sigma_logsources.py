@@ -23,7 +23,7 @@ from rulec.compiler.engines_eql import run_eql
 from rulec.compiler.events import ROW, EventTable
 from rulec.compiler.executor import execute
 from rulec.compiler.frontends.kql import load_kql
-from rulec.compiler.frontends.sigma import load_sigma, resolve_pipeline
+from rulec.compiler.frontends.sigma.load import load_sigma, resolve_pipeline
 
 RULE = """\
 title: listed log sources

@@ -9,7 +9,7 @@ from rulec.compiler import ir
 from rulec.compiler.engines import DuckDBEngine
 from rulec.compiler.events import EventTable, flatten
 from rulec.compiler.executor import execute
-from rulec.compiler.frontends.sigma import load_sigma, resolve_pipeline
+from rulec.compiler.frontends.sigma.load import load_sigma, resolve_pipeline
 
 K = ir.MatchKind
 
@@ -380,7 +380,7 @@ def test_rules_that_do_not_pickle_are_parsed_again(tmp_path, monkeypatch):
     import pickle
     import types
 
-    from rulec.compiler.frontends import sigma
+    from rulec.compiler.frontends.sigma import load as sigma
 
     refused = []
 

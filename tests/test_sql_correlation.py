@@ -16,7 +16,7 @@ from rulec.compiler import ir
 from rulec.compiler.engines import DuckDBEngine
 from rulec.compiler.events import EventTable, flatten
 from rulec.compiler.executor import execute
-from rulec.compiler.frontends.sigma import load_sigma
+from rulec.compiler.frontends.sigma.load import load_sigma
 
 K = ir.CorrelationKind
 GE, GT = ir.CompareOp.GE, ir.CompareOp.GT

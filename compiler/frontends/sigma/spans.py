@@ -16,7 +16,7 @@ import yaml
 from sigma.rule import SigmaDetection, SigmaDetectionItem, SigmaRule
 
 from rulec.compiler import ir
-from rulec.compiler.frontends.sigma_yaml import child, child_pair, node_span
+from rulec.compiler.frontends.sigma.documents import child, child_pair, node_span
 
 SPAN = "_rulec_span"  # the attribute holding a marked object's number in `SpanIndex.spans`
 

@@ -18,9 +18,9 @@ from sigma.correlations import (
 from sigma.processing.pipeline import ProcessingPipeline
 
 from rulec.compiler import ir
-from rulec.compiler.frontends.sigma_meta import rule_meta
-from rulec.compiler.frontends.sigma_values import unsupported
-from rulec.compiler.frontends.sigma_yaml import Document, child, node_span
+from rulec.compiler.frontends.sigma.documents import Document, child, node_span
+from rulec.compiler.frontends.sigma.meta import rule_meta
+from rulec.compiler.frontends.sigma.values import unsupported
 
 _KINDS = {
     SigmaCorrelationType.EVENT_COUNT: ir.CorrelationKind.EVENT_COUNT,

@@ -2,7 +2,7 @@
 
 pySigma validates most of a rule, but some wrong types reach Python errors inside it (a detection
 key `5:`, `condition: 5`); these checks name the field, what it holds and what was expected, at
-its line. (The header's problems are warnings: `sigma_header`.)
+its line. (The header's problems are warnings: `header`.)
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from typing import Any
 import yaml
 
 from rulec.compiler import ir
-from rulec.compiler.frontends.sigma_yaml import Document, child, node_span
+from rulec.compiler.frontends.sigma.documents import Document, child, node_span
 
 SCALARS = (str, int, float, bool, type(None))
 

@@ -19,7 +19,7 @@ from sigma.exceptions import SigmaError, SigmaTransformationError
 from sigma.processing.pipeline import ProcessingPipeline
 from sigma.rule import SigmaRule
 
-from rulec.compiler.frontends.sigma_errors import pysigma_message
+from rulec.compiler.frontends.sigma.errors import pysigma_message
 
 SEPARATOR = "|"
 Rule = TypeVar("Rule", SigmaRule, SigmaCorrelationRule)

@@ -8,7 +8,7 @@ import yaml
 from sigma.exceptions import SigmaConditionError, SigmaError
 
 from rulec.compiler import ir
-from rulec.compiler.frontends.sigma_yaml import Document, child, find_scalar, node_span
+from rulec.compiler.frontends.sigma.documents import Document, child, find_scalar, node_span
 
 _UNKNOWN_MODIFIER = re.compile(r"Unknown modifier '([^']*)'")
 _QUOTED = re.compile(r"'([^']+)'")

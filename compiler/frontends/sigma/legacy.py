@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 from rulec.compiler import ir
-from rulec.compiler.frontends.sigma_values import unsupported
+from rulec.compiler.frontends.sigma.values import unsupported
 
 _AGGREGATION = re.compile(
     r"""^\s*(?P<func>count|min|max|avg|sum)\s*\(\s*(?P<arg>[\w.@-]*)\s*\)

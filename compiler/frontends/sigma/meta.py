@@ -8,7 +8,7 @@ import yaml
 from sigma.rule import SigmaLogSource
 
 from rulec.compiler import ir
-from rulec.compiler.frontends.sigma_yaml import child, node_span
+from rulec.compiler.frontends.sigma.documents import child, node_span
 
 
 def _text(value: Any) -> str | None:

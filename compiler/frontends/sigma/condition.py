@@ -26,9 +26,9 @@ from sigma.rule import SigmaDetection, SigmaDetectionItem, SigmaDetections
 from sigma.types import SigmaNull, SigmaType
 
 from rulec.compiler import ir
-from rulec.compiler.frontends.sigma_condition_parser import parse_condition
-from rulec.compiler.frontends.sigma_spans import SpanIndex
-from rulec.compiler.frontends.sigma_values import match_any, unsupported
+from rulec.compiler.frontends.sigma.condition_parser import parse_condition
+from rulec.compiler.frontends.sigma.spans import SpanIndex
+from rulec.compiler.frontends.sigma.values import match_any, unsupported
 from rulec.compiler.frozen import frozen
 
 Link = type[ir.And] | type[ir.Or] | type[ir.Not]

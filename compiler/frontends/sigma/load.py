@@ -26,13 +26,21 @@ from sigma.processing.pipeline import ProcessingPipeline
 from sigma.rule import SigmaRule
 
 from rulec.compiler import ir
-from rulec.compiler.frontends.sigma_alternatives import FirstAccepting, first_accepting
-from rulec.compiler.frontends.sigma_checks import shape_error
-from rulec.compiler.frontends.sigma_condition import lower_condition
-from rulec.compiler.frontends.sigma_correlation import lower_correlation
-from rulec.compiler.frontends.sigma_errors import sigma_error_diagnostic, unexpected_diagnostic
-from rulec.compiler.frontends.sigma_header import tolerated
-from rulec.compiler.frontends.sigma_legacy import (
+from rulec.compiler.frontends.sigma.alternatives import FirstAccepting, first_accepting
+from rulec.compiler.frontends.sigma.checks import shape_error
+from rulec.compiler.frontends.sigma.condition import lower_condition
+from rulec.compiler.frontends.sigma.correlation import lower_correlation
+from rulec.compiler.frontends.sigma.documents import (
+    Document,
+    child,
+    child_pair,
+    documents,
+    node_span,
+    yaml_error_span,
+)
+from rulec.compiler.frontends.sigma.errors import sigma_error_diagnostic, unexpected_diagnostic
+from rulec.compiler.frontends.sigma.header import tolerated
+from rulec.compiler.frontends.sigma.legacy import (
     LegacyAggregation,
     Near,
     aggregate_stage,
@@ -42,17 +50,9 @@ from rulec.compiler.frontends.sigma_legacy import (
     parse_timeframe,
     split_condition,
 )
-from rulec.compiler.frontends.sigma_meta import rule_meta, source_of
-from rulec.compiler.frontends.sigma_spans import SpanIndex, index_rule
-from rulec.compiler.frontends.sigma_values import unsupported
-from rulec.compiler.frontends.sigma_yaml import (
-    Document,
-    child,
-    child_pair,
-    documents,
-    node_span,
-    yaml_error_span,
-)
+from rulec.compiler.frontends.sigma.meta import rule_meta, source_of
+from rulec.compiler.frontends.sigma.spans import SpanIndex, index_rule
+from rulec.compiler.frontends.sigma.values import unsupported
 from rulec.compiler.rules import lowering_order
 
 __all__ = [

@@ -22,7 +22,7 @@ from sigma.exceptions import SigmaError
 from sigma.rule.attributes import SigmaLevel, SigmaRelated, SigmaStatus
 
 from rulec.compiler import ir
-from rulec.compiler.frontends.sigma_yaml import Document, child, child_pair, node_span
+from rulec.compiler.frontends.sigma.documents import Document, child, child_pair, node_span
 
 KNOWN_KEYS = frozenset(
     (

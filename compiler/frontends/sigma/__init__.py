@@ -1,0 +1,1 @@
+"""The Sigma front end: YAML documents with their spans, lowered through pySigma into the IR."""
