@@ -16,7 +16,8 @@ from typing import TypeVar
 from rulec.backends.base import Options
 from rulec.backends.registry import emit
 from rulec.compiler import ir
-from rulec.compiler.rules import Prepared, lowering_order, prepare, split_warnings
+from rulec.compiler.frontends.sigma import lowering_order
+from rulec.compiler.rules import Prepared, prepare, split_warnings
 
 T = TypeVar("T")
 

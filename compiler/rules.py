@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Protocol
 
 from rulec.compiler import ir
+from rulec.compiler.frontends.sigma import lowering_order
 
 LANGUAGES = {".yml": "sigma", ".yaml": "sigma", ".kql": "kql"}
 
@@ -96,12 +97,6 @@ def load_rules_each(
         for warning in warnings:
             on_warning(warning)
     return items
-
-
-def lowering_order(pipelines: Sequence[object | None]) -> list[int]:
-    """The order in which a prepared file is lowered through `pipelines`: without a pipeline
-    first, since that lowering may share the parsed rules which the pipelines change."""
-    return sorted(range(len(pipelines)), key=lambda i: pipelines[i] is not None)
 
 
 class Prepared(Protocol):

@@ -96,3 +96,9 @@ def test_backend_value_decisions_in_values(decision, pattern, home):
     """backends/values.py writes bools, numbers, regex flags and durations for every target."""
     scanned = offenders(pattern, home | {"backends/values.py"})
     assert [o for o in scanned if o.startswith("backends/")] == [], decision
+
+
+def test_front_ends_do_not_import_the_loader_or_back_ends():
+    """Front ends depend on the IR only: the loader (`compiler/rules.py`) calls them."""
+    importing = offenders(r"from rulec\.(compiler\.rules|backends)\b", set())
+    assert [o for o in importing if o.startswith("compiler/frontends/")] == []

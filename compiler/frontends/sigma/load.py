@@ -26,6 +26,7 @@ from sigma.processing.pipeline import ProcessingPipeline
 from sigma.rule import SigmaRule
 
 from rulec.compiler import ir
+from rulec.compiler.frontends.sigma import lowering_order
 from rulec.compiler.frontends.sigma.alternatives import FirstAccepting, first_accepting
 from rulec.compiler.frontends.sigma.checks import shape_error
 from rulec.compiler.frontends.sigma.condition import lower_condition
@@ -53,7 +54,6 @@ from rulec.compiler.frontends.sigma.legacy import (
 from rulec.compiler.frontends.sigma.meta import rule_meta, source_of
 from rulec.compiler.frontends.sigma.spans import SpanIndex, index_rule
 from rulec.compiler.frontends.sigma.values import unsupported
-from rulec.compiler.rules import lowering_order
 
 __all__ = [
     "ParsedSigma",
