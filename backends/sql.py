@@ -1,9 +1,9 @@
 """SQL back end: builds sqlglot expressions from the IR and renders them for any sqlglot dialect.
 
-The DuckDB rendering is the reference semantics (`compiler/executor.py` runs it). Event fields are
-treated as text, the way SIEMs store them; numbers and times are parsed where a rule compares
-them. Dialects differ only in a few hooks (`SqlDialect` and its subclasses); everything else is
-one walker over the IR.
+The DuckDB rendering is the reference semantics (`compiler/run/executor.py` runs it). Event
+fields are treated as text, the way SIEMs store them; numbers and times are parsed where a rule
+compares them. Dialects differ only in a few hooks (`SqlDialect` and its subclasses); everything
+else is one walker over the IR.
 """
 
 from __future__ import annotations

@@ -465,9 +465,9 @@ def run(
 ) -> None:
     """Run rules over events (on DuckDB unless --engine says otherwise); print the rules that
     match (every rule with --all) and their rows, then a summary on standard error."""
-    from rulec.compiler.engine_choice import load_on, run_each
-    from rulec.compiler.engines import EngineLimit
-    from rulec.compiler.multirule import run_rules
+    from rulec.compiler.run.engine_choice import load_on, run_each
+    from rulec.compiler.run.engines import EngineLimit
+    from rulec.compiler.run.multirule.runner import run_rules
 
     started = time.monotonic()
     debug = ctx.obj["debug"]
@@ -527,7 +527,7 @@ def run(
 @contextmanager
 def _run_warnings() -> Iterator[None]:
     """Warnings about the events raised while rules run, printed once each as diagnostics."""
-    from rulec.compiler.executor import RunWarning
+    from rulec.compiler.run.executor import RunWarning
 
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", RunWarning)
@@ -588,7 +588,7 @@ def _internal(error: Exception, path: Path) -> ir.Diagnostic:
 
 def _time_field(given: str | None, data, queries: list[ir.Query]) -> str | None:
     """The events' time field for window rules (see `event_time`); warnings on stderr."""
-    from rulec.compiler.event_time import choose_time_field
+    from rulec.compiler.run.event_time import choose_time_field
 
     chosen, warnings = choose_time_field(given, data.columns, queries)
     for warning in warnings:
@@ -639,7 +639,7 @@ class _RunPrinter:
 def _engine(name: str, spark_master: str | None):
     """The engine to run on (None: DuckDB, as each command makes it); one that cannot start is
     an error naming why."""
-    from rulec.compiler.engine_choice import make_engine
+    from rulec.compiler.run.engine_choice import make_engine
 
     if spark_master and name != "spark":
         raise click.UsageError("--spark-master needs --engine spark")

@@ -16,8 +16,8 @@ import click
 
 from rulec.compiler import ir
 from rulec.compiler.cli_cards import warn
-from rulec.compiler.equivalence import Finding, Inputs, compare_rule, on_engine
 from rulec.compiler.report import diagnostic_text
+from rulec.compiler.run.equivalence import Finding, Inputs, compare_rule, on_engine
 
 TARGETS = ("postgres", "spark", "eql", "kql", "spl")
 DEFAULT_TARGETS = ("eql", "kql", "spl", "postgres")  # spark runs when named
@@ -98,7 +98,7 @@ def verify(
 def _target_engines(names: tuple[str, ...], spark_master: str | None, named: bool) -> dict:
     """The engines of the targets named (default: those that start); a named one that cannot
     start is an error, a default one is left out with a note."""
-    from rulec.compiler.engine_choice import make_engine
+    from rulec.compiler.run.engine_choice import make_engine
 
     chosen: list[str] = []
     for name in names or DEFAULT_TARGETS:
@@ -131,7 +131,7 @@ def table_paths(specs) -> dict[str, str]:
 
 
 def _inputs(events, tables, now, time_field, reference) -> Inputs:
-    from rulec.compiler.engine_choice import load_on
+    from rulec.compiler.run.engine_choice import load_on
 
     bound = table_paths(tables)
     try:
@@ -159,7 +159,7 @@ def _on_events(paths, pipeline, inputs, engines, reference) -> tuple[bool, list[
 
 def _on_golden(paths, engines, reference) -> tuple[list[Finding], list[Finding]]:
     """Each case against its golden result (target `golden`), then each target's engine."""
-    from rulec.compiler.verify import check, check_targets, find_cases, read_case
+    from rulec.compiler.run.verify import check, check_targets, find_cases, read_case
 
     golden: list[Finding] = []
     findings: list[Finding] = []

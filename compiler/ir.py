@@ -6,7 +6,7 @@ whose one string-matching node, `Match`, states its case sensitivity explicitly.
 
 Every node is a frozen dataclass and carries a `Span` (keyword-only, defaulting to "unknown").
 Diagnostics carry spans too, so front ends, passes and back ends report in one shape.
-The meaning of the IR is fixed by the DuckDB reference executor (`compiler/executor.py`).
+The meaning of the IR is fixed by the DuckDB reference executor (`compiler/run/executor.py`).
 """
 
 from __future__ import annotations

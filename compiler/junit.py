@@ -13,7 +13,7 @@ import re
 from collections.abc import Sequence
 from xml.etree import ElementTree
 
-from rulec.compiler.equivalence import Finding
+from rulec.compiler.run.equivalence import Finding
 
 NOT_XML = re.compile("[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
 SKIPPED = ("cannot-express", "cannot-run")

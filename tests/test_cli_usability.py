@@ -262,8 +262,8 @@ def test_a_rule_without_windows_needs_no_event_time(tmp_path):
 
 
 def test_correlations_and_windowed_aggregations_read_the_event_time():
-    from rulec.compiler.event_time import reads_event_time
     from rulec.compiler.rules import load_rules
+    from rulec.compiler.run.event_time import reads_event_time
 
     def reads(name: str) -> list[bool]:
         return [reads_event_time(q) for q in load_rules(REPO / "rules" / "sigma" / name)]

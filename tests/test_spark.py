@@ -24,10 +24,10 @@ from sqlglot import exp
 from conftest import REPO, SHARED
 from rulec.backends.sql_java_regex import NotPortable, java_regex
 from rulec.compiler import ir
-from rulec.compiler.events import load_events
-from rulec.compiler.executor import execute, result_row
 from rulec.compiler.rules import load_rules
-from rulec.compiler.verify import find_cases, read_case
+from rulec.compiler.run.events import load_events
+from rulec.compiler.run.executor import execute, result_row
+from rulec.compiler.run.verify import find_cases, read_case
 
 BATCH = 40  # queries per Spark job
 
@@ -149,7 +149,7 @@ def spark_engine():
         if os.environ.get("RULEC_REQUIRE_SPARK") == "1":
             pytest.fail(f"pyspark is required here (RULEC_REQUIRE_SPARK=1): {error}")
         pytest.skip(f"pyspark is not installed (pip install rulec[spark]): {error}")
-    from rulec.compiler.engines_spark import SparkEngine
+    from rulec.compiler.run.engines_spark import SparkEngine
 
     settings = {
         "spark.sql.shuffle.partitions": "1",

@@ -25,10 +25,10 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from rulec.compiler import ir
-from rulec.compiler.engines import EngineLimit
-from rulec.compiler.event_time import instant
-from rulec.compiler.events import ROW, EventTable
-from rulec.compiler.executor import execute
+from rulec.compiler.run.engines import EngineLimit
+from rulec.compiler.run.event_time import instant
+from rulec.compiler.run.events import ROW, EventTable
+from rulec.compiler.run.executor import execute
 
 SHOWN = 3  # differing rows shown on each side
 Row = dict[str, object]

@@ -19,8 +19,8 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from rulec.compiler.engines import plain
-from rulec.compiler.events import RAW, ROW, EventTable, FlatFiles, stored_names
+from rulec.compiler.run.engines import plain
+from rulec.compiler.run.events import RAW, ROW, EventTable, FlatFiles, stored_names
 
 URL = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://")
 SETTINGS = {

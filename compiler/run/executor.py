@@ -24,8 +24,8 @@ from sqlglot import exp
 from rulec.backends.base import DEFAULT_TABLE, Options
 from rulec.backends.sql import INGESTION_TIME, SqlBackend
 from rulec.compiler import ir
-from rulec.compiler.engines import DuckDBEngine, Engine
-from rulec.compiler.events import RAW, ROW, EventTable, field_name, stored_names
+from rulec.compiler.run.engines import DuckDBEngine, Engine
+from rulec.compiler.run.events import RAW, ROW, EventTable, field_name, stored_names
 
 EVENT_TIME_FIELDS = ("TimeGenerated", "Timestamp", "TimeCreated")  # Sentinel, Defender, Windows
 RAW_COLUMN = re.compile(rf"^{RAW}[0-9]*$")  # `_raw`, and `_raw1`... from the right of a join

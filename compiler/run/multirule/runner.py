@@ -23,13 +23,13 @@ from sqlglot import exp
 from rulec.backends.base import Options
 from rulec.backends.sql import SqlBackend
 from rulec.compiler import ir
-from rulec.compiler.candidates import RULE, find_candidates
-from rulec.compiler.engines import DuckDBEngine, quote
-from rulec.compiler.events import RAW, ROW, EventTable
-from rulec.compiler.executor import build, execute, main_table, stored_lookup
-from rulec.compiler.multirule_checks import check_all
-from rulec.compiler.multirule_rows import Rows, row_reader
-from rulec.compiler.prefilter import clauses
+from rulec.compiler.run.engines import DuckDBEngine, quote
+from rulec.compiler.run.events import RAW, ROW, EventTable
+from rulec.compiler.run.executor import build, execute, main_table, stored_lookup
+from rulec.compiler.run.multirule.candidates import RULE, find_candidates
+from rulec.compiler.run.multirule.checks import check_all
+from rulec.compiler.run.multirule.prefilter import clauses
+from rulec.compiler.run.multirule.rows import Rows, row_reader
 
 EVENTS = "_rulec_events"
 KEPT = "_rulec_kept"

@@ -24,11 +24,11 @@ from datetime import datetime
 from pathlib import Path
 
 from rulec.compiler import ir
-from rulec.compiler.engines import Engine
-from rulec.compiler.equivalence import Finding, Inputs, Reference, compare_rule
-from rulec.compiler.events import ROW, load_events
-from rulec.compiler.executor import execute
 from rulec.compiler.rules import load_rules
+from rulec.compiler.run.engines import Engine
+from rulec.compiler.run.equivalence import Finding, Inputs, Reference, compare_rule
+from rulec.compiler.run.events import ROW, load_events
+from rulec.compiler.run.executor import execute
 
 EXPECTED = "expected.json"
 

@@ -21,8 +21,8 @@ from datetime import datetime
 from rulec.backends.base import Options
 from rulec.backends.eql import EqlBackend
 from rulec.compiler import ir
-from rulec.compiler.event_time import instant
-from rulec.compiler.events import RAW, ROW, EventTable
+from rulec.compiler.run.event_time import instant
+from rulec.compiler.run.events import RAW, ROW, EventTable
 
 DEFAULT_TIME_FIELD = "TimeCreated"
 UNICODE_ESCAPE = re.compile(r"(\\\\)|\\u\{([0-9A-Fa-f]{1,6})\}")

@@ -11,9 +11,9 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from operator import itemgetter
 
-from rulec.compiler.engines import plain
-from rulec.compiler.events import field_name
-from rulec.compiler.executor import RAW_COLUMN
+from rulec.compiler.run.engines import plain
+from rulec.compiler.run.events import field_name
+from rulec.compiler.run.executor import RAW_COLUMN
 
 AS_IS = {"VARCHAR", "BIGINT", "INTEGER", "SMALLINT", "TINYINT", "BOOLEAN"}  # plain keeps these
 

@@ -15,9 +15,10 @@ from datetime import datetime
 
 from rulec.backends.base import Options
 from rulec.backends.spl import SplBackend
-from rulec.compiler import ir, spl_evaluator
-from rulec.compiler.engines import EngineLimit
-from rulec.compiler.events import RAW, ROW, EventTable
+from rulec.compiler import ir
+from rulec.compiler.run import spl_evaluator
+from rulec.compiler.run.engines import EngineLimit
+from rulec.compiler.run.events import RAW, ROW, EventTable
 
 DEFAULT_TIME_FIELD = "TimeCreated"
 

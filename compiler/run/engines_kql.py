@@ -17,9 +17,9 @@ from datetime import datetime
 from rulec.backends.base import Options
 from rulec.backends.kql import KqlBackend
 from rulec.compiler import ir
-from rulec.compiler.engines import DuckDBEngine, Engine, EngineLimit, LoadOnce
-from rulec.compiler.events import EventTable
-from rulec.compiler.executor import execute
+from rulec.compiler.run.engines import DuckDBEngine, Engine, EngineLimit, LoadOnce
+from rulec.compiler.run.events import EventTable
+from rulec.compiler.run.executor import execute
 
 DEFAULT_TIME_FIELD = "TimeCreated"
 

@@ -14,7 +14,7 @@ from datetime import date, datetime, timezone
 from decimal import Decimal
 from typing import Protocol
 
-from rulec.compiler.events import (
+from rulec.compiler.run.events import (
     RAW,
     ROW,
     EventTable,

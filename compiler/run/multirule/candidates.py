@@ -18,9 +18,9 @@ from operator import itemgetter
 
 import ahocorasick
 
-from rulec.compiler.engines import quote
-from rulec.compiler.events import RAW, ROW
-from rulec.compiler.prefilter import Clause
+from rulec.compiler.run.engines import quote
+from rulec.compiler.run.events import RAW, ROW
+from rulec.compiler.run.multirule.prefilter import Clause
 
 RULE = "_rulec_rule"
 EVENT = "_rulec_event"

@@ -12,9 +12,9 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from rulec.compiler.candidates import EVENT, RULE
-from rulec.compiler.engines import quote
-from rulec.compiler.events import ROW
+from rulec.compiler.run.engines import quote
+from rulec.compiler.run.events import ROW
+from rulec.compiler.run.multirule.candidates import EVENT, RULE
 
 SLICE = 500_000  # events per slice
 RULES_PER_CHECK = 64  # filters per statement

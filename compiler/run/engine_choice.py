@@ -16,10 +16,10 @@ from datetime import datetime
 from typing import Any
 
 from rulec.compiler import ir
-from rulec.compiler.engines import Engine
-from rulec.compiler.events import ROW, EventTable, load_events
-from rulec.compiler.executor import execute, result_row
-from rulec.compiler.multirule import RuleRun
+from rulec.compiler.run.engines import Engine
+from rulec.compiler.run.events import ROW, EventTable, load_events
+from rulec.compiler.run.executor import execute, result_row
+from rulec.compiler.run.multirule.runner import RuleRun
 
 ENGINES = ("duckdb", "postgres", "spark", "eql", "kql", "spl")
 SQL_ENGINES = ("duckdb", "postgres", "spark")
@@ -30,11 +30,11 @@ Progress = Callable[[int, int], None]
 def make_engine(name: str, spark_master: str | None = None) -> Engine:
     """A fresh engine of that name; Spark's session is started once per process."""
     if name == "duckdb":
-        from rulec.compiler.engines import DuckDBEngine
+        from rulec.compiler.run.engines import DuckDBEngine
 
         return DuckDBEngine()
     if name == "postgres":
-        from rulec.compiler.engines import PostgresEngine
+        from rulec.compiler.run.engines import PostgresEngine
 
         try:
             return PostgresEngine("")
@@ -43,7 +43,7 @@ def make_engine(name: str, spark_master: str | None = None) -> Engine:
             raise ValueError(message) from None
     if name == "spark":
         try:
-            from rulec.compiler.engines_spark import SparkEngine
+            from rulec.compiler.run.engines_spark import SparkEngine
 
             return SparkEngine(spark_master)
         except ImportError as error:
@@ -51,18 +51,18 @@ def make_engine(name: str, spark_master: str | None = None) -> Engine:
             raise ValueError(message) from None
     if name == "eql":
         try:
-            from rulec.compiler.engines_eql import EqlEngine
+            from rulec.compiler.run.engines_eql import EqlEngine
 
             return EqlEngine()  # type: ignore[return-value]
         except ImportError as error:
             message = f"the eql engine needs Elastic's eql (pip install rulec[eql]): {error}"
             raise ValueError(message) from None
     if name == "kql":
-        from rulec.compiler.engines_kql import KqlEngine
+        from rulec.compiler.run.engines_kql import KqlEngine
 
         return KqlEngine()  # type: ignore[return-value]
     if name == "spl":
-        from rulec.compiler.engines_spl import SplEngine
+        from rulec.compiler.run.engines_spl import SplEngine
 
         return SplEngine()  # type: ignore[return-value]
     raise ValueError(f"unknown engine {name!r}: expected one of {', '.join(ENGINES)}")
@@ -73,7 +73,7 @@ def load_on(engine: Engine | None, specs: Sequence[str]) -> EventTable:
     are, unread; everything else is loaded as `load_events` loads it."""
     remote = getattr(engine, "remote_table", None)
     if remote is not None:
-        from rulec.compiler.engines_spark import is_url
+        from rulec.compiler.run.engines_spark import is_url
 
         if any(is_url(spec) for spec in specs):
             try:

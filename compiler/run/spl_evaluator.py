@@ -51,7 +51,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime, timezone
 
-from rulec.compiler.event_time import instant
+from rulec.compiler.run.event_time import instant
 
 Row = dict[str, object]
 
