@@ -19,7 +19,7 @@ from rulec.backends.deploy_model import Deployment, deployment
 from rulec.backends.kuery import KueryBackend
 from rulec.backends.pipelines import DEFAULT_PIPELINES
 from rulec.compiler import ir
-from rulec.compiler.passes.attack import packaged_attack
+from rulec.compiler.cards.attack import packaged_attack
 
 FORMATS: dict[str, str] = {
     "elastic-eql": "eql",

@@ -15,13 +15,13 @@ import click
 from rulec.backends.registry import expand
 from rulec.compiler import ir
 from rulec.compiler.atomic import write_atomic
-from rulec.compiler.cards import FORMATS, render_card, render_catalog
-from rulec.compiler.catalog import Catalog, index_rules, load_catalog, lookup_of
-from rulec.compiler.diff import DEFAULT_TARGETS, render_diff
-from rulec.compiler.diff import FORMATS as DIFF_FORMATS
-from rulec.compiler.diff import diff as diff_rules
-from rulec.compiler.passes.attack import AttackData, load_attack
-from rulec.compiler.passes.card import Card, build_card
+from rulec.compiler.cards.attack import AttackData, load_attack
+from rulec.compiler.cards.card import Card, build_card
+from rulec.compiler.cards.catalog import Catalog, index_rules, load_catalog, lookup_of
+from rulec.compiler.cards.diff import DEFAULT_TARGETS, render_diff
+from rulec.compiler.cards.diff import FORMATS as DIFF_FORMATS
+from rulec.compiler.cards.diff import diff as diff_rules
+from rulec.compiler.cards.render import FORMATS, render_card, render_catalog
 from rulec.compiler.report import diagnostic_text
 from rulec.compiler.rules import load_rules, resolve_pipeline
 

@@ -9,7 +9,7 @@ import pytest
 from click.testing import CliRunner
 
 from rulec.compiler import ir
-from rulec.compiler.catalog import catalog_from_json, catalog_json, index_rules
+from rulec.compiler.cards.catalog import catalog_from_json, catalog_json, index_rules
 from rulec.compiler.cli_cards import catalog, explain
 
 SIGMA = """title: {title}

@@ -5,8 +5,8 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from rulec.compiler import ir
-from rulec.compiler.passes.indicators import expr_text, timespan_text
-from rulec.compiler.passes.stages import measure_text, op_name, source_name
+from rulec.compiler.cards.indicators import expr_text, timespan_text
+from rulec.compiler.cards.stages import measure_text, op_name, source_name
 
 LIMIT = 240
 

@@ -11,13 +11,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from rulec.compiler import ir
-from rulec.compiler.passes.indicators import (
+from rulec.compiler.cards.indicators import (
     expr_text,
     is_exclusion,
     timespan_text,
     value_text,
 )
-from rulec.compiler.passes.source_text import condition_text, span_lines, tidy, yaml_block
+from rulec.compiler.cards.source_text import condition_text, span_lines, tidy, yaml_block
 
 OPS = {
     ir.Filter: "where",

@@ -8,8 +8,8 @@ import re
 
 import jinja2
 
-from rulec.compiler.catalog import Catalog, catalog_json
-from rulec.compiler.passes.card import Card, Counts
+from rulec.compiler.cards.card import Card, Counts
+from rulec.compiler.cards.catalog import Catalog, catalog_json
 
 CARD_VERSION = 1
 MARKDOWN_PUNCTUATION = re.compile(r"[!-/:-@\[-`{-~]")

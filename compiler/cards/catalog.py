@@ -15,8 +15,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from rulec.compiler import ir
-from rulec.compiler.passes.card import LANGUAGE_LABELS, Counts, Lookup
-from rulec.compiler.passes.indicators import IndicatorKey, indicator_keys, indicators
+from rulec.compiler.cards.card import LANGUAGE_LABELS, Counts, Lookup
+from rulec.compiler.cards.indicators import IndicatorKey, indicator_keys, indicators
 from rulec.compiler.rules import discover, load_rules
 
 CATALOG_VERSION = 1

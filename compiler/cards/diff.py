@@ -19,9 +19,9 @@ from rulec.backends.base import Options
 from rulec.backends.pipelines import pipeline_sets
 from rulec.backends.registry import emit
 from rulec.compiler import ir
-from rulec.compiler.cards import ENV
-from rulec.compiler.passes.attack import AttackData
-from rulec.compiler.passes.card_diff import Change, rule_changes
+from rulec.compiler.cards.attack import AttackData
+from rulec.compiler.cards.card_diff import Change, rule_changes
+from rulec.compiler.cards.render import ENV
 from rulec.compiler.report import diagnostic_json, diagnostic_text
 from rulec.compiler.rules import LANGUAGES, discover, prepare_text, read_text, resolve_pipeline
 

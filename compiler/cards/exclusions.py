@@ -12,7 +12,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 from rulec.compiler import ir
-from rulec.compiler.passes.indicators import (
+from rulec.compiler.cards.indicators import (
     Predicate,
     expr_text,
     filters,

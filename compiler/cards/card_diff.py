@@ -13,12 +13,12 @@ from difflib import SequenceMatcher
 from itertools import zip_longest
 
 from rulec.compiler import ir
-from rulec.compiler.passes.attack import AttackData, AttackTag
-from rulec.compiler.passes.card import Card, build_card
-from rulec.compiler.passes.exclusions import Exclusion
-from rulec.compiler.passes.indicators import expr_text
-from rulec.compiler.passes.stage_text import stage_text
-from rulec.compiler.passes.stages import Threshold, op_name, source_name
+from rulec.compiler.cards.attack import AttackData, AttackTag
+from rulec.compiler.cards.card import Card, build_card
+from rulec.compiler.cards.exclusions import Exclusion
+from rulec.compiler.cards.indicators import expr_text
+from rulec.compiler.cards.stage_text import stage_text
+from rulec.compiler.cards.stages import Threshold, op_name, source_name
 
 META_FIELDS = ("title", "status", "level")
 SUMMARISED = (ir.Filter, ir.Aggregate, ir.Correlation)

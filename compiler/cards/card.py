@@ -13,9 +13,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from rulec.compiler import ir
-from rulec.compiler.passes.attack import AttackData, AttackTag, resolve_tags
-from rulec.compiler.passes.exclusions import Exclusion, exclusions
-from rulec.compiler.passes.indicators import (
+from rulec.compiler.cards.attack import AttackData, AttackTag, resolve_tags
+from rulec.compiler.cards.exclusions import Exclusion, exclusions
+from rulec.compiler.cards.indicators import (
     IndicatorKey,
     Predicate,
     expr_text,
@@ -23,8 +23,8 @@ from rulec.compiler.passes.indicators import (
     indicators,
     pipelines,
 )
-from rulec.compiler.passes.source_text import span_lines, tidy
-from rulec.compiler.passes.stages import (
+from rulec.compiler.cards.source_text import span_lines, tidy
+from rulec.compiler.cards.stages import (
     Section,
     Threshold,
     kql_sections,
