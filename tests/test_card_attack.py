@@ -12,7 +12,7 @@ from click.testing import CliRunner
 
 from rulec.compiler import ir
 from rulec.compiler.cards.attack import AttackTag, load_attack, packaged_attack, resolve_tags
-from rulec.compiler.cli_cards import explain
+from rulec.compiler.cli.cards import explain
 
 SEED_000 = (
     Path(__file__).resolve().parents[1]

@@ -15,7 +15,7 @@ from rulec.backends.deploy import FORMATS as DEPLOY_FORMATS
 from rulec.backends.pipelines import DEFAULT_PIPELINES, OWN_PIPELINES
 from rulec.backends.registry import available, backend_for
 from rulec.compiler.cli import main
-from rulec.compiler.cli_list import TARGETS
+from rulec.compiler.cli.list import TARGETS
 from rulec.compiler.frontends.sigma.load import installed_pipelines
 
 SEED = REPO / "rules" / "sigma" / "win_winrm_listening_service_reconnaissance.yml"

@@ -118,7 +118,7 @@ WHERE
 
 @pytest.mark.parametrize("target", ["spark", "sql:spark"])
 def test_spark_sql_text(tmp_path, target):
-    from rulec.compiler.convert import convert_file
+    from rulec.compiler.outcomes import convert_file
 
     rule = tmp_path / "r.yml"
     rule.write_text(SPARK_RULE)
@@ -127,7 +127,7 @@ def test_spark_sql_text(tmp_path, target):
 
 
 def test_spark_target_reports_a_regex_instead_of_emitting_it(tmp_path):
-    from rulec.compiler.convert import convert_file
+    from rulec.compiler.outcomes import convert_file
 
     rule = tmp_path / "r.yml"
     rule.write_text(

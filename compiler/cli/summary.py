@@ -13,7 +13,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
 
 from rulec.compiler import ir
-from rulec.compiler.convert import Outcome
+from rulec.compiler.outcomes import Outcome
 
 
 def failures(outcomes: Iterable[Outcome]) -> list[ir.Diagnostic]:

@@ -15,7 +15,7 @@ import json
 import click
 
 from rulec.compiler import ir
-from rulec.compiler.cli_cards import warn
+from rulec.compiler.cli.cards import warn
 from rulec.compiler.report import diagnostic_text
 from rulec.compiler.run.equivalence import Finding, Inputs, compare_rule, on_engine
 
@@ -178,7 +178,7 @@ def _on_golden(paths, engines, reference) -> tuple[list[Finding], list[Finding]]
 
 def _print(fmt: str, findings: list[Finding]) -> None:
     if fmt == "junit":
-        from rulec.compiler.junit import render
+        from rulec.compiler.cli.junit import render
 
         click.echo(render(findings), nl=False)
         return

@@ -25,7 +25,7 @@ from pathlib import Path
 from rulec.backends.base import Options
 from rulec.compiler import ir
 from rulec.compiler.atomic import write_atomic
-from rulec.compiler.convert import Outcome, convert_files
+from rulec.compiler.outcomes import Outcome, convert_files
 from rulec.compiler.rules import resolve_pipeline
 
 Progress = Callable[[int, int], None]
