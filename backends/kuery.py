@@ -16,7 +16,7 @@ from datetime import timedelta
 from rulec.backends.base import Emitted, Options
 from rulec.backends.text import Prec, Text, TextBackend, as_pattern
 from rulec.backends.transforms import at_least
-from rulec.backends.values import DAY, HOUR, MINUTE, SECOND, duration_text
+from rulec.backends.values import DAY, HOUR, MINUTE, SECOND, bool_text, duration_text, number_text
 from rulec.compiler import ir
 
 KUERY_SPECIALS = frozenset('\\():<>"*{} \t\r\n')
@@ -87,8 +87,10 @@ class KueryBackend(TextBackend):
             )
 
     def term(self, value: ir.MatchValue | ir.Pattern, node: ir.Match) -> str:
-        if isinstance(value, int | float):  # bools too: true, false
-            return str(value).lower()
+        if isinstance(value, bool):
+            return bool_text(value)
+        if isinstance(value, int | float):
+            return number_text(value)
         if isinstance(value, str):
             return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
         if isinstance(value, ir.Pattern) and ir.Wildcard.ONE not in value.parts:

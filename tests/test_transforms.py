@@ -137,3 +137,14 @@ def test_regex_flags():
     assert regex_flags({"s"}, case_sensitive=False) == "(?is)"
     assert regex_flags((), case_sensitive=True) == ""
     assert regex_flags({"m", "s"}, case_sensitive=True) == "(?ms)"
+
+
+def test_kuery_writes_bools_and_numbers_as_the_other_targets_compare_them():
+    # Oracle: the reference executor compares 3.0 with a field's text as "3" (as EQL, SPL, KQL
+    # and SQL write it); Kuery's keyword match compares text too
+    from rulec.backends.kuery import KueryBackend
+
+    node = ir.Match(ir.FieldRef("EventID"), ir.MatchKind.EQ, (3.0,), True)
+    assert KueryBackend().term(3.0, node) == "3"
+    assert KueryBackend().term(True, node) == "true"
+    assert KueryBackend().term(2.5, node) == "2.5"
