@@ -3,7 +3,7 @@
 Rules that read the same table share its scans. By default (`prefilter`), the events each rule
 may match are found for all rules at once from the literal text its filter needs
 (`candidates`), and each rule's exact filter then runs on its candidates only, many rules to a
-statement (`multirule_checks`); the other strategies evaluate every filter in one SELECT that
+statement (`checks`); the other strategies evaluate every filter in one SELECT that
 yields, for each event that any rule keeps, the numbers of the rules that keep it. A rule
 whose pipeline goes on after its filter (an aggregation, a window) then runs the rest of its
 pipeline over the events its filter kept. A rule that does not fit (tabular let-bindings, no
