@@ -11,8 +11,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from rulec.backends.any_source import one_scan
 from rulec.compiler import ir
+from rulec.compiler.passes.any_source import one_scan
 
 DEFAULT_TABLE = "events"
 

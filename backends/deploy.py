@@ -20,7 +20,7 @@ from rulec.backends.kuery import KueryBackend
 from rulec.backends.pipelines import DEFAULT_PIPELINES
 from rulec.backends.splunk_data import SplunkSearchBackend, with_xml_sources
 from rulec.compiler import ir
-from rulec.compiler.passes.attack import packaged_attack
+from rulec.compiler.cards.attack import packaged_attack
 
 FORMATS: dict[str, str] = {
     "elastic-eql": "eql",

@@ -2,7 +2,7 @@
 
 `deployment(query, emitted)` gathers what a SIEM's rule needs beside the query: identity, level,
 schedule (the rule's window), ATT&CK (tactics and techniques named from MITRE's data, the one
-source `rulec explain` uses: `compiler/passes/attack.py`), the columns the query outputs (entities
+source `rulec explain` uses: `compiler/cards/attack.py`), the columns the query outputs (entities
 and impacted assets may only name those) and the approximations the user allowed.
 """
 
@@ -17,7 +17,7 @@ from pathlib import PurePath
 from rulec.backends import schemas
 from rulec.backends.base import Emitted
 from rulec.compiler import ir
-from rulec.compiler.passes.attack import AttackData, known, packaged_attack, resolve_tags
+from rulec.compiler.cards.attack import AttackData, known, packaged_attack, resolve_tags
 
 DEFAULT_EVERY = timedelta(hours=1)
 LEVELS = ("informational", "low", "medium", "high", "critical")

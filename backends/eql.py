@@ -32,6 +32,8 @@ from rulec.backends.text import (
     as_pattern,
     pattern_regex,
 )
+from rulec.backends.transforms import all_rules, at_least
+from rulec.backends.values import DAY, HOUR, MINUTE, SECOND, bool_text, duration_text, number_text
 from rulec.compiler import ir
 
 EQL_WILDCARDS = frozenset("*?")
@@ -41,7 +43,13 @@ CLASS_ESCAPES = {"d": "0-9", "w": "0-9A-Za-z_", "s": " \t\n\r\f\v"}
 LITERAL_ESCAPES = {"n": "\n", "t": "\t", "r": "\r", "f": "\f", "v": "\v"}
 MAX_RUNS = 100
 NUMERIC_APPROXIMATION = "numeric"  # Options.approximations: thresholds on numeric fields
-SPAN_UNITS = (("d", 86400_000), ("h", 3600_000), ("m", 60_000), ("s", 1000))
+EQL_UNITS = (
+    ("d", DAY),
+    ("h", HOUR),
+    ("m", MINUTE),
+    ("s", SECOND),
+    ("ms", timedelta(milliseconds=1)),
+)
 FUNCTION_KINDS = {
     ir.MatchKind.CONTAINS: "stringContains",
     ir.MatchKind.STARTSWITH: "startsWith",
@@ -50,11 +58,7 @@ FUNCTION_KINDS = {
 
 
 def eql_span(size: timedelta) -> str:
-    millis = size // timedelta(milliseconds=1)
-    for unit, length in SPAN_UNITS:
-        if millis and millis % length == 0:
-            return f"{millis // length}{unit}"
-    return f"{millis}ms"
+    return duration_text(size, EQL_UNITS)
 
 
 def eql_escapes() -> dict[str, str]:
@@ -64,11 +68,6 @@ def eql_escapes() -> dict[str, str]:
 
 def lucene_escape(text: str) -> str:
     return "".join(f"\\{char}" if char in LUCENE_SPECIALS else char for char in text)
-
-
-def number_text(value: int | float) -> str:
-    """A number as the reference compares it with text: `3.0` is "3"."""
-    return str(int(value)) if isinstance(value, float) and value.is_integer() else str(value)
 
 
 def literal_text(pattern: ir.Pattern) -> str:
@@ -199,6 +198,10 @@ class EqlBackend(TextBackend):
     default_raw_field = "event.original"
     quoting = Quoting(escapes=eql_escapes())
     functions = {"tostring": "string", "strlen": "length", "concat": "concat"}
+    presence = "{} != null"
+    presence_prec = Prec.COMPARE
+    guarded_subjects = (ir.FieldRef, ir.RawText)
+    stage_detail = "EQL selects events; it has no relational stages"
 
     def emit(self, query: ir.Query) -> Emitted:
         query = self.one_scan(query)
@@ -219,19 +222,25 @@ class EqlBackend(TextBackend):
         predicates: list[ir.Expr] = []
         aliases: dict[str, str] = {}
         for stage in pipeline.stages:
-            if isinstance(stage, ir.Filter) and not aliases:
-                predicates.append(stage.predicate)
-            elif isinstance(stage, ir.Extend) and all(
-                isinstance(a.expr, ir.FieldRef) for a in stage.assignments
-            ):
-                aliases.update((a.name, a.expr.name) for a in stage.assignments)  # type: ignore[union-attr]
-            else:
-                detail = "EQL selects events; it has no relational stages"
-                raise self.unsupported(f"the {type(stage).__name__} stage", stage, detail)
+            self.stage(stage, predicates, aliases)
         if not predicates:
             return "true", aliases
         condition = predicates[0] if len(predicates) == 1 else ir.And(tuple(predicates))
         return self.expr(condition), aliases
+
+    # Each stage writer adds to the pipeline's predicates or field aliases.
+
+    def stage_filter(self, stage: ir.Filter, predicates: list, aliases: dict) -> str:
+        if aliases:
+            raise self.unsupported("the Filter stage", stage, self.stage_detail)
+        predicates.append(stage.predicate)
+        return ""
+
+    def stage_extend(self, stage: ir.Extend, predicates: list, aliases: dict) -> str:
+        if not all(isinstance(a.expr, ir.FieldRef) for a in stage.assignments):
+            raise self.unsupported("the Extend stage", stage, self.stage_detail)
+        aliases.update((a.name, a.expr.name) for a in stage.assignments)  # type: ignore[union-attr]
+        return ""
 
     # ------------------------------------------------------------------ correlations
 
@@ -250,8 +259,7 @@ class EqlBackend(TextBackend):
 
     def all_rules(self, stage: ir.Correlation) -> bool:
         """Whether the condition asks for nothing but every rule, in order (Sigma's default)."""
-        wanted = ir.Compare(ir.CompareOp.GE, ir.FieldRef("value"), ir.Literal(len(stage.rules)))
-        return stage.condition is None or stage.condition == wanted
+        return stage.condition in (None, all_rules(stage))
 
     def sequence(self, stage: ir.Correlation, steps: list, span: str, runs: str = "") -> str:
         keys = [self.field_name(k) for k in stage.group_by]
@@ -267,16 +275,9 @@ class EqlBackend(TextBackend):
 
     def runs(self, stage: ir.Correlation, step: tuple, span: str) -> Emitted:
         """`[...] with runs=N`: N events of the rule within the span (`> n` is n + 1 runs)."""
-        condition = stage.condition
-        bounds = {ir.CompareOp.GE: 0, ir.CompareOp.GT: 1}
-        if not (
-            isinstance(condition, ir.Compare)
-            and condition.op in bounds
-            and isinstance(condition.right, ir.Literal)
-            and isinstance(condition.right.value, int)
-        ):
+        count = at_least(stage.condition)
+        if count is None:
             raise self.unsupported("an event_count condition other than >= n or > n", stage)
-        count = condition.right.value + bounds[condition.op]
         if not 1 <= count <= MAX_RUNS:
             detail = f"EQL runs range from 1 to {MAX_RUNS}; this needs {count}"
             raise self.unsupported("an event_count threshold", stage, detail)
@@ -299,21 +300,6 @@ class EqlBackend(TextBackend):
             return name
         return "`" + name.replace("`", "``") + "`"
 
-    def guard(self, node: ir.Match, test: Text, guarded: bool) -> Text:
-        """`test`, made false rather than null when the field is missing and a `Not` is above."""
-        if not guarded or not isinstance(node.field, ir.FieldRef | ir.RawText):
-            return test
-        present = f"{self.render(node.field).text} != null"
-        return Text(f"{present} and {self.wrap(test, Prec.NOT)}", Prec.AND)
-
-    def render_compare(self, node: ir.Compare, guarded: bool) -> Text:
-        test = super().render_compare(node, guarded)
-        if not guarded:
-            return test
-        fields = [side for side in (node.left, node.right) if isinstance(side, ir.FieldRef)]
-        guards = [f"{self.render(f).text} != null" for f in fields]
-        return Text(" and ".join([*guards, test.text]), Prec.AND) if guards else test
-
     def listed(self, subject: Text, op: str, values: list[str], list_op: str = "") -> Text:
         """`f op v` for one value, `f list_op (v, ...)` for several (`op` when no list_op)."""
         if len(values) == 1:
@@ -328,7 +314,7 @@ class EqlBackend(TextBackend):
         if any(isinstance(v, ir.FieldRef) for v in node.values):
             detail = "Elasticsearch EQL compares a field only with a literal"
             raise self.unsupported("a comparison of two fields", node, detail)
-        strings = [str(v).lower() if isinstance(v, bool) else v for v in node.values]
+        strings = [bool_text(v) if isinstance(v, bool) else v for v in node.values]
         texts = [v for v in strings if isinstance(v, str)]
         numbers = [self.quoting(number_text(v)) for v in strings if not isinstance(v, str)]
         parts = [self.eq_strings(subject, texts, node)] if texts else []
@@ -390,9 +376,6 @@ class EqlBackend(TextBackend):
     def match_cidr(self, node: ir.Match, subject: Text, guarded: bool) -> Text:
         networks = ", ".join(self.quoting(str(v)) for v in node.values)
         return self.guard(node, Text(f"cidrMatch({subject.text}, {networks})"), guarded)
-
-    def match_exists(self, node: ir.Match, subject: Text, guarded: bool) -> Text:
-        return Text(f"{subject.text} != null", Prec.COMPARE)
 
     def threshold(self, node: ir.Match, subject: Text, guarded: bool) -> Text:
         """`f < n` holds only where Elasticsearch maps `f` as a number: on text EQL's comparison

@@ -28,17 +28,26 @@ from rulec.backends import schemas
 from rulec.backends.base import Emitted
 from rulec.backends.text import (
     C_ESCAPES,
-    RULE_COLUMN,
     Prec,
     Quoting,
     Text,
     TextBackend,
-    correlation_aggregate,
     is_ipv6,
     is_sliding,
     search_regex,
     simple_kind,
     smallest_wins,
+)
+from rulec.backends.transforms import RULE_COLUMN, correlation_aggregate
+from rulec.backends.values import (
+    DAY,
+    HOUR,
+    MINUTE,
+    SECOND,
+    bool_text,
+    duration_text,
+    number_text,
+    regex_flags,
 )
 from rulec.compiler import ir
 
@@ -70,7 +79,14 @@ IN_PIPELINE = {
     ir.MatchKind.EQ: {False: "in~", True: "in"},
     ir.MatchKind.HAS: {False: "has_any", True: "has_any_cs"},
 }
-TIMESPAN_UNITS = (("d", 86400_000_000), ("h", 3600_000_000), ("m", 60_000_000), ("s", 1_000_000))
+MICROSECOND = timedelta(microseconds=1)
+TIMESPAN_UNITS = (
+    ("d", DAY),
+    ("h", HOUR),
+    ("m", MINUTE),
+    ("s", SECOND),
+    ("microsecond", MICROSECOND),
+)
 JOIN_KINDS = {kind: kind.value for kind in ir.JoinKind}
 TIME, NEW_RUN, RUN, ALL = "_rulec_t", "_rulec_new", "_rulec_run", "_rulec_all"
 CORRELATION_COLUMNS = ("value", "window_start", "window_end")  # what a correlation adds
@@ -226,12 +242,6 @@ class KqlBackend(TextBackend):
         return f"({self.pipeline(pipeline)})"
 
     # ------------------------------------------------------------------ stages
-
-    def stage(self, stage: ir.Stage) -> str:
-        writer = getattr(self, f"stage_{type(stage).__name__.lower()}", None)
-        if writer is None:
-            raise self.unsupported(f"the {type(stage).__name__} stage", stage)
-        return writer(stage)
 
     def stage_filter(self, stage: ir.Filter) -> str:
         if self.options.raw_field is None and mentions_raw_text(stage.predicate):
@@ -615,19 +625,10 @@ class KqlBackend(TextBackend):
             if self.typed(node.left):
                 null_test = null_test.replace("empty", "null")
             return Text(f"{null_test}({self.render(node.left).text})")
-        test = super().render_compare(node, guarded)
-        fields = [s for s in (node.left, node.right) if isinstance(s, ir.FieldRef)]
-        if not guarded or not fields:
-            return test
-        present = [f"isnotnull({self.render(f).text})" for f in fields]
-        return Text(" and ".join([*present, test.text]), Prec.AND)
+        return super().render_compare(node, guarded)
 
     def timespan(self, value: timedelta, node: ir.Node) -> str:
-        micros = value // timedelta(microseconds=1)
-        for unit, size in TIMESPAN_UNITS:
-            if micros % size == 0:
-                return f"{micros // size}{unit}"
-        return f"{micros}microsecond"
+        return duration_text(value, TIMESPAN_UNITS)
 
     def datetime(self, value: datetime, node: ir.Node) -> str:
         if value.tzinfo is not None:
@@ -643,10 +644,10 @@ class KqlBackend(TextBackend):
         """A bool is compared as its text `true`/`false`, as the reference compares it, and so
         is a number on a column Microsoft documents as a string; a text on a numeric column is
         the number it writes (`0x3e7`)."""
-        texts = tuple(str(v).lower() if isinstance(v, bool) else v for v in node.values)
+        texts = tuple(bool_text(v) if isinstance(v, bool) else v for v in node.values)
         kql_type = self.documented_type(node.field)
         if kql_type == "string":  # a number compared as its text
-            texts = tuple(str(v) if isinstance(v, int | float) else v for v in texts)
+            texts = tuple(number_text(v) if isinstance(v, int | float) else v for v in texts)
         elif kql_type in NUMERIC_TYPES:  # a text compared as the number it writes
             texts = tuple(self.as_number(v, node) if isinstance(v, str) else v for v in texts)
         if texts != node.values:
@@ -723,8 +724,7 @@ class KqlBackend(TextBackend):
         return self.any_of(parts)
 
     def regex(self, subject: Text, node: ir.Match, regex: str, flags: set[str]) -> Text:
-        letters = "".join(sorted(flags | (set() if node.case_sensitive else {"i"})))
-        prefix = f"(?{letters})" if letters else ""
+        prefix = regex_flags(flags, node.case_sensitive)
         return self.binary(subject, "matches regex", self.quoting(prefix + regex))
 
     def match_regex(self, node: ir.Match, subject: Text, guarded: bool) -> Text:
@@ -741,8 +741,10 @@ class KqlBackend(TextBackend):
     def match_exists(self, node: ir.Match, subject: Text, guarded: bool) -> Text:
         """A KQL query's own `isnotnull(x)` is written back as it is (its `isnotempty(x)` is an
         exists and a non-empty test, written by `render_and`)."""
-        if self.typed(node.field) or self.kql_source:
+        if self.kql_source:
             return Text(f"isnotnull({subject.text})")
+        if self.typed(node.field):
+            return super().match_exists(node, subject, guarded)
         self.allow_empty(node)
         return Text(f"isnotempty({subject.text})")
 
@@ -762,9 +764,7 @@ class KqlBackend(TextBackend):
         op = THRESHOLDS[node.kind.value]
         parts = [self.binary(subject, op, self.value(v, node)) for v in node.values]
         test = self.any_of(parts)
-        if not guarded:
-            return test
-        return Text(f"isnotnull({subject.text}) and {self.wrap(test, Prec.NOT)}", Prec.AND)
+        return self.guarded([subject.text], test) if guarded else test
 
     match_lt = threshold
     match_le = threshold

@@ -15,11 +15,13 @@ from datetime import timedelta
 
 from rulec.backends.base import Emitted, Options
 from rulec.backends.text import Prec, Text, TextBackend, as_pattern
+from rulec.backends.transforms import at_least
+from rulec.backends.values import DAY, HOUR, MINUTE, SECOND, bool_text, duration_text, number_text
 from rulec.compiler import ir
 
 KUERY_SPECIALS = frozenset('\\():<>"*{} \t\r\n')
 DEFAULT_WINDOW = timedelta(hours=1)
-BOUNDS = {ir.CompareOp.GE: 0, ir.CompareOp.GT: 1}
+DURATION_UNITS = (("d", DAY), ("h", HOUR), ("m", MINUTE), ("s", SECOND))
 
 
 @dataclass(frozen=True)
@@ -34,6 +36,9 @@ class KueryBackend(TextBackend):
     """Kibana query language filters, and the threshold a final count gives them."""
 
     name = "kuery"
+    presence = "{}:*"
+    presence_prec = Prec.COMPARE
+    two_valued = True  # `not f:x` holds where f is missing
 
     def __init__(self, options: Options | None = None):
         super().__init__(options)
@@ -82,8 +87,10 @@ class KueryBackend(TextBackend):
             )
 
     def term(self, value: ir.MatchValue | ir.Pattern, node: ir.Match) -> str:
-        if isinstance(value, int | float):  # bools too: true, false
-            return str(value).lower()
+        if isinstance(value, bool):
+            return bool_text(value)
+        if isinstance(value, int | float):
+            return number_text(value)
         if isinstance(value, str):
             return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
         if isinstance(value, ir.Pattern) and ir.Wildcard.ONE not in value.parts:
@@ -119,9 +126,6 @@ class KueryBackend(TextBackend):
 
     def match_wildcard(self, node: ir.Match, subject: Text, guarded: bool) -> Text:
         return self.match_values(node, list(node.values))
-
-    def match_exists(self, node: ir.Match, subject: Text, guarded: bool) -> Text:
-        return Text(f"{subject.text}:*", Prec.COMPARE)
 
 
 def correlated(query: ir.Query, stage: ir.Correlation, kuery: KueryBackend) -> ir.Pipeline:
@@ -177,15 +181,9 @@ def build_threshold(
     """Elastic's threshold: group `fields` (at most 3), counting events or `distinct` values."""
     if len(fields) > 3:
         raise kuery.unsupported("this aggregate", stage, "one measure, at most 3 group fields")
-    if not (
-        isinstance(having, ir.Compare)
-        and having.op in BOUNDS
-        and isinstance(having.right, ir.Literal)
-        and isinstance(having.right.value, int)
-        and not isinstance(having.right.value, bool)
-    ):
+    value = at_least(having)
+    if value is None:
         raise kuery.unsupported("this aggregate", stage, "a count or distinct count >= n or > n")
-    value = having.right.value + BOUNDS[having.op]
     if value < 1:
         raise kuery.unsupported("a threshold below 1", stage, "Elastic counts from 1")
     if distinct is None:
@@ -194,10 +192,6 @@ def build_threshold(
     return Threshold({"field": fields, "value": 1, "cardinality": cardinality}, window)
 
 
-def duration(size: timedelta, units=(("d", 86400), ("h", 3600), ("m", 60))) -> str:
+def duration(size: timedelta) -> str:
     """`15m`, `2h`, `1d`: the largest unit that divides the size, else seconds."""
-    seconds = int(size.total_seconds())
-    for unit, length in units:
-        if seconds and seconds % length == 0:
-            return f"{seconds // length}{unit}"
-    return f"{seconds}s"
+    return duration_text(size, DURATION_UNITS)

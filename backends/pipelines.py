@@ -6,7 +6,7 @@ live in the published pipeline packages (pySigma-pipeline-sysmon, pySigma-backen
 pySigma-backend-elasticsearch, pySigma-backend-kusto); this module only names them. SQL targets
 read events as the rule names them: no pipeline by default.
 
-KQL names alternatives (`a|b`, see `sigma_alternatives`), one product after the other: a rule
+KQL names alternatives (`a|b`, see `sigma/alternatives.py`), one product after the other: a rule
 reads the Defender XDR table that `microsoft_xdr` maps it to (DeviceProcessEvents, ...), else a
 Microsoft Sentinel table: rulec's own mappings first (`sigma_pipelines/*.yml`: SecurityEvent for
 the Security log where every field is one of its documented columns, SigninLogs, AWSCloudTrail,

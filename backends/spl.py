@@ -28,24 +28,23 @@ approximation (one format, where the reference casts any ISO 8601 text).
 
 from __future__ import annotations
 
-import dataclasses
 import re
 from datetime import timedelta
 
 from rulec.backends.base import DEFAULT_TABLE, Emitted
 from rulec.backends.text import (
-    RULE_COLUMN,
     Prec,
     Quoting,
     Text,
     TextBackend,
     as_pattern,
-    correlation_aggregate,
     is_sliding,
     pattern_regex,
     search_regex,
     smallest_wins,
 )
+from rulec.backends.transforms import RULE_COLUMN, correlation_aggregate
+from rulec.backends.values import DAY, HOUR, MINUTE, SECOND, bool_text, duration_text, regex_flags
 from rulec.compiler import ir
 
 SPL_ESCAPES = {"\\": "\\\\", '"': '\\"'}
@@ -59,6 +58,9 @@ TIME_APPROXIMATION = "time-format"  # Options.approximations: strptime a named t
 PATTERN_KINDS = (ir.MatchKind.CONTAINS, ir.MatchKind.STARTSWITH, ir.MatchKind.ENDSWITH)
 
 
+SPLUNK_UNITS = (("d", DAY), ("h", HOUR), ("m", MINUTE), ("s", SECOND))
+
+
 class NotSearchable(Exception):
     """A construct `search` cannot express exactly; its conjunct goes to `| where`."""
 
@@ -69,17 +71,11 @@ def number(value: float) -> str:
 
 def as_text(value: ir.MatchValue) -> ir.MatchValue:
     """A boolean rule value as the text events hold ("true"/"false"); others unchanged."""
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    return value
+    return bool_text(value) if isinstance(value, bool) else value
 
 
 def splunk_span(size: timedelta) -> str:
-    seconds = int(size.total_seconds())
-    for unit, length in (("d", 86400), ("h", 3600), ("m", 60)):
-        if seconds and seconds % length == 0:
-            return f"{seconds // length}{unit}"
-    return f"{seconds}s"
+    return duration_text(size, SPLUNK_UNITS)
 
 
 class SplWhere(TextBackend):
@@ -114,15 +110,8 @@ class SplWhere(TextBackend):
     def timespan(self, value: timedelta, node: ir.Node) -> str:
         return repr(value.total_seconds())
 
-    def guard(self, node: ir.Match, test: Text, guarded: bool) -> Text:
-        if not guarded:
-            return test
-        present = f"isnotnull({self.render(node.field).text})"
-        return Text(f"{present} AND {self.wrap(test, Prec.NOT)}", Prec.AND)
-
     def matches(self, subject: Text, node: ir.Match, regexes: list[str], flags: set[str]) -> Text:
-        letters = "".join(sorted(flags | (set() if node.case_sensitive else {"i"})))
-        prefix = f"(?{letters})" if letters else ""
+        prefix = regex_flags(flags, node.case_sensitive)
         parts = [Text(f"match({subject.text}, {self.quoting(prefix + r)})") for r in regexes]
         return self.any_of(parts)
 
@@ -160,10 +149,10 @@ class SplWhere(TextBackend):
     ) -> Text:
         """`subject op value`; under `NOT`, false rather than null when `value` is a missing
         field."""
-        test = f"{subject.text}{op}{rendered}"
+        test = Text(f"{subject.text}{op}{rendered}", Prec.COMPARE)
         if not (guarded and isinstance(value, ir.FieldRef)):
-            return Text(test, Prec.COMPARE)
-        return Text(f"isnotnull({self.value(value, value)}) AND {test}", Prec.AND)
+            return test
+        return self.guarded([self.value(value, value)], test)
 
     def substring(self, node: ir.Match, subject: Text, guarded: bool) -> Text:
         patterns = [as_pattern(node.kind, self.string(v, node)) for v in node.values]
@@ -189,9 +178,6 @@ class SplWhere(TextBackend):
         parts = [Text(f"cidrmatch({n}, {subject.text})") for n in networks]
         return self.guard(node, self.any_of(parts), guarded)
 
-    def match_exists(self, node: ir.Match, subject: Text, guarded: bool) -> Text:
-        return Text(f"isnotnull({subject.text})")
-
     def threshold(self, node: ir.Match, subject: Text, guarded: bool) -> Text:
         op = THRESHOLDS[node.kind.value]
         parts = [self.compared(subject, op, self.value(v, node), v, guarded) for v in node.values]
@@ -201,14 +187,6 @@ class SplWhere(TextBackend):
     match_le = threshold
     match_gt = threshold
     match_ge = threshold
-
-    def render_compare(self, node: ir.Compare, guarded: bool) -> Text:
-        test = super().render_compare(node, guarded)
-        fields = [s for s in (node.left, node.right) if isinstance(s, ir.FieldRef)]
-        if not guarded or not fields:
-            return test
-        present = [f"isnotnull({self.render(f).text})" for f in fields]
-        return Text(" AND ".join([*present, test.text]), Prec.AND)
 
     def string(self, value: ir.MatchValue, node: ir.Match) -> str:
         if not isinstance(value, str):
@@ -337,14 +315,7 @@ def decoded_keys(keys: list[str]) -> str:
 
 def fields_read(node: object) -> set[str]:
     """The names of the fields an IR node (or a tuple of nodes) reads."""
-    if isinstance(node, ir.FieldRef):
-        return {node.name}
-    if isinstance(node, tuple):
-        return set().union(*map(fields_read, node))
-    if dataclasses.is_dataclass(node):
-        children = (getattr(node, f.name) for f in dataclasses.fields(node))
-        return set().union(*map(fields_read, children))
-    return set()
+    return {found.name for found in ir.find_all(node, ir.FieldRef)}
 
 
 NUMERIC_CALLS = frozenset({"strlen", "toint", "todouble", "now"})
@@ -378,12 +349,6 @@ def numbers_after(stage: ir.Stage, numeric: frozenset[str]) -> frozenset[str]:
         targets = set(renamed.values())
         return frozenset(renamed.get(n, n) for n in numeric if n in renamed or n not in targets)
     return numeric
-
-
-def conjuncts(expr: ir.Expr) -> list[ir.Expr]:
-    if isinstance(expr, ir.And):
-        return [c for operand in expr.operands for c in conjuncts(operand)]
-    return [expr]
 
 
 class SplBackend(SplWhere):
@@ -451,7 +416,7 @@ class SplBackend(SplWhere):
     def split(self, predicate: ir.Expr) -> tuple[str, str]:
         """The predicate's conjuncts as (search terms, where expression)."""
         terms, rest = [], []
-        for conjunct in conjuncts(predicate):
+        for conjunct in ir.conjuncts(predicate):
             try:
                 terms.append(self.search.render(conjunct))
             except NotSearchable:
@@ -460,25 +425,29 @@ class SplBackend(SplWhere):
         where = self.join(rest, "AND", Prec.AND).text if rest else ""
         return search, where
 
-    def stage(self, stage: ir.Stage, notes: list[ir.Diagnostic], numeric: frozenset[str]) -> str:
-        if isinstance(stage, ir.Extend):
-            return "eval " + self.assignments(stage.assignments)
-        if isinstance(stage, ir.ProjectAway):
-            return "fields - " + ", ".join(map(self.field_name, stage.names))
-        if isinstance(stage, ir.Rename):
-            pairs = (
-                f"{self.field_name(old)} AS {self.field_name(new)}" for new, old in stage.pairs
-            )
-            return "rename " + ", ".join(pairs)
-        if isinstance(stage, ir.Limit):
-            return f"head {stage.count}"
-        if isinstance(stage, ir.Project):
-            return self.project(stage)
-        if isinstance(stage, ir.Sort):
-            return self.sort(stage, numeric)
-        if isinstance(stage, ir.Aggregate):
-            return self.aggregate(stage, notes)
-        raise self.unsupported(f"the {type(stage).__name__} stage", stage)
+    # Each stage writer takes the notes and the columns known to hold numbers.
+
+    def stage_extend(self, stage: ir.Extend, notes: list, numeric: frozenset[str]) -> str:
+        return "eval " + self.assignments(stage.assignments)
+
+    def stage_projectaway(self, stage: ir.ProjectAway, notes: list, numeric: frozenset[str]) -> str:
+        return "fields - " + ", ".join(map(self.field_name, stage.names))
+
+    def stage_rename(self, stage: ir.Rename, notes: list, numeric: frozenset[str]) -> str:
+        pairs = (f"{self.field_name(old)} AS {self.field_name(new)}" for new, old in stage.pairs)
+        return "rename " + ", ".join(pairs)
+
+    def stage_limit(self, stage: ir.Limit, notes: list, numeric: frozenset[str]) -> str:
+        return f"head {stage.count}"
+
+    def stage_project(self, stage: ir.Project, notes: list, numeric: frozenset[str]) -> str:
+        return self.project(stage)
+
+    def stage_sort(self, stage: ir.Sort, notes: list, numeric: frozenset[str]) -> str:
+        return self.sort(stage, numeric)
+
+    def stage_aggregate(self, stage: ir.Aggregate, notes: list, numeric: frozenset[str]) -> str:
+        return self.aggregate(stage, notes)
 
     def sort(self, stage: ir.Sort, numeric: frozenset[str]) -> str:
         """Splunk's sort puts events missing a field last in either direction; a key whose

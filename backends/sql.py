@@ -1,9 +1,9 @@
 """SQL back end: builds sqlglot expressions from the IR and renders them for any sqlglot dialect.
 
-The DuckDB rendering is the reference semantics (`compiler/executor.py` runs it). Event fields are
-treated as text, the way SIEMs store them; numbers and times are parsed where a rule compares
-them. Dialects differ only in a few hooks (`SqlDialect` and its subclasses); everything else is
-one walker over the IR.
+The DuckDB rendering is the reference semantics (`compiler/run/executor.py` runs it). Event
+fields are treated as text, the way SIEMs store them; numbers and times are parsed where a rule
+compares them. Dialects differ only in a few hooks (`SqlDialect` and its subclasses); everything
+else is one walker over the IR.
 """
 
 from __future__ import annotations
@@ -34,6 +34,7 @@ from rulec.backends.sql_stages import (
     relational_stage,
 )
 from rulec.backends.sql_windows import sliding_aggregate
+from rulec.backends.values import bool_text, number_text
 from rulec.compiler import ir
 
 LIKE_ESCAPE = "\\"
@@ -107,17 +108,13 @@ def _is_term_char(char: str) -> bool:
     return char.isascii() and char.isalnum()
 
 
-def number_text(value: int | float) -> str:
-    return str(value) if not isinstance(value, float) or not value.is_integer() else str(int(value))
-
-
 class SqlBackend(Backend):
     """Emits SQL for one sqlglot dialect (`duckdb`, `postgres`, or any `sql:<dialect>`)."""
 
     def __init__(self, dialect: str = "duckdb", options: Options | None = None):
         super().__init__(options)
         self.dialect: SqlDialect = dialect_for(dialect)
-        self.name = dialect if dialect in ("duckdb", "postgres") else f"sql:{dialect}"
+        self.name = self.dialect.target
 
     def emit(self, query: ir.Query) -> Emitted:
         tree = self.build(query)  # built for this call alone: no need to copy it
@@ -510,7 +507,7 @@ class QueryBuilder:
         if isinstance(value, ir.FieldRef):
             return self.column_valued(node, field, self.scalar(value))
         if isinstance(value, bool):
-            value = "true" if value else "false"
+            value = bool_text(value)
         if isinstance(value, int | float):
             if kind is not ir.MatchKind.EQ:
                 return self._bad(node)

@@ -24,22 +24,19 @@ from sqlglot import exp
 
 from rulec.backends.sql_stages import Rel
 from rulec.backends.sql_windows import sliding_aggregate
+from rulec.backends.transforms import RULE_COLUMN, all_rules, correlation_aggregate
 from rulec.compiler import ir
 
 if TYPE_CHECKING:
     from rulec.backends.sql import QueryBuilder
 
 K = ir.CorrelationKind
-RULE = "_rulec_rule"
+RULE = RULE_COLUMN
 TIME = "_rulec_time"
 START = "_rulec_start"
 HITS = "_rulec_hits"
-MEASURES = {
-    K.EVENT_COUNT: ("count", False),
-    K.VALUE_COUNT: ("dcount", True),
-    K.VALUE_SUM: ("sum", True),
-    K.VALUE_AVG: ("avg", True),
-}
+FIELD_MEASURES = frozenset({K.VALUE_COUNT, K.VALUE_SUM, K.VALUE_AVG})  # measure a field
+COUNTING = frozenset({K.EVENT_COUNT, *FIELD_MEASURES})  # need a condition
 
 
 def _col(name: str, table: str | None = None) -> exp.Column:
@@ -55,17 +52,12 @@ def correlation_stage(builder: QueryBuilder, stage: ir.Correlation) -> Rel:
     columns = (*keys, "window_start", "window_end", "value")
     if stage.kind is K.TEMPORAL_ORDERED:
         return Rel(_ordered(builder, stage, keys, window), columns)
-    if stage.kind is K.TEMPORAL:
-        measure = ir.AggCall("dcount", ir.FieldRef(RULE, span=stage.span), span=stage.span)
-        having = stage.condition or _all_rules(stage)
-    else:
-        func, needs_field = MEASURES[stage.kind]
-        arg = ir.FieldRef(stage.value_field, span=stage.span) if needs_field else None
-        measure = ir.AggCall(func, arg, span=stage.span)
-        having = stage.condition
+    aggregate = correlation_aggregate(stage)
+    assert aggregate is not None  # _check refused every other correlation
+    measures = [(m.name, m.agg) for m in aggregate.measures]
     rows = _events(builder, stage, keys)
     plan = sliding_aggregate(
-        builder, rows, _key_exprs(keys), [("value", measure)], window, event_time, having
+        builder, rows, _key_exprs(keys), measures, window, event_time, aggregate.having
     )
     return Rel(plan, columns)
 
@@ -86,18 +78,14 @@ def _check(builder: QueryBuilder, stage: ir.Correlation) -> None:
             "a correlation over rules that are not let-bound pipelines", stage, ", ".join(missing)
         )
     kind = stage.kind.value
-    if stage.kind in MEASURES and MEASURES[stage.kind][1] and not stage.value_field:
+    if stage.kind in FIELD_MEASURES and not stage.value_field:
         raise builder.backend.unsupported(f"a {kind} correlation without a field", stage)
-    if stage.kind in MEASURES and stage.condition is None:
+    if stage.kind in COUNTING and stage.condition is None:
         raise builder.backend.unsupported(f"a {kind} correlation without a condition", stage)
-    if stage.kind is K.TEMPORAL_ORDERED and stage.condition not in (None, _all_rules(stage)):
+    if stage.kind is K.TEMPORAL_ORDERED and stage.condition not in (None, all_rules(stage)):
         raise builder.backend.unsupported(
             "a temporal_ordered correlation whose condition is not 'all rules, in order'", stage
         )
-
-
-def _all_rules(stage: ir.Correlation) -> ir.Expr:
-    return ir.Compare(ir.CompareOp.GE, ir.FieldRef("value"), ir.Literal(len(set(stage.rules))))
 
 
 def _key_exprs(keys: list[str]) -> list[tuple[str, exp.Expression]]:

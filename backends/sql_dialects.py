@@ -15,6 +15,7 @@ import sqlglot
 from sqlglot import exp
 
 from rulec.backends.sql_java_regex import NotPortable, java_regex
+from rulec.backends.values import regex_flags
 from rulec.compiler import ir
 
 # The texts DuckDB's TRY_CAST(... AS DOUBLE) reads as a number (the reference): digits grouped
@@ -39,6 +40,9 @@ def split_leading_flags(pattern: str) -> tuple[set[str], str]:
 class SqlDialect:
     """Hooks for one sqlglot dialect; the defaults are DuckDB's."""
 
+    templates = "duckdb"  # the dialect whose text of a function template it takes
+    star_columns = False  # every column but some, or renamed, without a schema (COLUMNS, EXCLUDE)
+
     def __init__(self, name: str):
         self.name = name
         self.sqlglot = sqlglot.Dialect.get_or_raise(name)  # the generator of this dialect's SQL
@@ -59,13 +63,21 @@ class SqlDialect:
         )
         return exp.Interval(this=exp.Literal.string(str(amount)), unit=exp.var(unit))
 
+    @property
+    def target(self) -> str:
+        """The name of the rulec target writing this dialect."""
+        return f"sql:{self.name}"
+
+    def inline_flags(self, case_sensitive: bool) -> str:
+        """The inline flags of a regex whose text is built at run time (no `m` or `s`)."""
+        return "" if case_sensitive else "i"
+
     def regex(
         self, value: exp.Expression, pattern: str, case_sensitive: bool, flags: frozenset[str]
     ) -> exp.Expression:
         """RE2 semantics: a partial match; flags i, m, s as inline flags."""
         inline, body = split_leading_flags(pattern)
-        wanted = (inline | set(flags) | (set() if case_sensitive else {"i"})) - {"U"}
-        prefix = f"(?{''.join(sorted(wanted))})" if wanted else ""
+        prefix = regex_flags((inline | set(flags)) - {"U"}, case_sensitive)
         return exp.RegexpLike(this=value, expression=exp.Literal.string(prefix + body))
 
     def count_matches(self, text: exp.Expression, pattern: exp.Expression) -> exp.Expression:
@@ -86,8 +98,23 @@ class SqlDialect:
         return exp.RegexpExtract(this=text, expression=regex, group=exp.Literal.number(group))
 
 
+class DuckDBDialect(SqlDialect):
+    """DuckDB: the reference's engine, with its star expressions."""
+
+    star_columns = True
+    target = "duckdb"
+
+
 class PostgresDialect(SqlDialect):
     """PostgreSQL: no TRY_CAST, and POSIX ARE regexes whose newline options differ from RE2."""
+
+    templates = "postgres"
+    target = "postgres"
+
+    def inline_flags(self, case_sensitive: bool) -> str:
+        """ARE's `p` first: `.` and `[^...]` exclude newline and `^`/`$` anchor the text, as in
+        RE2."""
+        return "p" + super().inline_flags(case_sensitive)
 
     def to_number(self, value: exp.Expression) -> exp.Expression:
         """Texts read as DuckDB reads them: `+-2` is -2 and `1_000` is 1000 (PostgreSQL's own
@@ -190,6 +217,7 @@ class SparkDialect(SqlDialect):
 
 
 DIALECTS: dict[str, type[SqlDialect]] = {
+    "duckdb": DuckDBDialect,
     "postgres": PostgresDialect,
     "spark": SparkDialect,
     "databricks": SparkDialect,  # Spark SQL with the same Java regexes

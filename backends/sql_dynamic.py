@@ -36,9 +36,7 @@ BAG_ELEMENT = (
 
 def _sql(builder: QueryBuilder, pair: tuple[str, str], args: list[exp.Expression]) -> str:
     postgres = is_postgres(builder)
-    return fill(pair[postgres], "postgres" if postgres else "duckdb", args).sql(
-        dialect=builder.dialect.name
-    )
+    return fill(pair[postgres], builder.dialect.templates, args).sql(dialect=builder.dialect.name)
 
 
 def _count(builder: QueryBuilder, value: exp.Expression) -> exp.Expression:
@@ -102,7 +100,7 @@ def mv_expand(
         out = [new.pop(c) if c in new else exp.column(c, quoted=True) for c in columns]
         out += list(new.values())
         columns = (*columns, *[n for n in names if n not in columns])
-    elif builder.dialect.name == "duckdb":
+    elif builder.dialect.star_columns:
         out = [others_than([*names, *hidden, POSITION]), *expanded]
     else:
         raise builder.needs_schema(stage, "mv-expand")

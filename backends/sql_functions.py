@@ -25,6 +25,7 @@ from sqlglot import exp
 
 from rulec.backends.sql_dialects import split_leading_flags
 from rulec.backends.sql_network import cidr_match
+from rulec.backends.values import regex_flags
 from rulec.compiler import ir
 
 if TYPE_CHECKING:
@@ -67,7 +68,7 @@ def fill(text: str, dialect: str, args: Args) -> exp.Expression:
 
 
 def is_postgres(builder: QueryBuilder) -> bool:
-    return builder.dialect.name == "postgres"
+    return builder.dialect.templates == "postgres"
 
 
 def render(builder: QueryBuilder, template: Template, args: Args) -> exp.Expression:
@@ -249,7 +250,7 @@ def _extract(builder: QueryBuilder, args: Args, node: ir.Node) -> exp.Expression
     if len(args) != 3 or not isinstance(pattern, str) or not isinstance(group, int):
         raise builder.backend.unsupported("extract() without a constant regex and group", node)
     flags, body = split_leading_flags(pattern)
-    wrapped = (f"(?{''.join(sorted(flags))})" if flags else "") + f"({body})"
+    wrapped = regex_flags(flags, True) + f"({body})"
     text = convert(builder, "s", args[2])
     matched = builder.dialect.regex(text, wrapped, True, frozenset())
     regex = matched.expression
@@ -321,7 +322,7 @@ def _extract_all(builder: QueryBuilder, args: Args, node: ir.Node) -> exp.Expres
         )
     text = convert(builder, "s", args[1])
     flags, body = split_leading_flags(regex)
-    pattern = exp.Literal.string((f"(?{''.join(sorted(flags))})" if flags else "") + body)
+    pattern = exp.Literal.string(regex_flags(flags, True) + body)
     found = "REGEXP_EXTRACT_ALL(_1, _2, _3)"
     template = f"CASE WHEN LEN({found}) > 0 THEN CAST(TO_JSON({found}) AS VARCHAR) END"
     return fill(template, "duckdb", [text, pattern, exp.Literal.number(groups)])
@@ -344,7 +345,7 @@ def _replace_regex(builder: QueryBuilder, args: Args, node: ir.Node) -> exp.Expr
         raise builder.backend.unsupported("replace_regex() without a constant regex", node)
     text, rewrite = convert(builder, "s", args[0]), convert(builder, "s", args[2])
     flags, body = split_leading_flags(regex)
-    pattern = exp.Literal.string((f"(?{''.join(sorted(flags))})" if flags else "") + body)
+    pattern = exp.Literal.string(regex_flags(flags, True) + body)
     return fill("REGEXP_REPLACE(_1, _2, _3, 'g')", "duckdb", [text, pattern, rewrite])
 
 

@@ -67,7 +67,7 @@ def relational_stage(builder: QueryBuilder, rel: Rel, stage: ir.Stage) -> Rel:
 
 
 def _duckdb(builder: QueryBuilder) -> bool:
-    return builder.dialect.name == "duckdb"
+    return builder.dialect.star_columns
 
 
 def _extend(builder: QueryBuilder, rel: Rel, assignment: ir.Assign) -> Rel:
@@ -466,9 +466,7 @@ def _term_pattern(
 ) -> exp.Expression:
     """KQL `has` with a needle known only at run time: the needle, its ASCII punctuation
     escaped, bounded by non-alphanumerics on its alphanumeric edges."""
-    flags = "" if case_sensitive else "i"
-    if builder.dialect.name == "postgres":
-        flags = "p" + flags
+    flags = builder.dialect.inline_flags(case_sensitive)
     left, right = TERM_EDGE
     text = (
         f"'{f'(?{flags})' if flags else ''}'"

@@ -1,9 +1,10 @@
-"""The walker that the text back ends (EQL, SPL, KQL) share.
+"""The walker that the text back ends (EQL, SPL, KQL, Kuery) share.
 
-A target is mostly data: its boolean tokens, its string quoting, its operator tables. The walker
-renders expressions with precedence-aware parenthesisation and hands each `Match` to the
-target's `match_<kind>` method. Rendering under a `Not` is flagged (`guarded`) so that a target
-whose comparisons turn null on a missing field can make the match two-valued again.
+A target is mostly data: its boolean tokens, its string quoting, its operator tables, its
+presence test. The walker renders expressions with precedence-aware parenthesisation, hands each
+`Match` to the target's `match_<kind>` method and each stage to its `stage_<kind>` method.
+Rendering under a `Not` is flagged (`guarded`) so that a target whose comparisons turn null on a
+missing field makes the test two-valued again with its presence test (`guarded`, `guard`).
 """
 
 from __future__ import annotations
@@ -136,6 +137,10 @@ class TextBackend(Backend):
     compare_tokens: dict[ir.CompareOp, str] = {op: op.value for op in ir.CompareOp}
     arith_tokens: dict[ir.ArithOp, str] = {op: op.value for op in ir.ArithOp}
     functions: dict[str, str] = {}
+    presence = "isnotnull({})"  # the test that a value is present (not null)
+    presence_prec = Prec.ATOM
+    two_valued = False  # whether a test on a missing field is false rather than null
+    guarded_subjects: tuple[type, ...] = (object,)  # the matched fields `guard` tests
 
     # ------------------------------------------------------------------ entry points
 
@@ -206,9 +211,14 @@ class TextBackend(Backend):
         return Text(self.field_name(self.raw_field))
 
     def render_compare(self, node: ir.Compare, guarded: bool) -> Text:
+        """`left op right`, guarded under a `Not` by the fields it compares."""
         left = self.wrap(self.render(node.left), Prec.ADD)
         right = self.wrap(self.render(node.right), Prec.ADD)
-        return Text(f"{left} {self.compare_tokens[node.op]} {right}", Prec.COMPARE)
+        test = Text(f"{left} {self.compare_tokens[node.op]} {right}", Prec.COMPARE)
+        if not guarded:
+            return test
+        fields = [side for side in (node.left, node.right) if isinstance(side, ir.FieldRef)]
+        return self.guarded([self.render(f).text for f in fields], test)
 
     def render_arith(self, node: ir.Arith, guarded: bool) -> Text:
         prec = Prec.ADD if node.op in (ir.ArithOp.ADD, ir.ArithOp.SUB) else Prec.MUL
@@ -250,8 +260,37 @@ class TextBackend(Backend):
             return self.render_fieldref(value, False).text
         return self.literal(value, node)
 
+    def guarded(self, tested: list[str], test: Text) -> Text:
+        """`test` made two-valued under a `Not`: false rather than null when one of the `tested`
+        values is missing (a comparison with a missing value is null in the text targets)."""
+        if not tested or self.two_valued:
+            return test
+        present = [self.presence.format(value) for value in tested]
+        return Text(f" {self.and_token} ".join([*present, self.wrap(test, Prec.NOT)]), Prec.AND)
+
+    def match_exists(self, node: ir.Match, subject: Text, guarded: bool) -> Text:
+        return Text(self.presence.format(subject.text), self.presence_prec)
+
+    def guard(self, node: ir.Match, test: Text, guarded: bool) -> Text:
+        """A match's `test` guarded by its field when a `Not` is above it."""
+        if not guarded or not isinstance(node.field, self.guarded_subjects):
+            return test
+        return self.guarded([self.render(node.field).text], test)
+
     def any_of(self, parts: list[Text]) -> Text:
         return self.join(parts, self.or_token, Prec.OR)
+
+    # ------------------------------------------------------------------ stages
+
+    stage_detail = ""  # why a stage without a writer cannot be expressed
+
+    def stage(self, stage: ir.Stage, *context) -> str:
+        """A stage through the target's `stage_<kind>` writer (the IR class name, lower-cased),
+        given the `context` the target's pipeline writer keeps."""
+        writer = getattr(self, f"stage_{type(stage).__name__.lower()}", None)
+        if writer is None:
+            raise self.unsupported(f"the {type(stage).__name__} stage", stage, self.stage_detail)
+        return writer(stage, *context)
 
     # ------------------------------------------------------------------ sources
 
@@ -262,45 +301,3 @@ class TextBackend(Backend):
         if isinstance(source, ir.Table | ir.PipelineRef):
             return source.name
         raise self.unsupported("a datatable source", source)
-
-
-RULE_COLUMN = "_rulec_rule"
-CORRELATION_MEASURES = {
-    ir.CorrelationKind.EVENT_COUNT: "count",
-    ir.CorrelationKind.VALUE_COUNT: "dcount",
-    ir.CorrelationKind.TEMPORAL: "dcount",
-    ir.CorrelationKind.VALUE_SUM: "sum",
-    ir.CorrelationKind.VALUE_AVG: "avg",
-}
-
-
-def correlation_aggregate(correlation: ir.Correlation) -> ir.Aggregate | None:
-    """The sliding-window aggregate a correlation means over the union of its rules' rows
-    (each tagged with its rule's name in `RULE_COLUMN`), or None when it is not one.
-
-    event_count counts events; value_count counts distinct values of its field (never events);
-    temporal counts distinct rules and by default needs all of them; the sums and averages
-    measure their field. The window slides: it is never a fixed bucket.
-    """
-    func = CORRELATION_MEASURES.get(correlation.kind)
-    if func is None or correlation.absent:
-        return None
-    span = correlation.span
-    arg: ir.Expr | None = None
-    if correlation.kind is ir.CorrelationKind.TEMPORAL:
-        arg = ir.FieldRef(RULE_COLUMN, span=span)
-    elif func != "count":
-        if correlation.value_field is None:
-            return None
-        arg = ir.FieldRef(correlation.value_field, span=span)
-    having = correlation.condition
-    if having is None and correlation.kind is ir.CorrelationKind.TEMPORAL:
-        count = ir.Literal(len(correlation.rules), span=span)
-        having = ir.Compare(ir.CompareOp.GE, ir.FieldRef("value", span=span), count, span=span)
-    return ir.Aggregate(
-        tuple(ir.Assign(g, ir.FieldRef(g, span=span), span=span) for g in correlation.group_by),
-        (ir.Measure("value", ir.AggCall(func, arg, span=span), span=span),),
-        ir.Window(correlation.timespan, span=span),
-        having,
-        span=span,
-    )

@@ -69,9 +69,9 @@ def widened(events: Path, queries: list) -> Path:
 
 def measure(args: argparse.Namespace) -> dict:
     """One measurement, in this process."""
-    from rulec.compiler.engines import DuckDBEngine
-    from rulec.compiler.events import load_events
-    from rulec.compiler.multirule import run_rules
+    from rulec.compiler.run.engines import DuckDBEngine
+    from rulec.compiler.run.events import load_events
+    from rulec.compiler.run.multirule.runner import run_rules
 
     queries = load_queries(args.rules, args.ir_cache)
     if args.sample:

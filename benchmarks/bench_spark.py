@@ -51,10 +51,10 @@ def main() -> None:
     parser.add_argument("--master", default="local[*]")
     args = parser.parse_args()
 
-    from rulec.compiler.engine_choice import run_each
-    from rulec.compiler.engines_spark import SparkEngine
-    from rulec.compiler.events import load_events
-    from rulec.compiler.multirule import run_rules
+    from rulec.compiler.run.engine_choice import run_each
+    from rulec.compiler.run.engines_spark import SparkEngine
+    from rulec.compiler.run.events import load_events
+    from rulec.compiler.run.multirule.runner import run_rules
 
     queries = load_queries(args.rules, args.sample)
     events = load_events([str(args.events)])

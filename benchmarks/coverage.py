@@ -30,7 +30,7 @@ from pathlib import Path
 
 from rulec.backends.base import Options
 from rulec.backends.pipelines import pipelines_for, product_pipelines
-from rulec.compiler.batch import FileResult, convert_corpus
+from rulec.compiler.corpus import FileResult, convert_corpus
 from rulec.compiler.rules import discover
 
 SHARED = Path(__file__).resolve().parents[2] / "shared"

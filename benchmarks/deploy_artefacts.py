@@ -31,7 +31,7 @@ from rulec.backends import deploy
 from rulec.backends.base import Options
 from rulec.backends.deploy import FORMATS
 from rulec.backends.pipelines import pipelines_for
-from rulec.compiler.batch import convert_corpus
+from rulec.compiler.corpus import convert_corpus
 from rulec.compiler.rules import discover
 
 REPO = Path(__file__).resolve().parents[1]

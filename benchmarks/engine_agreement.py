@@ -4,7 +4,7 @@
 
 Each case's rule (its own field names, no pipeline) runs on the reference executor and on each
 target's engine over the case's flattened events, through `rulec verify`'s comparison
-(`compiler/equivalence.py`). Per target the table counts the cases it can express (its back end
+(`compiler/run/equivalence.py`). Per target the table counts the cases it can express (its back end
 emits the rule), those whose engine returns the reference's number of matches, those returning
 the very same rows, and those the engine cannot run. PostgreSQL runs when the libpq environment
 (PGHOST, PGUSER, ...) reaches a server; Spark when named with `-t spark`.
@@ -18,12 +18,12 @@ from collections import Counter
 from pathlib import Path
 
 from rulec.compiler import ir
-from rulec.compiler.engine_choice import make_engine
-from rulec.compiler.engines import EngineLimit
-from rulec.compiler.equivalence import Inputs, differences
-from rulec.compiler.events import load_events
-from rulec.compiler.executor import execute
 from rulec.compiler.rules import load_rules
+from rulec.compiler.run.engine_choice import make_engine
+from rulec.compiler.run.engines import EngineLimit
+from rulec.compiler.run.equivalence import Inputs, differences
+from rulec.compiler.run.events import load_events
+from rulec.compiler.run.executor import execute
 
 REPO = Path(__file__).resolve().parents[1]
 

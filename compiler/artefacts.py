@@ -14,8 +14,8 @@ from collections.abc import Iterable
 from pathlib import Path, PurePosixPath
 
 from rulec.backends.deploy import SUFFIXES
-from rulec.compiler.convert import Outcome
 from rulec.compiler.folder_sync import Plan
+from rulec.compiler.outcomes import Outcome
 
 UNSAFE = re.compile(r"[^a-z0-9]+")
 

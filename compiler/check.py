@@ -22,8 +22,8 @@ from sigma.validation import SigmaValidator
 from sigma.validators.base import SigmaValidationIssue
 
 from rulec.compiler import ir
-from rulec.compiler.frontends.sigma import parse_sigma, plugins, read_sigma
-from rulec.compiler.frontends.sigma_yaml import Document, child, find_scalar, node_span
+from rulec.compiler.frontends.sigma.documents import Document, child, find_scalar, node_span
+from rulec.compiler.frontends.sigma.load import parse_sigma, plugins, read_sigma
 from rulec.compiler.rules import LANGUAGES, discover, read_text
 
 # the validator fields that name what an issue is about, and where that is in a rule

@@ -6,12 +6,12 @@ whose one string-matching node, `Match`, states its case sensitivity explicitly.
 
 Every node is a frozen dataclass and carries a `Span` (keyword-only, defaulting to "unknown").
 Diagnostics carry spans too, so front ends, passes and back ends report in one shape.
-The meaning of the IR is fixed by the DuckDB reference executor (`compiler/executor.py`).
+The meaning of the IR is fixed by the DuckDB reference executor (`compiler/run/executor.py`).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import field, fields, is_dataclass
 from datetime import datetime, timedelta
 from enum import Enum
@@ -621,6 +621,20 @@ class Query(Node):
     warnings: tuple[Diagnostic, ...] = field(default=(), compare=False)
 
 
+def walk(node: object) -> Iterator:
+    """`node` and everything inside it (tuples and their items, nodes and their fields, spans
+    left out), depth first in field order."""
+    yield node
+    if isinstance(node, tuple | list):
+        children: Iterable = node
+    elif is_dataclass(node) and not isinstance(node, type):
+        children = (getattr(node, f.name) for f in fields(node) if f.name != "span")
+    else:
+        return
+    for child in children:
+        yield from walk(child)
+
+
 def find_all(node: object, kinds: type | tuple[type, ...]) -> Iterator:
     """Every node of the given kinds inside `node` (itself included), in order."""
     found: list = []
@@ -651,3 +665,10 @@ def _inside(kind: type) -> tuple[str, ...]:
     if issubclass(kind, tuple | list):
         return _SEQUENCE
     return tuple(f.name for f in fields(kind)) if is_dataclass(kind) else ()
+
+
+def conjuncts(expr: Expr) -> tuple[Expr, ...]:
+    """The top-level AND operands of an expression (itself when it is not an AND)."""
+    if isinstance(expr, And):
+        return tuple(c for operand in expr.operands for c in conjuncts(operand))
+    return (expr,)

@@ -15,8 +15,8 @@ import re
 from collections.abc import Iterable, Sequence
 from pathlib import Path, PurePosixPath
 
-from rulec.compiler.convert import Outcome
 from rulec.compiler.folder_sync import Plan
+from rulec.compiler.outcomes import Outcome
 
 SUFFIXES = {"eql": ".eql", "spl": ".spl", "kql": ".kql"}  # the SQL targets write `.sql`
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 
 from rulec.compiler import ir
-from rulec.compiler.convert import Outcome
+from rulec.compiler.outcomes import Outcome
 
 
 def diagnostic_json(diagnostic: ir.Diagnostic) -> dict[str, object]:

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Protocol
 
 from rulec.compiler import ir
+from rulec.compiler.frontends.sigma import lowering_order
 
 LANGUAGES = {".yml": "sigma", ".yaml": "sigma", ".kql": "kql"}
 
@@ -98,12 +99,6 @@ def load_rules_each(
     return items
 
 
-def lowering_order(pipelines: Sequence[object | None]) -> list[int]:
-    """The order in which a prepared file is lowered through `pipelines`: without a pipeline
-    first, since that lowering may share the parsed rules which the pipelines change."""
-    return sorted(range(len(pipelines)), key=lambda i: pipelines[i] is not None)
-
-
 class Prepared(Protocol):
     """A rule file read (and, for Sigma, parsed), ready to be lowered through each pipeline."""
 
@@ -129,21 +124,30 @@ class _Fixed:
 def prepare(path: Path, pipelines: Sequence[object | None]) -> Prepared:
     """The file read through the front end its suffix names, to be lowered through each of
     `pipelines` (the Sigma front end keeps a copy of the parsed rules for each pipeline)."""
-    language = LANGUAGES.get(path.suffix.lower())
-    if language is None:
-        message = f"unknown rule file type {path.suffix!r}: expected .yml, .yaml or .kql"
-        return _Fixed([ir.Diagnostic("io.unknown-type", message, ir.Span(str(path)))])
+    if path.suffix.lower() not in LANGUAGES:
+        return prepare_text("", str(path), pipelines)
     try:
         text = read_text(path)
     except ir.RuleError as error:
         return _Fixed([error.diagnostic])
-    if language == "sigma":
-        from rulec.compiler.frontends.sigma import parse_sigma, read_sigma
+    return prepare_text(text, str(path), pipelines)
 
-        return parse_sigma(read_sigma(text, str(path)), pipelines)
+
+def prepare_text(text: str, label: str, pipelines: Sequence[object | None]) -> Prepared:
+    """A rule file's text through the front end its name's suffix names (`prepare` once the
+    file is read; `rulec diff` for a version from git)."""
+    suffix = Path(label).suffix
+    language = LANGUAGES.get(suffix.lower())
+    if language is None:
+        message = f"unknown rule file type {suffix!r}: expected .yml, .yaml or .kql"
+        return _Fixed([ir.Diagnostic("io.unknown-type", message, ir.Span(label))])
+    if language == "sigma":
+        from rulec.compiler.frontends.sigma.load import parse_sigma, read_sigma
+
+        return parse_sigma(read_sigma(text, label), pipelines)
     from rulec.compiler.frontends.kql import load_kql
 
-    return _Fixed(load_kql(text, str(path)))  # KQL rules take no Sigma pipeline
+    return _Fixed(load_kql(text, label))  # KQL rules take no Sigma pipeline
 
 
 def split_warnings(
@@ -168,6 +172,6 @@ def resolve_pipeline(names: Sequence[str]) -> object | None:
     """Sigma processing pipelines by plugin name or YAML path (None when none are named)."""
     if not names:
         return None
-    from rulec.compiler.frontends.sigma import resolve_pipeline as resolve
+    from rulec.compiler.frontends.sigma.load import resolve_pipeline as resolve
 
     return resolve(names)

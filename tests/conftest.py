@@ -132,7 +132,7 @@ def _copy_server(package: Path, into: Path) -> Path:
 @pytest.fixture
 def postgres_engine(postgres_dsn: str):
     """A PostgresEngine inside a schema of its own, dropped afterwards."""
-    from rulec.compiler.engines import PostgresEngine
+    from rulec.compiler.run.engines import PostgresEngine
 
     engine = PostgresEngine(postgres_dsn)
     schema = f"rulec_test_{uuid.uuid4().hex[:12]}"

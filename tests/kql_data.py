@@ -12,7 +12,7 @@ from datetime import datetime, timedelta, timezone
 
 from rulec.backends.schemas import known_columns
 from rulec.compiler import ir
-from rulec.compiler.events import RAW, EventTable
+from rulec.compiler.run.events import RAW, EventTable
 
 NOW = datetime(2024, 1, 10, 12, 0, tzinfo=timezone.utc)
 

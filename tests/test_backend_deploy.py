@@ -618,7 +618,7 @@ def test_kuery_wildcards_collapse_and_escape(pattern: ir.Pattern, expected: str)
 
 def test_artefact_files_are_named_after_their_rules():
     from rulec.compiler.artefacts import artefact_files
-    from rulec.compiler.convert import Outcome
+    from rulec.compiler.outcomes import Outcome
 
     outcomes = [
         Outcome("rules/a.yml", "sentinel", title="A", query="a"),

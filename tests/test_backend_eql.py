@@ -11,8 +11,9 @@ from __future__ import annotations
 import pytest
 
 from rulec.backends.eql import EqlBackend
-from rulec.compiler import engines_eql, ir
-from rulec.compiler.events import ROW, EventTable
+from rulec.compiler import ir
+from rulec.compiler.run import engines_eql
+from rulec.compiler.run.events import ROW, EventTable
 
 eql = pytest.importorskip("eql", reason="Elastic's eql package is the oracle for these tests")
 

@@ -18,8 +18,8 @@ from rulec.backends.eql import EqlBackend
 from rulec.backends.kql import KqlBackend
 from rulec.backends.spl import SplBackend
 from rulec.compiler import ir
-from rulec.compiler.engines_eql import run_eql
-from rulec.compiler.events import ROW, EventTable
+from rulec.compiler.run.engines_eql import run_eql
+from rulec.compiler.run.events import ROW, EventTable
 
 M, F = ir.MatchKind, ir.FieldRef
 

@@ -12,9 +12,9 @@ import pytest
 
 from rulec.backends.sql import SqlBackend
 from rulec.compiler import ir
-from rulec.compiler.engines import DuckDBEngine
-from rulec.compiler.events import EventTable, flatten
-from rulec.compiler.executor import execute
+from rulec.compiler.run.engines import DuckDBEngine
+from rulec.compiler.run.events import EventTable, flatten
+from rulec.compiler.run.executor import execute
 
 F, M, K = ir.FieldRef, ir.Match, ir.MatchKind
 # PostgreSQL reads as a number the texts DuckDB's TRY_CAST reads: `1_000`, `nan`, `+-2`.

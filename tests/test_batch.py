@@ -7,9 +7,9 @@ from pathlib import Path
 import pytest
 
 from rulec.backends.base import Options
-from rulec.compiler import batch
-from rulec.compiler.batch import cache_key, convert_corpus
-from rulec.compiler.convert import convert_file
+from rulec.compiler import corpus as batch
+from rulec.compiler.corpus import cache_key, convert_corpus
+from rulec.compiler.outcomes import convert_file
 
 RULE = """title: Cmd
 id: 11111111-1111-1111-1111-111111111111
@@ -100,7 +100,7 @@ def test_files_converted_phase_by_phase_equal_each_file_alone(shared):
     """`convert_files` lowers every file through one pipeline group, then the next, and emits one
     target after another: what each file gets equals its own conversion (every 40th rule of the
     SigmaHQ folder, all five targets through their default pipelines)."""
-    from rulec.compiler.convert import convert_files, convert_groups
+    from rulec.compiler.outcomes import convert_files, convert_groups
 
     files = sorted((shared / "corpus" / "sigma" / "rules").rglob("*.yml"))[::40]
     groups = default_groups()
@@ -114,7 +114,7 @@ def test_files_converted_phase_by_phase_equal_each_file_alone(shared):
 def test_a_file_that_fails_unexpectedly_fails_alone(corpus, monkeypatch):
     """An exception while converting one file of a chunk becomes that file's internal
     diagnostic (one per target); the other files of the chunk convert as usual."""
-    from rulec.compiler import convert
+    from rulec.compiler import outcomes as convert
 
     prepare = convert.prepare
 

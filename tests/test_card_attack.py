@@ -11,8 +11,8 @@ import pytest
 from click.testing import CliRunner
 
 from rulec.compiler import ir
-from rulec.compiler.cli_cards import explain
-from rulec.compiler.passes.attack import AttackTag, load_attack, packaged_attack, resolve_tags
+from rulec.compiler.cards.attack import AttackTag, load_attack, packaged_attack, resolve_tags
+from rulec.compiler.cli.cards import explain
 
 SEED_000 = (
     Path(__file__).resolve().parents[1]

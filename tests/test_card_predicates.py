@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
+from rulec.compiler.cards.exclusions import exclusions
+from rulec.compiler.cards.indicators import indicators
 from rulec.compiler.frontends.kql import load_kql
-from rulec.compiler.passes.exclusions import exclusions
-from rulec.compiler.passes.indicators import indicators
 
 
 def _rows(predicates) -> list[tuple]:

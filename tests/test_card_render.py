@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from rulec.compiler.cli_cards import explain
+from rulec.compiler.cli.cards import explain
 
 REPO = Path(__file__).resolve().parents[1]
 SEED_000 = REPO / "rules" / "sigma" / "win_winrm_listening_service_reconnaissance.yml"

@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from rulec.compiler.cards import card_json
+from rulec.compiler.cards.card import build_card
+from rulec.compiler.cards.render import card_json
 from rulec.compiler.frontends.kql import load_kql
-from rulec.compiler.passes.card import build_card
 from rulec.compiler.rules import load_rules
 
 REPO = Path(__file__).resolve().parents[1]

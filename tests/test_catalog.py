@@ -9,8 +9,8 @@ import pytest
 from click.testing import CliRunner
 
 from rulec.compiler import ir
-from rulec.compiler.catalog import catalog_from_json, catalog_json, index_rules
-from rulec.compiler.cli_cards import catalog, explain
+from rulec.compiler.cards.catalog import catalog_from_json, catalog_json, index_rules
+from rulec.compiler.cli.cards import catalog, explain
 
 SIGMA = """title: {title}
 logsource: {{product: windows, category: process_creation}}

@@ -15,8 +15,8 @@ from rulec.backends.deploy import FORMATS as DEPLOY_FORMATS
 from rulec.backends.pipelines import DEFAULT_PIPELINES, OWN_PIPELINES
 from rulec.backends.registry import available, backend_for
 from rulec.compiler.cli import main
-from rulec.compiler.cli_list import TARGETS
-from rulec.compiler.frontends.sigma import installed_pipelines
+from rulec.compiler.cli.list import TARGETS
+from rulec.compiler.frontends.sigma.load import installed_pipelines
 
 SEED = REPO / "rules" / "sigma" / "win_winrm_listening_service_reconnaissance.yml"
 SEED_EVENTS = REPO / "golden" / "win_winrm_listening_service_reconnaissance" / "events.ndjson"
@@ -262,8 +262,8 @@ def test_a_rule_without_windows_needs_no_event_time(tmp_path):
 
 
 def test_correlations_and_windowed_aggregations_read_the_event_time():
-    from rulec.compiler.event_time import reads_event_time
     from rulec.compiler.rules import load_rules
+    from rulec.compiler.run.event_time import reads_event_time
 
     def reads(name: str) -> list[bool]:
         return [reads_event_time(q) for q in load_rules(REPO / "rules" / "sigma" / name)]

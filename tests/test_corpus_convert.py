@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections import Counter
 
-from rulec.compiler.convert import convert_file
+from rulec.compiler.outcomes import convert_file
 from rulec.compiler.rules import discover
 
 

@@ -31,14 +31,14 @@ import pytest
 
 from rulec.backends.kql import KqlBackend
 from rulec.compiler import ir
-from rulec.compiler.engines import EngineLimit
-from rulec.compiler.engines_eql import EqlEngine
-from rulec.compiler.engines_kql import KqlEngine
-from rulec.compiler.equivalence import Inputs, differences
-from rulec.compiler.events import EventTable, load_events
-from rulec.compiler.executor import execute
 from rulec.compiler.rules import load_rules
-from rulec.compiler.verify import find_cases, read_case
+from rulec.compiler.run.engines import EngineLimit
+from rulec.compiler.run.engines_eql import EqlEngine
+from rulec.compiler.run.engines_kql import KqlEngine
+from rulec.compiler.run.equivalence import Inputs, differences
+from rulec.compiler.run.events import EventTable, load_events
+from rulec.compiler.run.executor import execute
+from rulec.compiler.run.verify import find_cases, read_case
 
 eql = pytest.importorskip("eql", reason="Elastic's eql package is the EQL oracle")
 

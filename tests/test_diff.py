@@ -17,9 +17,9 @@ import pytest
 from click.testing import CliRunner
 
 from rulec.compiler import ir
-from rulec.compiler.cli_cards import diff as diff_command
-from rulec.compiler.diff import diff, pair_rules, render_diff
-from rulec.compiler.passes.attack import load_attack
+from rulec.compiler.cards.attack import load_attack
+from rulec.compiler.cards.diff import diff, pair_rules, render_diff
+from rulec.compiler.cli.cards import diff as diff_command
 
 REPO = Path(__file__).resolve().parents[1]
 SIGMA = Path(__file__).resolve().parents[2] / "shared" / "corpus" / "sigma"

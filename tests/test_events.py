@@ -7,7 +7,7 @@ import json
 import pytest
 
 from rulec.compiler import ir
-from rulec.compiler.events import field_name, flatten, load_events, stored_names
+from rulec.compiler.run.events import field_name, flatten, load_events, stored_names
 
 WINDOWS_EVENT = {
     "Event": {

@@ -14,8 +14,8 @@ from pathlib import Path
 import pytest
 
 from rulec.compiler import ir
-from rulec.compiler.events import flatten, load_events
-from rulec.compiler.executor import execute
+from rulec.compiler.run.events import flatten, load_events
+from rulec.compiler.run.executor import execute
 
 SAMPLES = Path(os.environ.get("RULEC_EVTX_SAMPLES", Path(__file__).parent / "data" / "evtx"))
 SAMPLE = SAMPLES / "new-user-security.evtx"

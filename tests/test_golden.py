@@ -9,7 +9,7 @@ from __future__ import annotations
 import pytest
 
 from conftest import REPO
-from rulec.compiler.verify import check, find_cases, read_case
+from rulec.compiler.run.verify import check, find_cases, read_case
 
 CASES = find_cases([REPO / "golden"])
 

@@ -13,9 +13,9 @@ import json
 import pytest
 
 from rulec.compiler import ir
-from rulec.compiler.events import load_events
-from rulec.compiler.executor import execute
-from rulec.compiler.multirule import STRATEGIES, run_rules
+from rulec.compiler.run.events import load_events
+from rulec.compiler.run.executor import execute
+from rulec.compiler.run.multirule.runner import STRATEGIES, run_rules
 
 
 def match(field: str, value: str) -> ir.Query:

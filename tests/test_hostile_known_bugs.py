@@ -13,11 +13,11 @@ import pytest
 from reference_eval import evaluate
 
 from rulec.compiler import ir
-from rulec.compiler.engines_eql import EqlEngine
-from rulec.compiler.engines_eql import run_eql as run_eql_text
-from rulec.compiler.engines_kql import KqlEngine
-from rulec.compiler.events import ROW, EventTable, flatten
-from rulec.compiler.executor import execute
+from rulec.compiler.run.engines_eql import EqlEngine
+from rulec.compiler.run.engines_eql import run_eql as run_eql_text
+from rulec.compiler.run.engines_kql import KqlEngine
+from rulec.compiler.run.events import ROW, EventTable, flatten
+from rulec.compiler.run.executor import execute
 
 eql = pytest.importorskip("eql", reason="Elastic's eql package runs the emitted EQL")
 

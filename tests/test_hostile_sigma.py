@@ -11,10 +11,10 @@ import json
 import pytest
 
 from rulec.compiler import ir
-from rulec.compiler.events import EventTable
-from rulec.compiler.executor import execute
-from rulec.compiler.frontends.sigma import load_sigma
-from rulec.compiler.frontends.sigma_yaml import MAX_EXPANDED_NODES
+from rulec.compiler.frontends.sigma.documents import MAX_EXPANDED_NODES
+from rulec.compiler.frontends.sigma.load import load_sigma
+from rulec.compiler.run.events import EventTable
+from rulec.compiler.run.executor import execute
 
 RULE = """title: t
 logsource: {product: windows, category: process_creation}
@@ -214,8 +214,8 @@ def test_quotes_and_escapes_in_a_value_reach_every_target_intact(char, selected)
     """A Sigma value holding `char` emits for every target or is reported as unsupported; KQL
     holds no hidden character raw and, parsed back by rulec's front end, selects the same."""
     from rulec.backends.registry import emit
-    from rulec.compiler.events import ROW, flatten
     from rulec.compiler.frontends.kql import load_kql
+    from rulec.compiler.run.events import ROW, flatten
 
     value = f"a{char}b"
     text = rule("{Image: 'x'}", "{Image|contains: " + json.dumps(value) + "}")

@@ -17,11 +17,11 @@ import pytest
 from rulec.backends import kql
 from rulec.backends.registry import emit
 from rulec.compiler import ir
-from rulec.compiler.engines import DuckDBEngine
-from rulec.compiler.events import EventTable
-from rulec.compiler.executor import execute
 from rulec.compiler.frontends.kql import load_kql, parse_kql
 from rulec.compiler.frontends.kql.lexer import tokenize
+from rulec.compiler.run.engines import DuckDBEngine
+from rulec.compiler.run.events import EventTable
+from rulec.compiler.run.executor import execute
 
 NOW = datetime(2024, 1, 10, 12, 0, tzinfo=timezone.utc)
 

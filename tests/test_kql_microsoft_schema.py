@@ -17,7 +17,7 @@ import pytest
 
 from rulec.backends import schemas
 from rulec.backends.pipelines import located, pipeline_sets, product_pipelines
-from rulec.compiler.batch import convert_corpus
+from rulec.compiler.corpus import convert_corpus
 from rulec.compiler.rules import discover
 
 ORACLE = Path(__file__).resolve().parent / "kql_oracle"

@@ -27,11 +27,11 @@ from conftest import REPO, SHARED
 from rulec.backends.schemas import known_columns
 from rulec.compiler import ir
 from rulec.compiler.cli import main
-from rulec.compiler.engines import DuckDBEngine
-from rulec.compiler.events import EventTable, load_events
-from rulec.compiler.executor import RunWarning, execute
 from rulec.compiler.frontends.kql import load_kql
-from rulec.compiler.multirule import run_rules
+from rulec.compiler.run.engines import DuckDBEngine
+from rulec.compiler.run.events import EventTable, load_events
+from rulec.compiler.run.executor import RunWarning, execute
+from rulec.compiler.run.multirule.runner import run_rules
 
 SEED = REPO / "rules" / "kql" / "winrm_plugin_lateral_movement.kql"
 CASE = REPO / "golden" / "winrm_plugin_lateral_movement"

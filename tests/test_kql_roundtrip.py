@@ -25,7 +25,7 @@ from rulec.backends.kql import KqlBackend
 from rulec.compiler import ir
 from rulec.compiler.frontends.kql import load_kql
 from rulec.compiler.rules import load_rules
-from rulec.compiler.verify import check, find_cases, read_case
+from rulec.compiler.run.verify import check, find_cases, read_case
 
 REPO = Path(__file__).resolve().parents[1]
 CORPUS = Path(__file__).resolve().parents[2] / "shared" / "corpus" / "kql"

@@ -10,10 +10,10 @@ from datetime import datetime, timezone
 import pytest
 
 from rulec.compiler import ir
-from rulec.compiler.engines import DuckDBEngine
-from rulec.compiler.events import EventTable, flatten
-from rulec.compiler.executor import execute
 from rulec.compiler.frontends.kql import load_kql
+from rulec.compiler.run.engines import DuckDBEngine
+from rulec.compiler.run.events import EventTable, flatten
+from rulec.compiler.run.executor import execute
 
 NOW = datetime(2024, 1, 10, 12, 0, tzinfo=timezone.utc)
 

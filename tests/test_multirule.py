@@ -12,12 +12,15 @@ from pathlib import Path
 
 import pytest
 
-from rulec.compiler import candidates, ir, multirule, multirule_checks
-from rulec.compiler.events import EventTable, flatten, load_events
-from rulec.compiler.executor import execute
-from rulec.compiler.multirule import STRATEGIES, run_rules
-from rulec.compiler.prefilter import clauses
+from rulec.compiler import ir
 from rulec.compiler.rules import load_rules
+from rulec.compiler.run.events import EventTable, flatten, load_events
+from rulec.compiler.run.executor import execute
+from rulec.compiler.run.multirule import candidates
+from rulec.compiler.run.multirule import checks as multirule_checks
+from rulec.compiler.run.multirule import runner as multirule
+from rulec.compiler.run.multirule.prefilter import clauses
+from rulec.compiler.run.multirule.runner import STRATEGIES, run_rules
 
 SHARED = Path(__file__).resolve().parents[2] / "shared"
 
@@ -312,7 +315,7 @@ def test_nested_events_go_through_flatten(tmp_path):
 
 @pytest.mark.parametrize("materialize", [False, True])
 def test_engine_tables_of_flat_files_equal_their_rows(tmp_path, materialize):
-    from rulec.compiler.engines import DuckDBEngine
+    from rulec.compiler.run.engines import DuckDBEngine
 
     path = tmp_path / "e.ndjson"
     path.write_text("".join(json.dumps(e) + "\n" for e in FLAT))

@@ -9,9 +9,9 @@ from __future__ import annotations
 import duckdb
 import pytest
 
-from rulec.compiler.engines import plain
-from rulec.compiler.executor import result_row
-from rulec.compiler.multirule_rows import row_reader
+from rulec.compiler.run.engines import plain
+from rulec.compiler.run.executor import result_row
+from rulec.compiler.run.multirule.rows import row_reader
 
 # query                                                            expected first row
 QUERIES = [

@@ -32,12 +32,12 @@ from rulec.backends.kql import KqlBackend
 from rulec.backends.spl import SplBackend
 from rulec.backends.sql import SqlBackend
 from rulec.compiler import ir
-from rulec.compiler.engines import DuckDBEngine
-from rulec.compiler.engines_eql import EqlEngine, run_eql
-from rulec.compiler.engines_kql import KqlEngine
-from rulec.compiler.events import ROW, EventTable, flatten
-from rulec.compiler.executor import execute
 from rulec.compiler.frontends.kql import load_kql
+from rulec.compiler.run.engines import DuckDBEngine
+from rulec.compiler.run.engines_eql import EqlEngine, run_eql
+from rulec.compiler.run.engines_kql import KqlEngine
+from rulec.compiler.run.events import ROW, EventTable, flatten
+from rulec.compiler.run.executor import execute
 
 settings.register_profile(
     "ci",

@@ -14,9 +14,9 @@ import pytest
 
 from conftest import SHARED
 from rulec.compiler import ir
-from rulec.compiler.events import load_events
-from rulec.compiler.executor import execute
 from rulec.compiler.rules import load_rules
+from rulec.compiler.run.events import load_events
+from rulec.compiler.run.executor import execute
 
 
 def cases():

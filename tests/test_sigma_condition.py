@@ -32,8 +32,8 @@ from sigma.conditions import (
 from sigma.exceptions import SigmaConditionError
 
 from rulec.compiler import ir
-from rulec.compiler.frontends.sigma import load_sigma, resolve_pipeline
-from rulec.compiler.frontends.sigma_condition_parser import parse_condition
+from rulec.compiler.frontends.sigma.condition_parser import parse_condition
+from rulec.compiler.frontends.sigma.load import load_sigma, resolve_pipeline
 
 FIELDS = ("A", "B", "C")
 VALUES = ("x", "y", "z")

@@ -16,7 +16,7 @@ from test_kql_oracle import oracle_accepts
 from rulec.backends.kql import KqlBackend
 from rulec.compiler import ir
 from rulec.compiler.cli import main
-from rulec.compiler.frontends.sigma import load_sigma, resolve_pipeline
+from rulec.compiler.frontends.sigma.load import load_sigma, resolve_pipeline
 
 RULES = """\
 title: base

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from rulec.compiler import ir
-from rulec.compiler.frontends.sigma import load_sigma, resolve_pipeline
+from rulec.compiler.frontends.sigma.load import load_sigma, resolve_pipeline
 
 K = ir.MatchKind
 ANY, ONE = ir.Wildcard.ANY, ir.Wildcard.ONE

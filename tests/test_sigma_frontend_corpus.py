@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from rulec.compiler import ir
-from rulec.compiler.frontends.sigma import load_sigma
+from rulec.compiler.frontends.sigma.load import load_sigma
 
 SHARED = Path(__file__).resolve().parents[2] / "shared"
 RULES = SHARED / "corpus" / "sigma" / "rules"

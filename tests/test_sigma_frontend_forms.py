@@ -13,10 +13,10 @@ import pytest
 
 from rulec.backends.registry import emit
 from rulec.compiler import ir
-from rulec.compiler.engines import DuckDBEngine
-from rulec.compiler.events import EventTable, flatten
-from rulec.compiler.executor import execute
-from rulec.compiler.frontends.sigma import load_sigma
+from rulec.compiler.frontends.sigma.load import load_sigma
+from rulec.compiler.run.engines import DuckDBEngine
+from rulec.compiler.run.events import EventTable, flatten
+from rulec.compiler.run.executor import execute
 
 K = ir.MatchKind
 
@@ -160,7 +160,7 @@ def test_leading_regex_flags_become_match_flags(detection: str, expected: ir.Exp
 
 
 def test_prose_condition_is_reported_as_such_through_any_pipeline():
-    from rulec.compiler.frontends.sigma import resolve_pipeline
+    from rulec.compiler.frontends.sigma.load import resolve_pipeline
 
     text = rule("sel: {A: 1}\ncondition: write X from sel to list; then alert")
     for pipeline in (None, resolve_pipeline(["ecs_windows"])):

@@ -12,7 +12,7 @@ from __future__ import annotations
 import pytest
 
 from rulec.compiler import ir
-from rulec.compiler.frontends.sigma import load_sigma
+from rulec.compiler.frontends.sigma.load import load_sigma
 
 RULE = """\
 title: t

@@ -2,8 +2,8 @@
 
 Oracle: the Sigma specification (a list in `logsource` names alternative sources) and the counts
 of the events below, written by hand. Every engine runs the emitted query: DuckDB and PostgreSQL
-(SQL), Elastic's `eql` engine (EQL), `compiler/spl_evaluator.py` (SPL) and the KQL parsed back and
-executed. The pipeline adds each source's own condition, so event 1, which both sources'
+(SQL), Elastic's `eql` engine (EQL), `compiler/run/spl_evaluator.py` (SPL) and the KQL parsed
+back and executed. The pipeline adds each source's own condition, so event 1, which both sources'
 conditions accept, is the case that a union of the sources would count twice.
 """
 
@@ -18,12 +18,13 @@ from rulec.backends.eql import EqlBackend
 from rulec.backends.kql import KqlBackend
 from rulec.backends.spl import SplBackend
 from rulec.backends.sql import SqlBackend
-from rulec.compiler import ir, spl_evaluator
-from rulec.compiler.engines_eql import run_eql
-from rulec.compiler.events import ROW, EventTable
-from rulec.compiler.executor import execute
+from rulec.compiler import ir
 from rulec.compiler.frontends.kql import load_kql
-from rulec.compiler.frontends.sigma import load_sigma, resolve_pipeline
+from rulec.compiler.frontends.sigma.load import load_sigma, resolve_pipeline
+from rulec.compiler.run import spl_evaluator
+from rulec.compiler.run.engines_eql import run_eql
+from rulec.compiler.run.events import ROW, EventTable
+from rulec.compiler.run.executor import execute
 
 RULE = """\
 title: listed log sources

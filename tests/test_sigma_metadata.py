@@ -13,7 +13,7 @@ from click.testing import CliRunner
 
 from rulec.compiler import ir
 from rulec.compiler.cli import main
-from rulec.compiler.frontends.sigma import load_sigma
+from rulec.compiler.frontends.sigma.load import load_sigma
 
 BODY = """\
 logsource: {product: windows, category: process_creation}

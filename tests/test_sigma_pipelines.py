@@ -6,10 +6,10 @@ import pytest
 
 from rulec.backends.pipelines import OWN_DIR, default_pipeline, located, pipeline_sets
 from rulec.compiler import ir
-from rulec.compiler.engines import DuckDBEngine
-from rulec.compiler.events import EventTable, flatten
-from rulec.compiler.executor import execute
-from rulec.compiler.frontends.sigma import load_sigma, resolve_pipeline
+from rulec.compiler.frontends.sigma.load import load_sigma, resolve_pipeline
+from rulec.compiler.run.engines import DuckDBEngine
+from rulec.compiler.run.events import EventTable, flatten
+from rulec.compiler.run.executor import execute
 
 K = ir.MatchKind
 
@@ -380,7 +380,7 @@ def test_rules_that_do_not_pickle_are_parsed_again(tmp_path, monkeypatch):
     import pickle
     import types
 
-    from rulec.compiler.frontends import sigma
+    from rulec.compiler.frontends.sigma import load as sigma
 
     refused = []
 

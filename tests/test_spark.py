@@ -24,10 +24,10 @@ from sqlglot import exp
 from conftest import REPO, SHARED
 from rulec.backends.sql_java_regex import NotPortable, java_regex
 from rulec.compiler import ir
-from rulec.compiler.events import load_events
-from rulec.compiler.executor import execute, result_row
 from rulec.compiler.rules import load_rules
-from rulec.compiler.verify import find_cases, read_case
+from rulec.compiler.run.events import load_events
+from rulec.compiler.run.executor import execute, result_row
+from rulec.compiler.run.verify import find_cases, read_case
 
 BATCH = 40  # queries per Spark job
 
@@ -118,7 +118,7 @@ WHERE
 
 @pytest.mark.parametrize("target", ["spark", "sql:spark"])
 def test_spark_sql_text(tmp_path, target):
-    from rulec.compiler.convert import convert_file
+    from rulec.compiler.outcomes import convert_file
 
     rule = tmp_path / "r.yml"
     rule.write_text(SPARK_RULE)
@@ -127,7 +127,7 @@ def test_spark_sql_text(tmp_path, target):
 
 
 def test_spark_target_reports_a_regex_instead_of_emitting_it(tmp_path):
-    from rulec.compiler.convert import convert_file
+    from rulec.compiler.outcomes import convert_file
 
     rule = tmp_path / "r.yml"
     rule.write_text(
@@ -149,7 +149,7 @@ def spark_engine():
         if os.environ.get("RULEC_REQUIRE_SPARK") == "1":
             pytest.fail(f"pyspark is required here (RULEC_REQUIRE_SPARK=1): {error}")
         pytest.skip(f"pyspark is not installed (pip install rulec[spark]): {error}")
-    from rulec.compiler.engines_spark import SparkEngine
+    from rulec.compiler.run.engines_spark import SparkEngine
 
     settings = {
         "spark.sql.shuffle.partitions": "1",

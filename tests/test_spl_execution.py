@@ -1,6 +1,6 @@
 """Proof by execution for SPL: the Splunk searches rulec emits select what the reference selects.
 
-No Splunk runs here, so the `spl` engine (`compiler/spl_evaluator.py`) evaluates the emitted
+No Splunk runs here, so the `spl` engine (`compiler/run/spl_evaluator.py`) evaluates the emitted
 text by Splunk's documented semantics (its docstring cites the pages). First the evaluator
 itself is checked on searches whose Splunk results the documentation states; then every golden
 case and every ../shared/regression case is converted to SPL (the rule's own field names, no
@@ -36,10 +36,11 @@ from test_properties import (
 
 from rulec.backends.base import Options
 from rulec.backends.spl import TIME_APPROXIMATION, SplBackend
-from rulec.compiler import ir, spl_evaluator
-from rulec.compiler.engines_spl import SplEngine
-from rulec.compiler.events import ROW, EventTable
-from rulec.compiler.executor import execute
+from rulec.compiler import ir
+from rulec.compiler.run import spl_evaluator
+from rulec.compiler.run.engines_spl import SplEngine
+from rulec.compiler.run.events import ROW, EventTable
+from rulec.compiler.run.executor import execute
 
 # ------------------------------------------------------------------- the evaluator on its own
 

@@ -13,10 +13,10 @@ import pytest
 
 from rulec.backends.sql import SqlBackend
 from rulec.compiler import ir
-from rulec.compiler.engines import DuckDBEngine
-from rulec.compiler.events import EventTable, flatten
-from rulec.compiler.executor import execute
-from rulec.compiler.frontends.sigma import load_sigma
+from rulec.compiler.frontends.sigma.load import load_sigma
+from rulec.compiler.run.engines import DuckDBEngine
+from rulec.compiler.run.events import EventTable, flatten
+from rulec.compiler.run.executor import execute
 
 K = ir.CorrelationKind
 GE, GT = ir.CompareOp.GE, ir.CompareOp.GT

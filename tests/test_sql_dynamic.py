@@ -12,8 +12,8 @@ import pytest
 from rulec.backends.base import Options
 from rulec.backends.sql import SqlBackend
 from rulec.compiler import ir
-from rulec.compiler.engines import DuckDBEngine
-from rulec.compiler.events import EventTable
+from rulec.compiler.run.engines import DuckDBEngine
+from rulec.compiler.run.events import EventTable
 
 F = ir.FieldRef
 ROWS = (

@@ -11,10 +11,10 @@ import pytest
 from rulec.backends.base import Options
 from rulec.backends.sql import SqlBackend
 from rulec.compiler import ir
-from rulec.compiler.engines import DuckDBEngine
-from rulec.compiler.events import EventTable
-from rulec.compiler.executor import execute
 from rulec.compiler.frontends.kql import load_kql
+from rulec.compiler.run.engines import DuckDBEngine
+from rulec.compiler.run.events import EventTable
+from rulec.compiler.run.executor import execute
 
 GEO_COLUMNS = ("network", "country", "state", "city", "latitude", "longitude")
 GEO_ROWS = (

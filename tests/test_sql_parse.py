@@ -15,9 +15,9 @@ from rulec.backends.base import Options
 from rulec.backends.sql import SqlBackend
 from rulec.backends.sql_parse import pattern
 from rulec.compiler import ir
-from rulec.compiler.engines import DuckDBEngine
-from rulec.compiler.events import EventTable
 from rulec.compiler.frontends.kql import load_kql
+from rulec.compiler.run.engines import DuckDBEngine
+from rulec.compiler.run.events import EventTable
 
 MEMBER = "CN=John,OU=Users,DC=corp"
 SLICES = "Event: (resourceName=Sched, totalSlices=27, lockTime=2016-02-17 08:40:01)"

@@ -14,9 +14,9 @@ from datetime import datetime, timedelta, timezone
 import pytest
 
 from rulec.compiler import ir
-from rulec.compiler.events import ROW, EventTable
-from rulec.compiler.executor import execute
 from rulec.compiler.frontends.kql import load_kql
+from rulec.compiler.run.events import ROW, EventTable
+from rulec.compiler.run.executor import execute
 
 TEN = EventTable((ROW, "a"), tuple({ROW: i, "a": str(11 - i)} for i in range(1, 11)))
 

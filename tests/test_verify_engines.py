@@ -14,11 +14,11 @@ import pytest
 from click.testing import CliRunner
 
 from conftest import REPO
-from rulec.compiler import engine_choice
 from rulec.compiler.cli import main
-from rulec.compiler.engines_spl import SplEngine
-from rulec.compiler.equivalence import Inputs, differences
-from rulec.compiler.events import EventTable
+from rulec.compiler.run import engine_choice
+from rulec.compiler.run.engines_spl import SplEngine
+from rulec.compiler.run.equivalence import Inputs, differences
+from rulec.compiler.run.events import EventTable
 
 pytest.importorskip("eql", reason="the eql engine runs on Elastic's eql package")
 

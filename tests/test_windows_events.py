@@ -14,8 +14,8 @@ from pathlib import Path
 import pytest
 
 from rulec.compiler import ir
-from rulec.compiler.events import load_events
-from rulec.compiler.executor import execute
+from rulec.compiler.run.events import load_events
+from rulec.compiler.run.executor import execute
 from rulec.compiler.windows_logs import load_windows_rules
 
 SAMPLES = "evtx/EVTX-ATTACK-SAMPLES"

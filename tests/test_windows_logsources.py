@@ -18,9 +18,9 @@ from click.testing import CliRunner
 
 from rulec.compiler import ir
 from rulec.compiler.cli import main
-from rulec.compiler.events import load_events
-from rulec.compiler.multirule import run_rules
 from rulec.compiler.rules import discover
+from rulec.compiler.run.events import load_events
+from rulec.compiler.run.multirule.runner import run_rules
 from rulec.compiler.windows_logs import load_windows_rules
 
 SYSMON = "Microsoft-Windows-Sysmon/Operational"

@@ -24,7 +24,7 @@ with atheris.instrument_imports():
 
     from rulec.compiler import ir
     from rulec.compiler.frontends.kql import load_kql
-    from rulec.compiler.frontends.sigma import load_sigma
+    from rulec.compiler.frontends.sigma.load import load_sigma
 
 FRONT_ENDS = {"sigma": (load_sigma, "fuzz.yml"), "kql": (load_kql, "fuzz.kql")}
 

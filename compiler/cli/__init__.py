@@ -1,0 +1,671 @@
+"""The `rulec` command line: convert, run, verify.
+
+Exit status: 0 when everything converted (or matched golden), 1 when some rule failed (the others
+are still converted and written), 2 for bad usage. With `--format json` each result is one JSON
+object per line. Diagnostics go to stderr as `file:line:column: error[code]: message`.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import time
+import warnings
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import replace
+from datetime import datetime
+from pathlib import Path, PurePosixPath
+
+import click
+
+from rulec.backends import deploy
+from rulec.backends.base import Options, TableMap
+from rulec.backends.deploy import FORMATS as DEPLOY_FORMATS
+from rulec.backends.pipelines import pipelines_for
+from rulec.backends.registry import backend_for, expand
+from rulec.compiler import ir
+from rulec.compiler.artefacts import artefact_plan
+from rulec.compiler.check import check_paths
+from rulec.compiler.cli.cards import catalog, diff, emit, explain, warn
+from rulec.compiler.cli.list import list_
+from rulec.compiler.cli.summary import convert_summary, count_run, failures, run_summary
+from rulec.compiler.cli.sync import sync_folder
+from rulec.compiler.cli.verify import table_paths, verify
+from rulec.compiler.corpus import convert_corpus
+from rulec.compiler.folder_sync import Plan
+from rulec.compiler.outcomes import Outcome, strict_outcome
+from rulec.compiler.project import Project, load_project
+from rulec.compiler.query_files import NameClash, plan_queries, rule_names
+from rulec.compiler.report import diagnostic_json, diagnostic_text, outcome_json, outcome_text
+from rulec.compiler.rules import discover, empty_folders, load_rules, resolve_pipeline
+from rulec.compiler.schema_file import read_schema
+from rulec.compiler.windows_logs import is_windows, load_windows_rules
+
+FORMATS = click.Choice(["text", "json"])
+CONVERT_FORMATS = click.Choice(["text", "json", *DEPLOY_FORMATS])
+
+
+def _parse_now(value: str | None) -> datetime | None:
+    if value is None:
+        return None
+    try:
+        return datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        raise click.BadParameter(f"not an ISO 8601 time: {value!r}", param_hint="--now") from None
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="rulec", prog_name="rulec", message="%(prog)s %(version)s")
+@click.option("--debug", is_flag=True, help="Show Python tracebacks for internal errors.")
+@click.pass_context
+def main(ctx: click.Context, debug: bool) -> None:
+    """rulec compiles Sigma and KQL detection rules to SQL, EQL, SPL and KQL."""
+    ctx.obj = {"debug": debug}
+
+
+@main.command()
+@click.option(
+    "-t",
+    "--target",
+    "targets",
+    multiple=True,
+    help="duckdb, postgres, spark, sql:<dialect>, eql, spl, kql or all (repeatable; "
+    "rulec list targets).",
+)
+@click.option(
+    "-p",
+    "--pipeline",
+    "pipelines",
+    multiple=True,
+    help="Sigma processing pipeline: plugin name or YAML file (repeatable, in order).",
+)
+@click.option(
+    "--without-pipeline",
+    "without",
+    is_flag=True,
+    help="Keep the rules' own field names: no default pipeline for any target.",
+)
+@click.option(
+    "--format",
+    "fmt",
+    type=CONVERT_FORMATS,
+    help="text (the default), json, or a deploy format: " + ", ".join(DEPLOY_FORMATS) + ".",
+)
+@click.option(
+    "--allow",
+    "allowed",
+    multiple=True,
+    metavar="APPROXIMATION",
+    help="Allow a reported approximation (bucket, case, runs, numeric, empty, time-format); "
+    "repeatable or comma-separated.",
+)
+@click.option(
+    "-o",
+    "--output",
+    type=click.Path(),
+    help="Write to this file (atomically) instead of standard output; DIR/ (ending in /): "
+    "one file per rule and target (with a deploy format: one artefact per rule).",
+)
+@click.option(
+    "--check",
+    is_flag=True,
+    help="Write nothing; exit 1 listing the files of -o that would change (without -o: "
+    "exit 1 if a rule fails).",
+)
+@click.option(
+    "--prune",
+    is_flag=True,
+    help="With -o DIR/: remove query files whose rule is gone (without it they are listed).",
+)
+@click.option(
+    "--schema",
+    "schema_file",
+    type=click.Path(exists=True, path_type=Path),
+    help="YAML: table -> its columns (for SQL from KQL extend/join/union).",
+)
+@click.option(
+    "-j",
+    "--jobs",
+    type=click.IntRange(min=1),
+    help="Worker processes (default: every core once there are enough files).",
+)
+@click.option(
+    "--cache",
+    "cache_dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Reuse conversions of unchanged rules from this folder (keyed by content).",
+)
+@click.option(
+    "--table-name",
+    metavar="NAME",
+    help="The table SQL targets read (default: events); dotted for a schema: db.events.",
+)
+@click.option(
+    "--table-map",
+    "table_map_file",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="YAML: Sigma log sources -> the tables SQL targets read (see README).",
+)
+@click.option("--strict", is_flag=True, help="Warnings (e.g. about a rule's metadata) are errors.")
+@click.argument("paths", nargs=-1, type=click.Path(exists=True))
+@click.pass_context
+def convert(
+    ctx,
+    targets,
+    pipelines,
+    without,
+    fmt,
+    allowed,
+    output,
+    check,
+    prune,
+    schema_file,
+    jobs,
+    cache_dir,
+    table_name,
+    table_map_file,
+    strict,
+    paths,
+) -> None:
+    """Convert rules (files or folders) to one or more targets, or to a deploy format.
+
+    Settings not given here come from the project file (rulec.toml or [tool.rulec] in
+    pyproject.toml); its output is used only with its own paths."""
+    if pipelines and without:
+        raise click.BadParameter("give -p or --without-pipeline, not both", param_hint="-p")
+    project = _project()
+    if not paths:
+        paths, output = _project_paths(project), output or project.output
+    fmt = fmt or project.format or "text"
+    schema_file = schema_file or (project.schema and Path(project.schema))
+    cache_dir = cache_dir or (project.cache and Path(project.cache))
+    chosen = {"*": pipelines} if pipelines or without else project.pipelines
+    without = without or (not pipelines and project.without_pipeline)
+    to_folder = _output_mode(output, fmt, check, prune)
+    names = _targets(targets or (() if fmt in DEPLOY_FORMATS else project.targets), fmt)
+    options = Options(
+        tables=project.tables
+        if table_name is None and table_map_file is None
+        else _tables(table_name, table_map_file, names),
+        pipelines=() if without else (tuple(pipelines) or None),
+        schema=_schema(schema_file) if schema_file else {},
+        approximations=frozenset(
+            a for spec in allowed or project.allow for a in spec.split(",") if a
+        ),
+    )
+    groups = _pipeline_groups(names, chosen, without)
+    empty = _report_empty(paths)
+    files = discover(paths)
+    with _Progress(len(files), "converting") as progress:
+        results = convert_corpus(
+            files, groups, options, cache_dir, jobs, progress, ctx.obj["debug"]
+        )
+    outcomes = [strict_outcome(o) if strict else o for result in results for o in result.outcomes]
+    for result in results:
+        for warning in result.warnings:
+            warn(replace(warning, severity="error") if strict else warning)
+    for failure in failures(outcomes):
+        click.echo(diagnostic_text(failure), err=True)
+    for outcome in outcomes if fmt in DEPLOY_FORMATS else ():
+        for note in outcome.notes if outcome.ok else ():
+            click.echo(diagnostic_text(note), err=True)
+    changed = False
+    if to_folder:
+        plan = (
+            artefact_plan(fmt, outcomes)
+            if fmt in DEPLOY_FORMATS
+            else _query_plan(outcomes, files, paths, names)
+        )
+        changed = sync_folder(Path(output), plan, check, prune)
+    elif check and output:
+        single = Plan({PurePosixPath(Path(output).name): _render(outcomes, fmt)})
+        changed = sync_folder(Path(output).parent, single, check, prune)
+    elif not check:
+        emit(_render(outcomes, fmt), output and Path(output))
+    _summarise(convert_summary(outcomes, len(files)))
+    warned = strict and any(result.warnings for result in results)
+    ctx.exit(1 if changed or warned or empty or not all(o.ok for o in outcomes) else 0)
+
+
+def _output_mode(output: str | None, fmt: str, check: bool, prune: bool) -> bool:
+    """Whether `-o` names a folder (DIR/: one file per rule and target); bad combinations of
+    --check and --prune are usage errors."""
+    to_folder = output is not None and output.endswith(("/", os.sep))
+    if prune and not to_folder:
+        raise click.BadParameter("--prune works on -o DIR/ (ending in /)", param_hint="--prune")
+    if to_folder and fmt not in ("text", *DEPLOY_FORMATS):
+        raise click.BadParameter(
+            "-o DIR/ writes one query file per rule and target (--format text) or one artefact "
+            "per rule (a deploy format)",
+            param_hint="-o",
+        )
+    return to_folder
+
+
+def _query_plan(outcomes, files, paths, targets) -> Plan:
+    try:
+        return plan_queries(outcomes, rule_names(files, paths), targets)
+    except NameClash as error:
+        raise click.ClickException(str(error)) from None
+
+
+@main.command()
+@click.option("--format", "fmt", type=FORMATS, default="text", show_default=True)
+@click.argument("paths", nargs=-1, required=True, type=click.Path(exists=True))
+@click.pass_context
+def check(ctx, fmt, paths) -> None:
+    """Lint Sigma rules against SigmaHQ's rule schema and conventions (as `sigma check`)."""
+    findings, files = check_paths(paths)
+    for finding in findings:
+        if fmt == "json":
+            click.echo(json.dumps({**diagnostic_json(finding), "severity": finding.severity}))
+        else:
+            click.echo(diagnostic_text(finding))
+    click.echo(f"{len(findings)} findings in {files} Sigma files", err=True)
+    ctx.exit(1 if findings else 0)
+
+
+def _summarise(text: str) -> None:
+    """The closing summary on stderr, after everything on stdout."""
+    sys.stdout.flush()
+    click.echo(text, err=True)
+
+
+def _report_empty(paths: tuple[str, ...]) -> bool:
+    """Report each folder given that holds no rule file; True when there was one."""
+    found = empty_folders(paths)
+    for diagnostic in found:
+        click.echo(diagnostic_text(diagnostic), err=True)
+    return bool(found)
+
+
+def _targets(targets: tuple[str, ...], fmt: str) -> list[str]:
+    """The targets to emit: those named, or the one a deploy format carries."""
+    if fmt in DEPLOY_FORMATS:
+        if targets:
+            raise click.BadParameter(
+                f"--format {fmt} sets the target itself", param_hint="--target"
+            )
+        return [fmt]
+    if not targets:
+        raise click.BadParameter("name at least one target", param_hint="--target")
+    names = expand(targets)
+    for name in names:
+        try:
+            backend_for(name)
+        except ValueError as error:
+            raise click.BadParameter(str(error), param_hint="--target") from None
+    return names
+
+
+def _tables(name: str | None, path: Path | None, targets: list[str]) -> TableMap:
+    """The tables SQL targets read (`table_map`); naming them for other targets is refused."""
+    from rulec.backends.registry import is_sql
+    from rulec.compiler.table_map import table_map
+
+    if name is None and path is None:
+        return TableMap()
+    others = [t for t in targets if not is_sql(t)]
+    if others:
+        raise click.BadParameter(
+            f"tables are named for SQL targets only, not {', '.join(others)}",
+            param_hint="--table-name/--table-map",
+        )
+    try:
+        return table_map(name, path)
+    except ir.RuleError as error:
+        raise click.BadParameter(
+            diagnostic_text(error.diagnostic), param_hint="--table-map"
+        ) from None
+
+
+def _pipeline_groups(
+    names: list[str], chosen: Mapping[str, tuple[str, ...]], without: bool
+) -> dict[tuple[str, ...], list[str]]:
+    """Targets grouped by the Sigma pipelines they need (`chosen`: target or `*` -> pipelines,
+    else each target's default); each group's pipelines are resolved here first so that a bad
+    name is a usage error."""
+    groups: dict[tuple[str, ...], list[str]] = {}
+    for name in names:
+        target = deploy.pipeline_target(name) if name in DEPLOY_FORMATS else name
+        mine = next((chosen[key] for key in (name, target, "*") if key in chosen), ())
+        key = pipelines_for(target, mine, without)
+        groups.setdefault(key, []).append(name)
+    for key in groups:
+        _pipeline(key)
+    return groups
+
+
+class _BadProject(click.ClickException):
+    exit_code = 2
+
+
+def _project() -> Project:
+    try:
+        return load_project()
+    except ir.RuleError as error:
+        raise _BadProject(diagnostic_text(error.diagnostic)) from None
+
+
+def _project_paths(project: Project) -> tuple[str, ...]:
+    """The project's rule paths, each of which must exist; none at all is a usage error."""
+    if not project.paths:
+        where = f" (or `paths` in {project.file})" if project.file else " (or a rulec.toml)"
+        raise click.BadParameter(f"name rule files or folders{where}", param_hint="PATH")
+    for path in project.paths:
+        if not Path(path).exists():
+            raise _BadProject(f"{project.file}: error[project.missing-path]: {path} does not exist")
+    return project.paths
+
+
+def _render(outcomes: list[Outcome], fmt: str) -> str:
+    if fmt in DEPLOY_FORMATS:
+        return deploy.stream(fmt, [o.query for o in outcomes if o.ok])
+    render = outcome_json if fmt == "json" else outcome_text
+    return "".join(render(o) + "\n" for o in outcomes if fmt == "json" or o.ok)
+
+
+def _schema(path: Path) -> dict[str, tuple[str, ...]]:
+    try:
+        return read_schema(path)
+    except ir.RuleError as error:
+        raise click.BadParameter(diagnostic_text(error.diagnostic), param_hint="--schema") from None
+
+
+def _pipeline(names: tuple[str, ...]) -> object | None:
+    try:
+        return resolve_pipeline(names)
+    except ir.RuleError as error:
+        raise click.BadParameter(error.diagnostic.message, param_hint="--pipeline") from None
+
+
+ENGINE_OPTION = click.option(
+    "--engine",
+    type=click.Choice(["duckdb", "postgres", "spark"]),
+    default="duckdb",
+    show_default=True,
+    help="Where the compiled SQL runs (postgres: through the libpq environment, PGHOST...).",
+)
+RUN_ENGINE_OPTION = click.option(
+    "--engine",
+    type=click.Choice(["duckdb", "postgres", "spark", "eql", "kql", "spl"]),
+    default="duckdb",
+    show_default=True,
+    help="Where the rules run: compiled SQL on duckdb, postgres (the libpq environment, "
+    "PGHOST...) or spark; or each target's text: eql (Elastic's eql engine), kql (read back "
+    "and executed), spl (the evaluator of Splunk's documented SPL).",
+)
+SPARK_MASTER_OPTION = click.option(
+    "--spark-master", metavar="URL", help="Spark master (default: a local session)."
+)
+
+
+@main.command()
+@click.argument("rules", nargs=-1, required=True, type=click.Path(exists=True))
+@click.option(
+    "--events",
+    "events",
+    multiple=True,
+    required=True,
+    help="Event file, folder or glob (NDJSON, JSON, CSV, Parquet, EVTX); repeatable.",
+)
+@click.option(
+    "--table",
+    "tables",
+    multiple=True,
+    metavar="NAME=PATH",
+    help="Bind a further table (for joins, invoked functions).",
+)
+@click.option("--now", help="Fix the clock (ISO 8601) for now() and ago().")
+@click.option(
+    "--time-field",
+    help="Event time field for windows (default: the first the events have of TimeCreated, "
+    "@timestamp, Timestamp, TimeGenerated, _time, UtcTime).",
+)
+@click.option(
+    "-p",
+    "--pipeline",
+    "pipelines",
+    multiple=True,
+    help="Sigma processing pipeline (default on Windows events: each rule's Windows logs).",
+)
+@click.option(
+    "--without-pipeline",
+    "without",
+    is_flag=True,
+    help="Keep the rules' own field names and run them on every event.",
+)
+@click.option("--format", "fmt", type=FORMATS, default="text", show_default=True)
+@click.option("--all", "show_all", is_flag=True, help="Print every rule, matched or not.")
+@click.option(
+    "-o",
+    "--output",
+    type=click.Path(path_type=Path),
+    help="Write the results to this file (atomically) instead of standard output.",
+)
+@RUN_ENGINE_OPTION
+@SPARK_MASTER_OPTION
+@click.pass_context
+def run(
+    ctx,
+    rules,
+    events,
+    tables,
+    now,
+    time_field,
+    pipelines,
+    without,
+    fmt,
+    show_all,
+    output,
+    engine,
+    spark_master,
+) -> None:
+    """Run rules over events (on DuckDB unless --engine says otherwise); print the rules that
+    match (every rule with --all) and their rows, then a summary on standard error."""
+    from rulec.compiler.run.engine_choice import load_on, run_each
+    from rulec.compiler.run.engines import EngineLimit
+    from rulec.compiler.run.multirule.runner import run_rules
+
+    started = time.monotonic()
+    debug = ctx.obj["debug"]
+    chosen = _engine(engine, spark_master)
+    moment = _parse_now(now)
+    bound = table_paths(tables)
+    try:
+        data = load_on(chosen, events)
+        extra = {name: load_on(chosen, [path]) for name, path in bound.items()}
+    except ir.RuleError as error:
+        click.echo(diagnostic_text(error.diagnostic), err=True)
+        ctx.exit(1)
+    if pipelines and without:
+        raise click.BadParameter("give -p or --without-pipeline, not both", param_hint="-p")
+    pipeline = _pipeline(pipelines)
+    failed = _report_empty(rules)
+    printed = _RunPrinter(fmt, show_all)
+    scoped = not pipelines and not without and is_windows(data.columns)
+    loaded: list[tuple[Path, ir.Query]] = []
+    for path in discover(rules):
+        for item in _load(path, pipeline, debug, scoped):
+            if isinstance(item, ir.Diagnostic):
+                failed = True
+                printed(path, None, item, [])
+            else:
+                loaded.append((path, item))
+    queries = [q for _, q in loaded]
+    time_field = _time_field(time_field, data, queries)
+    with _run_warnings():
+        with _Progress(len(loaded), "running") as progress:
+            if engine == "duckdb":
+                runs = run_rules(
+                    queries, data, extra, moment, time_field, engine=chosen, progress=progress
+                )
+            else:
+                runs = run_each(queries, chosen, data, extra, moment, time_field, progress)
+        for (path, query), result in zip(loaded, runs, strict=True):
+            if result.ok:
+                printed(path, query, None, [_located(row, data) for row in result.rows])
+                continue
+            failed = True
+            if isinstance(result.error, ir.RuleError):
+                printed(path, query, result.error.diagnostic, [])
+            elif isinstance(result.error, EngineLimit):
+                limit = ir.Diagnostic("run.engine-limit", str(result.error), ir.Span(str(path)))
+                printed(path, query, limit, [])
+            elif debug:
+                raise result.error
+            else:
+                printed(path, query, _internal(result.error, path), [])
+    emit("".join(printed.lines), output)
+    count = count_run(printed.results, time.monotonic() - started)
+    _summarise(run_summary(count, printed.errors))
+    ctx.exit(1 if failed else 0)
+
+
+@contextmanager
+def _run_warnings() -> Iterator[None]:
+    """Warnings about the events raised while rules run, printed once each as diagnostics."""
+    from rulec.compiler.run.executor import RunWarning
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", RunWarning)
+        yield
+    shown = set()
+    for item in caught:
+        if isinstance(item.message, RunWarning) and item.message.diagnostic not in shown:
+            shown.add(item.message.diagnostic)
+            warn(item.message.diagnostic)
+
+
+def _located(row: dict, events) -> dict:
+    """An event row with the file it came from and its record there (`_file`, `_record`)."""
+    where = getattr(events, "origin", None)  # tables Spark reads itself have none
+    origin = where(row["_row"]) if where and isinstance(row.get("_row"), int) else None
+    if origin is None:
+        return row
+    first = {"_row": row["_row"], "_file": origin[0], "_record": origin[1]}
+    return first | {key: value for key, value in row.items() if key != "_row"}
+
+
+class _Progress:
+    """A progress callback drawing a bar on a terminal for long runs; silent in pipes."""
+
+    def __init__(self, total: int, label: str):
+        self.bar = None
+        if total > 20 and sys.stderr.isatty():
+            self.bar = click.progressbar(length=total, label=label, file=sys.stderr)
+
+    def __enter__(self):
+        if self.bar is None:
+            return None
+        self.bar.__enter__()
+        return lambda done, total: self.bar.update(done - self.bar.pos)
+
+    def __exit__(self, *exc: object) -> None:
+        if self.bar is not None:
+            self.bar.__exit__(*exc)
+
+
+def _load(
+    path: Path, pipeline: object | None, debug: bool, windows: bool = False
+) -> list[ir.Query | ir.Diagnostic]:
+    """The file's rules through `pipeline`, or (`windows`) each scoped to its Windows logs."""
+    try:
+        return load_windows_rules(path, warn) if windows else load_rules(path, pipeline, warn)
+    except Exception as error:
+        if debug:
+            raise
+        return [_internal(error, path)]
+
+
+def _internal(error: Exception, path: Path) -> ir.Diagnostic:
+    from rulec.compiler.outcomes import internal
+
+    return internal(error, path)
+
+
+def _time_field(given: str | None, data, queries: list[ir.Query]) -> str | None:
+    """The events' time field for window rules (see `event_time`); warnings on stderr."""
+    from rulec.compiler.run.event_time import choose_time_field
+
+    chosen, warnings = choose_time_field(given, data.columns, queries)
+    for warning in warnings:
+        warn(warning)
+    return chosen
+
+
+class _RunPrinter:
+    """Each rule's result of `rulec run` as a line (JSON) or a block (text), kept in `lines` for
+    standard output: failures always, rules without rows only when `show_all`. Text diagnostics
+    go to standard error at once; `results` and `errors` feed the summary."""
+
+    def __init__(self, fmt: str, show_all: bool) -> None:
+        self.fmt, self.show_all = fmt, show_all
+        self.lines: list[str] = []
+        self.results: list[list[dict[str, object]] | None] = []
+        self.errors: list[ir.Diagnostic] = []
+
+    def __call__(self, path, query, error, rows) -> None:
+        self.results.append(None if error is not None else rows)
+        if error is not None:
+            self.errors.append(error)
+        elif not rows and not self.show_all:
+            return
+        meta = query.meta if query is not None else None
+        if self.fmt == "json":
+            out: dict[str, object] = {"rule": str(path)}
+            if meta and meta.id:
+                out["id"] = meta.id
+            out["ok"] = error is None
+            if error is None:
+                out["matches"] = len(rows)
+                out["rows"] = rows
+            else:
+                out["error"] = diagnostic_json(error)
+            self.lines.append(json.dumps(out, ensure_ascii=False, default=str) + "\n")
+            return
+        if error is not None:
+            click.echo(diagnostic_text(error), err=True)
+            return
+        title = f" {meta.title}" if meta and meta.title else ""
+        self.lines.append(f"== {path}{title}: {len(rows)} match{'es' if len(rows) != 1 else ''}\n")
+        for row in rows:
+            present = {k: v for k, v in row.items() if v is not None}
+            self.lines.append("   " + json.dumps(present, ensure_ascii=False, default=str) + "\n")
+
+
+def _engine(name: str, spark_master: str | None):
+    """The engine to run on (None: DuckDB, as each command makes it); one that cannot start is
+    an error naming why."""
+    from rulec.compiler.run.engine_choice import make_engine
+
+    if spark_master and name != "spark":
+        raise click.UsageError("--spark-master needs --engine spark")
+    if name == "duckdb":
+        return None
+    try:
+        return make_engine(name, spark_master)
+    except Exception as error:
+        raise click.ClickException(f"cannot start the {name} engine: {error}") from None
+
+
+def entry() -> None:
+    """Console entry point: no traceback reaches the user unless `--debug` is given."""
+    try:
+        main()
+    except Exception as error:
+        if "--debug" in sys.argv[1:]:
+            raise
+        click.echo(
+            f"rulec: internal error ({type(error).__name__}: {error}); rerun with --debug", err=True
+        )
+        sys.exit(1)
+
+
+main.add_command(explain)
+main.add_command(catalog)
+main.add_command(diff)
+main.add_command(verify)
+main.add_command(list_)

@@ -1,0 +1,578 @@
+"""Many rules over the same events in one pass.
+
+Rules that read the same table share its scans. By default (`prefilter`), the events each rule
+may match are found for all rules at once from the literal text its filter needs
+(`candidates`), and each rule's exact filter then runs on its candidates only, many rules to a
+statement (`checks`); the other strategies evaluate every filter in one SELECT that
+yields, for each event that any rule keeps, the numbers of the rules that keep it. A rule
+whose pipeline goes on after its filter (an aggregation, a window) then runs the rest of its
+pipeline over the events its filter kept. A rule that does not fit (tabular let-bindings, no
+leading filter, a field the table lacks, a filter that fails) runs on its own, so each rule's
+result is exactly what `executor.execute` returns for it alone.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, replace
+from datetime import datetime
+from functools import partial
+
+from sqlglot import exp
+
+from rulec.backends.base import Options
+from rulec.backends.sql import SqlBackend
+from rulec.compiler import ir
+from rulec.compiler.run.engines import DuckDBEngine, quote
+from rulec.compiler.run.events import RAW, ROW, EventTable
+from rulec.compiler.run.executor import build, execute, main_table, stored_lookup
+from rulec.compiler.run.multirule.candidates import RULE, find_candidates
+from rulec.compiler.run.multirule.checks import check_all
+from rulec.compiler.run.multirule.prefilter import clauses
+from rulec.compiler.run.multirule.rows import Rows, row_reader
+
+EVENTS = "_rulec_events"
+KEPT = "_rulec_kept"
+RULES = "_rulec_rules"
+STRATEGIES = ("prefilter", "lowered", "or-list", "case-list", "union-all", "per-rule")
+LOWERED = "_rulec_lowered"
+CANDIDATES = "_rulec_candidates"
+SLICE = 500_000  # events per slice of the `lowered` scan, which bounds its memory
+RULES_PER_QUERY = 128  # filters per statement over a slice: huge statements plan slowly
+CHUNK = 4096
+FETCH = 10_000  # rows fetched from DuckDB at a time
+ROWS_PER_READ = 50_000  # matched events read per statement
+
+Progress = Callable[[int, int], None]
+Kept = dict[int, list[int]]
+
+
+class RuleRun:
+    """One rule's result: its rows (as `execute` returns them) or the error `execute` raises.
+
+    Rows found by a shared scan are read from the scan's compact rows each time `rows` is
+    read (`read`), so that a caller going through the rules one at a time holds the row dicts
+    of one rule only.
+    """
+
+    __slots__ = ("_read", "_rows", "error")
+
+    def __init__(
+        self,
+        rows: list[dict[str, object]] | None = None,
+        error: Exception | None = None,
+        read: Callable[[], list[dict[str, object]]] | None = None,
+    ):
+        self._rows, self._read, self.error = rows, read, error
+
+    @property
+    def rows(self) -> list[dict[str, object]] | None:
+        return self._read() if self._read is not None else self._rows
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None
+
+
+@dataclass(frozen=True)
+class Plan:
+    """A rule in the shared scan: its table, its filter, and what follows the filter."""
+
+    index: int
+    table: str
+    predicate: exp.Expression
+    rest: tuple[ir.Stage, ...]
+    nested: bool = False  # the filter holds a subquery
+    columns: frozenset[str] = frozenset()  # the columns the filter reads
+
+
+def run_rules(
+    queries: Sequence[ir.Query],
+    events: EventTable | None = None,
+    tables: Mapping[str, EventTable] | None = None,
+    now: datetime | None = None,
+    time_field: str | None = None,
+    engine: DuckDBEngine | None = None,
+    progress: Progress | None = None,
+    strategy: str = "prefilter",
+) -> list[RuleRun]:
+    """Each query's result over the same events, with one scan per table for all filters.
+
+    `events` binds to each rule's main table and `tables` by name, as in `execute`.
+    `progress(done, total)` is called as rules finish.
+    """
+    if strategy not in STRATEGIES:
+        raise ValueError(f"unknown strategy {strategy!r}: expected one of {STRATEGIES}")
+    runner = Runner(engine or DuckDBEngine(), events, dict(tables or {}), now, time_field)
+    runner.load({main_table(q) for q in queries})
+    results: dict[int, RuleRun] = {}
+    plans: list[Plan] = []
+    report = progress or (lambda done, total: None)
+    for index, query in enumerate(queries):
+        planned = runner.plan(index, query)
+        if isinstance(planned, Plan):
+            plans.append(planned)
+        else:
+            results[index] = planned
+            report(len(results), len(queries))
+    for table in sorted({p.table for p in plans}):
+        group = [p for p in plans if p.table == table]
+        for start in range(0, len(group), CHUNK):
+            chunk = group[start : start + CHUNK]
+            results.update(runner.run_group(table, chunk, queries, strategy))
+            report(len(results), len(queries))
+    return [results[i] for i in range(len(queries))]
+
+
+class Runner:
+    """One engine with every table loaded once; plans, scans and finishes the rules."""
+
+    def __init__(
+        self,
+        engine: DuckDBEngine,
+        events: EventTable | None,
+        tables: dict[str, EventTable],
+        now: datetime | None,
+        time_field: str | None,
+    ):
+        self.engine = engine
+        self.events = events
+        self.tables = tables
+        self.now = now
+        self.time_field = time_field
+        self.columns: dict[str, set[str]] = {}
+        self.stored = stored_lookup(engine)
+
+    def load(self, mains: set[str]) -> None:
+        """Each table once; the events under every main table name that `tables` leaves free."""
+        for name, table in self.tables.items():
+            self.engine.load(name, table)
+        if self.events is not None:
+            self.engine.load(EVENTS, self.events)
+            for name in sorted(mains - set(self.tables)):
+                self.engine.alias(name, EVENTS)
+
+    def backend_for(self, query: ir.Query) -> SqlBackend:
+        """The SQL back end with the options `execute` gives it for this rule alone."""
+        schema = {name: table.columns for name, table in self.tables.items()}
+        if self.events is not None:
+            schema.setdefault(main_table(query), self.events.columns)
+        options = Options(now=self.now, time_field=self.time_field, schema=schema)
+        return SqlBackend(self.engine.dialect, options)
+
+    def bound_for(self, query: ir.Query) -> set[str]:
+        """The tables `execute` would load for this rule alone."""
+        names = set(self.tables)
+        if self.events is not None:
+            names.add(main_table(query))
+        return names
+
+    def plan(self, index: int, query: ir.Query) -> Plan | RuleRun:
+        """The rule's part in the shared scan, or its result when it must run alone."""
+        try:
+            backend = self.backend_for(query)
+            query = backend.one_scan(query)
+            whole = build(backend, query, self.stored)
+        except Exception as error:
+            return RuleRun(error=error)
+        reads = Reads(whole)
+        if not reads.tables <= self.bound_for(query):
+            return self.alone(query, fresh=True)
+        table = main_table(query)
+        split = _split(query)
+        if split is None or table not in self.bound_for(query):
+            return self.alone(query)
+        filters, rest = split
+        if rest:
+            whole = build(backend, replace(query, pipeline=filters), self.stored)
+            reads = Reads(whole)
+        predicate = _where_of(whole, table)
+        if predicate is None or not reads.columns <= self.table_columns(table):
+            return self.alone(query)
+        return Plan(index, table, predicate, rest, reads.selects > 1, frozenset(reads.columns))
+
+    def table_columns(self, table: str) -> set[str]:
+        if table not in self.columns:
+            self.columns[table] = set(self.engine.columns(table))
+        return self.columns[table]
+
+    def alone(self, query: ir.Query, fresh: bool = False) -> RuleRun:
+        """The rule through `execute`: on the shared engine, or with its own tables only."""
+        try:
+            if fresh:
+                rows = execute(query, self.events, self.tables, self.now, self.time_field)
+            else:
+                rows = execute(query, None, None, self.now, self.time_field, self.engine)
+        except Exception as error:
+            return RuleRun(error=error)
+        return RuleRun(rows=rows)
+
+    def run_group(
+        self, table: str, group: list[Plan], queries: Sequence[ir.Query], strategy: str
+    ) -> Iterator[tuple[int, RuleRun]]:
+        """Results of one scan of `table` for every rule of `group`."""
+        kept, rows, failed = self.kept(table, group, strategy)
+        for plan in failed:
+            yield plan.index, self.alone(queries[plan.index])
+        apart = {plan.index for plan in failed}
+        finishing = [p for p in group if p.rest and p.index not in apart]
+        if finishing:
+            self.store_kept([(p.index, n) for p in finishing for n in kept.get(p.index, ())])
+        for plan in group:
+            if plan.index in apart:
+                continue
+            if plan.rest:
+                yield plan.index, self.finish(queries[plan.index], plan)
+            else:
+                numbers = sorted(kept.get(plan.index, ()))
+                yield plan.index, RuleRun(read=partial(rows.read, numbers))
+
+    def kept(self, table: str, group: list[Plan], strategy: str) -> tuple[Kept, Rows, list[Plan]]:
+        """What each filter keeps and those events' rows; rules whose filter fails come apart."""
+        try:
+            columns = self.table_columns(table)
+            if strategy not in ("lowered", "prefilter"):
+                return (*_scan(self.engine, table, columns, group, strategy), [])
+            simple = [p for p in group if not p.nested]
+            failed: list[Plan] = []
+            if strategy == "prefilter":
+                kept, rows, failed = _scan_prefiltered(self.engine, table, columns, simple)
+            else:
+                kept, rows = _scan_lowered(self.engine, table, columns, simple)
+            others = [p for p in group if p.nested]
+            if others:
+                more, more_rows = _scan(self.engine, table, columns, others, "or-list")
+                kept = {**kept, **more}
+                rows.update(more_rows)
+            return kept, rows, failed
+        except Exception:
+            if len(group) == 1:
+                return {}, Rows(), group
+        middle = len(group) // 2
+        left, left_rows, left_failed = self.kept(table, group[:middle], strategy)
+        right, right_rows, right_failed = self.kept(table, group[middle:], strategy)
+        left_rows.update(right_rows)
+        return {**left, **right}, left_rows, left_failed + right_failed
+
+    def store_kept(self, pairs: list[tuple[int, int]]) -> None:
+        """(rule, `_row`) pairs in the table KEPT, for the stages after the filters."""
+        self.engine.connection.execute(
+            f"CREATE OR REPLACE TEMP TABLE {quote(KEPT)} (rule INTEGER, {quote(ROW)} BIGINT)"
+        )
+        if pairs:
+            self.engine.connection.executemany(f"INSERT INTO {quote(KEPT)} VALUES (?, ?)", pairs)
+
+    def finish(self, query: ir.Query, plan: Plan) -> RuleRun:
+        """The stages after the filter, over the events the filter kept."""
+        view = quote(f"_rulec_kept_{plan.index}")
+        self.engine.connection.execute(
+            f"CREATE OR REPLACE TEMP VIEW {view} AS SELECT * FROM {quote(plan.table)} "
+            f"WHERE {quote(ROW)} IN (SELECT {quote(ROW)} FROM {quote(KEPT)} "
+            f"WHERE rule = {plan.index})"
+        )
+        rest = ir.Pipeline(ir.Table(f"_rulec_kept_{plan.index}"), plan.rest)
+        result = self.alone(replace(query, pipeline=rest))
+        self.engine.connection.execute(f"DROP VIEW {view}")
+        return result
+
+
+def _scan(
+    engine: DuckDBEngine, table: str, columns: set[str], group: list[Plan], strategy: str
+) -> tuple[Kept, Rows]:
+    """One pass over `table`: the `_row`s each rule's filter keeps, and those events' rows."""
+    kept: Kept = {}
+    rows = Rows()
+    for sql in scan_sql(table, columns, group, strategy):
+        cursor = engine.connection.execute(sql)
+        read = row_reader(cursor.description)
+        for values in cursor.fetchall():
+            row = read(values)
+            for rule in row.pop(RULES):
+                kept.setdefault(rule, []).append(row[ROW])
+            rows.add(row[ROW], dict, row)
+    return kept, rows
+
+
+def _scan_lowered(
+    engine: DuckDBEngine, table: str, columns: set[str], group: list[Plan], rows: bool = True
+) -> tuple[Kept, Rows]:
+    """The `lowered` scan: every `LOWER(field)` the filters use is computed once per event into
+    a temporary table (one slice of events at a time), and the filters run over that table.
+    The kept events' rows are read too, unless not `rows`."""
+    if not group:
+        return {}, Rows()
+    predicates, lowered = _shared_lowers([_plain_likes(p.predicate) for p in group])
+    used = {c.name for p in predicates for c in p.find_all(exp.Column)} - set(lowered.values())
+    kept_columns = [quote(c) for c in sorted(used | {ROW})]
+    kept_columns += [f"LOWER({quote(f)}) AS {quote(alias)}" for f, alias in lowered.items()]
+    texts = [
+        (p.sql(dialect="duckdb"), plan.index) for p, plan in zip(predicates, group, strict=True)
+    ]
+    (last,) = engine.connection.execute(f"SELECT max({quote(ROW)}) FROM {quote(table)}").fetchone()
+    kept: Kept = {}
+    for start in range(0, last or 0, SLICE):
+        within = f"{quote(ROW)} > {start} AND {quote(ROW)} <= {start + SLICE}"
+        engine.connection.execute(
+            f"CREATE OR REPLACE TEMP TABLE {LOWERED} AS SELECT {', '.join(kept_columns)} "
+            f"FROM {quote(table)} WHERE {within}"
+        )
+        for first in range(0, len(texts), RULES_PER_QUERY):
+            for row, rules in engine.connection.execute(
+                _listing_sql(LOWERED, texts[first : first + RULES_PER_QUERY])
+            ).fetchall():
+                for rule in rules:
+                    kept.setdefault(rule, []).append(row)
+    engine.connection.execute(f"DROP TABLE IF EXISTS {LOWERED}")
+    if not rows:
+        return kept, Rows()
+    return kept, _rows_of(
+        engine, table, columns, sorted({r for rows in kept.values() for r in rows})
+    )
+
+
+def _scan_prefiltered(
+    engine: DuckDBEngine, table: str, columns: set[str], group: list[Plan]
+) -> tuple[Kept, Rows, list[Plan]]:
+    """The `prefilter` scan: each rule's exact filter runs only on the events that hold the
+    text its filter needs (`candidates`), and not at all when none does (planning a filter costs
+    more than matching it); rules that need no rare text get the `lowered` scan. Also returns
+    the rules whose filter fails, for them to run alone."""
+    if not group:
+        return {}, Rows(), []
+    by_index = {p.index: p for p in group}
+    connection = engine.connection
+    broad = find_candidates(
+        connection, table, {p.index: clauses(p.predicate) for p in group}, CANDIDATES
+    )
+    kept, failed = _scan_each(engine, table, columns, [by_index[i] for i in broad])
+    found = connection.execute(f"SELECT DISTINCT {RULE} FROM {CANDIDATES}").fetchall()
+    checked = {rule for (rule,) in found}
+    checks = [(r, _plain_likes(by_index[r].predicate).sql(dialect="duckdb")) for r in checked]
+    read = set().union(*(by_index[rule].columns for rule in checked))
+    found_kept, found_failed = check_all(connection, table, sorted(read), checks, CANDIDATES)
+    kept.update(found_kept)
+    failed += [by_index[rule] for rule in sorted(found_failed)]
+    scanned = checked.union(broad)
+    unchecked = [plan for index, plan in by_index.items() if index not in scanned]
+    failed += _invalid_patterns(engine, unchecked)
+    connection.execute(f"DROP TABLE {CANDIDATES}")
+    numbers = sorted({r for rows in kept.values() for r in rows})
+    return kept, _rows_of(engine, table, columns, numbers), failed
+
+
+def _scan_each(
+    engine: DuckDBEngine, table: str, columns: set[str], group: list[Plan]
+) -> tuple[Kept, list[Plan]]:
+    """The `lowered` scan of `group` (rows not read), rule by rule if it fails as a whole."""
+    try:
+        return _scan_lowered(engine, table, columns, group, rows=False)[0], []
+    except Exception:
+        if len(group) == 1:
+            return {}, list(group)
+    kept: Kept = {}
+    failed: list[Plan] = []
+    for plan in group:
+        more, more_failed = _scan_each(engine, table, columns, [plan])
+        kept.update(more)
+        failed += more_failed
+    return kept, failed
+
+
+def _invalid_patterns(engine: DuckDBEngine, group: list[Plan]) -> list[Plan]:
+    """The rules of `group` with a regular expression DuckDB refuses (the one error a filter
+    can raise before reading an event), found without planning their whole filter."""
+    failed = []
+    for plan in group:
+        for node in plan.predicate.find_all(exp.RegexpLike):
+            pattern = node.expression
+            if not (isinstance(pattern, exp.Literal) and pattern.is_string):
+                continue
+            try:
+                engine.connection.execute("SELECT regexp_matches('', ?)", [pattern.this]).fetchall()
+            except Exception:
+                failed.append(plan)
+                break
+    return failed
+
+
+def _listing_sql(table: str, texts: list[tuple[str, int]]) -> str:
+    """`_row` and the rules (of `texts`: condition, rule number) that keep it, kept rows only."""
+    cases = ", ".join(f"CASE WHEN {text} THEN {index} END" for text, index in texts)
+    anyone = " OR ".join(f"({text})" for text, _ in texts)
+    return f"SELECT {quote(ROW)}, list_distinct([{cases}]) FROM {table} WHERE {anyone}"
+
+
+def _rows_of(engine: DuckDBEngine, table: str, columns: set[str], numbers: list[int]) -> Rows:
+    """The events with these `_row`s, as `execute` returns rows (without `_raw`), read
+    ROWS_PER_READ at a time: DuckDB holds a statement's whole result until it is fetched."""
+    star = f"* EXCLUDE ({quote(RAW)})" if RAW in columns else "*"
+    rows = Rows()
+    for first in range(0, len(numbers), ROWS_PER_READ):
+        cursor = engine.connection.execute(
+            f"SELECT {star} FROM {quote(table)} WHERE {quote(ROW)} IN (SELECT UNNEST(?))",
+            [numbers[first : first + ROWS_PER_READ]],
+        )
+        read = row_reader(cursor.description)
+        number = [d[0] for d in cursor.description].index(ROW)
+        while batch := cursor.fetchmany(FETCH):
+            for values in batch:
+                rows.add(values[number], read, values)
+    return rows
+
+
+def _shared_lowers(
+    predicates: list[exp.Expression],
+) -> tuple[list[exp.Expression], dict[str, str]]:
+    """The predicates with each `LOWER(field)` replaced by a column computed once, and the
+    field -> column names."""
+    lowered: dict[str, str] = {}
+
+    def swap(node: exp.Expression) -> exp.Expression:
+        if (
+            isinstance(node, exp.Lower)
+            and isinstance(node.this, exp.Column)
+            and not node.this.table
+        ):
+            alias = lowered.setdefault(node.this.name, f"_rulec_lower_{len(lowered)}")
+            return exp.column(alias, quoted=True)
+        return node
+
+    return [p.transform(swap) for p in predicates], lowered
+
+
+def scan_sql(table: str, columns: set[str], group: list[Plan], strategy: str) -> list[str]:
+    """The shared scan: each kept event with the list of rules that keep it (RULES).
+
+    `or-list` filters on the OR of all filters, then lists the rules of the rows kept;
+    `case-list` lists the rules of every row, then keeps rows with a non-empty list;
+    `union-all` is one SELECT per rule in one statement; `per-rule` one statement per rule.
+    """
+    source, rules = quote(table), quote(RULES)
+    star = f"* EXCLUDE ({quote(RAW)})" if RAW in columns else "*"
+    conditions = [f"({_plain_likes(p.predicate).sql(dialect='duckdb')})" for p in group]
+    pairs = list(zip(group, conditions, strict=True))
+    if strategy in ("per-rule", "union-all"):
+        parts = [f"SELECT {star}, [{p.index}] AS {rules} FROM {source} WHERE {c}" for p, c in pairs]
+        return parts if strategy == "per-rule" else ["\nUNION ALL\n".join(parts)]
+    cases = ", ".join(f"CASE WHEN {c} THEN {p.index} END" for p, c in pairs)
+    listed = f"list_distinct([{cases}]) AS {rules}"  # list_distinct drops the NULLs
+    if strategy == "case-list":
+        inner = f"SELECT {star}, {listed} FROM {source}"
+        return [f"SELECT * FROM ({inner}) WHERE len({rules}) > 0"]
+    return [f"SELECT {star}, {listed} FROM {source} WHERE " + "\n OR ".join(conditions)]
+
+
+def _plain_likes(predicate: exp.Expression) -> exp.Expression:
+    """`x LIKE '%text%' ESCAPE '\\'` as `contains(x, 'text')` (and prefix/suffix/equality)
+    wherever the pattern has wildcards only at its ends: the same rows, several times faster."""
+
+    def rewrite(node: exp.Expression) -> exp.Expression:
+        escape = node.expression if isinstance(node, exp.Escape) else None
+        if escape is None or not isinstance(node.this, exp.Like) or escape.name != "\\":
+            return node
+        field, pattern = node.this.this, node.this.expression
+        lowered = isinstance(pattern, exp.Lower)
+        literal = pattern.this if lowered else pattern
+        if not isinstance(literal, exp.Literal) or not literal.is_string:
+            return node
+        split = _like_ends(literal.this)
+        if split is None:
+            return node
+        text: exp.Expression = exp.Literal.string(split[1])
+        text = exp.Lower(this=text) if lowered else text
+        function = {(True, True): "contains", (False, True): "starts_with", (True, False): "suffix"}
+        if split[0] == split[2] == "":
+            return exp.EQ(this=field, expression=text)
+        name = function[(split[0] == "%", split[2] == "%")]
+        return exp.Anonymous(this=name, expressions=[field, text])
+
+    return predicate.transform(rewrite)
+
+
+def _like_ends(pattern: str) -> tuple[str, str, str] | None:
+    """(leading %, literal text, trailing %) of a LIKE pattern escaped with `\\`, or None when
+    a wildcard stands anywhere else (or the pattern is only wildcards)."""
+    text, index, marks = [], 0, []
+    while index < len(pattern):
+        char = pattern[index]
+        if char == "\\":
+            if index + 1 == len(pattern):
+                return None
+            text.append(pattern[index + 1])
+            index += 2
+            continue
+        if char == "_":
+            return None
+        if char == "%":
+            marks.append(len(text))
+        else:
+            text.append(char)
+        index += 1
+    literal = "".join(text)
+    if not literal or any(0 < m < len(literal) for m in marks) or len(marks) > 2:
+        return None
+    lead = "%" if 0 in marks else ""
+    trail = "%" if len(literal) in marks else ""
+    if len(marks) != len(lead) + len(trail):
+        return None
+    return lead, literal, trail
+
+
+def _split(query: ir.Query) -> tuple[ir.Pipeline, tuple[ir.Stage, ...]] | None:
+    """The rule's leading filters (as a pipeline) and the stages after them."""
+    if any(isinstance(let.value, ir.Pipeline) for let in query.lets):
+        return None
+    pipeline = query.pipeline
+    if not isinstance(pipeline.source, ir.Table | ir.LogSource):
+        return None
+    count = 0
+    while count < len(pipeline.stages) and isinstance(pipeline.stages[count], ir.Filter):
+        count += 1
+    if count == 0:
+        return None
+    return replace(pipeline, stages=pipeline.stages[:count]), pipeline.stages[count:]
+
+
+def _arg(select: exp.Expression, name: str) -> exp.Expression | None:
+    """An argument of a sqlglot node (`from`/`with` are `from_`/`with_` in newer sqlglot)."""
+    return select.args.get(name) or select.args.get(f"{name}_")
+
+
+def _where_of(select: exp.Expression, table: str) -> exp.Expression | None:
+    """The WHERE condition of `SELECT * FROM table WHERE ...`, or None for any other shape."""
+    if not isinstance(select, exp.Select) or _arg(select, "with"):
+        return None
+    source, where = _arg(select, "from"), _arg(select, "where")
+    plain = not any(_arg(select, k) for k in ("joins", "group", "having", "limit", "distinct"))
+    star = len(select.expressions) == 1 and isinstance(select.expressions[0], exp.Star)
+    if not (plain and star and where is not None and source is not None):
+        return None
+    named = source.this
+    if not isinstance(named, exp.Table) or _table_name(named) != table:
+        return None
+    return where.this
+
+
+def _table_name(table: exp.Table) -> str:
+    return ".".join(part.name for part in table.parts)
+
+
+class Reads:
+    """What a compiled query reads, in one walk: its tables (less its own CTE names), the
+    columns it names and how many SELECTs it holds."""
+
+    def __init__(self, tree: exp.Expression):
+        tables: set[str] = set()
+        ctes: set[str] = set()
+        self.columns: set[str] = set()
+        self.selects = 0
+        for node in tree.walk():
+            if isinstance(node, exp.Column):
+                self.columns.add(node.name)
+            elif isinstance(node, exp.Table):
+                tables.add(_table_name(node))
+            elif isinstance(node, exp.CTE):
+                ctes.add(node.alias_or_name)
+            elif isinstance(node, exp.Select):
+                self.selects += 1
+        self.tables = tables - ctes
