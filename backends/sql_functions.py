@@ -437,7 +437,7 @@ def _trim(builder: QueryBuilder, args: Args, node: ir.Node) -> exp.Expression:
         raise builder.backend.unsupported("trim() without a constant regex", node)
     text = convert(builder, "s", args[1])
     flags, body = split_leading_flags(regex)
-    inline = f"(?{''.join(sorted(flags))})" if flags else ""
+    inline = regex_flags(flags, case_sensitive=True)
     leading, trailing = (
         builder.dialect.regex(text, inline + edge, True, frozenset()).expression
         for edge in (f"^(?:{body})+", f"(?:{body})+$")
