@@ -164,10 +164,27 @@ def test_a_log_source_without_table_names_the_product(tmp_path: Path) -> None:
     assert "Microsoft Sentinel has no table for this log source" in str(message)
 
 
-def test_exists_on_a_string_column_still_needs_the_approximation(tmp_path: Path) -> None:
+def test_exists_on_a_string_column_reads_the_next_table_that_says_it(tmp_path: Path) -> None:
+    """SecurityEvent's string columns cannot tell missing from empty; WindowsEvent's EventData
+    (dynamic) can, so the rule is read through the next alternative that holds its log source."""
     rule(tmp_path, "s", "{product: windows, service: security}", "{SubjectUserName|exists: true}")
-    (message,) = convert(tmp_path).values()
+    (message,) = convert(tmp_path, located(("sentinel",))).values()
     assert "a test whether a field exists" in str(message)
+    (query,) = convert(tmp_path).values()
+    assert str(query).startswith("WindowsEvent\n"), query
+    assert "isnotnull(EventData.SubjectUserName)" in str(query)
+    assert semantic_errors([str(query)]) == [[]]
+
+
+def test_a_defender_query_that_cannot_be_written_falls_back_to_sentinel(tmp_path: Path) -> None:
+    selection = "{Image|endswith: '\\bash.exe', CommandLine: null}"
+    rule(tmp_path, "p", "{product: windows, category: process_creation}", selection)
+    (message,) = convert(tmp_path, product_pipelines("defender_xdr")).values()
+    assert "a test whether a field exists" in str(message)
+    (query,) = convert(tmp_path).values()
+    assert str(query).startswith("WindowsEvent\n"), query
+    assert "isnull(EventData.CommandLine)" in str(query)
+    assert semantic_errors([str(query)]) == [[]]
 
 
 def test_product_pipelines_name_only_that_products_mappings() -> None:

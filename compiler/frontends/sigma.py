@@ -253,8 +253,8 @@ def _lower_file(
         elif not isinstance(item.rule, SigmaFilter) and not isinstance(
             item.rule, SigmaCorrelationRule
         ):
-            results[position] = _guarded(
-                item, path, lambda i: _lower_rule(i, path, filters, pipeline)
+            results[position] = _stamped(
+                _guarded(item, path, lambda i: _lower_rule(i, path, filters, pipeline)), pipeline
             )
             _remember(item, results[position], queries)
             _remember_read(item, results[position], pipeline, read)
@@ -272,6 +272,7 @@ def _lower_file(
                     queries,
                 ),
             )
+            results[position] = _stamped(results[position], pipeline)
             _remember(item, results[position], queries)
             _remember_read(item, results[position], pipeline, read)
     hidden = _not_generated(parsed)
@@ -291,6 +292,15 @@ class _ReadBy:
     pipeline: str | None
     rule: Any
     error: ir.Diagnostic | None = None
+
+
+def _stamped(
+    result: ir.Query | ir.Diagnostic | None, pipeline: ProcessingPipeline | FirstAccepting | None
+) -> ir.Query | ir.Diagnostic | None:
+    """A query with the alternative that read it (the last rule's, for a correlation)."""
+    if not isinstance(result, ir.Query) or not isinstance(pipeline, FirstAccepting):
+        return result
+    return replace(result, meta=replace(result.meta, pipeline=pipeline.chosen))
 
 
 def _remember_read(

@@ -85,6 +85,14 @@ class FirstAccepting:
             f"this rule's log source ({source}): " + "; ".join(reasons)
         )
 
+    def after(self, name: str | None) -> FirstAccepting | None:
+        """The alternatives after `name` (the one that read a rule whose query the target
+        cannot write), or None when it was the last or is none of them."""
+        if name not in self.names or name == self.names[-1]:
+            return None
+        at = self.names.index(name) + 1
+        return FirstAccepting(self.names[at:], self.pipelines[at:])
+
 
 def _logsource(rule: SigmaRule | SigmaCorrelationRule) -> str:
     source = getattr(rule, "logsource", None)
