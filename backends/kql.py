@@ -555,6 +555,14 @@ class KqlBackend(TextBackend):
         subject = not_empty_subject(operand)
         if subject is not None:
             return Text(f"isempty({self.expr(subject)})")
+        if (
+            getattr(self, "searching", False)
+            and isinstance(operand, ir.Match)
+            and isinstance(operand.field, ir.RawText)
+        ):
+            # a negated term is a predicate over every column: `not("x")` takes no string
+            op = "has" if operand.kind is ir.MatchKind.HAS else "contains"
+            return Text(f"not(* {op} {self.quoting(operand.values[0])})")
         return Text(f"not({self.render(operand, True).text})")
 
     def render_and(self, node: ir.And, guarded: bool) -> Text:

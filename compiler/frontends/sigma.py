@@ -36,10 +36,12 @@ from rulec.compiler.frontends.sigma_legacy import (
     LegacyAggregation,
     Near,
     aggregate_stage,
+    aggregation_fields,
     lower_keywords,
     near_query,
     parse_aggregation,
     parse_timeframe,
+    renamed,
     split_condition,
 )
 from rulec.compiler.frontends.sigma_meta import rule_meta, source_of
@@ -520,6 +522,9 @@ def _for_pysigma(item: _Parsed, header: dict[str, Any], path: str) -> dict[str, 
     if item.timeframe is not None and not any(item.aggregations):
         item.warnings.append(_unused_timeframe(item, path))
         item.timeframe = None
+    named = aggregation_fields(item.aggregations)
+    if named:  # pipelines rename the fields listed in `fields` as they rename the detection's
+        data["fields"] = named
     return data
 
 
@@ -594,8 +599,10 @@ def _lower_rule(
             *((rule, rule_index, None) for rule, rule_index in item.others),
         ]
     ]
-    source, exprs = branches[0]
+    source, exprs, fields = branches[0]
     aggregation = _single_aggregation(item.aggregations, span)
+    if isinstance(aggregation, LegacyAggregation):
+        aggregation = renamed(aggregation, aggregation_fields([aggregation]), fields)
     timeframe = parse_timeframe(item.timeframe, span) if item.timeframe else None
     if isinstance(aggregation, Near):
         if len(branches) > 1:
@@ -604,12 +611,13 @@ def _lower_rule(
         return ir.Query(correlated, lets=lets, meta=item.meta, span=index.rule_span)
     filters_of = [
         (ir.Filter(exprs[0] if len(exprs) == 1 else ir.Or(tuple(exprs), span=span), span=span),)
-        for _, exprs in branches
+        for _, exprs, _ in branches
     ]
     stages: tuple[ir.Stage, ...] = filters_of[0]
     if len(branches) > 1:
         parts = (
-            ir.Pipeline(s, f, span=s.span) for (s, _), f in zip(branches, filters_of, strict=True)
+            ir.Pipeline(s, f, span=s.span)
+            for (s, _, _), f in zip(branches, filters_of, strict=True)
         )
         source, stages = ir.AnySource(tuple(parts), span=source.span), ()
     if aggregation is not None:
@@ -627,8 +635,9 @@ def _branch(
     filters: list[Any],
     pipeline: ProcessingPipeline | FirstAccepting | None,
     pickled: bytes | None,
-) -> tuple[ir.LogSource | ir.Table, list[ir.Expr]]:
-    """One parsed rule through the filters and `pipeline`: its source and its conditions."""
+) -> tuple[ir.LogSource | ir.Table, list[ir.Expr], list[str]]:
+    """One parsed rule through the filters and `pipeline`: its source, its conditions and its
+    `fields` as the pipeline renamed them."""
     assert isinstance(rule, SigmaRule)
     for sigma_filter in filters:
         rule = sigma_filter.apply_on_rule(rule)
@@ -643,7 +652,7 @@ def _branch(
         lower_condition(condition, index, index.condition(i))
         for i, condition in enumerate(rule.detection.parsed_condition)
     ]
-    return source_of(rule.logsource, item.doc.node, path, table), exprs
+    return source_of(rule.logsource, item.doc.node, path, table), exprs, list(rule.fields)
 
 
 def _single_aggregation(
