@@ -303,3 +303,13 @@ def test_a_process_creation_rule_stating_its_event_reads_defender(tmp_path: Path
     assert "DeviceProcessEvents has no column for this process creation field" in str(
         found["other.yml"]
     )
+
+
+def test_a_pipeline_that_drops_every_item_passes_the_rule_on(tmp_path: Path) -> None:
+    """`microsoft_xdr` drops the EventID items of a Security-log rule, leaving a condition that
+    selects nothing: the rule is read by the next alternative (SecurityEvent)."""
+    rule(tmp_path, "l", "{product: windows, service: security}", "{EventID: [4634, 4647]}")
+    (message,) = convert(tmp_path, product_pipelines("defender_xdr")).values()
+    assert "microsoft_xdr: the condition selects nothing" in str(message)
+    (query,) = convert(tmp_path).values()
+    assert query == "SecurityEvent\n| where EventID in (4634, 4647)"

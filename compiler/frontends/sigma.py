@@ -28,7 +28,7 @@ from sigma.rule import SigmaRule
 from rulec.compiler import ir
 from rulec.compiler.frontends.sigma_alternatives import FirstAccepting, first_accepting
 from rulec.compiler.frontends.sigma_checks import shape_error
-from rulec.compiler.frontends.sigma_condition import lower_condition
+from rulec.compiler.frontends.sigma_condition import lower_condition, selects_nothing
 from rulec.compiler.frontends.sigma_correlation import lower_correlation
 from rulec.compiler.frontends.sigma_errors import sigma_error_diagnostic, unexpected_diagnostic
 from rulec.compiler.frontends.sigma_header import tolerated
@@ -643,7 +643,9 @@ def _branch(
         rule = sigma_filter.apply_on_rule(rule)
     table = None
     if isinstance(pipeline, FirstAccepting):
-        rule = pipeline.apply_first(rule, None if filters else pickled)
+        rule = pipeline.apply_first(
+            rule, None if filters else pickled, functools.partial(_empty, index)
+        )
     elif pipeline is not None:
         pipeline.apply(rule)
     if pipeline is not None:
@@ -653,6 +655,14 @@ def _branch(
         for i, condition in enumerate(rule.detection.parsed_condition)
     ]
     return source_of(rule.logsource, item.doc.node, path, table), exprs, list(rule.fields)
+
+
+def _empty(index: SpanIndex, rule: SigmaRule) -> str | None:
+    """Why a rule as a pipeline left it cannot be read: every item a condition reads dropped."""
+    conditions = enumerate(rule.detection.parsed_condition)
+    if any(selects_nothing(condition, index.condition(i)) for i, condition in conditions):
+        return "the condition selects nothing (every detection item was dropped)"
+    return None
 
 
 def _single_aggregation(

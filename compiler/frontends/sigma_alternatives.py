@@ -56,12 +56,19 @@ class FirstAccepting:
         """`apply_first`: use the rule it returns, which need not be `rule` itself."""
         return self.apply_first(rule)
 
-    def apply_first(self, rule: Rule, pickled: bytes | None = None) -> Rule:
+    def apply_first(
+        self,
+        rule: Rule,
+        pickled: bytes | None = None,
+        refuses: Callable[[Rule], str | None] | None = None,
+    ) -> Rule:
         """The rule as the first accepting pipeline leaves it.
 
         The first pipeline works on `rule` itself, which a rejection may leave half-processed;
         each other one on a copy unpickled from `pickled` (the rule as it is now, pickled here
-        unless the caller has it). The accepted one is returned in place of `rule`.
+        unless the caller has it). The accepted one is returned in place of `rule`. `refuses`
+        tells why a rule as a pipeline left it cannot be read (None when it can): that
+        pipeline is then passed over too.
         """
         if pickled is None and len(self.pipelines) > 1:
             pickled = pickle.dumps(rule, pickle.HIGHEST_PROTOCOL)
@@ -77,6 +84,10 @@ class FirstAccepting:
             except Exception as error:  # a pipeline failing inside, on a rule it did not expect
                 failure = f"the pipeline fails on this rule ({type(error).__name__})"
                 reasons.append(f"{_label(name)}: {failure}")
+                continue
+            refusal = refuses(candidate) if refuses else None
+            if refusal:
+                reasons.append(f"{_label(name)}: {refusal}")
                 continue
             self.state, self.chosen = pipeline.state, name
             return candidate
