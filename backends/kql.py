@@ -457,6 +457,10 @@ class KqlBackend(TextBackend):
         assert window is not None
         time = self.field_name(window.time_field or self.time_field)
         width = self.timespan(window.size, stage)
+        paths = [a.name for a in stage.group_by if is_key(a) and "." in a.name]
+        if paths:  # `summarize by a.b` names its column a_b: no join key is the path itself
+            detail = f"the group-by field {paths[0]} is a path into a dynamic column"
+            raise self.unsupported("a sliding window grouped by a path", stage, detail)
         keys = [self.column_name(a.name) for a in stage.group_by] or [ALL]
         computed = [a for a in stage.group_by if a.expr != ir.FieldRef(a.name)]
         rows = f"_rulec_rows{len(self.hoisted) + 1}"

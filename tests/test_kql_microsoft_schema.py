@@ -313,3 +313,14 @@ def test_a_pipeline_that_drops_every_item_passes_the_rule_on(tmp_path: Path) -> 
     assert "microsoft_xdr: the condition selects nothing" in str(message)
     (query,) = convert(tmp_path).values()
     assert query == "SecurityEvent\n| where EventID in (4634, 4647)"
+
+
+def test_a_sliding_window_grouped_by_a_dynamic_path_is_a_diagnostic(tmp_path: Path) -> None:
+    """WindowsEvent keeps Sysmon's fields in EventData: `summarize by EventData.QueryName` names
+    its column EventData_QueryName, so the sliding plan's join would name no column."""
+    text = "title: d\nlogsource: {product: windows, service: sysmon}\ndetection:\n"
+    text += "  sel: {EventID: 22}\n  condition: sel | count() by QueryName > 3\n  timeframe: 30s\n"
+    (tmp_path / "d.yml").write_text(text, encoding="utf-8")
+    (message,) = convert(tmp_path, located(("sentinel_windows_event",))).values()
+    assert "a sliding window grouped by a path" in str(message)
+    assert "EventData.QueryName" in str(message)
