@@ -506,6 +506,9 @@ class KqlBackend(TextBackend):
             raise self.unsupported(f"the aggregation {call.func}()", call)
         name = call.func
         if name in ESTIMATED:
+            if call.arg is not None and self.documented_type(call.arg) == "dynamic":
+                detail = "KQL counts no distinct values of a dynamic column's path"
+                raise self.unsupported(f"{name}() of a path into a dynamic column", call, detail)
             name = self.distinct_count(call)
         args = ([] if call.arg is None else [call.arg]) + list(call.args)
         return f"{name}({', '.join(self.expr(a) for a in args)})"

@@ -324,3 +324,15 @@ def test_a_sliding_window_grouped_by_a_dynamic_path_is_a_diagnostic(tmp_path: Pa
     (message,) = convert(tmp_path, located(("sentinel_windows_event",))).values()
     assert "a sliding window grouped by a path" in str(message)
     assert "EventData.QueryName" in str(message)
+
+
+def test_a_distinct_count_of_a_dynamic_path_is_a_diagnostic(tmp_path: Path) -> None:
+    """Microsoft's analysis refuses `count_distinct()` of a dynamic value (WindowsEvent's
+    EventData): the rule is reported, not written."""
+    text = "title: p\nlogsource: {product: windows, service: sysmon}\ndetection:\n"
+    text += "  sel: {EventID: 22}\n  condition: sel | count(QueryName) by Computer > 2\n"
+    (tmp_path / "p.yml").write_text(text, encoding="utf-8")
+    (message,) = convert(tmp_path, located(("sentinel_windows_event",))).values()
+    assert "of a path into a dynamic column" in str(message)
+    query = "WindowsEvent\n| summarize value = count_distinct(EventData.QueryName) by Computer"
+    assert "'dynamic' is not allowed" in semantic_errors([query])[0][0]["message"]
