@@ -417,6 +417,7 @@ class KqlBackend(TextBackend):
         if stage.window is not None and stage.window.kind is ir.WindowKind.SLIDING:
             detail = "summarize groups by fixed keys; a sliding window has no exact form"
             raise self.unsupported("an aggregate over a sliding window", stage, detail)
+        self.no_path_keys(stage, "an aggregate grouped by a path")
         measures = ", ".join(self.measure(m) for m in stage.measures)
         keys = self.assignments(stage.group_by)
         if stage.window is not None:
@@ -427,6 +428,14 @@ class KqlBackend(TextBackend):
         if stage.having is not None:
             text += f"\n| where {self.expr(stage.having)}"
         return text
+
+    def no_path_keys(self, stage: ir.Aggregate, construct: str) -> None:
+        """Group-by keys are columns: a path into a dynamic value is no key (KQL wants it cast
+        to text, where a missing field and an empty one become one group)."""
+        paths = [a.name for a in stage.group_by if is_key(a) and "." in a.name]
+        if paths:
+            detail = f"the group-by field {paths[0]} is a path into a dynamic column"
+            raise self.unsupported(construct, stage, detail)
 
     def correlation(self, stage: ir.Correlation) -> ir.Aggregate:
         aggregate = correlation_aggregate(stage)
@@ -457,10 +466,7 @@ class KqlBackend(TextBackend):
         assert window is not None
         time = self.field_name(window.time_field or self.time_field)
         width = self.timespan(window.size, stage)
-        paths = [a.name for a in stage.group_by if is_key(a) and "." in a.name]
-        if paths:  # `summarize by a.b` names its column a_b: no join key is the path itself
-            detail = f"the group-by field {paths[0]} is a path into a dynamic column"
-            raise self.unsupported("a sliding window grouped by a path", stage, detail)
+        self.no_path_keys(stage, "a sliding window grouped by a path")
         keys = [self.column_name(a.name) for a in stage.group_by] or [ALL]
         computed = [a for a in stage.group_by if a.expr != ir.FieldRef(a.name)]
         rows = f"_rulec_rows{len(self.hoisted) + 1}"

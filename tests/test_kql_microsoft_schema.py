@@ -324,6 +324,9 @@ def test_a_sliding_window_grouped_by_a_dynamic_path_is_a_diagnostic(tmp_path: Pa
     (message,) = convert(tmp_path, located(("sentinel_windows_event",))).values()
     assert "a sliding window grouped by a path" in str(message)
     assert "EventData.QueryName" in str(message)
+    (tmp_path / "d.yml").write_text(text.replace("  timeframe: 30s\n", ""), encoding="utf-8")
+    (message,) = convert(tmp_path, located(("sentinel_windows_event",))).values()
+    assert "an aggregate grouped by a path" in str(message)
 
 
 def test_a_distinct_count_of_a_dynamic_path_is_a_diagnostic(tmp_path: Path) -> None:
