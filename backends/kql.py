@@ -406,6 +406,7 @@ class KqlBackend(TextBackend):
         if stage.window is not None and stage.window.kind is ir.WindowKind.SLIDING:
             detail = "summarize groups by fixed keys; a sliding window has no exact form"
             raise self.unsupported("an aggregate over a sliding window", stage, detail)
+        self.no_path_keys(stage, "an aggregate grouped by a path")
         measures = ", ".join(self.measure(m) for m in stage.measures)
         keys = self.assignments(stage.group_by)
         if stage.window is not None:
@@ -449,6 +450,14 @@ class KqlBackend(TextBackend):
         keys = self.assignments(stage.group_by)
         return text + (f" by {keys}" if keys else "")
 
+    def no_path_keys(self, stage: ir.Aggregate, construct: str) -> None:
+        """Group-by keys are columns: a path into a dynamic value is no key (KQL wants it cast
+        to text, where a missing field and an empty one become one group)."""
+        paths = [a.name for a in stage.group_by if is_key(a) and "." in a.name]
+        if paths:
+            detail = f"the group-by field {paths[0]} is a path into a dynamic column"
+            raise self.unsupported(construct, stage, detail)
+
     def correlation(self, stage: ir.Correlation) -> ir.Aggregate:
         aggregate = correlation_aggregate(stage)
         if aggregate is None:
@@ -478,6 +487,7 @@ class KqlBackend(TextBackend):
         assert window is not None
         time = self.field_name(window.time_field or self.time_field)
         width = self.timespan(window.size, stage)
+        self.no_path_keys(stage, "a sliding window grouped by a path")
         keys = [self.column_name(a.name) for a in stage.group_by] or [ALL]
         computed = [a for a in stage.group_by if a.expr != ir.FieldRef(a.name)]
         rows = f"_rulec_rows{len(self.hoisted) + 1}"
@@ -523,6 +533,9 @@ class KqlBackend(TextBackend):
             raise self.unsupported(f"the aggregation {call.func}()", call)
         name = call.func
         if name in ESTIMATED:
+            if call.arg is not None and self.documented_type(call.arg) == "dynamic":
+                detail = "KQL counts no distinct values of a dynamic column's path"
+                raise self.unsupported(f"{name}() of a path into a dynamic column", call, detail)
             name = self.distinct_count(call)
         args = ([] if call.arg is None else [call.arg]) + list(call.args)
         return f"{name}({', '.join(self.expr(a) for a in args)})"
@@ -576,6 +589,14 @@ class KqlBackend(TextBackend):
         subject = not_empty_subject(operand)
         if subject is not None:
             return Text(f"isempty({self.expr(subject)})")
+        if (
+            getattr(self, "searching", False)
+            and isinstance(operand, ir.Match)
+            and isinstance(operand.field, ir.RawText)
+        ):
+            # a negated term is a predicate over every column: `not("x")` takes no string
+            op = "has" if operand.kind is ir.MatchKind.HAS else "contains"
+            return Text(f"not(* {op} {self.quoting(operand.values[0])})")
         return Text(f"not({self.render(operand, True).text})")
 
     def render_and(self, node: ir.And, guarded: bool) -> Text:

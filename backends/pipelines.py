@@ -7,7 +7,8 @@ pySigma-backend-elasticsearch, pySigma-backend-kusto); this module only names th
 read events as the rule names them: no pipeline by default.
 
 KQL names alternatives (`a|b`, see `sigma/alternatives.py`), one product after the other: a rule
-reads the Defender XDR table that `microsoft_xdr` maps it to (DeviceProcessEvents, ...), else a
+reads the Defender XDR table that `microsoft_xdr` maps it to (DeviceProcessEvents, ...), or
+rulec's own `defender_xdr` (process creation written with Security event 4688's fields), else a
 Microsoft Sentinel table: rulec's own mappings first (`sigma_pipelines/*.yml`: SecurityEvent for
 the Security log where every field is one of its documented columns, SigninLogs, AWSCloudTrail,
 ..., then WindowsEvent for any Windows channel, fields read from EventData), then
@@ -33,9 +34,9 @@ SYSMON_PROCESS_FIELDS = Path(__file__).parent / "deploy_pipelines" / "sysmon_pro
 SEPARATOR = "|"  # between alternatives, as `-p 'a|b'` names them
 # rulec's own pipeline YAML files, by the name `-p` knows them by
 OWN_DIR = Path(__file__).resolve().parent / "sigma_pipelines"
-OWN_PIPELINES = ("sentinel", "sentinel_windows_event")
+OWN_PIPELINES = ("defender_xdr", "sentinel", "sentinel_windows_event")
 PRODUCT_PIPELINES: dict[str, str] = {
-    "defender_xdr": "microsoft_xdr",
+    "defender_xdr": "microsoft_xdr|defender_xdr",
     "sentinel": "sentinel|sentinel_windows_event|azure_monitor|sentinel_asim",
 }
 

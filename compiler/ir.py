@@ -609,6 +609,7 @@ class RuleMeta:
     falsepositives: tuple[str, ...] = ()
     logsource: LogSource | None = None
     text: str | None = None  # the rule body as written
+    pipeline: str | None = None  # the alternative (`-p 'a|b'`) that read the rule
 
 
 @frozen

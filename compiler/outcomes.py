@@ -124,14 +124,48 @@ def convert_files(
         kept, file.warnings = split_warnings([file.lowered[i] for i in range(len(groups))])
         file.lowered = dict(enumerate(kept))
     converted = [file for file in files if file.failure is None]
-    for index, (_, targets) in enumerate(groups):
+    for index, (pipeline, targets) in enumerate(groups):
         for target in targets:
             for file in converted:
                 for position, item in enumerate(file.lowered[index]):
                     if isinstance(item, ir.Query):
                         outcome = emit_one(file.path, item, target, options, debug)
+                        if not outcome.ok:
+                            retry = partial(_emitted_later, file, position, item, pipeline)
+                            outcome = retry(target, options, debug) or outcome
                         file.emitted[index, position, target] = outcome
     return [_outcomes(file, groups) for file in files]
+
+
+def _emitted_later(
+    file: _File,
+    position: int,
+    query: ir.Query,
+    pipeline: object | None,
+    target: str,
+    options: Options,
+    debug: bool,
+) -> Outcome | None:
+    """The rule read through the alternatives after the one that read it (`-p 'a|b'`), when the
+    target cannot write the query that one gave: the first query it can write, else None."""
+    after = getattr(pipeline, "after", None)  # alternatives (FirstAccepting) have it
+    later = after(query.meta.pipeline) if after else None
+    while later is not None:
+        lowered = file.attempt(partial(_relowered, file.path, later), debug) or []
+        item = lowered[position] if position < len(lowered) else None
+        if not isinstance(item, ir.Query):
+            return None
+        outcome = emit_one(file.path, item, target, options, debug)
+        if outcome.ok:
+            return outcome
+        later = later.after(item.meta.pipeline)
+    return None
+
+
+def _relowered(path: Path, pipeline: object) -> list[ir.Query | ir.Diagnostic]:
+    """A file's rules read again, through `pipeline` alone, without their warnings."""
+    (kept,), _ = split_warnings([prepare(path, [pipeline]).lower(0, pipeline)])
+    return kept
 
 
 def _lower(file: _File, index: int, pipeline: object | None) -> list[ir.Query | ir.Diagnostic]:

@@ -143,14 +143,18 @@ def test_seed_is_a_sentinel_rule_whose_entities_are_columns_it_outputs(shared):
     assert "entityMappings" not in rule
 
 
-def test_seed_is_refused_as_a_defender_detection_on_security_event_fields():
-    """The defender format reads rules through Defender XDR's mapping only (never a Sentinel
-    table): the seed's Security event 4688 field has no DeviceProcessEvents column."""
+def test_seed_reads_device_process_events_as_a_defender_detection():
+    """The defender format reads rules through Defender XDR's mappings only (never a Sentinel
+    table): the seed's Security event 4688 fields are DeviceProcessEvents columns, and its
+    aggregation counts the column `Computer` maps to (Microsoft's 4688 and DeviceProcessEvents
+    pages; `backends/sigma_pipelines/defender_xdr.yml`)."""
     names = pipelines_for(deploy.pipeline_target("defender"), (), False)
-    (diagnostic,) = load_rules(SEED, resolve_pipeline(names))
-    assert isinstance(diagnostic, ir.Diagnostic) and diagnostic.code == "sigma.transformation"
-    assert (diagnostic.span.line, diagnostic.span.column) == (28, 14)
-    assert "NewProcessName" in diagnostic.message and "DeviceProcessEvents" in diagnostic.message
+    (query,) = load_rules(SEED, resolve_pipeline(names))
+    assert isinstance(query, ir.Query)
+    text = emit_target("kql", query).text
+    assert text.startswith("let _rulec_rows1 = DeviceProcessEvents\n"), text
+    assert 'FolderPath endswith @"\\wsmprovhost.exe"' in text
+    assert "count_distinct(DeviceName)" in text
 
 
 def test_microsoft_formats_name_only_their_own_products_tables():

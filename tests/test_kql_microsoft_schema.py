@@ -164,16 +164,34 @@ def test_a_log_source_without_table_names_the_product(tmp_path: Path) -> None:
     assert "Microsoft Sentinel has no table for this log source" in str(message)
 
 
-def test_exists_on_a_string_column_still_needs_the_approximation(tmp_path: Path) -> None:
+def test_exists_on_a_string_column_reads_the_next_table_that_says_it(tmp_path: Path) -> None:
+    """SecurityEvent's string columns cannot tell missing from empty; WindowsEvent's EventData
+    (dynamic) can, so the rule is read through the next alternative that holds its log source."""
     rule(tmp_path, "s", "{product: windows, service: security}", "{SubjectUserName|exists: true}")
-    (message,) = convert(tmp_path).values()
+    (message,) = convert(tmp_path, located(("sentinel",))).values()
     assert "a test whether a field exists" in str(message)
+    (query,) = convert(tmp_path).values()
+    assert str(query).startswith("WindowsEvent\n"), query
+    assert "isnotnull(EventData.SubjectUserName)" in str(query)
+    assert semantic_errors([str(query)]) == [[]]
+
+
+def test_a_defender_query_that_cannot_be_written_falls_back_to_sentinel(tmp_path: Path) -> None:
+    selection = "{Image|endswith: '\\bash.exe', CommandLine: null}"
+    rule(tmp_path, "p", "{product: windows, category: process_creation}", selection)
+    (message,) = convert(tmp_path, product_pipelines("defender_xdr")).values()
+    assert "a test whether a field exists" in str(message)
+    (query,) = convert(tmp_path).values()
+    assert str(query).startswith("WindowsEvent\n"), query
+    assert "isnull(EventData.CommandLine)" in str(query)
+    assert semantic_errors([str(query)]) == [[]]
 
 
 def test_product_pipelines_name_only_that_products_mappings() -> None:
     (defender,) = product_pipelines("defender_xdr")
     (sentinel,) = product_pipelines("sentinel")
-    assert defender == "microsoft_xdr"
+    assert defender.split("|")[0] == "microsoft_xdr"
+    assert defender.split("|")[1].endswith("defender_xdr.yml")
     assert sentinel.split("|")[0].endswith("sentinel.yml")
     assert located(("sentinel",)) == (sentinel.split("|")[0],)
     with pytest.raises(ValueError, match="unknown product"):
@@ -228,9 +246,96 @@ def test_defender_tables_keep_time_in_timestamp(tmp_path: Path) -> None:
 def test_a_text_on_a_numeric_column_is_its_number(tmp_path: Path, value, written) -> None:
     selection = f"{{Image|endswith: '\\cmd.exe', LogonId: {value}}}"
     rule(tmp_path, "n", "{product: windows, category: process_creation}", selection)
-    (text,) = convert(tmp_path).values()
+    (text,) = convert(tmp_path, product_pipelines("defender_xdr")).values()
     if written is None:
         assert "a text that is no number on a numeric column" in str(text)
     else:
         assert written in str(text), text
         assert semantic_errors([str(text)]) == [[]]
+
+
+def test_process_creation_with_security_4688_fields_reads_defender(tmp_path: Path) -> None:
+    """A process_creation rule written with Security event 4688's fields (Microsoft's 4688 page)
+    reads DeviceProcessEvents; its aggregation groups by the column the pipeline maps the field
+    to (`Computer` is `DeviceName`)."""
+    text = "title: w\nlogsource: {product: windows, category: process_creation}\ndetection:\n"
+    text += "  selection: {NewProcessName|endswith: '\\\\wsmprovhost.exe'}\n"
+    text += "  filter: {TargetUserName|endswith: '$'}\n"
+    text += "  condition: selection and not filter | count(Computer) > 30\n  timeframe: 15m\n"
+    (tmp_path / "w.yml").write_text(text, encoding="utf-8")
+    (query,) = convert(tmp_path, product_pipelines("defender_xdr")).values()
+    assert str(query).startswith("let _rulec_rows1 = DeviceProcessEvents\n"), query
+    assert 'FolderPath endswith @"\\wsmprovhost.exe"' in str(query)
+    assert 'not(AccountName endswith "$")' in str(query)
+    assert "count_distinct(DeviceName)" in str(query)
+    assert semantic_errors([str(query)]) == [[]]
+    rule(tmp_path, "w", "{product: windows, category: process_creation}", "{MandatoryLabel: x}")
+    (message,) = convert(tmp_path, product_pipelines("defender_xdr")).values()
+    assert "DeviceProcessEvents has no column for this process creation field" in str(message)
+
+
+def test_a_negated_search_term_is_a_predicate(tmp_path: Path) -> None:
+    """Microsoft's analysis refuses `not("*x*")` in `search` (a string is no bool); the negated
+    term is written as the predicate `* contains "x"`, which the search documentation equates."""
+    text = "title: k\nlogsource: {product: linux, service: auditd}\ndetection:\n"
+    text += "  sel: {type: EXECVE}\n  kw: [dd]\n  other: [of=]\n"
+    text += "  condition: sel and kw and not other\n"
+    (tmp_path / "k.yml").write_text(text, encoding="utf-8")
+    (query,) = convert(tmp_path).values()
+    assert 'search RecordType =~ "EXECVE" and "*dd*" and not(* contains "of=")' in str(query)
+    assert semantic_errors([str(query)]) == [[]]
+
+
+def test_a_process_creation_rule_stating_its_event_reads_defender(tmp_path: Path) -> None:
+    """`EventID: 4688` with `Channel: Security` (or Sysmon's event 1) names the event every
+    DeviceProcessEvents row is; another event id is no process creation there."""
+    for name, event in (
+        ("security", "{EventID: 4688, Channel: Security}"),
+        ("other", "{EventID: 4689}"),
+    ):
+        text = f"title: {name}\nlogsource: {{product: windows, category: process_creation}}\n"
+        text += f"detection:\n  event: {event}\n  sel: {{NewProcessName|endswith: '\\\\a.exe'}}\n"
+        text += "  condition: event and sel\n"
+        (tmp_path / f"{name}.yml").write_text(text, encoding="utf-8")
+    found = convert(tmp_path, product_pipelines("defender_xdr"))
+    assert found["security.yml"] == 'DeviceProcessEvents\n| where FolderPath endswith @"\\a.exe"'
+    assert semantic_errors([str(found["security.yml"])]) == [[]]
+    assert "DeviceProcessEvents has no column for this process creation field" in str(
+        found["other.yml"]
+    )
+
+
+def test_a_pipeline_that_drops_every_item_passes_the_rule_on(tmp_path: Path) -> None:
+    """`microsoft_xdr` drops the EventID items of a Security-log rule, leaving a condition that
+    selects nothing: the rule is read by the next alternative (SecurityEvent)."""
+    rule(tmp_path, "l", "{product: windows, service: security}", "{EventID: [4634, 4647]}")
+    (message,) = convert(tmp_path, product_pipelines("defender_xdr")).values()
+    assert "microsoft_xdr: the condition selects nothing" in str(message)
+    (query,) = convert(tmp_path).values()
+    assert query == "SecurityEvent\n| where EventID in (4634, 4647)"
+
+
+def test_a_sliding_window_grouped_by_a_dynamic_path_is_a_diagnostic(tmp_path: Path) -> None:
+    """WindowsEvent keeps Sysmon's fields in EventData: `summarize by EventData.QueryName` names
+    its column EventData_QueryName, so the sliding plan's join would name no column."""
+    text = "title: d\nlogsource: {product: windows, service: sysmon}\ndetection:\n"
+    text += "  sel: {EventID: 22}\n  condition: sel | count() by QueryName > 3\n  timeframe: 30s\n"
+    (tmp_path / "d.yml").write_text(text, encoding="utf-8")
+    (message,) = convert(tmp_path, located(("sentinel_windows_event",))).values()
+    assert "a sliding window grouped by a path" in str(message)
+    assert "EventData.QueryName" in str(message)
+    (tmp_path / "d.yml").write_text(text.replace("  timeframe: 30s\n", ""), encoding="utf-8")
+    (message,) = convert(tmp_path, located(("sentinel_windows_event",))).values()
+    assert "an aggregate grouped by a path" in str(message)
+
+
+def test_a_distinct_count_of_a_dynamic_path_is_a_diagnostic(tmp_path: Path) -> None:
+    """Microsoft's analysis refuses `count_distinct()` of a dynamic value (WindowsEvent's
+    EventData): the rule is reported, not written."""
+    text = "title: p\nlogsource: {product: windows, service: sysmon}\ndetection:\n"
+    text += "  sel: {EventID: 22}\n  condition: sel | count(QueryName) by Computer > 2\n"
+    (tmp_path / "p.yml").write_text(text, encoding="utf-8")
+    (message,) = convert(tmp_path, located(("sentinel_windows_event",))).values()
+    assert "of a path into a dynamic column" in str(message)
+    query = "WindowsEvent\n| summarize value = count_distinct(EventData.QueryName) by Computer"
+    assert "'dynamic' is not allowed" in semantic_errors([query])[0][0]["message"]

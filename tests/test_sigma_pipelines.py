@@ -86,7 +86,12 @@ def test_pipeline_failure_is_a_located_diagnostic() -> None:
     [
         ("spl", ["sysmon", "splunk_windows"]),
         ("eql", ["ecs_windows"]),
-        ("kql", ["microsoft_xdr|sentinel|sentinel_windows_event|azure_monitor|sentinel_asim"]),
+        (
+            "kql",
+            [
+                "microsoft_xdr|defender_xdr|sentinel|sentinel_windows_event|azure_monitor|sentinel_asim"
+            ],
+        ),
         ("duckdb", []),
         ("postgres", []),
         ("sql:spark", []),
@@ -108,7 +113,9 @@ def test_default_pipelines(target: str, expected: list[str]) -> None:
                 (): ["duckdb", "postgres"],
                 ("sysmon", "splunk_windows"): ["spl"],
                 located(
-                    ("microsoft_xdr|sentinel|sentinel_windows_event|azure_monitor|sentinel_asim",)
+                    (
+                        "microsoft_xdr|defender_xdr|sentinel|sentinel_windows_event|azure_monitor|sentinel_asim",
+                    )
                 ): ["kql"],
             },
         ),

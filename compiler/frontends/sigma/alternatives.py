@@ -57,12 +57,19 @@ class FirstAccepting:
         """`apply_first`: use the rule it returns, which need not be `rule` itself."""
         return self.apply_first(rule)
 
-    def apply_first(self, rule: Rule, pickled: bytes | None = None) -> Rule:
+    def apply_first(
+        self,
+        rule: Rule,
+        pickled: bytes | None = None,
+        refuses: Callable[[Rule], str | None] | None = None,
+    ) -> Rule:
         """The rule as the first accepting pipeline leaves it.
 
         The first pipeline works on `rule` itself, which a rejection may leave half-processed;
         each other one on a copy unpickled from `pickled` (the rule as it is now, pickled here
-        unless the caller has it). The accepted one is returned in place of `rule`.
+        unless the caller has it). The accepted one is returned in place of `rule`. `refuses`
+        tells why a rule as a pipeline left it cannot be read (None when it can): that
+        pipeline is then passed over too.
         """
         if pickled is None and len(self.pipelines) > 1:
             pickled = pickle.dumps(rule, pickle.HIGHEST_PROTOCOL)
@@ -78,14 +85,25 @@ class FirstAccepting:
                 failure = f"the pipeline fails on this rule ({type(error).__name__})"
                 reasons.append(f"{_label(name)}: {failure}")
             else:
-                self.state, self.chosen = pipeline.state, name
-                return candidate
+                refusal = refuses(candidate) if refuses else None
+                if not refusal:
+                    self.state, self.chosen = pipeline.state, name
+                    return candidate
+                reasons.append(f"{_label(name)}: {refusal}")
             if candidate is not rule:  # a rejected copy (`rule` itself is the caller's)
                 release(candidate)
         raise SigmaTransformationError(
             f"no pipeline of {' | '.join(map(_label, self.names))} has a table and fields for "
             f"this rule's log source ({source}): " + "; ".join(reasons)
         )
+
+    def after(self, name: str | None) -> FirstAccepting | None:
+        """The alternatives after `name` (the one that read a rule whose query the target
+        cannot write), or None when it was the last or is none of them."""
+        if name not in self.names or name == self.names[-1]:
+            return None
+        at = self.names.index(name) + 1
+        return FirstAccepting(self.names[at:], self.pipelines[at:])
 
 
 def _logsource(rule: SigmaRule | SigmaCorrelationRule) -> str:

@@ -63,6 +63,11 @@ def lower_condition(condition: SigmaCondition, index: SpanIndex, span: ir.Span) 
     return _lower(tree, index, span)
 
 
+def selects_nothing(condition: SigmaCondition, span: ir.Span) -> bool:
+    """Whether a pipeline dropped every detection item the condition reads."""
+    return _resolve(_syntax(condition.condition), condition.detections, span) is None
+
+
 @functools.lru_cache(maxsize=4096)
 def _syntax(text: str) -> ConditionItem:
     """pySigma's parse tree of a condition text, with pySigma's errors; shared, never changed."""

@@ -9,8 +9,8 @@ any case; they are lowered for pySigma, with a warning.
 from __future__ import annotations
 
 import re
-from collections.abc import Collection
-from dataclasses import dataclass
+from collections.abc import Collection, Sequence
+from dataclasses import dataclass, replace
 from datetime import timedelta
 
 from rulec.compiler import ir
@@ -43,6 +43,28 @@ class LegacyAggregation:
     group_by: tuple[str, ...]
     op: ir.CompareOp
     threshold: int | float
+
+
+def aggregation_fields(aggregations: Sequence[object]) -> list[str]:
+    """The fields legacy aggregations name (argument, then group-by), once each."""
+    named = (
+        [a.arg, *a.group_by] if a.arg else list(a.group_by)
+        for a in aggregations
+        if isinstance(a, LegacyAggregation)
+    )
+    return list(dict.fromkeys(name for names in named for name in names))
+
+
+def renamed(
+    aggregation: LegacyAggregation, named: list[str], fields: list[str]
+) -> LegacyAggregation:
+    """The aggregation with its fields as a pipeline renamed them (`named` became `fields`);
+    unchanged when a name became several, which no aggregation can group by."""
+    if len(named) != len(fields):
+        return aggregation
+    names = dict(zip(named, fields, strict=True))
+    arg = names[aggregation.arg] if aggregation.arg else None
+    return replace(aggregation, arg=arg, group_by=tuple(names[g] for g in aggregation.group_by))
 
 
 _KEYWORDS = frozenset(("and", "or", "not", "of", "all", "them"))

@@ -31,7 +31,7 @@ from rulec.compiler import ir
 from rulec.compiler.frontends.sigma import lowering_order
 from rulec.compiler.frontends.sigma.alternatives import FirstAccepting, first_accepting
 from rulec.compiler.frontends.sigma.checks import shape_error
-from rulec.compiler.frontends.sigma.condition import lower_condition
+from rulec.compiler.frontends.sigma.condition import lower_condition, selects_nothing
 from rulec.compiler.frontends.sigma.correlation import lower_correlation
 from rulec.compiler.frontends.sigma.documents import (
     Document,
@@ -47,10 +47,12 @@ from rulec.compiler.frontends.sigma.legacy import (
     LegacyAggregation,
     Near,
     aggregate_stage,
+    aggregation_fields,
     lower_keywords,
     near_query,
     parse_aggregation,
     parse_timeframe,
+    renamed,
     split_condition,
 )
 from rulec.compiler.frontends.sigma.meta import rule_meta, source_of
@@ -269,8 +271,8 @@ def _lower_file(
         elif not isinstance(item.rule, SigmaFilter) and not isinstance(
             item.rule, SigmaCorrelationRule
         ):
-            results[position] = _guarded(
-                item, path, lambda i: _lower_rule(i, path, filters, pipeline)
+            results[position] = _stamped(
+                _guarded(item, path, lambda i: _lower_rule(i, path, filters, pipeline)), pipeline
             )
             _remember(item, results[position], queries)
             _remember_read(item, results[position], pipeline, read)
@@ -288,6 +290,7 @@ def _lower_file(
                     queries,
                 ),
             )
+            results[position] = _stamped(results[position], pipeline)
             _remember(item, results[position], queries)
             _remember_read(item, results[position], pipeline, read)
     hidden = _not_generated(parsed)
@@ -307,6 +310,15 @@ class _ReadBy:
     pipeline: str | None
     rule: Any
     error: ir.Diagnostic | None = None
+
+
+def _stamped(
+    result: ir.Query | ir.Diagnostic | None, pipeline: ProcessingPipeline | FirstAccepting | None
+) -> ir.Query | ir.Diagnostic | None:
+    """A query with the alternative that read it (the last rule's, for a correlation)."""
+    if not isinstance(result, ir.Query) or not isinstance(pipeline, FirstAccepting):
+        return result
+    return replace(result, meta=replace(result.meta, pipeline=pipeline.chosen))
 
 
 def _remember_read(
@@ -526,6 +538,9 @@ def _for_pysigma(item: _Parsed, header: dict[str, Any], path: str) -> dict[str, 
     if item.timeframe is not None and not any(item.aggregations):
         item.warnings.append(_unused_timeframe(item, path))
         item.timeframe = None
+    named = aggregation_fields(item.aggregations)
+    if named:  # pipelines rename the fields listed in `fields` as they rename the detection's
+        data["fields"] = named
     return data
 
 
@@ -600,8 +615,10 @@ def _lower_rule(
             *((rule, rule_index, None) for rule, rule_index in item.others),
         ]
     ]
-    source, exprs = branches[0]
+    source, exprs, fields = branches[0]
     aggregation = _single_aggregation(item.aggregations, span)
+    if isinstance(aggregation, LegacyAggregation):
+        aggregation = renamed(aggregation, aggregation_fields([aggregation]), fields)
     timeframe = parse_timeframe(item.timeframe, span) if item.timeframe else None
     if isinstance(aggregation, Near):
         if len(branches) > 1:
@@ -610,12 +627,13 @@ def _lower_rule(
         return ir.Query(correlated, lets=lets, meta=item.meta, span=index.rule_span)
     filters_of = [
         (ir.Filter(exprs[0] if len(exprs) == 1 else ir.Or(tuple(exprs), span=span), span=span),)
-        for _, exprs in branches
+        for _, exprs, _ in branches
     ]
     stages: tuple[ir.Stage, ...] = filters_of[0]
     if len(branches) > 1:
         parts = (
-            ir.Pipeline(s, f, span=s.span) for (s, _), f in zip(branches, filters_of, strict=True)
+            ir.Pipeline(s, f, span=s.span)
+            for (s, _, _), f in zip(branches, filters_of, strict=True)
         )
         source, stages = ir.AnySource(tuple(parts), span=source.span), ()
     if aggregation is not None:
@@ -633,15 +651,18 @@ def _branch(
     filters: list[Any],
     pipeline: ProcessingPipeline | FirstAccepting | None,
     pickled: bytes | None,
-) -> tuple[ir.LogSource | ir.Table, list[ir.Expr]]:
-    """One parsed rule through the filters and `pipeline`: its source and its conditions."""
+) -> tuple[ir.LogSource | ir.Table, list[ir.Expr], list[str]]:
+    """One parsed rule through the filters and `pipeline`: its source, its conditions and its
+    `fields` as the pipeline renamed them."""
     assert isinstance(rule, SigmaRule)
     given = rule
     for sigma_filter in filters:
         rule = sigma_filter.apply_on_rule(rule)
     table = None
     if isinstance(pipeline, FirstAccepting):
-        rule = pipeline.apply_first(rule, None if filters else pickled)
+        rule = pipeline.apply_first(
+            rule, None if filters else pickled, functools.partial(_empty, index)
+        )
     elif pipeline is not None:
         pipeline.apply(rule)
     if pipeline is not None:
@@ -651,9 +672,18 @@ def _branch(
         for i, condition in enumerate(rule.detection.parsed_condition)
     ]
     source = source_of(rule.logsource, item.doc.node, path, table)
+    fields = list(rule.fields)
     if rule is not given:  # a copy made here (an alternative pipeline's, a filter's)
         release(rule)
-    return source, exprs
+    return source, exprs, fields
+
+
+def _empty(index: SpanIndex, rule: SigmaRule) -> str | None:
+    """Why a rule as a pipeline left it cannot be read: every item a condition reads dropped."""
+    conditions = enumerate(rule.detection.parsed_condition)
+    if any(selects_nothing(condition, index.condition(i)) for i, condition in conditions):
+        return "the condition selects nothing (every detection item was dropped)"
+    return None
 
 
 def _single_aggregation(
