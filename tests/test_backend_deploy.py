@@ -24,6 +24,7 @@ from rulec.backends.pipelines import pipelines_for
 from rulec.backends.registry import emit as emit_target
 from rulec.compiler import ir
 from rulec.compiler.cli import main
+from rulec.compiler.frontends.kql import load_kql
 from rulec.compiler.rules import load_rules, resolve_pipeline
 
 RULES = Path(__file__).resolve().parents[1] / "rules/sigma"
@@ -168,8 +169,9 @@ def test_microsoft_formats_name_only_their_own_products_tables():
             except ir.RuleError:
                 continue
             (rule,) = parse("defender", text)
-            table = rule["queryCondition"]["queryText"].split("\n")[0].strip()
-            assert table in defender, (path.name, table)
+            (read,) = load_kql(rule["queryCondition"]["queryText"], path.name)
+            tables = {table.name for table in ir.find_all(read, ir.Table)}
+            assert tables and tables <= defender, (path.name, tables)
     (sentinel,) = rules(BITSADMIN, "sentinel")
     assert document("sentinel", sentinel)["query"].startswith("WindowsEvent")
 
