@@ -22,6 +22,8 @@ from sqlglot import exp
 
 from rulec.backends.base import Options
 from rulec.backends.sql import QueryBuilder, SqlBackend, connect, table_ref
+from rulec.backends.sql_dialects import dialect_for
+from rulec.backends.sql_network import ipv4_text, ipv6_text
 from rulec.compiler import ir
 from rulec.compiler.candidates import RULE, find_candidates
 from rulec.compiler.engines import DuckDBEngine, quote
@@ -49,6 +51,8 @@ RULES_PER_QUERY = 128  # filters per statement over a slice: huge statements pla
 CHUNK = 4096
 FETCH = 10_000  # rows fetched from DuckDB at a time
 ROWS_PER_READ = 50_000  # matched events read per statement
+
+DUCKDB = dialect_for("duckdb")
 
 Progress = Callable[[int, int], None]
 Kept = dict[int, list[int]]
@@ -364,9 +368,16 @@ def _scan_prefiltered(
     kept, failed = _scan_each(engine, table, columns, [by_index[i] for i in broad])
     found = connection.execute(f"SELECT DISTINCT {RULE} FROM {CANDIDATES}").fetchall()
     checked = {rule for (rule,) in found}
-    checks = [(r, _plain_likes(by_index[r].predicate).sql(dialect="duckdb")) for r in checked]
+    shared: dict[str, exp.Expression] = {}
+    checks = []
+    for rule in checked:
+        predicate = _shared_addresses(by_index[rule].predicate, shared)
+        checks.append((rule, _plain_likes(predicate).sql(dialect="duckdb")))
     read = set().union(*(by_index[rule].columns for rule in checked))
-    found_kept, found_failed = check_all(connection, table, sorted(read), checks, CANDIDATES)
+    computed = [f"{e.sql(dialect='duckdb')} AS {quote(name)}" for name, e in shared.items()]
+    found_kept, found_failed = check_all(
+        connection, table, sorted(read), checks, CANDIDATES, computed
+    )
     kept.update(found_kept)
     failed += [by_index[rule] for rule in sorted(found_failed)]
     scanned = checked.union(broad)
@@ -496,6 +507,43 @@ def scan_sql(table: str, columns: set[str], group: list[Plan], strategy: str) ->
         inner = f"SELECT {star}, {listed} FROM {source}"
         return [f"SELECT * FROM ({inner}) WHERE len({rules}) > 0"]
     return [f"SELECT {star}, {listed} FROM {source} WHERE " + "\n OR ".join(conditions)]
+
+
+def _shared_addresses(predicate: exp.Expression, shared: dict[str, exp.Expression]):
+    """The predicate with each network test of a field (`CASE WHEN <the field is an address>
+    THEN <its number or digits in the network> ELSE FALSE END`, as `sql_network` writes it)
+    reading the field's address from columns computed once per event (added to `shared`):
+    whether the field is an address, and its number or digits where it is (NULL elsewhere).
+    The same rows: a rule with a hundred networks no longer repeats the parsing a hundred
+    times, which DuckDB takes seconds to plan."""
+    if not any(predicate.find_all(exp.Case)):
+        return predicate
+    forms = {}
+    for name in sorted({c.name for c in predicate.find_all(exp.Column) if not c.table}):
+        column = exp.column(name, quoted=True)
+        for version, reader in (("4", ipv4_text), ("6", ipv6_text)):
+            shape, value = reader(DUCKDB, column)
+            forms[shape] = (f"_rulec_ip{version}_{name}", value)
+
+    def swap(node: exp.Expression) -> exp.Expression:
+        ifs = node.args.get("ifs") if isinstance(node, exp.Case) else None
+        if not ifs or len(ifs) != 1 or node.this is not None or ifs[0].this not in forms:
+            return node
+        shape = ifs[0].this
+        label, value = forms[shape]
+        is_address, address = f"{label}_shape", f"{label}_value"
+        shared.setdefault(is_address, shape.copy())
+        guarded = exp.Case(ifs=[exp.If(this=shape.copy(), true=value.copy())])
+        shared.setdefault(address, guarded)
+        body = (
+            ifs[0]
+            .args["true"]
+            .transform(lambda part: exp.column(address, quoted=True) if part == value else part)
+        )
+        test = exp.If(this=exp.column(is_address, quoted=True), true=body)
+        return exp.Case(ifs=[test], default=node.args.get("default"))
+
+    return predicate.transform(swap)
 
 
 def _plain_likes(predicate: exp.Expression) -> exp.Expression:
