@@ -23,7 +23,7 @@ from sqlglot import exp
 from rulec.backends.base import Options
 from rulec.backends.sql import QueryBuilder, SqlBackend, connect, table_ref
 from rulec.backends.sql_dialects import dialect_for
-from rulec.backends.sql_network import ipv4_text, ipv6_text
+from rulec.backends.sql_network import IPV4_TEXT, IPV6_CHARS, ipv4_text, ipv6_text
 from rulec.compiler import ir
 from rulec.compiler.candidates import RULE, find_candidates
 from rulec.compiler.engines import DuckDBEngine, quote
@@ -416,11 +416,8 @@ def _invalid_patterns(engine: DuckDBEngine, group: list[Plan]) -> list[Plan]:
 
 def _patterns(predicate: exp.Expression) -> list[str]:
     """The literal patterns of the regular expressions the filter matches."""
-    return [
-        node.expression.this
-        for node in predicate.find_all(exp.RegexpLike)
-        if isinstance(node.expression, exp.Literal) and node.expression.is_string
-    ]
+    found = (_pattern_of(node) for node in predicate.find_all(exp.RegexpLike))
+    return [pattern for pattern in found if pattern is not None]
 
 
 def _refused(engine: DuckDBEngine, patterns: dict[int, list[str]]) -> set[int]:
@@ -516,7 +513,8 @@ def _shared_addresses(predicate: exp.Expression, shared: dict[str, exp.Expressio
     whether the field is an address, and its number or digits where it is (NULL elsewhere).
     The same rows: a rule with a hundred networks no longer repeats the parsing a hundred
     times, which DuckDB takes seconds to plan."""
-    if not any(predicate.find_all(exp.Case)):
+    tests = (IPV4_TEXT, IPV6_CHARS)
+    if not any(_pattern_of(node) in tests for node in predicate.find_all(exp.RegexpLike)):
         return predicate
     forms = {}
     for name in sorted({c.name for c in predicate.find_all(exp.Column) if not c.table}):
@@ -544,6 +542,11 @@ def _shared_addresses(predicate: exp.Expression, shared: dict[str, exp.Expressio
         return exp.Case(ifs=[test], default=node.args.get("default"))
 
     return predicate.transform(swap)
+
+
+def _pattern_of(node: exp.RegexpLike) -> str | None:
+    pattern = node.expression
+    return pattern.this if isinstance(pattern, exp.Literal) and pattern.is_string else None
 
 
 def _plain_likes(predicate: exp.Expression) -> exp.Expression:
