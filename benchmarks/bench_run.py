@@ -1,4 +1,5 @@
-"""Single pass vs one query per rule: the Windows Sigma rules over generated events.
+"""Single pass vs one query per rule: the Windows Sigma rules over generated events; and
+`rulec run` over real EVTX recordings, against Zircolite on the same files and rules.
 
 Each measurement runs in a child process of its own, so its peak memory (max RSS) is its own.
 The events file gets a NULL column for every field a rule names that the data lacks (as a SIEM
@@ -12,6 +13,15 @@ sample of the rules (`--per-rule-sample`); its time is then scaled to all rules,
 
 Each line gives events, rules, strategy, seconds, events/s/core (events/s over os.cpu_count()),
 peak RSS and matches; rule subsets and the per-rule sample are random (seed 8).
+
+`--evtx FOLDER` times the whole `rulec run` command (start to end, the rules converted in the
+run) over the folder's EVTX files; with `--zircolite PATH` (a checkout of Zircolite and a Python
+that has its requirements, `--zircolite-python`), Zircolite runs right after it on the same files
+and rules (converting them itself, with the `sysmon` and `windows-logsources` pipelines), round
+by round, and the CPU-time and peak-memory ratios are printed:
+
+    nice python benchmarks/bench_run.py --evtx ../shared/evtx/EVTX-ATTACK-SAMPLES \
+        --zircolite /tmp/zircolite --zircolite-python /tmp/zircolite-venv/bin/python --rounds 2
 """
 
 from __future__ import annotations
@@ -24,6 +34,7 @@ import random
 import resource
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -115,9 +126,53 @@ def line(result: dict, events: int, scaled_to: int = 0) -> str:
     )
 
 
+def timed_command(command: list[str], cwd: Path | None = None) -> tuple[float, int, str]:
+    """CPU seconds (user + system, its children included) and peak RSS (MiB) of a command run
+    to its end, and its standard output."""
+    with subprocess.Popen(command, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL) as p:
+        out = p.stdout.read().decode() if p.stdout else ""
+        _, status, usage = os.wait4(p.pid, 0)
+        p.returncode = os.waitstatus_to_exitcode(status)
+    if p.returncode not in (0, 1):
+        raise SystemExit(f"{command[0]} failed ({p.returncode}): {' '.join(command)}")
+    return usage.ru_utime + usage.ru_stime, usage.ru_maxrss // 1024, out
+
+
+def evtx_rounds(args: argparse.Namespace) -> None:
+    """`rulec run` over the EVTX folder, and Zircolite after it each round, with the ratios."""
+    files = sorted(args.evtx.rglob("*.evtx"))
+    rulec = [str(Path(sys.executable).with_name("rulec")), "run", str(args.rules)]
+    rulec += ["--events", str(args.evtx), "--format", "json"]
+    print(f"{len(files)} EVTX files in {args.evtx}; rules {args.rules}")
+    print(f"{'round':>5} {'command':<10} {'CPU s':>8} {'peak MiB':>9} {'matches':>8}")
+    for number in range(1, args.rounds + 1):
+        cpu, peak, out = timed_command(rulec)
+        matches = sum(json.loads(line).get("matches", 0) for line in out.splitlines() if line)
+        print(f"{number:>5} {'rulec':<10} {cpu:>8.1f} {peak:>9} {matches:>8}")
+        if args.zircolite is None:
+            continue
+        with tempfile.TemporaryDirectory() as work:
+            found = Path(work) / "detected.json"
+            command = [args.zircolite_python, str(args.zircolite / "zircolite.py")]
+            command += ["--evtx", str(args.evtx.resolve()), "--ruleset", str(args.rules.resolve())]
+            command += ["--pipeline", "sysmon", "--pipeline", "windows-logsources", "--quiet"]
+            command += ["--outfile", str(found), "--logfile", str(Path(work) / "z.log")]
+            zcpu, zpeak, _ = timed_command(command, cwd=args.zircolite)
+            detected = json.loads(found.read_text()) if found.is_file() else []
+            zmatches = sum(d.get("count", len(d.get("matches", []))) for d in detected)
+        print(f"{number:>5} {'zircolite':<10} {zcpu:>8.1f} {zpeak:>9} {zmatches:>8}")
+        print(
+            f"{'':>5} ratio rulec / zircolite: CPU {cpu / zcpu:.2f}, peak memory {peak / zpeak:.2f}"
+        )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--events", type=Path, nargs="+", required=True)
+    parser.add_argument("--events", type=Path, nargs="+")
+    parser.add_argument("--evtx", type=Path, help="time `rulec run` over this folder's EVTX files")
+    parser.add_argument("--zircolite", type=Path, help="a Zircolite checkout, run after rulec")
+    parser.add_argument("--zircolite-python", default="python3", help="Python for Zircolite")
+    parser.add_argument("--rounds", type=int, default=1, help="rounds of the EVTX comparison")
     parser.add_argument("--rules", type=Path, default=RULES)
     parser.add_argument("--ir-cache", type=Path, default=Path("/tmp/rulec-bench/windows-ir.pickle"))
     parser.add_argument("--strategies", default="prefilter")
@@ -133,6 +188,10 @@ def main() -> None:
     args = parser.parse_args()
     if args.child:
         print(json.dumps(measure(args)))
+        return
+    if args.evtx:
+        evtx_rounds(args)
+    if not args.events:
         return
     import duckdb
 

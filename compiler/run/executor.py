@@ -132,13 +132,16 @@ class StoredSchema(Mapping[str, tuple[str, ...]]):
 def build(backend: SqlBackend, query: ir.Query, stored: Stored) -> exp.Query:
     """The back end's query for `query`, bound to the tables as stored."""
     time_field = backend.options.time_field
-    return bind(backend.build(query), stored, lambda fields: _ingestion(fields, time_field, query))
+    return bind(
+        backend.build(query), stored, lambda fields: ingestion_field(fields, time_field, query)
+    )
 
 
 def bind(
     tree: exp.Query, stored: Stored, ingestion: Callable[[set[str]], str | None] = lambda _: None
 ) -> exp.Query:
-    """The query over the tables as stored (`stored`: a table's stored columns, or None).
+    """The query over the tables as stored (`stored`: a table's stored columns, or None),
+    rewritten in place (`build` hands it a tree of its own).
 
     A field that no table of the query has becomes NULL text, and so does, scope by scope, a field
     that the tables one SELECT reads lack (`scoped_columns`); a field stored under another name
@@ -156,15 +159,36 @@ def bind(
             fields[INGESTION_TIME] = fields[fallback]
     renamed = {f: c for f, c in fields.items() if f != c}
     absent = names.referenced - names.defined - set(fields) - names.ctes
-    tree = tree.copy()
+    several = len(columns) > 1  # a join, a union, a let: scopes may read different tables
+    if not renamed and not absent and not several:
+        return tree
     for identifier in list(tree.find_all(exp.Identifier)):
         if identifier.name in renamed and _names_a_column(identifier):
             identifier.set("this", renamed[identifier.name])
-    for column in list(tree.find_all(exp.Column)):
-        if column.name in absent and not isinstance(column.parent, exp.Star):
-            column.replace(_null_text(column))
-    replace_unseen_columns(tree, stored, _null_text)
+    _nulls_for(tree, absent)
+    if several:
+        tree = tree.copy()  # each node in one place, as a scope-by-scope replacement needs
+        replace_unseen_columns(tree, stored, lambda c: _null_text(c, c.parent, c.arg_key))
     return tree
+
+
+def _nulls_for(tree: exp.Expression, absent: set[str]) -> None:
+    """Each reference to a column of `absent` replaced by NULL text, slot by slot: the back end
+    may put one node in several places of its tree."""
+    for node in list(tree.walk()):
+        if isinstance(node, exp.Star):
+            continue
+        for key, value in node.args.items():
+            if isinstance(value, list):
+                if any(_is_absent(item, absent) for item in value):
+                    kept = [_null_text(i, node, key) if _is_absent(i, absent) else i for i in value]
+                    node.set(key, kept)
+            elif _is_absent(value, absent):
+                node.set(key, _null_text(value, node, key))
+
+
+def _is_absent(value: object, absent: set[str]) -> bool:
+    return isinstance(value, exp.Column) and value.name in absent
 
 
 class RunWarning(UserWarning):
@@ -175,7 +199,7 @@ class RunWarning(UserWarning):
         self.diagnostic = diagnostic
 
 
-def _ingestion(fields: set[str], time_field: str | None, query: ir.Query) -> str | None:
+def ingestion_field(fields: set[str], time_field: str | None, query: ir.Query) -> str | None:
     """The event-time field `ingestion_time()` reads when the events have no `_ingestion_time`
     (events exported from Defender XDR or Sentinel have none), with a warning; None if none."""
     for name in (time_field, *EVENT_TIME_FIELDS):
@@ -236,9 +260,9 @@ def _names_a_column(identifier: exp.Identifier) -> bool:
     )
 
 
-def _null_text(column: exp.Column) -> exp.Expression:
+def _null_text(column: exp.Column, parent: exp.Expression, key: str) -> exp.Expression:
     """NULL text in place of `column` (named as it, where the column is a selected value)."""
-    null = exp.cast(exp.null(), exp.DataType.build("VARCHAR"))
-    if isinstance(column.parent, exp.Select) and column.arg_key == "expressions":
+    null = exp.Cast(this=exp.null(), to=exp.DataType(this=exp.DataType.Type.VARCHAR, nested=False))
+    if isinstance(parent, exp.Select) and key == "expressions":
         return exp.alias_(null, column.name, quoted=True)
     return null

@@ -24,15 +24,21 @@ Check = tuple[int, str]  # (rule, its filter as DuckDB SQL over the event column
 
 
 def check_all(
-    connection, table: str, columns: Sequence[str], checks: list[Check], candidates: str
+    connection,
+    table: str,
+    columns: Sequence[str],
+    checks: list[Check],
+    candidates: str,
+    computed: Sequence[str] = (),
 ) -> tuple[dict[int, list[int]], set[int]]:
     """The `_row`s each rule's filter keeps among its candidates, and the rules whose filter
-    fails (their partial results dropped)."""
+    fails (their partial results dropped). `computed` (`expression AS name`) are columns the
+    filters read, computed with the slice."""
     kept: dict[int, list[int]] = {rule: [] for rule, _ in checks}
     failed: set[int] = set()
     if not checks:
         return {}, failed
-    row, selected = quote(ROW), ", ".join(map(quote, sorted({ROW, *columns})))
+    row, selected = quote(ROW), ", ".join([*map(quote, sorted({ROW, *columns})), *computed])
     (last,) = connection.execute(f"SELECT max({EVENT}) FROM {candidates}").fetchone()
     for start in range(0, last or 0, SLICE):
         within = f"BETWEEN {start + 1} AND {start + SLICE}"

@@ -21,11 +21,20 @@ from functools import partial
 from sqlglot import exp
 
 from rulec.backends.base import Options
-from rulec.backends.sql import SqlBackend
+from rulec.backends.sql import QueryBuilder, SqlBackend, connect, table_ref
+from rulec.backends.sql_dialects import dialect_for
+from rulec.backends.sql_network import IPV4_TEXT, IPV6_CHARS, ipv4_text, ipv6_text
 from rulec.compiler import ir
 from rulec.compiler.run.engines import DuckDBEngine, quote
 from rulec.compiler.run.events import RAW, ROW, EventTable
-from rulec.compiler.run.executor import build, execute, main_table, stored_lookup
+from rulec.compiler.run.executor import (
+    bind,
+    build,
+    execute,
+    ingestion_field,
+    main_table,
+    stored_lookup,
+)
 from rulec.compiler.run.multirule.candidates import RULE, find_candidates
 from rulec.compiler.run.multirule.checks import check_all
 from rulec.compiler.run.multirule.prefilter import clauses
@@ -42,6 +51,8 @@ RULES_PER_QUERY = 128  # filters per statement over a slice: huge statements pla
 CHUNK = 4096
 FETCH = 10_000  # rows fetched from DuckDB at a time
 ROWS_PER_READ = 50_000  # matched events read per statement
+
+DUCKDB = dialect_for("duckdb")
 
 Progress = Callable[[int, int], None]
 Kept = dict[int, list[int]]
@@ -82,7 +93,6 @@ class Plan:
     table: str
     predicate: exp.Expression
     rest: tuple[ir.Stage, ...]
-    nested: bool = False  # the filter holds a subquery
     columns: frozenset[str] = frozenset()  # the columns the filter reads
 
 
@@ -168,28 +178,48 @@ class Runner:
         return names
 
     def plan(self, index: int, query: ir.Query) -> Plan | RuleRun:
-        """The rule's part in the shared scan, or its result when it must run alone."""
+        """The rule's part in the shared scan, or its result when it must run alone.
+
+        The IR is split first: the leading filters are compiled once, as one condition bound
+        to the table as stored; the whole rule is compiled only when stages follow them."""
         try:
             backend = self.backend_for(query)
             query = backend.one_scan(query)
+            split = _split(query)
+            table = main_table(query)
+            if split is None or table not in self.bound_for(query):
+                return self.apart(backend, query)
+            filters, rest = split
+            if rest:
+                whole = build(backend, query, self.stored)
+                if not Reads(whole).tables <= self.bound_for(query):
+                    return self.alone(query, fresh=True)
+            condition = _condition(backend, query, filters)
+        except Exception as error:
+            return RuleRun(error=error)
+        if any(condition.find_all(exp.Select)):
+            return self.apart(backend, query)
+        where = exp.select(exp.Star()).from_(table_ref(table)).where(condition, copy=False)
+        bound = bind(where, self.stored, self.ingestion(backend, query))
+        predicate = _where_of(bound, table)
+        columns = {column.name for column in bound.find_all(exp.Column)}
+        if predicate is None or not columns <= self.table_columns(table):
+            return self.alone(query)
+        return Plan(index, table, predicate, rest, frozenset(columns))
+
+    def ingestion(self, backend: SqlBackend, query: ir.Query) -> Callable[[set[str]], str | None]:
+        """The field `ingestion_time()` reads when the events lack it, as `build` chooses it."""
+        time_field = backend.options.time_field
+        return lambda fields: ingestion_field(fields, time_field, query)
+
+    def apart(self, backend: SqlBackend, query: ir.Query) -> RuleRun:
+        """A rule that does not fit the shared scan, run alone: on the shared engine when it
+        reads only the tables `execute` would give it, else with its own tables only."""
+        try:
             whole = build(backend, query, self.stored)
         except Exception as error:
             return RuleRun(error=error)
-        reads = Reads(whole)
-        if not reads.tables <= self.bound_for(query):
-            return self.alone(query, fresh=True)
-        table = main_table(query)
-        split = _split(query)
-        if split is None or table not in self.bound_for(query):
-            return self.alone(query)
-        filters, rest = split
-        if rest:
-            whole = build(backend, replace(query, pipeline=filters), self.stored)
-            reads = Reads(whole)
-        predicate = _where_of(whole, table)
-        if predicate is None or not reads.columns <= self.table_columns(table):
-            return self.alone(query)
-        return Plan(index, table, predicate, rest, reads.selects > 1, frozenset(reads.columns))
+        return self.alone(query, fresh=not Reads(whole).tables <= self.bound_for(query))
 
     def table_columns(self, table: str) -> set[str]:
         if table not in self.columns:
@@ -233,18 +263,9 @@ class Runner:
             columns = self.table_columns(table)
             if strategy not in ("lowered", "prefilter"):
                 return (*_scan(self.engine, table, columns, group, strategy), [])
-            simple = [p for p in group if not p.nested]
-            failed: list[Plan] = []
             if strategy == "prefilter":
-                kept, rows, failed = _scan_prefiltered(self.engine, table, columns, simple)
-            else:
-                kept, rows = _scan_lowered(self.engine, table, columns, simple)
-            others = [p for p in group if p.nested]
-            if others:
-                more, more_rows = _scan(self.engine, table, columns, others, "or-list")
-                kept = {**kept, **more}
-                rows.update(more_rows)
-            return kept, rows, failed
+                return _scan_prefiltered(self.engine, table, columns, group)
+            return (*_scan_lowered(self.engine, table, columns, group), [])
         except Exception:
             if len(group) == 1:
                 return {}, Rows(), group
@@ -347,9 +368,16 @@ def _scan_prefiltered(
     kept, failed = _scan_each(engine, table, columns, [by_index[i] for i in broad])
     found = connection.execute(f"SELECT DISTINCT {RULE} FROM {CANDIDATES}").fetchall()
     checked = {rule for (rule,) in found}
-    checks = [(r, _plain_likes(by_index[r].predicate).sql(dialect="duckdb")) for r in checked]
+    shared: dict[str, exp.Expression] = {}
+    checks = []
+    for rule in checked:
+        predicate = _shared_addresses(by_index[rule].predicate, shared)
+        checks.append((rule, _plain_likes(predicate).sql(dialect="duckdb")))
     read = set().union(*(by_index[rule].columns for rule in checked))
-    found_kept, found_failed = check_all(connection, table, sorted(read), checks, CANDIDATES)
+    computed = [f"{e.sql(dialect='duckdb')} AS {quote(name)}" for name, e in shared.items()]
+    found_kept, found_failed = check_all(
+        connection, table, sorted(read), checks, CANDIDATES, computed
+    )
     kept.update(found_kept)
     failed += [by_index[rule] for rule in sorted(found_failed)]
     scanned = checked.union(broad)
@@ -380,19 +408,35 @@ def _scan_each(
 
 def _invalid_patterns(engine: DuckDBEngine, group: list[Plan]) -> list[Plan]:
     """The rules of `group` with a regular expression DuckDB refuses (the one error a filter
-    can raise before reading an event), found without planning their whole filter."""
-    failed = []
-    for plan in group:
-        for node in plan.predicate.find_all(exp.RegexpLike):
-            pattern = node.expression
-            if not (isinstance(pattern, exp.Literal) and pattern.is_string):
-                continue
-            try:
-                engine.connection.execute("SELECT regexp_matches('', ?)", [pattern.this]).fetchall()
-            except Exception:
-                failed.append(plan)
-                break
-    return failed
+    can raise before reading an event), found without planning their whole filter: all the
+    patterns in one statement, split in halves while it fails."""
+    refused = _refused(engine, {plan.index: _patterns(plan.predicate) for plan in group})
+    return [plan for plan in group if plan.index in refused]
+
+
+def _patterns(predicate: exp.Expression) -> list[str]:
+    """The literal patterns of the regular expressions the filter matches."""
+    found = (_pattern_of(node) for node in predicate.find_all(exp.RegexpLike))
+    return [pattern for pattern in found if pattern is not None]
+
+
+def _refused(engine: DuckDBEngine, patterns: dict[int, list[str]]) -> set[int]:
+    """The rules (of rule -> patterns) with a pattern DuckDB refuses."""
+    texts = [text for found in patterns.values() for text in found]
+    if not texts:
+        return set()
+    try:
+        engine.connection.execute(
+            "SELECT list_transform(?::VARCHAR[], lambda p: regexp_matches('', p))", [texts]
+        ).fetchall()
+        return set()
+    except Exception:
+        if len(patterns) == 1:
+            return set(patterns)
+    rules = sorted(patterns)
+    middle = len(rules) // 2
+    halves = [{rule: patterns[rule] for rule in part} for part in (rules[:middle], rules[middle:])]
+    return _refused(engine, halves[0]) | _refused(engine, halves[1])
 
 
 def _listing_sql(table: str, texts: list[tuple[str, int]]) -> str:
@@ -460,6 +504,49 @@ def scan_sql(table: str, columns: set[str], group: list[Plan], strategy: str) ->
         inner = f"SELECT {star}, {listed} FROM {source}"
         return [f"SELECT * FROM ({inner}) WHERE len({rules}) > 0"]
     return [f"SELECT {star}, {listed} FROM {source} WHERE " + "\n OR ".join(conditions)]
+
+
+def _shared_addresses(predicate: exp.Expression, shared: dict[str, exp.Expression]):
+    """The predicate with each network test of a field (`CASE WHEN <the field is an address>
+    THEN <its number or digits in the network> ELSE FALSE END`, as `sql_network` writes it)
+    reading the field's address from columns computed once per event (added to `shared`):
+    whether the field is an address, and its number or digits where it is (NULL elsewhere).
+    The same rows: a rule with a hundred networks no longer repeats the parsing a hundred
+    times, which DuckDB takes seconds to plan."""
+    tests = (IPV4_TEXT, IPV6_CHARS)
+    if not any(_pattern_of(node) in tests for node in predicate.find_all(exp.RegexpLike)):
+        return predicate
+    forms = {}
+    for name in sorted({c.name for c in predicate.find_all(exp.Column) if not c.table}):
+        column = exp.column(name, quoted=True)
+        for version, reader in (("4", ipv4_text), ("6", ipv6_text)):
+            shape, value = reader(DUCKDB, column)
+            forms[shape] = (f"_rulec_ip{version}_{name}", value)
+
+    def swap(node: exp.Expression) -> exp.Expression:
+        ifs = node.args.get("ifs") if isinstance(node, exp.Case) else None
+        if not ifs or len(ifs) != 1 or node.this is not None or ifs[0].this not in forms:
+            return node
+        shape = ifs[0].this
+        label, value = forms[shape]
+        is_address, address = f"{label}_shape", f"{label}_value"
+        shared.setdefault(is_address, shape.copy())
+        guarded = exp.Case(ifs=[exp.If(this=shape.copy(), true=value.copy())])
+        shared.setdefault(address, guarded)
+        body = (
+            ifs[0]
+            .args["true"]
+            .transform(lambda part: exp.column(address, quoted=True) if part == value else part)
+        )
+        test = exp.If(this=exp.column(is_address, quoted=True), true=body)
+        return exp.Case(ifs=[test], default=node.args.get("default"))
+
+    return predicate.transform(swap)
+
+
+def _pattern_of(node: exp.RegexpLike) -> str | None:
+    pattern = node.expression
+    return pattern.this if isinstance(pattern, exp.Literal) and pattern.is_string else None
 
 
 def _plain_likes(predicate: exp.Expression) -> exp.Expression:
@@ -531,6 +618,13 @@ def _split(query: ir.Query) -> tuple[ir.Pipeline, tuple[ir.Stage, ...]] | None:
     if count == 0:
         return None
     return replace(pipeline, stages=pipeline.stages[:count]), pipeline.stages[count:]
+
+
+def _condition(backend: SqlBackend, query: ir.Query, filters: ir.Pipeline) -> exp.Expression:
+    """The leading filters of the rule as one condition, as the back end compiles them."""
+    builder = QueryBuilder(backend, query)
+    stages = [stage for stage in filters.stages if isinstance(stage, ir.Filter)]
+    return connect(exp.And, [builder.predicate(stage.predicate) for stage in stages])
 
 
 def _arg(select: exp.Expression, name: str) -> exp.Expression | None:
