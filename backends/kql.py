@@ -52,6 +52,7 @@ from rulec.backends.values import (
 from rulec.compiler import ir
 
 IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+TABLE_PATTERN = re.compile(r"[A-Za-z0-9_*]+")
 TERM_CHAR = re.compile(r"[A-Za-z0-9]")
 KEYWORDS = frozenset(
     {
@@ -210,6 +211,9 @@ class KqlBackend(TextBackend):
     def pipeline_lines(self, pipeline: ir.Pipeline, indent: str) -> str:
         lines = self.printed(pipeline)
         stages = pipeline.stages[1:] if lines else pipeline.stages
+        united = None if lines else self.united(pipeline)
+        if united is not None:
+            lines, stages = united
         lines = lines or [self.source(pipeline.source)]
         for stage in stages:
             if isinstance(stage, ir.Correlation):
@@ -227,7 +231,33 @@ class KqlBackend(TextBackend):
             columns = ", ".join(f"{self.column_name(n)}:{t}" for n, t in source.columns)
             cells = ", ".join(self.literal(v, source) for row in source.rows for v in row)
             return f"datatable({columns}) [{cells}]"
+        if isinstance(source, ir.Table) and source.scope:
+            scope = "".join(f"{name}({self.quoting(value)})." for name, value in source.scope)
+            return scope + self.column_name(source.name)
         return self.column_name(self.table_name(source))
+
+    def united(self, pipeline: ir.Pipeline) -> tuple[list[str], tuple[ir.Stage, ...]] | None:
+        """`union T*` (a table wildcard, which only `union` reads) or `union withsource=c T`,
+        taking in the union stage after the table, and the stages left; None for other sources."""
+        source, stages = pipeline.source, pipeline.stages
+        union = stages[0] if stages and isinstance(stages[0], ir.Union) else None
+        if not isinstance(source, ir.Table) or source.scope:
+            return None
+        if union is None and source.wildcard:
+            return [self.stage_union(ir.Union(()), first=source)], stages
+        if union is None:
+            return None
+        if source.wildcard or not union.pipelines:
+            return [self.stage_union(union, first=source)], stages[1:]
+        return None
+
+    def table_pattern(self, source: ir.Table) -> str:
+        """A table or a table wildcard, as a `union` lists it."""
+        if not source.wildcard:
+            return self.column_name(source.name)
+        if not TABLE_PATTERN.fullmatch(source.name):
+            raise self.unsupported(f"the table wildcard {source.name!r}", source)
+        return source.name
 
     def printed(self, pipeline: ir.Pipeline) -> list[str] | None:
         """`print a = x, ...`: one row without columns, extended (what KQL's `print` is)."""
@@ -366,10 +396,17 @@ class KqlBackend(TextBackend):
     def stage_invoke(self, stage: ir.Invoke) -> str:
         return f"invoke {stage.function}({', '.join(self.expr(a) for a in stage.args)})"
 
-    def stage_union(self, stage: ir.Union) -> str:
+    def stage_union(self, stage: ir.Union, first: ir.Table | None = None) -> str:
         source = stage.source_column
         option = "" if source is None else f"withsource={self.column_name(source)} "
-        return f"union {option}{', '.join(self.subpipeline(p) for p in stage.pipelines)}"
+        items = [self.table_pattern(first)] if first is not None else []
+        for pipeline in stage.pipelines:
+            wildcard = isinstance(pipeline.source, ir.Table) and pipeline.source.wildcard
+            if wildcard and not pipeline.stages:
+                items.append(self.table_pattern(pipeline.source))  # type: ignore[arg-type]
+            else:
+                items.append(self.subpipeline(pipeline))
+        return f"union {option}{', '.join(items)}"
 
     def stage_mvexpand(self, stage: ir.MvExpand) -> str:
         columns = ", ".join(self.named(a, always=True) for a in stage.columns)

@@ -226,6 +226,13 @@ class QueryBuilder:
         if isinstance(source, ir.LogSource):
             name = self.backend.options.tables.table_for(source)
             return table_ref(name), self.columns_of(name)
+        if isinstance(source, ir.Table) and source.wildcard:
+            detail = "which tables it matches is known only to the workspace queried"
+            raise self.backend.unsupported(f"the table wildcard '{source.name}'", source, detail)
+        if isinstance(source, ir.Table) and source.scope:
+            where = ".".join(f'{name}("{value}")' for name, value in source.scope)
+            detail = "a SQL database holds only its own tables"
+            raise self.backend.unsupported(f"the table {where}.{source.name}", source, detail)
         if isinstance(source, ir.Table):
             return table_ref(source.name), self.columns_of(source.name)
         if isinstance(source, ir.PipelineRef):

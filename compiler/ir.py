@@ -259,9 +259,17 @@ Expr = (
 
 @frozen
 class Table(Node):
-    """A named table (KQL source, or a mapped Sigma logsource)."""
+    """A named table (KQL source, or a mapped Sigma logsource).
+
+    `wildcard`: `name` is a pattern (`*`, `Device*`) standing for every table of the queried
+    workspace whose name it matches (KQL `union T*`). `scope`: where the table lives when not in
+    the queried workspace, outermost first, as (function, argument) pairs: `arg("").Resources` is
+    `(("arg", ""),)`, `workspace("w").T` is `(("workspace", "w"),)`.
+    """
 
     name: str
+    wildcard: bool = False
+    scope: tuple[tuple[str, str], ...] = ()
 
 
 @frozen

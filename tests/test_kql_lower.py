@@ -289,16 +289,14 @@ UNSUPPORTED = [
         13,
     ),
     (
-        "union Device*",
-        "cannot lower the table wildcard 'Device*' (no table list to expand it against)"
-        " (line 1) into the IR yet",
+        "T | union foo('x').U",
+        "cannot lower a Member used as a table (line 1) into the IR yet",
         1,
-        7,
+        11,
     ),
     (
-        "search 'x'",
-        "cannot lower search over every table (name them: 'search in (...)') (line 1) into the IR"
-        " yet",
+        "workspace(W).T",
+        "cannot lower workspace() without one constant string (line 1) into the IR yet",
         1,
         1,
     ),

@@ -127,6 +127,8 @@ class Lowering(FunctionLowering):
             return self.named_source(node)
         if isinstance(node, s.Call):
             return self.call_source(node)
+        if isinstance(node, s.Member):
+            return self.scoped_source(node)
         raise self.unsupported(node, f"a {type(node).__name__} used as a table")
 
     def pipe(self, node: s.Pipe) -> ir.Pipeline:
@@ -184,13 +186,23 @@ class Lowering(FunctionLowering):
     def named_source(self, node: s.Name) -> ir.Pipeline:
         span = self.span(node)
         if node.wildcard:
-            what = f"the table wildcard '{node.name}' (no table list to expand it against)"
-            raise self.unsupported(node, what)
+            return ir.Pipeline(ir.Table(node.name, wildcard=True, span=span), span=span)
         if self.is_tabular_name(node.name):
             return self.pipeline_ref(node, node.name)
         if self.scalar_let(node.name) is not None:
             raise self.unsupported(node, f"the scalar let '{node.name}' used as a table")
         return ir.Pipeline(ir.Table(node.name, span=span), span=span)
+
+    def scoped_source(self, node: s.Member) -> ir.Pipeline:
+        """`workspace("w").T`, `arg("").Resources`: a table outside the queried workspace."""
+        target, span = node.target, self.span(node.target)
+        if not (isinstance(target, s.Call) and target.name.lower() in SCOPES):
+            raise self.unsupported(target, "a Member used as a table")
+        value = self.constant(target.args[0]) if len(target.args) == 1 else None
+        if not isinstance(value, str):
+            raise self.unsupported(target, f"{target.name}() without one constant string")
+        table = ir.Table(node.name, scope=((target.name.lower(), value),), span=span)
+        return ir.Pipeline(table, span=span)
 
     def call_source(self, node: s.Call) -> ir.Pipeline:
         name = node.name.lower()
@@ -202,6 +214,9 @@ class Lowering(FunctionLowering):
         if self.binding(node.name, "function") is not None:
             return self.pipeline_ref(node, node.name)
         raise self.unsupported(node, f"the tabular function {node.name}()")
+
+
+SCOPES = frozenset({"workspace", "app", "resource", "arg", "adx", "database"})
 
 
 def computed_columns(stages: tuple[ir.Stage, ...] | list[ir.Stage]) -> frozenset[str]:

@@ -30,6 +30,8 @@ class SourceLowering(ColumnLowering):
             raise self.unsupported(op, "union without tables")
         first = self.pipeline(op.args[0])
         union = self.stage_union(op, span, op.args[1:])
+        if not union.pipelines and union.source_column is None:  # type: ignore[attr-defined]
+            return ir.Pipeline(first.source, first.stages, span=span)
         return ir.Pipeline(first.source, (*first.stages, union), span=span)
 
     def stage_union(
@@ -59,7 +61,9 @@ class SourceLowering(ColumnLowering):
     def source_search(self, op: s.Operator, span: ir.Span) -> ir.Pipeline:
         """`search in (A, B) predicate`: each table tagged in `$table`, united, then filtered."""
         if not op.parts:
-            raise self.unsupported(op, "search over every table (name them: 'search in (...)')")
+            every = ir.Table("*", wildcard=True, span=span)
+            tag = ir.Union((), SEARCH_TABLE_COLUMN, span=span)
+            return ir.Pipeline(every, (tag, *self.stage_search(op, span)), span=span)
         tagged = []
         for item in op.parts:
             if not isinstance(item, s.Name) or item.wildcard:

@@ -57,7 +57,9 @@ class OperatorParser(ExpressionParser):
         ):
             pos = self.pos()
             self.index += 2 * name.count(".") + 2
-            options.append(s.Option(name.lower(), self.option_value(), pos=pos))
+            column = name.lower() == "withsource" and self.tok.text == "["
+            value = self.parse_bracketed_name() if column else self.option_value()
+            options.append(s.Option(name.lower(), value, pos=pos))
         return tuple(options)
 
     def option_value(self) -> s.Expr:
