@@ -219,6 +219,10 @@ class EqlBackend(TextBackend):
         """A single-event pipeline's condition, and the field aliases its `Extend`s define."""
         if not isinstance(pipeline.source, ir.LogSource | ir.Table):
             raise self.unsupported("a source other than a table or logsource", pipeline.source)
+        if isinstance(pipeline.source, ir.Table) and (
+            pipeline.source.wildcard or pipeline.source.scope
+        ):
+            raise self.unsupported(f"the table {ir.table_text(pipeline.source)}", pipeline.source)
         predicates: list[ir.Expr] = []
         aliases: dict[str, str] = {}
         for stage in pipeline.stages:

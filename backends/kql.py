@@ -302,6 +302,10 @@ class KqlBackend(TextBackend):
         columns = None if table is None else schemas.known_columns(table)
         return table if columns is not None and self.raw_field not in columns else None
 
+    def table_name(self, source: ir.Source) -> str:
+        """A table by its name: KQL writes wildcards and other workspaces' tables itself."""
+        return source.name if isinstance(source, ir.Table) else super().table_name(source)
+
     def documented_table(self) -> str | None:
         """The named table (or mapped log source) the current pipeline reads, if any."""
         source = getattr(self, "reading", None)

@@ -230,9 +230,8 @@ class QueryBuilder:
             detail = "which tables it matches is known only to the workspace queried"
             raise self.backend.unsupported(f"the table wildcard '{source.name}'", source, detail)
         if isinstance(source, ir.Table) and source.scope:
-            where = ".".join(f'{name}("{value}")' for name, value in source.scope)
             detail = "a SQL database holds only its own tables"
-            raise self.backend.unsupported(f"the table {where}.{source.name}", source, detail)
+            raise self.backend.unsupported(f"the table {ir.table_text(source)}", source, detail)
         if isinstance(source, ir.Table):
             return table_ref(source.name), self.columns_of(source.name)
         if isinstance(source, ir.PipelineRef):

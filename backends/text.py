@@ -298,6 +298,8 @@ class TextBackend(Backend):
         """The table a source reads: a named table, a let-bound pipeline, or a mapped logsource."""
         if isinstance(source, ir.LogSource):
             return self.options.tables.table_for(source)
+        if isinstance(source, ir.Table) and (source.wildcard or source.scope):
+            raise self.unsupported(f"the table {ir.table_text(source)}", source)
         if isinstance(source, ir.Table | ir.PipelineRef):
             return source.name
         raise self.unsupported("a datatable source", source)

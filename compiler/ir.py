@@ -272,6 +272,11 @@ class Table(Node):
     scope: tuple[tuple[str, str], ...] = ()
 
 
+def table_text(table: Table) -> str:
+    """How KQL names `table` (`Device*`, `workspace("w").T`), for messages."""
+    return "".join(f'{name}("{value}").' for name, value in table.scope) + table.name
+
+
 @frozen
 class LogSource(Node):
     """A Sigma logsource; a table mapping (`-m`/config) turns it into a table at emit time."""

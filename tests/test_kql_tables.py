@@ -118,3 +118,18 @@ def test_sql_targets_say_where_they_cannot_know_the_tables(
         line,
         column,
     )
+
+
+@pytest.mark.parametrize("target", ["spl", "eql"])
+@pytest.mark.parametrize(
+    ("source", "named", "column"),
+    [("union Device* | where x == 1", "Device*", 7), ('arg("").Resources', 'arg("").Resources', 1)],
+)
+def test_event_targets_say_they_cannot_read_such_tables(
+    target: str, source: str, named: str, column: int
+) -> None:
+    with pytest.raises(ir.RuleError) as raised:
+        emit(target, lowered(source))
+    diagnostic = raised.value.diagnostic
+    assert diagnostic.message == f"{target} cannot express the table {named}"
+    assert (diagnostic.span.line, diagnostic.span.column) == (1, column)
