@@ -425,7 +425,8 @@ class Join(Node):
 class Union(Node):
     """Rows of the current pipeline followed by the rows of each of `pipelines`.
 
-    `source_column` (KQL `withsource=`) names a column holding each row's source table.
+    `source_column` (KQL `withsource=`) names a column holding each row's source table; with it,
+    `pipelines` may be empty (`union withsource=c T*` tags the rows of the tables `T*` matches).
     """
 
     pipelines: tuple[Pipeline, ...]
