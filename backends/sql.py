@@ -30,6 +30,7 @@ from rulec.backends.sql_stages import (
     Rel,
     datatable,
     extreme_aggregate,
+    kql_names,
     pipeline_match,
     pipeline_value,
     relational_stage,
@@ -308,14 +309,15 @@ class QueryBuilder:
             )
             names = (*[n for n, _ in keys], "window_start", "window_end", *[n for n, _ in measures])
             return Rel(windowed, names)
-        columns = [exp.alias_(e, n, quoted=True) for n, e in keys]
-        columns += [exp.alias_(self.agg(a), n, quoted=True) for n, a in measures]
+        values = [e for _, e in keys] + [self.agg(a) for _, a in measures]
+        names = kql_names([n for n, _ in (*keys, *measures)])
+        columns = [exp.alias_(v, n, quoted=True) for v, n in zip(values, names, strict=True)]
         grouped = exp.select(*columns).from_(self.scope(select))
         if keys:
             grouped = grouped.group_by(*[e for _, e in keys])
         if stage.having is not None:
             grouped = self.wrap(grouped).where(self.predicate(stage.having), copy=False)
-        return Rel(grouped, (*[n for n, _ in keys], *[n for n, _ in measures]))
+        return Rel(grouped, names)
 
     def agg(self, call: ir.AggCall, arg: exp.Expression | None = None) -> exp.Expression:
         """One aggregate; `arg` overrides the compiled argument (used by window plans)."""

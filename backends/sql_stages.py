@@ -265,11 +265,16 @@ RANK = "_rulec_n"
 BY = "_rulec_by"
 
 
+EXTREME = "_rulec_extreme"  # a part's column of the arg_max/arg_min value
+MEASURE = "_rulec_measure"  # a part's column of a plain measure (then its position)
+
+
 class Part(NamedTuple):
     """One input of a summarize with arg_max/arg_min: keyed by the hidden group columns."""
 
     select: exp.Select
-    columns: Columns  # its output columns after the hidden keys (None: all but those)
+    columns: tuple[tuple[str, str], ...] | None  # (its column, the output's name) after the
+    # hidden keys; None: all but those, the value named as the measure
 
 
 def extreme_aggregate(builder: QueryBuilder, rel: Rel, stage: ir.Aggregate) -> Rel:
@@ -282,21 +287,20 @@ def extreme_aggregate(builder: QueryBuilder, rel: Rel, stage: ir.Aggregate) -> R
     hidden = [f"{HIDDEN_KEY}{n}" for n in range(len(keys))]
     keyed_columns = [exp.alias_(e, h, quoted=True) for (_, e), h in zip(keys, hidden, strict=True)]
     keyed = exp.select(exp.Star(), *keyed_columns).from_(builder.scope(rel.select))
-    plain = [m for m in stage.measures if isinstance(m.agg, ir.AggCall)]
-    parts: dict[str, Part] = {}
+    plain = [(n, m) for n, m in enumerate(stage.measures) if isinstance(m.agg, ir.AggCall)]
+    parts: dict[int, Part] = {}
     if plain or not stage.measures:
         grouped = exp.select(
             *[_col(h) for h in hidden],
-            *[exp.alias_(builder.agg(m.agg), m.name, quoted=True) for m in plain],
+            *[exp.alias_(builder.agg(m.agg), f"{MEASURE}{n}", quoted=True) for n, m in plain],
         ).from_(builder.scope(keyed.copy()))
         if hidden:
             grouped = grouped.group_by(*[_col(h) for h in hidden])
-        part = Part(grouped, tuple(m.name for m in plain))
-        parts.update((m.name, part) for m in plain)
-    for measure in stage.measures:
+        part = Part(grouped, tuple((f"{MEASURE}{n}", m.name) for n, m in plain))
+        parts.update((n, part) for n, _ in plain)
+    for n, measure in enumerate(stage.measures):
         if isinstance(measure.agg, ir.ArgExtreme):
-            key_names = [n for n, _ in keys]
-            parts[measure.name] = _extreme(builder, rel, keyed, hidden, key_names, measure)
+            parts[n] = _extreme(builder, rel, keyed, hidden, stage.group_by, measure)
     combined = _combine(builder, keys, hidden, stage.measures, parts)
     if stage.having is not None:
         where = builder.predicate(stage.having)
@@ -309,9 +313,11 @@ def _extreme(
     rel: Rel,
     keyed: exp.Select,
     hidden: list[str],
-    key_names: list[str],
+    group_by: tuple[ir.Assign, ...],
     measure: ir.Measure,
 ) -> Part:
+    """The group's row where `by` is largest/smallest. `*` stands for the input's columns but
+    those a key or `by` reads as they are, as Kusto.Language expands it."""
     agg = measure.agg
     assert isinstance(agg, ir.ArgExtreme)
     by = builder.scalar(agg.by)
@@ -327,17 +333,20 @@ def _extreme(
         exp.Star(), exp.alias_(by, BY, quoted=True), exp.alias_(number, RANK, quoted=True)
     ).from_(builder.scope(keyed.copy()))
     picked = builder.wrap(ranked).where(exp.EQ(this=_col(RANK), expression=exp.Literal.number(1)))
-    taken = dict.fromkeys((measure.name, *key_names))  # in order: the output is stable
-    value = exp.alias_(_col(BY), measure.name, quoted=True)
-    if agg.columns or rel.columns is not None:
-        named = agg.columns or tuple(c for c in rel.columns or () if c not in taken)
-        kept = tuple(dict.fromkeys(c for c in named if c not in taken))
-        out = [*[_col(h) for h in hidden], value, *[_col(c) for c in kept]]
-        return Part(exp.select(*out).from_(builder.scope(picked)), (measure.name, *kept))
-    if not _duckdb(builder):
-        raise builder.needs_schema(measure, f"{agg.func}(..., *)")
-    others = others_than([*taken, *hidden, BY, RANK])
+    plain = [g.expr for g in group_by] + [agg.by]
+    left_out = {e.name for e in plain if isinstance(e, ir.FieldRef)}
     source = builder.scope(picked)
+    if agg.columns or rel.columns is not None:
+        named = agg.columns or tuple(c for c in rel.columns or () if c not in left_out)
+        kept = tuple(dict.fromkeys(named))
+        value = exp.alias_(_col(BY), EXTREME, quoted=True)
+        out = [*[_col(h) for h in hidden], value, *[_col(c) for c in kept]]
+        columns = ((EXTREME, measure.name), *[(c, c) for c in kept])
+        return Part(exp.select(*out).from_(source), columns)
+    if not _duckdb(builder) or not left_out.issuperset(g.name for g in group_by):
+        raise builder.needs_schema(measure, f"{agg.func}(..., *)")
+    value = exp.alias_(_col(BY), measure.name, quoted=True)
+    others = others_than([*left_out, measure.name, *hidden, BY, RANK])
     return Part(exp.select(*[_col(h) for h in hidden], value, others).from_(source), None)
 
 
@@ -351,14 +360,32 @@ def _extreme_order(builder: QueryBuilder, agg: ir.ArgExtreme, by: exp.Expression
     return [exp.Ordered(this=v.copy(), desc=descending, nulls_first=False) for v in values]
 
 
+def unique_name(name: str, taken: set[str]) -> str:
+    """KQL's name for a new column: `name`, else with the first free number appended."""
+    found, number = name, 0
+    while found in taken:
+        number += 1
+        found = f"{name}{number}"
+    return found
+
+
+def kql_names(names: list[str]) -> tuple[str, ...]:
+    """The names of new columns, in order, each taken one numbered (`Timestamp`, `Timestamp1`)."""
+    out: list[str] = []
+    for name in names:
+        out.append(unique_name(name, set(out)))
+    return tuple(out)
+
+
 def _combine(
     builder: QueryBuilder,
     keys: list[tuple[str, exp.Expression]],
     hidden: list[str],
     measures: tuple[ir.Measure, ...],
-    parts: dict[str, Part],
+    parts: dict[int, Part],
 ) -> Rel:
-    """Join the parts on the hidden keys; output the keys, then each measure's columns."""
+    """Join the parts on the hidden keys; output the keys, then each measure's columns, a name
+    already taken getting a number (`Timestamp1`)."""
     aliases: dict[int, str] = {}
     select: exp.Select | None = None
     for part in parts.values():
@@ -375,26 +402,32 @@ def _combine(
         ]
         select = select.join(source, on=exp.and_(*same), join_type="inner")
     assert select is not None
-    out: list[exp.Expression] = [
-        exp.alias_(_col(h, "p0"), name, quoted=True)
-        for (name, _), h in zip(keys, hidden, strict=True)
-    ]
-    names: list[str] | None = [name for name, _ in keys]
-    done: set[int] = set()
-    for measure in measures:
-        part = parts[measure.name]
+    taken: set[str] = set()
+    names: list[str] | None = []
+    out: list[exp.Expression] = []
+
+    def add(column: exp.Expression, name: str) -> None:
+        final = unique_name(name, taken)
+        taken.add(final)
+        out.append(exp.alias_(column, final, quoted=True))
+        if names is not None:
+            names.append(final)
+
+    for (name, _), h in zip(keys, hidden, strict=True):
+        add(_col(h, "p0"), name)
+    for n, measure in enumerate(measures):
+        part = parts[n]
         alias = aliases[id(part)]
         if part.columns is None:
+            if unique_name(measure.name, taken) != measure.name:
+                raise builder.needs_schema(measure, "summarize columns that share a name")
             star = exp.Star(except_=[_col(h) for h in hidden]) if hidden else exp.Star()
             out.append(exp.Column(this=star, table=exp.to_identifier(alias)))
             names = None
-        elif id(part) not in done or isinstance(measure.agg, ir.AggCall):
-            wanted = part.columns if isinstance(measure.agg, ir.ArgExtreme) else (measure.name,)
-            out += [_col(c, alias) for c in wanted]
-            names = None if names is None else [*names, *wanted]
-        done.add(id(part))
-    if names is not None and len(set(names)) != len(names):
-        raise builder.backend.unsupported("summarize columns that share a name", measures[0])
+            continue
+        mine = part.columns if isinstance(measure.agg, ir.ArgExtreme) else None
+        for column, name in mine or [c for c in part.columns if c[0] == f"{MEASURE}{n}"]:
+            add(_col(column, alias), name)
     return Rel(builder.wrap(select.select(*out, copy=False)), tuple(names) if names else None)
 
 
