@@ -249,7 +249,7 @@ class QueryBuilder:
     def stage(self, rel: Rel, stage: ir.Stage) -> Rel:
         select, columns = rel
         if isinstance(stage, ir.Filter):
-            if select.args.get("group") or select.args.get("limit") or select.args.get("distinct"):
+            if _computes(select):
                 select = self.wrap(select)
             return Rel(select.where(self.predicate(stage.predicate), copy=False), columns)
         if isinstance(stage, ir.Aggregate):
@@ -585,6 +585,17 @@ class QueryBuilder:
 
     def in_pipeline(self, node: ir.InPipeline) -> exp.Expression:
         return pipeline_match(self, node)
+
+
+def _computes(select: exp.Select) -> bool:
+    """Whether a filter on `select` has to read its output from outside: it groups, limits,
+    de-duplicates or computes columns (whose names would otherwise read the input's)."""
+    if select.args.get("group") or select.args.get("limit") or select.args.get("distinct"):
+        return True
+    return not all(
+        isinstance(e, exp.Column) or (isinstance(e, exp.Star) and not e.args)
+        for e in select.expressions
+    )
 
 
 def _is_pipeline(value: object) -> bool:

@@ -34,7 +34,16 @@ class Rel(NamedTuple):
     columns: Columns
 
 
-RELATIONAL = (ir.Extend, ir.ProjectAway, ir.Rename, ir.Join, ir.Union, ir.Invoke, ir.MvExpand)
+RELATIONAL = (
+    ir.Extend,
+    ir.ProjectAway,
+    ir.Rename,
+    ir.Join,
+    ir.Union,
+    ir.Invoke,
+    ir.MvExpand,
+    ir.MvApply,
+)
 OUTER = {
     ir.JoinKind.INNER: "inner",
     ir.JoinKind.INNERUNIQUE: "inner",
@@ -63,6 +72,8 @@ def relational_stage(builder: QueryBuilder, rel: Rel, stage: ir.Stage) -> Rel:
         return _union(builder, rel, stage)
     if isinstance(stage, ir.MvExpand):
         return Rel(*mv_expand(builder, rel.select, rel.columns, stage))
+    if isinstance(stage, ir.MvApply):
+        return _mv_apply(builder, rel, stage)
     return _invoke(builder, rel, stage)
 
 
@@ -123,6 +134,38 @@ def _rename(builder: QueryBuilder, rel: Rel, stage: ir.Rename) -> Rel:
         raise builder.needs_schema(stage, "project-rename")
     star = exp.Star(rename=[exp.alias_(_col(old), new, quoted=True) for new, old in stage.pairs])
     return Rel(exp.select(star).from_(source), None)
+
+
+def _mv_apply(builder: QueryBuilder, rel: Rel, stage: ir.MvApply) -> Rel:
+    """`mv-apply x = arr on (where ... | extend ...)`: a sub-query of stages that read one row at
+    a time is mv-expand followed by them (mv-apply generalises mv-expand). The output holds the
+    input's columns but the expanded ones, then the expanded ones, then those the sub-query adds
+    (as Kusto.Language orders them)."""
+    if stage.item_index is not None:
+        raise builder.backend.unsupported("mv-apply with_itemindex", stage)
+    expanded = [a.name for a in stage.columns]
+    added: list[str] = []
+    for inner in stage.apply.stages:
+        if not isinstance(inner, ir.Filter | ir.Extend):
+            what = f"mv-apply of a sub-query with the {type(inner).__name__} stage"
+            raise builder.backend.unsupported(what, inner)
+        for assignment in inner.assignments if isinstance(inner, ir.Extend) else ():
+            outer = rel.columns is not None and assignment.name in rel.columns
+            if outer and assignment.name not in expanded:
+                what = "mv-apply of a sub-query that sets a column of its input"
+                raise builder.backend.unsupported(what, assignment)
+            if assignment.name not in expanded and assignment.name not in added:
+                added.append(assignment.name)
+    rel = Rel(*mv_expand(builder, rel.select, rel.columns, ir.MvExpand(stage.columns, stage.limit)))
+    builder.order = None  # each row's values are a table of their own: no sort reaches them
+    for inner in stage.apply.stages:
+        rel = builder.tracked_stage(rel, inner)
+    if rel.columns is None:
+        return rel
+    kept = [c for c in rel.columns if c not in expanded and c not in added]
+    ordered = (*kept, *expanded, *added)
+    select = exp.select(*[_col(c) for c in ordered]).from_(builder.scope(rel.select))
+    return Rel(select, ordered)
 
 
 def _suffixed(left: tuple[str, ...], right: tuple[str, ...]) -> list[str]:

@@ -1,9 +1,11 @@
-"""The names of a summarize's result columns where they would clash, as KQL gives them.
+"""Result columns as KQL names and orders them: a summarize's where names would clash, and
+mv-apply's.
 
 Oracle: Kusto.Language (tests/kql_oracle/columns.js, the npm package the parser tests use) names
 each query's result columns over a declared table; rulec's result on DuckDB and on PostgreSQL
 must have those columns, in that order. Values: arg_max's documentation (the row where the
-expression is largest, per group).
+expression is largest, per group); mv-apply's (it generalises mv-expand: a sub-query of row-wise
+stages gives the rows mv-expand followed by those stages gives).
 """
 
 from __future__ import annotations
@@ -23,11 +25,11 @@ from rulec.compiler.run.executor import execute
 
 ORACLE = Path(__file__).resolve().parent / "kql_oracle"
 PACKAGE = ORACLE / "node_modules" / "@kusto" / "language-service-next"
-TYPES = {"Timestamp": "datetime", "DeviceId": "string", "A": "long", "B": "string"}
+TYPES = {"Timestamp": "datetime", "DeviceId": "string", "A": "long", "B": "string", "J": "dynamic"}
 ROWS = (
-    ("2024-01-01T10:05:00Z", "d1", 1, "x"),
-    ("2024-01-01T10:40:00Z", "d1", 2, "y"),
-    ("2024-01-01T11:10:00Z", "d2", 3, "z"),
+    ("2024-01-01T10:05:00Z", "d1", 1, "x", '[{"n": "a", "v": 1}, {"n": "b", "v": 2}]'),
+    ("2024-01-01T10:40:00Z", "d1", 2, "y", '[{"n": "b", "v": 3}]'),
+    ("2024-01-01T11:10:00Z", "d2", 3, "z", "[]"),
 )
 EVENTS = EventTable(tuple(TYPES), tuple(dict(zip(TYPES, row, strict=True)) for row in ROWS))
 QUERIES = [
@@ -41,7 +43,16 @@ QUERIES = [
     "T | summarize Timestamp = count(), arg_max(Timestamp, *) by DeviceId",
     "T | summarize arg_max(Timestamp, *) by DeviceId = B",
     "T | summarize count() by bin(Timestamp, 1h), Timestamp",
+    'T | mv-apply J on (where J.n == "b" | extend V = toint(J.v))',
+    'T | mv-apply p = J on (where p.n == "b" | extend V = toint(p.v), W = A)',
+    "T | mv-apply p = J limit 1 on (extend V = toint(p.v))",
 ]
+# mv-apply queries, and the mv-expand query mv-apply's documentation makes each equal to
+EXPANDED = {
+    QUERIES[-3]: 'T | mv-expand J | where J.n == "b" | extend V = toint(J.v)',
+    QUERIES[-2]: 'T | mv-expand p = J | where p.n == "b" | extend V = toint(p.v), W = A',
+    QUERIES[-1]: "T | mv-expand p = J limit 1 | extend V = toint(p.v)",
+}
 
 
 @pytest.fixture(scope="module")
@@ -74,7 +85,15 @@ def test_postgres_names_columns_as_kql(text, microsoft_columns, postgres_engine)
     assert rows and all(list(row) == microsoft_columns[text] for row in rows)
 
 
+@pytest.mark.parametrize("text", list(EXPANDED))
+def test_mv_apply_of_row_wise_stages_gives_the_rows_of_mv_expand(text):
+    def rows(query: str) -> list[tuple]:
+        return sorted(tuple(sorted(row.items())) for row in run(query, DuckDBEngine()))
+
+    assert rows(text) == rows(EXPANDED[text]) != []
+
+
 def test_arg_max_by_a_binned_key_keeps_the_latest_row_of_each_bin():
     rows = run("T | summarize arg_max(Timestamp, *) by bin(Timestamp, 1h)", DuckDBEngine())
     latest = sorted((row["Timestamp1"], row["DeviceId"], row["A"], row["B"]) for row in rows)
-    assert latest == [(t, d, str(a), b) for t, d, a, b in ROWS[1:]]
+    assert latest == [(t, d, str(a), b) for t, d, a, b, _ in ROWS[1:]]
