@@ -43,6 +43,8 @@ QUERIES = [
     "T | summarize Timestamp = count(), arg_max(Timestamp, *) by DeviceId",
     "T | summarize arg_max(Timestamp, *) by DeviceId = B",
     "T | summarize count() by bin(Timestamp, 1h), Timestamp",
+    "T | summarize count() by A, A1 = B, bin(A, 1)",
+    "T | summarize arg_max(A, *), arg_min(A, *), x = arg_max(B, *)",
     'T | mv-apply J on (where J.n == "b" | extend V = toint(J.v))',
     'T | mv-apply p = J on (where p.n == "b" | extend V = toint(p.v), W = A)',
     "T | mv-apply p = J limit 1 on (extend V = toint(p.v))",
