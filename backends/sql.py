@@ -23,12 +23,14 @@ from rulec.backends.sql_functions import build_aggregate, build_function, fill
 from rulec.backends.sql_geo import geo_info
 from rulec.backends.sql_network import cidr_match
 from rulec.backends.sql_parse import parse_stage
+from rulec.backends.sql_series import make_series
 from rulec.backends.sql_stages import (
     RELATIONAL,
     Columns,
     Rel,
     datatable,
     extreme_aggregate,
+    kql_names,
     pipeline_match,
     pipeline_value,
     relational_stage,
@@ -253,7 +255,7 @@ class QueryBuilder:
     def stage(self, rel: Rel, stage: ir.Stage) -> Rel:
         select, columns = rel
         if isinstance(stage, ir.Filter):
-            if select.args.get("group") or select.args.get("limit") or select.args.get("distinct"):
+            if _computes(select):
                 select = self.wrap(select)
             return Rel(select.where(self.predicate(stage.predicate), copy=False), columns)
         if isinstance(stage, ir.Aggregate):
@@ -279,6 +281,8 @@ class QueryBuilder:
             return correlation_stage(self, stage)
         if isinstance(stage, ir.Parse):
             return parse_stage(self, rel, stage)
+        if isinstance(stage, ir.MakeSeries):
+            return make_series(self, rel, stage)
         if isinstance(stage, ir.Evaluate):
             what = f"the plugin {stage.plugin}() (its output columns may depend on the data)"
             raise self.backend.unsupported(what, stage)
@@ -311,14 +315,15 @@ class QueryBuilder:
             )
             names = (*[n for n, _ in keys], "window_start", "window_end", *[n for n, _ in measures])
             return Rel(windowed, names)
-        columns = [exp.alias_(e, n, quoted=True) for n, e in keys]
-        columns += [exp.alias_(self.agg(a), n, quoted=True) for n, a in measures]
+        values = [e for _, e in keys] + [self.agg(a) for _, a in measures]
+        names = kql_names([n for n, _ in (*keys, *measures)])
+        columns = [exp.alias_(v, n, quoted=True) for v, n in zip(values, names, strict=True)]
         grouped = exp.select(*columns).from_(self.scope(select))
         if keys:
             grouped = grouped.group_by(*[e for _, e in keys])
         if stage.having is not None:
             grouped = self.wrap(grouped).where(self.predicate(stage.having), copy=False)
-        return Rel(grouped, (*[n for n, _ in keys], *[n for n, _ in measures]))
+        return Rel(grouped, names)
 
     def agg(self, call: ir.AggCall, arg: exp.Expression | None = None) -> exp.Expression:
         """One aggregate; `arg` overrides the compiled argument (used by window plans)."""
@@ -586,6 +591,17 @@ class QueryBuilder:
 
     def in_pipeline(self, node: ir.InPipeline) -> exp.Expression:
         return pipeline_match(self, node)
+
+
+def _computes(select: exp.Select) -> bool:
+    """Whether a filter on `select` has to read its output from outside: it groups, limits,
+    de-duplicates or computes columns (whose names would otherwise read the input's)."""
+    if select.args.get("group") or select.args.get("limit") or select.args.get("distinct"):
+        return True
+    return not all(
+        isinstance(e, exp.Column) or (isinstance(e, exp.Star) and not e.args)
+        for e in select.expressions
+    )
 
 
 def _is_pipeline(value: object) -> bool:

@@ -42,6 +42,7 @@ class SqlDialect:
 
     templates = "duckdb"  # the dialect whose text of a function template it takes
     star_columns = False  # every column but some, or renamed, without a schema (COLUMNS, EXCLUDE)
+    series_bins = True  # GENERATE_SERIES rows and EXTRACT(EPOCH FROM interval) (make-series)
 
     def __init__(self, name: str):
         self.name = name
@@ -187,6 +188,8 @@ def _plain_number(text: exp.Expression) -> exp.Expression:
 class SparkDialect(SqlDialect):
     """Spark SQL: STRING and TRY_CAST (errors, not nulls, under ANSI mode otherwise), and RLIKE,
     whose Java regexes are rewritten to keep RE2's meaning (`sql_java_regex`)."""
+
+    series_bins = False
 
     def to_text(self, value: exp.Expression) -> exp.Expression:
         return exp.cast(value, exp.DataType.build("STRING", dialect="spark"))

@@ -34,7 +34,16 @@ class Rel(NamedTuple):
     columns: Columns
 
 
-RELATIONAL = (ir.Extend, ir.ProjectAway, ir.Rename, ir.Join, ir.Union, ir.Invoke, ir.MvExpand)
+RELATIONAL = (
+    ir.Extend,
+    ir.ProjectAway,
+    ir.Rename,
+    ir.Join,
+    ir.Union,
+    ir.Invoke,
+    ir.MvExpand,
+    ir.MvApply,
+)
 OUTER = {
     ir.JoinKind.INNER: "inner",
     ir.JoinKind.INNERUNIQUE: "inner",
@@ -63,6 +72,8 @@ def relational_stage(builder: QueryBuilder, rel: Rel, stage: ir.Stage) -> Rel:
         return _union(builder, rel, stage)
     if isinstance(stage, ir.MvExpand):
         return Rel(*mv_expand(builder, rel.select, rel.columns, stage))
+    if isinstance(stage, ir.MvApply):
+        return _mv_apply(builder, rel, stage)
     return _invoke(builder, rel, stage)
 
 
@@ -123,6 +134,38 @@ def _rename(builder: QueryBuilder, rel: Rel, stage: ir.Rename) -> Rel:
         raise builder.needs_schema(stage, "project-rename")
     star = exp.Star(rename=[exp.alias_(_col(old), new, quoted=True) for new, old in stage.pairs])
     return Rel(exp.select(star).from_(source), None)
+
+
+def _mv_apply(builder: QueryBuilder, rel: Rel, stage: ir.MvApply) -> Rel:
+    """`mv-apply x = arr on (where ... | extend ...)`: a sub-query of stages that read one row at
+    a time is mv-expand followed by them (mv-apply generalises mv-expand). The output holds the
+    input's columns but the expanded ones, then the expanded ones, then those the sub-query adds
+    (as Kusto.Language orders them)."""
+    if stage.item_index is not None:
+        raise builder.backend.unsupported("mv-apply with_itemindex", stage)
+    expanded = [a.name for a in stage.columns]
+    added: list[str] = []
+    for inner in stage.apply.stages:
+        if not isinstance(inner, ir.Filter | ir.Extend):
+            what = f"mv-apply of a sub-query with the {type(inner).__name__} stage"
+            raise builder.backend.unsupported(what, inner)
+        for assignment in inner.assignments if isinstance(inner, ir.Extend) else ():
+            outer = rel.columns is not None and assignment.name in rel.columns
+            if outer and assignment.name not in expanded:
+                what = "mv-apply of a sub-query that sets a column of its input"
+                raise builder.backend.unsupported(what, assignment)
+            if assignment.name not in expanded and assignment.name not in added:
+                added.append(assignment.name)
+    rel = Rel(*mv_expand(builder, rel.select, rel.columns, ir.MvExpand(stage.columns, stage.limit)))
+    builder.order = None  # each row's values are a table of their own: no sort reaches them
+    for inner in stage.apply.stages:
+        rel = builder.tracked_stage(rel, inner)
+    if rel.columns is None:
+        return rel
+    kept = [c for c in rel.columns if c not in expanded and c not in added]
+    ordered = (*kept, *expanded, *added)
+    select = exp.select(*[_col(c) for c in ordered]).from_(builder.scope(rel.select))
+    return Rel(select, ordered)
 
 
 def _suffixed(left: tuple[str, ...], right: tuple[str, ...]) -> list[str]:
@@ -265,11 +308,16 @@ RANK = "_rulec_n"
 BY = "_rulec_by"
 
 
+EXTREME = "_rulec_extreme"  # a part's column of the arg_max/arg_min value
+MEASURE = "_rulec_measure"  # a part's column of a plain measure (then its position)
+
+
 class Part(NamedTuple):
     """One input of a summarize with arg_max/arg_min: keyed by the hidden group columns."""
 
     select: exp.Select
-    columns: Columns  # its output columns after the hidden keys (None: all but those)
+    columns: tuple[tuple[str, str], ...] | None  # (its column, the output's name) after the
+    # hidden keys; None: all but those, the value named as the measure
 
 
 def extreme_aggregate(builder: QueryBuilder, rel: Rel, stage: ir.Aggregate) -> Rel:
@@ -282,21 +330,20 @@ def extreme_aggregate(builder: QueryBuilder, rel: Rel, stage: ir.Aggregate) -> R
     hidden = [f"{HIDDEN_KEY}{n}" for n in range(len(keys))]
     keyed_columns = [exp.alias_(e, h, quoted=True) for (_, e), h in zip(keys, hidden, strict=True)]
     keyed = exp.select(exp.Star(), *keyed_columns).from_(builder.scope(rel.select))
-    plain = [m for m in stage.measures if isinstance(m.agg, ir.AggCall)]
-    parts: dict[str, Part] = {}
+    plain = [(n, m) for n, m in enumerate(stage.measures) if isinstance(m.agg, ir.AggCall)]
+    parts: dict[int, Part] = {}
     if plain or not stage.measures:
         grouped = exp.select(
             *[_col(h) for h in hidden],
-            *[exp.alias_(builder.agg(m.agg), m.name, quoted=True) for m in plain],
+            *[exp.alias_(builder.agg(m.agg), f"{MEASURE}{n}", quoted=True) for n, m in plain],
         ).from_(builder.scope(keyed.copy()))
         if hidden:
             grouped = grouped.group_by(*[_col(h) for h in hidden])
-        part = Part(grouped, tuple(m.name for m in plain))
-        parts.update((m.name, part) for m in plain)
-    for measure in stage.measures:
+        part = Part(grouped, tuple((f"{MEASURE}{n}", m.name) for n, m in plain))
+        parts.update((n, part) for n, _ in plain)
+    for n, measure in enumerate(stage.measures):
         if isinstance(measure.agg, ir.ArgExtreme):
-            key_names = [n for n, _ in keys]
-            parts[measure.name] = _extreme(builder, rel, keyed, hidden, key_names, measure)
+            parts[n] = _extreme(builder, rel, keyed, hidden, stage.group_by, measure)
     combined = _combine(builder, keys, hidden, stage.measures, parts)
     if stage.having is not None:
         where = builder.predicate(stage.having)
@@ -309,9 +356,11 @@ def _extreme(
     rel: Rel,
     keyed: exp.Select,
     hidden: list[str],
-    key_names: list[str],
+    group_by: tuple[ir.Assign, ...],
     measure: ir.Measure,
 ) -> Part:
+    """The group's row where `by` is largest/smallest. `*` stands for the input's columns but
+    those a key or `by` reads as they are, as Kusto.Language expands it."""
     agg = measure.agg
     assert isinstance(agg, ir.ArgExtreme)
     by = builder.scalar(agg.by)
@@ -327,17 +376,20 @@ def _extreme(
         exp.Star(), exp.alias_(by, BY, quoted=True), exp.alias_(number, RANK, quoted=True)
     ).from_(builder.scope(keyed.copy()))
     picked = builder.wrap(ranked).where(exp.EQ(this=_col(RANK), expression=exp.Literal.number(1)))
-    taken = dict.fromkeys((measure.name, *key_names))  # in order: the output is stable
-    value = exp.alias_(_col(BY), measure.name, quoted=True)
-    if agg.columns or rel.columns is not None:
-        named = agg.columns or tuple(c for c in rel.columns or () if c not in taken)
-        kept = tuple(dict.fromkeys(c for c in named if c not in taken))
-        out = [*[_col(h) for h in hidden], value, *[_col(c) for c in kept]]
-        return Part(exp.select(*out).from_(builder.scope(picked)), (measure.name, *kept))
-    if not _duckdb(builder):
-        raise builder.needs_schema(measure, f"{agg.func}(..., *)")
-    others = others_than([*taken, *hidden, BY, RANK])
+    plain = [g.expr for g in group_by] + [agg.by]
+    left_out = {e.name for e in plain if isinstance(e, ir.FieldRef)}
     source = builder.scope(picked)
+    if agg.columns or rel.columns is not None:
+        named = agg.columns or tuple(c for c in rel.columns or () if c not in left_out)
+        kept = tuple(dict.fromkeys(named))
+        value = exp.alias_(_col(BY), EXTREME, quoted=True)
+        out = [*[_col(h) for h in hidden], value, *[_col(c) for c in kept]]
+        columns = ((EXTREME, measure.name), *[(c, c) for c in kept])
+        return Part(exp.select(*out).from_(source), columns)
+    if not _duckdb(builder) or not left_out.issuperset(g.name for g in group_by):
+        raise builder.needs_schema(measure, f"{agg.func}(..., *)")
+    value = exp.alias_(_col(BY), measure.name, quoted=True)
+    others = others_than([*left_out, measure.name, *hidden, BY, RANK])
     return Part(exp.select(*[_col(h) for h in hidden], value, others).from_(source), None)
 
 
@@ -351,14 +403,32 @@ def _extreme_order(builder: QueryBuilder, agg: ir.ArgExtreme, by: exp.Expression
     return [exp.Ordered(this=v.copy(), desc=descending, nulls_first=False) for v in values]
 
 
+def unique_name(name: str, taken: set[str]) -> str:
+    """KQL's name for a new column: `name`, else with the first free number appended."""
+    found, number = name, 0
+    while found in taken:
+        number += 1
+        found = f"{name}{number}"
+    return found
+
+
+def kql_names(names: list[str]) -> tuple[str, ...]:
+    """The names of new columns, in order, each taken one numbered (`Timestamp`, `Timestamp1`)."""
+    out: list[str] = []
+    for name in names:
+        out.append(unique_name(name, set(out)))
+    return tuple(out)
+
+
 def _combine(
     builder: QueryBuilder,
     keys: list[tuple[str, exp.Expression]],
     hidden: list[str],
     measures: tuple[ir.Measure, ...],
-    parts: dict[str, Part],
+    parts: dict[int, Part],
 ) -> Rel:
-    """Join the parts on the hidden keys; output the keys, then each measure's columns."""
+    """Join the parts on the hidden keys; output the keys, then each measure's columns, a name
+    already taken getting a number (`Timestamp1`)."""
     aliases: dict[int, str] = {}
     select: exp.Select | None = None
     for part in parts.values():
@@ -375,26 +445,32 @@ def _combine(
         ]
         select = select.join(source, on=exp.and_(*same), join_type="inner")
     assert select is not None
-    out: list[exp.Expression] = [
-        exp.alias_(_col(h, "p0"), name, quoted=True)
-        for (name, _), h in zip(keys, hidden, strict=True)
-    ]
-    names: list[str] | None = [name for name, _ in keys]
-    done: set[int] = set()
-    for measure in measures:
-        part = parts[measure.name]
+    taken: set[str] = set()
+    names: list[str] | None = []
+    out: list[exp.Expression] = []
+
+    def add(column: exp.Expression, name: str) -> None:
+        final = unique_name(name, taken)
+        taken.add(final)
+        out.append(exp.alias_(column, final, quoted=True))
+        if names is not None:
+            names.append(final)
+
+    for (name, _), h in zip(keys, hidden, strict=True):
+        add(_col(h, "p0"), name)
+    for n, measure in enumerate(measures):
+        part = parts[n]
         alias = aliases[id(part)]
         if part.columns is None:
+            if unique_name(measure.name, taken) != measure.name:
+                raise builder.needs_schema(measure, "summarize columns that share a name")
             star = exp.Star(except_=[_col(h) for h in hidden]) if hidden else exp.Star()
             out.append(exp.Column(this=star, table=exp.to_identifier(alias)))
             names = None
-        elif id(part) not in done or isinstance(measure.agg, ir.AggCall):
-            wanted = part.columns if isinstance(measure.agg, ir.ArgExtreme) else (measure.name,)
-            out += [_col(c, alias) for c in wanted]
-            names = None if names is None else [*names, *wanted]
-        done.add(id(part))
-    if names is not None and len(set(names)) != len(names):
-        raise builder.backend.unsupported("summarize columns that share a name", measures[0])
+            continue
+        mine = part.columns if isinstance(measure.agg, ir.ArgExtreme) else None
+        for column, name in mine or [c for c in part.columns if c[0] == f"{MEASURE}{n}"]:
+            add(_col(column, alias), name)
     return Rel(builder.wrap(select.select(*out, copy=False)), tuple(names) if names else None)
 
 

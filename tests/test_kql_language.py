@@ -43,6 +43,28 @@ def run(text: str, events: EventTable, engine=None) -> list[dict]:
     return sorted(kept, key=repr)  # a projection without `_row` has no event order
 
 
+# the make-series page's table `data`
+SERIES_ROWS = [
+    {"timestamp": t, "metric": m}
+    for t, m in [
+        ("2016-12-31T06:00:00Z", 50),
+        ("2017-01-01T00:00:00Z", 4),
+        ("2017-01-02T00:00:00Z", 3),
+        ("2017-01-03T00:00:00Z", 4),
+        ("2017-01-03T03:00:00Z", 6),
+        ("2017-01-05T00:00:00Z", 8),
+        ("2017-01-05T13:40:00Z", 13),
+        ("2017-01-06T00:00:00Z", 4),
+        ("2017-01-07T00:00:00Z", 3),
+        ("2017-01-08T00:00:00Z", 8),
+        ("2017-01-08T21:00:00Z", 8),
+        ("2017-01-09T00:00:00Z", 2),
+        ("2017-01-09T12:00:00Z", 11),
+        ("2017-01-10T05:00:00Z", 5),
+    ]
+]
+DAYS = [datetime(2017, 1, day, tzinfo=timezone.utc) for day in range(1, 10)]
+
 # (query over T, T's rows, the rows the documentation gives)
 CASES = [
     # replace() (deprecated): replace(regex, rewrite, text) is replace_regex(text, regex, rewrite)
@@ -180,6 +202,25 @@ CASES = [
         [{"A": "hello x=456|wo"}],
         [{"B": 456.0}],
     ),
+    # make-series: one bin per day from `from` up to `to` (exclusive); a day without rows gets
+    # the default, 0; rows outside the range count nowhere
+    (
+        "T | make-series avg(metric) on timestamp from datetime(2017-01-01)"
+        " to datetime(2017-01-10) step 1d",
+        SERIES_ROWS,
+        [{"avg_metric": [4.0, 3.0, 5.0, 0.0, 10.5, 4.0, 3.0, 8.0, 6.5], "timestamp": DAYS}],
+    ),
+    # the same per group (`by`), with `default=`: each group has every bin of the range
+    (
+        "T | where timestamp < datetime(2017-01-04) | extend g = metric > 3"
+        " | make-series n = count() default = -1 on timestamp"
+        " in range(datetime(2017-01-01), datetime(2017-01-04), 1d) by g",
+        SERIES_ROWS,
+        [
+            {"g": False, "n": [-1, 1, -1], "timestamp": DAYS[:3]},
+            {"g": True, "n": [1, -1, 2], "timestamp": DAYS[:3]},
+        ],
+    ),
 ]
 
 
@@ -298,9 +339,9 @@ def test_written_back_by_the_kql_target(text, written):
 @pytest.mark.parametrize(
     ("text", "why"),
     [
-        ("T\n| make-series count() on Timestamp step 1h", "MakeSeries"),
+        ("T\n| make-series count() on Timestamp step 1h", "make-series without both"),
         ("T\n| evaluate bag_unpack(J)", "bag_unpack() (its output columns may depend on the data)"),
-        ("T\n| mv-apply x = J on (take 1)", "MvApply"),
+        ("T\n| mv-apply x = J on (take 1)", "mv-apply of a sub-query with the Limit stage"),
         ("T\n| extend (a, b) = series_fit_line(J)", "ExtendSeveral"),
     ],
 )

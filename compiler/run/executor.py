@@ -221,9 +221,9 @@ def _call_span(node: object, name: str) -> ir.Span | None:
 
 
 class _Names:
-    """What a query names, in one walk: the tables it reads, its CTEs, the columns it reads,
-    and the names it defines itself (aliases but `x AS x`, table alias columns, lambda
-    parameters)."""
+    """What a query names, in one walk: the tables it reads (not table functions), its CTEs,
+    the columns it reads, and the names it defines itself (aliases but `x AS x`, table alias
+    columns, lambda parameters)."""
 
     def __init__(self, tree: exp.Expression):
         self.tables: set[str] = set()
@@ -231,7 +231,7 @@ class _Names:
         self.referenced: set[str] = set()
         self.defined: set[str] = set()
         for node in tree.walk():
-            if isinstance(node, exp.Table):
+            if isinstance(node, exp.Table) and isinstance(node.this, exp.Identifier):
                 self.tables.add(".".join(part.name for part in node.parts))
             elif isinstance(node, exp.CTE):
                 self.ctes.add(node.alias_or_name)

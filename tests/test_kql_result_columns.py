@@ -1,0 +1,101 @@
+"""Result columns as KQL names and orders them: a summarize's where names would clash, and
+mv-apply's.
+
+Oracle: Kusto.Language (tests/kql_oracle/columns.js, the npm package the parser tests use) names
+each query's result columns over a declared table; rulec's result on DuckDB and on PostgreSQL
+must have those columns, in that order. Values: arg_max's documentation (the row where the
+expression is largest, per group); mv-apply's (it generalises mv-expand: a sub-query of row-wise
+stages gives the rows mv-expand followed by those stages gives).
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from rulec.compiler import ir
+from rulec.compiler.frontends.kql import load_kql
+from rulec.compiler.run.engines import DuckDBEngine
+from rulec.compiler.run.events import EventTable
+from rulec.compiler.run.executor import execute
+
+ORACLE = Path(__file__).resolve().parent / "kql_oracle"
+PACKAGE = ORACLE / "node_modules" / "@kusto" / "language-service-next"
+TYPES = {"Timestamp": "datetime", "DeviceId": "string", "A": "long", "B": "string", "J": "dynamic"}
+ROWS = (
+    ("2024-01-01T10:05:00Z", "d1", 1, "x", '[{"n": "a", "v": 1}, {"n": "b", "v": 2}]'),
+    ("2024-01-01T10:40:00Z", "d1", 2, "y", '[{"n": "b", "v": 3}]'),
+    ("2024-01-01T11:10:00Z", "d2", 3, "z", "[]"),
+)
+EVENTS = EventTable(tuple(TYPES), tuple(dict(zip(TYPES, row, strict=True)) for row in ROWS))
+QUERIES = [
+    "T | summarize arg_max(Timestamp, *) by bin(Timestamp, 1h)",
+    "T | summarize arg_max(Timestamp, *) by DeviceId, bin(Timestamp, 1h)",
+    "T | summarize n = count(), arg_max(Timestamp, *) by DeviceId",
+    "T | summarize arg_max(A, B) by A",
+    "T | summarize arg_max(Timestamp, DeviceId, A) by DeviceId, bin(Timestamp, 1h)",
+    "T | summarize arg_max(A, *), arg_min(A, *)",
+    "T | summarize arg_max(A, *) by A, B",
+    "T | summarize Timestamp = count(), arg_max(Timestamp, *) by DeviceId",
+    "T | summarize arg_max(Timestamp, *) by DeviceId = B",
+    "T | summarize count() by bin(Timestamp, 1h), Timestamp",
+    "T | summarize count() by A, A1 = B, bin(A, 1)",
+    "T | summarize arg_max(A, *), arg_min(A, *), x = arg_max(B, *)",
+    'T | mv-apply J on (where J.n == "b" | extend V = toint(J.v))',
+    'T | mv-apply p = J on (where p.n == "b" | extend V = toint(p.v), W = A)',
+    "T | mv-apply p = J limit 1 on (extend V = toint(p.v))",
+]
+# mv-apply queries, and the mv-expand query mv-apply's documentation makes each equal to
+EXPANDED = {
+    QUERIES[-3]: 'T | mv-expand J | where J.n == "b" | extend V = toint(J.v)',
+    QUERIES[-2]: 'T | mv-expand p = J | where p.n == "b" | extend V = toint(p.v), W = A',
+    QUERIES[-1]: "T | mv-expand p = J limit 1 | extend V = toint(p.v)",
+}
+
+
+@pytest.fixture(scope="module")
+def microsoft_columns() -> dict[str, list[str]]:
+    if shutil.which("node") is None:
+        pytest.skip("node is not installed: Microsoft's language service cannot run")
+    if not PACKAGE.is_dir():
+        pytest.skip(f"run `npm install` in {ORACLE} to install @kusto/language-service-next")
+    request = json.dumps({"tables": {"T": TYPES}, "queries": QUERIES})
+    command = ["node", str(ORACLE / "columns.js")]
+    output = subprocess.run(command, input=request, capture_output=True, text=True, check=True)
+    return dict(zip(QUERIES, json.loads(output.stdout), strict=True))
+
+
+def run(text: str, engine) -> list[dict]:
+    (query,) = load_kql(text, "t.kql")
+    assert isinstance(query, ir.Query), query
+    return execute(query, EVENTS, engine=engine)
+
+
+@pytest.mark.parametrize("text", QUERIES)
+def test_duckdb_names_columns_as_kql(text, microsoft_columns):
+    rows = run(text, DuckDBEngine())
+    assert rows and all(list(row) == microsoft_columns[text] for row in rows)
+
+
+@pytest.mark.parametrize("text", QUERIES)
+def test_postgres_names_columns_as_kql(text, microsoft_columns, postgres_engine):
+    rows = run(text, postgres_engine)
+    assert rows and all(list(row) == microsoft_columns[text] for row in rows)
+
+
+@pytest.mark.parametrize("text", list(EXPANDED))
+def test_mv_apply_of_row_wise_stages_gives_the_rows_of_mv_expand(text):
+    def rows(query: str) -> list[tuple]:
+        return sorted(tuple(sorted(row.items())) for row in run(query, DuckDBEngine()))
+
+    assert rows(text) == rows(EXPANDED[text]) != []
+
+
+def test_arg_max_by_a_binned_key_keeps_the_latest_row_of_each_bin():
+    rows = run("T | summarize arg_max(Timestamp, *) by bin(Timestamp, 1h)", DuckDBEngine())
+    latest = sorted((row["Timestamp1"], row["DeviceId"], row["A"], row["B"]) for row in rows)
+    assert latest == [(t, d, str(a), b) for t, d, a, b, _ in ROWS[1:]]
