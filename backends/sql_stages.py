@@ -377,7 +377,7 @@ def _extreme(
     ).from_(builder.scope(keyed.copy()))
     picked = builder.wrap(ranked).where(exp.EQ(this=_col(RANK), expression=exp.Literal.number(1)))
     plain = [g.expr for g in group_by] + [agg.by]
-    left_out = {e.name for e in plain if isinstance(e, ir.FieldRef)}
+    left_out = dict.fromkeys(e.name for e in plain if isinstance(e, ir.FieldRef))  # in order
     source = builder.scope(picked)
     if agg.columns or rel.columns is not None:
         named = agg.columns or tuple(c for c in rel.columns or () if c not in left_out)
@@ -386,7 +386,7 @@ def _extreme(
         out = [*[_col(h) for h in hidden], value, *[_col(c) for c in kept]]
         columns = ((EXTREME, measure.name), *[(c, c) for c in kept])
         return Part(exp.select(*out).from_(source), columns)
-    if not _duckdb(builder) or not left_out.issuperset(g.name for g in group_by):
+    if not _duckdb(builder) or not all(g.name in left_out for g in group_by):
         raise builder.needs_schema(measure, f"{agg.func}(..., *)")
     value = exp.alias_(_col(BY), measure.name, quoted=True)
     others = others_than([*left_out, measure.name, *hidden, BY, RANK])

@@ -159,7 +159,9 @@ def bind(
             fields[INGESTION_TIME] = fields[fallback]
     renamed = {f: c for f, c in fields.items() if f != c}
     absent = names.referenced - names.defined - set(fields) - names.ctes
-    several = len(columns) > 1  # a join, a union, a let: scopes may read different tables
+    # scopes may see different columns: tables joined or unioned, or a name the query both
+    # defines and reads that no table stores (defined in one scope, read in another)
+    several = len(columns) > 1 or bool((names.referenced & names.defined) - set(fields))
     if not renamed and not absent and not several:
         return tree
     for identifier in list(tree.find_all(exp.Identifier)):
