@@ -25,6 +25,7 @@ from datetime import timedelta
 from rulec.backends.base import Emitted
 from rulec.backends.text import (
     C_ESCAPES,
+    Form,
     Prec,
     Quoting,
     Text,
@@ -201,6 +202,7 @@ class EqlBackend(TextBackend):
     presence = "{} != null"
     presence_prec = Prec.COMPARE
     guarded_subjects = (ir.FieldRef, ir.RawText)
+    threshold_form = Form("{subject} {op} {value}")
     stage_detail = "EQL selects events; it has no relational stages"
 
     def emit(self, query: ir.Query) -> Emitted:
@@ -320,7 +322,7 @@ class EqlBackend(TextBackend):
         parts = [self.eq_strings(subject, texts, node)] if texts else []
         if numbers:  # string(): a field Elasticsearch maps as a number compares as its text
             parts.append(self.listed(Text(f"string({subject.text})"), "==", numbers, "in"))
-        return self.guard(node, self.any_of(parts), guarded)
+        return self.guard(node, subject, self.any_of(parts), guarded)
 
     def eq_strings(self, subject: Text, values: list[str], node: ir.Match) -> Text:
         quoted = [self.quoting(v) for v in values]
@@ -342,7 +344,7 @@ class EqlBackend(TextBackend):
             if not isinstance(value, str):
                 raise self.unsupported(f"a {node.kind.value} match on a non-string value", node)
             parts.append(Text(f"{function}({subject.text}, {self.quoting(value)})"))
-        return self.guard(node, self.any_of(parts), guarded)
+        return self.guard(node, subject, self.any_of(parts), guarded)
 
     match_contains = substring_match
     match_startswith = substring_match
@@ -361,7 +363,7 @@ class EqlBackend(TextBackend):
         for pattern in (p for p in patterns if p not in plain):
             regex = pattern_regex(pattern, lucene_escape, "[^\n]", ".*")
             parts.append(self.listed(subject, op, [self.quoting(regex)]))
-        return self.guard(node, self.any_of(parts), guarded)
+        return self.guard(node, subject, self.any_of(parts), guarded)
 
     def match_regex(self, node: ir.Match, subject: Text, guarded: bool) -> Text:
         regexes = []
@@ -371,11 +373,11 @@ class EqlBackend(TextBackend):
             except RegexNotTranslatable as error:
                 raise self.unsupported(f"the regex {value!r}", node, str(error)) from None
         op = "regex" if node.case_sensitive else "regex~"
-        return self.guard(node, self.listed(subject, op, regexes), guarded)
+        return self.guard(node, subject, self.listed(subject, op, regexes), guarded)
 
     def match_cidr(self, node: ir.Match, subject: Text, guarded: bool) -> Text:
         networks = ", ".join(self.quoting(str(v)) for v in node.values)
-        return self.guard(node, Text(f"cidrMatch({subject.text}, {networks})"), guarded)
+        return self.guard(node, subject, Text(f"cidrMatch({subject.text}, {networks})"), guarded)
 
     def threshold(self, node: ir.Match, subject: Text, guarded: bool) -> Text:
         """`f < n` holds only where Elasticsearch maps `f` as a number: on text EQL's comparison
@@ -389,9 +391,7 @@ class EqlBackend(TextBackend):
             NUMERIC_APPROXIMATION,
             ir.Diagnostic("approximation", message, node.span, "warning", self.name),
         )
-        op = {"lt": "<", "le": "<=", "gt": ">", "ge": ">="}[node.kind.value]
-        parts = [self.listed(subject, op, [self.value(v, node)]) for v in node.values]
-        return self.guard(node, self.any_of(parts), guarded)
+        return super().threshold(node, subject, guarded)
 
     match_lt = threshold
     match_le = threshold

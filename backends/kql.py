@@ -28,6 +28,8 @@ from rulec.backends import schemas
 from rulec.backends.base import Emitted
 from rulec.backends.text import (
     C_ESCAPES,
+    THRESHOLD_OPS,
+    Form,
     Prec,
     Quoting,
     Text,
@@ -73,7 +75,6 @@ STRING_OPERATORS = {
     ir.MatchKind.ENDSWITH: "endswith",
     ir.MatchKind.HAS: "has",
 }
-THRESHOLDS = {"lt": "<", "le": "<=", "gt": ">", "ge": ">="}
 # InPipeline kind -> operator by case sensitivity
 IN_PIPELINE = {
     ir.MatchKind.EQ: {False: "in~", True: "in"},
@@ -150,6 +151,8 @@ class KqlBackend(TextBackend):
     default_time_field = "TimeGenerated"
     quoting = KqlQuoting(escapes=KQL_ESCAPES)
     null_token = "dynamic(null)"
+    guarded_kinds = frozenset(THRESHOLD_OPS)  # a string is never null in KQL
+    threshold_form = Form("{subject} {op} {value}")
     functions = {**{name: name for name in NATIVE_FUNCTIONS}, **RENAMED_FUNCTIONS}
 
     # ------------------------------------------------------------------ query and pipeline
@@ -781,16 +784,11 @@ class KqlBackend(TextBackend):
         note = ir.Diagnostic("approximation", message, node.span, "warning", self.name)
         self.notes.setdefault(EMPTY_APPROXIMATION, note)
 
-    def threshold(self, node: ir.Match, subject: Text, guarded: bool) -> Text:
-        op = THRESHOLDS[node.kind.value]
-        parts = [self.binary(subject, op, self.value(v, node)) for v in node.values]
-        test = self.any_of(parts)
-        return self.guarded([subject.text], test) if guarded else test
-
-    match_lt = threshold
-    match_le = threshold
-    match_gt = threshold
-    match_ge = threshold
+    def guard(self, node: ir.Match, subject: Text, test: Text, guarded: bool) -> Text:
+        """Only a threshold is guarded (KQL strings are never null), by the transformed value."""
+        if not guarded or node.kind not in self.guarded_kinds:
+            return test
+        return self.guarded([subject.text], test)
 
 
 def sources(node: object) -> Iterator[ir.LogSource | ir.Table]:

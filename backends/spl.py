@@ -33,6 +33,7 @@ from datetime import timedelta
 
 from rulec.backends.base import DEFAULT_TABLE, Emitted
 from rulec.backends.text import (
+    Form,
     Prec,
     Quoting,
     Text,
@@ -50,7 +51,6 @@ from rulec.compiler import ir
 SPL_ESCAPES = {"\\": "\\\\", '"': '\\"'}
 IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_.]*")
 LOOKUP_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]*")
-THRESHOLDS = {"lt": "<", "le": "<=", "gt": ">", "ge": ">="}
 AGGREGATES = {"count": "count", "dcount": "dc", "sum": "sum", "min": "min", "max": "max"}
 AGGREGATES |= {"avg": "avg", "make_set": "values", "count_distinct": "dc"}
 TIME_FORMAT = "%Y-%m-%dT%H:%M:%S%Z"  # ISO 8601 in UTC, as in 2026-03-02T10:00:00Z
@@ -89,6 +89,8 @@ class SplWhere(TextBackend):
     true_token = "true()"
     false_token = "false()"
     quoting = Quoting(escapes=SPL_ESCAPES)
+    guards_field_values = True
+    threshold_form = Form("{subject}{op}{value}")
     functions = {
         "lower": "lower",
         "upper": "upper",
@@ -127,7 +129,7 @@ class SplWhere(TextBackend):
         rendered = [self.eq_value(v, node, insensitive) for v in values]
         if guarded and any(isinstance(v, ir.FieldRef) for v in values):
             parts = [
-                self.compared(subject, "==", r, v, guarded)
+                self.comparison(subject, "==", r, v, guarded)
                 for r, v in zip(rendered, values, strict=True)
             ]
             test = self.any_of(parts)
@@ -135,7 +137,7 @@ class SplWhere(TextBackend):
             test = Text(f"{subject.text}=={rendered[0]}", Prec.COMPARE)
         else:
             test = Text(f"in({subject.text}, {', '.join(rendered)})")
-        return self.guard(node, test, guarded)
+        return self.guard(node, subject, test, guarded)
 
     def eq_value(self, value: ir.MatchValue, node: ir.Match, insensitive: bool) -> str:
         if insensitive and isinstance(value, str):
@@ -143,16 +145,6 @@ class SplWhere(TextBackend):
         if insensitive and isinstance(value, ir.FieldRef):
             return f"lower({self.value(value, node)})"
         return self.value(value, node)
-
-    def compared(
-        self, subject: Text, op: str, rendered: str, value: ir.MatchValue, guarded: bool
-    ) -> Text:
-        """`subject op value`; under `NOT`, false rather than null when `value` is a missing
-        field."""
-        test = Text(f"{subject.text}{op}{rendered}", Prec.COMPARE)
-        if not (guarded and isinstance(value, ir.FieldRef)):
-            return test
-        return self.guarded([self.value(value, value)], test)
 
     def substring(self, node: ir.Match, subject: Text, guarded: bool) -> Text:
         patterns = [as_pattern(node.kind, self.string(v, node)) for v in node.values]
@@ -167,26 +159,17 @@ class SplWhere(TextBackend):
 
     def wildcards(self, node: ir.Match, subject: Text, patterns: list, guarded: bool) -> Text:
         regexes = [search_regex(p, "\\z") for p in patterns]
-        return self.guard(node, self.matches(subject, node, regexes, {"s"}), guarded)
+        return self.guard(node, subject, self.matches(subject, node, regexes, {"s"}), guarded)
 
     def match_regex(self, node: ir.Match, subject: Text, guarded: bool) -> Text:
         regexes = [self.string(v, node) for v in node.values]
-        return self.guard(node, self.matches(subject, node, regexes, set(node.flags)), guarded)
+        test = self.matches(subject, node, regexes, set(node.flags))
+        return self.guard(node, subject, test, guarded)
 
     def match_cidr(self, node: ir.Match, subject: Text, guarded: bool) -> Text:
         networks = [self.quoting(self.string(v, node)) for v in node.values]
         parts = [Text(f"cidrmatch({n}, {subject.text})") for n in networks]
-        return self.guard(node, self.any_of(parts), guarded)
-
-    def threshold(self, node: ir.Match, subject: Text, guarded: bool) -> Text:
-        op = THRESHOLDS[node.kind.value]
-        parts = [self.compared(subject, op, self.value(v, node), v, guarded) for v in node.values]
-        return self.guard(node, self.any_of(parts), guarded)
-
-    match_lt = threshold
-    match_le = threshold
-    match_gt = threshold
-    match_ge = threshold
+        return self.guard(node, subject, self.any_of(parts), guarded)
 
     def string(self, value: ir.MatchValue, node: ir.Match) -> str:
         if not isinstance(value, str):
