@@ -203,6 +203,12 @@ class EqlBackend(TextBackend):
     presence_prec = Prec.COMPARE
     guarded_subjects = (ir.FieldRef, ir.RawText)
     threshold_form = Form("{subject} {op} {value}")
+    regex_forms = {
+        True: Form("{subject} regex {value}", "{subject} regex ({values})"),
+        False: Form("{subject} regex~ {value}", "{subject} regex~ ({values})"),
+    }
+    regex_flag_prefix = False  # Lucene has no inline flags: the translation spells them out
+    cidr_form = Form("cidrMatch({subject}, {value})", "cidrMatch({subject}, {values})")
     stage_detail = "EQL selects events; it has no relational stages"
 
     def emit(self, query: ir.Query) -> Emitted:
@@ -359,25 +365,16 @@ class EqlBackend(TextBackend):
         patterns: list[ir.Pattern] = list(node.values)  # type: ignore[arg-type]
         plain = [p for p in patterns if not EQL_WILDCARDS & set(literal_text(p))]
         parts = [self.wildcards(subject, plain, node)] if plain else []
-        op = "regex" if node.case_sensitive else "regex~"
         for pattern in (p for p in patterns if p not in plain):
             regex = pattern_regex(pattern, lucene_escape, "[^\n]", ".*")
-            parts.append(self.listed(subject, op, [self.quoting(regex)]))
+            parts.append(self.regex_test(subject, node, [regex], set()))
         return self.guard(node, subject, self.any_of(parts), guarded)
 
-    def match_regex(self, node: ir.Match, subject: Text, guarded: bool) -> Text:
-        regexes = []
-        for value in node.values:
-            try:
-                regexes.append(self.quoting(LuceneRegex(str(value), node.flags).translate()))
-            except RegexNotTranslatable as error:
-                raise self.unsupported(f"the regex {value!r}", node, str(error)) from None
-        op = "regex" if node.case_sensitive else "regex~"
-        return self.guard(node, subject, self.listed(subject, op, regexes), guarded)
-
-    def match_cidr(self, node: ir.Match, subject: Text, guarded: bool) -> Text:
-        networks = ", ".join(self.quoting(str(v)) for v in node.values)
-        return self.guard(node, subject, Text(f"cidrMatch({subject.text}, {networks})"), guarded)
+    def regex_text(self, value: ir.MatchValue, node: ir.Match) -> str:
+        try:
+            return LuceneRegex(str(value), node.flags).translate()
+        except RegexNotTranslatable as error:
+            raise self.unsupported(f"the regex {value!r}", node, str(error)) from None
 
     def threshold(self, node: ir.Match, subject: Text, guarded: bool) -> Text:
         """`f < n` holds only where Elasticsearch maps `f` as a number: on text EQL's comparison

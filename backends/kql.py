@@ -34,7 +34,6 @@ from rulec.backends.text import (
     Quoting,
     Text,
     TextBackend,
-    is_ipv6,
     is_sliding,
     search_regex,
     simple_kind,
@@ -49,7 +48,6 @@ from rulec.backends.values import (
     bool_text,
     duration_text,
     number_text,
-    regex_flags,
 )
 from rulec.compiler import ir
 
@@ -153,6 +151,9 @@ class KqlBackend(TextBackend):
     null_token = "dynamic(null)"
     guarded_kinds = frozenset(THRESHOLD_OPS)  # a string is never null in KQL
     threshold_form = Form("{subject} {op} {value}")
+    regex_forms = dict.fromkeys((True, False), Form("{subject} matches regex {value}"))
+    cidr_form = Form("ipv4_is_in_range({subject}, {value})")
+    cidr6_form = Form("ipv6_is_in_range({subject}, {value})")
     functions = {**{name: name for name in NATIVE_FUNCTIONS}, **RENAMED_FUNCTIONS}
 
     # ------------------------------------------------------------------ query and pipeline
@@ -720,7 +721,7 @@ class KqlBackend(TextBackend):
             terms = [v for v in node.values if isinstance(v, str) and v]
             if len(terms) != len(node.values):
                 raise self.unsupported("a has match on these values", node)
-            return self.any_of([self.regex(subject, node, term_regex(t), set()) for t in terms])
+            return self.regex_test(subject, node, [term_regex(t) for t in terms], set())
         if len(node.values) == 1 or node.case_sensitive:
             return self.string_operator(node, subject, guarded)
         values = ", ".join(self.value(v, node) for v in node.values)
@@ -739,27 +740,12 @@ class KqlBackend(TextBackend):
                 parts.append(self.binary(Text(f"tolower({subject.text})"), "matches regex", regex))
                 continue
             if simple is None:
-                parts.append(self.regex(subject, node, search_regex(pattern), {"s"}))
+                parts.append(self.regex_test(subject, node, [search_regex(pattern)], {"s"}))
                 continue
             kind, text = simple
             one = ir.Match(node.field, kind, (text,), node.case_sensitive, span=node.span)
             writer = self.match_eq if kind is ir.MatchKind.EQ else self.string_operator
             parts.append(writer(one, subject, guarded))
-        return self.any_of(parts)
-
-    def regex(self, subject: Text, node: ir.Match, regex: str, flags: set[str]) -> Text:
-        prefix = regex_flags(flags, node.case_sensitive)
-        return self.binary(subject, "matches regex", self.quoting(prefix + regex))
-
-    def match_regex(self, node: ir.Match, subject: Text, guarded: bool) -> Text:
-        flags = set(node.flags)
-        return self.any_of([self.regex(subject, node, str(v), flags) for v in node.values])
-
-    def match_cidr(self, node: ir.Match, subject: Text, guarded: bool) -> Text:
-        parts = []
-        for network in map(str, node.values):
-            function = "ipv6_is_in_range" if is_ipv6(network) else "ipv4_is_in_range"
-            parts.append(Text(f"{function}({subject.text}, {self.quoting(network)})"))
         return self.any_of(parts)
 
     def match_exists(self, node: ir.Match, subject: Text, guarded: bool) -> Text:

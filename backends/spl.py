@@ -45,7 +45,7 @@ from rulec.backends.text import (
     smallest_wins,
 )
 from rulec.backends.transforms import RULE_COLUMN, correlation_aggregate
-from rulec.backends.values import DAY, HOUR, MINUTE, SECOND, bool_text, duration_text, regex_flags
+from rulec.backends.values import DAY, HOUR, MINUTE, SECOND, bool_text, duration_text
 from rulec.compiler import ir
 
 SPL_ESCAPES = {"\\": "\\\\", '"': '\\"'}
@@ -91,6 +91,8 @@ class SplWhere(TextBackend):
     quoting = Quoting(escapes=SPL_ESCAPES)
     guards_field_values = True
     threshold_form = Form("{subject}{op}{value}")
+    regex_forms = dict.fromkeys((True, False), Form("match({subject}, {value})"))
+    cidr_form = Form("cidrmatch({value}, {subject})")
     functions = {
         "lower": "lower",
         "upper": "upper",
@@ -111,11 +113,6 @@ class SplWhere(TextBackend):
 
     def timespan(self, value: timedelta, node: ir.Node) -> str:
         return repr(value.total_seconds())
-
-    def matches(self, subject: Text, node: ir.Match, regexes: list[str], flags: set[str]) -> Text:
-        prefix = regex_flags(flags, node.case_sensitive)
-        parts = [Text(f"match({subject.text}, {self.quoting(prefix + r)})") for r in regexes]
-        return self.any_of(parts)
 
     def match_eq(self, node: ir.Match, subject: Text, guarded: bool) -> Text:
         """Booleans are the text "true"/"false" (event fields hold text); case-insensitive text
@@ -159,17 +156,7 @@ class SplWhere(TextBackend):
 
     def wildcards(self, node: ir.Match, subject: Text, patterns: list, guarded: bool) -> Text:
         regexes = [search_regex(p, "\\z") for p in patterns]
-        return self.guard(node, subject, self.matches(subject, node, regexes, {"s"}), guarded)
-
-    def match_regex(self, node: ir.Match, subject: Text, guarded: bool) -> Text:
-        regexes = [self.string(v, node) for v in node.values]
-        test = self.matches(subject, node, regexes, set(node.flags))
-        return self.guard(node, subject, test, guarded)
-
-    def match_cidr(self, node: ir.Match, subject: Text, guarded: bool) -> Text:
-        networks = [self.quoting(self.string(v, node)) for v in node.values]
-        parts = [Text(f"cidrmatch({n}, {subject.text})") for n in networks]
-        return self.guard(node, subject, self.any_of(parts), guarded)
+        return self.guard(node, subject, self.regex_test(subject, node, regexes, {"s"}), guarded)
 
     def string(self, value: ir.MatchValue, node: ir.Match) -> str:
         if not isinstance(value, str):

@@ -19,6 +19,7 @@ from enum import IntEnum
 from functools import cached_property
 
 from rulec.backends.base import Backend
+from rulec.backends.values import regex_flags
 from rulec.compiler import ir
 
 
@@ -338,6 +339,40 @@ class TextBackend(Backend):
     match_le = threshold
     match_gt = threshold
     match_ge = threshold
+
+    def match_regex(self, node: ir.Match, subject: Text, guarded: bool) -> Text:
+        if not self.regex_forms:
+            raise self.no_kind(node)
+        regexes = [self.regex_text(v, node) for v in node.values]
+        test = self.regex_test(subject, node, regexes, set(node.flags))
+        return self.guard(node, subject, test, guarded)
+
+    def regex_text(self, value: ir.MatchValue, node: ir.Match) -> str:
+        """A regex match's value as the target's regex (RE2 as it stands)."""
+        if not isinstance(value, str):
+            raise self.unsupported(f"a {node.kind.value} match on the value {value!r}", node)
+        return value
+
+    def regex_test(
+        self, subject: Text, node: ir.Match, regexes: list[str], flags: set[str]
+    ) -> Text:
+        """`subject` searched with any of `regexes`, with `flags` and the match's case."""
+        prefix = regex_flags(flags, node.case_sensitive) if self.regex_flag_prefix else ""
+        quoted = [self.quoting(prefix + regex) for regex in regexes]
+        return self.form(self.regex_forms[node.case_sensitive], subject, quoted)
+
+    def match_cidr(self, node: ir.Match, subject: Text, guarded: bool) -> Text:
+        """`subject` in any of the networks (with the IPv6 form where the target has one)."""
+        if self.cidr_form is None:
+            raise self.no_kind(node)
+        networks = [str(v) for v in node.values]
+        if self.cidr6_form is None:
+            test = self.form(self.cidr_form, subject, [self.quoting(n) for n in networks])
+        else:
+            forms = [self.cidr6_form if is_ipv6(n) else self.cidr_form for n in networks]
+            parts = zip(forms, networks, strict=True)
+            test = self.any_of([self.form(f, subject, [self.quoting(n)]) for f, n in parts])
+        return self.guard(node, subject, test, guarded)
 
     def comparison(
         self, subject: Text, op: str, rendered: str, value: ir.MatchValue, guarded: bool
