@@ -34,7 +34,7 @@ from rulec.backends.text import (
     pattern_regex,
 )
 from rulec.backends.transforms import all_rules, at_least
-from rulec.backends.values import DAY, HOUR, MINUTE, SECOND, bool_text, duration_text, number_text
+from rulec.backends.values import DAY, HOUR, MINUTE, SECOND, as_text, duration_text, number_text
 from rulec.compiler import ir
 
 EQL_WILDCARDS = frozenset("*?")
@@ -51,6 +51,8 @@ EQL_UNITS = (
     ("s", SECOND),
     ("ms", timedelta(milliseconds=1)),
 )
+LIKE = Form("{subject} like {value}", "{subject} like ({values})")  # case-sensitive `:`
+IN_INSENSITIVE = Form("{subject} in~ ({value})", "{subject} in~ ({values})")
 FUNCTION_KINDS = {
     ir.MatchKind.CONTAINS: "stringContains",
     ir.MatchKind.STARTSWITH: "startsWith",
@@ -202,6 +204,10 @@ class EqlBackend(TextBackend):
     presence = "{} != null"
     presence_prec = Prec.COMPARE
     guarded_subjects = (ir.FieldRef, ir.RawText)
+    eq_forms = {
+        True: Form("{subject} == {value}", "{subject} in ({values})"),
+        False: Form("{subject} : {value}", "{subject} : ({values})"),
+    }
     threshold_form = Form("{subject} {op} {value}")
     regex_forms = {
         True: Form("{subject} regex {value}", "{subject} regex ({values})"),
@@ -308,12 +314,6 @@ class EqlBackend(TextBackend):
             return name
         return "`" + name.replace("`", "``") + "`"
 
-    def listed(self, subject: Text, op: str, values: list[str], list_op: str = "") -> Text:
-        """`f op v` for one value, `f list_op (v, ...)` for several (`op` when no list_op)."""
-        if len(values) == 1:
-            return Text(f"{subject.text} {op} {values[0]}", Prec.COMPARE)
-        return Text(f"{subject.text} {list_op or op} ({', '.join(values)})", Prec.COMPARE)
-
     # ------------------------------------------------------------------ match kinds
 
     def match_eq(self, node: ir.Match, subject: Text, guarded: bool) -> Text:
@@ -322,21 +322,20 @@ class EqlBackend(TextBackend):
         if any(isinstance(v, ir.FieldRef) for v in node.values):
             detail = "Elasticsearch EQL compares a field only with a literal"
             raise self.unsupported("a comparison of two fields", node, detail)
-        strings = [bool_text(v) if isinstance(v, bool) else v for v in node.values]
+        strings = [as_text(v) for v in node.values]
         texts = [v for v in strings if isinstance(v, str)]
         numbers = [self.quoting(number_text(v)) for v in strings if not isinstance(v, str)]
         parts = [self.eq_strings(subject, texts, node)] if texts else []
         if numbers:  # string(): a field Elasticsearch maps as a number compares as its text
-            parts.append(self.listed(Text(f"string({subject.text})"), "==", numbers, "in"))
+            parts.append(self.form(self.eq_forms[True], Text(f"string({subject.text})"), numbers))
         return self.guard(node, subject, self.any_of(parts), guarded)
 
     def eq_strings(self, subject: Text, values: list[str], node: ir.Match) -> Text:
         quoted = [self.quoting(v) for v in values]
-        if node.case_sensitive:
-            return self.listed(subject, "==", quoted, "in")
-        if any(EQL_WILDCARDS & set(v) for v in values):
-            return Text(f"{subject.text} in~ ({', '.join(quoted)})", Prec.COMPARE)
-        return self.listed(subject, ":", quoted)
+        form = self.eq_forms[node.case_sensitive]
+        if not node.case_sensitive and any(EQL_WILDCARDS & set(v) for v in values):
+            form = IN_INSENSITIVE  # `:` would read the wildcard characters
+        return self.form(form, subject, quoted)
 
     def substring_match(self, node: ir.Match, subject: Text, guarded: bool) -> Text:
         plain = [v for v in node.values if isinstance(v, str) and not EQL_WILDCARDS & set(v)]
@@ -359,7 +358,7 @@ class EqlBackend(TextBackend):
     def wildcards(self, subject: Text, patterns: list[ir.Pattern], node: ir.Match) -> Text:
         """`:`/`like` over patterns whose literal parts hold no wildcard characters."""
         texts = [self.quoting(pattern_regex(p, str, "?", "*")) for p in patterns]
-        return self.listed(subject, "like" if node.case_sensitive else ":", texts)
+        return self.form(LIKE if node.case_sensitive else self.eq_forms[False], subject, texts)
 
     def match_wildcard(self, node: ir.Match, subject: Text, guarded: bool) -> Text:
         patterns: list[ir.Pattern] = list(node.values)  # type: ignore[arg-type]

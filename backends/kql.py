@@ -45,7 +45,7 @@ from rulec.backends.values import (
     HOUR,
     MINUTE,
     SECOND,
-    bool_text,
+    as_text,
     duration_text,
     number_text,
 )
@@ -150,6 +150,10 @@ class KqlBackend(TextBackend):
     quoting = KqlQuoting(escapes=KQL_ESCAPES)
     null_token = "dynamic(null)"
     guarded_kinds = frozenset(THRESHOLD_OPS)  # a string is never null in KQL
+    eq_forms = {
+        True: Form("{subject} == {value}", "{subject} in ({values})"),
+        False: Form("{subject} =~ {value}", "{subject} in~ ({values})"),
+    }
     threshold_form = Form("{subject} {op} {value}")
     regex_forms = dict.fromkeys((True, False), Form("{subject} matches regex {value}"))
     cidr_form = Form("ipv4_is_in_range({subject}, {value})")
@@ -669,7 +673,7 @@ class KqlBackend(TextBackend):
         """A bool is compared as its text `true`/`false`, as the reference compares it, and so
         is a number on a column Microsoft documents as a string; a text on a numeric column is
         the number it writes (`0x3e7`)."""
-        texts = tuple(bool_text(v) if isinstance(v, bool) else v for v in node.values)
+        texts = tuple(as_text(v) for v in node.values)
         kql_type = self.documented_type(node.field)
         if kql_type == "string":  # a number compared as its text
             texts = tuple(number_text(v) if isinstance(v, int | float) else v for v in texts)
@@ -678,13 +682,15 @@ class KqlBackend(TextBackend):
         if texts != node.values:
             node = ir.Match(node.field, node.kind, texts, node.case_sensitive, span=node.span)
         if not node.case_sensitive and needs_full_fold(node.values):
-            return self.lowered(node, subject, "==", "in")
+            return self.lowered(node, subject, self.eq_forms[True])
         values = [self.value(v, node) for v in node.values]
         strings = any(isinstance(v, str | ir.FieldRef) for v in node.values)
         insensitive = strings and not node.case_sensitive
-        if len(values) == 1 and (strings or not node.case_sensitive):
-            return self.binary(subject, "=~" if insensitive else "==", values[0])
-        return self.binary(subject, "in~" if insensitive else "in", f"({', '.join(values)})")
+        form = self.eq_forms[not insensitive]
+        if len(values) == 1 and node.case_sensitive and not strings:  # `f in (4)`
+            assert form.many is not None
+            return self.formed(form.many, subject=subject.text, values=values[0])
+        return self.form(form, subject, values)
 
     def as_number(self, text: str, node: ir.Match) -> int:
         """A decimal or `0x` hexadecimal text as its number, for a numeric column."""
@@ -695,20 +701,19 @@ class KqlBackend(TextBackend):
             error = self.unsupported("a text that is no number on a numeric column", node, detail)
             raise error from None
 
-    def lowered(self, node: ir.Match, subject: Text, op: str, list_op: str = "") -> Text:
+    def lowered(self, node: ir.Match, subject: Text, form: Form) -> Text:
         """`tolower(f) op "v"`: the IR's fold of every letter, where KQL's `=~`, `contains`,
         ... fold ASCII letters only (values are lowered here as the reference lowers them)."""
         lowered = Text(f"tolower({subject.text})")
         values = [self.quoting(fold_lower(v)) for v in node.values if isinstance(v, str)]
         if len(values) != len(node.values):
             raise self.unsupported(f"a case-insensitive {node.kind.value} on these values", node)
-        if list_op and len(values) > 1:
-            return self.binary(lowered, list_op, f"({', '.join(values)})")
-        return self.any_of([self.binary(lowered, op, v) for v in values])
+        return self.form(form, lowered, values)
 
     def string_operator(self, node: ir.Match, subject: Text, guarded: bool) -> Text:
         if not node.case_sensitive and needs_full_fold(node.values):
-            return self.lowered(node, subject, STRING_OPERATORS[node.kind] + "_cs")
+            op = STRING_OPERATORS[node.kind] + "_cs"
+            return self.lowered(node, subject, Form(f"{{subject}} {op} {{value}}"))
         op = STRING_OPERATORS[node.kind] + ("_cs" if node.case_sensitive else "")
         return self.any_of([self.binary(subject, op, self.value(v, node)) for v in node.values])
 

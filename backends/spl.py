@@ -45,7 +45,7 @@ from rulec.backends.text import (
     smallest_wins,
 )
 from rulec.backends.transforms import RULE_COLUMN, correlation_aggregate
-from rulec.backends.values import DAY, HOUR, MINUTE, SECOND, bool_text, duration_text
+from rulec.backends.values import DAY, HOUR, MINUTE, SECOND, as_text, duration_text
 from rulec.compiler import ir
 
 SPL_ESCAPES = {"\\": "\\\\", '"': '\\"'}
@@ -69,11 +69,6 @@ def number(value: float) -> str:
     return str(int(value)) if value == int(value) else repr(value)
 
 
-def as_text(value: ir.MatchValue) -> ir.MatchValue:
-    """A boolean rule value as the text events hold ("true"/"false"); others unchanged."""
-    return bool_text(value) if isinstance(value, bool) else value
-
-
 def splunk_span(size: timedelta) -> str:
     return duration_text(size, SPLUNK_UNITS)
 
@@ -90,6 +85,7 @@ class SplWhere(TextBackend):
     false_token = "false()"
     quoting = Quoting(escapes=SPL_ESCAPES)
     guards_field_values = True
+    eq_forms = dict.fromkeys((True, False), Form("{subject}=={value}", "in({subject}, {values})"))
     threshold_form = Form("{subject}{op}{value}")
     regex_forms = dict.fromkeys((True, False), Form("match({subject}, {value})"))
     cidr_form = Form("cidrmatch({value}, {subject})")
@@ -130,10 +126,8 @@ class SplWhere(TextBackend):
                 for r, v in zip(rendered, values, strict=True)
             ]
             test = self.any_of(parts)
-        elif len(rendered) == 1:
-            test = Text(f"{subject.text}=={rendered[0]}", Prec.COMPARE)
         else:
-            test = Text(f"in({subject.text}, {', '.join(rendered)})")
+            test = self.form(self.eq_forms[node.case_sensitive], subject, rendered)
         return self.guard(node, subject, test, guarded)
 
     def eq_value(self, value: ir.MatchValue, node: ir.Match, insensitive: bool) -> str:
@@ -171,6 +165,9 @@ class SplWhere(TextBackend):
 class SplSearch(SplWhere):
     """Expressions in search syntax; raises `NotSearchable` for anything search cannot say."""
 
+    # search matches case-insensitively only, and reads `*` as a wildcard
+    eq_forms = {False: Form("{subject}={value}", "{subject} IN ({values})")}
+
     def render_match(self, node: ir.Match, guarded: bool) -> Text:
         if node.transforms or (node.case_sensitive and node.kind is not ir.MatchKind.EXISTS):
             raise NotSearchable
@@ -191,13 +188,8 @@ class SplSearch(SplWhere):
             raise NotSearchable
         return self.quoting(value) if isinstance(value, str) else repr(value)
 
-    def listed(self, subject: Text, terms: list[str]) -> Text:
-        if len(terms) == 1:
-            return Text(f"{subject.text}={terms[0]}", Prec.COMPARE)
-        return Text(f"{subject.text} IN ({', '.join(terms)})", Prec.COMPARE)
-
     def match_eq(self, node: ir.Match, subject: Text, guarded: bool) -> Text:
-        return self.listed(subject, [self.term(v) for v in node.values])
+        return self.form(self.eq_forms[False], subject, [self.term(v) for v in node.values])
 
     def wildcards(self, node: ir.Match, subject: Text, patterns: list, guarded: bool) -> Text:
         texts = []
@@ -208,7 +200,7 @@ class SplSearch(SplWhere):
             if any("*" in part for part in literal):
                 raise NotSearchable
             texts.append(self.quoting(pattern_regex(pattern, str, "?", "*")))
-        return self.listed(subject, texts)
+        return self.form(self.eq_forms[False], subject, texts)
 
     def match_exists(self, node: ir.Match, subject: Text, guarded: bool) -> Text:
         return Text(f"{subject.text}=*", Prec.COMPARE)

@@ -169,6 +169,7 @@ class TextBackend(Backend):
     guarded_subjects: tuple[type, ...] = (object,)  # the matched fields `guard` tests
     guarded_kinds = ALL_KINDS  # the match kinds whose test is null on a missing field
     guards_field_values = False  # whether a comparison is also guarded by a field value
+    eq_forms: dict[bool, Form] = {}  # equality (and list membership) by case sensitivity
     threshold_form: Form | None = None  # `{subject} {op} {value}`; None: no thresholds
     regex_forms: dict[bool, Form] = {}  # by case sensitivity; empty: no regexes
     regex_flag_prefix = True  # whether a regex carries its flags inline, `(?i)`

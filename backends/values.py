@@ -19,6 +19,11 @@ def bool_text(value: bool) -> str:
     return "true" if value else "false"
 
 
+def as_text(value: object) -> object:
+    """A bool rule value as the text events hold ("true"/"false"); any other value unchanged."""
+    return bool_text(value) if isinstance(value, bool) else value
+
+
 def number_text(value: int | float) -> str:
     """A number as the reference compares it with text: `3.0` is "3"."""
     return str(int(value)) if isinstance(value, float) and value.is_integer() else str(value)
