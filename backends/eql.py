@@ -343,7 +343,7 @@ class EqlBackend(TextBackend):
         parts = []
         if plain:
             patterns = [as_pattern(node.kind, v) for v in plain]
-            parts.append(self.wildcards(subject, patterns, node))
+            parts.append(self.like(subject, patterns, node))
         function = FUNCTION_KINDS[node.kind] + ("" if node.case_sensitive else "~")
         for value in other:
             if not isinstance(value, str):
@@ -355,7 +355,7 @@ class EqlBackend(TextBackend):
     match_startswith = substring_match
     match_endswith = substring_match
 
-    def wildcards(self, subject: Text, patterns: list[ir.Pattern], node: ir.Match) -> Text:
+    def like(self, subject: Text, patterns: list[ir.Pattern], node: ir.Match) -> Text:
         """`:`/`like` over patterns whose literal parts hold no wildcard characters."""
         texts = [self.quoting(pattern_regex(p, str, "?", "*")) for p in patterns]
         return self.form(LIKE if node.case_sensitive else self.eq_forms[False], subject, texts)
@@ -363,7 +363,7 @@ class EqlBackend(TextBackend):
     def match_wildcard(self, node: ir.Match, subject: Text, guarded: bool) -> Text:
         patterns: list[ir.Pattern] = list(node.values)  # type: ignore[arg-type]
         plain = [p for p in patterns if not EQL_WILDCARDS & set(literal_text(p))]
-        parts = [self.wildcards(subject, plain, node)] if plain else []
+        parts = [self.like(subject, plain, node)] if plain else []
         for pattern in (p for p in patterns if p not in plain):
             regex = pattern_regex(pattern, lucene_escape, "[^\n]", ".*")
             parts.append(self.regex_test(subject, node, [regex], set()))

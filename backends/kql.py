@@ -745,7 +745,7 @@ class KqlBackend(TextBackend):
                 parts.append(self.binary(Text(f"tolower({subject.text})"), "matches regex", regex))
                 continue
             if simple is None:
-                parts.append(self.regex_test(subject, node, [search_regex(pattern)], {"s"}))
+                parts.append(self.wildcards(node, subject, [pattern], guarded))
                 continue
             kind, text = simple
             one = ir.Match(node.field, kind, (text,), node.case_sensitive, span=node.span)

@@ -38,10 +38,8 @@ from rulec.backends.text import (
     Quoting,
     Text,
     TextBackend,
-    as_pattern,
     is_sliding,
     pattern_regex,
-    search_regex,
     smallest_wins,
 )
 from rulec.backends.transforms import RULE_COLUMN, correlation_aggregate
@@ -88,6 +86,7 @@ class SplWhere(TextBackend):
     eq_forms = dict.fromkeys((True, False), Form("{subject}=={value}", "in({subject}, {values})"))
     threshold_form = Form("{subject}{op}{value}")
     regex_forms = dict.fromkeys((True, False), Form("match({subject}, {value})"))
+    regex_end = "\\z"  # `$` would also match before a final newline
     cidr_form = Form("cidrmatch({value}, {subject})")
     functions = {
         "lower": "lower",
@@ -136,26 +135,6 @@ class SplWhere(TextBackend):
         if insensitive and isinstance(value, ir.FieldRef):
             return f"lower({self.value(value, node)})"
         return self.value(value, node)
-
-    def substring(self, node: ir.Match, subject: Text, guarded: bool) -> Text:
-        patterns = [as_pattern(node.kind, self.string(v, node)) for v in node.values]
-        return self.wildcards(node, subject, patterns, guarded)
-
-    match_contains = substring
-    match_startswith = substring
-    match_endswith = substring
-
-    def match_wildcard(self, node: ir.Match, subject: Text, guarded: bool) -> Text:
-        return self.wildcards(node, subject, list(node.values), guarded)  # type: ignore[arg-type]
-
-    def wildcards(self, node: ir.Match, subject: Text, patterns: list, guarded: bool) -> Text:
-        regexes = [search_regex(p, "\\z") for p in patterns]
-        return self.guard(node, subject, self.regex_test(subject, node, regexes, {"s"}), guarded)
-
-    def string(self, value: ir.MatchValue, node: ir.Match) -> str:
-        if not isinstance(value, str):
-            raise self.unsupported(f"a {node.kind.value} match on the value {value!r}", node)
-        return value
 
     def render_inpipeline(self, node: ir.InPipeline, guarded: bool) -> Text:
         detail = "only a case-insensitive match of a field in `search` can read a lookup"

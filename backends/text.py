@@ -173,6 +173,7 @@ class TextBackend(Backend):
     threshold_form: Form | None = None  # `{subject} {op} {value}`; None: no thresholds
     regex_forms: dict[bool, Form] = {}  # by case sensitivity; empty: no regexes
     regex_flag_prefix = True  # whether a regex carries its flags inline, `(?i)`
+    regex_end = "$"  # a search regex's end-of-text anchor
     cidr_form: Form | None = None  # a network test; None: no network tests
     cidr6_form: Form | None = None  # an IPv6 network's, when it differs
 
@@ -341,6 +342,34 @@ class TextBackend(Backend):
     match_gt = threshold
     match_ge = threshold
 
+    def substring(self, node: ir.Match, subject: Text, guarded: bool) -> Text:
+        """contains/startswith/endswith as the wildcard patterns `*v*`, `v*`, `*v` they mean."""
+        patterns = [as_pattern(node.kind, self.string(v, node)) for v in node.values]
+        return self.wildcards(node, subject, patterns, guarded)
+
+    match_contains = substring
+    match_startswith = substring
+    match_endswith = substring
+
+    def match_wildcard(self, node: ir.Match, subject: Text, guarded: bool) -> Text:
+        return self.wildcards(node, subject, list(node.values), guarded)  # type: ignore[arg-type]
+
+    def wildcards(
+        self, node: ir.Match, subject: Text, patterns: list[ir.Pattern], guarded: bool
+    ) -> Text:
+        """`subject` matching any of the wildcard `patterns`: a search regex each (`*` spans
+        newlines), where the target has no wildcard operator of the same meaning."""
+        if not self.regex_forms:
+            raise self.no_kind(node)
+        regexes = [search_regex(p, self.regex_end) for p in patterns]
+        return self.guard(node, subject, self.regex_test(subject, node, regexes, {"s"}), guarded)
+
+    def string(self, value: ir.MatchValue, node: ir.Match) -> str:
+        """A match's value that must be a text."""
+        if not isinstance(value, str):
+            raise self.unsupported(f"a {node.kind.value} match on the value {value!r}", node)
+        return value
+
     def match_regex(self, node: ir.Match, subject: Text, guarded: bool) -> Text:
         if not self.regex_forms:
             raise self.no_kind(node)
@@ -350,9 +379,7 @@ class TextBackend(Backend):
 
     def regex_text(self, value: ir.MatchValue, node: ir.Match) -> str:
         """A regex match's value as the target's regex (RE2 as it stands)."""
-        if not isinstance(value, str):
-            raise self.unsupported(f"a {node.kind.value} match on the value {value!r}", node)
-        return value
+        return self.string(value, node)
 
     def regex_test(
         self, subject: Text, node: ir.Match, regexes: list[str], flags: set[str]
