@@ -34,7 +34,7 @@ from rulec.backends.text import (
     pattern_regex,
 )
 from rulec.backends.transforms import all_rules, at_least
-from rulec.backends.values import DAY, HOUR, MINUTE, SECOND, as_text, duration_text, number_text
+from rulec.backends.values import DAY, HOUR, MINUTE, SECOND, as_text, number_text
 from rulec.compiler import ir
 
 EQL_WILDCARDS = frozenset("*?")
@@ -58,10 +58,6 @@ FUNCTION_KINDS = {
     ir.MatchKind.STARTSWITH: "startsWith",
     ir.MatchKind.ENDSWITH: "endsWith",
 }
-
-
-def eql_span(size: timedelta) -> str:
-    return duration_text(size, EQL_UNITS)
 
 
 def eql_escapes() -> dict[str, str]:
@@ -208,6 +204,7 @@ class EqlBackend(TextBackend):
         True: Form("{subject} == {value}", "{subject} in ({values})"),
         False: Form("{subject} : {value}", "{subject} : ({values})"),
     }
+    duration_units = EQL_UNITS
     threshold_form = Form("{subject} {op} {value}")
     regex_forms = {
         True: Form("{subject} regex {value}", "{subject} regex ({values})"),
@@ -263,7 +260,7 @@ class EqlBackend(TextBackend):
         if len(lets) != len(query.lets) or query.params:
             raise self.unsupported("a correlation over rules that use let-bindings", stage)
         steps = [self.condition(lets[rule]) for rule in stage.rules]
-        span = eql_span(stage.timespan)
+        span = self.duration(stage.timespan)
         if stage.kind is ir.CorrelationKind.TEMPORAL_ORDERED and self.all_rules(stage):
             return Emitted(self.name, self.sequence(stage, steps, span), tuple(self.notes.values()))
         if stage.kind is ir.CorrelationKind.EVENT_COUNT and len(steps) == 1:

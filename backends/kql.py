@@ -46,7 +46,6 @@ from rulec.backends.values import (
     MINUTE,
     SECOND,
     as_text,
-    duration_text,
     number_text,
 )
 from rulec.compiler import ir
@@ -154,6 +153,7 @@ class KqlBackend(TextBackend):
         True: Form("{subject} == {value}", "{subject} in ({values})"),
         False: Form("{subject} =~ {value}", "{subject} in~ ({values})"),
     }
+    duration_units = TIMESPAN_UNITS
     threshold_form = Form("{subject} {op} {value}")
     regex_forms = dict.fromkeys((True, False), Form("{subject} matches regex {value}"))
     cidr_form = Form("ipv4_is_in_range({subject}, {value})")
@@ -657,7 +657,7 @@ class KqlBackend(TextBackend):
         return super().render_compare(node, guarded)
 
     def timespan(self, value: timedelta, node: ir.Node) -> str:
-        return duration_text(value, TIMESPAN_UNITS)
+        return self.duration(value)
 
     def datetime(self, value: datetime, node: ir.Node) -> str:
         if value.tzinfo is not None:

@@ -16,12 +16,11 @@ from datetime import timedelta
 from rulec.backends.base import Emitted, Options
 from rulec.backends.text import Prec, Text, TextBackend
 from rulec.backends.transforms import at_least
-from rulec.backends.values import DAY, HOUR, MINUTE, SECOND, bool_text, duration_text, number_text
+from rulec.backends.values import DURATION_UNITS, bool_text, duration_text, number_text
 from rulec.compiler import ir
 
 KUERY_SPECIALS = frozenset('\\():<>"*{} \t\r\n')
 DEFAULT_WINDOW = timedelta(hours=1)
-DURATION_UNITS = (("d", DAY), ("h", HOUR), ("m", MINUTE), ("s", SECOND))
 
 
 @dataclass(frozen=True)

@@ -43,7 +43,7 @@ from rulec.backends.text import (
     smallest_wins,
 )
 from rulec.backends.transforms import RULE_COLUMN, correlation_aggregate
-from rulec.backends.values import DAY, HOUR, MINUTE, SECOND, as_text, duration_text
+from rulec.backends.values import as_text
 from rulec.compiler import ir
 
 SPL_ESCAPES = {"\\": "\\\\", '"': '\\"'}
@@ -56,19 +56,12 @@ TIME_APPROXIMATION = "time-format"  # Options.approximations: strptime a named t
 PATTERN_KINDS = (ir.MatchKind.CONTAINS, ir.MatchKind.STARTSWITH, ir.MatchKind.ENDSWITH)
 
 
-SPLUNK_UNITS = (("d", DAY), ("h", HOUR), ("m", MINUTE), ("s", SECOND))
-
-
 class NotSearchable(Exception):
     """A construct `search` cannot express exactly; its conjunct goes to `| where`."""
 
 
 def number(value: float) -> str:
     return str(int(value)) if value == int(value) else repr(value)
-
-
-def splunk_span(size: timedelta) -> str:
-    return duration_text(size, SPLUNK_UNITS)
 
 
 class SplWhere(TextBackend):
@@ -442,7 +435,7 @@ class SplBackend(SplWhere):
             return " | ".join([*commands, *([decoded_keys(keys)] if keys else [])])
         by = list(keys)
         if window is not None:
-            commands.append(f"bin _time span={splunk_span(window.size)} AS window_start")
+            commands.append(f"bin _time span={self.duration(window.size)} AS window_start")
             by.append("window_start")
         commands.append(f"stats {measures}" + (f" by {', '.join(by)}" if by else ""))
         commands += [decoded_keys(keys)] if keys else []
@@ -492,7 +485,7 @@ class SplBackend(SplWhere):
         return [
             "where isnotnull(_time)",
             "sort 0 + _time",
-            f"streamstats time_window={splunk_span(window.size)} {measures}{by}",
+            f"streamstats time_window={self.duration(window.size)} {measures}{by}",
             *([f"where {self.expr(stage.having)}"] if stage.having is not None else []),
             f"streamstats current=f window=1 global=f last(_time) AS _rulec_prev{by}",
             f"eval _rulec_new=if(isnotnull(_rulec_prev) AND _rulec_prev>=_time-{seconds}, 0, 1)",

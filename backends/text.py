@@ -19,7 +19,7 @@ from enum import IntEnum
 from functools import cached_property
 
 from rulec.backends.base import Backend
-from rulec.backends.values import regex_flags
+from rulec.backends.values import DURATION_UNITS, duration_text, regex_flags
 from rulec.compiler import ir
 
 
@@ -169,6 +169,7 @@ class TextBackend(Backend):
     guarded_subjects: tuple[type, ...] = (object,)  # the matched fields `guard` tests
     guarded_kinds = ALL_KINDS  # the match kinds whose test is null on a missing field
     guards_field_values = False  # whether a comparison is also guarded by a field value
+    duration_units = DURATION_UNITS  # (suffix, length), largest first, for `duration`
     eq_forms: dict[bool, Form] = {}  # equality (and list membership) by case sensitivity
     threshold_form: Form | None = None  # `{subject} {op} {value}`; None: no thresholds
     regex_forms: dict[bool, Form] = {}  # by case sensitivity; empty: no regexes
@@ -229,6 +230,10 @@ class TextBackend(Backend):
         if isinstance(value, datetime):
             return self.datetime(value, node)
         raise self.unsupported(f"the literal {value!r}", node)
+
+    def duration(self, size: timedelta) -> str:
+        """A window's or span's length in the target's units (`15m`, `2h`)."""
+        return duration_text(size, self.duration_units)
 
     def timespan(self, value: timedelta, node: ir.Node) -> str:
         raise self.unsupported("a timespan literal", node)

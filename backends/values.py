@@ -13,6 +13,8 @@ DAY, HOUR, MINUTE, SECOND = (
     timedelta(seconds=1),
 )
 
+DURATION_UNITS = (("d", DAY), ("h", HOUR), ("m", MINUTE), ("s", SECOND))
+
 
 def bool_text(value: bool) -> str:
     """A bool as the text an event field holds: `true` / `false`."""
