@@ -25,6 +25,7 @@ from datetime import timedelta
 from rulec.backends.base import Emitted
 from rulec.backends.text import (
     C_ESCAPES,
+    Form,
     Prec,
     Quoting,
     Text,
@@ -33,7 +34,7 @@ from rulec.backends.text import (
     pattern_regex,
 )
 from rulec.backends.transforms import all_rules, at_least
-from rulec.backends.values import DAY, HOUR, MINUTE, SECOND, bool_text, duration_text, number_text
+from rulec.backends.values import DAY, HOUR, MINUTE, SECOND, as_text, number_text
 from rulec.compiler import ir
 
 EQL_WILDCARDS = frozenset("*?")
@@ -50,15 +51,13 @@ EQL_UNITS = (
     ("s", SECOND),
     ("ms", timedelta(milliseconds=1)),
 )
+LIKE = Form("{subject} like {value}", "{subject} like ({values})")  # case-sensitive `:`
+IN_INSENSITIVE = Form("{subject} in~ ({value})", "{subject} in~ ({values})")
 FUNCTION_KINDS = {
     ir.MatchKind.CONTAINS: "stringContains",
     ir.MatchKind.STARTSWITH: "startsWith",
     ir.MatchKind.ENDSWITH: "endsWith",
 }
-
-
-def eql_span(size: timedelta) -> str:
-    return duration_text(size, EQL_UNITS)
 
 
 def eql_escapes() -> dict[str, str]:
@@ -201,6 +200,18 @@ class EqlBackend(TextBackend):
     presence = "{} != null"
     presence_prec = Prec.COMPARE
     guarded_subjects = (ir.FieldRef, ir.RawText)
+    eq_forms = {
+        True: Form("{subject} == {value}", "{subject} in ({values})"),
+        False: Form("{subject} : {value}", "{subject} : ({values})"),
+    }
+    duration_units = EQL_UNITS
+    threshold_form = Form("{subject} {op} {value}")
+    regex_forms = {
+        True: Form("{subject} regex {value}", "{subject} regex ({values})"),
+        False: Form("{subject} regex~ {value}", "{subject} regex~ ({values})"),
+    }
+    regex_flag_prefix = False  # Lucene has no inline flags: the translation spells them out
+    cidr_form = Form("cidrMatch({subject}, {value})", "cidrMatch({subject}, {values})")
     stage_detail = "EQL selects events; it has no relational stages"
 
     def emit(self, query: ir.Query) -> Emitted:
@@ -253,7 +264,7 @@ class EqlBackend(TextBackend):
         if len(lets) != len(query.lets) or query.params:
             raise self.unsupported("a correlation over rules that use let-bindings", stage)
         steps = [self.condition(lets[rule]) for rule in stage.rules]
-        span = eql_span(stage.timespan)
+        span = self.duration(stage.timespan)
         if stage.kind is ir.CorrelationKind.TEMPORAL_ORDERED and self.all_rules(stage):
             return Emitted(self.name, self.sequence(stage, steps, span), tuple(self.notes.values()))
         if stage.kind is ir.CorrelationKind.EVENT_COUNT and len(steps) == 1:
@@ -304,12 +315,6 @@ class EqlBackend(TextBackend):
             return name
         return "`" + name.replace("`", "``") + "`"
 
-    def listed(self, subject: Text, op: str, values: list[str], list_op: str = "") -> Text:
-        """`f op v` for one value, `f list_op (v, ...)` for several (`op` when no list_op)."""
-        if len(values) == 1:
-            return Text(f"{subject.text} {op} {values[0]}", Prec.COMPARE)
-        return Text(f"{subject.text} {list_op or op} ({', '.join(values)})", Prec.COMPARE)
-
     # ------------------------------------------------------------------ match kinds
 
     def match_eq(self, node: ir.Match, subject: Text, guarded: bool) -> Text:
@@ -318,21 +323,20 @@ class EqlBackend(TextBackend):
         if any(isinstance(v, ir.FieldRef) for v in node.values):
             detail = "Elasticsearch EQL compares a field only with a literal"
             raise self.unsupported("a comparison of two fields", node, detail)
-        strings = [bool_text(v) if isinstance(v, bool) else v for v in node.values]
+        strings = [as_text(v) for v in node.values]
         texts = [v for v in strings if isinstance(v, str)]
         numbers = [self.quoting(number_text(v)) for v in strings if not isinstance(v, str)]
         parts = [self.eq_strings(subject, texts, node)] if texts else []
         if numbers:  # string(): a field Elasticsearch maps as a number compares as its text
-            parts.append(self.listed(Text(f"string({subject.text})"), "==", numbers, "in"))
-        return self.guard(node, self.any_of(parts), guarded)
+            parts.append(self.form(self.eq_forms[True], Text(f"string({subject.text})"), numbers))
+        return self.guard(node, subject, self.any_of(parts), guarded)
 
     def eq_strings(self, subject: Text, values: list[str], node: ir.Match) -> Text:
         quoted = [self.quoting(v) for v in values]
-        if node.case_sensitive:
-            return self.listed(subject, "==", quoted, "in")
-        if any(EQL_WILDCARDS & set(v) for v in values):
-            return Text(f"{subject.text} in~ ({', '.join(quoted)})", Prec.COMPARE)
-        return self.listed(subject, ":", quoted)
+        form = self.eq_forms[node.case_sensitive]
+        if not node.case_sensitive and any(EQL_WILDCARDS & set(v) for v in values):
+            form = IN_INSENSITIVE  # `:` would read the wildcard characters
+        return self.form(form, subject, quoted)
 
     def substring_match(self, node: ir.Match, subject: Text, guarded: bool) -> Text:
         plain = [v for v in node.values if isinstance(v, str) and not EQL_WILDCARDS & set(v)]
@@ -340,46 +344,37 @@ class EqlBackend(TextBackend):
         parts = []
         if plain:
             patterns = [as_pattern(node.kind, v) for v in plain]
-            parts.append(self.wildcards(subject, patterns, node))
+            parts.append(self.like(subject, patterns, node))
         function = FUNCTION_KINDS[node.kind] + ("" if node.case_sensitive else "~")
         for value in other:
             if not isinstance(value, str):
                 raise self.unsupported(f"a {node.kind.value} match on a non-string value", node)
             parts.append(Text(f"{function}({subject.text}, {self.quoting(value)})"))
-        return self.guard(node, self.any_of(parts), guarded)
+        return self.guard(node, subject, self.any_of(parts), guarded)
 
     match_contains = substring_match
     match_startswith = substring_match
     match_endswith = substring_match
 
-    def wildcards(self, subject: Text, patterns: list[ir.Pattern], node: ir.Match) -> Text:
+    def like(self, subject: Text, patterns: list[ir.Pattern], node: ir.Match) -> Text:
         """`:`/`like` over patterns whose literal parts hold no wildcard characters."""
         texts = [self.quoting(pattern_regex(p, str, "?", "*")) for p in patterns]
-        return self.listed(subject, "like" if node.case_sensitive else ":", texts)
+        return self.form(LIKE if node.case_sensitive else self.eq_forms[False], subject, texts)
 
     def match_wildcard(self, node: ir.Match, subject: Text, guarded: bool) -> Text:
         patterns: list[ir.Pattern] = list(node.values)  # type: ignore[arg-type]
         plain = [p for p in patterns if not EQL_WILDCARDS & set(literal_text(p))]
-        parts = [self.wildcards(subject, plain, node)] if plain else []
-        op = "regex" if node.case_sensitive else "regex~"
+        parts = [self.like(subject, plain, node)] if plain else []
         for pattern in (p for p in patterns if p not in plain):
             regex = pattern_regex(pattern, lucene_escape, "[^\n]", ".*")
-            parts.append(self.listed(subject, op, [self.quoting(regex)]))
-        return self.guard(node, self.any_of(parts), guarded)
+            parts.append(self.regex_test(subject, node, [regex], set()))
+        return self.guard(node, subject, self.any_of(parts), guarded)
 
-    def match_regex(self, node: ir.Match, subject: Text, guarded: bool) -> Text:
-        regexes = []
-        for value in node.values:
-            try:
-                regexes.append(self.quoting(LuceneRegex(str(value), node.flags).translate()))
-            except RegexNotTranslatable as error:
-                raise self.unsupported(f"the regex {value!r}", node, str(error)) from None
-        op = "regex" if node.case_sensitive else "regex~"
-        return self.guard(node, self.listed(subject, op, regexes), guarded)
-
-    def match_cidr(self, node: ir.Match, subject: Text, guarded: bool) -> Text:
-        networks = ", ".join(self.quoting(str(v)) for v in node.values)
-        return self.guard(node, Text(f"cidrMatch({subject.text}, {networks})"), guarded)
+    def regex_text(self, value: ir.MatchValue, node: ir.Match) -> str:
+        try:
+            return LuceneRegex(str(value), node.flags).translate()
+        except RegexNotTranslatable as error:
+            raise self.unsupported(f"the regex {value!r}", node, str(error)) from None
 
     def threshold(self, node: ir.Match, subject: Text, guarded: bool) -> Text:
         """`f < n` holds only where Elasticsearch maps `f` as a number: on text EQL's comparison
@@ -393,9 +388,7 @@ class EqlBackend(TextBackend):
             NUMERIC_APPROXIMATION,
             ir.Diagnostic("approximation", message, node.span, "warning", self.name),
         )
-        op = {"lt": "<", "le": "<=", "gt": ">", "ge": ">="}[node.kind.value]
-        parts = [self.listed(subject, op, [self.value(v, node)]) for v in node.values]
-        return self.guard(node, self.any_of(parts), guarded)
+        return super().threshold(node, subject, guarded)
 
     match_lt = threshold
     match_le = threshold

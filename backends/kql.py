@@ -28,11 +28,12 @@ from rulec.backends import schemas
 from rulec.backends.base import Emitted
 from rulec.backends.text import (
     C_ESCAPES,
+    THRESHOLD_OPS,
+    Form,
     Prec,
     Quoting,
     Text,
     TextBackend,
-    is_ipv6,
     is_sliding,
     search_regex,
     simple_kind,
@@ -44,10 +45,8 @@ from rulec.backends.values import (
     HOUR,
     MINUTE,
     SECOND,
-    bool_text,
-    duration_text,
+    as_text,
     number_text,
-    regex_flags,
 )
 from rulec.compiler import ir
 
@@ -74,7 +73,6 @@ STRING_OPERATORS = {
     ir.MatchKind.ENDSWITH: "endswith",
     ir.MatchKind.HAS: "has",
 }
-THRESHOLDS = {"lt": "<", "le": "<=", "gt": ">", "ge": ">="}
 # InPipeline kind -> operator by case sensitivity
 IN_PIPELINE = {
     ir.MatchKind.EQ: {False: "in~", True: "in"},
@@ -151,6 +149,16 @@ class KqlBackend(TextBackend):
     default_time_field = "TimeGenerated"
     quoting = KqlQuoting(escapes=KQL_ESCAPES)
     null_token = "dynamic(null)"
+    guarded_kinds = frozenset(THRESHOLD_OPS)  # a string is never null in KQL
+    eq_forms = {
+        True: Form("{subject} == {value}", "{subject} in ({values})"),
+        False: Form("{subject} =~ {value}", "{subject} in~ ({values})"),
+    }
+    duration_units = TIMESPAN_UNITS
+    threshold_form = Form("{subject} {op} {value}")
+    regex_forms = dict.fromkeys((True, False), Form("{subject} matches regex {value}"))
+    cidr_form = Form("ipv4_is_in_range({subject}, {value})")
+    cidr6_form = Form("ipv6_is_in_range({subject}, {value})")
     functions = {**{name: name for name in NATIVE_FUNCTIONS}, **RENAMED_FUNCTIONS}
 
     # ------------------------------------------------------------------ query and pipeline
@@ -690,7 +698,7 @@ class KqlBackend(TextBackend):
         return super().render_compare(node, guarded)
 
     def timespan(self, value: timedelta, node: ir.Node) -> str:
-        return duration_text(value, TIMESPAN_UNITS)
+        return self.duration(value)
 
     def datetime(self, value: datetime, node: ir.Node) -> str:
         if value.tzinfo is not None:
@@ -706,7 +714,7 @@ class KqlBackend(TextBackend):
         """A bool is compared as its text `true`/`false`, as the reference compares it, and so
         is a number on a column Microsoft documents as a string; a text on a numeric column is
         the number it writes (`0x3e7`)."""
-        texts = tuple(bool_text(v) if isinstance(v, bool) else v for v in node.values)
+        texts = tuple(as_text(v) for v in node.values)
         kql_type = self.documented_type(node.field)
         if kql_type == "string":  # a number compared as its text
             texts = tuple(number_text(v) if isinstance(v, int | float) else v for v in texts)
@@ -715,13 +723,15 @@ class KqlBackend(TextBackend):
         if texts != node.values:
             node = ir.Match(node.field, node.kind, texts, node.case_sensitive, span=node.span)
         if not node.case_sensitive and needs_full_fold(node.values):
-            return self.lowered(node, subject, "==", "in")
+            return self.lowered(node, subject, self.eq_forms[True])
         values = [self.value(v, node) for v in node.values]
         strings = any(isinstance(v, str | ir.FieldRef) for v in node.values)
         insensitive = strings and not node.case_sensitive
-        if len(values) == 1 and (strings or not node.case_sensitive):
-            return self.binary(subject, "=~" if insensitive else "==", values[0])
-        return self.binary(subject, "in~" if insensitive else "in", f"({', '.join(values)})")
+        form = self.eq_forms[not insensitive]
+        if len(values) == 1 and node.case_sensitive and not strings:  # `f in (4)`
+            assert form.many is not None
+            return self.formed(form.many, subject=subject.text, values=values[0])
+        return self.form(form, subject, values)
 
     def as_number(self, text: str, node: ir.Match) -> int:
         """A decimal or `0x` hexadecimal text as its number, for a numeric column."""
@@ -732,20 +742,19 @@ class KqlBackend(TextBackend):
             error = self.unsupported("a text that is no number on a numeric column", node, detail)
             raise error from None
 
-    def lowered(self, node: ir.Match, subject: Text, op: str, list_op: str = "") -> Text:
+    def lowered(self, node: ir.Match, subject: Text, form: Form) -> Text:
         """`tolower(f) op "v"`: the IR's fold of every letter, where KQL's `=~`, `contains`,
         ... fold ASCII letters only (values are lowered here as the reference lowers them)."""
         lowered = Text(f"tolower({subject.text})")
         values = [self.quoting(fold_lower(v)) for v in node.values if isinstance(v, str)]
         if len(values) != len(node.values):
             raise self.unsupported(f"a case-insensitive {node.kind.value} on these values", node)
-        if list_op and len(values) > 1:
-            return self.binary(lowered, list_op, f"({', '.join(values)})")
-        return self.any_of([self.binary(lowered, op, v) for v in values])
+        return self.form(form, lowered, values)
 
     def string_operator(self, node: ir.Match, subject: Text, guarded: bool) -> Text:
         if not node.case_sensitive and needs_full_fold(node.values):
-            return self.lowered(node, subject, STRING_OPERATORS[node.kind] + "_cs")
+            op = STRING_OPERATORS[node.kind] + "_cs"
+            return self.lowered(node, subject, Form(f"{{subject}} {op} {{value}}"))
         op = STRING_OPERATORS[node.kind] + ("_cs" if node.case_sensitive else "")
         return self.any_of([self.binary(subject, op, self.value(v, node)) for v in node.values])
 
@@ -758,7 +767,7 @@ class KqlBackend(TextBackend):
             terms = [v for v in node.values if isinstance(v, str) and v]
             if len(terms) != len(node.values):
                 raise self.unsupported("a has match on these values", node)
-            return self.any_of([self.regex(subject, node, term_regex(t), set()) for t in terms])
+            return self.regex_test(subject, node, [term_regex(t) for t in terms], set())
         if len(node.values) == 1 or node.case_sensitive:
             return self.string_operator(node, subject, guarded)
         values = ", ".join(self.value(v, node) for v in node.values)
@@ -777,27 +786,12 @@ class KqlBackend(TextBackend):
                 parts.append(self.binary(Text(f"tolower({subject.text})"), "matches regex", regex))
                 continue
             if simple is None:
-                parts.append(self.regex(subject, node, search_regex(pattern), {"s"}))
+                parts.append(self.wildcards(node, subject, [pattern], guarded))
                 continue
             kind, text = simple
             one = ir.Match(node.field, kind, (text,), node.case_sensitive, span=node.span)
             writer = self.match_eq if kind is ir.MatchKind.EQ else self.string_operator
             parts.append(writer(one, subject, guarded))
-        return self.any_of(parts)
-
-    def regex(self, subject: Text, node: ir.Match, regex: str, flags: set[str]) -> Text:
-        prefix = regex_flags(flags, node.case_sensitive)
-        return self.binary(subject, "matches regex", self.quoting(prefix + regex))
-
-    def match_regex(self, node: ir.Match, subject: Text, guarded: bool) -> Text:
-        flags = set(node.flags)
-        return self.any_of([self.regex(subject, node, str(v), flags) for v in node.values])
-
-    def match_cidr(self, node: ir.Match, subject: Text, guarded: bool) -> Text:
-        parts = []
-        for network in map(str, node.values):
-            function = "ipv6_is_in_range" if is_ipv6(network) else "ipv4_is_in_range"
-            parts.append(Text(f"{function}({subject.text}, {self.quoting(network)})"))
         return self.any_of(parts)
 
     def match_exists(self, node: ir.Match, subject: Text, guarded: bool) -> Text:
@@ -822,16 +816,11 @@ class KqlBackend(TextBackend):
         note = ir.Diagnostic("approximation", message, node.span, "warning", self.name)
         self.notes.setdefault(EMPTY_APPROXIMATION, note)
 
-    def threshold(self, node: ir.Match, subject: Text, guarded: bool) -> Text:
-        op = THRESHOLDS[node.kind.value]
-        parts = [self.binary(subject, op, self.value(v, node)) for v in node.values]
-        test = self.any_of(parts)
-        return self.guarded([subject.text], test) if guarded else test
-
-    match_lt = threshold
-    match_le = threshold
-    match_gt = threshold
-    match_ge = threshold
+    def guard(self, node: ir.Match, subject: Text, test: Text, guarded: bool) -> Text:
+        """Only a threshold is guarded (KQL strings are never null), by the transformed value."""
+        if not guarded or node.kind not in self.guarded_kinds:
+            return test
+        return self.guarded([subject.text], test)
 
 
 def sources(node: object) -> Iterator[ir.LogSource | ir.Table]:

@@ -14,14 +14,13 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 from rulec.backends.base import Emitted, Options
-from rulec.backends.text import Prec, Text, TextBackend, as_pattern
+from rulec.backends.text import Prec, Text, TextBackend
 from rulec.backends.transforms import at_least
-from rulec.backends.values import DAY, HOUR, MINUTE, SECOND, bool_text, duration_text, number_text
+from rulec.backends.values import DURATION_UNITS, bool_text, duration_text, number_text
 from rulec.compiler import ir
 
 KUERY_SPECIALS = frozenset('\\():<>"*{} \t\r\n')
 DEFAULT_WINDOW = timedelta(hours=1)
-DURATION_UNITS = (("d", DAY), ("h", HOUR), ("m", MINUTE), ("s", SECOND))
 
 
 @dataclass(frozen=True)
@@ -115,17 +114,10 @@ class KueryBackend(TextBackend):
     def match_eq(self, node: ir.Match, subject: Text, guarded: bool) -> Text:
         return self.match_values(node, list(node.values))
 
-    def substring(self, node: ir.Match, subject: Text, guarded: bool) -> Text:
-        if not all(isinstance(v, str) for v in node.values):
-            raise self.unsupported("a substring match on a non-string", node)
-        return self.match_values(node, [as_pattern(node.kind, str(v)) for v in node.values])
-
-    match_contains = substring
-    match_startswith = substring
-    match_endswith = substring
-
-    def match_wildcard(self, node: ir.Match, subject: Text, guarded: bool) -> Text:
-        return self.match_values(node, list(node.values))
+    def wildcards(
+        self, node: ir.Match, subject: Text, patterns: list[ir.Pattern], guarded: bool
+    ) -> Text:
+        return self.match_values(node, patterns)
 
 
 def correlated(query: ir.Query, stage: ir.Correlation, kuery: KueryBackend) -> ir.Pipeline:

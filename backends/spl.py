@@ -33,32 +33,27 @@ from datetime import timedelta
 
 from rulec.backends.base import DEFAULT_TABLE, Emitted
 from rulec.backends.text import (
+    Form,
     Prec,
     Quoting,
     Text,
     TextBackend,
-    as_pattern,
     is_sliding,
     pattern_regex,
-    search_regex,
     smallest_wins,
 )
 from rulec.backends.transforms import RULE_COLUMN, correlation_aggregate
-from rulec.backends.values import DAY, HOUR, MINUTE, SECOND, bool_text, duration_text, regex_flags
+from rulec.backends.values import as_text
 from rulec.compiler import ir
 
 SPL_ESCAPES = {"\\": "\\\\", '"': '\\"'}
 IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_.]*")
 LOOKUP_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]*")
-THRESHOLDS = {"lt": "<", "le": "<=", "gt": ">", "ge": ">="}
 AGGREGATES = {"count": "count", "dcount": "dc", "sum": "sum", "min": "min", "max": "max"}
 AGGREGATES |= {"avg": "avg", "make_set": "values", "count_distinct": "dc"}
 TIME_FORMAT = "%Y-%m-%dT%H:%M:%S%Z"  # ISO 8601 in UTC, as in 2026-03-02T10:00:00Z
 TIME_APPROXIMATION = "time-format"  # Options.approximations: strptime a named time field
 PATTERN_KINDS = (ir.MatchKind.CONTAINS, ir.MatchKind.STARTSWITH, ir.MatchKind.ENDSWITH)
-
-
-SPLUNK_UNITS = (("d", DAY), ("h", HOUR), ("m", MINUTE), ("s", SECOND))
 
 
 class NotSearchable(Exception):
@@ -67,15 +62,6 @@ class NotSearchable(Exception):
 
 def number(value: float) -> str:
     return str(int(value)) if value == int(value) else repr(value)
-
-
-def as_text(value: ir.MatchValue) -> ir.MatchValue:
-    """A boolean rule value as the text events hold ("true"/"false"); others unchanged."""
-    return bool_text(value) if isinstance(value, bool) else value
-
-
-def splunk_span(size: timedelta) -> str:
-    return duration_text(size, SPLUNK_UNITS)
 
 
 class SplWhere(TextBackend):
@@ -89,6 +75,12 @@ class SplWhere(TextBackend):
     true_token = "true()"
     false_token = "false()"
     quoting = Quoting(escapes=SPL_ESCAPES)
+    guards_field_values = True
+    eq_forms = dict.fromkeys((True, False), Form("{subject}=={value}", "in({subject}, {values})"))
+    threshold_form = Form("{subject}{op}{value}")
+    regex_forms = dict.fromkeys((True, False), Form("match({subject}, {value})"))
+    regex_end = "\\z"  # `$` would also match before a final newline
+    cidr_form = Form("cidrmatch({value}, {subject})")
     functions = {
         "lower": "lower",
         "upper": "upper",
@@ -110,11 +102,6 @@ class SplWhere(TextBackend):
     def timespan(self, value: timedelta, node: ir.Node) -> str:
         return repr(value.total_seconds())
 
-    def matches(self, subject: Text, node: ir.Match, regexes: list[str], flags: set[str]) -> Text:
-        prefix = regex_flags(flags, node.case_sensitive)
-        parts = [Text(f"match({subject.text}, {self.quoting(prefix + r)})") for r in regexes]
-        return self.any_of(parts)
-
     def match_eq(self, node: ir.Match, subject: Text, guarded: bool) -> Text:
         """Booleans are the text "true"/"false" (event fields hold text); case-insensitive text
         and fields compare lowered; under `NOT` each field among the values is guarded."""
@@ -127,15 +114,13 @@ class SplWhere(TextBackend):
         rendered = [self.eq_value(v, node, insensitive) for v in values]
         if guarded and any(isinstance(v, ir.FieldRef) for v in values):
             parts = [
-                self.compared(subject, "==", r, v, guarded)
+                self.comparison(subject, "==", r, v, guarded)
                 for r, v in zip(rendered, values, strict=True)
             ]
             test = self.any_of(parts)
-        elif len(rendered) == 1:
-            test = Text(f"{subject.text}=={rendered[0]}", Prec.COMPARE)
         else:
-            test = Text(f"in({subject.text}, {', '.join(rendered)})")
-        return self.guard(node, test, guarded)
+            test = self.form(self.eq_forms[node.case_sensitive], subject, rendered)
+        return self.guard(node, subject, test, guarded)
 
     def eq_value(self, value: ir.MatchValue, node: ir.Match, insensitive: bool) -> str:
         if insensitive and isinstance(value, str):
@@ -144,55 +129,6 @@ class SplWhere(TextBackend):
             return f"lower({self.value(value, node)})"
         return self.value(value, node)
 
-    def compared(
-        self, subject: Text, op: str, rendered: str, value: ir.MatchValue, guarded: bool
-    ) -> Text:
-        """`subject op value`; under `NOT`, false rather than null when `value` is a missing
-        field."""
-        test = Text(f"{subject.text}{op}{rendered}", Prec.COMPARE)
-        if not (guarded and isinstance(value, ir.FieldRef)):
-            return test
-        return self.guarded([self.value(value, value)], test)
-
-    def substring(self, node: ir.Match, subject: Text, guarded: bool) -> Text:
-        patterns = [as_pattern(node.kind, self.string(v, node)) for v in node.values]
-        return self.wildcards(node, subject, patterns, guarded)
-
-    match_contains = substring
-    match_startswith = substring
-    match_endswith = substring
-
-    def match_wildcard(self, node: ir.Match, subject: Text, guarded: bool) -> Text:
-        return self.wildcards(node, subject, list(node.values), guarded)  # type: ignore[arg-type]
-
-    def wildcards(self, node: ir.Match, subject: Text, patterns: list, guarded: bool) -> Text:
-        regexes = [search_regex(p, "\\z") for p in patterns]
-        return self.guard(node, self.matches(subject, node, regexes, {"s"}), guarded)
-
-    def match_regex(self, node: ir.Match, subject: Text, guarded: bool) -> Text:
-        regexes = [self.string(v, node) for v in node.values]
-        return self.guard(node, self.matches(subject, node, regexes, set(node.flags)), guarded)
-
-    def match_cidr(self, node: ir.Match, subject: Text, guarded: bool) -> Text:
-        networks = [self.quoting(self.string(v, node)) for v in node.values]
-        parts = [Text(f"cidrmatch({n}, {subject.text})") for n in networks]
-        return self.guard(node, self.any_of(parts), guarded)
-
-    def threshold(self, node: ir.Match, subject: Text, guarded: bool) -> Text:
-        op = THRESHOLDS[node.kind.value]
-        parts = [self.compared(subject, op, self.value(v, node), v, guarded) for v in node.values]
-        return self.guard(node, self.any_of(parts), guarded)
-
-    match_lt = threshold
-    match_le = threshold
-    match_gt = threshold
-    match_ge = threshold
-
-    def string(self, value: ir.MatchValue, node: ir.Match) -> str:
-        if not isinstance(value, str):
-            raise self.unsupported(f"a {node.kind.value} match on the value {value!r}", node)
-        return value
-
     def render_inpipeline(self, node: ir.InPipeline, guarded: bool) -> Text:
         detail = "only a case-insensitive match of a field in `search` can read a lookup"
         raise self.unsupported("a match against a table (lookup) here", node, detail)
@@ -200,6 +136,9 @@ class SplWhere(TextBackend):
 
 class SplSearch(SplWhere):
     """Expressions in search syntax; raises `NotSearchable` for anything search cannot say."""
+
+    # search matches case-insensitively only, and reads `*` as a wildcard
+    eq_forms = {False: Form("{subject}={value}", "{subject} IN ({values})")}
 
     def render_match(self, node: ir.Match, guarded: bool) -> Text:
         if node.transforms or (node.case_sensitive and node.kind is not ir.MatchKind.EXISTS):
@@ -221,13 +160,8 @@ class SplSearch(SplWhere):
             raise NotSearchable
         return self.quoting(value) if isinstance(value, str) else repr(value)
 
-    def listed(self, subject: Text, terms: list[str]) -> Text:
-        if len(terms) == 1:
-            return Text(f"{subject.text}={terms[0]}", Prec.COMPARE)
-        return Text(f"{subject.text} IN ({', '.join(terms)})", Prec.COMPARE)
-
     def match_eq(self, node: ir.Match, subject: Text, guarded: bool) -> Text:
-        return self.listed(subject, [self.term(v) for v in node.values])
+        return self.form(self.eq_forms[False], subject, [self.term(v) for v in node.values])
 
     def wildcards(self, node: ir.Match, subject: Text, patterns: list, guarded: bool) -> Text:
         texts = []
@@ -238,7 +172,7 @@ class SplSearch(SplWhere):
             if any("*" in part for part in literal):
                 raise NotSearchable
             texts.append(self.quoting(pattern_regex(pattern, str, "?", "*")))
-        return self.listed(subject, texts)
+        return self.form(self.eq_forms[False], subject, texts)
 
     def match_exists(self, node: ir.Match, subject: Text, guarded: bool) -> Text:
         return Text(f"{subject.text}=*", Prec.COMPARE)
@@ -501,7 +435,7 @@ class SplBackend(SplWhere):
             return " | ".join([*commands, *([decoded_keys(keys)] if keys else [])])
         by = list(keys)
         if window is not None:
-            commands.append(f"bin _time span={splunk_span(window.size)} AS window_start")
+            commands.append(f"bin _time span={self.duration(window.size)} AS window_start")
             by.append("window_start")
         commands.append(f"stats {measures}" + (f" by {', '.join(by)}" if by else ""))
         commands += [decoded_keys(keys)] if keys else []
@@ -551,7 +485,7 @@ class SplBackend(SplWhere):
         return [
             "where isnotnull(_time)",
             "sort 0 + _time",
-            f"streamstats time_window={splunk_span(window.size)} {measures}{by}",
+            f"streamstats time_window={self.duration(window.size)} {measures}{by}",
             *([f"where {self.expr(stage.having)}"] if stage.having is not None else []),
             f"streamstats current=f window=1 global=f last(_time) AS _rulec_prev{by}",
             f"eval _rulec_new=if(isnotnull(_rulec_prev) AND _rulec_prev>=_time-{seconds}, 0, 1)",

@@ -1,14 +1,17 @@
 """The walker that the text back ends (EQL, SPL, KQL, Kuery) share.
 
 A target is mostly data: its boolean tokens, its string quoting, its operator tables, its
-presence test. The walker renders expressions with precedence-aware parenthesisation, hands each
-`Match` to the target's `match_<kind>` method and each stage to its `stage_<kind>` method.
+presence test, and a `Form` for each match kind it writes the same way as the others (a
+threshold, a regex, a network test). The walker renders expressions with precedence-aware
+parenthesisation, hands each `Match` to a `match_<kind>` method (written here from those forms,
+overridden where a target differs) and each stage to the target's `stage_<kind>` method.
 Rendering under a `Not` is flagged (`guarded`) so that a target whose comparisons turn null on a
 missing field makes the test two-valued again with its presence test (`guarded`, `guard`).
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -16,6 +19,7 @@ from enum import IntEnum
 from functools import cached_property
 
 from rulec.backends.base import Backend
+from rulec.backends.values import DURATION_UNITS, duration_text, regex_flags
 from rulec.compiler import ir
 
 
@@ -53,6 +57,28 @@ class Quoting:
     def _table(self) -> dict[int, str]:
         return str.maketrans(self.escapes)
 
+
+CALL = re.compile(r"[A-Za-z_]\w*\(.*\)")
+
+
+@dataclass(frozen=True)
+class Form:
+    """How a target writes a match kind: `one` tests one value, `many` (when the target has a
+    list form) all of them in one test; without it each value's `one` is or-ed. Templates read
+    `{subject}`, `{value}` / `{values}` and `{op}`; a function call binds as an atom, anything
+    else as a comparison."""
+
+    one: str
+    many: str | None = None
+
+
+THRESHOLD_OPS = {
+    ir.MatchKind.LT: ir.CompareOp.LT,
+    ir.MatchKind.LE: ir.CompareOp.LE,
+    ir.MatchKind.GT: ir.CompareOp.GT,
+    ir.MatchKind.GE: ir.CompareOp.GE,
+}
+ALL_KINDS = frozenset(ir.MatchKind)
 
 C_ESCAPES = {"\\": "\\\\", '"': '\\"', "\n": "\\n", "\r": "\\r", "\t": "\\t"}
 
@@ -141,6 +167,16 @@ class TextBackend(Backend):
     presence_prec = Prec.ATOM
     two_valued = False  # whether a test on a missing field is false rather than null
     guarded_subjects: tuple[type, ...] = (object,)  # the matched fields `guard` tests
+    guarded_kinds = ALL_KINDS  # the match kinds whose test is null on a missing field
+    guards_field_values = False  # whether a comparison is also guarded by a field value
+    duration_units = DURATION_UNITS  # (suffix, length), largest first, for `duration`
+    eq_forms: dict[bool, Form] = {}  # equality (and list membership) by case sensitivity
+    threshold_form: Form | None = None  # `{subject} {op} {value}`; None: no thresholds
+    regex_forms: dict[bool, Form] = {}  # by case sensitivity; empty: no regexes
+    regex_flag_prefix = True  # whether a regex carries its flags inline, `(?i)`
+    regex_end = "$"  # a search regex's end-of-text anchor
+    cidr_form: Form | None = None  # a network test; None: no network tests
+    cidr6_form: Form | None = None  # an IPv6 network's, when it differs
 
     # ------------------------------------------------------------------ entry points
 
@@ -194,6 +230,10 @@ class TextBackend(Backend):
         if isinstance(value, datetime):
             return self.datetime(value, node)
         raise self.unsupported(f"the literal {value!r}", node)
+
+    def duration(self, size: timedelta) -> str:
+        """A window's or span's length in the target's units (`15m`, `2h`)."""
+        return duration_text(size, self.duration_units)
 
     def timespan(self, value: timedelta, node: ir.Node) -> str:
         raise self.unsupported("a timespan literal", node)
@@ -271,11 +311,112 @@ class TextBackend(Backend):
     def match_exists(self, node: ir.Match, subject: Text, guarded: bool) -> Text:
         return Text(self.presence.format(subject.text), self.presence_prec)
 
-    def guard(self, node: ir.Match, test: Text, guarded: bool) -> Text:
+    def guard(self, node: ir.Match, subject: Text, test: Text, guarded: bool) -> Text:
         """A match's `test` guarded by its field when a `Not` is above it."""
-        if not guarded or not isinstance(node.field, self.guarded_subjects):
+        if not guarded or node.kind not in self.guarded_kinds:
+            return test
+        if not isinstance(node.field, self.guarded_subjects):
             return test
         return self.guarded([self.render(node.field).text], test)
+
+    def formed(self, template: str, **parts: str) -> Text:
+        """A form's template filled in."""
+        prec = Prec.ATOM if CALL.fullmatch(template) else Prec.COMPARE
+        return Text(template.format(**parts), prec)
+
+    def form(self, form: Form, subject: Text, values: list[str]) -> Text:
+        """`values` (rendered) tested by `form`: in its list form when it has one."""
+        if len(values) > 1 and form.many is not None:
+            return self.formed(form.many, subject=subject.text, values=", ".join(values))
+        return self.any_of([self.formed(form.one, subject=subject.text, value=v) for v in values])
+
+    def no_kind(self, node: ir.Match) -> ir.RuleError:
+        return self.unsupported(f"the match kind '{node.kind.value}'", node)
+
+    def threshold(self, node: ir.Match, subject: Text, guarded: bool) -> Text:
+        """`subject op value` for each value (thresholds compare as the target's `<` does)."""
+        if self.threshold_form is None:
+            raise self.no_kind(node)
+        op = self.compare_tokens[THRESHOLD_OPS[node.kind]]
+        values = [(self.value(v, node), v) for v in node.values]
+        parts = [self.comparison(subject, op, text, v, guarded) for text, v in values]
+        return self.guard(node, subject, self.any_of(parts), guarded)
+
+    match_lt = threshold
+    match_le = threshold
+    match_gt = threshold
+    match_ge = threshold
+
+    def substring(self, node: ir.Match, subject: Text, guarded: bool) -> Text:
+        """contains/startswith/endswith as the wildcard patterns `*v*`, `v*`, `*v` they mean."""
+        patterns = [as_pattern(node.kind, self.string(v, node)) for v in node.values]
+        return self.wildcards(node, subject, patterns, guarded)
+
+    match_contains = substring
+    match_startswith = substring
+    match_endswith = substring
+
+    def match_wildcard(self, node: ir.Match, subject: Text, guarded: bool) -> Text:
+        return self.wildcards(node, subject, list(node.values), guarded)  # type: ignore[arg-type]
+
+    def wildcards(
+        self, node: ir.Match, subject: Text, patterns: list[ir.Pattern], guarded: bool
+    ) -> Text:
+        """`subject` matching any of the wildcard `patterns`: a search regex each (`*` spans
+        newlines), where the target has no wildcard operator of the same meaning."""
+        if not self.regex_forms:
+            raise self.no_kind(node)
+        regexes = [search_regex(p, self.regex_end) for p in patterns]
+        return self.guard(node, subject, self.regex_test(subject, node, regexes, {"s"}), guarded)
+
+    def string(self, value: ir.MatchValue, node: ir.Match) -> str:
+        """A match's value that must be a text."""
+        if not isinstance(value, str):
+            raise self.unsupported(f"a {node.kind.value} match on the value {value!r}", node)
+        return value
+
+    def match_regex(self, node: ir.Match, subject: Text, guarded: bool) -> Text:
+        if not self.regex_forms:
+            raise self.no_kind(node)
+        regexes = [self.regex_text(v, node) for v in node.values]
+        test = self.regex_test(subject, node, regexes, set(node.flags))
+        return self.guard(node, subject, test, guarded)
+
+    def regex_text(self, value: ir.MatchValue, node: ir.Match) -> str:
+        """A regex match's value as the target's regex (RE2 as it stands)."""
+        return self.string(value, node)
+
+    def regex_test(
+        self, subject: Text, node: ir.Match, regexes: list[str], flags: set[str]
+    ) -> Text:
+        """`subject` searched with any of `regexes`, with `flags` and the match's case."""
+        prefix = regex_flags(flags, node.case_sensitive) if self.regex_flag_prefix else ""
+        quoted = [self.quoting(prefix + regex) for regex in regexes]
+        return self.form(self.regex_forms[node.case_sensitive], subject, quoted)
+
+    def match_cidr(self, node: ir.Match, subject: Text, guarded: bool) -> Text:
+        """`subject` in any of the networks (with the IPv6 form where the target has one)."""
+        if self.cidr_form is None:
+            raise self.no_kind(node)
+        networks = [str(v) for v in node.values]
+        if self.cidr6_form is None:
+            test = self.form(self.cidr_form, subject, [self.quoting(n) for n in networks])
+        else:
+            forms = [self.cidr6_form if is_ipv6(n) else self.cidr_form for n in networks]
+            parts = zip(forms, networks, strict=True)
+            test = self.any_of([self.form(f, subject, [self.quoting(n)]) for f, n in parts])
+        return self.guard(node, subject, test, guarded)
+
+    def comparison(
+        self, subject: Text, op: str, rendered: str, value: ir.MatchValue, guarded: bool
+    ) -> Text:
+        """`subject op value` (`value` written as `rendered`); under `NOT`, where the target
+        guards field values, false rather than null when `value` is a missing field."""
+        assert self.threshold_form is not None
+        test = self.formed(self.threshold_form.one, subject=subject.text, op=op, value=rendered)
+        if guarded and self.guards_field_values and isinstance(value, ir.FieldRef):
+            return self.guarded([self.render(value).text], test)
+        return test
 
     def any_of(self, parts: list[Text]) -> Text:
         return self.join(parts, self.or_token, Prec.OR)

@@ -13,10 +13,17 @@ DAY, HOUR, MINUTE, SECOND = (
     timedelta(seconds=1),
 )
 
+DURATION_UNITS = (("d", DAY), ("h", HOUR), ("m", MINUTE), ("s", SECOND))
+
 
 def bool_text(value: bool) -> str:
     """A bool as the text an event field holds: `true` / `false`."""
     return "true" if value else "false"
+
+
+def as_text(value: object) -> object:
+    """A bool rule value as the text events hold ("true"/"false"); any other value unchanged."""
+    return bool_text(value) if isinstance(value, bool) else value
 
 
 def number_text(value: int | float) -> str:

@@ -76,6 +76,10 @@ CASES = [
         ir.Not(ir.Match(F("a"), M.EQ, (F("B"),), True)),
         "search * | where NOT (isnotnull(a) AND (isnotnull(B) AND a==B))",
     ),
+    (  # Splunk's isnotnull() tests the field itself, not its lower-cased text
+        ir.Not(ir.Match(F("a"), M.EQ, (F("B"),), False)),
+        "search * | where NOT (isnotnull(a) AND (isnotnull(B) AND lower(a)==lower(B)))",
+    ),
     (
         ir.Not(ir.Match(F("a"), M.EQ, (F("B"), "x"), True)),
         'search * | where NOT (isnotnull(a) AND ((isnotnull(B) AND a==B) OR a=="x"))',

@@ -112,13 +112,13 @@ def test_conjuncts_flatten_nested_ands_only():
     ],
 )
 def test_one_duration_formatter_for_every_target(size, eql, kql, spl):
-    from rulec.backends.eql import eql_span
+    from rulec.backends.eql import EqlBackend
     from rulec.backends.kql import KqlBackend
-    from rulec.backends.spl import splunk_span
+    from rulec.backends.spl import SplBackend
 
-    assert eql_span(size) == eql
+    assert EqlBackend().duration(size) == eql
     assert KqlBackend().timespan(size, ir.Literal(size)) == kql
-    assert splunk_span(size) == spl
+    assert SplBackend().duration(size) == spl
 
 
 @pytest.mark.parametrize(
