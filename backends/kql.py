@@ -713,13 +713,15 @@ class KqlBackend(TextBackend):
     def match_eq(self, node: ir.Match, subject: Text, guarded: bool) -> Text:
         """A bool is compared as its text `true`/`false`, as the reference compares it, and so
         is a number on a column Microsoft documents as a string; a text on a numeric column is
-        the number it writes (`0x3e7`)."""
+        the number it writes (`0x3e7`), and `true` / `false` on a bool column its bool."""
         texts = tuple(as_text(v) for v in node.values)
         kql_type = self.documented_type(node.field)
         if kql_type == "string":  # a number compared as its text
             texts = tuple(number_text(v) if isinstance(v, int | float) else v for v in texts)
         elif kql_type in NUMERIC_TYPES:  # a text compared as the number it writes
             texts = tuple(self.as_number(v, node) if isinstance(v, str) else v for v in texts)
+        elif kql_type == "bool":  # `true` / `false` compared as the bool it writes
+            texts = tuple(self.as_bool(v, node) if isinstance(v, str) else v for v in texts)
         if texts != node.values:
             node = ir.Match(node.field, node.kind, texts, node.case_sensitive, span=node.span)
         if not node.case_sensitive and needs_full_fold(node.values):
@@ -741,6 +743,13 @@ class KqlBackend(TextBackend):
             detail = "Microsoft documents the column as a number"
             error = self.unsupported("a text that is no number on a numeric column", node, detail)
             raise error from None
+
+    def as_bool(self, text: str, node: ir.Match) -> bool:
+        """The text `true` or `false` (any letter case) as its bool, for a bool column."""
+        if text.lower() not in ("true", "false"):
+            detail = "Microsoft documents the column as a bool"
+            raise self.unsupported("a text that is no bool on a bool column", node, detail)
+        return text.lower() == "true"
 
     def lowered(self, node: ir.Match, subject: Text, form: Form) -> Text:
         """`tolower(f) op "v"`: the IR's fold of every letter, where KQL's `=~`, `contains`,

@@ -1,7 +1,8 @@
 """The documented columns of Microsoft Sentinel and Defender XDR tables, read from schemas/*.yml.
 
 Each product file maps a table (or a function's output) to its columns in documented order, one
-`name: type` line per column. Names match case-sensitively, as KQL names do. Where both products
+`name: type` line per column; Sentinel's `connectors` section holds the tables its data
+connectors create. Names match case-sensitively, as KQL names do. Where both products
 document a table, the Defender XDR page wins (see schemas/NOTICE.md).
 """
 
@@ -14,7 +15,7 @@ import yaml
 
 SCHEMA_DIR = Path(__file__).resolve().parent / "schemas"
 PRODUCTS = ("defender_xdr", "sentinel")
-SECTIONS = ("tables", "functions")
+SECTIONS = ("tables", "functions", "connectors")
 
 Columns = dict[str, str]
 

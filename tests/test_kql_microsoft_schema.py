@@ -132,6 +132,18 @@ CASES = [
         "W3CIISLog",
         'csMethod =~ "POST" and scStatus =~ "200"',
     ),
+    (  # Okta's System Log event as Sentinel's Okta connector stores it (nested a.b is a_b_s)
+        "{product: okta, service: okta}",
+        "{eventType: user.session.start, securityContext.isProxy: 'true'}",
+        "Okta_CL",
+        'eventType_s =~ "user.session.start" and securityContext_isProxy_b == true',
+    ),
+    (  # GitHub's audit log event as Sentinel's GitHub connector stores it
+        "{product: github, service: audit}",
+        "{action: repo.destroy, actor_location.country_code: US}",
+        "GitHubAuditLogPolling_CL",
+        'action_s =~ "repo.destroy" and actor_location_country_code_s =~ "US"',
+    ),
     (  # a path into a dynamic column: a missing value is null, so `exists` is exact
         "{product: windows, service: system}",
         "{EventID: 1, Origin|exists: true}",
@@ -155,12 +167,12 @@ def test_log_sources_read_the_documented_tables(tmp_path: Path) -> None:
 def test_a_log_source_without_table_names_the_product(tmp_path: Path) -> None:
     rule(
         tmp_path,
-        "okta",
-        "{product: okta, service: okta}",
-        "{eventType: user.mfa.factor.deactivate}",
+        "opencanary",
+        "{product: opencanary, category: application}",
+        "{logtype: 2000}",
     )
     (message,) = convert(tmp_path, product_pipelines("sentinel")).values()
-    assert "product: okta, service: okta" in str(message)
+    assert "product: opencanary, category: application" in str(message)
     assert "Microsoft Sentinel has no table for this log source" in str(message)
 
 

@@ -25,6 +25,9 @@ FILE_PROFILE = (
         ("SigninLogs", None, ("AADTenantId", "AlternateSignInName", "AppDisplayName", "AppId")),
         ("DeviceImageLoadEvents", "sentinel", ("ActionType", "AppGuardContainerId")),
         ("AlertInfo", "sentinel", ("AlertId", "AttackTechniques")),
+        # Azure-Sentinel's connector schema files (.script/tests/KqlvalidationsTests/CustomTables)
+        ("Okta_CL", None, ("TenantId", "SourceSystem", "MG", "ManagementGroupName")),
+        ("GitHubAuditLogPolling_CL", None, ("TimeGenerated", "TenantId", "SourceSytem", "MG")),
     ],
 )  # fmt: skip
 def test_documented_order(table, product, leading_columns):
@@ -116,7 +119,9 @@ def test_every_table_is_well_formed():
 
 
 def test_counts():
-    assert len(schemas.known_tables("sentinel")) == 698
+    # 698 tables of the Azure Monitor reference and 2 of Sentinel data connectors
+    assert len(schemas.known_tables("sentinel")) == 700
+    assert {"Okta_CL", "GitHubAuditLogPolling_CL"} <= schemas.known_tables("sentinel")
     assert len(schemas.known_tables("defender_xdr")) == 68
     assert {"FileProfile", "DeviceFromIP", "AssignedIPAddresses"} <= schemas.known_tables()
 
