@@ -328,6 +328,8 @@ class KqlBackend(TextBackend):
             return None
         head, dot, _ = node.name.partition(".")
         kql_type = types.get(head) if dot else types.get(node.name)
+        if dot and table is not None and head in schemas.json_text_columns(table):
+            return "dynamic"  # a path into the JSON document the column holds
         return kql_type if not dot or kql_type == "dynamic" else None
 
     def typed(self, node: ir.Expr) -> bool:
@@ -617,12 +619,16 @@ class KqlBackend(TextBackend):
         return super().render_fieldref(node, guarded)
 
     def field_name(self, name: str) -> str:
-        """A column, or the path `a.b.c` into a dynamic column (how nested events read)."""
+        """A column, or the path `a.b.c` into a dynamic column (how nested events read), or
+        into the JSON document a string column holds (`parse_json(a).b.c`)."""
         segments = name.split(".")
         if "" in segments:
             return self.column_name(name)
         head, *rest = segments
         path = [self.column_name(head)]
+        table = self.documented_table() if rest and getattr(self, "sigma", False) else None
+        if table is not None and head in schemas.json_text_columns(table):
+            path = [f"parse_json({path[0]})"]
         for segment in rest:
             quoted = self.column_name(segment)
             path.append(f"[{quoted[1:-1]}]" if quoted.startswith("[") else f".{quoted}")

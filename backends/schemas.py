@@ -80,3 +80,12 @@ def documented_spelling(table: str) -> str | None:
     folded = table.casefold()
     found = [name for name in sorted(known_tables()) if name.casefold() == folded]
     return found[0] if found and found[0] != table else None
+
+
+@cache
+def json_text_columns(table: str) -> frozenset[str]:
+    """The string columns of `table` that hold a JSON document (schemas/json_text.yml)."""
+    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+    with (SCHEMA_DIR / "json_text.yml").open(encoding="utf-8") as handle:
+        document = yaml.load(handle, Loader=loader) or {}
+    return frozenset(document.get(table, ()))

@@ -132,6 +132,15 @@ CASES = [
         "W3CIISLog",
         'csMethod =~ "POST" and scStatus =~ "200"',
     ),
+    (  # CloudTrail's requestParameters: JSON text in RequestParameters (Microsoft's AWS rules
+        # read it with parse_json); a path into it is dynamic, so `exists` is exact
+        "{product: aws, service: cloudtrail}",
+        "{eventName: ModifyInstanceAttribute, requestParameters.attribute: userData, "
+        "responseElements.instanceId|exists: true}",
+        "AWSCloudTrail",
+        'parse_json(RequestParameters).attribute =~ "userData" and '
+        "isnotnull(parse_json(ResponseElements).instanceId)",
+    ),
     (  # Okta's System Log event as Sentinel's Okta connector stores it (nested a.b is a_b_s)
         "{product: okta, service: okta}",
         "{eventType: user.session.start, securityContext.isProxy: 'true'}",
@@ -197,6 +206,12 @@ def test_a_defender_query_that_cannot_be_written_falls_back_to_sentinel(tmp_path
     assert str(query).startswith("WindowsEvent\n"), query
     assert "isnull(EventData.CommandLine)" in str(query)
     assert semantic_errors([str(query)]) == [[]]
+
+
+def test_a_text_that_is_no_bool_on_a_bool_column_is_a_diagnostic(tmp_path: Path) -> None:
+    rule(tmp_path, "b", "{product: okta, service: okta}", "{securityContext.isProxy: 'yes'}")
+    (message,) = convert(tmp_path, located(("sentinel",))).values()
+    assert "a text that is no bool on a bool column" in str(message)
 
 
 def test_product_pipelines_name_only_that_products_mappings() -> None:
