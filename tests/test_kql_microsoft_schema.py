@@ -153,6 +153,12 @@ CASES = [
         "GitHubAuditLogPolling_CL",
         'action_s =~ "repo.destroy" and actor_location_country_code_s =~ "US"',
     ),
+    (  # a channel outside pySigma's Windows mapping, read from WindowsEvent like the others
+        "{product: windows, service: smbserver-connectivity}",
+        "{EventID: 4000, ShareName|contains: ADMIN$}",
+        "WindowsEvent",
+        'Channel =~ "Microsoft-Windows-SMBServer/Connectivity" and EventID == 4000',
+    ),
     (  # a path into a dynamic column: a missing value is null, so `exists` is exact
         "{product: windows, service: system}",
         "{EventID: 1, Origin|exists: true}",
