@@ -153,6 +153,13 @@ CASES = [
         "GitHubAuditLogPolling_CL",
         'action_s =~ "repo.destroy" and actor_location_country_code_s =~ "US"',
     ),
+    (  # Zeek's dns.log as Sentinel's Corelight connector stores it (id.orig_h is id_orig_h_s)
+        "{product: zeek, service: dns}",
+        "{query|endswith: .onion, id.orig_h|cidr: 10.0.0.0/8, rejected: 'false'}",
+        "Corelight_v2_dns_CL",
+        'query_s endswith ".onion" and ipv4_is_in_range(id_orig_h_s, "10.0.0.0/8") and '
+        "rejected_b == false",
+    ),
     (  # a channel outside pySigma's Windows mapping, read from WindowsEvent like the others
         "{product: windows, service: smbserver-connectivity}",
         "{EventID: 4000, ShareName|contains: ADMIN$}",
@@ -212,6 +219,14 @@ def test_a_defender_query_that_cannot_be_written_falls_back_to_sentinel(tmp_path
     assert str(query).startswith("WindowsEvent\n"), query
     assert "isnull(EventData.CommandLine)" in str(query)
     assert semantic_errors([str(query)]) == [[]]
+
+
+def test_a_zeek_vector_field_held_as_json_text_is_a_diagnostic(tmp_path: Path) -> None:
+    """Zeek's `answers` is a vector: the connector keeps it as JSON text, which `endswith`
+    would not read as the rule means, so no Sigma field maps to it."""
+    rule(tmp_path, "z", "{product: zeek, service: dns}", "{answers|endswith: .onion}")
+    (message,) = convert(tmp_path, located(("sentinel",))).values()
+    assert "the table Corelight_v2_dns_CL has no column for this field" in str(message)
 
 
 def test_a_text_that_is_no_bool_on_a_bool_column_is_a_diagnostic(tmp_path: Path) -> None:
