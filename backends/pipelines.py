@@ -11,8 +11,9 @@ reads the Defender XDR table that `microsoft_xdr` maps it to (DeviceProcessEvent
 rulec's own `defender_xdr` (process creation written with Security event 4688's fields), else a
 Microsoft Sentinel table: rulec's own mappings first (`sigma_pipelines/*.yml`: SecurityEvent for
 the Security log where every field is one of its documented columns, SigninLogs, AWSCloudTrail,
-..., then WindowsEvent for any Windows channel, fields read from EventData), then
-`azure_monitor`'s, then the ASIM parser of `sentinel_asim` (imWebSession for proxy logs, ...).
+..., then WindowsEvent for any Windows channel, fields read from EventData, then SecurityEvent's
+event 4688 for a process creation written with its fields), then `azure_monitor`'s, then
+the ASIM parser of `sentinel_asim` (imWebSession for proxy logs, ...).
 `product_pipelines` gives one product's list: the `sentinel` and `defender` deploy formats
 convert with their own product's, so a Defender custom detection never names a Sentinel table.
 
@@ -34,10 +35,18 @@ SYSMON_PROCESS_FIELDS = Path(__file__).parent / "deploy_pipelines" / "sysmon_pro
 SEPARATOR = "|"  # between alternatives, as `-p 'a|b'` names them
 # rulec's own pipeline YAML files, by the name `-p` knows them by
 OWN_DIR = Path(__file__).resolve().parent / "sigma_pipelines"
-OWN_PIPELINES = ("defender_xdr", "sentinel", "sentinel_windows_event")
+OWN_PIPELINES = ("defender_xdr", "sentinel", "sentinel_windows_event", "sentinel_security_event")
 PRODUCT_PIPELINES: dict[str, str] = {
     "defender_xdr": "microsoft_xdr|defender_xdr",
-    "sentinel": "sentinel|sentinel_windows_event|azure_monitor|sentinel_asim",
+    "sentinel": SEPARATOR.join(
+        (
+            "sentinel",
+            "sentinel_windows_event",
+            "sentinel_security_event",
+            "azure_monitor",
+            "sentinel_asim",
+        )
+    ),
 }
 
 DEFAULT_PIPELINES: dict[str, tuple[str, ...]] = {

@@ -387,3 +387,31 @@ def test_a_distinct_count_of_a_dynamic_path_is_a_diagnostic(tmp_path: Path) -> N
     assert "of a path into a dynamic column" in str(message)
     query = "WindowsEvent\n| summarize value = count_distinct(EventData.QueryName) by Computer"
     assert "'dynamic' is not allowed" in semantic_errors([query])[0][0]["message"]
+
+
+def test_process_creation_with_4688_fields_defender_lacks_reads_security_event(
+    tmp_path: Path,
+) -> None:
+    """A process_creation rule with Security event 4688's fields that Defender XDR cannot read
+    (TokenElevationType's codes; `EventRecordID`, which DeviceProcessEvents lacks) reads
+    Sentinel's SecurityEvent, restricted to event 4688 (Microsoft's "4688(S)" page); the oracle
+    is Microsoft's semantic analysis against SecurityEvent's documented columns."""
+    rule(
+        tmp_path,
+        "t",
+        "{product: windows, category: process_creation}",
+        "{NewProcessName|endswith: '\\sc.exe', TokenElevationType: '%%1937'}",
+    )
+    text = "title: c\nlogsource: {product: windows, category: process_creation}\n"
+    text += (
+        "detection:\n  sel: {NewProcessName|endswith: '\\sc.exe', CommandLine|contains: delete}\n"
+    )
+    text += "  condition: sel | count(EventRecordID) by Computer > 2\n  timeframe: 1m\n"
+    (tmp_path / "c.yml").write_text(text, encoding="utf-8")
+    queries = convert(tmp_path)
+    token, burst = str(queries["t.yml"]), str(queries["c.yml"])
+    assert token.startswith("SecurityEvent\n| where EventID == 4688 and "), token
+    assert 'TokenElevationType =~ "%%1937"' in token
+    assert "SecurityEvent\n| where EventID == 4688 and " in burst, burst
+    assert "count_distinct(EventRecordId) by Computer" in burst
+    assert semantic_errors([token, burst]) == [[], []]

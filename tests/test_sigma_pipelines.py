@@ -89,7 +89,8 @@ def test_pipeline_failure_is_a_located_diagnostic() -> None:
         (
             "kql",
             [
-                "microsoft_xdr|defender_xdr|sentinel|sentinel_windows_event|azure_monitor|sentinel_asim"
+                "microsoft_xdr|defender_xdr|sentinel|sentinel_windows_event"
+                "|sentinel_security_event|azure_monitor|sentinel_asim"
             ],
         ),
         ("duckdb", []),
@@ -114,7 +115,8 @@ def test_default_pipelines(target: str, expected: list[str]) -> None:
                 ("sysmon", "splunk_windows"): ["spl"],
                 located(
                     (
-                        "microsoft_xdr|defender_xdr|sentinel|sentinel_windows_event|azure_monitor|sentinel_asim",
+                        "microsoft_xdr|defender_xdr|sentinel|sentinel_windows_event"
+                        "|sentinel_security_event|azure_monitor|sentinel_asim",
                     )
                 ): ["kql"],
             },
