@@ -415,3 +415,18 @@ def test_process_creation_with_4688_fields_defender_lacks_reads_security_event(
     assert "SecurityEvent\n| where EventID == 4688 and " in burst, burst
     assert "count_distinct(EventRecordId) by Computer" in burst
     assert semantic_errors([token, burst]) == [[], []]
+
+
+def test_a_correlation_counts_security_events_by_their_record_id(tmp_path: Path) -> None:
+    """`EventRecordID` (the event's System/EventRecordID) is SecurityEvent's `EventRecordId`,
+    in a correlation's value field as in a rule's detection."""
+    text = "title: r\nname: r\nlogsource: {product: windows, service: security}\n"
+    text += "detection:\n  sel: {EventID: 4625, SubStatus: '0xc000006A'}\n  condition: sel\n"
+    text += "---\ntitle: c\ncorrelation:\n  type: value_count\n  rules: [r]\n"
+    text += "  group-by: [Computer]\n  timespan: 30m\n"
+    text += "  condition: {gte: 20, field: EventRecordID}\n"
+    (tmp_path / "c.yml").write_text(text, encoding="utf-8")
+    (query,) = convert(tmp_path).values()
+    assert "    SecurityEvent\n    | where EventID == 4625" in str(query), query
+    assert "count_distinct(EventRecordId) by Computer" in str(query)
+    assert semantic_errors([str(query)]) == [[]]
