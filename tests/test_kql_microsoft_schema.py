@@ -166,6 +166,14 @@ CASES = [
         "WindowsEvent",
         'Channel =~ "Microsoft-Windows-SMBServer/Connectivity" and EventID == 4000',
     ),
+    (  # a Windows log source outside Sigma's taxonomy whose rule names its channel
+        "{product: windows, category: rdp}",
+        "{EventID: 148, Channel: Microsoft-Windows-RemoteDesktopServices-RdpCoreTS/Operational, "
+        "ChannelName: ms_t120}",
+        "WindowsEvent",
+        'Channel =~ "Microsoft-Windows-RemoteDesktopServices-RdpCoreTS/Operational" and '
+        'EventData.ChannelName =~ "ms_t120"',
+    ),
     (  # a path into a dynamic column: a missing value is null, so `exists` is exact
         "{product: windows, service: system}",
         "{EventID: 1, Origin|exists: true}",
