@@ -153,7 +153,8 @@ def test_a_transformation_error_names_its_target(tmp_path):
     rule = tmp_path / "security.yml"
     rule.write_text(
         GOOD.replace(
-            "{product: windows, category: process_creation}", "{product: okta, service: okta}"
+            "{product: windows, category: process_creation}",
+            "{product: opencanary, category: application}",
         )
     )
     result = invoke("convert", "-t", "duckdb", "-t", "kql", rule)
