@@ -438,3 +438,25 @@ def test_a_correlation_counts_security_events_by_their_record_id(tmp_path: Path)
     assert "    SecurityEvent\n    | where EventID == 4625" in str(query), query
     assert "count_distinct(EventRecordId) by Computer" in str(query)
     assert semantic_errors([str(query)]) == [[]]
+
+
+def test_a_security_log_rule_of_event_4688_reads_device_process_events(tmp_path: Path) -> None:
+    """`service: security` with `EventID: 4688` is a process creation (Microsoft's "4688(S)"
+    page): Defender XDR reads it from DeviceProcessEvents; a rule that also reads another event
+    is refused there (EventID is no DeviceProcessEvents column) and read from SecurityEvent."""
+    rule(
+        tmp_path,
+        "a",
+        "{product: windows, service: security}",
+        "{EventID: 4688, NewProcessName|endswith: '\\whoami.exe'}",
+    )
+    text = "title: b\nlogsource: {product: windows, service: security}\ndetection:\n"
+    text += "  sel: {EventID: 4688, NewProcessName|endswith: '\\whoami.exe'}\n"
+    text += "  other: {EventID: 4624, LogonType: 3}\n  condition: sel or other\n"
+    (tmp_path / "b.yml").write_text(text, encoding="utf-8")
+    defender = convert(tmp_path, product_pipelines("defender_xdr"))
+    assert str(defender["a.yml"]).startswith("DeviceProcessEvents\n| where FolderPath endswith")
+    assert "no pipeline of microsoft_xdr | defender_xdr" in str(defender["b.yml"])
+    default = convert(tmp_path)
+    assert str(default["b.yml"]).startswith("SecurityEvent\n"), default["b.yml"]
+    assert semantic_errors([str(defender["a.yml"]), str(default["b.yml"])]) == [[], []]
