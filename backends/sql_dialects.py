@@ -43,6 +43,7 @@ class SqlDialect:
     templates = "duckdb"  # the dialect whose text of a function template it takes
     star_columns = False  # every column but some, or renamed, without a schema (COLUMNS, EXCLUDE)
     series_bins = True  # GENERATE_SERIES rows and EXTRACT(EPOCH FROM interval) (make-series)
+    unnest_positions = False  # mv-expand numbers rows by UNNEST in the select list, not LATERAL
 
     def __init__(self, name: str):
         self.name = name
@@ -103,6 +104,7 @@ class DuckDBDialect(SqlDialect):
     """DuckDB: the reference's engine, with its star expressions."""
 
     star_columns = True
+    unnest_positions = True
     target = "duckdb"
 
 
