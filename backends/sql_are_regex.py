@@ -1,0 +1,175 @@
+"""RE2 patterns (the reference semantics) rewritten for PostgreSQL's ARE (`~`, REGEXP_MATCHES).
+
+Most of the syntax is shared; what ARE reads differently is rewritten with RE2's meaning:
+
+- `\\b` is a backspace in ARE: RE2's ASCII word boundary `\\b` and `\\B` become look-arounds on
+  `[0-9A-Za-z_]`; `\\d`, `\\w`, `\\s` and their negations are RE2's ASCII classes (ARE's follow
+  the database's locale); `[:alpha:]` and the other POSIX classes are their ASCII ranges.
+- `.` takes no newline unless under `s` (the pattern runs in ARE's default mode, where a negated
+  class such as `[^a]` takes a newline, as in RE2); `\\z` is ARE's `\\Z`.
+- `\\x41`, `\\x{263a}` become `\\u` escapes (ARE's `\\x` reads every hex digit that follows);
+  `\\Q...\\E` becomes escaped characters; named groups become plain groups; inside a class,
+  `[`, `]` and `^` are escaped (ARE reads `[.`, `[=`, `[:` as collating elements).
+
+What ARE cannot say with RE2's meaning (Unicode classes `\\pL`, a mode change inside the
+pattern, look-arounds, possessive quantifiers) raises `NotPortable`.
+"""
+
+from __future__ import annotations
+
+from rulec.backends.sql_java_regex import HEX, NAMED_GROUP, POSIX, REPEAT, NotPortable
+
+WORD = "0-9A-Za-z_"
+SPACE = "\\t\\n\\f\\r "
+CLASSES = {"d": "0-9", "w": WORD, "s": SPACE}
+BOUNDARY = f"(?:(?<=[{WORD}])(?![{WORD}])|(?<![{WORD}])(?=[{WORD}]))"
+NOT_BOUNDARY = f"(?:(?<=[{WORD}])(?=[{WORD}])|(?<![{WORD}])(?![{WORD}]))"
+POSIX_RANGES = {
+    "alnum": "0-9A-Za-z",
+    "alpha": "A-Za-z",
+    "ascii": "\\u0000-\\u007f",
+    "blank": "\\t ",
+    "cntrl": "\\u0000-\\u001f\\u007f",
+    "digit": "0-9",
+    "lower": "a-z",
+    "space": "\\t\\n\\u000b\\f\\r ",
+    "upper": "A-Z",
+    "word": WORD,
+    "xdigit": "0-9A-Fa-f",
+}
+SAME_ESCAPES = set("tnrfvaA")
+
+
+def are_regex(body: str, dot_all: bool) -> str:
+    """The ARE pattern (to run in ARE's default mode, or `w` for RE2's `m`) with the meaning
+    RE2 gives `body`."""
+    return AreRewriter(body, dot_all).rewrite()
+
+
+class AreRewriter:
+    """One pass over an RE2 pattern, writing the ARE equivalent."""
+
+    def __init__(self, pattern: str, dot_all: bool):
+        self.text = pattern
+        self.pos = 0
+        self.dot_all = dot_all
+
+    def rewrite(self) -> str:
+        parts: list[str] = []
+        while self.pos < len(self.text):
+            parts.append(self.atom())
+        return "".join(parts)
+
+    def atom(self) -> str:
+        char = self.text[self.pos]
+        if char == "\\":
+            return self.escape(in_class=False)
+        if char == "[":
+            return self.char_class()
+        if char == "(":
+            return self.group()
+        self.pos += 1
+        if char in "*+?":
+            return char + self.lazy()
+        if char == "{":
+            match = REPEAT.match(self.text, self.pos - 1)
+            if match is None:
+                return "\\{"
+            self.pos = match.end()
+            return match.group() + self.lazy()
+        if char == ".":
+            return "." if self.dot_all else "[^\\n]"
+        return "\\}" if char == "}" else char
+
+    def lazy(self) -> str:
+        following = self.text[self.pos : self.pos + 1]
+        if following == "+":
+            raise NotPortable("a possessive quantifier")
+        if following == "?":
+            self.pos += 1
+            return "?"
+        return ""
+
+    def group(self) -> str:
+        rest = self.text[self.pos :]
+        if not rest.startswith("(?"):
+            self.pos += 1
+            return "("
+        if named := NAMED_GROUP.match(rest):
+            self.pos += named.end()
+            return "("
+        if rest.startswith("(?:"):
+            self.pos += 3
+            return "(?:"
+        raise NotPortable(f"the group {rest[:4]!r} (a mode change inside the pattern)")
+
+    def escape(self, in_class: bool) -> str:
+        rest = self.text[self.pos :]
+        if len(rest) < 2:
+            raise NotPortable("a trailing backslash")
+        char = rest[1]
+        if char == "x":
+            return self.hex(rest)
+        if char == "Q" and not in_class:
+            return self.quoted()
+        self.pos += 2
+        if not char.isalnum():
+            return "\\" + char
+        if char in SAME_ESCAPES and not (in_class and char == "A"):
+            return "\\" + char
+        if char.lower() in CLASSES:
+            if char.islower():
+                return CLASSES[char] if in_class else f"[{CLASSES[char]}]"
+            if not in_class:
+                return f"[^{CLASSES[char.lower()]}]"
+        if not in_class and char in "bBz":
+            return {"b": BOUNDARY, "B": NOT_BOUNDARY, "z": "\\Z"}[char]
+        raise NotPortable(f"the escape \\{char}" + (" in a character class" if in_class else ""))
+
+    def hex(self, rest: str) -> str:
+        match = HEX.match(rest)
+        if match is None:
+            raise NotPortable(f"the escape {rest[:4]!r}")
+        self.pos += match.end()
+        return code_point(int(match.group(1).strip("{}"), 16))
+
+    def quoted(self) -> str:
+        """`\\Q...\\E` (or to the end) as escaped literal characters."""
+        end = self.text.find("\\E", self.pos + 2)
+        stop = len(self.text) if end < 0 else end
+        literal = self.text[self.pos + 2 : stop]
+        self.pos = len(self.text) if end < 0 else end + 2
+        return "".join(c if c.isalnum() else code_point(ord(c)) for c in literal)
+
+    def char_class(self) -> str:
+        self.pos += 1
+        parts = ["["]
+        if self.text.startswith("^", self.pos):
+            parts.append("^")
+            self.pos += 1
+        first = True
+        while self.pos < len(self.text):
+            char = self.text[self.pos]
+            if char == "]" and not first:
+                self.pos += 1
+                return "".join([*parts, "]"])
+            first = False
+            parts.append(self.class_item(char))
+        raise NotPortable("an unterminated character class")
+
+    def class_item(self, char: str) -> str:
+        if char == "\\":
+            return self.escape(in_class=True)
+        if posix := POSIX.match(self.text, self.pos):
+            negated, name = posix.groups()
+            if negated or name not in POSIX_RANGES:
+                raise NotPortable(f"the character class [:{negated}{name}:]")
+            self.pos = posix.end()
+            return POSIX_RANGES[name]
+        self.pos += 1
+        return "\\" + char if char in "[]^" else char
+
+
+def code_point(value: int) -> str:
+    """One character by its code point, as ARE's `\\u` or `\\U` escape."""
+    return f"\\u{value:04x}" if value <= 0xFFFF else f"\\U{value:08x}"
