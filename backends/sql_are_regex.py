@@ -17,6 +17,8 @@ pattern, look-arounds, possessive quantifiers) raises `NotPortable`.
 
 from __future__ import annotations
 
+import re
+
 from rulec.backends.sql_java_regex import HEX, NAMED_GROUP, POSIX, REPEAT, NotPortable
 
 WORD = "0-9A-Za-z_"
@@ -173,3 +175,104 @@ class AreRewriter:
 def code_point(value: int) -> str:
     """One character by its code point, as ARE's `\\u` or `\\U` escape."""
     return f"\\u{value:04x}" if value <= 0xFFFF else f"\\U{value:08x}"
+
+
+SAMPLE = range(0x3000)  # the characters whose classes are compared (RE2's classes are ASCII)
+CATEGORIES = {
+    "CATEGORY_DIGIT": lambda c: "0" <= c <= "9",
+    "CATEGORY_WORD": lambda c: c.isascii() and (c.isalnum() or c == "_"),
+    "CATEGORY_SPACE": lambda c: c in "\t\n\f\r ",
+}
+
+
+def same_matches(pattern: str) -> bool:
+    """Whether RE2 (leftmost-first) and ARE (leftmost-longest, its greediness the first
+    quantifier's) find the same matches of `pattern`, with the same captures.
+
+    True for a sequence without alternation or case folding where each variable repetition is
+    greedy, of one character, and followed by a character it cannot take (or by the end), and
+    each repeated group repeats a fixed number of times: from a given start, each repetition then
+    has one place to stop, so both engines match the same text, from the same leftmost start."""
+    try:
+        parsed = re._parser.parse(pattern)
+    except re.error:
+        return False
+    if parsed.state.flags & re.IGNORECASE:
+        return False
+    try:
+        return _first(list(parsed), None) is not None
+    except NotPortable:
+        return False
+
+
+Chars = frozenset[str]
+
+
+def _first(items: list, follow: Chars | None) -> Chars | None:
+    """The characters the sequence `items` can start with (None: it may match empty), checking
+    each repetition against what follows it (`follow`; None for the end of the pattern)."""
+    for op, value in reversed(items):
+        name = str(op)
+        if name == "AT":
+            continue
+        if name in ("LITERAL", "NOT_LITERAL", "IN", "ANY"):
+            follow = _chars(name, value)
+        elif name == "SUBPATTERN":
+            if value[1] or value[2]:
+                raise NotPortable("a mode change")
+            follow = _required(_first(list(value[3]), follow))
+        elif name == "MAX_REPEAT":
+            low, high, body = value
+            follow = _repeat(low, high, list(body), follow)
+        else:
+            raise NotPortable(name)
+    return follow
+
+
+def _repeat(low: int, high: int, body: list, follow: Chars | None) -> Chars:
+    if low < 1:
+        raise NotPortable("an optional part")
+    if len(body) == 1 and str(body[0][0]) in ("LITERAL", "NOT_LITERAL", "IN", "ANY"):
+        chars = _chars(str(body[0][0]), body[0][1])
+        if low != high and follow is not None and chars & follow:
+            raise NotPortable("a repetition that can stop in several places")
+        return chars
+    if low != high:
+        raise NotPortable("a group repeated a variable number of times")
+    first = _required(_first(body, None))
+    return _required(_first(body, first if follow is None else first | follow))
+
+
+def _required(chars: Chars | None) -> Chars:
+    if chars is None:
+        raise NotPortable("a part that matches the empty text")
+    return chars
+
+
+def _chars(name: str, value: object) -> Chars:
+    """The sampled characters one atom takes."""
+    if name == "ANY":
+        return frozenset(chr(c) for c in SAMPLE if c != 10)
+    if name in ("LITERAL", "NOT_LITERAL"):
+        one = chr(value)
+        return frozenset({one}) if name == "LITERAL" else _others({one})
+    negated = bool(value) and str(value[0][0]) == "NEGATE"
+    chars: set[str] = set()
+    for op, item in value[1:] if negated else value:
+        kind = str(op)
+        if kind == "LITERAL":
+            chars.add(chr(item))
+        elif kind == "RANGE":
+            chars.update(chr(c) for c in range(item[0], item[1] + 1))
+        elif kind == "CATEGORY" and str(item).removeprefix("CATEGORY_NOT_") != str(item):
+            test = CATEGORIES["CATEGORY_" + str(item).removeprefix("CATEGORY_NOT_")]
+            chars.update(chr(c) for c in SAMPLE if not test(chr(c)))
+        elif kind == "CATEGORY":
+            chars.update(chr(c) for c in SAMPLE if CATEGORIES[str(item)](chr(c)))
+        else:
+            raise NotPortable(kind)
+    return _others(chars) if negated else frozenset(chars)
+
+
+def _others(chars: set[str]) -> Chars:
+    return frozenset(chr(c) for c in SAMPLE) - chars

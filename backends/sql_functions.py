@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING
 import sqlglot
 from sqlglot import exp
 
+from rulec.backends.sql_are_regex import same_matches
 from rulec.backends.sql_dialects import split_leading_flags
 from rulec.backends.sql_network import cidr_match
 from rulec.backends.values import regex_flags
@@ -312,20 +313,71 @@ def _ipv4_is_private(builder: QueryBuilder, args: Args, node: ir.Node) -> exp.Ex
 
 
 def _extract_all(builder: QueryBuilder, args: Args, node: ir.Node) -> exp.Expression:
-    """`extract_all(regex, text)`: a dynamic array of every match (of its one capture group,
-    if it has one); null when nothing matches. Several groups (arrays of arrays) are reported."""
+    """`extract_all(regex, [groups,] text)`: a dynamic array over every match: the text of its
+    one capture group (of the one group listed, or the whole match without groups), or an
+    array of the groups listed (all without a list) when there are several; null when nothing
+    matches."""
     regex = _constant(builder, node, 0)
-    groups = _group_count(regex) if isinstance(regex, str) and len(args) == 2 else None
-    if groups is None or groups > 1 or is_postgres(builder):
-        raise builder.backend.unsupported(
-            "extract_all() other than of a constant regex with at most one capture group", node
-        )
-    text = convert(builder, "s", args[1])
+    groups = _capture_groups(builder, node, regex) if isinstance(regex, str) else None
+    if groups is None:
+        what = "extract_all() other than of a constant regex and constant capture groups"
+        raise builder.backend.unsupported(what, node)
+    text = convert(builder, "s", args[-1])
+    if is_postgres(builder):
+        return _extract_all_postgres(builder, node, regex, groups, text)
     flags, body = split_leading_flags(regex)
     pattern = exp.Literal.string(regex_flags(flags, True) + body)
-    found = "REGEXP_EXTRACT_ALL(_1, _2, _3)"
-    template = f"CASE WHEN LEN({found}) > 0 THEN CAST(TO_JSON({found}) AS VARCHAR) END"
-    return fill(template, "duckdb", [text, pattern, exp.Literal.number(groups)])
+    found = [
+        fill("REGEXP_EXTRACT_ALL(_1, _2, _3)", "duckdb", [text, pattern, exp.Literal.number(g)])
+        for g in groups
+    ]
+    array = found[0]
+    if len(found) > 1:
+        each = ", ".join(f"_{n + 1}[i + 1]" for n in range(len(found)))
+        array = fill(f"LIST_TRANSFORM(RANGE(LEN(_1)), i -> [{each}])", "duckdb", found)
+    template = "CASE WHEN LEN(_1) > 0 THEN CAST(TO_JSON(_2) AS VARCHAR) END"
+    return fill(template, "duckdb", [found[0], array])
+
+
+def _capture_groups(builder: QueryBuilder, node: ir.Node, regex: str) -> list[int] | None:
+    """The group numbers `extract_all` reports (0, the whole match, for a regex without
+    groups); None when they are not constant or not the regex's."""
+    try:
+        compiled = re.compile(regex)
+    except re.error:
+        return None
+    if len(node.args) == 2:
+        return list(range(1, compiled.groups + 1)) or [0]
+    listed = node.args[1]
+    items = listed.args if isinstance(listed, ir.Call) and listed.name == "pack_array" else ()
+    if len(node.args) != 3 or not items or not all(isinstance(i, ir.Literal) for i in items):
+        return None
+    groups = [compiled.groupindex.get(i.value, i.value) for i in items]
+    valid = all(isinstance(g, int) and 1 <= g <= compiled.groups for g in groups)
+    return groups if valid else None
+
+
+def _extract_all_postgres(
+    builder: QueryBuilder, node: ir.Node, regex: str, groups: list[int], text: exp.Expression
+) -> exp.Expression:
+    """REGEXP_MATCHES' rows, where ARE's matches are RE2's (`same_matches`)."""
+    flags, body = split_leading_flags(regex)
+    if flags - {"s", "m"} or not same_matches(body):
+        what = (
+            "extract_all() of this regex: PostgreSQL's leftmost-longest matching may find "
+            "other matches than RE2's"
+        )
+        raise builder.backend.unsupported(what, node)
+    pattern = builder.dialect.regex(text, regex, True, frozenset()).expression
+    numbers = [max(g, 1) for g in groups]  # without groups, the whole match is REGEXP_MATCHES' 1
+    item = f"r.m[{numbers[0]}]"
+    if len(numbers) > 1:
+        item = "TO_JSONB(ARRAY[" + ", ".join(f"r.m[{g}]" for g in numbers) + "])"
+    template = (
+        f"(SELECT CAST(JSONB_AGG({item} ORDER BY r.n) AS TEXT) "
+        "FROM REGEXP_MATCHES(_1, _2, 'g') WITH ORDINALITY AS r(m, n))"
+    )
+    return fill(template, "postgres", [text, pattern])
 
 
 def _group_count(regex: str) -> int | None:

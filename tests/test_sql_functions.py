@@ -32,6 +32,7 @@ def dt(text: str) -> ir.Literal:
 
 
 IS_A = M(F("x"), K.EQ, ("a",), True)
+GUID = "82b8be2d-dfa7-4bd1-8f63-24ad26d31449"
 
 # (IR expression, the input field x, the value KQL returns)
 SCALARS = [
@@ -95,13 +96,34 @@ SCALARS = [
     (call("base64_decode_tostring", F("x")), "U3RyaW5n0KHR0tGA0L7Rh9C60LA=", None),
     (call("base64_decode_tostring", F("x")), "7aCA", None),  # a UTF-16 surrogate
     (call("base64_decode_tostring", F("x")), "8J+YgMOp", "\U0001f600\u00e9"),
+    # extract_all, from Microsoft's page (examples and their outputs); on PostgreSQL where
+    # ARE's matches are RE2's
+    (call("extract_all", L(r"(\d+)"), F("x")), "a set of numbers: 123, 567 and 789",
+     ["123", "567", "789"]),
+    (call("extract_all", L(r"([\da-f]{2})"), F("x")), GUID,
+     ["82", "b8", "be", "2d", "df", "a7", "4b", "d1", "8f", "63", "24", "ad", "26", "d3", "14",
+      "49"]),
+    (call("extract_all", L(r"(([\d]{1,3}\.){3}[\d]{1,3})"), call("pack_array", L(1)), F("x")),
+     "from 10.1.2.3 to 1234.5.6.7", ["10.1.2.3", "234.5.6.7"]),
+    (call("extract_all", L(r"(\d)([a-z]+)"), F("x")), "1ab 2c", [["1", "ab"], ["2", "c"]]),
+    (call("extract_all", L(r"\b([a-z0-9 _-]+\.exe)"), F("x")), "C:\\p\\a b.exe;x.exe",
+     ["a b.exe", "x.exe"]),
 ]  # fmt: skip
-# functions that need RE2 (reported on PostgreSQL)
+# functions that need RE2 (reported on PostgreSQL); extract_all from Microsoft's page
 RE2_SCALARS = [
     (call("extract_all", L("Se(.*?)Privilege"), F("x")), "SeDebugPrivilege SeTcbPrivilege",
      ["Debug", "Tcb"]),
     (call("extract_all", L("[0-9]+"), F("x")), "a1b22", ["1", "22"]),
     (call("extract_all", L("[0-9]+"), F("x")), "none", None),
+    (call("extract_all", L(r"(\w)(\w+)(\w)"), F("x")), GUID,
+     [["8", "2b8be2", "d"], ["d", "fa", "7"], ["4", "bd", "1"], ["8", "f6", "3"],
+      ["2", "4ad26d3144", "9"]]),
+    (call("extract_all", L(r"(\w)(\w+)(\w)"), call("pack_array", L(1), L(3)), F("x")), GUID,
+     [["8", "d"], ["d", "7"], ["4", "1"], ["8", "3"], ["2", "9"]]),
+    (call("extract_all", L(r"(?P<first>\w)(?P<middle>\w+)(?P<last>\w)"),
+          call("pack_array", L("first"), L(2), L("last")), F("x")), GUID,
+     [["8", "2b8be2", "d"], ["d", "fa", "7"], ["4", "bd", "1"], ["8", "f6", "3"],
+      ["2", "4ad26d3144", "9"]]),
     (call("replace_regex", F("x"), L("Se(\\w+?)Privilege"), L("<\\1>")), "SeAPrivilege SeB",
      "<A> SeB"),
 ]  # fmt: skip
@@ -203,8 +225,11 @@ def test_percentile_is_the_nearest_rank_value():
         (call("countof", F("x"), L("abab")), "postgres", "overlapping itself"),
         (call("countof", F("x"), F("y")), "duckdb", "not a constant"),
         (call("trim", F("y"), F("x")), "duckdb", "constant regex"),
-        (call("extract_all", L("(a)(b)"), F("x")), "duckdb", "one capture group"),
-        (call("extract_all", L("(a)"), F("x")), "postgres", "extract_all"),
+        (call("extract_all", L("(a)"), call("pack_array", L(2)), F("x")), "duckdb",
+         "constant capture groups"),
+        (call("extract_all", L("(a)"), F("y"), F("x")), "duckdb", "constant capture groups"),
+        (call("extract_all", L("a(.*?)b"), F("x")), "postgres", "leftmost-longest"),
+        (call("extract_all", L("(a|ab)(c|bcd)"), F("x")), "postgres", "leftmost-longest"),
         (call("replace_regex", F("x"), F("y"), L("")), "duckdb", "constant regex"),
     ],
 )
