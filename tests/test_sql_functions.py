@@ -225,8 +225,11 @@ def test_percentile_is_the_nearest_rank_value():
         (call("countof", F("x"), L("abab")), "postgres", "overlapping itself"),
         (call("countof", F("x"), F("y")), "duckdb", "not a constant"),
         (call("trim", F("y"), F("x")), "duckdb", "constant regex"),
-        (call("extract_all", L("(a)"), call("pack_array", L(2)), F("x")), "duckdb",
-         "constant capture groups"),
+        (
+            call("extract_all", L("(a)"), call("pack_array", L(2)), F("x")),
+            "duckdb",
+            "constant capture groups",
+        ),
         (call("extract_all", L("(a)"), F("y"), F("x")), "duckdb", "constant capture groups"),
         (call("extract_all", L("a(.*?)b"), F("x")), "postgres", "leftmost-longest"),
         (call("extract_all", L("(a|ab)(c|bcd)"), F("x")), "postgres", "leftmost-longest"),
