@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 
 from sqlglot import exp
 
+from rulec.backends.sql_functions import undefined_series
 from rulec.backends.sql_stages import Rel
 from rulec.compiler import ir
 
@@ -132,3 +133,13 @@ def make_series(builder: QueryBuilder, rel: Rel, stage: ir.MakeSeries) -> Rel:
 
 def _is_span(node: ir.Expr) -> bool:
     return isinstance(node, ir.Literal) and isinstance(node.value, timedelta)
+
+
+def extend_several(builder: QueryBuilder, rel: Rel, stage: ir.ExtendSeveral) -> Rel:
+    """`extend (a, b, ...) = f(...)`: reported at the function (no such function has an exact
+    SQL form here)."""
+    name = stage.expr.name if isinstance(stage.expr, ir.Call) else "a function"
+    if name.startswith("series_"):
+        raise undefined_series(builder, name, stage)
+    names = ", ".join(stage.names)
+    raise builder.backend.unsupported(f"extend ({names}) = {name}()", stage)

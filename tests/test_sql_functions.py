@@ -234,6 +234,7 @@ def test_percentile_is_the_nearest_rank_value():
         (call("extract_all", L("a(.*?)b"), F("x")), "postgres", "leftmost-longest"),
         (call("extract_all", L("(a|ab)(c|bcd)"), F("x")), "postgres", "leftmost-longest"),
         (call("replace_regex", F("x"), F("y"), L("")), "duckdb", "constant regex"),
+        (call("series_decompose_anomalies", F("x")), "postgres", "seasonality detection"),
     ],
 )
 def test_what_sql_cannot_compute_exactly_is_a_diagnostic(expr, target, why):
@@ -242,3 +243,16 @@ def test_what_sql_cannot_compute_exactly_is_a_diagnostic(expr, target, why):
         SqlBackend(target, Options(schema={"T": ("x", "y")})).emit(query)
     assert why in caught.value.diagnostic.message
     assert caught.value.diagnostic.target == target
+
+
+def test_a_series_function_of_several_columns_is_reported_at_its_call():
+    """`extend (a, b) = series_fit_2lines(x)`: Microsoft's page does not say which splits it
+    tries, so rulec does not guess them."""
+    fit = call("series_fit_2lines", F("x"))
+    stage = ir.ExtendSeveral(("rsquare", "split"), fit, span=ir.Span("t.kql", 3, 7))
+    query = ir.Query(ir.Pipeline(ir.Table("T"), (stage,)))
+    with pytest.raises(ir.RuleError) as caught:
+        SqlBackend("duckdb", Options(schema={"T": ("x",)})).emit(query)
+    assert "series_fit_2lines()" in caught.value.diagnostic.message
+    assert "split points" in caught.value.diagnostic.message
+    assert caught.value.diagnostic.span.line == 3
