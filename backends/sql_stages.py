@@ -240,9 +240,9 @@ def _join(builder: QueryBuilder, rel: Rel, stage: ir.Join) -> Rel:
 
 
 def _union(builder: QueryBuilder, rel: Rel, stage: ir.Union) -> Rel:
-    if stage.source_column is not None:
-        raise builder.backend.unsupported("union withsource=", stage)
     parts = [rel, *(builder.relation(p) for p in stage.pipelines)]
+    if stage.source_column is not None:
+        parts = _tagged(builder, stage, parts)
     if all(p.columns is not None for p in parts):
         names: dict[str, None] = {}
         for part in parts:
@@ -266,6 +266,42 @@ def _union(builder: QueryBuilder, rel: Rel, stage: ir.Union) -> Rel:
     for part in parts[1:]:
         combined = exp.Union(this=combined, expression=part.select, distinct=False, by_name=True)
     return Rel(builder.wrap(combined), None)
+
+
+def _tagged(builder: QueryBuilder, stage: ir.Union, parts: list[Rel]) -> list[Rel]:
+    """`union withsource=c A, B`: each part's rows with its table's name in `c`, the first
+    column; each part must be a table as stored (the name of anything else is not documented)."""
+    column = stage.source_column
+    names = [_bare_table(builder, parts[0].select)]
+    names += [_stored_table(p) for p in stage.pipelines]
+    if None in names or any(p.columns is not None and column in p.columns for p in parts):
+        what = "union withsource= of anything but tables that do not have the column"
+        raise builder.backend.unsupported(what, stage)
+    tagged = []
+    for name, part in zip(names, parts, strict=True):
+        label = exp.alias_(exp.Literal.string(name), column, quoted=True)
+        select = exp.select(label, exp.Star()).from_(builder.scope(part.select))
+        tagged.append(Rel(select, None if part.columns is None else (column, *part.columns)))
+    return tagged
+
+
+def _bare_table(builder: QueryBuilder, select: exp.Select) -> str | None:
+    """The name of the stored table `select` reads as it is (`SELECT * FROM t`), else None."""
+    source = select.args.get("from_")
+    table = source.this if source is not None else None
+    plain = set(select.args) - {"from_", "expressions"}
+    if any(select.args.get(k) for k in plain) or not isinstance(table, exp.Table):
+        return None
+    if [type(e) for e in select.expressions] != [exp.Star] or table.args.get("db"):
+        return None
+    return None if table.name in builder.let_columns else table.name
+
+
+def _stored_table(pipeline: ir.Pipeline) -> str | None:
+    source = pipeline.source
+    if pipeline.stages or not isinstance(source, ir.Table) or source.wildcard or source.scope:
+        return None
+    return source.name
 
 
 def _invoke(builder: QueryBuilder, rel: Rel, stage: ir.Invoke) -> Rel:

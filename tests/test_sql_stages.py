@@ -134,6 +134,14 @@ CASES = [
         [{"k": "b", "v": "3", "w": None}, {"k": "c", "v": None, "w": "y"}],
     ),
     (
+        "union withsource=T: each row's table in T (the union operator's documented option)",
+        pipeline(
+            ir.Union((ir.Pipeline(ir.Table("R")),), source_column="T"),
+            ir.Filter(ir.Match(F("k"), ir.MatchKind.EQ, ("b", "c"), True)),
+        ),
+        [{"T": "L", "k": "b", "v": "3", "w": None}, {"T": "R", "k": "c", "v": None, "w": "y"}],
+    ),
+    (
         "invoke: the named table left-joined on the key field",
         pipeline(
             ir.Filter(ir.Match(F("v"), ir.MatchKind.LE, (3,), True)), ir.Invoke("R", (F("k"),))
@@ -302,3 +310,14 @@ def test_in_table_duckdb(kind, case_sensitive, expected):
 @pytest.mark.parametrize(("kind", "case_sensitive", "expected"), IN_TABLE)
 def test_in_table_postgres(kind, case_sensitive, expected, postgres_engine):
     assert run_lines(lines_matching(kind, case_sensitive), postgres_engine) == sorted(expected)
+
+
+def test_union_withsource_of_a_computed_table_is_reported():
+    """Which name withsource= gives rows that no stored table holds as they are is not
+    documented."""
+    filtered = ir.Pipeline(
+        ir.Table("R"), (ir.Filter(ir.Match(F("k"), ir.MatchKind.EQ, ("c",), True)),)
+    )
+    query = pipeline(ir.Union((filtered,), source_column="T"))
+    with pytest.raises(ir.RuleError, match="withsource"):
+        SqlBackend("duckdb").emit(query)
