@@ -124,7 +124,7 @@ def _rename(builder: QueryBuilder, rel: Rel, stage: ir.Rename) -> Rel:
         unknown = [old for old in new_of if old not in rel.columns]
         if unknown:
             what = f"project-rename of '{unknown[0]}', which its input does not have"
-            raise builder.backend.unsupported(what, stage)
+            raise builder.backend.unsupported(what, stage, _schema_entry(builder, unknown))
         out = [
             exp.alias_(_col(c), new_of[c], quoted=True) if c in new_of else _col(c)
             for c in rel.columns
@@ -134,6 +134,20 @@ def _rename(builder: QueryBuilder, rel: Rel, stage: ir.Rename) -> Rel:
         raise builder.needs_schema(stage, "project-rename")
     star = exp.Star(rename=[exp.alias_(_col(old), new, quoted=True) for new, old in stage.pairs])
     return Rel(exp.select(star).from_(source), None)
+
+
+def _schema_entry(builder: QueryBuilder, missing: list[str]) -> str:
+    """The `--schema` entry giving the `missing` columns to the stored table the query reads
+    that lacks them (columns Microsoft does not document, such as AzureDiagnostics' per-resource
+    ones)."""
+    read = dict.fromkeys(t.name for t in ir.find_all(builder.query, ir.Table) if not t.wildcard)
+    lacking = [(t, c) for t in read if (c := builder.columns_of(t)) and missing[0] not in c]
+    if not lacking:
+        return "no schema gives it"
+    table, columns = lacking[0]
+    entry = f"`{table}: [{', '.join(dict.fromkeys((*columns, *missing)))}]`"
+    where = f"one of {', '.join(t for t, _ in lacking)}" if len(lacking) > 1 else table
+    return f"no schema gives {where} the column; add it in a --schema file: {entry}"
 
 
 def _mv_apply(builder: QueryBuilder, rel: Rel, stage: ir.MvApply) -> Rel:

@@ -321,3 +321,23 @@ def test_union_withsource_of_a_computed_table_is_reported():
     query = pipeline(ir.Union((filtered,), source_column="T"))
     with pytest.raises(ir.RuleError, match="withsource"):
         SqlBackend("duckdb").emit(query)
+
+
+def test_renaming_an_undocumented_column_gives_the_schema_entry_that_makes_it_convert():
+    """AzureDiagnostics keeps each resource's own columns (`addedAccessPolicy_ObjectId_g`),
+    which Microsoft's table reference does not list: the diagnostic's entry, given with
+    --schema, is what the conversion needs."""
+    import yaml
+
+    query = ir.Query(
+        ir.Pipeline(
+            ir.Table("AzureDiagnostics"), (ir.Rename((("Added", "addedAccessPolicy_ObjectId_g"),)),)
+        )
+    )
+    with pytest.raises(ir.RuleError) as caught:
+        SqlBackend("postgres").emit(query)
+    entry = caught.value.diagnostic.message.split("--schema file: `")[1].rstrip("`")
+    schema = {k: tuple(v) for k, v in yaml.safe_load(entry).items()}
+    assert schema["AzureDiagnostics"][-1] == "addedAccessPolicy_ObjectId_g"
+    text = SqlBackend("postgres", Options(schema=schema)).emit(query).text
+    assert '"addedAccessPolicy_ObjectId_g" AS "Added"' in text
