@@ -10,16 +10,27 @@ Most of the syntax is shared; what ARE reads differently is rewritten with RE2's
 - `\\x41`, `\\x{263a}` become `\\u` escapes (ARE's `\\x` reads every hex digit that follows);
   `\\Q...\\E` becomes escaped characters; named groups become plain groups; inside a class,
   `[`, `]` and `^` are escaped (ARE reads `[.`, `[=`, `[:` as collating elements).
+- ARE has no mode change inside a pattern: under `(?i)` or `(?i:...)` there, each ASCII letter
+  and class is written out with RE2's case orbits (`k` also takes the Kelvin sign, `s` the long
+  s); a pattern folding case as a whole keeps ARE's `(?i)`, those two orbits added.
 
-What ARE cannot say with RE2's meaning (Unicode classes `\\pL`, a mode change inside the
-pattern, look-arounds, possessive quantifiers) raises `NotPortable`.
+What ARE cannot say with RE2's meaning (Unicode classes `\\pL`, other mode changes inside the
+pattern, `(?-i)` in a pattern folding case as a whole, non-ASCII letters under an inner `(?i)`,
+look-arounds, possessive quantifiers) raises `NotPortable`.
 """
 
 from __future__ import annotations
 
 import re
 
-from rulec.backends.sql_java_regex import HEX, NAMED_GROUP, POSIX, REPEAT, NotPortable
+from rulec.backends.sql_java_regex import (
+    FLAG_GROUP,
+    HEX,
+    NAMED_GROUP,
+    POSIX,
+    REPEAT,
+    NotPortable,
+)
 
 WORD = "0-9A-Za-z_"
 SPACE = "\\t\\n\\f\\r "
@@ -40,21 +51,25 @@ POSIX_RANGES = {
     "xdigit": "0-9A-Fa-f",
 }
 SAME_ESCAPES = set("tnrfvaA")
+EXTRA_FOLDS = {"k": "\u212a", "s": "\u017f"}  # RE2's case orbits beyond ASCII
 
 
-def are_regex(body: str, dot_all: bool) -> str:
-    """The ARE pattern (to run in ARE's default mode, or `w` for RE2's `m`) with the meaning
-    RE2 gives `body`."""
-    return AreRewriter(body, dot_all).rewrite()
+def are_regex(body: str, dot_all: bool, fold: bool = False) -> str:
+    """The ARE pattern (to run in ARE's default mode, or `w` for RE2's `m`; with `(?i)` when
+    `fold`) with the meaning RE2 gives `body`."""
+    return AreRewriter(body, dot_all, fold).rewrite()
 
 
 class AreRewriter:
     """One pass over an RE2 pattern, writing the ARE equivalent."""
 
-    def __init__(self, pattern: str, dot_all: bool):
+    def __init__(self, pattern: str, dot_all: bool, global_fold: bool):
         self.text = pattern
         self.pos = 0
         self.dot_all = dot_all
+        self.global_fold = global_fold  # the whole pattern folds case (ARE's own `(?i)`)
+        self.fold = False  # inside `(?i)`: ASCII letters match either case
+        self.saved: list[bool] = []  # the folding to restore at each open group's end
 
     def rewrite(self) -> str:
         parts: list[str] = []
@@ -71,6 +86,11 @@ class AreRewriter:
         if char == "(":
             return self.group()
         self.pos += 1
+        if char == ")":
+            self.fold = self.saved.pop() if self.saved else self.fold
+            return ")"
+        if (self.fold and char.lower() != char.upper()) or (self.global_fold and char in "kKsS"):
+            return self.either_case(char)
         if char in "*+?":
             return char + self.lazy()
         if char == "{":
@@ -92,8 +112,20 @@ class AreRewriter:
             return "?"
         return ""
 
+    def either_case(self, char: str) -> str:
+        """An ASCII letter under `(?i)`: RE2's case orbit (`k` takes the Kelvin sign, `s` the
+        long s)."""
+        if not char.isascii():
+            raise NotPortable(f"the non-ASCII letter {char!r} under (?i) inside the pattern")
+        orbit = {char.lower(), char.upper(), *EXTRA_FOLDS.get(char.lower(), "")}
+        return "[" + "".join(sorted(orbit)) + "]"
+
     def group(self) -> str:
         rest = self.text[self.pos :]
+        flagged = FLAG_GROUP.match(rest)
+        if flagged is not None and flagged.group() != "(?:":
+            return self.mode_change(flagged)
+        self.saved.append(self.fold)
         if not rest.startswith("(?"):
             self.pos += 1
             return "("
@@ -103,13 +135,30 @@ class AreRewriter:
         if rest.startswith("(?:"):
             self.pos += 3
             return "(?:"
-        raise NotPortable(f"the group {rest[:4]!r} (a mode change inside the pattern)")
+        raise NotPortable(f"the group {rest[:4]!r}")
+
+    def mode_change(self, flagged: re.Match[str]) -> str:
+        """`(?i)` or `(?-i)` to the end of the group, or `(?i:...)`: case folding written out
+        letter by letter (ARE has no mode change inside a pattern)."""
+        on, off, end = flagged.group(1), (flagged.group(2) or "")[1:], flagged.group(3)
+        if set(on + off) - {"i"} or self.global_fold:
+            raise NotPortable(f"the mode change {flagged.group()!r} inside the pattern")
+        self.pos += flagged.end()
+        folded = "i" in on if on or off else self.fold
+        if end == ":":
+            self.saved.append(self.fold)
+            self.fold = folded
+            return "(?:"
+        self.fold = folded
+        return ""
 
     def escape(self, in_class: bool) -> str:
         rest = self.text[self.pos :]
         if len(rest) < 2:
             raise NotPortable("a trailing backslash")
         char = rest[1]
+        if self.fold and char in "xQ":
+            raise NotPortable(f"the escape \\{char} under (?i) inside the pattern")
         if char == "x":
             return self.hex(rest)
         if char == "Q" and not in_class:
@@ -120,10 +169,12 @@ class AreRewriter:
         if char in SAME_ESCAPES and not (in_class and char == "A"):
             return "\\" + char
         if char.lower() in CLASSES:
-            if char.islower():
-                return CLASSES[char] if in_class else f"[{CLASSES[char]}]"
+            if char.islower() and in_class:
+                return CLASSES[char]
             if not in_class:
-                return f"[^{CLASSES[char.lower()]}]"
+                negated = "" if char.islower() else "^"
+                written = f"[{negated}{CLASSES[char.lower()]}]"
+                return self.fold_bracket(written) if self.fold or self.global_fold else written
         if not in_class and char in "bBz":
             return {"b": BOUNDARY, "B": NOT_BOUNDARY, "z": "\\Z"}[char]
         raise NotPortable(f"the escape \\{char}" + (" in a character class" if in_class else ""))
@@ -144,6 +195,8 @@ class AreRewriter:
         return "".join(c if c.isalnum() else code_point(ord(c)) for c in literal)
 
     def char_class(self) -> str:
+        if self.fold or self.global_fold:
+            return self.folded_class()
         self.pos += 1
         parts = ["["]
         if self.text.startswith("^", self.pos):
@@ -159,6 +212,29 @@ class AreRewriter:
             parts.append(self.class_item(char))
         raise NotPortable("an unterminated character class")
 
+    def folded_class(self) -> str:
+        """A class under case folding: its ASCII characters listed with RE2's case orbits."""
+        fold, self.fold, self.global_fold = (self.fold, self.global_fold), False, False
+        try:
+            written = self.char_class()
+        finally:
+            self.fold, self.global_fold = fold
+        return self.fold_bracket(written)
+
+    def fold_bracket(self, written: str) -> str:
+        """The ARE bracket `written` with RE2's case orbits of its ASCII characters."""
+        negated = written.startswith("[^")
+        positive = "[" + written[2:] if negated else written
+        if not self.fold and not any(re.fullmatch(positive, c) for c in "kKsS"):
+            return written  # ARE's own folding of the whole pattern is RE2's there
+        if any(re.fullmatch(positive, chr(c)) for c in range(128, 0x3000)):
+            raise NotPortable("a class of non-ASCII characters under (?i)")
+        members = {chr(c) for c in range(128) if re.fullmatch(positive, chr(c))}
+        folded = set(members)
+        for char in members:
+            folded |= {char.lower(), char.upper(), *EXTRA_FOLDS.get(char.lower(), "")}
+        return ("[^" if negated else "[") + _ranges(sorted(map(ord, folded))) + "]"
+
     def class_item(self, char: str) -> str:
         if char == "\\":
             return self.escape(in_class=True)
@@ -170,6 +246,25 @@ class AreRewriter:
             return POSIX_RANGES[name]
         self.pos += 1
         return "\\" + char if char in "[]^" else char
+
+
+def _ranges(points: list[int]) -> str:
+    """Sorted code points as the items of an ARE bracket, runs written `a-z`."""
+    items: list[str] = []
+    start = 0
+    for n, point in enumerate(points):
+        if n + 1 < len(points) and points[n + 1] == point + 1:
+            continue
+        first, last = points[start], point
+        one = _bracket_char(first)
+        items.append(one if first == last else f"{one}-{_bracket_char(last)}")
+        start = n + 1
+    return "".join(items)
+
+
+def _bracket_char(point: int) -> str:
+    char = chr(point)
+    return char if char.isascii() and char.isalnum() else code_point(point)
 
 
 def code_point(value: int) -> str:

@@ -141,12 +141,12 @@ class PostgresDialect(SqlDialect):
         ARE's `w` (`^`/`$` at lines too); `.` is rewritten by `s`."""
         inline, body = split_leading_flags(pattern)
         wanted = inline | set(flags)
+        insensitive = "i" if ("i" in wanted or not case_sensitive) else ""
         try:
-            are = are_regex(body, dot_all="s" in wanted)
+            are = are_regex(body, dot_all="s" in wanted, fold=bool(insensitive))
         except NotPortable as error:
             raise _not_portable(self.target, pattern, str(error)) from None
         mode = "w" if "m" in wanted else ""
-        insensitive = "i" if ("i" in wanted or not case_sensitive) else ""
         options = f"(?{mode}{insensitive})" if mode or insensitive else ""
         return exp.RegexpLike(this=value, expression=exp.Literal.string(options + are))
 

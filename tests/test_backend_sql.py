@@ -85,7 +85,8 @@ CASES = [
     (
         M(F("CommandLine"), K.HAS, ("whoami",), False),
         "REGEXP_MATCHES(\"CommandLine\", '(?i)(^|[^A-Za-z0-9])whoami($|[^A-Za-z0-9])')",
-        "\"CommandLine\" ~ '(?i)(^|[^A-Za-z0-9])whoami($|[^A-Za-z0-9])'",
+        '"CommandLine" ~ \'(?i)(^|[^0-9A-Za-z\\u017f\\u212a])whoami'
+        "($|[^0-9A-Za-z\\u017f\\u212a])'",
     ),
     (
         M(F("P"), K.LT, (100,), True, transforms=(ir.Transform("coalesce", (ir.Literal(0),)),)),
