@@ -184,7 +184,17 @@ UTF8_HEX = (
     f"|f[1-3]{NEXT}{NEXT}{NEXT}|f48[0-9a-f]{NEXT}{NEXT})*$"
 )
 SPLIT_PG = "CASE WHEN _1 = '' THEN ARRAY[''] ELSE STRING_TO_ARRAY(_1, _2) END"
+# unicode_codepoints_from_string: one code point per character ([] for the empty string)
+CODEPOINTS = (
+    "CASE WHEN COALESCE(_1, '') = '' THEN '[]' ELSE CAST(TO_JSON(LIST_TRANSFORM("
+    "STRING_SPLIT(_1, ''), c -> UNICODE(c))) AS VARCHAR) END"
+)
+CODEPOINTS_PG = (
+    "CASE WHEN COALESCE(_1, '') = '' THEN '[]' ELSE (SELECT CAST(JSONB_AGG(ASCII(t.c) "
+    "ORDER BY t.n) AS TEXT) FROM REGEXP_SPLIT_TO_TABLE(_1, '') WITH ORDINALITY AS t(c, n)) END"
+)
 TEMPLATES.update(
+    unicode_codepoints_from_string=Template(CODEPOINTS, "s", CODEPOINTS_PG),
     split=Template(
         "CAST(TO_JSON(STRING_SPLIT(_1, _2)) AS VARCHAR)",
         "ss",
@@ -380,6 +390,24 @@ def _extract_all_postgres(
     return fill(template, "postgres", [text, pattern])
 
 
+def _translate(builder: QueryBuilder, args: Args, node: ir.Node) -> exp.Expression:
+    """`translate(search, replacement, text)`: each character of `search` in `text` replaced by
+    the one at its position in `replacement`, or its last one where that is shorter (removed
+    where it is empty), as Microsoft's examples show; SQL's TRANSLATE removes instead, so the
+    replacement is padded."""
+    search, replacement = _constant(builder, node, 0), _constant(builder, node, 1)
+    if not isinstance(search, str) or not isinstance(replacement, str) or len(args) != 3:
+        raise builder.backend.unsupported("translate() without constant character lists", node)
+    if len(set(search)) != len(search):
+        raise builder.backend.unsupported("translate() of a character listed twice", node)
+    padded = replacement.ljust(len(search), replacement[-1:] or " ")[: len(search)]
+    if not replacement:
+        padded = ""
+    text = convert(builder, "s", args[2])
+    values = [text, exp.Literal.string(search), exp.Literal.string(padded)]
+    return fill("TRANSLATE(_1, _2, _3)", "duckdb", values)
+
+
 def _group_count(regex: str) -> int | None:
     """How many capture groups a regex has (None when Python cannot read it)."""
     try:
@@ -524,6 +552,7 @@ CODE: dict[str, Builder] = {
     "bin": _bin,
     "extract": _extract,
     "extract_all": _extract_all,
+    "translate": _translate,
     "replace_regex": _replace_regex,
     "datetime_diff": _datetime_diff,
     "concat": _concat,

@@ -96,6 +96,14 @@ SCALARS = [
     (call("base64_decode_tostring", F("x")), "U3RyaW5n0KHR0tGA0L7Rh9C60LA=", None),
     (call("base64_decode_tostring", F("x")), "7aCA", None),  # a UTF-16 surrogate
     (call("base64_decode_tostring", F("x")), "8J+YgMOp", "\U0001f600\u00e9"),
+    # translate and unicode_codepoints_from_string: the examples of Microsoft's pages
+    (call("translate", L("abc"), L("x"), F("x")), "abc", "xxx"),
+    (call("translate", L("abc"), L(""), F("x")), "ab", ""),
+    (call("translate", L("krasp"), L("otsku"), F("x")), "spark", "kusto"),
+    (call("unicode_codepoints_from_string", F("x")), "⒦⒰⒮⒯⒪", [9382, 9392, 9390, 9391, 9386]),
+    (call("unicode_codepoints_from_string", F("x")), "קוסטו - Kusto",
+     [1511, 1493, 1505, 1496, 1493, 32, 45, 32, 75, 117, 115, 116, 111]),
+    (call("unicode_codepoints_from_string", F("x")), "", []),
     # extract_all, from Microsoft's page (examples and their outputs); on PostgreSQL where
     # ARE's matches are RE2's
     (call("extract_all", L(r"(\d+)"), F("x")), "a set of numbers: 123, 567 and 789",
