@@ -159,7 +159,14 @@ def _mv_apply(builder: QueryBuilder, rel: Rel, stage: ir.MvApply) -> Rel:
         raise builder.backend.unsupported("mv-apply with_itemindex", stage)
     expanded = [a.name for a in stage.columns]
     added: list[str] = []
-    for inner in stage.apply.stages:
+    inners = stage.apply.stages
+    projected = inners[-1] if inners and isinstance(inners[-1], ir.Project) else None
+    if projected is not None:
+        inners = inners[:-1]
+        if rel.columns is None or any(c.name in rel.columns for c in projected.columns):
+            what = "mv-apply of a sub-query ending in project without the input's columns known"
+            raise builder.backend.unsupported(what, projected)
+    for inner in inners:
         if not isinstance(inner, ir.Filter | ir.Extend):
             what = f"mv-apply of a sub-query with the {type(inner).__name__} stage"
             raise builder.backend.unsupported(what, inner)
@@ -172,11 +179,18 @@ def _mv_apply(builder: QueryBuilder, rel: Rel, stage: ir.MvApply) -> Rel:
                 added.append(assignment.name)
     rel = Rel(*mv_expand(builder, rel.select, rel.columns, ir.MvExpand(stage.columns, stage.limit)))
     builder.order = None  # each row's values are a table of their own: no sort reaches them
-    for inner in stage.apply.stages:
+    outer = rel.columns
+    for inner in inners:
         rel = builder.tracked_stage(rel, inner)
     if rel.columns is None:
         return rel
     kept = [c for c in rel.columns if c not in expanded and c not in added]
+    if projected is not None:  # the sub-query's rows are its projection: the input's others
+        kept = [c for c in outer or () if c not in expanded]
+        out = [_col(c) for c in kept]
+        out += [exp.alias_(builder.scalar(c.expr), c.name, quoted=True) for c in projected.columns]
+        names = (*kept, *[c.name for c in projected.columns])
+        return Rel(exp.select(*out).from_(builder.scope(rel.select)), names)
     ordered = (*kept, *expanded, *added)
     select = exp.select(*[_col(c) for c in ordered]).from_(builder.scope(rel.select))
     return Rel(select, ordered)

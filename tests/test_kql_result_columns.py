@@ -5,7 +5,8 @@ Oracle: Kusto.Language (tests/kql_oracle/columns.js, the npm package the parser 
 each query's result columns over a declared table; rulec's result on DuckDB and on PostgreSQL
 must have those columns, in that order. Values: arg_max's documentation (the row where the
 expression is largest, per group); mv-apply's (it generalises mv-expand: a sub-query of row-wise
-stages gives the rows mv-expand followed by those stages gives).
+stages gives the rows mv-expand followed by those stages gives; one ending in project keeps the
+input's other columns and the projected ones).
 """
 
 from __future__ import annotations
@@ -48,12 +49,14 @@ QUERIES = [
     'T | mv-apply J on (where J.n == "b" | extend V = toint(J.v))',
     'T | mv-apply p = J on (where p.n == "b" | extend V = toint(p.v), W = A)',
     "T | mv-apply p = J limit 1 on (extend V = toint(p.v))",
+    'T | mv-apply p = J on (where p.n == "b" | project V = toint(p.v))',
 ]
 # mv-apply queries, and the mv-expand query mv-apply's documentation makes each equal to
 EXPANDED = {
-    QUERIES[-3]: 'T | mv-expand J | where J.n == "b" | extend V = toint(J.v)',
-    QUERIES[-2]: 'T | mv-expand p = J | where p.n == "b" | extend V = toint(p.v), W = A',
-    QUERIES[-1]: "T | mv-expand p = J limit 1 | extend V = toint(p.v)",
+    QUERIES[-4]: 'T | mv-expand J | where J.n == "b" | extend V = toint(J.v)',
+    QUERIES[-3]: 'T | mv-expand p = J | where p.n == "b" | extend V = toint(p.v), W = A',
+    QUERIES[-2]: "T | mv-expand p = J limit 1 | extend V = toint(p.v)",
+    QUERIES[-1]: 'T | mv-expand p = J | where p.n == "b" | extend V = toint(p.v) | project-away p',
 }
 
 
