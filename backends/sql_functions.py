@@ -567,7 +567,8 @@ CODE: dict[str, Builder] = {
 }
 
 
-# Series functions whose result Microsoft's documentation leaves open, and what it leaves open.
+# Functions (series ones above all) whose result Microsoft's documentation leaves open, and what
+# it leaves open.
 UNDEFINED = {
     "series_decompose": "its seasonality detection and trend fitting",
     "series_decompose_anomalies": "its seasonality detection, trend fitting and score",
@@ -577,11 +578,16 @@ UNDEFINED = {
     "series_outliers": "its outlier score beyond Tukey's fences",
     "series_periods_detect": "its period detection",
     "series_periods_validate": "its period scoring",
+    "parse_url": (
+        "the parts of URLs other than its one example (whose Path, `this/is/a/path`, lacks the "
+        "leading `/` that queries written against the service read)"
+    ),
+    "parse_user_agent": "the browser, OS and device names it finds",
 }
 
 
-def undefined_series(builder: QueryBuilder, name: str, node: ir.Node) -> ir.RuleError:
-    """The diagnostic for a series function rulec does not compute."""
+def left_open(builder: QueryBuilder, name: str, node: ir.Node) -> ir.RuleError:
+    """The diagnostic for a function whose result is not documented exactly."""
     left = UNDEFINED.get(name, "a series of values per row")
     detail = f"Microsoft's documentation does not define {left} exactly"
     return builder.backend.unsupported(f"the function {name}()", node, detail)
@@ -594,8 +600,8 @@ def build_function(
     if name in CODE:
         return CODE[name](builder, args, node)
     template = TEMPLATES.get(f"{name}/{len(args)}") or TEMPLATES.get(name)
-    if template is None and name.startswith("series_"):
-        raise undefined_series(builder, name, node)
+    if template is None and (name.startswith("series_") or name in UNDEFINED):
+        raise left_open(builder, name, node)
     if template is None:
         return None
     if len(args) != len(template.kinds):

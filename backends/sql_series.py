@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 
 from sqlglot import exp
 
-from rulec.backends.sql_functions import undefined_series
+from rulec.backends.sql_functions import left_open
 from rulec.backends.sql_stages import Rel
 from rulec.compiler import ir
 
@@ -140,6 +140,6 @@ def extend_several(builder: QueryBuilder, rel: Rel, stage: ir.ExtendSeveral) -> 
     SQL form here)."""
     name = stage.expr.name if isinstance(stage.expr, ir.Call) else "a function"
     if name.startswith("series_"):
-        raise undefined_series(builder, name, stage)
+        raise left_open(builder, name, stage)
     names = ", ".join(stage.names)
     raise builder.backend.unsupported(f"extend ({names}) = {name}()", stage)

@@ -243,6 +243,7 @@ def test_percentile_is_the_nearest_rank_value():
         (call("extract_all", L("(a|ab)(c|bcd)"), F("x")), "postgres", "leftmost-longest"),
         (call("replace_regex", F("x"), F("y"), L("")), "duckdb", "constant regex"),
         (call("series_decompose_anomalies", F("x")), "postgres", "seasonality detection"),
+        (call("parse_url", F("x")), "duckdb", "leading `/`"),
     ],
 )
 def test_what_sql_cannot_compute_exactly_is_a_diagnostic(expr, target, why):
