@@ -419,14 +419,51 @@ def _group_count(regex: str) -> int | None:
 def _replace_regex(builder: QueryBuilder, args: Args, node: ir.Node) -> exp.Expression:
     """`replace_regex(text, regex, rewrite)`: every match replaced; `\\1` names a group."""
     regex = _constant(builder, node, 1)
-    if is_postgres(builder):
-        raise builder.backend.unsupported("replace_regex() (RE2's rewrite of every match)", node)
     if len(args) != 3 or not isinstance(regex, str):
         raise builder.backend.unsupported("replace_regex() without a constant regex", node)
     text, rewrite = convert(builder, "s", args[0]), convert(builder, "s", args[2])
     flags, body = split_leading_flags(regex)
+    if is_postgres(builder):
+        return _replace_regex_postgres(builder, node, regex, text)
     pattern = exp.Literal.string(regex_flags(flags, True) + body)
     return fill("REGEXP_REPLACE(_1, _2, _3, 'g')", "duckdb", [text, pattern, rewrite])
+
+
+def _replace_regex_postgres(
+    builder: QueryBuilder, node: ir.Node, regex: str, text: exp.Expression
+) -> exp.Expression:
+    """REGEXP_REPLACE where ARE's matches are RE2's (`same_matches`), the rewrite's `\\0`
+    (the whole match) written `\\&`."""
+    flags, body = split_leading_flags(regex)
+    rewrite = _constant(builder, node, 2)
+    rewritten = _postgres_rewrite(rewrite) if isinstance(rewrite, str) else None
+    if flags - {"s", "m"} or not same_matches(body) or rewritten is None:
+        what = (
+            "replace_regex() of this regex or rewrite: PostgreSQL's leftmost-longest matching "
+            "may find other matches than RE2's"
+        )
+        raise builder.backend.unsupported(what, node)
+    pattern = builder.dialect.regex(text, regex, True, frozenset()).expression
+    template = "REGEXP_REPLACE(_1, _2, _3, 'g')"
+    return fill(template, "postgres", [text, pattern, exp.Literal.string(rewritten)])
+
+
+def _postgres_rewrite(rewrite: str) -> str | None:
+    """RE2's rewrite (`\\1`..`\\9` a group, `\\0` the match, `\\\\` a backslash) in
+    PostgreSQL's spelling; None for anything else after a backslash."""
+    out, pos = [], 0
+    while pos < len(rewrite):
+        char = rewrite[pos]
+        if char != "\\":
+            out.append(char)
+            pos += 1
+            continue
+        following = rewrite[pos + 1 : pos + 2]
+        if not (following.isdigit() or following == "\\"):
+            return None
+        out.append("\\&" if following == "0" else "\\" + following)
+        pos += 2
+    return "".join(out)
 
 
 def json_element(builder: QueryBuilder, value: exp.Expression, key: str | int) -> exp.Expression:

@@ -104,6 +104,11 @@ SCALARS = [
     (call("unicode_codepoints_from_string", F("x")), "קוסטו - Kusto",
      [1511, 1493, 1505, 1496, 1493, 32, 45, 32, 75, 117, 115, 116, 111]),
     (call("unicode_codepoints_from_string", F("x")), "", []),
+    # replace_regex: Microsoft's example (Number is 1 -> Number was: 1), \0 the whole match
+    (call("replace_regex", F("x"), L(r"is (\d+)"), L(r"was: \1")), "Number is 1",
+     "Number was: 1"),
+    (call("replace_regex", F("x"), L(r"[a-f0-9]{4}-[a-f0-9]{2}"), L(r"<\0>")), "id ab12-cd",
+     "id <ab12-cd>"),
     # extract_all, from Microsoft's page (examples and their outputs); on PostgreSQL where
     # ARE's matches are RE2's
     (call("extract_all", L(r"(\d+)"), F("x")), "a set of numbers: 123, 567 and 789",
@@ -244,6 +249,7 @@ def test_percentile_is_the_nearest_rank_value():
         (call("replace_regex", F("x"), F("y"), L("")), "duckdb", "constant regex"),
         (call("series_decompose_anomalies", F("x")), "postgres", "seasonality detection"),
         (call("parse_url", F("x")), "duckdb", "leading `/`"),
+        (call("replace_regex", F("x"), L("a(.*?)b"), L("")), "postgres", "leftmost-longest"),
     ],
 )
 def test_what_sql_cannot_compute_exactly_is_a_diagnostic(expr, target, why):
