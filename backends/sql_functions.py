@@ -625,7 +625,7 @@ UNDEFINED = {
 
 def left_open(builder: QueryBuilder, name: str, node: ir.Node) -> ir.RuleError:
     """The diagnostic for a function whose result is not documented exactly."""
-    left = UNDEFINED.get(name, "a series of values per row")
+    left = UNDEFINED[name]
     detail = f"Microsoft's documentation does not define {left} exactly"
     return builder.backend.unsupported(f"the function {name}()", node, detail)
 
@@ -637,7 +637,7 @@ def build_function(
     if name in CODE:
         return CODE[name](builder, args, node)
     template = TEMPLATES.get(f"{name}/{len(args)}") or TEMPLATES.get(name)
-    if template is None and (name.startswith("series_") or name in UNDEFINED):
+    if template is None and name in UNDEFINED:
         raise left_open(builder, name, node)
     if template is None:
         return None
