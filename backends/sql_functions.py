@@ -572,10 +572,13 @@ def _extract_json(builder: QueryBuilder, args: Args, node: ir.Node) -> exp.Expre
     path = _constant(builder, node, 0)
     if len(args) != 2 or not isinstance(path, str) or not JSON_PATH.fullmatch(path):
         raise builder.backend.unsupported("extract_json() of a path other than $.a[0].b", node)
-    if is_postgres(builder):
-        what = "extract_json() (text that is no JSON has no guard there)"
-        raise builder.backend.unsupported(what, node)
     text = convert(builder, "s", args[1])
+    if is_postgres(builder):  # PG_INPUT_IS_VALID: PostgreSQL 16 and later
+        template = (
+            "CASE WHEN PG_INPUT_IS_VALID(_1, 'jsonb') THEN JSONB_PATH_QUERY_FIRST("
+            "CAST(_1 AS JSONB), CAST(_2 AS JSONPATH), '{}', TRUE) #>> '{}' END"
+        )
+        return fill(template, "postgres", [text, exp.Literal.string(f"strict {path}")])
     template = "CASE WHEN JSON_VALID(_1) THEN JSON_EXTRACT_STRING(_1, _2) END"
     return fill(template, "duckdb", [text, exp.Literal.string(path)])
 

@@ -109,6 +109,12 @@ SCALARS = [
      "Number was: 1"),
     (call("replace_regex", F("x"), L(r"[a-f0-9]{4}-[a-f0-9]{2}"), L(r"<\0>")), "id ab12-cd",
      "id <ab12-cd>"),
+    # extract_json: Microsoft's example; null where the text is no JSON or lacks the element
+    (call("extract_json", L("$.name"), F("x")), '{"name": "John", "age": 30, "city": "New York"}',
+     "John"),
+    (call("extract_json", L("$.a[1]"), F("x")), '{"a": [1, {"b": 2}]}', {"b": 2}),
+    (call("extract_json", L("$.a[1]"), F("x")), '{"a": [1]}', None),
+    (call("extract_json", L("$.name"), F("x")), "{name: John}", None),
     # extract_all, from Microsoft's page (examples and their outputs); on PostgreSQL where
     # ARE's matches are RE2's
     (call("extract_all", L(r"(\d+)"), F("x")), "a set of numbers: 123, 567 and 789",
