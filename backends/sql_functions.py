@@ -193,7 +193,25 @@ CODEPOINTS_PG = (
     "CASE WHEN COALESCE(_1, '') = '' THEN '[]' ELSE (SELECT CAST(JSONB_AGG(ASCII(t.c) "
     "ORDER BY t.n) AS TEXT) FROM REGEXP_SPLIT_TO_TABLE(_1, '') WITH ORDINALITY AS t(c, n)) END"
 )
+# jaccard_index: the size of the intersection over that of the union of the arrays' distinct
+# elements (JSON compared); null where either is no array, or both are empty (the formula is
+# undefined there)
+ELEMENTS = "LIST_DISTINCT(CAST(JSON_EXTRACT(_N, '$[*]') AS VARCHAR[]))"
+ARRAYS = "JSON_VALID(_1) AND JSON_TYPE(_1) = 'ARRAY' AND JSON_VALID(_2) AND JSON_TYPE(_2) = 'ARRAY'"
+JACCARD = (
+    f"CASE WHEN {ARRAYS} THEN LEN(LIST_INTERSECT({ELEMENTS.replace('_N', '_1')}, "
+    f"{ELEMENTS.replace('_N', '_2')})) / NULLIF(LEN(LIST_DISTINCT(LIST_CONCAT("
+    f"{ELEMENTS.replace('_N', '_1')}, {ELEMENTS.replace('_N', '_2')}))), 0) END"
+)
+PG_ELEMENTS = "SELECT e FROM JSONB_ARRAY_ELEMENTS(CAST(_N AS JSONB)) AS t(e)"
+JACCARD_PG = (
+    "CASE WHEN _1 ~ '^\\s*\\[' AND _2 ~ '^\\s*\\[' THEN CAST((SELECT COUNT(*) FROM ("
+    f"{PG_ELEMENTS.replace('_N', '_1')} INTERSECT {PG_ELEMENTS.replace('_N', '_2')}) AS i) "
+    "AS DOUBLE PRECISION) / NULLIF((SELECT COUNT(*) FROM ("
+    f"{PG_ELEMENTS.replace('_N', '_1')} UNION {PG_ELEMENTS.replace('_N', '_2')}) AS u), 0) END"
+)
 TEMPLATES.update(
+    jaccard_index=Template(JACCARD, "ss", JACCARD_PG),
     unicode_codepoints_from_string=Template(CODEPOINTS, "s", CODEPOINTS_PG),
     split=Template(
         "CAST(TO_JSON(STRING_SPLIT(_1, _2)) AS VARCHAR)",

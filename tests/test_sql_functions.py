@@ -109,6 +109,11 @@ SCALARS = [
      "Number was: 1"),
     (call("replace_regex", F("x"), L(r"[a-f0-9]{4}-[a-f0-9]{2}"), L(r"<\0>")), "id ab12-cd",
      "id <ab12-cd>"),
+    # jaccard_index: Microsoft's example; duplicates ignored, as its page says
+    (call("jaccard_index", L("[1,2,3]"), F("x")), "[1,2,3,4]", 0.75),
+    (call("jaccard_index", L("[1,1,2]"), F("x")), "[2,3,3]", 1 / 3),
+    (call("jaccard_index", L("[1]"), F("x")), "[]", 0.0),
+    (call("jaccard_index", L("[1]"), F("x")), "no array", None),
     # extract_json: Microsoft's example; null where the text is no JSON or lacks the element
     (call("extract_json", L("$.name"), F("x")), '{"name": "John", "age": 30, "city": "New York"}',
      "John"),
