@@ -167,10 +167,10 @@ def _mv_apply(builder: QueryBuilder, rel: Rel, stage: ir.MvApply) -> Rel:
             what = "mv-apply of a sub-query ending in project without the input's columns known"
             raise builder.backend.unsupported(what, projected)
     for inner in inners:
-        if not isinstance(inner, ir.Filter | ir.Extend):
+        if not isinstance(inner, ir.Filter | ir.Extend | ir.MvApply):
             what = f"mv-apply of a sub-query with the {type(inner).__name__} stage"
             raise builder.backend.unsupported(what, inner)
-        for assignment in inner.assignments if isinstance(inner, ir.Extend) else ():
+        for assignment in _row_wise_columns(inner):
             outer = rel.columns is not None and assignment.name in rel.columns
             if outer and assignment.name not in expanded:
                 what = "mv-apply of a sub-query that sets a column of its input"
@@ -194,6 +194,17 @@ def _mv_apply(builder: QueryBuilder, rel: Rel, stage: ir.MvApply) -> Rel:
     ordered = (*kept, *expanded, *added)
     select = exp.select(*[_col(c) for c in ordered]).from_(builder.scope(rel.select))
     return Rel(select, ordered)
+
+
+def _row_wise_columns(stage: ir.Stage) -> list[ir.Assign]:
+    """The columns a row-wise stage of an mv-apply sub-query sets: an extend's, or a nested
+    mv-apply's expanded and computed ones (itself row-wise: mv-expand and row-wise stages)."""
+    if isinstance(stage, ir.Extend):
+        return list(stage.assignments)
+    if isinstance(stage, ir.MvApply):
+        inner = [a for s in stage.apply.stages for a in _row_wise_columns(s)]
+        return [*stage.columns, *inner]
+    return []
 
 
 def _suffixed(left: tuple[str, ...], right: tuple[str, ...]) -> list[str]:
