@@ -23,7 +23,7 @@ from rulec.backends.sql_functions import build_aggregate, build_function, fill
 from rulec.backends.sql_geo import geo_info
 from rulec.backends.sql_network import cidr_match
 from rulec.backends.sql_parse import parse_stage
-from rulec.backends.sql_series import make_series
+from rulec.backends.sql_series import extend_several, make_series
 from rulec.backends.sql_stages import (
     RELATIONAL,
     Columns,
@@ -283,6 +283,8 @@ class QueryBuilder:
             return parse_stage(self, rel, stage)
         if isinstance(stage, ir.MakeSeries):
             return make_series(self, rel, stage)
+        if isinstance(stage, ir.ExtendSeveral):
+            return extend_several(self, rel, stage)
         if isinstance(stage, ir.Evaluate):
             what = f"the plugin {stage.plugin}() (its output columns may depend on the data)"
             raise self.backend.unsupported(what, stage)

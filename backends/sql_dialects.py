@@ -14,6 +14,7 @@ from datetime import timedelta
 import sqlglot
 from sqlglot import exp
 
+from rulec.backends.sql_are_regex import are_regex
 from rulec.backends.sql_java_regex import NotPortable, java_regex
 from rulec.backends.values import regex_flags
 from rulec.compiler import ir
@@ -43,6 +44,7 @@ class SqlDialect:
     templates = "duckdb"  # the dialect whose text of a function template it takes
     star_columns = False  # every column but some, or renamed, without a schema (COLUMNS, EXCLUDE)
     series_bins = True  # GENERATE_SERIES rows and EXTRACT(EPOCH FROM interval) (make-series)
+    unnest_positions = False  # mv-expand numbers rows by UNNEST in the select list, not LATERAL
 
     def __init__(self, name: str):
         self.name = name
@@ -103,6 +105,7 @@ class DuckDBDialect(SqlDialect):
     """DuckDB: the reference's engine, with its star expressions."""
 
     star_columns = True
+    unnest_positions = True
     target = "duckdb"
 
 
@@ -111,11 +114,6 @@ class PostgresDialect(SqlDialect):
 
     templates = "postgres"
     target = "postgres"
-
-    def inline_flags(self, case_sensitive: bool) -> str:
-        """ARE's `p` first: `.` and `[^...]` exclude newline and `^`/`$` anchor the text, as in
-        RE2."""
-        return "p" + super().inline_flags(case_sensitive)
 
     def to_number(self, value: exp.Expression) -> exp.Expression:
         """Texts read as DuckDB reads them: `+-2` is -2 and `1_000` is 1000 (PostgreSQL's own
@@ -138,21 +136,19 @@ class PostgresDialect(SqlDialect):
     def regex(
         self, value: exp.Expression, pattern: str, case_sensitive: bool, flags: frozenset[str]
     ) -> exp.Expression:
-        """Map RE2's newline behaviour onto ARE's embedded options.
-
-        RE2 by default: `.` excludes newline, `^`/`$` anchor the text (ARE `p`); with `s`: `.` takes
-        newline (ARE `s`); with `m`: `^`/`$` at lines (ARE `n`); with both: ARE `w`.
-        """
+        """The pattern rewritten with RE2's meaning (`sql_are_regex`), run in ARE's default mode
+        (`^`/`$` anchor the text, a negated class takes a newline, as in RE2's) or, with `m`, in
+        ARE's `w` (`^`/`$` at lines too); `.` is rewritten by `s`."""
         inline, body = split_leading_flags(pattern)
         wanted = inline | set(flags)
-        dot_all, multi_line = "s" in wanted, "m" in wanted
-        mode = {(False, False): "p", (True, False): "s", (False, True): "n", (True, True): "w"}[
-            (dot_all, multi_line)
-        ]
         insensitive = "i" if ("i" in wanted or not case_sensitive) else ""
-        return exp.RegexpLike(
-            this=value, expression=exp.Literal.string(f"(?{mode}{insensitive}){body}")
-        )
+        try:
+            are = are_regex(body, dot_all="s" in wanted, fold=bool(insensitive))
+        except NotPortable as error:
+            raise _not_portable(self.target, pattern, str(error)) from None
+        mode = "w" if "m" in wanted else ""
+        options = f"(?{mode}{insensitive})" if mode or insensitive else ""
+        return exp.RegexpLike(this=value, expression=exp.Literal.string(options + are))
 
     def count_matches(self, text: exp.Expression, pattern: exp.Expression) -> exp.Expression:
         matches = exp.Anonymous(
@@ -208,15 +204,16 @@ class SparkDialect(SqlDialect):
         try:
             java = java_regex(body, wanted)
         except NotPortable as error:
-            target = f"sql:{self.name}"
-            message = f"{target} cannot express the regex {pattern!r} with RE2's meaning: {error}"
-            raise ir.RuleError(
-                ir.Diagnostic(code="unsupported", message=message, target=target)
-            ) from None
+            raise _not_portable(f"sql:{self.name}", pattern, str(error)) from None
         return exp.RegexpLike(this=value, expression=exp.Literal.string(java))
 
     def count_matches(self, text: exp.Expression, pattern: exp.Expression) -> exp.Expression:
         return exp.Anonymous(this="REGEXP_COUNT", expressions=[text, pattern])
+
+
+def _not_portable(target: str, pattern: str, why: str) -> ir.RuleError:
+    message = f"{target} cannot express the regex {pattern!r} with RE2's meaning: {why}"
+    return ir.RuleError(ir.Diagnostic(code="unsupported", message=message, target=target))
 
 
 DIALECTS: dict[str, type[SqlDialect]] = {

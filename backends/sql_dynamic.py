@@ -84,17 +84,10 @@ def mv_expand(
     prepared = exp.select(
         exp.Star(), *[exp.alias_(v, h, quoted=True) for v, h in zip(values, hidden, strict=True)]
     ).from_(builder.scope(select))
-    last = exp.Sub(this=exp.cast(rows, "BIGINT"), expression=exp.Literal.number(1))
-    series = exp.func("GENERATE_SERIES", exp.Literal.number(0), last)
-    positions = exp.Lateral(
-        this=series,
-        alias=exp.TableAlias(this=exp.to_identifier("_g"), columns=[exp.to_identifier(POSITION)]),
-    )
     expanded = [
         exp.alias_(_element(builder, exp.column(h, quoted=True)), n, quoted=True)
         for h, n in zip(hidden, names, strict=True)
     ]
-    source = builder.scope(prepared)
     if columns is not None:
         new = dict(zip(names, expanded, strict=True))
         out = [new.pop(c) if c in new else exp.column(c, quoted=True) for c in columns]
@@ -104,4 +97,25 @@ def mv_expand(
         out = [others_than([*names, *hidden, POSITION]), *expanded]
     else:
         raise builder.needs_schema(stage, "mv-expand")
-    return exp.select(*out).from_(source).join(positions, join_type="cross"), columns
+    return _positioned(builder, prepared, rows, out), columns
+
+
+def _positioned(
+    builder: QueryBuilder, prepared: exp.Select, rows: exp.Expression, out: list[exp.Expression]
+) -> exp.Select:
+    """`out` over each row of `prepared` repeated `rows` times, numbered by POSITION from 0.
+
+    DuckDB numbers them with UNNEST in the select list: its planner takes time exponential in
+    the depth of nested LATERAL joins (four nested `mv-expand`s do not finish)."""
+    last = exp.Sub(this=exp.cast(rows, "BIGINT"), expression=exp.Literal.number(1))
+    series = exp.func("GENERATE_SERIES", exp.Literal.number(0), last)
+    if builder.dialect.unnest_positions:
+        name = exp.to_identifier(POSITION, quoted=True)
+        each = exp.Alias(this=exp.Unnest(expressions=[series]), alias=name)
+        numbered = exp.select(exp.Star(), each).from_(builder.scope(prepared))
+        return exp.select(*out).from_(builder.scope(numbered))
+    positions = exp.Lateral(
+        this=series,
+        alias=exp.TableAlias(this=exp.to_identifier("_g"), columns=[exp.to_identifier(POSITION)]),
+    )
+    return exp.select(*out).from_(builder.scope(prepared)).join(positions, join_type="cross")

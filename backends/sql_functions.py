@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING
 import sqlglot
 from sqlglot import exp
 
+from rulec.backends.sql_are_regex import same_matches
 from rulec.backends.sql_dialects import split_leading_flags
 from rulec.backends.sql_network import cidr_match
 from rulec.backends.values import regex_flags
@@ -183,7 +184,35 @@ UTF8_HEX = (
     f"|f[1-3]{NEXT}{NEXT}{NEXT}|f48[0-9a-f]{NEXT}{NEXT})*$"
 )
 SPLIT_PG = "CASE WHEN _1 = '' THEN ARRAY[''] ELSE STRING_TO_ARRAY(_1, _2) END"
+# unicode_codepoints_from_string: one code point per character ([] for the empty string)
+CODEPOINTS = (
+    "CASE WHEN COALESCE(_1, '') = '' THEN '[]' ELSE CAST(TO_JSON(LIST_TRANSFORM("
+    "STRING_SPLIT(_1, ''), c -> UNICODE(c))) AS VARCHAR) END"
+)
+CODEPOINTS_PG = (
+    "CASE WHEN COALESCE(_1, '') = '' THEN '[]' ELSE (SELECT CAST(JSONB_AGG(ASCII(t.c) "
+    "ORDER BY t.n) AS TEXT) FROM REGEXP_SPLIT_TO_TABLE(_1, '') WITH ORDINALITY AS t(c, n)) END"
+)
+# jaccard_index: the size of the intersection over that of the union of the arrays' distinct
+# elements (JSON compared); null where either is no array, or both are empty (the formula is
+# undefined there)
+ELEMENTS = "LIST_DISTINCT(CAST(JSON_EXTRACT(_N, '$[*]') AS VARCHAR[]))"
+ARRAYS = "JSON_VALID(_1) AND JSON_TYPE(_1) = 'ARRAY' AND JSON_VALID(_2) AND JSON_TYPE(_2) = 'ARRAY'"
+JACCARD = (
+    f"CASE WHEN {ARRAYS} THEN LEN(LIST_INTERSECT({ELEMENTS.replace('_N', '_1')}, "
+    f"{ELEMENTS.replace('_N', '_2')})) / NULLIF(LEN(LIST_DISTINCT(LIST_CONCAT("
+    f"{ELEMENTS.replace('_N', '_1')}, {ELEMENTS.replace('_N', '_2')}))), 0) END"
+)
+PG_ELEMENTS = "SELECT e FROM JSONB_ARRAY_ELEMENTS(CAST(_N AS JSONB)) AS t(e)"
+JACCARD_PG = (
+    "CASE WHEN _1 ~ '^\\s*\\[' AND _2 ~ '^\\s*\\[' THEN CAST((SELECT COUNT(*) FROM ("
+    f"{PG_ELEMENTS.replace('_N', '_1')} INTERSECT {PG_ELEMENTS.replace('_N', '_2')}) AS i) "
+    "AS DOUBLE PRECISION) / NULLIF((SELECT COUNT(*) FROM ("
+    f"{PG_ELEMENTS.replace('_N', '_1')} UNION {PG_ELEMENTS.replace('_N', '_2')}) AS u), 0) END"
+)
 TEMPLATES.update(
+    jaccard_index=Template(JACCARD, "ss", JACCARD_PG),
+    unicode_codepoints_from_string=Template(CODEPOINTS, "s", CODEPOINTS_PG),
     split=Template(
         "CAST(TO_JSON(STRING_SPLIT(_1, _2)) AS VARCHAR)",
         "ss",
@@ -312,20 +341,89 @@ def _ipv4_is_private(builder: QueryBuilder, args: Args, node: ir.Node) -> exp.Ex
 
 
 def _extract_all(builder: QueryBuilder, args: Args, node: ir.Node) -> exp.Expression:
-    """`extract_all(regex, text)`: a dynamic array of every match (of its one capture group,
-    if it has one); null when nothing matches. Several groups (arrays of arrays) are reported."""
+    """`extract_all(regex, [groups,] text)`: a dynamic array over every match: the text of its
+    one capture group (of the one group listed, or the whole match without groups), or an
+    array of the groups listed (all without a list) when there are several; null when nothing
+    matches."""
     regex = _constant(builder, node, 0)
-    groups = _group_count(regex) if isinstance(regex, str) and len(args) == 2 else None
-    if groups is None or groups > 1 or is_postgres(builder):
-        raise builder.backend.unsupported(
-            "extract_all() other than of a constant regex with at most one capture group", node
-        )
-    text = convert(builder, "s", args[1])
+    groups = _capture_groups(builder, node, regex) if isinstance(regex, str) else None
+    if groups is None:
+        what = "extract_all() other than of a constant regex and constant capture groups"
+        raise builder.backend.unsupported(what, node)
+    text = convert(builder, "s", args[-1])
+    if is_postgres(builder):
+        return _extract_all_postgres(builder, node, regex, groups, text)
     flags, body = split_leading_flags(regex)
     pattern = exp.Literal.string(regex_flags(flags, True) + body)
-    found = "REGEXP_EXTRACT_ALL(_1, _2, _3)"
-    template = f"CASE WHEN LEN({found}) > 0 THEN CAST(TO_JSON({found}) AS VARCHAR) END"
-    return fill(template, "duckdb", [text, pattern, exp.Literal.number(groups)])
+    found = [
+        fill("REGEXP_EXTRACT_ALL(_1, _2, _3)", "duckdb", [text, pattern, exp.Literal.number(g)])
+        for g in groups
+    ]
+    array = found[0]
+    if len(found) > 1:
+        each = ", ".join(f"_{n + 1}[i + 1]" for n in range(len(found)))
+        array = fill(f"LIST_TRANSFORM(RANGE(LEN(_1)), i -> [{each}])", "duckdb", found)
+    template = "CASE WHEN LEN(_1) > 0 THEN CAST(TO_JSON(_2) AS VARCHAR) END"
+    return fill(template, "duckdb", [found[0], array])
+
+
+def _capture_groups(builder: QueryBuilder, node: ir.Node, regex: str) -> list[int] | None:
+    """The group numbers `extract_all` reports (0, the whole match, for a regex without
+    groups); None when they are not constant or not the regex's."""
+    try:
+        compiled = re.compile(regex)
+    except re.error:
+        return None
+    if len(node.args) == 2:
+        return list(range(1, compiled.groups + 1)) or [0]
+    listed = node.args[1]
+    items = listed.args if isinstance(listed, ir.Call) and listed.name == "pack_array" else ()
+    if len(node.args) != 3 or not items or not all(isinstance(i, ir.Literal) for i in items):
+        return None
+    groups = [compiled.groupindex.get(i.value, i.value) for i in items]
+    valid = all(isinstance(g, int) and 1 <= g <= compiled.groups for g in groups)
+    return groups if valid else None
+
+
+def _extract_all_postgres(
+    builder: QueryBuilder, node: ir.Node, regex: str, groups: list[int], text: exp.Expression
+) -> exp.Expression:
+    """REGEXP_MATCHES' rows, where ARE's matches are RE2's (`same_matches`)."""
+    flags, body = split_leading_flags(regex)
+    if flags - {"s", "m"} or not same_matches(body):
+        what = (
+            "extract_all() of this regex: PostgreSQL's leftmost-longest matching may find "
+            "other matches than RE2's"
+        )
+        raise builder.backend.unsupported(what, node)
+    pattern = builder.dialect.regex(text, regex, True, frozenset()).expression
+    numbers = [max(g, 1) for g in groups]  # without groups, the whole match is REGEXP_MATCHES' 1
+    item = f"r.m[{numbers[0]}]"
+    if len(numbers) > 1:
+        item = "TO_JSONB(ARRAY[" + ", ".join(f"r.m[{g}]" for g in numbers) + "])"
+    template = (
+        f"(SELECT CAST(JSONB_AGG({item} ORDER BY r.n) AS TEXT) "
+        "FROM REGEXP_MATCHES(_1, _2, 'g') WITH ORDINALITY AS r(m, n))"
+    )
+    return fill(template, "postgres", [text, pattern])
+
+
+def _translate(builder: QueryBuilder, args: Args, node: ir.Node) -> exp.Expression:
+    """`translate(search, replacement, text)`: each character of `search` in `text` replaced by
+    the one at its position in `replacement`, or its last one where that is shorter (removed
+    where it is empty), as Microsoft's examples show; SQL's TRANSLATE removes instead, so the
+    replacement is padded."""
+    search, replacement = _constant(builder, node, 0), _constant(builder, node, 1)
+    if not isinstance(search, str) or not isinstance(replacement, str) or len(args) != 3:
+        raise builder.backend.unsupported("translate() without constant character lists", node)
+    if len(set(search)) != len(search):
+        raise builder.backend.unsupported("translate() of a character listed twice", node)
+    padded = replacement.ljust(len(search), replacement[-1:] or " ")[: len(search)]
+    if not replacement:
+        padded = ""
+    text = convert(builder, "s", args[2])
+    values = [text, exp.Literal.string(search), exp.Literal.string(padded)]
+    return fill("TRANSLATE(_1, _2, _3)", "duckdb", values)
 
 
 def _group_count(regex: str) -> int | None:
@@ -339,14 +437,51 @@ def _group_count(regex: str) -> int | None:
 def _replace_regex(builder: QueryBuilder, args: Args, node: ir.Node) -> exp.Expression:
     """`replace_regex(text, regex, rewrite)`: every match replaced; `\\1` names a group."""
     regex = _constant(builder, node, 1)
-    if is_postgres(builder):
-        raise builder.backend.unsupported("replace_regex() (RE2's rewrite of every match)", node)
     if len(args) != 3 or not isinstance(regex, str):
         raise builder.backend.unsupported("replace_regex() without a constant regex", node)
     text, rewrite = convert(builder, "s", args[0]), convert(builder, "s", args[2])
     flags, body = split_leading_flags(regex)
+    if is_postgres(builder):
+        return _replace_regex_postgres(builder, node, regex, text)
     pattern = exp.Literal.string(regex_flags(flags, True) + body)
     return fill("REGEXP_REPLACE(_1, _2, _3, 'g')", "duckdb", [text, pattern, rewrite])
+
+
+def _replace_regex_postgres(
+    builder: QueryBuilder, node: ir.Node, regex: str, text: exp.Expression
+) -> exp.Expression:
+    """REGEXP_REPLACE where ARE's matches are RE2's (`same_matches`), the rewrite's `\\0`
+    (the whole match) written `\\&`."""
+    flags, body = split_leading_flags(regex)
+    rewrite = _constant(builder, node, 2)
+    rewritten = _postgres_rewrite(rewrite) if isinstance(rewrite, str) else None
+    if flags - {"s", "m"} or not same_matches(body) or rewritten is None:
+        what = (
+            "replace_regex() of this regex or rewrite: PostgreSQL's leftmost-longest matching "
+            "may find other matches than RE2's"
+        )
+        raise builder.backend.unsupported(what, node)
+    pattern = builder.dialect.regex(text, regex, True, frozenset()).expression
+    template = "REGEXP_REPLACE(_1, _2, _3, 'g')"
+    return fill(template, "postgres", [text, pattern, exp.Literal.string(rewritten)])
+
+
+def _postgres_rewrite(rewrite: str) -> str | None:
+    """RE2's rewrite (`\\1`..`\\9` a group, `\\0` the match, `\\\\` a backslash) in
+    PostgreSQL's spelling; None for anything else after a backslash."""
+    out, pos = [], 0
+    while pos < len(rewrite):
+        char = rewrite[pos]
+        if char != "\\":
+            out.append(char)
+            pos += 1
+            continue
+        following = rewrite[pos + 1 : pos + 2]
+        if not (following.isdigit() or following == "\\"):
+            return None
+        out.append("\\&" if following == "0" else "\\" + following)
+        pos += 2
+    return "".join(out)
 
 
 def json_element(builder: QueryBuilder, value: exp.Expression, key: str | int) -> exp.Expression:
@@ -455,10 +590,13 @@ def _extract_json(builder: QueryBuilder, args: Args, node: ir.Node) -> exp.Expre
     path = _constant(builder, node, 0)
     if len(args) != 2 or not isinstance(path, str) or not JSON_PATH.fullmatch(path):
         raise builder.backend.unsupported("extract_json() of a path other than $.a[0].b", node)
-    if is_postgres(builder):
-        what = "extract_json() (text that is no JSON has no guard there)"
-        raise builder.backend.unsupported(what, node)
     text = convert(builder, "s", args[1])
+    if is_postgres(builder):  # PG_INPUT_IS_VALID: PostgreSQL 16 and later
+        template = (
+            "CASE WHEN PG_INPUT_IS_VALID(_1, 'jsonb') THEN JSONB_PATH_QUERY_FIRST("
+            "CAST(_1 AS JSONB), CAST(_2 AS JSONPATH), '{}', TRUE) #>> '{}' END"
+        )
+        return fill(template, "postgres", [text, exp.Literal.string(f"strict {path}")])
     template = "CASE WHEN JSON_VALID(_1) THEN JSON_EXTRACT_STRING(_1, _2) END"
     return fill(template, "duckdb", [text, exp.Literal.string(path)])
 
@@ -472,6 +610,7 @@ CODE: dict[str, Builder] = {
     "bin": _bin,
     "extract": _extract,
     "extract_all": _extract_all,
+    "translate": _translate,
     "replace_regex": _replace_regex,
     "datetime_diff": _datetime_diff,
     "concat": _concat,
@@ -486,6 +625,32 @@ CODE: dict[str, Builder] = {
 }
 
 
+# Functions (series ones above all) whose result Microsoft's documentation leaves open, and what
+# it leaves open.
+UNDEFINED = {
+    "series_decompose": "its seasonality detection and trend fitting",
+    "series_decompose_anomalies": "its seasonality detection, trend fitting and score",
+    "series_decompose_forecast": "its seasonality detection and trend fitting",
+    "series_fit_2lines": "which split points it tries and how it breaks ties",
+    "series_fit_2lines_dynamic": "which split points it tries and how it breaks ties",
+    "series_outliers": "its outlier score beyond Tukey's fences",
+    "series_periods_detect": "its period detection",
+    "series_periods_validate": "its period scoring",
+    "parse_url": (
+        "the parts of URLs other than its one example (whose Path, `this/is/a/path`, lacks the "
+        "leading `/` that queries written against the service read)"
+    ),
+    "parse_user_agent": "the browser, OS and device names it finds",
+}
+
+
+def left_open(builder: QueryBuilder, name: str, node: ir.Node) -> ir.RuleError:
+    """The diagnostic for a function whose result is not documented exactly."""
+    left = UNDEFINED[name]
+    detail = f"Microsoft's documentation does not define {left} exactly"
+    return builder.backend.unsupported(f"the function {name}()", node, detail)
+
+
 def build_function(
     builder: QueryBuilder, name: str, args: Args, node: ir.Node
 ) -> exp.Expression | None:
@@ -493,6 +658,8 @@ def build_function(
     if name in CODE:
         return CODE[name](builder, args, node)
     template = TEMPLATES.get(f"{name}/{len(args)}") or TEMPLATES.get(name)
+    if template is None and name in UNDEFINED:
+        raise left_open(builder, name, node)
     if template is None:
         return None
     if len(args) != len(template.kinds):

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 
 from sqlglot import exp
 
+from rulec.backends.sql_functions import UNDEFINED, left_open
 from rulec.backends.sql_stages import Rel
 from rulec.compiler import ir
 
@@ -132,3 +133,13 @@ def make_series(builder: QueryBuilder, rel: Rel, stage: ir.MakeSeries) -> Rel:
 
 def _is_span(node: ir.Expr) -> bool:
     return isinstance(node, ir.Literal) and isinstance(node.value, timedelta)
+
+
+def extend_several(builder: QueryBuilder, rel: Rel, stage: ir.ExtendSeveral) -> Rel:
+    """`extend (a, b, ...) = f(...)`: reported (no such function has a SQL form here), with
+    what Microsoft's documentation leaves open where it does."""
+    name = stage.expr.name if isinstance(stage.expr, ir.Call) else "a function"
+    if name in UNDEFINED:
+        raise left_open(builder, name, stage)
+    names = ", ".join(stage.names)
+    raise builder.backend.unsupported(f"extend ({names}) = {name}()", stage)

@@ -124,7 +124,7 @@ def _rename(builder: QueryBuilder, rel: Rel, stage: ir.Rename) -> Rel:
         unknown = [old for old in new_of if old not in rel.columns]
         if unknown:
             what = f"project-rename of '{unknown[0]}', which its input does not have"
-            raise builder.backend.unsupported(what, stage)
+            raise builder.backend.unsupported(what, stage, _schema_entry(builder, unknown))
         out = [
             exp.alias_(_col(c), new_of[c], quoted=True) if c in new_of else _col(c)
             for c in rel.columns
@@ -136,6 +136,20 @@ def _rename(builder: QueryBuilder, rel: Rel, stage: ir.Rename) -> Rel:
     return Rel(exp.select(star).from_(source), None)
 
 
+def _schema_entry(builder: QueryBuilder, missing: list[str]) -> str:
+    """The `--schema` entry giving the `missing` columns to the stored table the query reads
+    that lacks them (columns Microsoft does not document, such as AzureDiagnostics' per-resource
+    ones)."""
+    read = dict.fromkeys(t.name for t in ir.find_all(builder.query, ir.Table) if not t.wildcard)
+    lacking = [(t, c) for t in read if (c := builder.columns_of(t)) and missing[0] not in c]
+    if not lacking:
+        return "no schema gives it"
+    table, columns = lacking[0]
+    entry = f"`{table}: [{', '.join(dict.fromkeys((*columns, *missing)))}]`"
+    where = f"one of {', '.join(t for t, _ in lacking)}" if len(lacking) > 1 else table
+    return f"no schema gives {where} the column; add it in a --schema file: {entry}"
+
+
 def _mv_apply(builder: QueryBuilder, rel: Rel, stage: ir.MvApply) -> Rel:
     """`mv-apply x = arr on (where ... | extend ...)`: a sub-query of stages that read one row at
     a time is mv-expand followed by them (mv-apply generalises mv-expand). The output holds the
@@ -145,11 +159,18 @@ def _mv_apply(builder: QueryBuilder, rel: Rel, stage: ir.MvApply) -> Rel:
         raise builder.backend.unsupported("mv-apply with_itemindex", stage)
     expanded = [a.name for a in stage.columns]
     added: list[str] = []
-    for inner in stage.apply.stages:
-        if not isinstance(inner, ir.Filter | ir.Extend):
+    inners = stage.apply.stages
+    projected = inners[-1] if inners and isinstance(inners[-1], ir.Project) else None
+    if projected is not None:
+        inners = inners[:-1]
+        if rel.columns is None or any(c.name in rel.columns for c in projected.columns):
+            what = "mv-apply of a sub-query ending in project without the input's columns known"
+            raise builder.backend.unsupported(what, projected)
+    for inner in inners:
+        if not isinstance(inner, ir.Filter | ir.Extend | ir.MvApply):
             what = f"mv-apply of a sub-query with the {type(inner).__name__} stage"
             raise builder.backend.unsupported(what, inner)
-        for assignment in inner.assignments if isinstance(inner, ir.Extend) else ():
+        for assignment in _row_wise_columns(inner):
             outer = rel.columns is not None and assignment.name in rel.columns
             if outer and assignment.name not in expanded:
                 what = "mv-apply of a sub-query that sets a column of its input"
@@ -158,14 +179,32 @@ def _mv_apply(builder: QueryBuilder, rel: Rel, stage: ir.MvApply) -> Rel:
                 added.append(assignment.name)
     rel = Rel(*mv_expand(builder, rel.select, rel.columns, ir.MvExpand(stage.columns, stage.limit)))
     builder.order = None  # each row's values are a table of their own: no sort reaches them
-    for inner in stage.apply.stages:
+    outer = rel.columns
+    for inner in inners:
         rel = builder.tracked_stage(rel, inner)
     if rel.columns is None:
         return rel
     kept = [c for c in rel.columns if c not in expanded and c not in added]
+    if projected is not None:  # the sub-query's rows are its projection: the input's others
+        kept = [c for c in outer or () if c not in expanded]
+        out = [_col(c) for c in kept]
+        out += [exp.alias_(builder.scalar(c.expr), c.name, quoted=True) for c in projected.columns]
+        names = (*kept, *[c.name for c in projected.columns])
+        return Rel(exp.select(*out).from_(builder.scope(rel.select)), names)
     ordered = (*kept, *expanded, *added)
     select = exp.select(*[_col(c) for c in ordered]).from_(builder.scope(rel.select))
     return Rel(select, ordered)
+
+
+def _row_wise_columns(stage: ir.Stage) -> list[ir.Assign]:
+    """The columns a row-wise stage of an mv-apply sub-query sets: an extend's, or a nested
+    mv-apply's expanded and computed ones (itself row-wise: mv-expand and row-wise stages)."""
+    if isinstance(stage, ir.Extend):
+        return list(stage.assignments)
+    if isinstance(stage, ir.MvApply):
+        inner = [a for s in stage.apply.stages for a in _row_wise_columns(s)]
+        return [*stage.columns, *inner]
+    return []
 
 
 def _suffixed(left: tuple[str, ...], right: tuple[str, ...]) -> list[str]:
@@ -240,9 +279,9 @@ def _join(builder: QueryBuilder, rel: Rel, stage: ir.Join) -> Rel:
 
 
 def _union(builder: QueryBuilder, rel: Rel, stage: ir.Union) -> Rel:
-    if stage.source_column is not None:
-        raise builder.backend.unsupported("union withsource=", stage)
     parts = [rel, *(builder.relation(p) for p in stage.pipelines)]
+    if stage.source_column is not None:
+        parts = _tagged(builder, stage, parts)
     if all(p.columns is not None for p in parts):
         names: dict[str, None] = {}
         for part in parts:
@@ -266,6 +305,42 @@ def _union(builder: QueryBuilder, rel: Rel, stage: ir.Union) -> Rel:
     for part in parts[1:]:
         combined = exp.Union(this=combined, expression=part.select, distinct=False, by_name=True)
     return Rel(builder.wrap(combined), None)
+
+
+def _tagged(builder: QueryBuilder, stage: ir.Union, parts: list[Rel]) -> list[Rel]:
+    """`union withsource=c A, B`: each part's rows with its table's name in `c`, the first
+    column; each part must be a table as stored (the name of anything else is not documented)."""
+    column = stage.source_column
+    names = [_bare_table(builder, parts[0].select)]
+    names += [_stored_table(p) for p in stage.pipelines]
+    if None in names or any(p.columns is not None and column in p.columns for p in parts):
+        what = "union withsource= of anything but tables that do not have the column"
+        raise builder.backend.unsupported(what, stage)
+    tagged = []
+    for name, part in zip(names, parts, strict=True):
+        label = exp.alias_(exp.Literal.string(name), column, quoted=True)
+        select = exp.select(label, exp.Star()).from_(builder.scope(part.select))
+        tagged.append(Rel(select, None if part.columns is None else (column, *part.columns)))
+    return tagged
+
+
+def _bare_table(builder: QueryBuilder, select: exp.Select) -> str | None:
+    """The name of the stored table `select` reads as it is (`SELECT * FROM t`), else None."""
+    source = select.args.get("from_")
+    table = source.this if source is not None else None
+    plain = set(select.args) - {"from_", "expressions"}
+    if any(select.args.get(k) for k in plain) or not isinstance(table, exp.Table):
+        return None
+    if [type(e) for e in select.expressions] != [exp.Star] or table.args.get("db"):
+        return None
+    return None if table.name in builder.let_columns else table.name
+
+
+def _stored_table(pipeline: ir.Pipeline) -> str | None:
+    source = pipeline.source
+    if pipeline.stages or not isinstance(source, ir.Table) or source.wildcard or source.scope:
+        return None
+    return source.name
 
 
 def _invoke(builder: QueryBuilder, rel: Rel, stage: ir.Invoke) -> Rel:

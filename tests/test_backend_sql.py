@@ -56,12 +56,12 @@ CASES = [
     (
         M(F("CommandLine"), K.REGEX, ("^a.*b$",), True, flags=frozenset({"s"})),
         "REGEXP_MATCHES(\"CommandLine\", '(?s)^a.*b$')",
-        "\"CommandLine\" ~ '(?s)^a.*b$'",
+        "\"CommandLine\" ~ '^a.*b$'",
     ),
     (
         M(F("CommandLine"), K.REGEX, ("(?i)^a.b",), True),
         "REGEXP_MATCHES(\"CommandLine\", '(?i)^a.b')",
-        "\"CommandLine\" ~ '(?pi)^a.b'",
+        "\"CommandLine\" ~ '(?i)^a[^\\n]b'",
     ),
     (M(F("EventID"), K.EQ, (4688,), False), "\"EventID\" = '4688'", None),
     (
@@ -85,7 +85,8 @@ CASES = [
     (
         M(F("CommandLine"), K.HAS, ("whoami",), False),
         "REGEXP_MATCHES(\"CommandLine\", '(?i)(^|[^A-Za-z0-9])whoami($|[^A-Za-z0-9])')",
-        "\"CommandLine\" ~ '(?pi)(^|[^A-Za-z0-9])whoami($|[^A-Za-z0-9])'",
+        '"CommandLine" ~ \'(?i)(^|[^0-9A-Za-z\\u017f\\u212a])whoami'
+        "($|[^0-9A-Za-z\\u017f\\u212a])'",
     ),
     (
         M(F("P"), K.LT, (100,), True, transforms=(ir.Transform("coalesce", (ir.Literal(0),)),)),

@@ -342,7 +342,7 @@ def test_written_back_by_the_kql_target(text, written):
         ("T\n| make-series count() on Timestamp step 1h", "make-series without both"),
         ("T\n| evaluate bag_unpack(J)", "bag_unpack() (its output columns may depend on the data)"),
         ("T\n| mv-apply x = J on (take 1)", "mv-apply of a sub-query with the Limit stage"),
-        ("T\n| extend (a, b) = series_fit_line(J)", "ExtendSeveral"),
+        ("T\n| extend (a, b) = series_fit_line(J)", "extend (a, b) = series_fit_line()"),
     ],
 )
 def test_sql_reports_what_it_has_no_form_for(text, why):

@@ -5,7 +5,8 @@ Oracle: Kusto.Language (tests/kql_oracle/columns.js, the npm package the parser 
 each query's result columns over a declared table; rulec's result on DuckDB and on PostgreSQL
 must have those columns, in that order. Values: arg_max's documentation (the row where the
 expression is largest, per group); mv-apply's (it generalises mv-expand: a sub-query of row-wise
-stages gives the rows mv-expand followed by those stages gives).
+stages gives the rows mv-expand followed by those stages gives; one ending in project keeps the
+input's other columns and the projected ones).
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ ORACLE = Path(__file__).resolve().parent / "kql_oracle"
 PACKAGE = ORACLE / "node_modules" / "@kusto" / "language-service-next"
 TYPES = {"Timestamp": "datetime", "DeviceId": "string", "A": "long", "B": "string", "J": "dynamic"}
 ROWS = (
-    ("2024-01-01T10:05:00Z", "d1", 1, "x", '[{"n": "a", "v": 1}, {"n": "b", "v": 2}]'),
+    ("2024-01-01T10:05:00Z", "d1", 1, "x", '[{"n": "a", "v": 1}, {"n": "b", "v": 2, "w": [5, 6]}]'),
     ("2024-01-01T10:40:00Z", "d1", 2, "y", '[{"n": "b", "v": 3}]'),
     ("2024-01-01T11:10:00Z", "d2", 3, "z", "[]"),
 )
@@ -48,12 +49,16 @@ QUERIES = [
     'T | mv-apply J on (where J.n == "b" | extend V = toint(J.v))',
     'T | mv-apply p = J on (where p.n == "b" | extend V = toint(p.v), W = A)',
     "T | mv-apply p = J limit 1 on (extend V = toint(p.v))",
+    'T | mv-apply p = J on (where p.n == "b" | project V = toint(p.v))',
+    "T | mv-apply p = J on (extend N = p.n | mv-apply q = p.w on (extend V = toint(q)))",
 ]
 # mv-apply queries, and the mv-expand query mv-apply's documentation makes each equal to
 EXPANDED = {
-    QUERIES[-3]: 'T | mv-expand J | where J.n == "b" | extend V = toint(J.v)',
-    QUERIES[-2]: 'T | mv-expand p = J | where p.n == "b" | extend V = toint(p.v), W = A',
-    QUERIES[-1]: "T | mv-expand p = J limit 1 | extend V = toint(p.v)",
+    QUERIES[-1]: "T | mv-expand p = J | extend N = p.n | mv-expand q = p.w | extend V = toint(q)",
+    QUERIES[-5]: 'T | mv-expand J | where J.n == "b" | extend V = toint(J.v)',
+    QUERIES[-4]: 'T | mv-expand p = J | where p.n == "b" | extend V = toint(p.v), W = A',
+    QUERIES[-3]: "T | mv-expand p = J limit 1 | extend V = toint(p.v)",
+    QUERIES[-2]: 'T | mv-expand p = J | where p.n == "b" | extend V = toint(p.v) | project-away p',
 }
 
 

@@ -32,6 +32,7 @@ def dt(text: str) -> ir.Literal:
 
 
 IS_A = M(F("x"), K.EQ, ("a",), True)
+GUID = "82b8be2d-dfa7-4bd1-8f63-24ad26d31449"
 
 # (IR expression, the input field x, the value KQL returns)
 SCALARS = [
@@ -95,13 +96,58 @@ SCALARS = [
     (call("base64_decode_tostring", F("x")), "U3RyaW5n0KHR0tGA0L7Rh9C60LA=", None),
     (call("base64_decode_tostring", F("x")), "7aCA", None),  # a UTF-16 surrogate
     (call("base64_decode_tostring", F("x")), "8J+YgMOp", "\U0001f600\u00e9"),
+    # translate and unicode_codepoints_from_string: the examples of Microsoft's pages
+    (call("translate", L("abc"), L("x"), F("x")), "abc", "xxx"),
+    (call("translate", L("abc"), L(""), F("x")), "ab", ""),
+    (call("translate", L("krasp"), L("otsku"), F("x")), "spark", "kusto"),
+    (call("unicode_codepoints_from_string", F("x")), "⒦⒰⒮⒯⒪", [9382, 9392, 9390, 9391, 9386]),
+    (call("unicode_codepoints_from_string", F("x")), "קוסטו - Kusto",
+     [1511, 1493, 1505, 1496, 1493, 32, 45, 32, 75, 117, 115, 116, 111]),
+    (call("unicode_codepoints_from_string", F("x")), "", []),
+    # replace_regex: Microsoft's example (Number is 1 -> Number was: 1), \0 the whole match
+    (call("replace_regex", F("x"), L(r"is (\d+)"), L(r"was: \1")), "Number is 1",
+     "Number was: 1"),
+    (call("replace_regex", F("x"), L(r"[a-f0-9]{4}-[a-f0-9]{2}"), L(r"<\0>")), "id ab12-cd",
+     "id <ab12-cd>"),
+    # jaccard_index: Microsoft's example; duplicates ignored, as its page says
+    (call("jaccard_index", L("[1,2,3]"), F("x")), "[1,2,3,4]", 0.75),
+    (call("jaccard_index", L("[1,1,2]"), F("x")), "[2,3,3]", 1 / 3),
+    (call("jaccard_index", L("[1]"), F("x")), "[]", 0.0),
+    (call("jaccard_index", L("[1]"), F("x")), "no array", None),
+    # extract_json: Microsoft's example; null where the text is no JSON or lacks the element
+    (call("extract_json", L("$.name"), F("x")), '{"name": "John", "age": 30, "city": "New York"}',
+     "John"),
+    (call("extract_json", L("$.a[1]"), F("x")), '{"a": [1, {"b": 2}]}', {"b": 2}),
+    (call("extract_json", L("$.a[1]"), F("x")), '{"a": [1]}', None),
+    (call("extract_json", L("$.name"), F("x")), "{name: John}", None),
+    # extract_all, from Microsoft's page (examples and their outputs); on PostgreSQL where
+    # ARE's matches are RE2's
+    (call("extract_all", L(r"(\d+)"), F("x")), "a set of numbers: 123, 567 and 789",
+     ["123", "567", "789"]),
+    (call("extract_all", L(r"([\da-f]{2})"), F("x")), GUID,
+     ["82", "b8", "be", "2d", "df", "a7", "4b", "d1", "8f", "63", "24", "ad", "26", "d3", "14",
+      "49"]),
+    (call("extract_all", L(r"(([\d]{1,3}\.){3}[\d]{1,3})"), call("pack_array", L(1)), F("x")),
+     "from 10.1.2.3 to 1234.5.6.7", ["10.1.2.3", "234.5.6.7"]),
+    (call("extract_all", L(r"(\d)([a-z]+)"), F("x")), "1ab 2c", [["1", "ab"], ["2", "c"]]),
+    (call("extract_all", L(r"\b([a-z0-9 _-]+\.exe)"), F("x")), "C:\\p\\a b.exe;x.exe",
+     ["a b.exe", "x.exe"]),
 ]  # fmt: skip
-# functions that need RE2 (reported on PostgreSQL)
+# functions that need RE2 (reported on PostgreSQL); extract_all from Microsoft's page
 RE2_SCALARS = [
     (call("extract_all", L("Se(.*?)Privilege"), F("x")), "SeDebugPrivilege SeTcbPrivilege",
      ["Debug", "Tcb"]),
     (call("extract_all", L("[0-9]+"), F("x")), "a1b22", ["1", "22"]),
     (call("extract_all", L("[0-9]+"), F("x")), "none", None),
+    (call("extract_all", L(r"(\w)(\w+)(\w)"), F("x")), GUID,
+     [["8", "2b8be2", "d"], ["d", "fa", "7"], ["4", "bd", "1"], ["8", "f6", "3"],
+      ["2", "4ad26d3144", "9"]]),
+    (call("extract_all", L(r"(\w)(\w+)(\w)"), call("pack_array", L(1), L(3)), F("x")), GUID,
+     [["8", "d"], ["d", "7"], ["4", "1"], ["8", "3"], ["2", "9"]]),
+    (call("extract_all", L(r"(?P<first>\w)(?P<middle>\w+)(?P<last>\w)"),
+          call("pack_array", L("first"), L(2), L("last")), F("x")), GUID,
+     [["8", "2b8be2", "d"], ["d", "fa", "7"], ["4", "bd", "1"], ["8", "f6", "3"],
+      ["2", "4ad26d3144", "9"]]),
     (call("replace_regex", F("x"), L("Se(\\w+?)Privilege"), L("<\\1>")), "SeAPrivilege SeB",
      "<A> SeB"),
 ]  # fmt: skip
@@ -203,9 +249,18 @@ def test_percentile_is_the_nearest_rank_value():
         (call("countof", F("x"), L("abab")), "postgres", "overlapping itself"),
         (call("countof", F("x"), F("y")), "duckdb", "not a constant"),
         (call("trim", F("y"), F("x")), "duckdb", "constant regex"),
-        (call("extract_all", L("(a)(b)"), F("x")), "duckdb", "one capture group"),
-        (call("extract_all", L("(a)"), F("x")), "postgres", "extract_all"),
+        (
+            call("extract_all", L("(a)"), call("pack_array", L(2)), F("x")),
+            "duckdb",
+            "constant capture groups",
+        ),
+        (call("extract_all", L("(a)"), F("y"), F("x")), "duckdb", "constant capture groups"),
+        (call("extract_all", L("a(.*?)b"), F("x")), "postgres", "leftmost-longest"),
+        (call("extract_all", L("(a|ab)(c|bcd)"), F("x")), "postgres", "leftmost-longest"),
         (call("replace_regex", F("x"), F("y"), L("")), "duckdb", "constant regex"),
+        (call("series_decompose_anomalies", F("x")), "postgres", "seasonality detection"),
+        (call("parse_url", F("x")), "duckdb", "leading `/`"),
+        (call("replace_regex", F("x"), L("a(.*?)b"), L("")), "postgres", "leftmost-longest"),
     ],
 )
 def test_what_sql_cannot_compute_exactly_is_a_diagnostic(expr, target, why):
@@ -214,3 +269,16 @@ def test_what_sql_cannot_compute_exactly_is_a_diagnostic(expr, target, why):
         SqlBackend(target, Options(schema={"T": ("x", "y")})).emit(query)
     assert why in caught.value.diagnostic.message
     assert caught.value.diagnostic.target == target
+
+
+def test_a_series_function_of_several_columns_is_reported_at_its_call():
+    """`extend (a, b) = series_fit_2lines(x)`: Microsoft's page does not say which splits it
+    tries, so rulec does not guess them."""
+    fit = call("series_fit_2lines", F("x"))
+    stage = ir.ExtendSeveral(("rsquare", "split"), fit, span=ir.Span("t.kql", 3, 7))
+    query = ir.Query(ir.Pipeline(ir.Table("T"), (stage,)))
+    with pytest.raises(ir.RuleError) as caught:
+        SqlBackend("duckdb", Options(schema={"T": ("x",)})).emit(query)
+    assert "series_fit_2lines()" in caught.value.diagnostic.message
+    assert "split points" in caught.value.diagnostic.message
+    assert caught.value.diagnostic.span.line == 3

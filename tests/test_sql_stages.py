@@ -134,6 +134,14 @@ CASES = [
         [{"k": "b", "v": "3", "w": None}, {"k": "c", "v": None, "w": "y"}],
     ),
     (
+        "union withsource=T: each row's table in T (the union operator's documented option)",
+        pipeline(
+            ir.Union((ir.Pipeline(ir.Table("R")),), source_column="T"),
+            ir.Filter(ir.Match(F("k"), ir.MatchKind.EQ, ("b", "c"), True)),
+        ),
+        [{"T": "L", "k": "b", "v": "3", "w": None}, {"T": "R", "k": "c", "v": None, "w": "y"}],
+    ),
+    (
         "invoke: the named table left-joined on the key field",
         pipeline(
             ir.Filter(ir.Match(F("v"), ir.MatchKind.LE, (3,), True)), ir.Invoke("R", (F("k"),))
@@ -302,3 +310,34 @@ def test_in_table_duckdb(kind, case_sensitive, expected):
 @pytest.mark.parametrize(("kind", "case_sensitive", "expected"), IN_TABLE)
 def test_in_table_postgres(kind, case_sensitive, expected, postgres_engine):
     assert run_lines(lines_matching(kind, case_sensitive), postgres_engine) == sorted(expected)
+
+
+def test_union_withsource_of_a_computed_table_is_reported():
+    """Which name withsource= gives rows that no stored table holds as they are is not
+    documented."""
+    filtered = ir.Pipeline(
+        ir.Table("R"), (ir.Filter(ir.Match(F("k"), ir.MatchKind.EQ, ("c",), True)),)
+    )
+    query = pipeline(ir.Union((filtered,), source_column="T"))
+    with pytest.raises(ir.RuleError, match="withsource"):
+        SqlBackend("duckdb").emit(query)
+
+
+def test_renaming_an_undocumented_column_gives_the_schema_entry_that_makes_it_convert():
+    """AzureDiagnostics keeps each resource's own columns (`addedAccessPolicy_ObjectId_g`),
+    which Microsoft's table reference does not list: the diagnostic's entry, given with
+    --schema, is what the conversion needs."""
+    import yaml
+
+    query = ir.Query(
+        ir.Pipeline(
+            ir.Table("AzureDiagnostics"), (ir.Rename((("Added", "addedAccessPolicy_ObjectId_g"),)),)
+        )
+    )
+    with pytest.raises(ir.RuleError) as caught:
+        SqlBackend("postgres").emit(query)
+    entry = caught.value.diagnostic.message.split("--schema file: `")[1].rstrip("`")
+    schema = {k: tuple(v) for k, v in yaml.safe_load(entry).items()}
+    assert schema["AzureDiagnostics"][-1] == "addedAccessPolicy_ObjectId_g"
+    text = SqlBackend("postgres", Options(schema=schema)).emit(query).text
+    assert '"addedAccessPolicy_ObjectId_g" AS "Added"' in text
