@@ -5,7 +5,9 @@ Oracle: Kusto.Language (tests/kql_oracle/columns.js, the npm package the parser 
 each query's result columns over a declared table; rulec's result on DuckDB and on PostgreSQL
 must have those columns, in that order. Values: arg_max's documentation (the row where the
 expression is largest, per group); mv-apply's (it generalises mv-expand: a sub-query of row-wise
-stages gives the rows mv-expand followed by those stages gives).
+stages gives the rows mv-expand followed by those stages gives); a built-in function's named
+argument is passed by position (the semantic analysis types `substring(start=1, source=a)` by
+position too).
 """
 
 from __future__ import annotations
@@ -44,6 +46,8 @@ QUERIES = [
     "T | summarize arg_max(Timestamp, *) by DeviceId = B",
     "T | summarize count() by bin(Timestamp, 1h), Timestamp",
     "T | summarize count() by A, A1 = B, bin(A, 1)",
+    "T | summarize toint(n = countif(A > 1)) by B",
+    "T | extend tostring(s = A), X = toint(value = B)",
     "T | summarize arg_max(A, *), arg_min(A, *), x = arg_max(B, *)",
     'T | mv-apply J on (where J.n == "b" | extend V = toint(J.v))',
     'T | mv-apply p = J on (where p.n == "b" | extend V = toint(p.v), W = A)',
@@ -99,3 +103,8 @@ def test_arg_max_by_a_binned_key_keeps_the_latest_row_of_each_bin():
     rows = run("T | summarize arg_max(Timestamp, *) by bin(Timestamp, 1h)", DuckDBEngine())
     latest = sorted((row["Timestamp1"], row["DeviceId"], row["A"], row["B"]) for row in rows)
     assert latest == [(t, d, str(a), b) for t, d, a, b, _ in ROWS[1:]]
+
+
+def test_a_named_argument_of_a_built_in_is_its_value_by_position():
+    rows = run("T | summarize toint(n = countif(A > 1)) by B", DuckDBEngine())
+    assert sorted((row["B"], row["n"]) for row in rows) == [("x", 0), ("y", 1), ("z", 1)]

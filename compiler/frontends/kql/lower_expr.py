@@ -202,6 +202,7 @@ class ExprLowering:
         inlined = self.user_function_call(node)
         if inlined is not None:
             return inlined
+        node = dataclasses.replace(node, args=tuple(map(positional, node.args)))
         name, reordered = deprecated.current(node.name.lower(), node.args)
         node = dataclasses.replace(node, args=reordered)
         if name == "not" and len(node.args) == 1:
@@ -326,6 +327,12 @@ class ExprLowering:
                         ir.Transform("coalesce", (self.expr(default),)),
                     )
         return self.expr(node), ()
+
+
+def positional(arg: s.Expr) -> s.Expr:
+    """A built-in function's argument by position: `f(name = x)` passes `x`, as Kusto does
+    (the name only names the result column, see `ColumnLowering.column_of`)."""
+    return arg.expr if isinstance(arg, s.NamedExpr) and len(arg.names) == 1 else arg
 
 
 def is_field(node: s.Expr) -> bool:
