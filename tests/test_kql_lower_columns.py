@@ -68,3 +68,21 @@ def test_externaldata_has_the_columns_it_declares() -> None:
     declared = ir.Project((ir.Assign("IP", F("IP")), ir.Assign("ioc", F("ioc"))))
     assert query.pipeline.source == ir.Table("Feed")
     assert query.pipeline.stages[0] == declared
+
+
+@pytest.mark.parametrize(
+    "let",
+    [
+        "let Feed = (externaldata(IP: string, ioc: string)[h@'https://x/f.csv']"
+        " with (format='csv') | where ioc == 'c2');",
+        "let Feed = externaldata(IP: string, ioc: string)[@'https://x/f.csv'] | where ioc == 'c2';",
+        "let Feed = () { externaldata(IP: string, ioc: string)[@'https://x/f.csv']"
+        " | where ioc == 'c2' };",
+    ],
+)
+def test_externaldata_followed_by_operators_is_its_table_then_those_stages(let: str) -> None:
+    query = lower(let + "\nFeed | project IP")
+    declared = ir.Project((ir.Assign("IP", F("IP")), ir.Assign("ioc", F("ioc"))))
+    where = ir.Filter(ir.Match(F("ioc"), ir.MatchKind.EQ, ("c2",), True))
+    assert query.pipeline.source == ir.Table("Feed")
+    assert query.pipeline.stages == (declared, where, ir.Project((ir.Assign("IP", F("IP")),)))

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from rulec.compiler import ir
 
 from . import syntax as s
@@ -85,8 +87,11 @@ class Lowering(FunctionLowering):
             return self.call_pipeline(
                 node if isinstance(node, s.Call) else s.Call(name, pos=node.pos)
             )
-        if is_external(bound.value):
-            return self.external_table(node, name, bound.value)
+        value = bound.value
+        if isinstance(value, s.FunctionBody):
+            value = value.result
+        if is_external(value):
+            return self.external_table(node, name, value)  # type: ignore[arg-type]
         if name not in self.lets:
             self.guard(node, name)
             value = bound.value
@@ -101,8 +106,8 @@ class Lowering(FunctionLowering):
         return ir.Pipeline(ir.PipelineRef(name, span=self.span(node)), span=self.span(node))
 
     def external_table(self, node: s.Name | s.Call, name: str, value: s.Pipe) -> ir.Pipeline:
-        """`let T = externaldata(...)[urls]`: the table `T`, supplied with the data, with the
-        columns the query declares for it."""
+        """`let T = externaldata(...)[urls] | ...`: the table `T`, supplied with the data, with
+        the columns the query declares for it, then the operators that follow."""
         if name not in self.lets and name not in self.in_progress:
             self.in_progress.add(name)
             self.note(value, f"externaldata is read as the table '{name}' supplied with the data")
@@ -112,7 +117,8 @@ class Lowering(FunctionLowering):
             ir.Assign(p.name, ir.FieldRef(p.name, span=span), span=span) for p in declared
         )
         stages = (ir.Project(columns, span=span),) if columns else ()
-        return ir.Pipeline(ir.Table(name, span=span), stages, span=span)
+        table = ir.Pipeline(ir.Table(name, span=span), stages, span=span)
+        return self.continue_pipe(table, value.operators[1:])
 
     def function_result(self, value: s.Expr | None, name: str) -> s.Expr:
         assert isinstance(value, s.FunctionBody) and value.result is not None
@@ -137,6 +143,10 @@ class Lowering(FunctionLowering):
             base = self.source_operator(operators.pop(0))
         else:
             base = self.pipeline(node.source)
+        return self.continue_pipe(base, operators)
+
+    def continue_pipe(self, base: ir.Pipeline, operators: Sequence[s.Operator]) -> ir.Pipeline:
+        """`base` followed by the stages of `operators`."""
         stages = list(base.stages)
         outer, self.computed = self.computed, self.computed_by(base)
         try:
@@ -237,11 +247,10 @@ def computed_columns(stages: tuple[ir.Stage, ...] | list[ir.Stage]) -> frozenset
 
 
 def is_external(value: s.Expr | None) -> bool:
-    """A let bound to `externaldata(...)[...]` alone."""
+    """A let bound to a pipe that starts with `externaldata(...)[...]`."""
     return (
         isinstance(value, s.Pipe)
         and value.source is None
-        and len(value.operators) == 1
         and value.operators[0].name == "externaldata"
     )
 
