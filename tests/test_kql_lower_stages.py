@@ -165,6 +165,20 @@ RESHAPE = [
             ),
         ),
     ),
+    # `where * has "x"` is `search "x"` (the search operator's documentation): any column
+    (
+        'T | where * has "evil" or * contains "vil"',
+        (
+            ir.Filter(
+                ir.Or(
+                    (
+                        M(ir.RawText(), K.HAS, ("evil",), False),
+                        M(ir.RawText(), K.CONTAINS, ("vil",), False),
+                    )
+                )
+            ),
+        ),
+    ),
 ]
 
 

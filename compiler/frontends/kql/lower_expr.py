@@ -152,7 +152,9 @@ class ExprLowering:
 
     def name(self, node: s.Name) -> ir.Expr:
         span = self.span(node)
-        if node.name == "*" or node.wildcard:
+        if node.name == "*" and not node.wildcard:  # `where * has "x"`: any column, as search
+            return ir.RawText(span=span)
+        if node.wildcard:
             raise self.unsupported(node, f"the column wildcard '{node.name}'")
         ref = self.scalar_ref(node)
         if ref is not None:
