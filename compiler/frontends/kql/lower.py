@@ -149,13 +149,14 @@ class Lowering(FunctionLowering):
         """`base` followed by the stages of `operators`."""
         stages = list(base.stages)
         outer, self.computed = self.computed, self.computed_by(base)
+        outer_values, self.row_values = self.row_values, None  # an enclosing where's rows
         try:
             for op in operators:
                 lowered = self.stages(op)
                 stages.extend(lowered)
                 self.computed = self.computed | computed_columns(lowered)
         finally:
-            self.computed = outer
+            self.computed, self.row_values = outer, outer_values
         return ir.Pipeline(base.source, tuple(stages), span=base.span)
 
     def computed_by(self, pipeline: ir.Pipeline) -> frozenset[str]:

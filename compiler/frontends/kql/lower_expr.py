@@ -38,6 +38,7 @@ FUNCTION_NAMES = {
 # match kinds whose value may be another column of the row
 COLUMN_VALUED = frozenset({ir.MatchKind.EQ, ir.MatchKind.CONTAINS, ir.MatchKind.STARTSWITH})
 COLUMN_VALUED |= {ir.MatchKind.ENDSWITH, ir.MatchKind.HAS}
+ROW_VALUE = "_rulec_rhs"  # a computed right-hand side, a column only inside its `where`
 TRANSFORM_FUNCTIONS = {"tolower": "lower", "toupper": "upper", "tostring": "tostring"}
 # typeof(T) -> the function converting to T
 CONVERSIONS = {"string": "tostring", "long": "tolong", "int": "toint", "real": "todouble"}
@@ -53,6 +54,8 @@ class ExprLowering:
 
     path: str
     computed: frozenset[str] = frozenset()  # columns the pipeline so far computed
+    # in a `where`: right-hand sides computed per row before it (see `match`), else None
+    row_values: list[ir.Assign] | None = None
 
     def span(self, node: s.SyntaxNode) -> ir.Span:
         return ir.Span(self.path, node.pos.line, node.pos.column)
@@ -306,15 +309,27 @@ class ExprLowering:
     ) -> ir.Expr:
         """`left` matches the constant (or column) `right`, unwrapping tolower/coalesce."""
         value = self.constant(right)
-        if value is None and isinstance(right, s.Name | s.Member) and kind in COLUMN_VALUED:
-            value_ref = self.expr(right)
-            if isinstance(value_ref, ir.FieldRef):
-                field = self.expr(left)
-                return ir.Match(field, kind, (value_ref,), case_sensitive, span=self.span(node))
+        value_ref = self.column_value(right) if value is None and kind in COLUMN_VALUED else None
+        if value_ref is not None:
+            field = self.expr(left)
+            return ir.Match(field, kind, (value_ref,), case_sensitive, span=self.span(node))
         if value is None:
             raise self.unsupported(right, f"a non-constant right-hand side of {kind.value}")
         field, transforms = self.subject(left)
         return kql_match(field, kind, (value,), case_sensitive, transforms, self.span(node))
+
+    def column_value(self, right: s.Expr) -> ir.FieldRef | None:
+        """A right-hand side that is a column, or in a `where` an expression of the row
+        (computed into a column before it, see `stage_where`); else None."""
+        if isinstance(right, s.Name | s.Member):
+            value_ref = self.expr(right)
+            if isinstance(value_ref, ir.FieldRef):
+                return value_ref
+        if self.row_values is None:
+            return None
+        name = f"{ROW_VALUE}{len(self.row_values) + 1}"
+        self.row_values.append(ir.Assign(name, self.expr(right), span=self.span(right)))
+        return ir.FieldRef(name, span=self.span(right))
 
     def subject(self, node: s.Expr) -> tuple[ir.Expr, tuple[ir.Transform, ...]]:
         """The matched field and the transforms wrapped around it."""

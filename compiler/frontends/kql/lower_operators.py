@@ -39,8 +39,19 @@ class OperatorLowering(SummarizeLowering, ExpandLowering, SourceLowering):
         result = method(op, span)
         return result if isinstance(result, tuple) else (result,)
 
-    def stage_where(self, op: s.Operator, span: ir.Span) -> ir.Stage:
-        return ir.Filter(self.expr(op.args[0]), span=span)
+    def stage_where(self, op: s.Operator, span: ir.Span) -> tuple[ir.Stage, ...]:
+        """`where p`; a right-hand side of `has`, `contains`, ... that is an expression of the
+        row is computed into a column first, and dropped after."""
+        outer, self.row_values = self.row_values, []
+        try:
+            predicate = ir.Filter(self.expr(op.args[0]), span=span)
+            computed = tuple(self.row_values)
+        finally:
+            self.row_values = outer
+        if not computed:
+            return (predicate,)
+        away = ir.ProjectAway(tuple(a.name for a in computed), span=span)
+        return ir.Extend(computed, span=span), predicate, away
 
     stage_filter = stage_where
 
