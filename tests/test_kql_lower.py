@@ -276,11 +276,10 @@ UNSUPPORTED = [
         17,
     ),
     (
-        "T | evaluate ipv4_lookup(G, A, B)",
-        "cannot lower a named or tabular argument of the plugin ipv4_lookup() (line 1) into the"
-        " IR yet",
+        "let G = U; T | evaluate pivot(G)",
+        "cannot lower a named or tabular argument of the plugin pivot() (line 1) into the IR yet",
         1,
-        26,
+        31,
     ),
     (
         "T | where A has_all ((U | project B))",

@@ -165,6 +165,33 @@ RESHAPE = [
             ),
         ),
     ),
+    # serialize keeps the row order window functions read, and extends
+    (
+        "T | serialize r = row_number()",
+        (ir.Serialize((ir.Assign("r", ir.Call("row_number", ())),)),),
+    ),
+    # a plug-in's lookup table, named arguments and declared output columns are kept
+    (
+        "T | evaluate ipv4_lookup(U, IP, network, return_unmatched = true)",
+        (
+            ir.Evaluate(
+                "ipv4_lookup",
+                (U, F("IP"), F("network")),
+                (ir.Assign("return_unmatched", L(True)),),
+            ),
+        ),
+    ),
+    (
+        "T | evaluate bag_unpack(AF, columnsConflict='keep_source') : (A: string, N: long)",
+        (
+            ir.Evaluate(
+                "bag_unpack",
+                (F("AF"),),
+                (ir.Assign("columnsConflict", L("keep_source")),),
+                (("A", "string"), ("N", "long")),
+            ),
+        ),
+    ),
     # `where * has "x"` is `search "x"` (the search operator's documentation): any column
     (
         'T | where * has "evil" or * contains "vil"',

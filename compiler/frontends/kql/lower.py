@@ -242,6 +242,8 @@ def computed_columns(stages: tuple[ir.Stage, ...] | list[ir.Stage]) -> frozenset
             names.update(m.name for m in stage.measures)
         elif isinstance(stage, ir.MvExpand):
             names.update(a.name for a in stage.columns)
+        elif isinstance(stage, ir.Serialize):
+            names.update(a.name for a in stage.columns if a.expr != ir.FieldRef(a.name))
         elif isinstance(stage, ir.ExtendSeveral):
             names.update(stage.names)
     return frozenset(names)

@@ -135,24 +135,42 @@ class OperatorLowering(SummarizeLowering, ExpandLowering, SourceLowering):
         return None
 
     def stage_evaluate(self, op: s.Operator, span: ir.Span) -> ir.Stage:
-        """A plug-in of scalar arguments (and aggregations), kept as it is written."""
+        """A plug-in kept as it is written: its arguments (scalars, aggregations, the lookup
+        table of `ipv4_lookup` and its kin), named arguments and declared output columns."""
         call = op.args[0]
         name = call.name if isinstance(call, s.Call) else "?"
-        if not isinstance(call, s.Call) or op.options or op.parts:
-            raise self.unsupported(call, f"the plugin {name}() with options or an output schema")
-        args: list[ir.Expr | ir.AggCall] = []
-        for arg in call.args:
-            tabular = isinstance(arg, s.Name) and self.is_tabular_name(arg.name)
-            if isinstance(arg, s.NamedExpr | s.Pipe) or tabular or name in TABLE_PLUGINS:
-                raise self.unsupported(arg, f"a named or tabular argument of the plugin {name}()")
-            if aggregate_name(arg) is None:
-                args.append(self.expr(arg))
-                continue
-            (measure,) = self.measures(arg, "_")
-            if not isinstance(measure.agg, ir.AggCall):
-                raise self.unsupported(arg, f"{measure.agg.func}() in the plugin {name}()")
-            args.append(measure.agg)
-        return ir.Evaluate(name, tuple(args), span=span)
+        if not isinstance(call, s.Call) or op.options:
+            raise self.unsupported(call, f"the plugin {name}() with options")
+        args: list[ir.Expr | ir.AggCall | ir.Pipeline] = []
+        options: list[ir.Assign] = []
+        for index, arg in enumerate(call.args):
+            if isinstance(arg, s.NamedExpr) and len(arg.names) == 1:
+                value = self.expr(arg.expr)
+                options.append(ir.Assign(arg.names[0], value, span=self.span(arg)))
+            elif options:
+                raise self.unsupported(arg, f"a positional argument after a named one in {name}()")
+            else:
+                args.append(self.plugin_argument(name, index, arg))
+        schema = tuple((p.name, p.type) for p in op.parts if isinstance(p, s.Param))
+        return ir.Evaluate(name, tuple(args), tuple(options), schema, span=span)
+
+    def plugin_argument(
+        self, plugin: str, index: int, arg: s.Expr
+    ) -> ir.Expr | ir.AggCall | ir.Pipeline:
+        if plugin in TABLE_PLUGINS and index == 0:
+            return self.pipeline(arg)
+        tabular = isinstance(arg, s.Name) and self.is_tabular_name(arg.name)
+        if isinstance(arg, s.NamedExpr | s.Pipe) or tabular:
+            raise self.unsupported(arg, f"a named or tabular argument of the plugin {plugin}()")
+        if aggregate_name(arg) is None:
+            return self.expr(arg)
+        (measure,) = self.measures(arg, "_")
+        if not isinstance(measure.agg, ir.AggCall):
+            raise self.unsupported(arg, f"{measure.agg.func}() in the plugin {plugin}()")
+        return measure.agg
+
+    def stage_serialize(self, op: s.Operator, span: ir.Span) -> ir.Stage:
+        return ir.Serialize(self.assignments(op.args), span=span)
 
     def stage_invoke(self, op: s.Operator, span: ir.Span) -> ir.Stage:
         call = op.args[0]
