@@ -121,3 +121,9 @@ def test_arg_max_keeps_the_whole_latest_row() -> None:
 def test_a_computed_right_hand_side_leaves_no_column_behind() -> None:
     (row,) = run('T | where Cmd contains strcat("ne", "tuser")')
     assert set(row) == {"Cmd", "Name", "N", "Ts", "_row"}
+
+
+def test_empty_and_nested_dynamic_literals_are_their_json_values() -> None:
+    text = 'T | take 1 | extend a = dynamic([]), b = dynamic({"k": [1, {"x": "y"}]})'
+    (row,) = run(text + " | project n = array_length(a), m = tostring(b.k[1].x), c = b.k[0]")
+    assert (row["n"], row["m"], str(row["c"])) == (0, "y", "1")

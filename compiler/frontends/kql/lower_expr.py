@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import json
 from datetime import timedelta
 
 from rulec.compiler import ir
@@ -139,12 +140,16 @@ class ExprLowering:
 
     def dynamic_value(self, node: s.Literal) -> ir.Expr:
         """`dynamic([1, "a"])` as `pack_array(1, "a")`, `dynamic({"k": 1})` as `bag_pack("k", 1)`:
-        the same JSON value, for arrays and bags of plain values."""
+        the same JSON value, for arrays and bags of plain values; an empty or nested one as
+        `parse_json()` of its JSON text, which is the same value too."""
         span, value = self.span(node), node.value
         items = [*value.items()] if isinstance(value, dict) else [(None, v) for v in value]
         plain = str | int | float | bool | type(None)
         if not items or not all(isinstance(v, plain) for _, v in items):
-            raise self.unsupported(node, "a dynamic literal other than a flat array or bag")
+            if not is_json(value):
+                raise self.unsupported(node, "a dynamic literal of values other than JSON's")
+            text = ir.Literal(json.dumps(value, separators=(",", ":")), span=span)
+            return ir.Call("parse_json", (text,), span=span)
         args: list[ir.Expr] = []
         for key, item in items:
             if key is not None:
@@ -344,6 +349,15 @@ class ExprLowering:
                         ir.Transform("coalesce", (self.expr(default),)),
                     )
         return self.expr(node), ()
+
+
+def is_json(value: object) -> bool:
+    """Whether `value` is made of JSON's values only (what `parse_json` can give back)."""
+    if isinstance(value, dict):
+        return all(isinstance(k, str) and is_json(v) for k, v in value.items())
+    if isinstance(value, list):
+        return all(is_json(v) for v in value)
+    return isinstance(value, str | int | float | bool | type(None))
 
 
 def positional(arg: s.Expr) -> s.Expr:
