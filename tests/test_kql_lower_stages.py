@@ -375,6 +375,17 @@ def test_function_refers_to_top_level_let() -> None:
     assert query.params == (ir.Param("w", default=L(timedelta(days=1))),)
 
 
+def test_views_inside_a_view_are_lets_each_after_the_ones_it_uses() -> None:
+    query = lower(
+        "let U = T | where A == 'x';\n"
+        "let outer = view() { let inner = view() { U | take 2 }; let n = 5; inner | take n };\n"
+        "outer"
+    )
+    assert [let.name for let in query.lets] == ["U", "inner"]
+    assert query.lets[1].value == ir.Pipeline(ir.PipelineRef("U"), (ir.Limit(2),))
+    assert query.pipeline == ir.Pipeline(ir.PipelineRef("inner"), (ir.Limit(5),))
+
+
 def test_recursive_function_is_a_diagnostic() -> None:
     (diagnostic,) = load_kql("let f = (v: string) { f(v) };\nT | where f('x')", "t.kql")
     assert diagnostic.code == "kql.unsupported"

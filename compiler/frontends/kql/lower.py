@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
+from typing import TypeVar
 
 from rulec.compiler import ir
 
@@ -10,6 +11,7 @@ from . import syntax as s
 from .bindings import Binding
 from .lower_functions import FunctionLowering
 
+Named = TypeVar("Named", ir.Param, ir.Let)
 TABULAR_CALLS = {"materialize", "table", "view"}
 SET_AGGREGATES = {"make_set", "make_list", "make_set_if", "make_list_if", "make_list_with_nulls"}
 
@@ -28,14 +30,21 @@ class Lowering(FunctionLowering):
 
     def query(self, statement: s.QueryStatement, meta: ir.RuleMeta) -> ir.Query:
         pipeline = self.pipeline(statement.expr)
-        order = self.bindings
         return ir.Query(
             pipeline,
-            params=tuple(sorted(self.params.values(), key=lambda p: order[p.name].index)),
-            lets=tuple(sorted(self.lets.values(), key=lambda let: order[let.name].index)),
+            params=self.in_script_order(self.params.values()),
+            lets=self.in_script_order(self.lets.values()),
             meta=meta,
             span=self.span(statement),
         )
+
+    def in_script_order(self, named: Iterable[Named]) -> tuple[Named, ...]:
+        """In the order the script binds them; with a name bound inside a function body, in
+        the order they were lowered (each after the ones it uses)."""
+        order, items = self.bindings, list(named)
+        if all(item.name in order for item in items):
+            items.sort(key=lambda item: order[item.name].index)
+        return tuple(items)
 
     # ----------------------------------------------------------------------- names
 
