@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+import dataclasses
+from collections.abc import Callable, Iterable, Sequence
 from typing import TypeVar
 
 from rulec.compiler import ir
@@ -12,6 +13,7 @@ from .bindings import Binding
 from .lower_functions import FunctionLowering
 
 Named = TypeVar("Named", ir.Param, ir.Let)
+Lowered = TypeVar("Lowered")
 TABULAR_CALLS = {"materialize", "table", "view"}
 SET_AGGREGATES = {"make_set", "make_list", "make_set_if", "make_list_if", "make_list_with_nulls"}
 
@@ -27,6 +29,8 @@ class Lowering(FunctionLowering):
         self.lets: dict[str, ir.Let] = {}
         self.in_progress: set[str] = set()
         self.computed: frozenset[str] = frozenset()
+        self.external_name: str | None = None  # the let whose externaldata is being lowered
+        self.external_tables: set[str] = set()
 
     def query(self, statement: s.QueryStatement, meta: ir.RuleMeta) -> ir.Query:
         pipeline = self.pipeline(statement.expr)
@@ -72,7 +76,8 @@ class Lowering(FunctionLowering):
             return None
         if node.name not in self.params:
             self.guard(node, node.name)
-            default = self.expr(bound.value) if bound.value is not None else None
+            value = bound.value
+            default = None if value is None else self.external(node.name, lambda: self.expr(value))
             self.in_progress.discard(node.name)
             span = self.span(bound.node) if bound.node else self.span(node)
             self.params[node.name] = ir.Param(node.name, bound.type, default, span=span)
@@ -99,8 +104,8 @@ class Lowering(FunctionLowering):
         value = bound.value
         if isinstance(value, s.FunctionBody):
             value = value.result
-        if is_external(value):
-            return self.external_table(node, name, value)  # type: ignore[arg-type]
+        if reads_external_data(value):
+            return self.external(name, lambda: self.pipeline(value))  # type: ignore[arg-type]
         if name not in self.lets:
             self.guard(node, name)
             value = bound.value
@@ -114,20 +119,14 @@ class Lowering(FunctionLowering):
             self.lets[name] = ir.Let(name, pipeline, materialize, span=span)
         return ir.Pipeline(ir.PipelineRef(name, span=self.span(node)), span=self.span(node))
 
-    def external_table(self, node: s.Name | s.Call, name: str, value: s.Pipe) -> ir.Pipeline:
-        """`let T = externaldata(...)[urls] | ...`: the table `T`, supplied with the data, with
-        the columns the query declares for it, then the operators that follow."""
-        if name not in self.lets and name not in self.in_progress:
-            self.in_progress.add(name)
-            self.note(value, f"externaldata is read as the table '{name}' supplied with the data")
-        span = self.span(node)
-        declared = [p for p in value.operators[0].parts if isinstance(p, s.Param)]
-        columns = tuple(
-            ir.Assign(p.name, ir.FieldRef(p.name, span=span), span=span) for p in declared
-        )
-        stages = (ir.Project(columns, span=span),) if columns else ()
-        table = ir.Pipeline(ir.Table(name, span=span), stages, span=span)
-        return self.continue_pipe(table, value.operators[1:])
+    def external(self, name: str, lower: Callable[[], Lowered]) -> Lowered:
+        """The value of the let `name` lowered with its `externaldata` read as the table `name`
+        (inlined where the let is used: as a let it would read itself)."""
+        outer, self.external_name = self.external_name, name
+        try:
+            return lower()
+        finally:
+            self.external_name = outer
 
     def function_result(self, value: s.Expr | None, name: str) -> s.Expr:
         assert isinstance(value, s.FunctionBody) and value.result is not None
@@ -184,7 +183,8 @@ class Lowering(FunctionLowering):
         if isinstance(node, s.Name) and self.is_tabular_name(node.name):
             return self.pipeline(node)
         if isinstance(node, s.Name) and is_call(self.scalar_let(node.name), "toscalar"):
-            return self.tabular_values(self.scalar_let(node.name))  # type: ignore[arg-type]
+            value = self.scalar_let(node.name)
+            return self.external(node.name, lambda: self.tabular_values(value))  # type: ignore[arg-type]
         if is_call(node, "materialize", "table"):
             return self.pipeline(node)
         if is_call(node, "toscalar") and len(node.args) == 1:  # type: ignore[union-attr]
@@ -258,13 +258,15 @@ def computed_columns(stages: tuple[ir.Stage, ...] | list[ir.Stage]) -> frozenset
     return frozenset(names)
 
 
-def is_external(value: s.Expr | None) -> bool:
-    """A let bound to a pipe that starts with `externaldata(...)[...]`."""
-    return (
-        isinstance(value, s.Pipe)
-        and value.source is None
-        and value.operators[0].name == "externaldata"
-    )
+def reads_external_data(node: object) -> bool:
+    """Whether the syntax tree `node` has an `externaldata` operator."""
+    if isinstance(node, s.Operator) and node.name == "externaldata":
+        return True
+    if isinstance(node, tuple):
+        return any(reads_external_data(item) for item in node)
+    if isinstance(node, s.SyntaxNode):
+        return any(reads_external_data(getattr(node, f.name)) for f in dataclasses.fields(node))
+    return False
 
 
 def is_call(node: s.Expr | None, *names: str) -> bool:
