@@ -217,6 +217,9 @@ def test_stages(text: str, expected: tuple[ir.Stage, ...]) -> None:
 PROJECT_A = ir.Project(by("A"))
 
 PREDICATES = [
+    # a range from the row is the function itself; a constant one, a CIDR match
+    ("ipv4_is_in_range(A, B)", ir.Call("ipv4_is_in_range", (F("A"), F("B")))),
+    ('ipv4_is_in_range(A, "10.0.0.0/8")', M(F("A"), K.CIDR, ("10.0.0.0/8",), False)),
     (
         "A in ((U | project A))",
         ir.InPipeline(F("A"), ir.Pipeline(ir.Table("U"), (PROJECT_A,)), True),

@@ -219,7 +219,8 @@ class ExprLowering:
             return ir.Not(self.expr(node.args[0]), span=span)
         if name in EMPTY_CHECKS and len(node.args) == 1:
             return self.empty_check(name, node)
-        if name == "ipv4_is_in_range" and len(node.args) == 2:
+        ranged = len(node.args) == 2 and self.constant(node.args[1]) is not None
+        if name == "ipv4_is_in_range" and ranged:  # a constant range: a CIDR match
             return self.match(node, node.args[0], node.args[1], ir.MatchKind.CIDR, False)
         if name in TYPED_LITERALS and len(node.args) == 1:
             return self.typed_literal(node)
