@@ -389,6 +389,30 @@ def test_views_inside_a_view_are_lets_each_after_the_ones_it_uses() -> None:
     assert query.pipeline == ir.Pipeline(ir.PipelineRef("inner"), (ir.Limit(5),))
 
 
+def test_toscalar_of_a_scalar_expression_is_that_value() -> None:
+    query = lower(
+        "let n = toscalar(2 * 3);\nlet W = toscalar(pack_array('a', 'b'));\n"
+        "T | where A in (W) | where B > n"
+    )
+    assert query.params == (ir.Param("n", default=ir.Arith(ir.ArithOp.MUL, L(2), L(3))),)
+    assert query.pipeline.stages == (
+        ir.Filter(M(F("A"), K.EQ, ("a", "b"), True)),
+        ir.Filter(ir.Compare(ir.CompareOp.GT, F("B"), ir.ScalarRef("n"))),
+    )
+
+
+def test_a_tabular_name_as_a_scalar_is_the_column_of_that_name() -> None:
+    # Microsoft's analysis types `strlen(A)` here as the string column A, not the let
+    query = lower("let A = T | take 1;\nT | project B = strlen(A)")
+    assert query.pipeline.stages == (ir.Project((ir.Assign("B", ir.Call("strlen", (F("A"),))),)),)
+
+
+def test_a_let_bound_to_another_workspace_s_table_is_a_table() -> None:
+    query = lower('let W = workspace("w").AuditLogs;\nW | take 1')
+    (let,) = query.lets
+    assert let.value.source == ir.Table("AuditLogs", scope=(("workspace", "w"),))
+
+
 def test_recursive_function_is_a_diagnostic() -> None:
     (diagnostic,) = load_kql("let f = (v: string) { f(v) };\nT | where f('x')", "t.kql")
     assert diagnostic.code == "kql.unsupported"

@@ -6,7 +6,7 @@ from rulec.compiler import ir
 
 from . import syntax as s
 from .bindings import Binding
-from .lower import TABULAR_CALLS, Lowering
+from .lower import SCOPES, TABULAR_CALLS, Lowering
 from .parser import parse_kql
 
 
@@ -88,9 +88,13 @@ def binding_of(let: s.Let, index: int, bindings: dict[str, Binding]) -> Binding:
 
 
 def is_tabular(value: s.Expr, bindings: dict[str, Binding]) -> bool:
-    """Whether a let's value is a table: a pipe, a table or tabular-let name, materialize()."""
+    """Whether a let's value is a table: a pipe, a table or tabular-let name, materialize(),
+    a table of another workspace."""
     if isinstance(value, s.Pipe):
         return True
+    if isinstance(value, s.Member):  # workspace("w").T
+        target = value.target
+        return isinstance(target, s.Call) and target.name.lower() in SCOPES
     if isinstance(value, s.Name):
         bound = bindings.get(value.name)
         return bound is None or bound.kind != "scalar"

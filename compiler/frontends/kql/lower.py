@@ -188,7 +188,8 @@ class Lowering(FunctionLowering):
         if is_call(node, "materialize", "table"):
             return self.pipeline(node)
         if is_call(node, "toscalar") and len(node.args) == 1:  # type: ignore[union-attr]
-            return self.scalar_values(node, self.pipeline(node.args[0]))  # type: ignore[union-attr]
+            (arg,) = node.args  # type: ignore[union-attr]
+            return None if self.is_scalar(arg) else self.scalar_values(node, self.pipeline(arg))
         return None
 
     def scalar_values(self, node: s.Expr, pipeline: ir.Pipeline) -> ir.Pipeline:

@@ -167,8 +167,8 @@ class ExprLowering:
         ref = self.scalar_ref(node)
         if ref is not None:
             return ref
-        if self.is_tabular_name(node.name):
-            raise self.unsupported(node, f"the tabular name '{node.name}' used as a scalar")
+        # a name that a tabular let or a function binds is, as a scalar, the row's column of
+        # that name (Microsoft's analysis types it so)
         return ir.FieldRef(node.name, span=span)
 
     def element(self, node: s.Member | s.Index) -> ir.Expr:
@@ -224,6 +224,8 @@ class ExprLowering:
             return self.match(node, node.args[0], node.args[1], ir.MatchKind.CIDR, False)
         if name in TYPED_LITERALS and len(node.args) == 1:
             return self.typed_literal(node)
+        if name == "toscalar" and len(node.args) == 1 and self.is_scalar(node.args[0]):
+            return self.expr(node.args[0])  # toscalar(3 * n): the value itself
         if name == "toscalar" and len(node.args) == 1:
             return ir.ScalarOf(self.pipeline(node.args[0]), span=span)
         for arg in node.args:
@@ -237,6 +239,18 @@ class ExprLowering:
         if name in ("extract_json", "extractjson") and len(args) == 3:  # (path, json, typeof(T))
             return self.converted(ir.Call(name, args[:2], span=span), node.args[2])
         return ir.Call(FUNCTION_NAMES.get(name, name), args, span=span)
+
+    def is_scalar(self, node: s.Expr) -> bool:
+        """Whether `node` is a scalar expression rather than a table (a name is a table unless
+        a scalar let binds it)."""
+        if isinstance(node, s.Name):
+            return self.scalar_let(node.name) is not None
+        if isinstance(node, s.Call):
+            name = node.name.lower()
+            return name not in ("materialize", "table", "view") and not self.is_tabular_name(
+                node.name
+            )
+        return isinstance(node, s.Literal | s.Unary | s.Binary | s.InList | s.Between)
 
     def converted(self, value: ir.Expr, type_of: s.Expr) -> ir.Expr:
         """`value` converted to the type `typeof(T)` names."""
@@ -292,6 +306,8 @@ class ExprLowering:
             if all(isinstance(v, str | int | float | bool) for v in node.value):
                 return list(node.value)
             return None
+        if isinstance(node, s.Call) and node.name.lower() == "toscalar" and len(node.args) == 1:
+            return self.constants(node.args[0]) if self.is_scalar(node.args[0]) else None
         if isinstance(node, s.Call) and node.name.lower() in ("pack_array", "dynamic"):
             values = [self.constant(arg) for arg in node.args]
             return None if None in values else values  # type: ignore[return-value]
