@@ -48,6 +48,7 @@ QUERIES = [
     "T | summarize count() by A, A1 = B, bin(A, 1)",
     "T | summarize toint(n = countif(A > 1)) by B",
     "T | extend tostring(s = A), X = toint(value = B)",
+    "T | summarize count(A > 1), n = count(B == 'x') by B",
     "T | summarize arg_max(A, *), arg_min(A, *), x = arg_max(B, *)",
     'T | mv-apply J on (where J.n == "b" | extend V = toint(J.v))',
     'T | mv-apply p = J on (where p.n == "b" | extend V = toint(p.v), W = A)',
@@ -108,3 +109,9 @@ def test_arg_max_by_a_binned_key_keeps_the_latest_row_of_each_bin():
 def test_a_named_argument_of_a_built_in_is_its_value_by_position():
     rows = run("T | summarize toint(n = countif(A > 1)) by B", DuckDBEngine())
     assert sorted((row["B"], row["n"]) for row in rows) == [("x", 0), ("y", 1), ("z", 1)]
+
+
+def test_count_of_a_predicate_is_countif():
+    # Kusto.Language declares count(predicate) an obsolete form of countif
+    rows = run("T | summarize count(A > 1) by B", DuckDBEngine())
+    assert sorted((row["B"], row["count_"]) for row in rows) == [("x", 0), ("y", 1), ("z", 1)]
