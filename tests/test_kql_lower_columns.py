@@ -106,3 +106,12 @@ def test_externaldata_outside_a_let_is_a_located_diagnostic() -> None:
     (error,) = load_kql("// feed\nexternaldata(a: string)[@'https://x/f.txt']", "x.kql")
     assert isinstance(error, ir.Diagnostic) and error.span == ir.Span("x.kql", 2, 1)
     assert "externaldata outside a let" in error.message
+
+
+def test_externaldata_in_a_let_inside_a_function_is_the_table_that_let_names() -> None:
+    query = lower(
+        "let F = (n: long) { let Inner = externaldata(IP: string)[@'https://x/f.csv'];"
+        " Inner | take n };\nF(5)"
+    )
+    assert query.pipeline.source == ir.Table("Inner")
+    assert query.pipeline.stages == (ir.Project((ir.Assign("IP", F("IP")),)), ir.Limit(5))

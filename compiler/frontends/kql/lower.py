@@ -95,8 +95,8 @@ class Lowering(FunctionLowering):
             return bound.pipeline
         if bound.kind == "inline":
             assert bound.value is not None and bound.scope is not None
-            value = bound.value
-            return self.in_scope(bound.scope, lambda: self.pipeline(value))
+            value, scope = bound.value, bound.scope
+            return self.external(name, lambda: self.in_scope(scope, lambda: self.pipeline(value)))
         if bound.kind == "function" and not is_plain_view(bound.value):
             return self.call_pipeline(
                 node if isinstance(node, s.Call) else s.Call(name, pos=node.pos)
