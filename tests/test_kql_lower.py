@@ -276,6 +276,13 @@ UNSUPPORTED = [
         17,
     ),
     (
+        "T | extend x = toreal({Seats})",
+        "cannot lower the client parameter {Seats}, which a workbook or tool fills in (line 1)"
+        " into the IR yet",
+        1,
+        23,
+    ),
+    (
         "let G = U; T | evaluate pivot(G)",
         "cannot lower a named or tabular argument of the plugin pivot() (line 1) into the IR yet",
         1,

@@ -164,6 +164,9 @@ class ExprLowering:
             return ir.RawText(span=span)
         if node.wildcard:
             raise self.unsupported(node, f"the column wildcard '{node.name}'")
+        if node.braced:
+            what = f"the client parameter {{{node.name}}}, which a workbook or tool fills in"
+            raise self.unsupported(node, what)
         ref = self.scalar_ref(node)
         if ref is not None:
             return ref
