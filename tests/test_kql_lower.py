@@ -276,6 +276,12 @@ UNSUPPORTED = [
         17,
     ),
     (
+        "T | top-nested 3 of a by count(), top-nested 2 of b by count()",
+        "cannot lower top-nested of several levels or with others (line 1) into the IR yet",
+        1,
+        5,
+    ),
+    (
         "T | extend x = toreal({Seats})",
         "cannot lower the client parameter {Seats}, which a workbook or tool fills in (line 1)"
         " into the IR yet",

@@ -49,6 +49,8 @@ QUERIES = [
     "T | summarize toint(n = countif(A > 1)) by B",
     "T | extend tostring(s = A), X = toint(value = B)",
     "T | summarize count(A > 1), n = count(B == 'x') by B",
+    "T | top-nested 2 of B by sum(A)",
+    "T | top-nested of x = strlen(B) by n = count() asc",
     "T | summarize arg_max(A, *), arg_min(A, *), x = arg_max(B, *)",
     'T | mv-apply J on (where J.n == "b" | extend V = toint(J.v))',
     'T | mv-apply p = J on (where p.n == "b" | extend V = toint(p.v), W = A)',
@@ -115,3 +117,11 @@ def test_count_of_a_predicate_is_countif():
     # Kusto.Language declares count(predicate) an obsolete form of countif
     rows = run("T | summarize count(A > 1) by B", DuckDBEngine())
     assert sorted((row["B"], row["count_"]) for row in rows) == [("x", 0), ("y", 1), ("z", 1)]
+
+
+def test_top_nested_keeps_the_groups_with_the_largest_aggregate():
+    # top-nested's documentation: the top N values of the column by the aggregation
+    rows = run("T | top-nested 2 of B by sum(A)", DuckDBEngine())
+    assert sorted((row["B"], row["aggregated_B"]) for row in rows) == [("y", 2), ("z", 3)]
+    rows = run("T | top-nested 1 of DeviceId by s = max(A) asc", DuckDBEngine())
+    assert [(row["DeviceId"], row["s"]) for row in rows] == [("d1", 2)]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 from rulec.compiler import ir
 
 from . import syntax as s
@@ -208,6 +210,26 @@ class OperatorLowering(SummarizeLowering, ExpandLowering, SourceLowering):
 
     def stage_top(self, op: s.Operator, span: ir.Span) -> tuple[ir.Stage, ...]:
         return ir.Sort((self.sort_key(op.keys[0]),), span=span), ir.Limit(self.count(op), span=span)
+
+    def stage_top_nested(self, op: s.Operator, span: ir.Span) -> tuple[ir.Stage, ...]:
+        """One level, `top-nested N of a by agg`: `summarize aggregated_a = agg by a`, then the
+        N groups with the largest (`asc`: smallest) value."""
+        if len(op.args) != 1 or op.options:
+            raise self.unsupported(op, "top-nested of several levels or with others")
+        ((group,), key) = self.assignments(op.args), op.keys[0]
+        value = key.expr.expr if isinstance(key.expr, s.NamedExpr) else key.expr
+        name = self.single_name(key.expr) or f"aggregated_{group.name}"
+        if aggregate_name(value) is None:
+            raise self.unsupported(value, "a top-nested level not ordered by an aggregation")
+        measures = tuple(self.measures(value, name))
+        descending = key.descending is not False
+        order = ir.SortKey(ir.FieldRef(name, span=span), descending, span=self.span(key))
+        stages: list[ir.Stage] = [ir.Aggregate((group,), measures, span=span)]
+        stages.append(ir.Sort((order,), span=span))
+        (count,) = op.parts
+        if not (isinstance(count, s.Literal) and count.kind == "null"):
+            stages.append(ir.Limit(self.count(dataclasses.replace(op, count=count)), span=span))
+        return tuple(stages)
 
     def stage_distinct(self, op: s.Operator, span: ir.Span) -> tuple[ir.Stage, ...]:
         """`distinct a, b`; `distinct x = f(a), b` is `project x = f(a), b | distinct x, b`."""
