@@ -483,8 +483,20 @@ class KqlBackend(TextBackend):
         return f"mv-apply {index}{columns}{limit} on ({rows})"
 
     def stage_evaluate(self, stage: ir.Evaluate) -> str:
-        args = (self.agg(a) if isinstance(a, ir.AggCall) else self.expr(a) for a in stage.args)
-        return f"evaluate {stage.plugin}({', '.join(args)})"
+        args = [self.plugin_argument(a) for a in stage.args]
+        args += [f"{self.column_name(o.name)}={self.expr(o.expr)}" for o in stage.options]
+        text = f"evaluate {stage.plugin}({', '.join(args)})"
+        if not stage.schema:
+            return text
+        return text + f" : ({', '.join(f'{self.column_name(n)}:{t}' for n, t in stage.schema)})"
+
+    def plugin_argument(self, arg: ir.Expr | ir.AggCall | ir.Pipeline) -> str:
+        if isinstance(arg, ir.Pipeline):
+            return self.subpipeline(arg)
+        return self.agg(arg) if isinstance(arg, ir.AggCall) else self.expr(arg)
+
+    def stage_serialize(self, stage: ir.Serialize) -> str:
+        return " ".join(("serialize", self.assignments(stage.columns))).rstrip()
 
     def stage_makeseries(self, stage: ir.MakeSeries) -> str:
         measures = []

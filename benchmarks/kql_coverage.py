@@ -5,8 +5,10 @@
 Each `.kql` file of each folder (by default `../shared/corpus/kql`'s collections) goes through
 Microsoft's parser (`tests/kql_oracle/oracle.js`, Kusto.Language from npm; `npm ci` there first)
 and through `rulec convert --format json`, as a user runs it. Only the files Microsoft accepts
-count. Prints, per folder and in all, how many of them convert to each target and to kql and
-duckdb both, then the most frequent failure reasons per target (numbers and quoted text masked).
+count, and of those only files that hold a query: an empty file (or one of comments only) is
+accepted by Microsoft's parser but holds nothing to convert; how many there were is printed.
+Prints, per folder and in all, how many of them convert to each target and to kql and duckdb
+both, then the most frequent failure reasons per target (numbers and quoted text masked).
 """
 
 from __future__ import annotations
@@ -36,6 +38,12 @@ def microsoft_accepts(files: list[Path]) -> set[str]:
         rows = [json.loads(line) for line in output.splitlines()]
         accepted |= {str(Path(row["file"]).resolve()) for row in rows if not row["diagnostics"]}
     return accepted
+
+
+def holds_query(path: Path) -> bool:
+    """Whether the file has any text besides blank lines and `//` comments."""
+    lines = path.read_text(encoding="utf-8", errors="replace").splitlines()
+    return any(line.strip() and not line.strip().startswith("//") for line in lines)
 
 
 def converted(folder: Path, targets: list[str]) -> list[dict]:
@@ -69,6 +77,9 @@ def main() -> None:
     for folder in folders:
         files = sorted(p.resolve() for p in folder.rglob("*.kql"))
         accepted = microsoft_accepts(files)
+        empty = {str(f) for f in files if str(f) in accepted and not holds_query(f)}
+        accepted -= empty
+        totals["empty"] += len(empty)
         ok: dict[str, set[str]] = {t: set() for t in targets}
         for outcome in converted(folder, targets):
             rule = str(Path(outcome["rule"]).resolve())
@@ -83,6 +94,7 @@ def main() -> None:
         totals.update(counts | {"accepted": len(accepted)})
         print(row(folder.name, len(accepted), counts, targets))
     print(row("all", totals["accepted"], totals, targets))
+    print(f"\nnot counted: {totals['empty']} accepted files without a query (empty or comments)")
     for target in targets:
         print(f"\n{target}: most frequent failure reasons")
         for text, count in reasons[target].most_common(args.reasons):

@@ -536,10 +536,22 @@ MV_APPLY = "_rulec_mv_apply_rows"  # the source of an MvApply's sub-query
 @frozen
 class Evaluate(Node):
     """`evaluate plugin(args)`: one of KQL's plug-ins, whose output columns may depend on the
-    data (`bag_unpack`, `pivot`); an argument may be an aggregation (`pivot(A, count())`)."""
+    data (`bag_unpack`, `pivot`); an argument may be an aggregation (`pivot(A, count())`) or a
+    table (`ipv4_lookup(T, ...)`). `options` are its named arguments (`columnsConflict=...`),
+    `schema` the output columns and types the query declares (`: (a: string, ...)`)."""
 
     plugin: str
-    args: tuple[Expr | AggCall, ...] = ()
+    args: tuple[Expr | AggCall | Pipeline, ...] = ()
+    options: tuple[Assign, ...] = ()
+    schema: tuple[tuple[str, str], ...] = ()
+
+
+@frozen
+class Serialize(Node):
+    """`serialize`: the rows keep the order they have, the order that the window functions
+    (`row_number()`, `prev()`, `row_cumsum()`) read; `columns` are computed as `Extend` does."""
+
+    columns: tuple[Assign, ...] = ()
 
 
 @frozen
@@ -575,6 +587,7 @@ Stage = (
     | Correlation
     | MakeSeries
     | Evaluate
+    | Serialize
     | MvApply
     | ExtendSeveral
 )

@@ -31,6 +31,7 @@ BAD_QUERIES = [
     ("T | where a == \u202e", "kql.syntax", 1, 16),
     ("", "kql.no-query", 1, 1),
     ("// only a comment", "kql.no-query", 1, 1),
+    ("// lets alone\nlet x = 1;\nlet TI = T | project a;", "kql.no-query", 3, 1),
     ("let x = 1;\nT\n| where a ==", "kql.syntax", 3, None),
 ]
 
@@ -112,4 +113,11 @@ def test_unicode_separators_between_tokens_are_white_space(text):
     [query] = load_kql(text, "sep.kql")
     assert query.pipeline.stages[0].predicate == ir.Compare(
         ir.CompareOp.EQ, ir.FieldRef("a"), ir.Literal(1)
+    )
+
+
+def test_a_file_of_lets_alone_names_what_it_defines():
+    (error,) = load_kql("let x = 1;\nlet TI = T | project a;\n", "lets.kql")
+    assert (
+        error.message == "the file only defines x, TI: no query (a table expression after the lets)"
     )

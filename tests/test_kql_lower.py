@@ -276,11 +276,23 @@ UNSUPPORTED = [
         17,
     ),
     (
-        "T | evaluate ipv4_lookup(G, A, B)",
-        "cannot lower a named or tabular argument of the plugin ipv4_lookup() (line 1) into the"
-        " IR yet",
+        "T | top-nested 3 of a by count(), top-nested 2 of b by count()",
+        "cannot lower top-nested of several levels or with others (line 1) into the IR yet",
         1,
-        26,
+        5,
+    ),
+    (
+        "T | extend x = toreal({Seats})",
+        "cannot lower the client parameter {Seats}, which a workbook or tool fills in (line 1)"
+        " into the IR yet",
+        1,
+        23,
+    ),
+    (
+        "let G = U; T | evaluate pivot(G)",
+        "cannot lower a named or tabular argument of the plugin pivot() (line 1) into the IR yet",
+        1,
+        31,
     ),
     (
         "T | where A has_all ((U | project B))",

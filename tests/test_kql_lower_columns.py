@@ -8,6 +8,7 @@ import pytest
 from kql_lowering import lower
 
 from rulec.compiler import ir
+from rulec.compiler.frontends.kql import load_kql
 
 F, L, C = ir.FieldRef, ir.Literal, ir.Call
 
@@ -68,3 +69,49 @@ def test_externaldata_has_the_columns_it_declares() -> None:
     declared = ir.Project((ir.Assign("IP", F("IP")), ir.Assign("ioc", F("ioc"))))
     assert query.pipeline.source == ir.Table("Feed")
     assert query.pipeline.stages[0] == declared
+
+
+@pytest.mark.parametrize(
+    "let",
+    [
+        "let Feed = (externaldata(IP: string, ioc: string)[h@'https://x/f.csv']"
+        " with (format='csv') | where ioc == 'c2');",
+        "let Feed = externaldata(IP: string, ioc: string)[@'https://x/f.csv'] | where ioc == 'c2';",
+        "let Feed = () { externaldata(IP: string, ioc: string)[@'https://x/f.csv']"
+        " | where ioc == 'c2' };",
+        "let Feed = materialize((externaldata(IP: string, ioc: string)[@'https://x/f.txt']"
+        " with (format='txt')) | where ioc == 'c2');",
+    ],
+)
+def test_externaldata_followed_by_operators_is_its_table_then_those_stages(let: str) -> None:
+    query = lower(let + "\nFeed | project IP")
+    declared = ir.Project((ir.Assign("IP", F("IP")), ir.Assign("ioc", F("ioc"))))
+    where = ir.Filter(ir.Match(F("ioc"), ir.MatchKind.EQ, ("c2",), True))
+    assert query.pipeline.source == ir.Table("Feed")
+    assert query.pipeline.stages == (declared, where, ir.Project((ir.Assign("IP", F("IP")),)))
+
+
+def test_externaldata_in_a_scalar_let_is_the_table_that_let_names() -> None:
+    query = lower(
+        "let S = toscalar(externaldata(IP: string)[@'https://x/f.txt'] | summarize make_set(IP));"
+        "\nT | where A in (S)"
+    )
+    (where,) = query.pipeline.stages
+    assert isinstance(where, ir.Filter) and isinstance(where.predicate, ir.InPipeline)
+    assert where.predicate.pipeline.source == ir.Table("S")
+    assert where.predicate.pipeline.stages[0] == ir.Project((ir.Assign("IP", F("IP")),))
+
+
+def test_externaldata_outside_a_let_is_a_located_diagnostic() -> None:
+    (error,) = load_kql("// feed\nexternaldata(a: string)[@'https://x/f.txt']", "x.kql")
+    assert isinstance(error, ir.Diagnostic) and error.span == ir.Span("x.kql", 2, 1)
+    assert "externaldata outside a let" in error.message
+
+
+def test_externaldata_in_a_let_inside_a_function_is_the_table_that_let_names() -> None:
+    query = lower(
+        "let F = (n: long) { let Inner = externaldata(IP: string)[@'https://x/f.csv'];"
+        " Inner | take n };\nF(5)"
+    )
+    assert query.pipeline.source == ir.Table("Inner")
+    assert query.pipeline.stages == (ir.Project((ir.Assign("IP", F("IP")),)), ir.Limit(5))

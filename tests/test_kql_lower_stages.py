@@ -165,6 +165,47 @@ RESHAPE = [
             ),
         ),
     ),
+    # serialize keeps the row order window functions read, and extends
+    (
+        "T | serialize r = row_number()",
+        (ir.Serialize((ir.Assign("r", ir.Call("row_number", ())),)),),
+    ),
+    # a plug-in's lookup table, named arguments and declared output columns are kept
+    (
+        "T | evaluate ipv4_lookup(U, IP, network, return_unmatched = true)",
+        (
+            ir.Evaluate(
+                "ipv4_lookup",
+                (U, F("IP"), F("network")),
+                (ir.Assign("return_unmatched", L(True)),),
+            ),
+        ),
+    ),
+    (
+        "T | evaluate bag_unpack(AF, columnsConflict='keep_source') : (A: string, N: long)",
+        (
+            ir.Evaluate(
+                "bag_unpack",
+                (F("AF"),),
+                (ir.Assign("columnsConflict", L("keep_source")),),
+                (("A", "string"), ("N", "long")),
+            ),
+        ),
+    ),
+    # `where * has "x"` is `search "x"` (the search operator's documentation): any column
+    (
+        'T | where * has "evil" or * contains "vil"',
+        (
+            ir.Filter(
+                ir.Or(
+                    (
+                        M(ir.RawText(), K.HAS, ("evil",), False),
+                        M(ir.RawText(), K.CONTAINS, ("vil",), False),
+                    )
+                )
+            ),
+        ),
+    ),
 ]
 
 
@@ -176,6 +217,9 @@ def test_stages(text: str, expected: tuple[ir.Stage, ...]) -> None:
 PROJECT_A = ir.Project(by("A"))
 
 PREDICATES = [
+    # a range from the row is the function itself; a constant one, a CIDR match
+    ("ipv4_is_in_range(A, B)", ir.Call("ipv4_is_in_range", (F("A"), F("B")))),
+    ('ipv4_is_in_range(A, "10.0.0.0/8")', M(F("A"), K.CIDR, ("10.0.0.0/8",), False)),
     (
         "A in ((U | project A))",
         ir.InPipeline(F("A"), ir.Pipeline(ir.Table("U"), (PROJECT_A,)), True),
@@ -332,6 +376,41 @@ def test_user_functions_are_inlined(text: str, expected: ir.Pipeline) -> None:
 def test_function_refers_to_top_level_let() -> None:
     query = lower("let w = 1d;\nlet f = (v: string) { T | where Ts > ago(w) and A == v };\nf('x')")
     assert query.params == (ir.Param("w", default=L(timedelta(days=1))),)
+
+
+def test_views_inside_a_view_are_lets_each_after_the_ones_it_uses() -> None:
+    query = lower(
+        "let U = T | where A == 'x';\n"
+        "let outer = view() { let inner = view() { U | take 2 }; let n = 5; inner | take n };\n"
+        "outer"
+    )
+    assert [let.name for let in query.lets] == ["U", "inner"]
+    assert query.lets[1].value == ir.Pipeline(ir.PipelineRef("U"), (ir.Limit(2),))
+    assert query.pipeline == ir.Pipeline(ir.PipelineRef("inner"), (ir.Limit(5),))
+
+
+def test_toscalar_of_a_scalar_expression_is_that_value() -> None:
+    query = lower(
+        "let n = toscalar(2 * 3);\nlet W = toscalar(pack_array('a', 'b'));\n"
+        "T | where A in (W) | where B > n"
+    )
+    assert query.params == (ir.Param("n", default=ir.Arith(ir.ArithOp.MUL, L(2), L(3))),)
+    assert query.pipeline.stages == (
+        ir.Filter(M(F("A"), K.EQ, ("a", "b"), True)),
+        ir.Filter(ir.Compare(ir.CompareOp.GT, F("B"), ir.ScalarRef("n"))),
+    )
+
+
+def test_a_tabular_name_as_a_scalar_is_the_column_of_that_name() -> None:
+    # Microsoft's analysis types `strlen(A)` here as the string column A, not the let
+    query = lower("let A = T | take 1;\nT | project B = strlen(A)")
+    assert query.pipeline.stages == (ir.Project((ir.Assign("B", ir.Call("strlen", (F("A"),))),)),)
+
+
+def test_a_let_bound_to_another_workspace_s_table_is_a_table() -> None:
+    query = lower('let W = workspace("w").AuditLogs;\nW | take 1')
+    (let,) = query.lets
+    assert let.value.source == ir.Table("AuditLogs", scope=(("workspace", "w"),))
 
 
 def test_recursive_function_is_a_diagnostic() -> None:

@@ -105,6 +105,9 @@ FORMS = [
     "T | make-series n = count() on t in range(ago(1d), now(), 1h)",
     "T | make-series n = count() on t from ago(1d) by a",
     'T | where A hasprefix "x" or A !hassuffix_cs "y"',
+    "T | extend x = toreal({Seats}) * {Price}",
+    "T | where A == {B",
+    "T | summarize count() by bin(TimeGenerated, {TimeRange:grain})",
 ]
 
 

@@ -6,7 +6,8 @@ each query's result columns over a declared table; rulec's result on DuckDB and 
 must have those columns, in that order. Values: arg_max's documentation (the row where the
 expression is largest, per group); mv-apply's (it generalises mv-expand: a sub-query of row-wise
 stages gives the rows mv-expand followed by those stages gives; one ending in project keeps the
-input's other columns and the projected ones).
+input's other columns and the projected ones); a built-in function's named argument is passed by
+position (the semantic analysis types `substring(start=1, source=a)` by position too).
 """
 
 from __future__ import annotations
@@ -45,6 +46,11 @@ QUERIES = [
     "T | summarize arg_max(Timestamp, *) by DeviceId = B",
     "T | summarize count() by bin(Timestamp, 1h), Timestamp",
     "T | summarize count() by A, A1 = B, bin(A, 1)",
+    "T | summarize toint(n = countif(A > 1)) by B",
+    "T | extend tostring(s = A), X = toint(value = B)",
+    "T | summarize count(A > 1), n = count(B == 'x') by B",
+    "T | top-nested 2 of B by sum(A)",
+    "T | top-nested of x = strlen(B) by n = count() asc",
     "T | summarize arg_max(A, *), arg_min(A, *), x = arg_max(B, *)",
     'T | mv-apply J on (where J.n == "b" | extend V = toint(J.v))',
     'T | mv-apply p = J on (where p.n == "b" | extend V = toint(p.v), W = A)',
@@ -104,3 +110,22 @@ def test_arg_max_by_a_binned_key_keeps_the_latest_row_of_each_bin():
     rows = run("T | summarize arg_max(Timestamp, *) by bin(Timestamp, 1h)", DuckDBEngine())
     latest = sorted((row["Timestamp1"], row["DeviceId"], row["A"], row["B"]) for row in rows)
     assert latest == [(t, d, str(a), b) for t, d, a, b, _ in ROWS[1:]]
+
+
+def test_a_named_argument_of_a_built_in_is_its_value_by_position():
+    rows = run("T | summarize toint(n = countif(A > 1)) by B", DuckDBEngine())
+    assert sorted((row["B"], row["n"]) for row in rows) == [("x", 0), ("y", 1), ("z", 1)]
+
+
+def test_count_of_a_predicate_is_countif():
+    # Kusto.Language declares count(predicate) an obsolete form of countif
+    rows = run("T | summarize count(A > 1) by B", DuckDBEngine())
+    assert sorted((row["B"], row["count_"]) for row in rows) == [("x", 0), ("y", 1), ("z", 1)]
+
+
+def test_top_nested_keeps_the_groups_with_the_largest_aggregate():
+    # top-nested's documentation: the top N values of the column by the aggregation
+    rows = run("T | top-nested 2 of B by sum(A)", DuckDBEngine())
+    assert sorted((row["B"], row["aggregated_B"]) for row in rows) == [("y", 2), ("z", 3)]
+    rows = run("T | top-nested 1 of DeviceId by s = max(A) asc", DuckDBEngine())
+    assert [(row["DeviceId"], row["s"]) for row in rows] == [("d1", 2)]

@@ -118,6 +118,18 @@ IDENTITIES = [
     ("T | summarize c = count() by bin(TimeGenerated, 1d) | sort by c desc | take 5", None),
     ("T | extend v = dynamic(null)", None),
     ("T | where A == @'C:\\Windows' or B !contains 'x'", None),
+    (
+        "T | summarize n = count() by A | sort by n | serialize r = row_number(), A",
+        "T\n| summarize n = count() by A\n| sort by n desc\n| serialize r = row_number(), A",
+    ),
+    (
+        "T | evaluate ipv4_lookup(Geo, IP, network, return_unmatched = true)",
+        "T\n| evaluate ipv4_lookup((Geo), IP, network, return_unmatched=true)",
+    ),
+    (
+        "T | evaluate bag_unpack(AF, columnsConflict='keep_source') : (A: string, N: long)",
+        'T\n| evaluate bag_unpack(AF, columnsConflict="keep_source") : (A:string, N:long)',
+    ),
 ]
 
 

@@ -69,6 +69,10 @@ CASES = [
     ('where Name != "x"', [1, 2, 3, 4, 5]),
     # `between` is inclusive at both ends, with a timespan after a datetime.
     ("where toint(N) between (5 .. 10)", [1, 2, 5]),
+    # a right-hand side computed from the row is that row's value
+    ('where Cmd contains strcat("u", "ser")', [1, 2, 3]),
+    ('where Cmd startswith strcat("net", "_")', [2]),
+    ('where Cmd contains strcat(substring(Name, 0, 0), "-enc")', [4, 5]),
     # `sort` defaults to descending.
     ("sort by toint(N) | take 2", [2, 4]),
     ("sort by toint(N) asc | take 2", [1, 3]),
@@ -112,3 +116,14 @@ def test_arg_max_keeps_the_whole_latest_row() -> None:
         (False, "-enc AAA"),
         (True, "net_user add"),
     ]
+
+
+def test_a_computed_right_hand_side_leaves_no_column_behind() -> None:
+    (row,) = run('T | where Cmd contains strcat("ne", "tuser")')
+    assert set(row) == {"Cmd", "Name", "N", "Ts", "_row"}
+
+
+def test_empty_and_nested_dynamic_literals_are_their_json_values() -> None:
+    text = 'T | take 1 | extend a = dynamic([]), b = dynamic({"k": [1, {"x": "y"}]})'
+    (row,) = run(text + " | project n = array_length(a), m = tostring(b.k[1].x), c = b.k[0]")
+    assert (row["n"], row["m"], str(row["c"])) == (0, "y", "1")

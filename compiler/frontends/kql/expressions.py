@@ -294,6 +294,11 @@ class ExpressionParser(TokenCursor):
             return inner
         if self.accept("*"):
             return s.Name("*", pos=pos)
+        if self.at("{") and self.peek().kind == "name" and self.peek(2).text == "}":
+            self.advance()
+            name = self.advance().text
+            self.advance()
+            return s.Name(name, braced=True, pos=pos)
         raise self.error("an expression")
 
     def parse_strings(self) -> s.Literal:

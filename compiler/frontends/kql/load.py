@@ -6,7 +6,7 @@ from rulec.compiler import ir
 
 from . import syntax as s
 from .bindings import Binding
-from .lower import TABULAR_CALLS, Lowering
+from .lower import SCOPES, TABULAR_CALLS, Lowering
 from .parser import parse_kql
 
 
@@ -31,9 +31,20 @@ def load_kql(text: str, path: str) -> list[ir.Query | ir.Diagnostic]:
     if not any(isinstance(item, ir.Query) for item in results) and not any(
         isinstance(item, ir.Diagnostic) and item.severity == "error" for item in results
     ):
-        message = "expected a query expression after the let statements, found none"
-        results.append(ir.Diagnostic("kql.no-query", message, ir.Span(path, 1, 1)))
+        results.append(no_query(script, path))
     return results
+
+
+def no_query(script: s.Script, path: str) -> ir.Diagnostic:
+    """A file without a query: empty, or definitions that no query uses (nothing returns rows,
+    which every target's query and rule must)."""
+    lets = [statement for statement in script.statements if isinstance(statement, s.Let)]
+    if not lets:
+        return ir.Diagnostic("kql.no-query", "the file holds no query", ir.Span(path, 1, 1))
+    names = ", ".join(let.name for let in lets)
+    message = f"the file only defines {names}: no query (a table expression after the lets)"
+    last = lets[-1].pos
+    return ir.Diagnostic("kql.no-query", message, ir.Span(path, last.line, last.column))
 
 
 def lower_script(script: s.Script, path: str, meta: ir.RuleMeta) -> list[ir.Query | ir.Diagnostic]:
@@ -77,9 +88,13 @@ def binding_of(let: s.Let, index: int, bindings: dict[str, Binding]) -> Binding:
 
 
 def is_tabular(value: s.Expr, bindings: dict[str, Binding]) -> bool:
-    """Whether a let's value is a table: a pipe, a table or tabular-let name, materialize()."""
+    """Whether a let's value is a table: a pipe, a table or tabular-let name, materialize(),
+    a table of another workspace."""
     if isinstance(value, s.Pipe):
         return True
+    if isinstance(value, s.Member):  # workspace("w").T
+        target = value.target
+        return isinstance(target, s.Call) and target.name.lower() in SCOPES
     if isinstance(value, s.Name):
         bound = bindings.get(value.name)
         return bound is None or bound.kind != "scalar"

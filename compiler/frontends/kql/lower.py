@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
+import dataclasses
+from collections.abc import Callable, Iterable, Sequence
+from typing import TypeVar
+
 from rulec.compiler import ir
 
 from . import syntax as s
 from .bindings import Binding
 from .lower_functions import FunctionLowering
 
+Named = TypeVar("Named", ir.Param, ir.Let)
+Lowered = TypeVar("Lowered")
 TABULAR_CALLS = {"materialize", "table", "view"}
 SET_AGGREGATES = {"make_set", "make_list", "make_set_if", "make_list_if", "make_list_with_nulls"}
 
@@ -23,17 +29,26 @@ class Lowering(FunctionLowering):
         self.lets: dict[str, ir.Let] = {}
         self.in_progress: set[str] = set()
         self.computed: frozenset[str] = frozenset()
+        self.external_name: str | None = None  # the let whose externaldata is being lowered
+        self.external_tables: set[str] = set()
 
     def query(self, statement: s.QueryStatement, meta: ir.RuleMeta) -> ir.Query:
         pipeline = self.pipeline(statement.expr)
-        order = self.bindings
         return ir.Query(
             pipeline,
-            params=tuple(sorted(self.params.values(), key=lambda p: order[p.name].index)),
-            lets=tuple(sorted(self.lets.values(), key=lambda let: order[let.name].index)),
+            params=self.in_script_order(self.params.values()),
+            lets=self.in_script_order(self.lets.values()),
             meta=meta,
             span=self.span(statement),
         )
+
+    def in_script_order(self, named: Iterable[Named]) -> tuple[Named, ...]:
+        """In the order the script binds them; with a name bound inside a function body, in
+        the order they were lowered (each after the ones it uses)."""
+        order, items = self.bindings, list(named)
+        if all(item.name in order for item in items):
+            items.sort(key=lambda item: order[item.name].index)
+        return tuple(items)
 
     # ----------------------------------------------------------------------- names
 
@@ -61,7 +76,8 @@ class Lowering(FunctionLowering):
             return None
         if node.name not in self.params:
             self.guard(node, node.name)
-            default = self.expr(bound.value) if bound.value is not None else None
+            value = bound.value
+            default = None if value is None else self.external(node.name, lambda: self.expr(value))
             self.in_progress.discard(node.name)
             span = self.span(bound.node) if bound.node else self.span(node)
             self.params[node.name] = ir.Param(node.name, bound.type, default, span=span)
@@ -79,14 +95,17 @@ class Lowering(FunctionLowering):
             return bound.pipeline
         if bound.kind == "inline":
             assert bound.value is not None and bound.scope is not None
-            value = bound.value
-            return self.in_scope(bound.scope, lambda: self.pipeline(value))
+            value, scope = bound.value, bound.scope
+            return self.external(name, lambda: self.in_scope(scope, lambda: self.pipeline(value)))
         if bound.kind == "function" and not is_plain_view(bound.value):
             return self.call_pipeline(
                 node if isinstance(node, s.Call) else s.Call(name, pos=node.pos)
             )
-        if is_external(bound.value):
-            return self.external_table(node, name, bound.value)
+        value = bound.value
+        if isinstance(value, s.FunctionBody):
+            value = value.result
+        if reads_external_data(value):
+            return self.external(name, lambda: self.pipeline(value))  # type: ignore[arg-type]
         if name not in self.lets:
             self.guard(node, name)
             value = bound.value
@@ -100,19 +119,14 @@ class Lowering(FunctionLowering):
             self.lets[name] = ir.Let(name, pipeline, materialize, span=span)
         return ir.Pipeline(ir.PipelineRef(name, span=self.span(node)), span=self.span(node))
 
-    def external_table(self, node: s.Name | s.Call, name: str, value: s.Pipe) -> ir.Pipeline:
-        """`let T = externaldata(...)[urls]`: the table `T`, supplied with the data, with the
-        columns the query declares for it."""
-        if name not in self.lets and name not in self.in_progress:
-            self.in_progress.add(name)
-            self.note(value, f"externaldata is read as the table '{name}' supplied with the data")
-        span = self.span(node)
-        declared = [p for p in value.operators[0].parts if isinstance(p, s.Param)]
-        columns = tuple(
-            ir.Assign(p.name, ir.FieldRef(p.name, span=span), span=span) for p in declared
-        )
-        stages = (ir.Project(columns, span=span),) if columns else ()
-        return ir.Pipeline(ir.Table(name, span=span), stages, span=span)
+    def external(self, name: str, lower: Callable[[], Lowered]) -> Lowered:
+        """The value of the let `name` lowered with its `externaldata` read as the table `name`
+        (inlined where the let is used: as a let it would read itself)."""
+        outer, self.external_name = self.external_name, name
+        try:
+            return lower()
+        finally:
+            self.external_name = outer
 
     def function_result(self, value: s.Expr | None, name: str) -> s.Expr:
         assert isinstance(value, s.FunctionBody) and value.result is not None
@@ -137,15 +151,20 @@ class Lowering(FunctionLowering):
             base = self.source_operator(operators.pop(0))
         else:
             base = self.pipeline(node.source)
+        return self.continue_pipe(base, operators)
+
+    def continue_pipe(self, base: ir.Pipeline, operators: Sequence[s.Operator]) -> ir.Pipeline:
+        """`base` followed by the stages of `operators`."""
         stages = list(base.stages)
         outer, self.computed = self.computed, self.computed_by(base)
+        outer_values, self.row_values = self.row_values, None  # an enclosing where's rows
         try:
             for op in operators:
                 lowered = self.stages(op)
                 stages.extend(lowered)
                 self.computed = self.computed | computed_columns(lowered)
         finally:
-            self.computed = outer
+            self.computed, self.row_values = outer, outer_values
         return ir.Pipeline(base.source, tuple(stages), span=base.span)
 
     def computed_by(self, pipeline: ir.Pipeline) -> frozenset[str]:
@@ -164,11 +183,13 @@ class Lowering(FunctionLowering):
         if isinstance(node, s.Name) and self.is_tabular_name(node.name):
             return self.pipeline(node)
         if isinstance(node, s.Name) and is_call(self.scalar_let(node.name), "toscalar"):
-            return self.tabular_values(self.scalar_let(node.name))  # type: ignore[arg-type]
+            value = self.scalar_let(node.name)
+            return self.external(node.name, lambda: self.tabular_values(value))  # type: ignore[arg-type]
         if is_call(node, "materialize", "table"):
             return self.pipeline(node)
         if is_call(node, "toscalar") and len(node.args) == 1:  # type: ignore[union-attr]
-            return self.scalar_values(node, self.pipeline(node.args[0]))  # type: ignore[union-attr]
+            (arg,) = node.args  # type: ignore[union-attr]
+            return None if self.is_scalar(arg) else self.scalar_values(node, self.pipeline(arg))
         return None
 
     def scalar_values(self, node: s.Expr, pipeline: ir.Pipeline) -> ir.Pipeline:
@@ -231,19 +252,22 @@ def computed_columns(stages: tuple[ir.Stage, ...] | list[ir.Stage]) -> frozenset
             names.update(m.name for m in stage.measures)
         elif isinstance(stage, ir.MvExpand):
             names.update(a.name for a in stage.columns)
+        elif isinstance(stage, ir.Serialize):
+            names.update(a.name for a in stage.columns if a.expr != ir.FieldRef(a.name))
         elif isinstance(stage, ir.ExtendSeveral):
             names.update(stage.names)
     return frozenset(names)
 
 
-def is_external(value: s.Expr | None) -> bool:
-    """A let bound to `externaldata(...)[...]` alone."""
-    return (
-        isinstance(value, s.Pipe)
-        and value.source is None
-        and len(value.operators) == 1
-        and value.operators[0].name == "externaldata"
-    )
+def reads_external_data(node: object) -> bool:
+    """Whether the syntax tree `node` has an `externaldata` operator."""
+    if isinstance(node, s.Operator) and node.name == "externaldata":
+        return True
+    if isinstance(node, tuple):
+        return any(reads_external_data(item) for item in node)
+    if isinstance(node, s.SyntaxNode):
+        return any(reads_external_data(getattr(node, f.name)) for f in dataclasses.fields(node))
+    return False
 
 
 def is_call(node: s.Expr | None, *names: str) -> bool:

@@ -42,6 +42,9 @@ class ColumnLowering(ExprLowering):
                 return self.field_path(item).replace(".", "_"), item
             except ir.RuleError:
                 pass
+        named = item.args[0] if isinstance(item, s.Call) and len(item.args) == 1 else None
+        if isinstance(named, s.NamedExpr):  # toint(C = x) is named C
+            return self.column_of(named, counter)[0], item
         if isinstance(item, s.Call) and item.name.lower() in ("bin", "floor") and item.args:
             inner_name, _ = self.column_of(item.args[0], counter)
             return inner_name, item

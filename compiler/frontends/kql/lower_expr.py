@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import json
 from datetime import timedelta
 
 from rulec.compiler import ir
@@ -38,6 +39,7 @@ FUNCTION_NAMES = {
 # match kinds whose value may be another column of the row
 COLUMN_VALUED = frozenset({ir.MatchKind.EQ, ir.MatchKind.CONTAINS, ir.MatchKind.STARTSWITH})
 COLUMN_VALUED |= {ir.MatchKind.ENDSWITH, ir.MatchKind.HAS}
+ROW_VALUE = "_rulec_rhs"  # a computed right-hand side, a column only inside its `where`
 TRANSFORM_FUNCTIONS = {"tolower": "lower", "toupper": "upper", "tostring": "tostring"}
 # typeof(T) -> the function converting to T
 CONVERSIONS = {"string": "tostring", "long": "tolong", "int": "toint", "real": "todouble"}
@@ -53,6 +55,8 @@ class ExprLowering:
 
     path: str
     computed: frozenset[str] = frozenset()  # columns the pipeline so far computed
+    # in a `where`: right-hand sides computed per row before it (see `match`), else None
+    row_values: list[ir.Assign] | None = None
 
     def span(self, node: s.SyntaxNode) -> ir.Span:
         return ir.Span(self.path, node.pos.line, node.pos.column)
@@ -136,12 +140,16 @@ class ExprLowering:
 
     def dynamic_value(self, node: s.Literal) -> ir.Expr:
         """`dynamic([1, "a"])` as `pack_array(1, "a")`, `dynamic({"k": 1})` as `bag_pack("k", 1)`:
-        the same JSON value, for arrays and bags of plain values."""
+        the same JSON value, for arrays and bags of plain values; an empty or nested one as
+        `parse_json()` of its JSON text, which is the same value too."""
         span, value = self.span(node), node.value
         items = [*value.items()] if isinstance(value, dict) else [(None, v) for v in value]
         plain = str | int | float | bool | type(None)
         if not items or not all(isinstance(v, plain) for _, v in items):
-            raise self.unsupported(node, "a dynamic literal other than a flat array or bag")
+            if not is_json(value):
+                raise self.unsupported(node, "a dynamic literal of values other than JSON's")
+            text = ir.Literal(json.dumps(value, separators=(",", ":")), span=span)
+            return ir.Call("parse_json", (text,), span=span)
         args: list[ir.Expr] = []
         for key, item in items:
             if key is not None:
@@ -152,13 +160,18 @@ class ExprLowering:
 
     def name(self, node: s.Name) -> ir.Expr:
         span = self.span(node)
-        if node.name == "*" or node.wildcard:
+        if node.name == "*" and not node.wildcard:  # `where * has "x"`: any column, as search
+            return ir.RawText(span=span)
+        if node.wildcard:
             raise self.unsupported(node, f"the column wildcard '{node.name}'")
+        if node.braced:
+            what = f"the client parameter {{{node.name}}}, which a workbook or tool fills in"
+            raise self.unsupported(node, what)
         ref = self.scalar_ref(node)
         if ref is not None:
             return ref
-        if self.is_tabular_name(node.name):
-            raise self.unsupported(node, f"the tabular name '{node.name}' used as a scalar")
+        # a name that a tabular let or a function binds is, as a scalar, the row's column of
+        # that name (Microsoft's analysis types it so)
         return ir.FieldRef(node.name, span=span)
 
     def element(self, node: s.Member | s.Index) -> ir.Expr:
@@ -202,16 +215,20 @@ class ExprLowering:
         inlined = self.user_function_call(node)
         if inlined is not None:
             return inlined
+        node = dataclasses.replace(node, args=tuple(map(positional, node.args)))
         name, reordered = deprecated.current(node.name.lower(), node.args)
         node = dataclasses.replace(node, args=reordered)
         if name == "not" and len(node.args) == 1:
             return ir.Not(self.expr(node.args[0]), span=span)
         if name in EMPTY_CHECKS and len(node.args) == 1:
             return self.empty_check(name, node)
-        if name == "ipv4_is_in_range" and len(node.args) == 2:
+        ranged = len(node.args) == 2 and self.constant(node.args[1]) is not None
+        if name == "ipv4_is_in_range" and ranged:  # a constant range: a CIDR match
             return self.match(node, node.args[0], node.args[1], ir.MatchKind.CIDR, False)
         if name in TYPED_LITERALS and len(node.args) == 1:
             return self.typed_literal(node)
+        if name == "toscalar" and len(node.args) == 1 and self.is_scalar(node.args[0]):
+            return self.expr(node.args[0])  # toscalar(3 * n): the value itself
         if name == "toscalar" and len(node.args) == 1:
             return ir.ScalarOf(self.pipeline(node.args[0]), span=span)
         for arg in node.args:
@@ -225,6 +242,18 @@ class ExprLowering:
         if name in ("extract_json", "extractjson") and len(args) == 3:  # (path, json, typeof(T))
             return self.converted(ir.Call(name, args[:2], span=span), node.args[2])
         return ir.Call(FUNCTION_NAMES.get(name, name), args, span=span)
+
+    def is_scalar(self, node: s.Expr) -> bool:
+        """Whether `node` is a scalar expression rather than a table (a name is a table unless
+        a scalar let binds it)."""
+        if isinstance(node, s.Name):
+            return self.scalar_let(node.name) is not None
+        if isinstance(node, s.Call):
+            name = node.name.lower()
+            return name not in ("materialize", "table", "view") and not self.is_tabular_name(
+                node.name
+            )
+        return isinstance(node, s.Literal | s.Unary | s.Binary | s.InList | s.Between)
 
     def converted(self, value: ir.Expr, type_of: s.Expr) -> ir.Expr:
         """`value` converted to the type `typeof(T)` names."""
@@ -280,6 +309,8 @@ class ExprLowering:
             if all(isinstance(v, str | int | float | bool) for v in node.value):
                 return list(node.value)
             return None
+        if isinstance(node, s.Call) and node.name.lower() == "toscalar" and len(node.args) == 1:
+            return self.constants(node.args[0]) if self.is_scalar(node.args[0]) else None
         if isinstance(node, s.Call) and node.name.lower() in ("pack_array", "dynamic"):
             values = [self.constant(arg) for arg in node.args]
             return None if None in values else values  # type: ignore[return-value]
@@ -303,15 +334,27 @@ class ExprLowering:
     ) -> ir.Expr:
         """`left` matches the constant (or column) `right`, unwrapping tolower/coalesce."""
         value = self.constant(right)
-        if value is None and isinstance(right, s.Name | s.Member) and kind in COLUMN_VALUED:
-            value_ref = self.expr(right)
-            if isinstance(value_ref, ir.FieldRef):
-                field = self.expr(left)
-                return ir.Match(field, kind, (value_ref,), case_sensitive, span=self.span(node))
+        value_ref = self.column_value(right) if value is None and kind in COLUMN_VALUED else None
+        if value_ref is not None:
+            field = self.expr(left)
+            return ir.Match(field, kind, (value_ref,), case_sensitive, span=self.span(node))
         if value is None:
             raise self.unsupported(right, f"a non-constant right-hand side of {kind.value}")
         field, transforms = self.subject(left)
         return kql_match(field, kind, (value,), case_sensitive, transforms, self.span(node))
+
+    def column_value(self, right: s.Expr) -> ir.FieldRef | None:
+        """A right-hand side that is a column, or in a `where` an expression of the row
+        (computed into a column before it, see `stage_where`); else None."""
+        if isinstance(right, s.Name | s.Member):
+            value_ref = self.expr(right)
+            if isinstance(value_ref, ir.FieldRef):
+                return value_ref
+        if self.row_values is None:
+            return None
+        name = f"{ROW_VALUE}{len(self.row_values) + 1}"
+        self.row_values.append(ir.Assign(name, self.expr(right), span=self.span(right)))
+        return ir.FieldRef(name, span=self.span(right))
 
     def subject(self, node: s.Expr) -> tuple[ir.Expr, tuple[ir.Transform, ...]]:
         """The matched field and the transforms wrapped around it."""
@@ -326,6 +369,21 @@ class ExprLowering:
                         ir.Transform("coalesce", (self.expr(default),)),
                     )
         return self.expr(node), ()
+
+
+def is_json(value: object) -> bool:
+    """Whether `value` is made of JSON's values only (what `parse_json` can give back)."""
+    if isinstance(value, dict):
+        return all(isinstance(k, str) and is_json(v) for k, v in value.items())
+    if isinstance(value, list):
+        return all(is_json(v) for v in value)
+    return isinstance(value, str | int | float | bool | type(None))
+
+
+def positional(arg: s.Expr) -> s.Expr:
+    """A built-in function's argument by position: `f(name = x)` passes `x`, as Kusto does
+    (the name only names the result column, see `ColumnLowering.column_of`)."""
+    return arg.expr if isinstance(arg, s.NamedExpr) and len(arg.names) == 1 else arg
 
 
 def is_field(node: s.Expr) -> bool:

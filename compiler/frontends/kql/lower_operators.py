@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 from rulec.compiler import ir
 
 from . import syntax as s
@@ -39,8 +41,19 @@ class OperatorLowering(SummarizeLowering, ExpandLowering, SourceLowering):
         result = method(op, span)
         return result if isinstance(result, tuple) else (result,)
 
-    def stage_where(self, op: s.Operator, span: ir.Span) -> ir.Stage:
-        return ir.Filter(self.expr(op.args[0]), span=span)
+    def stage_where(self, op: s.Operator, span: ir.Span) -> tuple[ir.Stage, ...]:
+        """`where p`; a right-hand side of `has`, `contains`, ... that is an expression of the
+        row is computed into a column first, and dropped after."""
+        outer, self.row_values = self.row_values, []
+        try:
+            predicate = ir.Filter(self.expr(op.args[0]), span=span)
+            computed = tuple(self.row_values)
+        finally:
+            self.row_values = outer
+        if not computed:
+            return (predicate,)
+        away = ir.ProjectAway(tuple(a.name for a in computed), span=span)
+        return ir.Extend(computed, span=span), predicate, away
 
     stage_filter = stage_where
 
@@ -124,24 +137,42 @@ class OperatorLowering(SummarizeLowering, ExpandLowering, SourceLowering):
         return None
 
     def stage_evaluate(self, op: s.Operator, span: ir.Span) -> ir.Stage:
-        """A plug-in of scalar arguments (and aggregations), kept as it is written."""
+        """A plug-in kept as it is written: its arguments (scalars, aggregations, the lookup
+        table of `ipv4_lookup` and its kin), named arguments and declared output columns."""
         call = op.args[0]
         name = call.name if isinstance(call, s.Call) else "?"
-        if not isinstance(call, s.Call) or op.options or op.parts:
-            raise self.unsupported(call, f"the plugin {name}() with options or an output schema")
-        args: list[ir.Expr | ir.AggCall] = []
-        for arg in call.args:
-            tabular = isinstance(arg, s.Name) and self.is_tabular_name(arg.name)
-            if isinstance(arg, s.NamedExpr | s.Pipe) or tabular or name in TABLE_PLUGINS:
-                raise self.unsupported(arg, f"a named or tabular argument of the plugin {name}()")
-            if aggregate_name(arg) is None:
-                args.append(self.expr(arg))
-                continue
-            (measure,) = self.measures(arg, "_")
-            if not isinstance(measure.agg, ir.AggCall):
-                raise self.unsupported(arg, f"{measure.agg.func}() in the plugin {name}()")
-            args.append(measure.agg)
-        return ir.Evaluate(name, tuple(args), span=span)
+        if not isinstance(call, s.Call) or op.options:
+            raise self.unsupported(call, f"the plugin {name}() with options")
+        args: list[ir.Expr | ir.AggCall | ir.Pipeline] = []
+        options: list[ir.Assign] = []
+        for index, arg in enumerate(call.args):
+            if isinstance(arg, s.NamedExpr) and len(arg.names) == 1:
+                value = self.expr(arg.expr)
+                options.append(ir.Assign(arg.names[0], value, span=self.span(arg)))
+            elif options:
+                raise self.unsupported(arg, f"a positional argument after a named one in {name}()")
+            else:
+                args.append(self.plugin_argument(name, index, arg))
+        schema = tuple((p.name, p.type) for p in op.parts if isinstance(p, s.Param))
+        return ir.Evaluate(name, tuple(args), tuple(options), schema, span=span)
+
+    def plugin_argument(
+        self, plugin: str, index: int, arg: s.Expr
+    ) -> ir.Expr | ir.AggCall | ir.Pipeline:
+        if plugin in TABLE_PLUGINS and index == 0:
+            return self.pipeline(arg)
+        tabular = isinstance(arg, s.Name) and self.is_tabular_name(arg.name)
+        if isinstance(arg, s.NamedExpr | s.Pipe) or tabular:
+            raise self.unsupported(arg, f"a named or tabular argument of the plugin {plugin}()")
+        if aggregate_name(arg) is None:
+            return self.expr(arg)
+        (measure,) = self.measures(arg, "_")
+        if not isinstance(measure.agg, ir.AggCall):
+            raise self.unsupported(arg, f"{measure.agg.func}() in the plugin {plugin}()")
+        return measure.agg
+
+    def stage_serialize(self, op: s.Operator, span: ir.Span) -> ir.Stage:
+        return ir.Serialize(self.assignments(op.args), span=span)
 
     def stage_invoke(self, op: s.Operator, span: ir.Span) -> ir.Stage:
         call = op.args[0]
@@ -179,6 +210,26 @@ class OperatorLowering(SummarizeLowering, ExpandLowering, SourceLowering):
 
     def stage_top(self, op: s.Operator, span: ir.Span) -> tuple[ir.Stage, ...]:
         return ir.Sort((self.sort_key(op.keys[0]),), span=span), ir.Limit(self.count(op), span=span)
+
+    def stage_top_nested(self, op: s.Operator, span: ir.Span) -> tuple[ir.Stage, ...]:
+        """One level, `top-nested N of a by agg`: `summarize aggregated_a = agg by a`, then the
+        N groups with the largest (`asc`: smallest) value."""
+        if len(op.args) != 1 or op.options:
+            raise self.unsupported(op, "top-nested of several levels or with others")
+        ((group,), key) = self.assignments(op.args), op.keys[0]
+        value = key.expr.expr if isinstance(key.expr, s.NamedExpr) else key.expr
+        name = self.single_name(key.expr) or f"aggregated_{group.name}"
+        if aggregate_name(value) is None:
+            raise self.unsupported(value, "a top-nested level not ordered by an aggregation")
+        measures = tuple(self.measures(value, name))
+        descending = key.descending is not False
+        order = ir.SortKey(ir.FieldRef(name, span=span), descending, span=self.span(key))
+        stages: list[ir.Stage] = [ir.Aggregate((group,), measures, span=span)]
+        stages.append(ir.Sort((order,), span=span))
+        (count,) = op.parts
+        if not (isinstance(count, s.Literal) and count.kind == "null"):
+            stages.append(ir.Limit(self.count(dataclasses.replace(op, count=count)), span=span))
+        return tuple(stages)
 
     def stage_distinct(self, op: s.Operator, span: ir.Span) -> tuple[ir.Stage, ...]:
         """`distinct a, b`; `distinct x = f(a), b` is `project x = f(a), b | distinct x, b`."""

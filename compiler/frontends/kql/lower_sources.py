@@ -16,6 +16,9 @@ SEARCH_TABLE_COLUMN = "$table"  # the column `search` adds, naming each row's ta
 class SourceLowering(ColumnLowering):
     """Sources as pipelines; `pipeline` is supplied by the query half."""
 
+    external_name: str | None
+    external_tables: set[str]
+
     def source_operator(self, op: s.Operator) -> ir.Pipeline:
         span = self.span(op)
         method = getattr(self, "source_" + op.name, None)
@@ -55,6 +58,25 @@ class SourceLowering(ColumnLowering):
             elif not option.name.startswith("hint."):
                 raise self.unsupported(option, f"the union option '{option.name}'")
         return source_column
+
+    # ----------------------------------------------------------------------- externaldata
+
+    def source_externaldata(self, op: s.Operator, span: ir.Span) -> ir.Pipeline:
+        """`externaldata(a: t, ...)[urls]` in the let `T`: the table `T`, supplied with the
+        data, with exactly the columns the query declares for it."""
+        name = self.external_name
+        if name is None:
+            what = "externaldata outside a let (the let names the table supplied with the data)"
+            raise self.unsupported(op, what)
+        if name not in self.external_tables:
+            self.external_tables.add(name)
+            self.note(op, f"externaldata is read as the table '{name}' supplied with the data")
+        declared = [p for p in op.parts if isinstance(p, s.Param)]
+        columns = tuple(
+            ir.Assign(p.name, ir.FieldRef(p.name, span=span), span=span) for p in declared
+        )
+        stages = (ir.Project(columns, span=span),) if columns else ()
+        return ir.Pipeline(ir.Table(name, span=span), stages, span=span)
 
     # ----------------------------------------------------------------------- search
 

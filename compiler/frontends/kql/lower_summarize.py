@@ -13,6 +13,7 @@ from rulec.compiler import ir
 from . import syntax as s
 from .deprecated import AGGREGATES as DEPRECATED
 from .lower_columns import ColumnLowering
+from .lower_expr import ARITH_OPS
 
 HIDDEN = "_rulec_agg"
 # name -> (prefix of the default column name, number of arguments kept after the first)
@@ -186,8 +187,12 @@ class SummarizeLowering(ColumnLowering):
         if func in ("percentile", "percentiles"):
             return self.percentiles(call, name)
         prefix, extra = AGGREGATES[func]
-        if func == "count" and call.args:
-            raise self.unsupported(call, "count() with an argument (use countif or dcount)")
+        if func == "count" and call.args:  # count(predicate): KQL's obsolete name of countif
+            if len(call.args) != 1 or not is_predicate(call.args[0]):
+                what = "count() of a value other than a predicate (use countif or dcount)"
+                raise self.unsupported(call, what)
+            counted = s.Call("countif", call.args, pos=call.pos)
+            return self.measures(counted, "count_" if name is None else name)
         if len(call.args) > 1 + extra and func not in APPROXIMATE:
             raise self.unsupported(call, f"{call.name}() with {len(call.args)} arguments")
         arg = self.expr(call.args[0]) if call.args else None
@@ -245,6 +250,15 @@ def reorder(order: list[str] | None, hidden: tuple[str, ...], span: ir.Span) -> 
         return ir.ProjectAway(hidden, span=span)
     columns = tuple(ir.Assign(n, ir.FieldRef(n, span=span), span=span) for n in order)
     return ir.Project(columns, span=span)
+
+
+def is_predicate(node: s.Expr) -> bool:
+    """Whether `node` is written as a condition (a comparison, a test, `and`/`or`/`not`)."""
+    if isinstance(node, s.Binary):
+        return node.op not in ARITH_OPS
+    if isinstance(node, s.Call):
+        return node.name.lower() in ("not", "isempty", "isnotempty", "isnull", "isnotnull")
+    return isinstance(node, s.InList | s.Between)
 
 
 def map_calls(node: s.Expr, replace) -> s.Expr:

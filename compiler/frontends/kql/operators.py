@@ -324,25 +324,31 @@ class OperatorParser(ExpressionParser):
         return s.Operator(name, count=count, keys=(self.sort_key(),), pos=pos)
 
     def op_top_nested(self, name: str, pos: s.Pos) -> s.Operator:
-        def level() -> s.Expr:
+        """Each level's `of` column in `args`, its `by` aggregation in `keys`, its count (or
+        `null`) in `parts`; a `with others =` value in `options`."""
+        levels, keys, counts, others = [], [], [], []
+
+        def level() -> None:
+            counts.append(s.Literal("null", None, pos=self.pos()))
             if not self.at_name("of"):
-                self.parse_expr()
+                counts[-1] = self.parse_expr()
             self.expect_keyword("of", "in top-nested")
-            of = self.parse_named()
+            levels.append(self.parse_named())
             if self.at_name("with") and self.advance():
                 self.expect_keyword("others")
-                self.expect("=")
-                self.parse_expr()
+                value_pos = self.pos(self.expect("="))
+                others.append(s.Option("others", self.parse_expr(), pos=value_pos))
             self.expect_keyword("by", "in top-nested")
-            self.sort_key_named()
-            return of
+            keys.append(self.sort_key_named())
 
-        levels = [level()]
+        level()
         while self.accept(","):
             if self.parse_operator_name() != "top-nested":
                 raise self.error("'top-nested' after ','", self.peek(-1))
-            levels.append(level())
-        return s.Operator(name, args=tuple(levels), pos=pos)
+            level()
+        return s.Operator(
+            name, tuple(others), args=tuple(levels), keys=tuple(keys), parts=tuple(counts), pos=pos
+        )
 
     def sort_key_named(self) -> s.SortKey:
         pos, expr = self.pos(), self.parse_named()

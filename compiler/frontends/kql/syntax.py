@@ -30,6 +30,7 @@ class Name(SyntaxNode):
 
     name: str
     wildcard: bool = False  # `Foo*` in column or table lists
+    braced: bool = False  # `{Name}`: a client's parameter, filled in before the query runs
 
 
 @dataclass(frozen=True)
