@@ -43,6 +43,12 @@ class SqlDialect:
     templates = "duckdb"  # the dialect whose text of a function template it takes
     star_columns = False  # every column but some, or renamed, without a schema (COLUMNS, EXCLUDE)
     series_bins = True  # GENERATE_SERIES rows and EXTRACT(EPOCH FROM interval) (make-series)
+    # PostgreSQL's arrays and JSONB (REGEXP_MATCH's array, ARRAY_AGG, `->>`) rather than DuckDB's
+    # lists and JSON functions
+    postgres_arrays = False
+    json_array, json_object = "JSON_ARRAY", "JSON_OBJECT"  # the functions building JSON text
+    re2_rewrites = True  # REGEXP_EXTRACT_ALL, and REGEXP_REPLACE with RE2's rewrite (`\\1`)
+    json_valid = True  # JSON_VALID: a guard for text that is no JSON
 
     def __init__(self, name: str):
         self.name = name
@@ -111,6 +117,10 @@ class PostgresDialect(SqlDialect):
 
     templates = "postgres"
     target = "postgres"
+    postgres_arrays = True
+    json_array, json_object = "JSONB_BUILD_ARRAY", "JSONB_BUILD_OBJECT"
+    re2_rewrites = False
+    json_valid = False
 
     def inline_flags(self, case_sensitive: bool) -> str:
         """ARE's `p` first: `.` and `[^...]` exclude newline and `^`/`$` anchor the text, as in

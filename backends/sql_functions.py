@@ -43,10 +43,7 @@ class Template:
 
     duckdb: str
     kinds: str
-    postgres: str | None = None  # NOT_ON_POSTGRES: PostgreSQL cannot compute it exactly
-
-
-NOT_ON_POSTGRES = ""
+    postgres: str | None = None
 
 
 @cache
@@ -67,14 +64,12 @@ def fill(text: str, dialect: str, args: Args) -> exp.Expression:
     return _parsed(text, dialect).copy().transform(place, copy=False)
 
 
-def is_postgres(builder: QueryBuilder) -> bool:
-    return builder.dialect.templates == "postgres"
-
-
 def render(builder: QueryBuilder, template: Template, args: Args) -> exp.Expression:
-    """A template for the builder's dialect: PostgreSQL's text there, DuckDB's elsewhere."""
-    if is_postgres(builder) and template.postgres:
-        return fill(template.postgres, "postgres", args)
+    """A template in the text of the builder's dialect (`SqlDialect.templates`) where it has
+    one, else in DuckDB's."""
+    text = getattr(template, builder.dialect.templates)
+    if text:
+        return fill(text, builder.dialect.templates, args)
     return fill(template.duckdb, "duckdb", args)
 
 
@@ -254,7 +249,7 @@ def _extract(builder: QueryBuilder, args: Args, node: ir.Node) -> exp.Expression
     text = convert(builder, "s", args[2])
     matched = builder.dialect.regex(text, wrapped, True, frozenset())
     regex = matched.expression
-    if is_postgres(builder):
+    if builder.dialect.postgres_arrays:
         # sqlglot counts array subscripts from 0 and writes PostgreSQL's 1-based ones
         groups = fill("REGEXP_MATCH(_1, _2)", "postgres", [text, regex])
         return exp.Bracket(this=exp.Paren(this=groups), expressions=[exp.Literal.number(group)])
@@ -316,7 +311,7 @@ def _extract_all(builder: QueryBuilder, args: Args, node: ir.Node) -> exp.Expres
     if it has one); null when nothing matches. Several groups (arrays of arrays) are reported."""
     regex = _constant(builder, node, 0)
     groups = _group_count(regex) if isinstance(regex, str) and len(args) == 2 else None
-    if groups is None or groups > 1 or is_postgres(builder):
+    if groups is None or groups > 1 or not builder.dialect.re2_rewrites:
         raise builder.backend.unsupported(
             "extract_all() other than of a constant regex with at most one capture group", node
         )
@@ -339,7 +334,7 @@ def _group_count(regex: str) -> int | None:
 def _replace_regex(builder: QueryBuilder, args: Args, node: ir.Node) -> exp.Expression:
     """`replace_regex(text, regex, rewrite)`: every match replaced; `\\1` names a group."""
     regex = _constant(builder, node, 1)
-    if is_postgres(builder):
+    if not builder.dialect.re2_rewrites:
         raise builder.backend.unsupported("replace_regex() (RE2's rewrite of every match)", node)
     if len(args) != 3 or not isinstance(regex, str):
         raise builder.backend.unsupported("replace_regex() without a constant regex", node)
@@ -352,7 +347,7 @@ def _replace_regex(builder: QueryBuilder, args: Args, node: ir.Node) -> exp.Expr
 def json_element(builder: QueryBuilder, value: exp.Expression, key: str | int) -> exp.Expression:
     """The element `key` (property name, or position counted from the end when negative) of
     the dynamic value `value`, as dynamic text; null where `value` is no array or object."""
-    if is_postgres(builder):
+    if builder.dialect.postgres_arrays:
         template = "CASE WHEN _1 ~ '^\\s*[[{]' THEN CAST(_1 AS JSONB) ->> _2 END"
         path = exp.Literal.string(key) if isinstance(key, str) else exp.Literal.number(key)
         return fill(template, "postgres", [value, path])
@@ -372,7 +367,7 @@ def _index(builder: QueryBuilder, args: Args, node: ir.Node) -> exp.Expression:
 
 
 def _pack_array(builder: QueryBuilder, args: Args, node: ir.Node) -> exp.Expression:
-    name = "JSONB_BUILD_ARRAY" if is_postgres(builder) else "JSON_ARRAY"
+    name = builder.dialect.json_array
     return builder.dialect.to_text(exp.Anonymous(this=name, expressions=args))
 
 
@@ -380,7 +375,7 @@ def _pack(builder: QueryBuilder, args: Args, node: ir.Node) -> exp.Expression:
     """`bag_pack(key1, value1, ...)`: a property bag."""
     if len(args) % 2:
         raise builder.backend.unsupported("bag_pack() with an odd number of arguments", node)
-    name = "JSONB_BUILD_OBJECT" if is_postgres(builder) else "JSON_OBJECT"
+    name = builder.dialect.json_object
     return builder.dialect.to_text(exp.Anonymous(this=name, expressions=args))
 
 
@@ -455,7 +450,7 @@ def _extract_json(builder: QueryBuilder, args: Args, node: ir.Node) -> exp.Expre
     path = _constant(builder, node, 0)
     if len(args) != 2 or not isinstance(path, str) or not JSON_PATH.fullmatch(path):
         raise builder.backend.unsupported("extract_json() of a path other than $.a[0].b", node)
-    if is_postgres(builder):
+    if not builder.dialect.json_valid:
         what = "extract_json() (text that is no JSON has no guard there)"
         raise builder.backend.unsupported(what, node)
     text = convert(builder, "s", args[1])
@@ -497,8 +492,6 @@ def build_function(
         return None
     if len(args) != len(template.kinds):
         raise builder.backend.unsupported(f"the function {name}() with {len(args)} arguments", node)
-    if is_postgres(builder) and template.postgres == NOT_ON_POSTGRES:
-        raise builder.backend.unsupported(f"the function {name}()", node)
     converted = [convert(builder, k, a) for k, a in zip(template.kinds, args, strict=True)]
     return render(builder, template, converted)
 
@@ -556,7 +549,7 @@ def _collection(
     keep = "_1 IS NOT NULL" + (" AND _2" if conditions else "")
     limit = extra[conditions] if len(extra) > conditions else None
     unique = "DISTINCT " if distinct else ""
-    if is_postgres(builder):
+    if builder.dialect.postgres_arrays:
         listed = f"ARRAY_AGG({unique}_1 ORDER BY _1) FILTER (WHERE {keep})"
         sliced = f"({listed})[1:_3]" if limit is not None else listed
         template, dialect = f"COALESCE(CAST(ARRAY_TO_JSON({sliced}) AS TEXT), '[]')", "postgres"
