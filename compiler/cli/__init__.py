@@ -30,6 +30,7 @@ from rulec.compiler.artefacts import artefact_plan
 from rulec.compiler.check import check_paths
 from rulec.compiler.cli.cards import catalog, diff, emit, explain, warn
 from rulec.compiler.cli.list import list_
+from rulec.compiler.cli.report import diagnostic_json, diagnostic_text, outcome_json, outcome_text
 from rulec.compiler.cli.summary import convert_summary, count_run, failures, run_summary
 from rulec.compiler.cli.sync import sync_folder
 from rulec.compiler.cli.verify import table_paths, verify
@@ -38,10 +39,9 @@ from rulec.compiler.folder_sync import Plan
 from rulec.compiler.outcomes import Outcome, strict_outcome
 from rulec.compiler.project import Project, load_project
 from rulec.compiler.query_files import NameClash, plan_queries, rule_names
-from rulec.compiler.report import diagnostic_json, diagnostic_text, outcome_json, outcome_text
 from rulec.compiler.rules import discover, empty_folders, load_rules, resolve_pipeline
+from rulec.compiler.run.windows_logs import is_windows, load_windows_rules
 from rulec.compiler.schema_file import read_schema
-from rulec.compiler.windows_logs import is_windows, load_windows_rules
 
 FORMATS = click.Choice(["text", "json"])
 CONVERT_FORMATS = click.Choice(["text", "json", *DEPLOY_FORMATS])

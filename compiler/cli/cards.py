@@ -22,7 +22,7 @@ from rulec.compiler.cards.diff import DEFAULT_TARGETS, render_diff
 from rulec.compiler.cards.diff import FORMATS as DIFF_FORMATS
 from rulec.compiler.cards.diff import diff as diff_rules
 from rulec.compiler.cards.render import FORMATS, render_card, render_catalog
-from rulec.compiler.report import diagnostic_text
+from rulec.compiler.cli.report import diagnostic_text
 from rulec.compiler.rules import load_rules, resolve_pipeline
 
 FORMAT = click.Choice(FORMATS)
