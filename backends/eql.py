@@ -33,7 +33,7 @@ from rulec.backends.text import (
     as_pattern,
     pattern_regex,
 )
-from rulec.backends.transforms import all_rules, at_least
+from rulec.backends.transforms import all_rules, at_least, default_conditions, one_scan
 from rulec.backends.values import DAY, HOUR, MINUTE, SECOND, as_text, number_text
 from rulec.compiler import ir
 
@@ -213,9 +213,10 @@ class EqlBackend(TextBackend):
     regex_flag_prefix = False  # Lucene has no inline flags: the translation spells them out
     cidr_form = Form("cidrMatch({subject}, {value})", "cidrMatch({subject}, {values})")
     stage_detail = "EQL selects events; it has no relational stages"
+    preprocess = (one_scan, default_conditions)
 
     def emit(self, query: ir.Query) -> Emitted:
-        query = self.one_scan(query)
+        query = self.prepared(query)
         self.notes: dict[str, ir.Diagnostic] = {}
         stages = query.pipeline.stages
         if len(stages) == 1 and isinstance(stages[0], ir.Correlation):
@@ -274,7 +275,7 @@ class EqlBackend(TextBackend):
 
     def all_rules(self, stage: ir.Correlation) -> bool:
         """Whether the condition asks for nothing but every rule, in order (Sigma's default)."""
-        return stage.condition in (None, all_rules(stage))
+        return stage.condition == all_rules(stage)
 
     def sequence(self, stage: ir.Correlation, steps: list, span: str, runs: str = "") -> str:
         keys = [self.field_name(k) for k in stage.group_by]

@@ -39,7 +39,12 @@ from rulec.backends.text import (
     simple_kind,
     smallest_wins,
 )
-from rulec.backends.transforms import RULE_COLUMN, correlation_aggregate
+from rulec.backends.transforms import (
+    RULE_COLUMN,
+    correlation_aggregate,
+    default_conditions,
+    one_scan,
+)
 from rulec.backends.values import (
     DAY,
     HOUR,
@@ -160,11 +165,12 @@ class KqlBackend(TextBackend):
     cidr_form = Form("ipv4_is_in_range({subject}, {value})")
     cidr6_form = Form("ipv6_is_in_range({subject}, {value})")
     functions = {**{name: name for name in NATIVE_FUNCTIONS}, **RENAMED_FUNCTIONS}
+    preprocess = (one_scan, default_conditions)
 
     # ------------------------------------------------------------------ query and pipeline
 
     def emit(self, query: ir.Query) -> Emitted:
-        query = self.one_scan(query)
+        query = self.prepared(query)
         self.hoisted: list[str] = []
         self.notes: dict[str, ir.Diagnostic] = {}
         body = (query.params, query.lets, query.pipeline)  # not the rule's metadata

@@ -42,7 +42,12 @@ from rulec.backends.text import (
     pattern_regex,
     smallest_wins,
 )
-from rulec.backends.transforms import RULE_COLUMN, correlation_aggregate
+from rulec.backends.transforms import (
+    RULE_COLUMN,
+    correlation_aggregate,
+    default_conditions,
+    one_scan,
+)
 from rulec.backends.values import as_text
 from rulec.compiler import ir
 
@@ -290,13 +295,14 @@ class SplBackend(SplWhere):
 
     default_raw_field = "_raw"
     default_time_field = "_time"
+    preprocess = (one_scan, default_conditions)
 
     def __init__(self, options=None):
         super().__init__(options)
         self.search = SplSearch(self.options)
 
     def emit(self, query: ir.Query) -> Emitted:
-        query = self.one_scan(query)
+        query = self.prepared(query)
         stages = query.pipeline.stages
         notes: list[ir.Diagnostic] = []
         if len(stages) == 1 and isinstance(stages[0], ir.Correlation):
