@@ -144,6 +144,9 @@ class SplSearch(SplWhere):
 
     # search matches case-insensitively only, and reads `*` as a wildcard
     eq_forms = {False: Form("{subject}={value}", "{subject} IN ({values})")}
+    presence = "{}=*"
+    presence_prec = Prec.COMPARE
+    two_valued = True  # `NOT f="x"` holds for events without the field
 
     def render_match(self, node: ir.Match, guarded: bool) -> Text:
         if node.transforms or (node.case_sensitive and node.kind is not ir.MatchKind.EXISTS):
@@ -178,9 +181,6 @@ class SplSearch(SplWhere):
                 raise NotSearchable
             texts.append(self.quoting(pattern_regex(pattern, str, "?", "*")))
         return self.form(self.eq_forms[False], subject, texts)
-
-    def match_exists(self, node: ir.Match, subject: Text, guarded: bool) -> Text:
-        return Text(f"{subject.text}=*", Prec.COMPARE)
 
     def unsearchable(self, node: ir.Match, subject: Text, guarded: bool) -> Text:
         raise NotSearchable

@@ -171,6 +171,9 @@ class TextBackend(Backend):
     guards_field_values = False  # whether a comparison is also guarded by a field value
     duration_units = DURATION_UNITS  # (suffix, length), largest first, for `duration`
     eq_forms: dict[bool, Form] = {}  # equality (and list membership) by case sensitivity
+    # contains/startswith/endswith/has by case sensitivity, where the target has an operator;
+    # without one a substring is a wildcard pattern and a term (`has`) is not expressed
+    substring_forms: dict[ir.MatchKind, dict[bool, Form]] = {}
     threshold_form: Form | None = None  # `{subject} {op} {value}`; None: no thresholds
     regex_forms: dict[bool, Form] = {}  # by case sensitivity; empty: no regexes
     regex_flag_prefix = True  # whether a regex carries its flags inline, `(?i)`
@@ -348,13 +351,22 @@ class TextBackend(Backend):
     match_ge = threshold
 
     def substring(self, node: ir.Match, subject: Text, guarded: bool) -> Text:
-        """contains/startswith/endswith as the wildcard patterns `*v*`, `v*`, `*v` they mean."""
+        """contains/startswith/endswith/has by the target's operator for it; else a substring
+        as the wildcard pattern `*v*`, `v*`, `*v` it means."""
+        forms = self.substring_forms.get(node.kind)
+        if forms is not None:
+            values = [self.value(v, node) for v in node.values]
+            test = self.form(forms[node.case_sensitive], subject, values)
+            return self.guard(node, subject, test, guarded)
+        if node.kind is ir.MatchKind.HAS:
+            raise self.no_kind(node)
         patterns = [as_pattern(node.kind, self.string(v, node)) for v in node.values]
         return self.wildcards(node, subject, patterns, guarded)
 
     match_contains = substring
     match_startswith = substring
     match_endswith = substring
+    match_has = substring
 
     def match_wildcard(self, node: ir.Match, subject: Text, guarded: bool) -> Text:
         return self.wildcards(node, subject, list(node.values), guarded)  # type: ignore[arg-type]
