@@ -218,12 +218,9 @@ class EqlBackend(TextBackend):
     def emit(self, query: ir.Query) -> Emitted:
         query = self.prepared(query)
         self.notes: dict[str, ir.Diagnostic] = {}
-        stages = query.pipeline.stages
-        if len(stages) == 1 and isinstance(stages[0], ir.Correlation):
-            return self.correlation(stages[0], query)
-        if query.params or query.lets:
-            node = (query.params or query.lets)[0]
-            raise self.unsupported("parameters and let-bindings", node)
+        correlation = self.lone_correlation(query)
+        if correlation is not None:
+            return self.correlation(correlation, query)
         text = f"any where {self.condition(query.pipeline)[0]}"
         return Emitted(self.name, text, tuple(self.notes.values()))
 
@@ -261,9 +258,7 @@ class EqlBackend(TextBackend):
     # ------------------------------------------------------------------ correlations
 
     def correlation(self, stage: ir.Correlation, query: ir.Query) -> Emitted:
-        lets = {let.name: let.value for let in query.lets if isinstance(let.value, ir.Pipeline)}
-        if len(lets) != len(query.lets) or query.params:
-            raise self.unsupported("a correlation over rules that use let-bindings", stage)
+        lets = self.correlated_rules(stage, query)
         steps = [self.condition(lets[rule]) for rule in stage.rules]
         span = self.duration(stage.timespan)
         if stage.kind is ir.CorrelationKind.TEMPORAL_ORDERED and self.all_rules(stage):

@@ -303,13 +303,10 @@ class SplBackend(SplWhere):
 
     def emit(self, query: ir.Query) -> Emitted:
         query = self.prepared(query)
-        stages = query.pipeline.stages
         notes: list[ir.Diagnostic] = []
-        if len(stages) == 1 and isinstance(stages[0], ir.Correlation):
-            return Emitted(self.name, self.correlation(stages[0], query, notes), tuple(notes))
-        if query.params or query.lets:
-            node = (query.params or query.lets)[0]
-            raise self.unsupported("parameters and let-bindings", node)
+        correlation = self.lone_correlation(query)
+        if correlation is not None:
+            return Emitted(self.name, self.correlation(correlation, query, notes), tuple(notes))
         return Emitted(self.name, self.pipeline(query.pipeline, notes), tuple(notes))
 
     def correlation(self, stage: ir.Correlation, query: ir.Query, notes: list) -> str:
@@ -318,9 +315,7 @@ class SplBackend(SplWhere):
         if aggregate is None:
             detail = "only counting correlations have a sliding-window form here"
             raise self.unsupported(f"a {stage.kind.value} correlation", stage, detail)
-        lets = {let.name: let.value for let in query.lets if isinstance(let.value, ir.Pipeline)}
-        if len(lets) != len(query.lets) or query.params:
-            raise self.unsupported("a correlation over rules that use let-bindings", stage)
+        lets = self.correlated_rules(stage, query)
         searches = [
             f"{self.pipeline(lets[rule], notes)} | eval {RULE_COLUMN}={self.quoting(rule)}"
             for rule in stage.rules

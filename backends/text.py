@@ -445,6 +445,27 @@ class TextBackend(Backend):
             raise self.unsupported(f"the {type(stage).__name__} stage", stage, self.stage_detail)
         return writer(stage, *context)
 
+    # ------------------------------------------------------------------ targets without lets
+
+    def lone_correlation(self, query: ir.Query) -> ir.Correlation | None:
+        """The correlation that is the query's one stage, else None once the query is known
+        to bind nothing (for a target without parameters and let-bindings)."""
+        stages = query.pipeline.stages
+        if len(stages) == 1 and isinstance(stages[0], ir.Correlation):
+            return stages[0]
+        if query.params or query.lets:
+            node = (query.params or query.lets)[0]
+            raise self.unsupported("parameters and let-bindings", node)
+        return None
+
+    def correlated_rules(self, stage: ir.Correlation, query: ir.Query) -> dict[str, ir.Pipeline]:
+        """The let-bound pipelines of the rules a correlation reads, by name (each written
+        where it is read, by a target without let-bindings)."""
+        lets = {let.name: let.value for let in query.lets if isinstance(let.value, ir.Pipeline)}
+        if len(lets) != len(query.lets) or query.params:
+            raise self.unsupported("a correlation over rules that use let-bindings", stage)
+        return lets
+
     # ------------------------------------------------------------------ sources
 
     def table_name(self, source: ir.Source) -> str:
