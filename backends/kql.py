@@ -166,6 +166,7 @@ class KqlBackend(TextBackend):
     quoting = KqlQuoting(escapes=KQL_ESCAPES)
     null_token = "dynamic(null)"
     guarded_kinds = frozenset(THRESHOLD_OPS)  # a string is never null in KQL
+    guards_subject = True
     eq_forms = {
         True: Form("{subject} == {value}", "{subject} in ({values})"),
         False: Form("{subject} =~ {value}", "{subject} in~ ({values})"),
@@ -828,12 +829,6 @@ class KqlBackend(TextBackend):
         message = 'exists is written isnotempty(): a present "" counts as missing (allowed: empty)'
         note = ir.Diagnostic("approximation", message, node.span, "warning", self.name)
         self.notes.setdefault(EMPTY_APPROXIMATION, note)
-
-    def guard(self, node: ir.Match, subject: Text, test: Text, guarded: bool) -> Text:
-        """Only a threshold is guarded (KQL strings are never null), by the transformed value."""
-        if not guarded or node.kind not in self.guarded_kinds:
-            return test
-        return self.guarded([subject.text], test)
 
 
 def sources(node: object) -> Iterator[ir.LogSource | ir.Table]:

@@ -168,6 +168,7 @@ class TextBackend(Backend):
     two_valued = False  # whether a test on a missing field is false rather than null
     guarded_subjects: tuple[type, ...] = (object,)  # the matched fields `guard` tests
     guarded_kinds = ALL_KINDS  # the match kinds whose test is null on a missing field
+    guards_subject = False  # whether `guard` tests the transformed value rather than the field
     guards_field_values = False  # whether a comparison is also guarded by a field value
     duration_units = DURATION_UNITS  # (suffix, length), largest first, for `duration`
     eq_forms: dict[bool, Form] = {}  # equality (and list membership) by case sensitivity
@@ -320,7 +321,8 @@ class TextBackend(Backend):
             return test
         if not isinstance(node.field, self.guarded_subjects):
             return test
-        return self.guarded([self.render(node.field).text], test)
+        tested = subject.text if self.guards_subject else self.render(node.field).text
+        return self.guarded([tested], test)
 
     def formed(self, template: str, **parts: str) -> Text:
         """A form's template filled in."""
