@@ -11,8 +11,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 
+from rulec.backends import transforms
 from rulec.compiler import ir
-from rulec.compiler.passes.any_source import one_scan
 
 DEFAULT_TABLE = "events"
 
@@ -66,6 +66,8 @@ class Backend:
     name: str = ""
     default_raw_field: str = "_raw"
     default_time_field: str = "TimeCreated"
+    # the IR-to-IR rewrites (backends/transforms.py) the target opts into, applied in order
+    preprocess: tuple[transforms.Rewrite, ...] = (transforms.one_scan,)
 
     def __init__(self, options: Options | None = None):
         self.options = options or Options()
@@ -81,9 +83,9 @@ class Backend:
     def emit(self, query: ir.Query) -> Emitted:
         raise NotImplementedError
 
-    def one_scan(self, query: ir.Query) -> ir.Query:
-        """`query` with each log source that lists several values read once per table."""
-        return one_scan(query, self.source_table)
+    def prepared(self, query: ir.Query) -> ir.Query:
+        """`query` through the target's `preprocess` rewrites."""
+        return transforms.preprocess(self, query, self.preprocess)
 
     def source_table(self, source: ir.Source) -> str:
         """The table a log source (mapped) or a named table reads."""

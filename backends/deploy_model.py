@@ -218,7 +218,7 @@ def tracked_columns(query: ir.Query) -> tuple[str, ...] | None:
     from rulec.backends.sql import QueryBuilder, SqlBackend
 
     backend = SqlBackend("duckdb")
-    builder = QueryBuilder(backend, backend.one_scan(query))
+    builder = QueryBuilder(backend, backend.prepared(query))
     try:
         builder.build()  # the let-bound pipelines' columns
         return builder.relation(builder.query.pipeline).columns

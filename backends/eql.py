@@ -33,7 +33,7 @@ from rulec.backends.text import (
     as_pattern,
     pattern_regex,
 )
-from rulec.backends.transforms import all_rules, at_least
+from rulec.backends.transforms import all_rules, at_least, default_conditions, one_scan
 from rulec.backends.values import DAY, HOUR, MINUTE, SECOND, as_text, number_text
 from rulec.compiler import ir
 
@@ -213,16 +213,14 @@ class EqlBackend(TextBackend):
     regex_flag_prefix = False  # Lucene has no inline flags: the translation spells them out
     cidr_form = Form("cidrMatch({subject}, {value})", "cidrMatch({subject}, {values})")
     stage_detail = "EQL selects events; it has no relational stages"
+    preprocess = (one_scan, default_conditions)
 
     def emit(self, query: ir.Query) -> Emitted:
-        query = self.one_scan(query)
+        query = self.prepared(query)
         self.notes: dict[str, ir.Diagnostic] = {}
-        stages = query.pipeline.stages
-        if len(stages) == 1 and isinstance(stages[0], ir.Correlation):
-            return self.correlation(stages[0], query)
-        if query.params or query.lets:
-            node = (query.params or query.lets)[0]
-            raise self.unsupported("parameters and let-bindings", node)
+        correlation = self.lone_correlation(query)
+        if correlation is not None:
+            return self.correlation(correlation, query)
         text = f"any where {self.condition(query.pipeline)[0]}"
         return Emitted(self.name, text, tuple(self.notes.values()))
 
@@ -260,9 +258,7 @@ class EqlBackend(TextBackend):
     # ------------------------------------------------------------------ correlations
 
     def correlation(self, stage: ir.Correlation, query: ir.Query) -> Emitted:
-        lets = {let.name: let.value for let in query.lets if isinstance(let.value, ir.Pipeline)}
-        if len(lets) != len(query.lets) or query.params:
-            raise self.unsupported("a correlation over rules that use let-bindings", stage)
+        lets = self.correlated_rules(stage, query)
         steps = [self.condition(lets[rule]) for rule in stage.rules]
         span = self.duration(stage.timespan)
         if stage.kind is ir.CorrelationKind.TEMPORAL_ORDERED and self.all_rules(stage):
@@ -274,7 +270,7 @@ class EqlBackend(TextBackend):
 
     def all_rules(self, stage: ir.Correlation) -> bool:
         """Whether the condition asks for nothing but every rule, in order (Sigma's default)."""
-        return stage.condition in (None, all_rules(stage))
+        return stage.condition == all_rules(stage)
 
     def sequence(self, stage: ir.Correlation, steps: list, span: str, runs: str = "") -> str:
         keys = [self.field_name(k) for k in stage.group_by]

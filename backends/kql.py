@@ -39,7 +39,12 @@ from rulec.backends.text import (
     simple_kind,
     smallest_wins,
 )
-from rulec.backends.transforms import RULE_COLUMN, correlation_aggregate
+from rulec.backends.transforms import (
+    RULE_COLUMN,
+    correlation_aggregate,
+    default_conditions,
+    one_scan,
+)
 from rulec.backends.values import (
     DAY,
     HOUR,
@@ -73,6 +78,17 @@ STRING_OPERATORS = {
     ir.MatchKind.ENDSWITH: "endswith",
     ir.MatchKind.HAS: "has",
 }
+# by case sensitivity: the operator, `_cs` when case-sensitive; `has_any` tests several terms
+SUBSTRING_FORMS = {
+    kind: {
+        sensitive: Form(f"{{subject}} {op}{'_cs' * sensitive} {{value}}")
+        for sensitive in (True, False)
+    }
+    for kind, op in STRING_OPERATORS.items()
+}
+SUBSTRING_FORMS[ir.MatchKind.HAS][False] = Form(
+    "{subject} has {value}", "{subject} has_any ({values})"
+)
 # InPipeline kind -> operator by case sensitivity
 IN_PIPELINE = {
     ir.MatchKind.EQ: {False: "in~", True: "in"},
@@ -150,21 +166,24 @@ class KqlBackend(TextBackend):
     quoting = KqlQuoting(escapes=KQL_ESCAPES)
     null_token = "dynamic(null)"
     guarded_kinds = frozenset(THRESHOLD_OPS)  # a string is never null in KQL
+    guards_subject = True
     eq_forms = {
         True: Form("{subject} == {value}", "{subject} in ({values})"),
         False: Form("{subject} =~ {value}", "{subject} in~ ({values})"),
     }
     duration_units = TIMESPAN_UNITS
     threshold_form = Form("{subject} {op} {value}")
+    substring_forms = SUBSTRING_FORMS
     regex_forms = dict.fromkeys((True, False), Form("{subject} matches regex {value}"))
     cidr_form = Form("ipv4_is_in_range({subject}, {value})")
     cidr6_form = Form("ipv6_is_in_range({subject}, {value})")
     functions = {**{name: name for name in NATIVE_FUNCTIONS}, **RENAMED_FUNCTIONS}
+    preprocess = (one_scan, default_conditions)
 
     # ------------------------------------------------------------------ query and pipeline
 
     def emit(self, query: ir.Query) -> Emitted:
-        query = self.one_scan(query)
+        query = self.prepared(query)
         self.hoisted: list[str] = []
         self.notes: dict[str, ir.Diagnostic] = {}
         body = (query.params, query.lets, query.pipeline)  # not the rule's metadata
@@ -778,27 +797,22 @@ class KqlBackend(TextBackend):
             raise self.unsupported(f"a case-insensitive {node.kind.value} on these values", node)
         return self.form(form, lowered, values)
 
-    def string_operator(self, node: ir.Match, subject: Text, guarded: bool) -> Text:
-        if not node.case_sensitive and needs_full_fold(node.values):
-            op = STRING_OPERATORS[node.kind] + "_cs"
-            return self.lowered(node, subject, Form(f"{{subject}} {op} {{value}}"))
-        op = STRING_OPERATORS[node.kind] + ("_cs" if node.case_sensitive else "")
-        return self.any_of([self.binary(subject, op, self.value(v, node)) for v in node.values])
+    def substring(self, node: ir.Match, subject: Text, guarded: bool) -> Text:
+        """A case-insensitive value with a non-ASCII letter: the case-sensitive operator on
+        both lowered (a `has` term as a regex search); otherwise the operator's form."""
+        if node.case_sensitive or not needs_full_fold(node.values):
+            return super().substring(node, subject, guarded)
+        if node.kind is not ir.MatchKind.HAS:
+            return self.lowered(node, subject, self.substring_forms[node.kind][True])
+        terms = [v for v in node.values if isinstance(v, str) and v]
+        if len(terms) != len(node.values):
+            raise self.unsupported("a has match on these values", node)
+        return self.regex_test(subject, node, [term_regex(t) for t in terms], set())
 
-    match_contains = string_operator
-    match_startswith = string_operator
-    match_endswith = string_operator
-
-    def match_has(self, node: ir.Match, subject: Text, guarded: bool) -> Text:
-        if not node.case_sensitive and needs_full_fold(node.values):
-            terms = [v for v in node.values if isinstance(v, str) and v]
-            if len(terms) != len(node.values):
-                raise self.unsupported("a has match on these values", node)
-            return self.regex_test(subject, node, [term_regex(t) for t in terms], set())
-        if len(node.values) == 1 or node.case_sensitive:
-            return self.string_operator(node, subject, guarded)
-        values = ", ".join(self.value(v, node) for v in node.values)
-        return self.binary(subject, "has_any", f"({values})")
+    match_contains = substring
+    match_startswith = substring
+    match_endswith = substring
+    match_has = substring
 
     def match_wildcard(self, node: ir.Match, subject: Text, guarded: bool) -> Text:
         parts = []
@@ -817,7 +831,7 @@ class KqlBackend(TextBackend):
                 continue
             kind, text = simple
             one = ir.Match(node.field, kind, (text,), node.case_sensitive, span=node.span)
-            writer = self.match_eq if kind is ir.MatchKind.EQ else self.string_operator
+            writer = self.match_eq if kind is ir.MatchKind.EQ else self.substring
             parts.append(writer(one, subject, guarded))
         return self.any_of(parts)
 
@@ -842,12 +856,6 @@ class KqlBackend(TextBackend):
         message = 'exists is written isnotempty(): a present "" counts as missing (allowed: empty)'
         note = ir.Diagnostic("approximation", message, node.span, "warning", self.name)
         self.notes.setdefault(EMPTY_APPROXIMATION, note)
-
-    def guard(self, node: ir.Match, subject: Text, test: Text, guarded: bool) -> Text:
-        """Only a threshold is guarded (KQL strings are never null), by the transformed value."""
-        if not guarded or node.kind not in self.guarded_kinds:
-            return test
-        return self.guarded([subject.text], test)
 
 
 def sources(node: object) -> Iterator[ir.LogSource | ir.Table]:

@@ -47,7 +47,7 @@ class KueryBackend(TextBackend):
     def emit(self, query: ir.Query) -> Emitted:
         """The filter; a final aggregate or correlation becomes `self.threshold`."""
         self.notes, self.threshold = [], None
-        query = self.one_scan(query)
+        query = self.prepared(query)
         pipeline = query.pipeline
         *filters, last = pipeline.stages or (None,)
         if isinstance(last, ir.Correlation):

@@ -42,7 +42,12 @@ from rulec.backends.text import (
     pattern_regex,
     smallest_wins,
 )
-from rulec.backends.transforms import RULE_COLUMN, correlation_aggregate
+from rulec.backends.transforms import (
+    RULE_COLUMN,
+    correlation_aggregate,
+    default_conditions,
+    one_scan,
+)
 from rulec.backends.values import as_text
 from rulec.compiler import ir
 
@@ -139,6 +144,9 @@ class SplSearch(SplWhere):
 
     # search matches case-insensitively only, and reads `*` as a wildcard
     eq_forms = {False: Form("{subject}={value}", "{subject} IN ({values})")}
+    presence = "{}=*"
+    presence_prec = Prec.COMPARE
+    two_valued = True  # `NOT f="x"` holds for events without the field
 
     def render_match(self, node: ir.Match, guarded: bool) -> Text:
         if node.transforms or (node.case_sensitive and node.kind is not ir.MatchKind.EXISTS):
@@ -173,9 +181,6 @@ class SplSearch(SplWhere):
                 raise NotSearchable
             texts.append(self.quoting(pattern_regex(pattern, str, "?", "*")))
         return self.form(self.eq_forms[False], subject, texts)
-
-    def match_exists(self, node: ir.Match, subject: Text, guarded: bool) -> Text:
-        return Text(f"{subject.text}=*", Prec.COMPARE)
 
     def unsearchable(self, node: ir.Match, subject: Text, guarded: bool) -> Text:
         raise NotSearchable
@@ -290,20 +295,18 @@ class SplBackend(SplWhere):
 
     default_raw_field = "_raw"
     default_time_field = "_time"
+    preprocess = (one_scan, default_conditions)
 
     def __init__(self, options=None):
         super().__init__(options)
         self.search = SplSearch(self.options)
 
     def emit(self, query: ir.Query) -> Emitted:
-        query = self.one_scan(query)
-        stages = query.pipeline.stages
+        query = self.prepared(query)
         notes: list[ir.Diagnostic] = []
-        if len(stages) == 1 and isinstance(stages[0], ir.Correlation):
-            return Emitted(self.name, self.correlation(stages[0], query, notes), tuple(notes))
-        if query.params or query.lets:
-            node = (query.params or query.lets)[0]
-            raise self.unsupported("parameters and let-bindings", node)
+        correlation = self.lone_correlation(query)
+        if correlation is not None:
+            return Emitted(self.name, self.correlation(correlation, query, notes), tuple(notes))
         return Emitted(self.name, self.pipeline(query.pipeline, notes), tuple(notes))
 
     def correlation(self, stage: ir.Correlation, query: ir.Query, notes: list) -> str:
@@ -312,9 +315,7 @@ class SplBackend(SplWhere):
         if aggregate is None:
             detail = "only counting correlations have a sliding-window form here"
             raise self.unsupported(f"a {stage.kind.value} correlation", stage, detail)
-        lets = {let.name: let.value for let in query.lets if isinstance(let.value, ir.Pipeline)}
-        if len(lets) != len(query.lets) or query.params:
-            raise self.unsupported("a correlation over rules that use let-bindings", stage)
+        lets = self.correlated_rules(stage, query)
         searches = [
             f"{self.pipeline(lets[rule], notes)} | eval {RULE_COLUMN}={self.quoting(rule)}"
             for rule in stage.rules

@@ -43,117 +43,39 @@ def _windows(channel: str) -> tuple[str, ...]:
 
 
 WINDOWS = "Splunk Add-on for Microsoft Windows (source types: WinEventLog, XmlWinEventLog)"
+SYSMON_LINUX = "Splunk Add-on for Sysmon for Linux"
+UNIX = "Splunk Add-on for Unix and Linux"
+CLOUD = "Splunk Add-on for Microsoft Cloud Services"
 ZEEK = "Splunk Add-on for Zeek aka Bro (source types: bro:<log>:json)"
+# (category, service, channel): Windows channels pySigma's splunk_windows does not name, from
+# Sigma's log source definitions: script block (4104) and module (4103) logging are in the
+# PowerShell/Operational channel, the classic engine events in "Windows PowerShell"
+WINDOWS_CHANNELS = (
+    ("ps_script", None, "Microsoft-Windows-PowerShell/Operational"),
+    ("ps_module", None, "Microsoft-Windows-PowerShell/Operational"),
+    ("ps_classic_start", None, "Windows PowerShell"),
+    ("ps_classic_provider_start", None, "Windows PowerShell"),
+    ("ps_classic_script", None, "Windows PowerShell"),
+    (None, "iis-configuration", "Microsoft-IIS-Configuration/Operational"),
+)
 ADDONS: tuple[Addon, ...] = (
-    # Windows channels pySigma's splunk_windows does not name, from Sigma's log source
-    # definitions: script block (4104) and module (4103) logging are in the PowerShell/Operational
-    # channel, the classic engine events in "Windows PowerShell"
-    Addon(
-        "windows",
-        "ps_script",
-        None,
-        "source",
-        _windows("Microsoft-Windows-PowerShell/Operational"),
-        WINDOWS,
+    *(
+        Addon("windows", category, service, "source", _windows(channel), WINDOWS)
+        for category, service, channel in WINDOWS_CHANNELS
     ),
-    Addon(
-        "windows",
-        "ps_module",
-        None,
-        "source",
-        _windows("Microsoft-Windows-PowerShell/Operational"),
-        WINDOWS,
+    *(
+        Addon("linux", category, None, "sourcetype", ("sysmon:linux",), SYSMON_LINUX)
+        for category in ("process_creation", "file_event", "network_connection")
     ),
-    Addon("windows", "ps_classic_start", None, "source", _windows("Windows PowerShell"), WINDOWS),
-    Addon(
-        "windows",
-        "ps_classic_provider_start",
-        None,
-        "source",
-        _windows("Windows PowerShell"),
-        WINDOWS,
-    ),
-    Addon("windows", "ps_classic_script", None, "source", _windows("Windows PowerShell"), WINDOWS),
-    Addon(
-        "windows",
-        None,
-        "iis-configuration",
-        "source",
-        _windows("Microsoft-IIS-Configuration/Operational"),
-        WINDOWS,
-    ),
-    Addon(
-        "linux",
-        "process_creation",
-        None,
-        "sourcetype",
-        ("sysmon:linux",),
-        "Splunk Add-on for Sysmon for Linux",
-    ),
-    Addon(
-        "linux",
-        "file_event",
-        None,
-        "sourcetype",
-        ("sysmon:linux",),
-        "Splunk Add-on for Sysmon for Linux",
-    ),
-    Addon(
-        "linux",
-        "network_connection",
-        None,
-        "sourcetype",
-        ("sysmon:linux",),
-        "Splunk Add-on for Sysmon for Linux",
-    ),
-    Addon(
-        "linux", None, "auditd", "sourcetype", ("linux:audit",), "Splunk Add-on for Unix and Linux"
-    ),
-    Addon(
-        "linux", None, "sshd", "sourcetype", ("linux_secure",), "Splunk Add-on for Unix and Linux"
-    ),
-    Addon("linux", None, "syslog", "sourcetype", ("syslog",), "Splunk Add-on for Unix and Linux"),
+    Addon("linux", None, "auditd", "sourcetype", ("linux:audit",), UNIX),
+    Addon("linux", None, "sshd", "sourcetype", ("linux_secure",), UNIX),
+    Addon("linux", None, "syslog", "sourcetype", ("syslog",), UNIX),
     Addon("aws", None, "cloudtrail", "sourcetype", ("aws:cloudtrail",), "Splunk Add-on for AWS"),
-    Addon(
-        "azure",
-        None,
-        "signinlogs",
-        "sourcetype",
-        ("azure:monitor:aad",),
-        "Splunk Add-on for Microsoft Cloud Services",
+    *(
+        Addon("azure", None, service, "sourcetype", ("azure:monitor:aad",), CLOUD)
+        for service in ("signinlogs", "auditlogs", "riskdetection", "pim")
     ),
-    Addon(
-        "azure",
-        None,
-        "auditlogs",
-        "sourcetype",
-        ("azure:monitor:aad",),
-        "Splunk Add-on for Microsoft Cloud Services",
-    ),
-    Addon(
-        "azure",
-        None,
-        "riskdetection",
-        "sourcetype",
-        ("azure:monitor:aad",),
-        "Splunk Add-on for Microsoft Cloud Services",
-    ),
-    Addon(
-        "azure",
-        None,
-        "pim",
-        "sourcetype",
-        ("azure:monitor:aad",),
-        "Splunk Add-on for Microsoft Cloud Services",
-    ),
-    Addon(
-        "azure",
-        None,
-        "activitylogs",
-        "sourcetype",
-        ("azure:monitor:activity",),
-        "Splunk Add-on for Microsoft Cloud Services",
-    ),
+    Addon("azure", None, "activitylogs", "sourcetype", ("azure:monitor:activity",), CLOUD),
     Addon(
         "okta",
         None,

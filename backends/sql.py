@@ -36,6 +36,7 @@ from rulec.backends.sql_stages import (
     relational_stage,
 )
 from rulec.backends.sql_windows import sliding_aggregate
+from rulec.backends.transforms import default_conditions, one_scan
 from rulec.backends.values import bool_text, number_text
 from rulec.compiler import ir
 
@@ -118,6 +119,8 @@ class SqlBackend(Backend):
         self.dialect: SqlDialect = dialect_for(dialect)
         self.name = self.dialect.target
 
+    preprocess = (one_scan, default_conditions)
+
     def emit(self, query: ir.Query) -> Emitted:
         tree = self.build(query)  # built for this call alone: no need to copy it
         text = self.dialect.sqlglot.generate(tree, pretty=True, copy=False)
@@ -127,7 +130,7 @@ class SqlBackend(Backend):
 
     def build(self, query: ir.Query) -> exp.Query:
         """The whole query as one sqlglot expression."""
-        return QueryBuilder(self, self.one_scan(query)).build()
+        return QueryBuilder(self, self.prepared(query)).build()
 
 
 class QueryBuilder:

@@ -82,7 +82,7 @@ def _check(builder: QueryBuilder, stage: ir.Correlation) -> None:
         raise builder.backend.unsupported(f"a {kind} correlation without a field", stage)
     if stage.kind in COUNTING and stage.condition is None:
         raise builder.backend.unsupported(f"a {kind} correlation without a condition", stage)
-    if stage.kind is K.TEMPORAL_ORDERED and stage.condition not in (None, all_rules(stage)):
+    if stage.kind is K.TEMPORAL_ORDERED and stage.condition != all_rules(stage):
         raise builder.backend.unsupported(
             "a temporal_ordered correlation whose condition is not 'all rules, in order'", stage
         )

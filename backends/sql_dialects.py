@@ -45,6 +45,13 @@ class SqlDialect:
     star_columns = False  # every column but some, or renamed, without a schema (COLUMNS, EXCLUDE)
     series_bins = True  # GENERATE_SERIES rows and EXTRACT(EPOCH FROM interval) (make-series)
     unnest_positions = False  # mv-expand numbers rows by UNNEST in the select list, not LATERAL
+    # PostgreSQL's arrays and JSONB (REGEXP_MATCH's array, ARRAY_AGG, `->>`) rather than DuckDB's
+    # lists and JSON functions
+    postgres_arrays = False
+    json_array, json_object = "JSON_ARRAY", "JSON_OBJECT"  # the functions building JSON text
+    # REGEXP_EXTRACT_ALL, REGEXP_REPLACE with RE2's rewrite (`\\1`); else ARE's where it is RE2's
+    re2_rewrites = True
+    json_valid = True  # JSON_VALID guards text that is no JSON (else PG_INPUT_IS_VALID)
 
     def __init__(self, name: str):
         self.name = name
@@ -114,6 +121,10 @@ class PostgresDialect(SqlDialect):
 
     templates = "postgres"
     target = "postgres"
+    postgres_arrays = True
+    json_array, json_object = "JSONB_BUILD_ARRAY", "JSONB_BUILD_OBJECT"
+    re2_rewrites = False
+    json_valid = False
 
     def to_number(self, value: exp.Expression) -> exp.Expression:
         """Texts read as DuckDB reads them: `+-2` is -2 and `1_000` is 1000 (PostgreSQL's own

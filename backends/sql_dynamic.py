@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 
 from sqlglot import exp
 
-from rulec.backends.sql_functions import fill, is_postgres
+from rulec.backends.sql_functions import fill
 from rulec.compiler import ir
 
 if TYPE_CHECKING:
@@ -35,7 +35,7 @@ BAG_ELEMENT = (
 
 
 def _sql(builder: QueryBuilder, pair: tuple[str, str], args: list[exp.Expression]) -> str:
-    postgres = is_postgres(builder)
+    postgres = builder.dialect.postgres_arrays
     return fill(pair[postgres], builder.dialect.templates, args).sql(dialect=builder.dialect.name)
 
 

@@ -44,10 +44,7 @@ class Template:
 
     duckdb: str
     kinds: str
-    postgres: str | None = None  # NOT_ON_POSTGRES: PostgreSQL cannot compute it exactly
-
-
-NOT_ON_POSTGRES = ""
+    postgres: str | None = None
 
 
 @cache
@@ -68,14 +65,12 @@ def fill(text: str, dialect: str, args: Args) -> exp.Expression:
     return _parsed(text, dialect).copy().transform(place, copy=False)
 
 
-def is_postgres(builder: QueryBuilder) -> bool:
-    return builder.dialect.templates == "postgres"
-
-
 def render(builder: QueryBuilder, template: Template, args: Args) -> exp.Expression:
-    """A template for the builder's dialect: PostgreSQL's text there, DuckDB's elsewhere."""
-    if is_postgres(builder) and template.postgres:
-        return fill(template.postgres, "postgres", args)
+    """A template in the text of the builder's dialect (`SqlDialect.templates`) where it has
+    one, else in DuckDB's."""
+    text = getattr(template, builder.dialect.templates)
+    if text:
+        return fill(text, builder.dialect.templates, args)
     return fill(template.duckdb, "duckdb", args)
 
 
@@ -283,7 +278,7 @@ def _extract(builder: QueryBuilder, args: Args, node: ir.Node) -> exp.Expression
     text = convert(builder, "s", args[2])
     matched = builder.dialect.regex(text, wrapped, True, frozenset())
     regex = matched.expression
-    if is_postgres(builder):
+    if builder.dialect.postgres_arrays:
         # sqlglot counts array subscripts from 0 and writes PostgreSQL's 1-based ones
         groups = fill("REGEXP_MATCH(_1, _2)", "postgres", [text, regex])
         return exp.Bracket(this=exp.Paren(this=groups), expressions=[exp.Literal.number(group)])
@@ -351,7 +346,7 @@ def _extract_all(builder: QueryBuilder, args: Args, node: ir.Node) -> exp.Expres
         what = "extract_all() other than of a constant regex and constant capture groups"
         raise builder.backend.unsupported(what, node)
     text = convert(builder, "s", args[-1])
-    if is_postgres(builder):
+    if not builder.dialect.re2_rewrites:
         return _extract_all_postgres(builder, node, regex, groups, text)
     flags, body = split_leading_flags(regex)
     pattern = exp.Literal.string(regex_flags(flags, True) + body)
@@ -441,7 +436,7 @@ def _replace_regex(builder: QueryBuilder, args: Args, node: ir.Node) -> exp.Expr
         raise builder.backend.unsupported("replace_regex() without a constant regex", node)
     text, rewrite = convert(builder, "s", args[0]), convert(builder, "s", args[2])
     flags, body = split_leading_flags(regex)
-    if is_postgres(builder):
+    if not builder.dialect.re2_rewrites:
         return _replace_regex_postgres(builder, node, regex, text)
     pattern = exp.Literal.string(regex_flags(flags, True) + body)
     return fill("REGEXP_REPLACE(_1, _2, _3, 'g')", "duckdb", [text, pattern, rewrite])
@@ -487,7 +482,7 @@ def _postgres_rewrite(rewrite: str) -> str | None:
 def json_element(builder: QueryBuilder, value: exp.Expression, key: str | int) -> exp.Expression:
     """The element `key` (property name, or position counted from the end when negative) of
     the dynamic value `value`, as dynamic text; null where `value` is no array or object."""
-    if is_postgres(builder):
+    if builder.dialect.postgres_arrays:
         template = "CASE WHEN _1 ~ '^\\s*[[{]' THEN CAST(_1 AS JSONB) ->> _2 END"
         path = exp.Literal.string(key) if isinstance(key, str) else exp.Literal.number(key)
         return fill(template, "postgres", [value, path])
@@ -507,7 +502,7 @@ def _index(builder: QueryBuilder, args: Args, node: ir.Node) -> exp.Expression:
 
 
 def _pack_array(builder: QueryBuilder, args: Args, node: ir.Node) -> exp.Expression:
-    name = "JSONB_BUILD_ARRAY" if is_postgres(builder) else "JSON_ARRAY"
+    name = builder.dialect.json_array
     return builder.dialect.to_text(exp.Anonymous(this=name, expressions=args))
 
 
@@ -515,7 +510,7 @@ def _pack(builder: QueryBuilder, args: Args, node: ir.Node) -> exp.Expression:
     """`bag_pack(key1, value1, ...)`: a property bag."""
     if len(args) % 2:
         raise builder.backend.unsupported("bag_pack() with an odd number of arguments", node)
-    name = "JSONB_BUILD_OBJECT" if is_postgres(builder) else "JSON_OBJECT"
+    name = builder.dialect.json_object
     return builder.dialect.to_text(exp.Anonymous(this=name, expressions=args))
 
 
@@ -591,7 +586,7 @@ def _extract_json(builder: QueryBuilder, args: Args, node: ir.Node) -> exp.Expre
     if len(args) != 2 or not isinstance(path, str) or not JSON_PATH.fullmatch(path):
         raise builder.backend.unsupported("extract_json() of a path other than $.a[0].b", node)
     text = convert(builder, "s", args[1])
-    if is_postgres(builder):  # PG_INPUT_IS_VALID: PostgreSQL 16 and later
+    if not builder.dialect.json_valid:  # PG_INPUT_IS_VALID: PostgreSQL 16 and later
         template = (
             "CASE WHEN PG_INPUT_IS_VALID(_1, 'jsonb') THEN JSONB_PATH_QUERY_FIRST("
             "CAST(_1 AS JSONB), CAST(_2 AS JSONPATH), '{}', TRUE) #>> '{}' END"
@@ -664,8 +659,6 @@ def build_function(
         return None
     if len(args) != len(template.kinds):
         raise builder.backend.unsupported(f"the function {name}() with {len(args)} arguments", node)
-    if is_postgres(builder) and template.postgres == NOT_ON_POSTGRES:
-        raise builder.backend.unsupported(f"the function {name}()", node)
     converted = [convert(builder, k, a) for k, a in zip(template.kinds, args, strict=True)]
     return render(builder, template, converted)
 
@@ -723,7 +716,7 @@ def _collection(
     keep = "_1 IS NOT NULL" + (" AND _2" if conditions else "")
     limit = extra[conditions] if len(extra) > conditions else None
     unique = "DISTINCT " if distinct else ""
-    if is_postgres(builder):
+    if builder.dialect.postgres_arrays:
         listed = f"ARRAY_AGG({unique}_1 ORDER BY _1) FILTER (WHERE {keep})"
         sliced = f"({listed})[1:_3]" if limit is not None else listed
         template, dialect = f"COALESCE(CAST(ARRAY_TO_JSON({sliced}) AS TEXT), '[]')", "postgres"

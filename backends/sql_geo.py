@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 
 from sqlglot import exp
 
-from rulec.backends.sql_functions import fill, is_postgres
+from rulec.backends.sql_functions import fill
 from rulec.backends.sql_network import ipv4_text, ipv6_text
 from rulec.compiler import ir
 
@@ -76,7 +76,7 @@ def _bag(builder: QueryBuilder) -> exp.Expression:
         if name in NUMERIC_FIELDS:
             value = builder.dialect.to_number(value)
         values += [exp.Literal.string(name), value]
-    function = "JSONB_BUILD_OBJECT" if is_postgres(builder) else "JSON_OBJECT"
+    function = builder.dialect.json_object
     return builder.dialect.to_text(exp.Anonymous(this=function, expressions=values))
 
 

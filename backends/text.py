@@ -168,9 +168,13 @@ class TextBackend(Backend):
     two_valued = False  # whether a test on a missing field is false rather than null
     guarded_subjects: tuple[type, ...] = (object,)  # the matched fields `guard` tests
     guarded_kinds = ALL_KINDS  # the match kinds whose test is null on a missing field
+    guards_subject = False  # whether `guard` tests the transformed value rather than the field
     guards_field_values = False  # whether a comparison is also guarded by a field value
     duration_units = DURATION_UNITS  # (suffix, length), largest first, for `duration`
     eq_forms: dict[bool, Form] = {}  # equality (and list membership) by case sensitivity
+    # contains/startswith/endswith/has by case sensitivity, where the target has an operator;
+    # without one a substring is a wildcard pattern and a term (`has`) is not expressed
+    substring_forms: dict[ir.MatchKind, dict[bool, Form]] = {}
     threshold_form: Form | None = None  # `{subject} {op} {value}`; None: no thresholds
     regex_forms: dict[bool, Form] = {}  # by case sensitivity; empty: no regexes
     regex_flag_prefix = True  # whether a regex carries its flags inline, `(?i)`
@@ -317,7 +321,8 @@ class TextBackend(Backend):
             return test
         if not isinstance(node.field, self.guarded_subjects):
             return test
-        return self.guarded([self.render(node.field).text], test)
+        tested = subject.text if self.guards_subject else self.render(node.field).text
+        return self.guarded([tested], test)
 
     def formed(self, template: str, **parts: str) -> Text:
         """A form's template filled in."""
@@ -348,13 +353,22 @@ class TextBackend(Backend):
     match_ge = threshold
 
     def substring(self, node: ir.Match, subject: Text, guarded: bool) -> Text:
-        """contains/startswith/endswith as the wildcard patterns `*v*`, `v*`, `*v` they mean."""
+        """contains/startswith/endswith/has by the target's operator for it; else a substring
+        as the wildcard pattern `*v*`, `v*`, `*v` it means."""
+        forms = self.substring_forms.get(node.kind)
+        if forms is not None:
+            values = [self.value(v, node) for v in node.values]
+            test = self.form(forms[node.case_sensitive], subject, values)
+            return self.guard(node, subject, test, guarded)
+        if node.kind is ir.MatchKind.HAS:
+            raise self.no_kind(node)
         patterns = [as_pattern(node.kind, self.string(v, node)) for v in node.values]
         return self.wildcards(node, subject, patterns, guarded)
 
     match_contains = substring
     match_startswith = substring
     match_endswith = substring
+    match_has = substring
 
     def match_wildcard(self, node: ir.Match, subject: Text, guarded: bool) -> Text:
         return self.wildcards(node, subject, list(node.values), guarded)  # type: ignore[arg-type]
@@ -432,6 +446,27 @@ class TextBackend(Backend):
         if writer is None:
             raise self.unsupported(f"the {type(stage).__name__} stage", stage, self.stage_detail)
         return writer(stage, *context)
+
+    # ------------------------------------------------------------------ targets without lets
+
+    def lone_correlation(self, query: ir.Query) -> ir.Correlation | None:
+        """The correlation that is the query's one stage, else None once the query is known
+        to bind nothing (for a target without parameters and let-bindings)."""
+        stages = query.pipeline.stages
+        if len(stages) == 1 and isinstance(stages[0], ir.Correlation):
+            return stages[0]
+        if query.params or query.lets:
+            node = (query.params or query.lets)[0]
+            raise self.unsupported("parameters and let-bindings", node)
+        return None
+
+    def correlated_rules(self, stage: ir.Correlation, query: ir.Query) -> dict[str, ir.Pipeline]:
+        """The let-bound pipelines of the rules a correlation reads, by name (each written
+        where it is read, by a target without let-bindings)."""
+        lets = {let.name: let.value for let in query.lets if isinstance(let.value, ir.Pipeline)}
+        if len(lets) != len(query.lets) or query.params:
+            raise self.unsupported("a correlation over rules that use let-bindings", stage)
+        return lets
 
     # ------------------------------------------------------------------ sources
 

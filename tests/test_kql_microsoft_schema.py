@@ -33,7 +33,7 @@ def semantic_errors(queries: list[str]) -> list[list[dict]]:
     if not PACKAGE.is_dir():
         pytest.skip(f"run `npm install` in {ORACLE} to install @kusto/language-service-next")
     tables = {name: schemas.lookup(name) for name in sorted(schemas.known_tables())}
-    request = json.dumps({"tables": tables, "queries": queries})
+    request = json.dumps({"kind": "errors", "tables": tables, "queries": queries})
     command = ["node", str(ORACLE / "semantic.js")]
     output = subprocess.run(command, input=request, capture_output=True, text=True, check=True)
     return json.loads(output.stdout)

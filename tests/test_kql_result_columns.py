@@ -1,7 +1,7 @@
 """Result columns as KQL names and orders them: a summarize's where names would clash, and
 mv-apply's.
 
-Oracle: Kusto.Language (tests/kql_oracle/columns.js, the npm package the parser tests use) names
+Oracle: Kusto.Language (tests/kql_oracle/semantic.js, the npm package the parser tests use) names
 each query's result columns over a declared table; rulec's result on DuckDB and on PostgreSQL
 must have those columns, in that order. Values: arg_max's documentation (the row where the
 expression is largest, per group); mv-apply's (it generalises mv-expand: a sub-query of row-wise
@@ -74,8 +74,8 @@ def microsoft_columns() -> dict[str, list[str]]:
         pytest.skip("node is not installed: Microsoft's language service cannot run")
     if not PACKAGE.is_dir():
         pytest.skip(f"run `npm install` in {ORACLE} to install @kusto/language-service-next")
-    request = json.dumps({"tables": {"T": TYPES}, "queries": QUERIES})
-    command = ["node", str(ORACLE / "columns.js")]
+    request = json.dumps({"kind": "columns", "tables": {"T": TYPES}, "queries": QUERIES})
+    command = ["node", str(ORACLE / "semantic.js")]
     output = subprocess.run(command, input=request, capture_output=True, text=True, check=True)
     return dict(zip(QUERIES, json.loads(output.stdout), strict=True))
 

@@ -13,6 +13,7 @@ from rulec.backends.transforms import (
     all_rules,
     at_least,
     correlation_aggregate,
+    default_conditions,
     with_condition,
 )
 from rulec.compiler import ir
@@ -38,6 +39,19 @@ def test_temporal_default_condition_is_written_out_once():
     assert with_condition(given) is given
     counted = correlation(K.EVENT_COUNT)
     assert with_condition(counted) is counted
+    ordered = correlation(K.TEMPORAL_ORDERED, ("a", "b", "a"))
+    assert with_condition(ordered).condition == ir.Compare(ir.CompareOp.GE, VALUE, ir.Literal(2))
+
+
+def test_default_conditions_rewrites_every_correlation_of_a_query():
+    rule = ir.Pipeline(ir.Table("T"), ())
+    lets = (ir.Let("a", rule), ir.Let("b", rule))
+    stage = correlation(K.TEMPORAL)
+    query = ir.Query(ir.Pipeline(ir.PipelineRef("a"), (stage,)), lets=lets)
+    (written,) = default_conditions(None, query).pipeline.stages
+    assert written.condition == ir.Compare(ir.CompareOp.GE, VALUE, ir.Literal(2))
+    plain = ir.Query(rule, lets=lets)
+    assert default_conditions(None, plain) is plain
 
 
 @pytest.mark.parametrize(
@@ -63,7 +77,7 @@ def test_at_least_refuses_other_conditions(condition):
 
 
 def test_correlation_aggregate_measures():
-    temporal = correlation_aggregate(correlation(K.TEMPORAL, ("a", "b", "a")))
+    temporal = correlation_aggregate(with_condition(correlation(K.TEMPORAL, ("a", "b", "a"))))
     assert temporal.measures[0].agg == ir.AggCall("dcount", ir.FieldRef(RULE_COLUMN))
     assert temporal.having == ir.Compare(ir.CompareOp.GE, VALUE, ir.Literal(2))
     assert temporal.window == ir.Window(timedelta(minutes=5))

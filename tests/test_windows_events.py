@@ -16,7 +16,7 @@ import pytest
 from rulec.compiler import ir
 from rulec.compiler.run.events import load_events
 from rulec.compiler.run.executor import execute
-from rulec.compiler.windows_logs import load_windows_rules
+from rulec.compiler.run.windows_logs import load_windows_rules
 
 SAMPLES = "evtx/EVTX-ATTACK-SAMPLES"
 SIGMAHQ = "corpus/sigma/rules/windows"

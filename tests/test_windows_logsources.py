@@ -21,7 +21,7 @@ from rulec.compiler.cli import main
 from rulec.compiler.rules import discover
 from rulec.compiler.run.events import load_events
 from rulec.compiler.run.multirule.runner import run_rules
-from rulec.compiler.windows_logs import load_windows_rules
+from rulec.compiler.run.windows_logs import load_windows_rules
 
 SYSMON = "Microsoft-Windows-Sysmon/Operational"
 POWERSHELL = ("Microsoft-Windows-PowerShell/Operational", "PowerShellCore/Operational")

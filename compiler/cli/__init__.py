@@ -12,48 +12,47 @@ import os
 import sys
 import time
 import warnings
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import replace
-from datetime import datetime
 from pathlib import Path, PurePosixPath
 
 import click
 
 from rulec.backends import deploy
-from rulec.backends.base import Options, TableMap
+from rulec.backends.base import Options
 from rulec.backends.deploy import FORMATS as DEPLOY_FORMATS
-from rulec.backends.pipelines import pipelines_for
-from rulec.backends.registry import backend_for, expand
 from rulec.compiler import ir
 from rulec.compiler.artefacts import artefact_plan
 from rulec.compiler.check import check_paths
 from rulec.compiler.cli.cards import catalog, diff, emit, explain, warn
 from rulec.compiler.cli.list import list_
+from rulec.compiler.cli.options import (
+    RUN_ENGINE_OPTION,
+    SPARK_MASTER_OPTION,
+    engine_named,
+    parse_now,
+    pipeline_groups,
+    pipeline_of,
+    project_paths,
+    project_read,
+    schema_read,
+    tables_named,
+    targets_named,
+)
+from rulec.compiler.cli.report import diagnostic_json, diagnostic_text, outcome_json, outcome_text
 from rulec.compiler.cli.summary import convert_summary, count_run, failures, run_summary
 from rulec.compiler.cli.sync import sync_folder
 from rulec.compiler.cli.verify import table_paths, verify
 from rulec.compiler.corpus import convert_corpus
 from rulec.compiler.folder_sync import Plan
 from rulec.compiler.outcomes import Outcome, strict_outcome
-from rulec.compiler.project import Project, load_project
 from rulec.compiler.query_files import NameClash, plan_queries, rule_names
-from rulec.compiler.report import diagnostic_json, diagnostic_text, outcome_json, outcome_text
-from rulec.compiler.rules import discover, empty_folders, load_rules, resolve_pipeline
-from rulec.compiler.schema_file import read_schema
-from rulec.compiler.windows_logs import is_windows, load_windows_rules
+from rulec.compiler.rules import discover, empty_folders, load_rules
+from rulec.compiler.run.windows_logs import is_windows, load_windows_rules
 
 FORMATS = click.Choice(["text", "json"])
 CONVERT_FORMATS = click.Choice(["text", "json", *DEPLOY_FORMATS])
-
-
-def _parse_now(value: str | None) -> datetime | None:
-    if value is None:
-        return None
-    try:
-        return datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
-        raise click.BadParameter(f"not an ISO 8601 time: {value!r}", param_hint="--now") from None
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -175,27 +174,27 @@ def convert(
     pyproject.toml); its output is used only with its own paths."""
     if pipelines and without:
         raise click.BadParameter("give -p or --without-pipeline, not both", param_hint="-p")
-    project = _project()
+    project = project_read()
     if not paths:
-        paths, output = _project_paths(project), output or project.output
+        paths, output = project_paths(project), output or project.output
     fmt = fmt or project.format or "text"
     schema_file = schema_file or (project.schema and Path(project.schema))
     cache_dir = cache_dir or (project.cache and Path(project.cache))
     chosen = {"*": pipelines} if pipelines or without else project.pipelines
     without = without or (not pipelines and project.without_pipeline)
     to_folder = _output_mode(output, fmt, check, prune)
-    names = _targets(targets or (() if fmt in DEPLOY_FORMATS else project.targets), fmt)
+    names = targets_named(targets or (() if fmt in DEPLOY_FORMATS else project.targets), fmt)
     options = Options(
         tables=project.tables
         if table_name is None and table_map_file is None
-        else _tables(table_name, table_map_file, names),
+        else tables_named(table_name, table_map_file, names),
         pipelines=() if without else (tuple(pipelines) or None),
-        schema=_schema(schema_file) if schema_file else {},
+        schema=schema_read(schema_file) if schema_file else {},
         approximations=frozenset(
             a for spec in allowed or project.allow for a in spec.split(",") if a
         ),
     )
-    groups = _pipeline_groups(names, chosen, without)
+    groups = pipeline_groups(names, chosen, without)
     empty = _report_empty(paths)
     files = discover(paths)
     with _Progress(len(files), "converting") as progress:
@@ -281,125 +280,11 @@ def _report_empty(paths: tuple[str, ...]) -> bool:
     return bool(found)
 
 
-def _targets(targets: tuple[str, ...], fmt: str) -> list[str]:
-    """The targets to emit: those named, or the one a deploy format carries."""
-    if fmt in DEPLOY_FORMATS:
-        if targets:
-            raise click.BadParameter(
-                f"--format {fmt} sets the target itself", param_hint="--target"
-            )
-        return [fmt]
-    if not targets:
-        raise click.BadParameter("name at least one target", param_hint="--target")
-    names = expand(targets)
-    for name in names:
-        try:
-            backend_for(name)
-        except ValueError as error:
-            raise click.BadParameter(str(error), param_hint="--target") from None
-    return names
-
-
-def _tables(name: str | None, path: Path | None, targets: list[str]) -> TableMap:
-    """The tables SQL targets read (`table_map`); naming them for other targets is refused."""
-    from rulec.backends.registry import is_sql
-    from rulec.compiler.table_map import table_map
-
-    if name is None and path is None:
-        return TableMap()
-    others = [t for t in targets if not is_sql(t)]
-    if others:
-        raise click.BadParameter(
-            f"tables are named for SQL targets only, not {', '.join(others)}",
-            param_hint="--table-name/--table-map",
-        )
-    try:
-        return table_map(name, path)
-    except ir.RuleError as error:
-        raise click.BadParameter(
-            diagnostic_text(error.diagnostic), param_hint="--table-map"
-        ) from None
-
-
-def _pipeline_groups(
-    names: list[str], chosen: Mapping[str, tuple[str, ...]], without: bool
-) -> dict[tuple[str, ...], list[str]]:
-    """Targets grouped by the Sigma pipelines they need (`chosen`: target or `*` -> pipelines,
-    else each target's default); each group's pipelines are resolved here first so that a bad
-    name is a usage error."""
-    groups: dict[tuple[str, ...], list[str]] = {}
-    for name in names:
-        target = deploy.pipeline_target(name) if name in DEPLOY_FORMATS else name
-        mine = next((chosen[key] for key in (name, target, "*") if key in chosen), ())
-        key = pipelines_for(target, mine, without)
-        groups.setdefault(key, []).append(name)
-    for key in groups:
-        _pipeline(key)
-    return groups
-
-
-class _BadProject(click.ClickException):
-    exit_code = 2
-
-
-def _project() -> Project:
-    try:
-        return load_project()
-    except ir.RuleError as error:
-        raise _BadProject(diagnostic_text(error.diagnostic)) from None
-
-
-def _project_paths(project: Project) -> tuple[str, ...]:
-    """The project's rule paths, each of which must exist; none at all is a usage error."""
-    if not project.paths:
-        where = f" (or `paths` in {project.file})" if project.file else " (or a rulec.toml)"
-        raise click.BadParameter(f"name rule files or folders{where}", param_hint="PATH")
-    for path in project.paths:
-        if not Path(path).exists():
-            raise _BadProject(f"{project.file}: error[project.missing-path]: {path} does not exist")
-    return project.paths
-
-
 def _render(outcomes: list[Outcome], fmt: str) -> str:
     if fmt in DEPLOY_FORMATS:
         return deploy.stream(fmt, [o.query for o in outcomes if o.ok])
     render = outcome_json if fmt == "json" else outcome_text
     return "".join(render(o) + "\n" for o in outcomes if fmt == "json" or o.ok)
-
-
-def _schema(path: Path) -> dict[str, tuple[str, ...]]:
-    try:
-        return read_schema(path)
-    except ir.RuleError as error:
-        raise click.BadParameter(diagnostic_text(error.diagnostic), param_hint="--schema") from None
-
-
-def _pipeline(names: tuple[str, ...]) -> object | None:
-    try:
-        return resolve_pipeline(names)
-    except ir.RuleError as error:
-        raise click.BadParameter(error.diagnostic.message, param_hint="--pipeline") from None
-
-
-ENGINE_OPTION = click.option(
-    "--engine",
-    type=click.Choice(["duckdb", "postgres", "spark"]),
-    default="duckdb",
-    show_default=True,
-    help="Where the compiled SQL runs (postgres: through the libpq environment, PGHOST...).",
-)
-RUN_ENGINE_OPTION = click.option(
-    "--engine",
-    type=click.Choice(["duckdb", "postgres", "spark", "eql", "kql", "spl"]),
-    default="duckdb",
-    show_default=True,
-    help="Where the rules run: compiled SQL on duckdb, postgres (the libpq environment, "
-    "PGHOST...) or spark; or each target's text: eql (Elastic's eql engine), kql (read back "
-    "and executed), spl (the evaluator of Splunk's documented SPL).",
-)
-SPARK_MASTER_OPTION = click.option(
-    "--spark-master", metavar="URL", help="Spark master (default: a local session)."
-)
 
 
 @main.command()
@@ -471,8 +356,8 @@ def run(
 
     started = time.monotonic()
     debug = ctx.obj["debug"]
-    chosen = _engine(engine, spark_master)
-    moment = _parse_now(now)
+    chosen = engine_named(engine, spark_master)
+    moment = parse_now(now)
     bound = table_paths(tables)
     try:
         data = load_on(chosen, events)
@@ -482,7 +367,7 @@ def run(
         ctx.exit(1)
     if pipelines and without:
         raise click.BadParameter("give -p or --without-pipeline, not both", param_hint="-p")
-    pipeline = _pipeline(pipelines)
+    pipeline = pipeline_of(pipelines)
     failed = _report_empty(rules)
     printed = _RunPrinter(fmt, show_all)
     scoped = not pipelines and not without and is_windows(data.columns)
@@ -634,21 +519,6 @@ class _RunPrinter:
         for row in rows:
             present = {k: v for k, v in row.items() if v is not None}
             self.lines.append("   " + json.dumps(present, ensure_ascii=False, default=str) + "\n")
-
-
-def _engine(name: str, spark_master: str | None):
-    """The engine to run on (None: DuckDB, as each command makes it); one that cannot start is
-    an error naming why."""
-    from rulec.compiler.run.engine_choice import make_engine
-
-    if spark_master and name != "spark":
-        raise click.UsageError("--spark-master needs --engine spark")
-    if name == "duckdb":
-        return None
-    try:
-        return make_engine(name, spark_master)
-    except Exception as error:
-        raise click.ClickException(f"cannot start the {name} engine: {error}") from None
 
 
 def entry() -> None:

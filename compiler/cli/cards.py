@@ -22,17 +22,11 @@ from rulec.compiler.cards.diff import DEFAULT_TARGETS, render_diff
 from rulec.compiler.cards.diff import FORMATS as DIFF_FORMATS
 from rulec.compiler.cards.diff import diff as diff_rules
 from rulec.compiler.cards.render import FORMATS, render_card, render_catalog
-from rulec.compiler.report import diagnostic_text
-from rulec.compiler.rules import load_rules, resolve_pipeline
+from rulec.compiler.cli.options import pipeline_of
+from rulec.compiler.cli.report import diagnostic_text
+from rulec.compiler.rules import load_rules
 
 FORMAT = click.Choice(FORMATS)
-
-
-def _pipeline(names: tuple[str, ...]) -> object | None:
-    try:
-        return resolve_pipeline(names)
-    except ir.RuleError as error:
-        raise click.BadParameter(error.diagnostic.message, param_hint="--pipeline") from None
 
 
 def warn(diagnostic: ir.Diagnostic) -> None:
@@ -89,7 +83,7 @@ OUTPUT = click.option(
 @click.pass_context
 def explain(ctx, rule, fmt, index, attack_data, pipelines, output) -> None:
     """Print the rule card of RULE: metadata, stages, exclusions, indicators, outputs."""
-    pipeline = _pipeline(pipelines)
+    pipeline = pipeline_of(pipelines)
     catalog = _catalog(index, pipeline) if index else None
     attack, note = _attack(attack_data)
     failed = False
@@ -135,7 +129,7 @@ def _catalog(index: Path, pipeline: object | None) -> Catalog:
 @OUTPUT
 def catalog(paths, fmt, top, quiet, pipelines, output) -> None:
     """Count every indicator of the rules under PATHS, per language."""
-    pipeline = _pipeline(pipelines)
+    pipeline = pipeline_of(pipelines)
     found = index_rules(paths, pipeline, None if quiet else warn)
     emit(render_catalog(found, fmt, top), output)
     summary = (

@@ -16,7 +16,8 @@ import click
 
 from rulec.compiler import ir
 from rulec.compiler.cli.cards import warn
-from rulec.compiler.report import diagnostic_text
+from rulec.compiler.cli.options import engine_named, parse_now, pipeline_of
+from rulec.compiler.cli.report import diagnostic_text
 from rulec.compiler.run.equivalence import Finding, Inputs, compare_rule, on_engine
 
 TARGETS = ("postgres", "spark", "eql", "kql", "spl")
@@ -72,15 +73,13 @@ def verify(
 ) -> None:
     """Check golden cases, or run RULES on --events, on every target's engine: where do the
     targets disagree with the reference?"""
-    from rulec.compiler.cli import _engine, _parse_now, _pipeline
-
-    reference = _engine(engine, spark_master)
+    reference = engine_named(engine, spark_master)
     engines = _target_engines(targets, spark_master, named=bool(targets))
     if events:
         if not paths:
             raise click.UsageError("name the rules to run on --events")
-        inputs = _inputs(events, tables, _parse_now(now), time_field, reference)
-        loaded_ok, findings = _on_events(paths, _pipeline(pipelines), inputs, engines, reference)
+        inputs = _inputs(events, tables, parse_now(now), time_field, reference)
+        loaded_ok, findings = _on_events(paths, pipeline_of(pipelines), inputs, engines, reference)
         golden: list[Finding] = []
     else:
         if tables or now or time_field or pipelines:

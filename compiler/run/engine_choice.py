@@ -98,8 +98,12 @@ def run_each(
 ) -> list[RuleRun]:
     """Each query's rows (or the error it raised) on `engine`: as its target's text on an
     `eql`, `kql` or `spl` engine, batched on Spark, else compiled and run one by one."""
+
+    def execute_on(query: ir.Query, target: Any) -> list[dict[str, object]]:
+        return execute(query, events, tables, now, time_field, target)
+
     if hasattr(engine, "run_many"):
-        return _run_batched(queries, engine, events, tables, now, time_field, progress)
+        return _run_batched(queries, engine, execute_on, progress)
     if hasattr(engine, "run_query"):
         empty = EventTable((ROW,), ())
 
@@ -109,7 +113,7 @@ def run_each(
     else:
 
         def run(query: ir.Query) -> list[dict[str, object]]:
-            return execute(query, events, tables, now, time_field, engine)
+            return execute_on(query, engine)
 
     runs: list[RuleRun] = []
     for query in queries:
@@ -148,19 +152,17 @@ class Recorder:
 def _run_batched(
     queries: Sequence[ir.Query],
     engine: Engine,
-    events: EventTable | None,
-    tables: Mapping[str, EventTable],
-    now: datetime | None,
-    time_field: str | None,
+    execute_on: Callable[[ir.Query, Any], object],
     progress: Progress | None = None,
 ) -> list[RuleRun]:
-    """The rules' queries compiled against tables loaded once, run `BATCH` to a Spark job."""
+    """The rules' queries compiled (`execute_on` a recorder) against tables loaded once,
+    run `BATCH` to a Spark job."""
     recorder = Recorder(engine)
     runs: dict[int, RuleRun] = {}
     compiled: dict[int, str] = {}
     for index, query in enumerate(queries):
         try:
-            execute(query, events, tables, now, time_field, recorder)
+            execute_on(query, recorder)
             compiled[index] = recorder.sql
         except Exception as error:
             runs[index] = RuleRun(error=error)

@@ -20,35 +20,33 @@ from datetime import datetime
 
 from rulec.backends.base import Options
 from rulec.backends.eql import EqlBackend
-from rulec.compiler import ir
+from rulec.compiler.run.engines_text import DEFAULT_TIME_FIELD, TextEngine
 from rulec.compiler.run.event_time import instant
 from rulec.compiler.run.events import RAW, ROW, EventTable
 
-DEFAULT_TIME_FIELD = "TimeCreated"
 UNICODE_ESCAPE = re.compile(r"(\\\\)|\\u\{([0-9A-Fa-f]{1,6})\}")
 
 
-class EqlEngine:
+class EqlEngine(TextEngine):
     """Runs rules as the EQL they compile to, on Elastic's `eql` engine."""
 
     target = "eql"
+    backend = EqlBackend
 
     def __init__(self) -> None:
         import eql  # noqa: F401  (fails early when the extra is missing)
 
-    def emit(self, query: ir.Query, now: datetime | None, time_field: str | None) -> str:
-        options = Options(raw_field=RAW, time_field=time_field or DEFAULT_TIME_FIELD, now=now)
-        return EqlBackend(options).emit(query).text
+    def options(self, now: datetime | None, time_field: str | None) -> Options:
+        return Options(raw_field=RAW, time_field=time_field or DEFAULT_TIME_FIELD, now=now)
 
-    def run_query(
+    def run_text(
         self,
-        query: ir.Query,
+        text: str,
         events: EventTable,
         tables: Mapping[str, EventTable],
         now: datetime | None,
         time_field: str | None,
     ) -> list[dict[str, object]]:
-        text = self.emit(query, now, time_field)
         selected = set(run_eql(text, events, time_field or DEFAULT_TIME_FIELD))
         return [
             {k: v for k, v in row.items() if k != RAW}

@@ -14,27 +14,22 @@ from __future__ import annotations
 from collections.abc import Mapping
 from datetime import datetime
 
-from rulec.backends.base import Options
 from rulec.backends.kql import KqlBackend
 from rulec.compiler import ir
 from rulec.compiler.run.engines import DuckDBEngine, Engine, EngineLimit, LoadOnce
+from rulec.compiler.run.engines_text import TextEngine
 from rulec.compiler.run.events import EventTable
 from rulec.compiler.run.executor import execute
 
-DEFAULT_TIME_FIELD = "TimeCreated"
 
-
-class KqlEngine:
+class KqlEngine(TextEngine):
     """Runs rules as the KQL they compile to, read back and executed on a SQL engine."""
 
     target = "kql"
+    backend = KqlBackend
 
     def __init__(self, sql: Engine | None = None) -> None:
         self.sql = LoadOnce(sql or DuckDBEngine())
-
-    def emit(self, query: ir.Query, now: datetime | None, time_field: str | None) -> str:
-        options = Options(time_field=time_field or DEFAULT_TIME_FIELD, now=now)
-        return KqlBackend(options).emit(query).text
 
     def reread(self, text: str) -> ir.Query:
         """The emitted text as rulec's KQL front end reads it; anything but one query is an
@@ -49,15 +44,15 @@ class KqlEngine:
             raise ValueError(f"the emitted KQL does not read back: {detail}\n{text}")
         return queries[0]
 
-    def run_query(
+    def run_text(
         self,
-        query: ir.Query,
+        text: str,
         events: EventTable,
         tables: Mapping[str, EventTable],
         now: datetime | None,
         time_field: str | None,
     ) -> list[dict[str, object]]:
-        parsed = self.reread(self.emit(query, now, time_field))
+        parsed = self.reread(text)
         try:
             return execute(parsed, events, tables, now, time_field, engine=self.sql)
         except ir.RuleError as error:

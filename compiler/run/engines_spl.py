@@ -15,34 +15,33 @@ from datetime import datetime
 
 from rulec.backends.base import Options
 from rulec.backends.spl import SplBackend
-from rulec.compiler import ir
 from rulec.compiler.run import spl_evaluator
 from rulec.compiler.run.engines import EngineLimit
+from rulec.compiler.run.engines_text import DEFAULT_TIME_FIELD, TextEngine
 from rulec.compiler.run.events import RAW, ROW, EventTable
 
-DEFAULT_TIME_FIELD = "TimeCreated"
 
-
-class SplEngine:
+class SplEngine(TextEngine):
     """Runs rules as the SPL they compile to, on the evaluator of Splunk's documented SPL."""
 
     target = "spl"
+    backend = SplBackend
 
     def __init__(self, options: Options | None = None) -> None:
-        self.options = options or Options()
+        self.given = options or Options()
 
-    def emit(self, query: ir.Query, now: datetime | None, time_field: str | None) -> str:
-        return SplBackend(self.options).emit(query).text
+    def options(self, now: datetime | None, time_field: str | None) -> Options:
+        """The options given (SPL reads `_time`, which the evaluator sets from the time field)."""
+        return self.given
 
-    def run_query(
+    def run_text(
         self,
-        query: ir.Query,
+        text: str,
         events: EventTable,
         tables: Mapping[str, EventTable],
         now: datetime | None,
         time_field: str | None,
     ) -> list[dict[str, object]]:
-        text = self.emit(query, now, time_field)
         lookups = {
             name: [{k: v for k, v in row.items() if k not in (ROW, RAW)} for row in table.rows]
             for name, table in tables.items()

@@ -1,7 +1,9 @@
-// Microsoft's semantic analysis as an oracle: reads {"tables": {name: {column: type}}, "queries":
-// [text, ...]} on stdin, declares the tables in one database of Kusto.Language's global state,
-// and prints, per query, its error diagnostics (unknown table or column, wrong type, ...) as JSON
-// [[{line, column, message}], ...].
+// Microsoft's semantic analysis as an oracle: reads {"kind": "errors" | "columns", "tables":
+// {name: {column: type}}, "queries": [text, ...]} on stdin, declares the tables in one database
+// of Kusto.Language's global state, and prints, per query, as JSON:
+// - "errors": its error diagnostics (unknown table or column, wrong type, ...),
+//   [[{line, column, message}], ...];
+// - "columns": the names of its result's columns in order, [[name, ...], ...].
 "use strict";
 const path = require("path");
 const base = path.join(__dirname, "node_modules", "@kusto", "language-service-next");
@@ -38,11 +40,24 @@ function errors(text, state) {
   return out;
 }
 
+function columns(text, state) {
+  const result = Kusto.Language.KustoCode.ParseAndAnalyze(text, state).ResultType;
+  const names = [];
+  for (let i = 0; result && result.Columns && i < result.Columns.Count; i++) {
+    names.push(result.Columns.getItem(i).Name);
+  }
+  return names;
+}
+
+const ANSWERS = { errors, columns };
+
 let input = "";
 process.stdin.setEncoding("utf8");
 process.stdin.on("data", (chunk) => (input += chunk));
 process.stdin.on("end", () => {
   const request = JSON.parse(input);
+  const answer = ANSWERS[request.kind];
+  if (answer === undefined) throw new Error(`unknown kind ${JSON.stringify(request.kind)}`);
   const state = globals(request.tables);
-  process.stdout.write(JSON.stringify(request.queries.map((q) => errors(q, state))) + "\n");
+  process.stdout.write(JSON.stringify(request.queries.map((q) => answer(q, state))) + "\n");
 });

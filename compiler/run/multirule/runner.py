@@ -184,7 +184,7 @@ class Runner:
         to the table as stored; the whole rule is compiled only when stages follow them."""
         try:
             backend = self.backend_for(query)
-            query = backend.one_scan(query)
+            query = backend.prepared(query)
             split = _split(query)
             table = main_table(query)
             if split is None or table not in self.bound_for(query):

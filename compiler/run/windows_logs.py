@@ -29,7 +29,7 @@ from rulec.compiler import ir
 from rulec.compiler.rules import prepare, resolve_pipeline, split_warnings
 
 WINDOWS_FIELDS = ("Channel", "EventID")
-TAXONOMY = Path(__file__).parent / "pipelines" / "windows-taxonomy.yml"
+TAXONOMY = Path(__file__).parents[1] / "pipelines" / "windows-taxonomy.yml"
 SYSMON = ("sysmon", "windows-logsources", str(TAXONOMY))
 AUDIT = ("windows-audit", "windows-logsources", str(TAXONOMY))
 
