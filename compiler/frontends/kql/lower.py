@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Callable, Iterable, Sequence
 from typing import TypeVar
 
@@ -261,13 +260,7 @@ def computed_columns(stages: tuple[ir.Stage, ...] | list[ir.Stage]) -> frozenset
 
 def reads_external_data(node: object) -> bool:
     """Whether the syntax tree `node` has an `externaldata` operator."""
-    if isinstance(node, s.Operator) and node.name == "externaldata":
-        return True
-    if isinstance(node, tuple):
-        return any(reads_external_data(item) for item in node)
-    if isinstance(node, s.SyntaxNode):
-        return any(reads_external_data(getattr(node, f.name)) for f in dataclasses.fields(node))
-    return False
+    return any(o.name == "externaldata" for o in ir.find_all(node, s.Operator))
 
 
 def is_call(node: s.Expr | None, *names: str) -> bool:
