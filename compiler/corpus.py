@@ -137,6 +137,7 @@ def _convert(paths, indexes, job: _Job, workers: int | None):
         size = max(1, -(-len(paths) // (count * 4)))
         chunks = [paths[i : i + size] for i in range(0, len(paths), size)]
     _start(job)  # workers forked from this process find the pipelines resolved
+    _load_backends(job)  # and the back ends imported, each once instead of once per worker
     with ProcessPoolExecutor(count, initializer=_start_worker, initargs=(job,)) as pool:
         results = (result for done in pool.map(_convert_chunk, chunks) for result in done)
         yield from zip(indexes, results, strict=True)
@@ -166,6 +167,20 @@ def _start(job: _Job) -> None:
     """Set-up: resolve each group's pipelines once per process."""
     _WORKER["job"] = job
     _WORKER["pipelines"] = {names: resolve_pipeline(names) for names in job.groups}
+
+
+def _load_backends(job: _Job) -> None:
+    """Import the back ends of the job's targets and read the table schemas they consult,
+    which each process would otherwise do on its first rule."""
+    from rulec.backends import deploy, schemas
+    from rulec.backends.registry import backend_for
+
+    for targets in job.groups.values():
+        for target in targets:
+            make = deploy.backend if target in deploy.FORMATS else backend_for
+            make(target)
+    for product in schemas.PRODUCTS:
+        schemas.product_tables(product)
 
 
 def _start_worker(job: _Job) -> None:
