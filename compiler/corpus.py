@@ -128,6 +128,8 @@ class _Job:
 def _convert(paths, indexes, job: _Job, workers: int | None):
     """(index, result) pairs, converted in worker processes when there are enough files; each
     task is a chunk of CHUNK files, converted phase by phase (`convert_files`)."""
+    if not paths:
+        return  # all from the cache: no pipeline to resolve
     count = workers or os.cpu_count() or 1
     chunks = [paths[i : i + CHUNK] for i in range(0, len(paths), CHUNK)]
     if count == 1 or len(paths) < (2 if workers else PARALLEL_FROM):
