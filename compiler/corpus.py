@@ -5,7 +5,9 @@ that an unchanged rule is not compiled again.
 Targets come in groups that share their Sigma pipelines (`Groups`: pipeline names -> targets).
 A file's cache key is the SHA-256 of its text, the groups (pipeline names, the text of pipeline
 files, targets), the options, and rulec itself (version and the fingerprint of its source files);
-its entry holds the outcomes and warnings as JSON.
+its entry holds the outcomes and warnings as JSON. The entries are rows of one SQLite database in
+the cache folder, written a few hundred to a transaction: a file per entry cost the system a file
+creation and a rename per rule.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ import gc
 import hashlib
 import json
 import os
+import sqlite3
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from contextlib import contextmanager, suppress
@@ -24,7 +27,6 @@ from pathlib import Path
 
 from rulec.backends.base import Options
 from rulec.compiler import ir
-from rulec.compiler.atomic import write_atomic
 from rulec.compiler.outcomes import Outcome, convert_files
 from rulec.compiler.rules import resolve_pipeline
 
@@ -90,21 +92,22 @@ def convert_corpus(
     groups = {tuple(p): tuple(t) for p, t in groups.items()}
     results: dict[int, FileResult] = {}
     keys = {}
-    for index, path in enumerate(files):
-        if cache_dir:
-            keys[index] = cache_key(_read(path), groups, options)
-            hit = _cached(cache_dir, keys[index], path)
-            if hit is not None:
-                results[index] = hit
-    todo = [i for i in range(len(files)) if i not in results]
-    report = progress or (lambda done, total: None)
-    report(len(results), len(files))
-    job = _Job(groups, options, debug)
-    for index, result in _convert([files[i] for i in todo], todo, job, workers):
-        results[index] = result
-        if cache_dir:
-            _store(cache_dir, keys[index], result)
+    with _Cache.opened(cache_dir) as cache:
+        for index, path in enumerate(files):
+            if cache:
+                keys[index] = cache_key(_read(path), groups, options)
+                hit = _cached(cache.get(keys[index]), path)
+                if hit is not None:
+                    results[index] = hit
+        todo = [i for i in range(len(files)) if i not in results]
+        report = progress or (lambda done, total: None)
         report(len(results), len(files))
+        job = _Job(groups, options, debug)
+        for index, result in _convert([files[i] for i in todo], todo, job, workers):
+            results[index] = result
+            if cache:
+                cache.put(keys[index], _entry(result))
+            report(len(results), len(files))
     return [results[i] for i in range(len(files))]
 
 
@@ -125,6 +128,8 @@ class _Job:
 def _convert(paths, indexes, job: _Job, workers: int | None):
     """(index, result) pairs, converted in worker processes when there are enough files; each
     task is a chunk of CHUNK files, converted phase by phase (`convert_files`)."""
+    if not paths:
+        return  # all from the cache: no pipeline to resolve
     count = workers or os.cpu_count() or 1
     chunks = [paths[i : i + CHUNK] for i in range(0, len(paths), CHUNK)]
     if count == 1 or len(paths) < (2 if workers else PARALLEL_FROM):
@@ -137,6 +142,7 @@ def _convert(paths, indexes, job: _Job, workers: int | None):
         size = max(1, -(-len(paths) // (count * 4)))
         chunks = [paths[i : i + size] for i in range(0, len(paths), size)]
     _start(job)  # workers forked from this process find the pipelines resolved
+    _load_backends(job)  # and the back ends imported, each once instead of once per worker
     with ProcessPoolExecutor(count, initializer=_start_worker, initargs=(job,)) as pool:
         results = (result for done in pool.map(_convert_chunk, chunks) for result in done)
         yield from zip(indexes, results, strict=True)
@@ -168,6 +174,20 @@ def _start(job: _Job) -> None:
     _WORKER["pipelines"] = {names: resolve_pipeline(names) for names in job.groups}
 
 
+def _load_backends(job: _Job) -> None:
+    """Import the back ends of the job's targets and read the table schemas they consult,
+    which each process would otherwise do on its first rule."""
+    from rulec.backends import deploy, schemas
+    from rulec.backends.registry import backend_for
+
+    for targets in job.groups.values():
+        for target in targets:
+            make = deploy.backend if target in deploy.FORMATS else backend_for
+            make(target)
+    for product in schemas.PRODUCTS:
+        schemas.product_tables(product)
+
+
 def _start_worker(job: _Job) -> None:
     """A worker process's set-up (a forked worker finds it done: the pipelines the starting
     process resolved); what it has loaded so far is never garbage, so later collections skip it
@@ -192,11 +212,68 @@ def _convert_chunk(paths: list[Path]) -> list[FileResult]:
 # --------------------------------------------------------------------------- cache entries
 
 
-def _entry(cache_dir: Path, key: str) -> Path:
-    return cache_dir / key[:2] / f"{key}.json"
+CACHE_FILE = "entries.sqlite"  # the database in the cache folder
+STORE_EVERY = 256  # entries written per transaction
 
 
-def _store(cache_dir: Path, key: str, result: FileResult) -> None:
+class _Cache:
+    """The cache folder's entries (key -> JSON text). A cache that cannot be read is empty, and
+    one that cannot be written (disk full) only costs a recompilation next time."""
+
+    def __init__(self, connection: sqlite3.Connection | None):
+        self.connection = connection
+        self.pending: list[tuple[str, str]] = []
+
+    @classmethod
+    @contextmanager
+    def opened(cls, folder: Path | None) -> Iterator[_Cache | None]:
+        """The cache in `folder` (None without a folder), its last entries written on leaving."""
+        if folder is None:
+            yield None
+            return
+        connection = None
+        with suppress(OSError, sqlite3.Error):
+            folder.mkdir(parents=True, exist_ok=True)
+            connection = sqlite3.connect(folder / CACHE_FILE, timeout=60)
+            connection.execute(
+                "CREATE TABLE IF NOT EXISTS entries (key TEXT PRIMARY KEY, entry TEXT NOT NULL)"
+            )
+        cache = cls(connection)
+        try:
+            yield cache
+        finally:
+            cache.write()
+            if cache.connection is not None:
+                cache.connection.close()
+
+    def get(self, key: str) -> str | None:
+        if self.connection is None:
+            return None
+        try:
+            row = self.connection.execute(
+                "SELECT entry FROM entries WHERE key = ?", (key,)
+            ).fetchone()
+        except sqlite3.Error:
+            return None
+        return row[0] if row else None
+
+    def put(self, key: str, entry: str) -> None:
+        self.pending.append((key, entry))
+        if len(self.pending) >= STORE_EVERY:
+            self.write()
+
+    def write(self) -> None:
+        """The pending entries, in one transaction."""
+        if self.connection is not None and self.pending:
+            with suppress(sqlite3.Error), self.connection:
+                self.connection.executemany(
+                    "INSERT OR REPLACE INTO entries VALUES (?, ?)", self.pending
+                )
+        self.pending = []
+
+
+def _entry(result: FileResult) -> str:
+    """A file's outcomes and warnings as a cache entry."""
     data = {
         "outcomes": [
             {
@@ -209,9 +286,7 @@ def _store(cache_dir: Path, key: str, result: FileResult) -> None:
         ],
         "warnings": [_plain(w) for w in result.warnings],
     }
-    # a cache that cannot be written (disk full) only costs a recompilation next time
-    with suppress(OSError):
-        write_atomic(_entry(cache_dir, key), json.dumps(data, ensure_ascii=False, default=str))
+    return json.dumps(data, ensure_ascii=False, default=str)
 
 
 def _plain(diagnostic: ir.Diagnostic | None) -> dict | None:
@@ -221,12 +296,14 @@ def _plain(diagnostic: ir.Diagnostic | None) -> dict | None:
     return {**vars(diagnostic), "span": vars(diagnostic.span)}
 
 
-def _cached(cache_dir: Path, key: str, path: Path) -> FileResult | None:
+def _cached(entry: str | None, path: Path) -> FileResult | None:
+    if entry is None:
+        return None
     try:
-        data = json.loads(_entry(cache_dir, key).read_text(encoding="utf-8"))
+        data = json.loads(entry)
         outcomes = tuple(_outcome(o, path) for o in data["outcomes"])
         warnings = tuple(_diagnostic(w) for w in data["warnings"])
-    except (OSError, ValueError, KeyError, TypeError):
+    except (ValueError, KeyError, TypeError):
         return None
     return FileResult(path, outcomes, warnings, cached=True)
 

@@ -664,24 +664,22 @@ def walk(node: object) -> Iterator:
 
 
 def find_all(node: object, kinds: type | tuple[type, ...]) -> Iterator:
-    """Every node of the given kinds inside `node` (itself included), in order."""
+    """Every node of the given kinds inside `node` (itself included; spans left out), in
+    order: depth first, fields and items in order."""
     found: list = []
-    _collect(node, kinds, found)
+    stack = [node]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, kinds):
+            found.append(node)
+        inside = _INSIDE.get(type(node))
+        if inside is None:
+            inside = _INSIDE[type(node)] = _inside(type(node))
+        if inside is _SEQUENCE:
+            stack.extend(reversed(node))  # type: ignore[call-overload]
+        elif inside:
+            stack.extend([getattr(node, name) for name in inside])
     return iter(found)
-
-
-def _collect(node: object, kinds: type | tuple[type, ...], found: list) -> None:
-    if isinstance(node, kinds):
-        found.append(node)
-    inside = _INSIDE.get(type(node))
-    if inside is None:
-        inside = _INSIDE[type(node)] = _inside(type(node))
-    if inside is _SEQUENCE:
-        for item in node:  # type: ignore[attr-defined]
-            _collect(item, kinds, found)
-    else:
-        for name in inside:
-            _collect(getattr(node, name), kinds, found)
 
 
 _SEQUENCE = ("<sequence>",)
@@ -689,10 +687,13 @@ _INSIDE: dict[type, tuple[str, ...]] = {}  # what `find_all` walks into, by type
 
 
 def _inside(kind: type) -> tuple[str, ...]:
-    """The items of a tuple or list, the fields of a dataclass instance, else nothing."""
+    """The items of a tuple or list, the fields of a dataclass instance (its span left out,
+    last field first, as `find_all` stacks them), else nothing."""
     if issubclass(kind, tuple | list):
         return _SEQUENCE
-    return tuple(f.name for f in fields(kind)) if is_dataclass(kind) else ()
+    if not is_dataclass(kind):
+        return ()
+    return tuple(f.name for f in reversed(fields(kind)) if f.name != "span")
 
 
 def conjuncts(expr: Expr) -> tuple[Expr, ...]:

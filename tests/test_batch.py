@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sqlite3
 from pathlib import Path
 
 import pytest
@@ -62,6 +63,27 @@ def test_a_changed_rule_or_target_misses_the_cache(corpus, tmp_path):
     assert "bash.exe" in again[0].outcomes[0].query
     other_target = convert_corpus(corpus, {(): ["eql"]}, cache_dir=cache, workers=1)
     assert not any(r.cached for r in other_target)
+
+
+def test_every_entry_is_written_whatever_the_batch_size(corpus, tmp_path, monkeypatch):
+    # entries go to the database a few at a time; the last, partial batch is written too
+    monkeypatch.setattr(batch, "STORE_EVERY", 2)
+    cache = tmp_path / "cache"
+    convert_corpus(corpus, GROUPS, cache_dir=cache, workers=1)
+    with sqlite3.connect(cache / batch.CACHE_FILE) as database:
+        (count,) = database.execute("SELECT count(*) FROM entries").fetchone()
+    assert count == len(corpus)
+    assert all(r.cached for r in convert_corpus(corpus, GROUPS, cache_dir=cache, workers=1))
+
+
+def test_a_cache_that_is_no_database_is_passed_over(corpus, tmp_path):
+    cache = tmp_path / "cache"
+    cache.mkdir()
+    (cache / batch.CACHE_FILE).write_text("not a database\n" * 100)
+    first = convert_corpus(corpus, GROUPS, cache_dir=cache, workers=1)
+    second = convert_corpus(corpus, GROUPS, cache_dir=cache, workers=1)
+    assert not any(r.cached for r in first + second)
+    assert [r.outcomes for r in first] == [r.outcomes for r in convert_corpus(corpus, GROUPS)]
 
 
 def test_cache_key_covers_text_pipeline_targets_and_options():

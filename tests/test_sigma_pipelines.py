@@ -292,6 +292,27 @@ def test_alternatives_combine_with_the_pipelines_around_them(tmp_path) -> None:
     assert fields(query.pipeline.stages[0].predicate) == ["EventID", "TargetUserName"]
 
 
+@pytest.mark.parametrize("path", sorted(OWN_DIR.glob("*.yml")), ids=lambda p: p.stem)
+def test_pipeline_files_are_made_as_pysigma_makes_them(path) -> None:
+    # the front end reads pipeline files with libyaml; pySigma's own reading (its resolver,
+    # `ProcessingPipeline.from_yaml`) is the oracle: the same pipeline, item for item
+    from sigma.processing.resolver import ProcessingPipelineResolver
+
+    made = resolve_pipeline([str(path)])
+    expected = ProcessingPipelineResolver().resolve([str(path)])
+    assert len(made.items) == len(expected.items) > 0
+    assert made == expected
+
+
+def test_a_broken_pipeline_file_gives_pysigmas_error(tmp_path) -> None:
+    broken = tmp_path / "broken.yml"
+    broken.write_text("name: b\ntransformations: [\n")
+    with pytest.raises(ir.RuleError) as caught:
+        resolve_pipeline([str(broken)])
+    assert caught.value.diagnostic.code == "sigma.bad-pipeline"
+    assert "Error in parsing of a Sigma processing pipeline" in caught.value.diagnostic.message
+
+
 @pytest.mark.parametrize(
     ("names", "message"),
     [(["a|b", "c|d"], "only one -p value"), (["microsoft_xdr|"], "empty alternative")],

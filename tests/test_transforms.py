@@ -5,6 +5,7 @@ all of its rules occur; `gte`/`gt` thresholds count events) and the IR's own def
 """
 
 from datetime import timedelta
+from pathlib import Path
 
 import pytest
 
@@ -104,6 +105,27 @@ def test_walk_visits_every_node_in_order_without_spans():
     ]
     assert not any(isinstance(n, ir.Span) for n in ir.walk(expr))
     assert list(ir.find_all(expr, ir.FieldRef)) == [a, b]
+
+
+def test_find_all_gives_walks_nodes_in_walks_order():
+    # find_all walks without recursion; `walk`, the plain recursive generator, is the oracle:
+    # the same nodes in the same order, for single kinds and tuples of kinds, spans left out
+    from rulec.compiler.frontends.sigma.load import load_sigma
+
+    rules = sorted((Path(__file__).parent.parent / "rules" / "sigma").rglob("*.yml"))
+    queries = [
+        q
+        for path in rules
+        for q in load_sigma(path.read_text(), str(path), None)
+        if isinstance(q, ir.Query)
+    ]
+    assert len(queries) > 5
+    for query in queries:
+        for kinds in (ir.Node, ir.FieldRef, (ir.Match, ir.Pipeline), ir.Span, str):
+            expected = [n for n in ir.walk(query) if isinstance(n, kinds)]
+            found = list(ir.find_all(query, kinds))
+            assert len(found) == len(expected)
+            assert all(a is b for a, b in zip(found, expected, strict=True))
 
 
 def test_conjuncts_flatten_nested_ands_only():

@@ -12,6 +12,7 @@ from __future__ import annotations
 import copy
 import functools
 import itertools
+import os
 import pickle
 from collections.abc import Sequence
 from contextlib import suppress
@@ -25,6 +26,7 @@ from sigma.exceptions import SigmaError, SigmaPipelineNotFoundError, SigmaRuleLo
 from sigma.filters import SigmaFilter
 from sigma.plugins import InstalledSigmaPlugins
 from sigma.processing.pipeline import ProcessingPipeline
+from sigma.processing.resolver import ProcessingPipelineResolver
 from sigma.rule import SigmaRule
 
 from rulec.compiler import ir
@@ -101,8 +103,27 @@ def resolve_pipeline(names: Sequence[str]) -> ProcessingPipeline | FirstAcceptin
     return alternatives or _resolve_sequence(list(names))
 
 
+LIBYAML_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
+def _pipeline_file(path: str) -> ProcessingPipeline:
+    """A pipeline YAML file made as pySigma makes it (`ProcessingPipeline.from_yaml`, template
+    variables only from the file's own folder), its YAML read by libyaml rather than pySigma's
+    pure-Python reader; a file that cannot be read so is left to pySigma, for its own error."""
+    try:
+        with open(path) as handle:
+            data = yaml.load(handle.read(), Loader=LIBYAML_LOADER)
+    except (OSError, UnicodeError, yaml.YAMLError):
+        return ProcessingPipelineResolver().resolve_pipeline(path)
+    folder = os.path.dirname(os.path.realpath(path))
+    return ProcessingPipeline.from_dict(data, vars_allowed_paths=(folder,))
+
+
 def _resolve_sequence(names: list[str]) -> ProcessingPipeline:
     resolver = plugins().get_pipeline_resolver()
+    for name in names:
+        if name not in resolver.pipelines and Path(name).is_file():
+            resolver.pipelines[name] = functools.partial(_pipeline_file, name)
     if not any(Path(name.rstrip("/*")).is_dir() for name in names):  # folders: refused below
         # each pipeline made once; should that fail, each is made alone below to say which
         with suppress(Exception):
