@@ -44,18 +44,28 @@ def rows_of(runs):
     return [run.rows if run.ok else type(run.error).__name__ for run in runs]
 
 
-def test_plans_read_back_find_what_each_rule_finds_alone(regression, tmp_path, monkeypatch):
+@pytest.mark.parametrize("strategy", ["prefilter", "lowered"])
+def test_plans_read_back_find_what_each_rule_finds_alone(
+    regression, tmp_path, monkeypatch, strategy
+):
     _, queries, events = regression
     cache = run_cache.RunCache(tmp_path)
-    first = rows_of(run_rules(queries, events, cache=cache))
+    alone = []
+    run_alone = runner.Runner.alone
+    monkeypatch.setattr(
+        runner.Runner, "alone", lambda self, q, **k: alone.append(q) or run_alone(self, q, **k)
+    )
+    first = rows_of(run_rules(queries, events, cache=cache, strategy=strategy))
     assert first == [execute(query, events) for query in queries]
     assert len(list(tmp_path.rglob("*.plans.pickle"))) == 1
+    alone_first, alone[:] = list(alone), []
 
     def planned_again(*args):
         raise AssertionError("a cached rule was planned again")
 
     monkeypatch.setattr(runner.Runner, "plan", planned_again)
-    assert rows_of(run_rules(queries, events, cache=cache)) == first
+    assert rows_of(run_rules(queries, events, cache=cache, strategy=strategy)) == first
+    assert alone == alone_first  # no plan read back fails in the shared scan
 
 
 def test_other_columns_are_planned_again(regression, tmp_path):

@@ -117,7 +117,7 @@ class Plan:
     def parsed(self) -> exp.Expression:
         """The filter as a tree, LIKE written as plain text tests."""
         if self.tree is None:
-            return sqlglot.parse_one(self.check, DUCKDB)
+            return sqlglot.parse_one(self.check, dialect="duckdb")
         return _plain_likes(self.tree)
 
     def kept(self) -> Plan:
