@@ -406,7 +406,10 @@ def _scan_lowered(
     if not group:
         return {}, Rows()
     predicates, lowered = _shared_lowers([p.parsed for p in group])
-    used = set().union(*(p.columns for p in group))
+    computed = {name for p in group for name, _ in p.computed}
+    used = {c.name for p in predicates for c in p.find_all(exp.Column)}
+    used -= set(lowered.values()) | computed
+    used |= set().union(*(p.columns for p in group if p.computed))  # what computed ones read
     kept_columns = [quote(c) for c in sorted(used | {ROW})]
     kept_columns += [f"LOWER({quote(f)}) AS {quote(alias)}" for f, alias in lowered.items()]
     kept_columns += _computed(group)
