@@ -14,11 +14,14 @@ sample of the rules (`--per-rule-sample`); its time is then scaled to all rules,
 Each line gives events, rules, strategy, seconds, events/s/core (events/s over os.cpu_count()),
 peak RSS and matches; rule subsets and the per-rule sample are random (seed 8).
 
-`--evtx FOLDER` times the whole `rulec run` command (start to end, the rules converted in the
-run) over the folder's EVTX files; with `--zircolite PATH` (a checkout of Zircolite and a Python
-that has its requirements, `--zircolite-python`), Zircolite runs right after it on the same files
-and rules (converting them itself, with the `sysmon` and `windows-logsources` pipelines), round
-by round, and the CPU-time and peak-memory ratios are printed:
+`--evtx FOLDER` times the whole `rulec run` command (start to end) over the folder's EVTX files:
+the rules converted in the run, then with `--cache` (a new folder: filled, then read back); with
+`--zircolite PATH` (a checkout of Zircolite and a Python that has its requirements,
+`--zircolite-python`), Zircolite runs right after it on the same files and rules (converting
+them itself, with the `sysmon` and `windows-logsources` pipelines, and saving what it
+converted; then reading that), round by round, and the CPU-time and peak-memory ratios are
+printed (rulec converting against Zircolite converting, rulec reading its cache against
+Zircolite reading its converted rules):
 
     nice python benchmarks/bench_run.py --evtx ../shared/evtx/EVTX-ATTACK-SAMPLES \
         --zircolite /tmp/zircolite --zircolite-python /tmp/zircolite-venv/bin/python --rounds 2
@@ -139,31 +142,66 @@ def timed_command(command: list[str], cwd: Path | None = None) -> tuple[float, i
 
 
 def evtx_rounds(args: argparse.Namespace) -> None:
-    """`rulec run` over the EVTX folder, and Zircolite after it each round, with the ratios."""
+    """`rulec run` over the EVTX folder (without a cache, then filling one, then reading it), and
+    Zircolite after it each round (converting the rules, then reading the rules it converted),
+    with the ratios."""
     files = sorted(args.evtx.rglob("*.evtx"))
     rulec = [str(Path(sys.executable).with_name("rulec")), "run", str(args.rules)]
     rulec += ["--events", str(args.evtx), "--format", "json"]
     print(f"{len(files)} EVTX files in {args.evtx}; rules {args.rules}")
-    print(f"{'round':>5} {'command':<10} {'CPU s':>8} {'peak MiB':>9} {'matches':>8}")
+    print(f"{'round':>5} {'command':<28} {'CPU s':>8} {'peak MiB':>9} {'matches':>8}")
     for number in range(1, args.rounds + 1):
-        cpu, peak, out = timed_command(rulec)
-        matches = sum(json.loads(line).get("matches", 0) for line in out.splitlines() if line)
-        print(f"{number:>5} {'rulec':<10} {cpu:>8.1f} {peak:>9} {matches:>8}")
-        if args.zircolite is None:
-            continue
         with tempfile.TemporaryDirectory() as work:
-            found = Path(work) / "detected.json"
-            command = [args.zircolite_python, str(args.zircolite / "zircolite.py")]
-            command += ["--evtx", str(args.evtx.resolve()), "--ruleset", str(args.rules.resolve())]
-            command += ["--pipeline", "sysmon", "--pipeline", "windows-logsources", "--quiet"]
-            command += ["--outfile", str(found), "--logfile", str(Path(work) / "z.log")]
-            zcpu, zpeak, _ = timed_command(command, cwd=args.zircolite)
-            detected = json.loads(found.read_text()) if found.is_file() else []
-            zmatches = sum(d.get("count", len(d.get("matches", []))) for d in detected)
-        print(f"{number:>5} {'zircolite':<10} {zcpu:>8.1f} {zpeak:>9} {zmatches:>8}")
-        print(
-            f"{'':>5} ratio rulec / zircolite: CPU {cpu / zcpu:.2f}, peak memory {peak / zpeak:.2f}"
-        )
+            cache = ["--cache", str(Path(work) / "cache")]
+            measured = {}
+            for label, command in (
+                ("rulec", rulec),
+                ("rulec --cache (filling it)", rulec + cache),
+                ("rulec --cache (reading it)", rulec + cache),
+            ):
+                cpu, peak, out = timed_command(command)
+                found = sum(json.loads(line).get("matches", 0) for line in out.splitlines() if line)
+                print(f"{number:>5} {label:<28} {cpu:>8.1f} {peak:>9} {found:>8}")
+                measured[label] = (cpu, peak)
+            if args.zircolite is None:
+                continue
+            converting = zircolite(args, Path(work), pipelines=True)
+            converted = zircolite(args, Path(work), pipelines=False)
+        for (label, (zcpu, zpeak)), ours in (
+            (converting, measured["rulec"]),
+            (converted, measured["rulec --cache (reading it)"]),
+        ):
+            print(
+                f"{'':>5} ratio rulec / {label}: CPU {ours[0] / zcpu:.2f}, "
+                f"peak memory {ours[1] / zpeak:.2f}"
+            )
+
+
+def zircolite(
+    args: argparse.Namespace, work: Path, pipelines: bool
+) -> tuple[str, tuple[float, int]]:
+    """Zircolite over the same files: converting the Sigma rules itself (`pipelines`; the
+    ruleset it converts is saved in `work`), or reading the ruleset that run saved."""
+    found = work / "detected.json"
+    command = [args.zircolite_python, str(args.zircolite / "zircolite.py")]
+    command += ["--evtx", str(args.evtx.resolve()), "--quiet"]
+    command += ["--outfile", str(found), "--logfile", str(work / "z.log")]
+    saved = work / "ruleset.json"
+    if pipelines:
+        command += ["--ruleset", str(args.rules.resolve()), "--save-ruleset"]
+        command += ["--pipeline", "sysmon", "--pipeline", "windows-logsources"]
+        before = set(args.zircolite.glob("*.json"))
+    else:
+        command += ["--ruleset", str(saved)]
+    cpu, peak, _ = timed_command(command, cwd=args.zircolite)
+    if pipelines:
+        (written,) = set(args.zircolite.glob("*.json")) - before
+        written.replace(saved)
+    detected = json.loads(found.read_text()) if found.is_file() else []
+    matches = sum(d.get("count", len(d.get("matches", []))) for d in detected)
+    label = "zircolite (converting)" if pipelines else "zircolite (converted rules)"
+    print(f"{'':>5} {label:<28} {cpu:>8.1f} {peak:>9} {matches:>8}")
+    return label, (cpu, peak)
 
 
 def main() -> None:

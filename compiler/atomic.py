@@ -10,8 +10,8 @@ from collections.abc import Mapping
 from pathlib import Path
 
 
-def write_atomic(path: Path, text: str) -> None:
-    """Write `text` to a temporary file beside `path`, then rename it into place.
+def write_atomic(path: Path, text: str | bytes) -> None:
+    """Write `text` (or bytes) to a temporary file beside `path`, then rename it into place.
 
     Raises `OSError` naming `path` when it cannot be written (e.g. it is a folder).
     """
@@ -23,8 +23,9 @@ def write_atomic(path: Path, text: str) -> None:
         handle, temporary = tempfile.mkstemp(
             dir=path.parent, prefix=f".{path.name}.", suffix=".tmp"
         )
-        with os.fdopen(handle, "w", encoding="utf-8") as out:
-            out.write(text)
+        binary = isinstance(text, bytes)
+        with os.fdopen(handle, "wb" if binary else "w", encoding=None if binary else "utf-8") as o:
+            o.write(text)
         os.chmod(temporary, 0o666 & ~_umask())
         os.replace(temporary, path)
     except BaseException:

@@ -49,6 +49,7 @@ from rulec.compiler.folder_sync import Plan
 from rulec.compiler.outcomes import Outcome, strict_outcome
 from rulec.compiler.query_files import NameClash, plan_queries, rule_names
 from rulec.compiler.rules import discover, empty_folders, load_rules
+from rulec.compiler.run.run_cache import RunCache, reading_key
 from rulec.compiler.run.windows_logs import is_windows, load_windows_rules
 
 FORMATS = click.Choice(["text", "json"])
@@ -330,6 +331,12 @@ def _render(outcomes: list[Outcome], fmt: str) -> str:
     type=click.Path(path_type=Path),
     help="Write the results to this file (atomically) instead of standard output.",
 )
+@click.option(
+    "--cache",
+    "cache_dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Keep the rules as read, and their plans, in this folder for the next runs.",
+)
 @RUN_ENGINE_OPTION
 @SPARK_MASTER_OPTION
 @click.pass_context
@@ -345,6 +352,7 @@ def run(
     fmt,
     show_all,
     output,
+    cache_dir,
     engine,
     spark_master,
 ) -> None:
@@ -371,9 +379,11 @@ def run(
     failed = _report_empty(rules)
     printed = _RunPrinter(fmt, show_all)
     scoped = not pipelines and not without and is_windows(data.columns)
+    cache = RunCache(cache_dir) if cache_dir else None
+    reading = reading_key(pipelines, scoped)
     loaded: list[tuple[Path, ir.Query]] = []
     for path in discover(rules):
-        for item in _load(path, pipeline, debug, scoped):
+        for item in _load(path, pipeline, debug, scoped, cache and (cache, reading)):
             if isinstance(item, ir.Diagnostic):
                 failed = True
                 printed(path, None, item, [])
@@ -385,7 +395,14 @@ def run(
         with _Progress(len(loaded), "running") as progress:
             if engine == "duckdb":
                 runs = run_rules(
-                    queries, data, extra, moment, time_field, engine=chosen, progress=progress
+                    queries,
+                    data,
+                    extra,
+                    moment,
+                    time_field,
+                    engine=chosen,
+                    progress=progress,
+                    cache=cache,
                 )
             else:
                 runs = run_each(queries, chosen, data, extra, moment, time_field, progress)
@@ -454,11 +471,22 @@ class _Progress:
 
 
 def _load(
-    path: Path, pipeline: object | None, debug: bool, windows: bool = False
+    path: Path,
+    pipeline: object | None,
+    debug: bool,
+    windows: bool = False,
+    cached: tuple[RunCache, bytes] | None = None,
 ) -> list[ir.Query | ir.Diagnostic]:
-    """The file's rules through `pipeline`, or (`windows`) each scoped to its Windows logs."""
+    """The file's rules through `pipeline`, or (`windows`) each scoped to its Windows logs;
+    read from `cached` (the cache and how the rules are read) when an earlier run kept them."""
+
+    def load(on_warning):
+        if windows:
+            return load_windows_rules(path, on_warning)
+        return load_rules(path, pipeline, on_warning)
+
     try:
-        return load_windows_rules(path, warn) if windows else load_rules(path, pipeline, warn)
+        return cached[0].rules(path, cached[1], load, warn) if cached else load(warn)
     except Exception as error:
         if debug:
             raise

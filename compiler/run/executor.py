@@ -17,6 +17,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Iterator, Mapping
 from datetime import datetime
+from functools import lru_cache
 from warnings import warn
 
 from sqlglot import exp
@@ -152,7 +153,9 @@ def bind(
     columns = [stored(name) for name in sorted(names.tables - names.ctes)]
     if any(found is None for found in columns):
         return tree
-    fields = {field_name(c): c for found in columns for c in found or ()}
+    fields: dict[str, str] = {}
+    for found in columns:
+        fields.update(_fields_of(tuple(found or ())))
     if INGESTION_TIME in names.referenced and INGESTION_TIME not in fields:
         fallback = ingestion(set(fields))
         if fallback is not None:
@@ -167,11 +170,19 @@ def bind(
     for identifier in list(tree.find_all(exp.Identifier)):
         if identifier.name in renamed and _names_a_column(identifier):
             identifier.set("this", renamed[identifier.name])
-    _nulls_for(tree, absent)
+    if absent:
+        _nulls_for(tree, absent)
     if several:
         tree = tree.copy()  # each node in one place, as a scope-by-scope replacement needs
         replace_unseen_columns(tree, stored, lambda c: _null_text(c, c.parent, c.arg_key))
     return tree
+
+
+@lru_cache(maxsize=64)
+def _fields_of(stored: tuple[str, ...]) -> dict[str, str]:
+    """Field name -> stored column of a table's stored columns (read, never changed: the same
+    table is bound for every rule of a run)."""
+    return {field_name(column): column for column in stored}
 
 
 def _nulls_for(tree: exp.Expression, absent: set[str]) -> None:

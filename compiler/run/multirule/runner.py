@@ -13,11 +13,13 @@ result is exactly what `executor.execute` returns for it alone.
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import datetime
-from functools import partial
+from functools import cached_property, partial
 
+import sqlglot
 from sqlglot import exp
 
 from rulec.backends.base import Options
@@ -37,8 +39,9 @@ from rulec.compiler.run.executor import (
 )
 from rulec.compiler.run.multirule.candidates import RULE, find_candidates
 from rulec.compiler.run.multirule.checks import check_all
-from rulec.compiler.run.multirule.prefilter import clauses
+from rulec.compiler.run.multirule.prefilter import Clause, clauses
 from rulec.compiler.run.multirule.rows import Rows, row_reader
+from rulec.compiler.run.run_cache import Plans, RunCache, rule_key
 
 EVENTS = "_rulec_events"
 KEPT = "_rulec_kept"
@@ -87,13 +90,39 @@ class RuleRun:
 
 @dataclass(frozen=True)
 class Plan:
-    """A rule in the shared scan: its table, its filter, and what follows the filter."""
+    """A rule in the shared scan: its table, its filter, and what follows the filter.
+
+    The filter is kept as the scans read it: a tree (`tree`) or DuckDB SQL (`text`) over the
+    table's columns and the columns `computed` from them once per event (name, SQL), with the
+    clauses it needs (`prefilter`) and the regular expressions it matches. A plan made in the
+    run has its tree, and its SQL is written only if a scan reads it (`check`: most rules have
+    no candidate events); a plan read back from the cache has only its SQL."""
 
     index: int
     table: str
-    predicate: exp.Expression
     rest: tuple[ir.Stage, ...]
-    columns: frozenset[str] = frozenset()  # the columns the filter reads
+    columns: frozenset[str] = frozenset()  # the columns of the table the filter reads
+    computed: tuple[tuple[str, str], ...] = ()
+    clauses: tuple[Clause, ...] = ()
+    patterns: tuple[str, ...] = ()
+    tree: exp.Expression | None = field(default=None, compare=False, repr=False)
+    text: str | None = None
+
+    @cached_property
+    def check(self) -> str:
+        """The filter as DuckDB SQL."""
+        return self.text if self.text is not None else self.parsed.sql(dialect="duckdb")
+
+    @cached_property
+    def parsed(self) -> exp.Expression:
+        """The filter as a tree, LIKE written as plain text tests."""
+        if self.tree is None:
+            return sqlglot.parse_one(self.check, dialect="duckdb")
+        return _plain_likes(self.tree)
+
+    def kept(self) -> Plan:
+        """The plan as the cache keeps it: its SQL, not its tree."""
+        return replace(self, tree=None, text=self.check)
 
 
 def run_rules(
@@ -105,11 +134,13 @@ def run_rules(
     engine: DuckDBEngine | None = None,
     progress: Progress | None = None,
     strategy: str = "prefilter",
+    cache: RunCache | None = None,
 ) -> list[RuleRun]:
     """Each query's result over the same events, with one scan per table for all filters.
 
     `events` binds to each rule's main table and `tables` by name, as in `execute`.
-    `progress(done, total)` is called as rules finish.
+    `progress(done, total)` is called as rules finish. With a `cache`, the plans of an earlier
+    run over tables of the same columns are reused.
     """
     if strategy not in STRATEGIES:
         raise ValueError(f"unknown strategy {strategy!r}: expected one of {STRATEGIES}")
@@ -118,13 +149,16 @@ def run_rules(
     results: dict[int, RuleRun] = {}
     plans: list[Plan] = []
     report = progress or (lambda done, total: None)
+    known = cache.plans(runner.context()) if cache is not None else None
     for index, query in enumerate(queries):
-        planned = runner.plan(index, query)
+        planned = _planned(runner, index, query, known)
         if isinstance(planned, Plan):
             plans.append(planned)
         else:
             results[index] = planned
             report(len(results), len(queries))
+    if known is not None:
+        known.save()
     for table in sorted({p.table for p in plans}):
         group = [p for p in plans if p.table == table]
         for start in range(0, len(group), CHUNK):
@@ -132,6 +166,25 @@ def run_rules(
             results.update(runner.run_group(table, chunk, queries, strategy))
             report(len(results), len(queries))
     return [results[i] for i in range(len(queries))]
+
+
+def _planned(runner: Runner, index: int, query: ir.Query, known: Plans | None) -> Plan | RuleRun:
+    """The rule's plan: as an earlier run made it (`known`), else made now (and kept there
+    unless planning it warned: a plan read back would not warn again)."""
+    if known is None:
+        return runner.plan(index, query)
+    key = rule_key(query)
+    found = known.get(key)
+    if isinstance(found, Plan):
+        return replace(found, index=index)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        planned = runner.plan(index, query)
+    for item in caught:
+        warnings.warn_explicit(item.message, item.category, item.filename, item.lineno)
+    if isinstance(planned, Plan) and not caught:
+        known.put(key, planned.kept())
+    return planned
 
 
 class Runner:
@@ -161,6 +214,13 @@ class Runner:
             self.engine.load(EVENTS, self.events)
             for name in sorted(mains - set(self.tables)):
                 self.engine.alias(name, EVENTS)
+
+    def context(self) -> bytes:
+        """What a plan depends on besides its rule: the engine, the columns of the tables, the
+        clock and the time field."""
+        tables = sorted((name, table.columns) for name, table in self.tables.items())
+        events = self.events.columns if self.events is not None else None
+        return repr((self.engine.dialect, events, tables, self.now, self.time_field)).encode()
 
     def backend_for(self, query: ir.Query) -> SqlBackend:
         """The SQL back end with the options `execute` gives it for this rule alone."""
@@ -205,7 +265,7 @@ class Runner:
         columns = {column.name for column in bound.find_all(exp.Column)}
         if predicate is None or not columns <= self.table_columns(table):
             return self.alone(query)
-        return Plan(index, table, predicate, rest, frozenset(columns))
+        return _plan(index, table, predicate, rest, frozenset(columns))
 
     def ingestion(self, backend: SqlBackend, query: ir.Query) -> Callable[[set[str]], str | None]:
         """The field `ingestion_time()` reads when the events lack it, as `build` chooses it."""
@@ -297,6 +357,29 @@ class Runner:
         return result
 
 
+def _plan(
+    index: int,
+    table: str,
+    predicate: exp.Expression,
+    rest: tuple[ir.Stage, ...],
+    columns: frozenset[str],
+) -> Plan:
+    """The plan of a rule whose bound filter is `predicate` (a tree of its own, rewritten in
+    place): network addresses read from computed columns."""
+    needs = tuple(clauses(predicate))
+    patterns = tuple(_patterns(predicate))
+    shared: dict[str, exp.Expression] = {}
+    tree = _shared_addresses(predicate, shared)
+    computed = tuple((name, e.sql(dialect="duckdb")) for name, e in shared.items())
+    return Plan(index, table, rest, columns, computed, needs, patterns, tree)
+
+
+def _computed(group: Sequence[Plan]) -> list[str]:
+    """`expression AS name` of the columns the plans of `group` compute."""
+    named = {name: text for plan in group for name, text in plan.computed}
+    return [f"{text} AS {quote(name)}" for name, text in named.items()]
+
+
 def _scan(
     engine: DuckDBEngine, table: str, columns: set[str], group: list[Plan], strategy: str
 ) -> tuple[Kept, Rows]:
@@ -322,10 +405,14 @@ def _scan_lowered(
     The kept events' rows are read too, unless not `rows`."""
     if not group:
         return {}, Rows()
-    predicates, lowered = _shared_lowers([_plain_likes(p.predicate) for p in group])
-    used = {c.name for p in predicates for c in p.find_all(exp.Column)} - set(lowered.values())
+    predicates, lowered = _shared_lowers([p.parsed for p in group])
+    computed = {name for p in group for name, _ in p.computed}
+    used = {c.name for p in predicates for c in p.find_all(exp.Column)}
+    used -= set(lowered.values()) | computed
+    used |= set().union(*(p.columns for p in group if p.computed))  # what computed ones read
     kept_columns = [quote(c) for c in sorted(used | {ROW})]
     kept_columns += [f"LOWER({quote(f)}) AS {quote(alias)}" for f, alias in lowered.items()]
+    kept_columns += _computed(group)
     texts = [
         (p.sql(dialect="duckdb"), plan.index) for p, plan in zip(predicates, group, strict=True)
     ]
@@ -363,18 +450,14 @@ def _scan_prefiltered(
     by_index = {p.index: p for p in group}
     connection = engine.connection
     broad = find_candidates(
-        connection, table, {p.index: clauses(p.predicate) for p in group}, CANDIDATES
+        connection, table, {p.index: list(p.clauses) for p in group}, CANDIDATES
     )
     kept, failed = _scan_each(engine, table, columns, [by_index[i] for i in broad])
     found = connection.execute(f"SELECT DISTINCT {RULE} FROM {CANDIDATES}").fetchall()
     checked = {rule for (rule,) in found}
-    shared: dict[str, exp.Expression] = {}
-    checks = []
-    for rule in checked:
-        predicate = _shared_addresses(by_index[rule].predicate, shared)
-        checks.append((rule, _plain_likes(predicate).sql(dialect="duckdb")))
+    checks = [(rule, by_index[rule].check) for rule in checked]
     read = set().union(*(by_index[rule].columns for rule in checked))
-    computed = [f"{e.sql(dialect='duckdb')} AS {quote(name)}" for name, e in shared.items()]
+    computed = _computed([by_index[rule] for rule in checked])
     found_kept, found_failed = check_all(
         connection, table, sorted(read), checks, CANDIDATES, computed
     )
@@ -410,7 +493,7 @@ def _invalid_patterns(engine: DuckDBEngine, group: list[Plan]) -> list[Plan]:
     """The rules of `group` with a regular expression DuckDB refuses (the one error a filter
     can raise before reading an event), found without planning their whole filter: all the
     patterns in one statement, split in halves while it fails."""
-    refused = _refused(engine, {plan.index: _patterns(plan.predicate) for plan in group})
+    refused = _refused(engine, {plan.index: list(plan.patterns) for plan in group})
     return [plan for plan in group if plan.index in refused]
 
 
@@ -491,9 +574,12 @@ def scan_sql(table: str, columns: set[str], group: list[Plan], strategy: str) ->
     `case-list` lists the rules of every row, then keeps rows with a non-empty list;
     `union-all` is one SELECT per rule in one statement; `per-rule` one statement per rule.
     """
-    source, rules = quote(table), quote(RULES)
-    star = f"* EXCLUDE ({quote(RAW)})" if RAW in columns else "*"
-    conditions = [f"({_plain_likes(p.predicate).sql(dialect='duckdb')})" for p in group]
+    rules, computed = quote(RULES), _computed(group)
+    source = f"(SELECT *, {', '.join(computed)} FROM {quote(table)})" if computed else quote(table)
+    hidden = [RAW] if RAW in columns else []
+    hidden += list(dict.fromkeys(name for p in group for name, _ in p.computed))
+    star = f"* EXCLUDE ({', '.join(map(quote, hidden))})" if hidden else "*"
+    conditions = [f"({p.check})" for p in group]
     pairs = list(zip(group, conditions, strict=True))
     if strategy in ("per-rule", "union-all"):
         parts = [f"SELECT {star}, [{p.index}] AS {rules} FROM {source} WHERE {c}" for p, c in pairs]
@@ -509,7 +595,8 @@ def scan_sql(table: str, columns: set[str], group: list[Plan], strategy: str) ->
 def _shared_addresses(predicate: exp.Expression, shared: dict[str, exp.Expression]):
     """The predicate with each network test of a field (`CASE WHEN <the field is an address>
     THEN <its number or digits in the network> ELSE FALSE END`, as `sql_network` writes it)
-    reading the field's address from columns computed once per event (added to `shared`):
+    reading the field's address from columns computed once per event (added to `shared`),
+    rewritten in place:
     whether the field is an address, and its number or digits where it is (NULL elsewhere).
     The same rows: a rule with a hundred networks no longer repeats the parsing a hundred
     times, which DuckDB takes seconds to plan."""
@@ -530,18 +617,21 @@ def _shared_addresses(predicate: exp.Expression, shared: dict[str, exp.Expressio
         shape = ifs[0].this
         label, value = forms[shape]
         is_address, address = f"{label}_shape", f"{label}_value"
-        shared.setdefault(is_address, shape.copy())
-        guarded = exp.Case(ifs=[exp.If(this=shape.copy(), true=value.copy())])
-        shared.setdefault(address, guarded)
+        if address not in shared:
+            shared[is_address] = shape.copy()
+            shared[address] = exp.Case(ifs=[exp.If(this=shape.copy(), true=value.copy())])
         body = (
             ifs[0]
             .args["true"]
-            .transform(lambda part: exp.column(address, quoted=True) if part == value else part)
+            .transform(
+                lambda part: exp.column(address, quoted=True) if part == value else part,
+                copy=False,
+            )
         )
         test = exp.If(this=exp.column(is_address, quoted=True), true=body)
         return exp.Case(ifs=[test], default=node.args.get("default"))
 
-    return predicate.transform(swap)
+    return predicate.transform(swap, copy=False)
 
 
 def _pattern_of(node: exp.RegexpLike) -> str | None:
@@ -551,7 +641,8 @@ def _pattern_of(node: exp.RegexpLike) -> str | None:
 
 def _plain_likes(predicate: exp.Expression) -> exp.Expression:
     """`x LIKE '%text%' ESCAPE '\\'` as `contains(x, 'text')` (and prefix/suffix/equality)
-    wherever the pattern has wildcards only at its ends: the same rows, several times faster."""
+    wherever the pattern has wildcards only at its ends: the same rows, several times faster.
+    Rewritten in place."""
 
     def rewrite(node: exp.Expression) -> exp.Expression:
         escape = node.expression if isinstance(node, exp.Escape) else None
@@ -573,7 +664,7 @@ def _plain_likes(predicate: exp.Expression) -> exp.Expression:
         name = function[(split[0] == "%", split[2] == "%")]
         return exp.Anonymous(this=name, expressions=[field, text])
 
-    return predicate.transform(rewrite)
+    return predicate.transform(rewrite, copy=False)
 
 
 def _like_ends(pattern: str) -> tuple[str, str, str] | None:
