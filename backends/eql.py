@@ -232,10 +232,8 @@ class EqlBackend(TextBackend):
             pipeline.source.wildcard or pipeline.source.scope
         ):
             raise self.unsupported(f"the table {ir.table_text(pipeline.source)}", pipeline.source)
-        predicates: list[ir.Expr] = []
         aliases: dict[str, str] = {}
-        for stage in pipeline.stages:
-            self.stage(stage, predicates, aliases)
+        predicates: list[ir.Expr] = self.stages([], pipeline.stages, aliases)
         if not predicates:
             return "true", aliases
         condition = predicates[0] if len(predicates) == 1 else ir.And(tuple(predicates))
@@ -243,17 +241,16 @@ class EqlBackend(TextBackend):
 
     # Each stage writer adds to the pipeline's predicates or field aliases.
 
-    def stage_filter(self, stage: ir.Filter, predicates: list, aliases: dict) -> str:
+    def stage_filter(self, stage: ir.Filter, predicates: list, aliases: dict) -> list:
         if aliases:
             raise self.unsupported("the Filter stage", stage, self.stage_detail)
-        predicates.append(stage.predicate)
-        return ""
+        return [*predicates, stage.predicate]
 
-    def stage_extend(self, stage: ir.Extend, predicates: list, aliases: dict) -> str:
+    def stage_extend(self, stage: ir.Extend, predicates: list, aliases: dict) -> list:
         if not all(isinstance(a.expr, ir.FieldRef) for a in stage.assignments):
             raise self.unsupported("the Extend stage", stage, self.stage_detail)
         aliases.update((a.name, a.expr.name) for a in stage.assignments)  # type: ignore[union-attr]
-        return ""
+        return predicates
 
     # ------------------------------------------------------------------ correlations
 

@@ -241,14 +241,7 @@ class KqlBackend(TextBackend):
         united = None if lines else self.united(pipeline)
         if united is not None:
             lines, stages = united
-        lines = lines or [self.source(pipeline.source)]
-        for stage in stages:
-            if isinstance(stage, ir.Correlation):
-                lines = self.sliding_plan(self.correlated(stage), self.correlation(stage))
-            elif is_sliding(stage):
-                lines = self.sliding_plan(lines, stage)  # type: ignore[arg-type]
-            else:
-                lines.append(f"| {self.stage(stage)}")
+        lines = self.stages(lines or [self.source(pipeline.source)], stages)
         return f"\n{indent}".join(lines)
 
     def source(self, source: ir.Source) -> str:
@@ -271,11 +264,11 @@ class KqlBackend(TextBackend):
         if not isinstance(source, ir.Table) or source.scope:
             return None
         if union is None and source.wildcard:
-            return [self.stage_union(ir.Union(()), first=source)], stages
+            return [self.union(ir.Union(()), first=source)], stages
         if union is None:
             return None
         if source.wildcard or not union.pipelines:
-            return [self.stage_union(union, first=source)], stages[1:]
+            return [self.union(union, first=source)], stages[1:]
         return None
 
     def table_pattern(self, source: ir.Table) -> str:
@@ -300,17 +293,17 @@ class KqlBackend(TextBackend):
 
     # ------------------------------------------------------------------ stages
 
-    def stage_filter(self, stage: ir.Filter) -> str:
+    def stage_filter(self, stage: ir.Filter, lines: list) -> list:
         if self.options.raw_field is None and mentions_raw_text(stage.predicate):
             search = self.search(stage.predicate)
             if search is not None:
-                return search
+                return [*lines, "| " + search]
             table = self.without_raw_text()
             if table is not None:
                 detail = f"`search` cannot say these terms and the documented table {table} has no "
                 detail += f"column {self.raw_field} holding the whole event"
                 raise self.unsupported("a keyword search", stage, detail)
-        return f"where {self.expr(stage.predicate)}"
+        return [*lines, f"| where {self.expr(stage.predicate)}"]
 
     @property
     def time_field(self) -> str:
@@ -403,33 +396,38 @@ class KqlBackend(TextBackend):
             return name
         return f"{name} = {self.expr(assign.expr)}"
 
-    def stage_extend(self, stage: ir.Extend) -> str:
-        return f"extend {self.assignments(stage.assignments)}"
+    def stage_extend(self, stage: ir.Extend, lines: list) -> list:
+        return [*lines, f"| extend {self.assignments(stage.assignments)}"]
 
-    def stage_project(self, stage: ir.Project) -> str:
-        return f"project {self.assignments(stage.columns)}"
+    def stage_project(self, stage: ir.Project, lines: list) -> list:
+        return [*lines, f"| project {self.assignments(stage.columns)}"]
 
-    def stage_projectaway(self, stage: ir.ProjectAway) -> str:
-        return f"project-away {', '.join(self.column_name(n) for n in stage.names)}"
+    def stage_projectaway(self, stage: ir.ProjectAway, lines: list) -> list:
+        return [*lines, f"| project-away {', '.join(self.column_name(n) for n in stage.names)}"]
 
-    def stage_rename(self, stage: ir.Rename) -> str:
+    def stage_rename(self, stage: ir.Rename, lines: list) -> list:
         pairs = (f"{self.column_name(new)} = {self.column_name(old)}" for new, old in stage.pairs)
-        return f"project-rename {', '.join(pairs)}"
+        return [*lines, f"| project-rename {', '.join(pairs)}"]
 
-    def stage_sort(self, stage: ir.Sort) -> str:
+    def stage_sort(self, stage: ir.Sort, lines: list) -> list:
         keys = (f"{self.expr(k.expr)} {'desc' if k.descending else 'asc'}" for k in stage.keys)
-        return f"sort by {', '.join(keys)}"
+        return [*lines, f"| sort by {', '.join(keys)}"]
 
-    def stage_limit(self, stage: ir.Limit) -> str:
-        return f"take {stage.count}"
+    def stage_limit(self, stage: ir.Limit, lines: list) -> list:
+        return [*lines, f"| take {stage.count}"]
 
-    def stage_distinct(self, stage: ir.Distinct) -> str:
-        return f"distinct {', '.join(self.column_name(c) for c in stage.columns) or '*'}"
+    def stage_distinct(self, stage: ir.Distinct, lines: list) -> list:
+        columns = ", ".join(self.column_name(c) for c in stage.columns) or "*"
+        return [*lines, f"| distinct {columns}"]
 
-    def stage_invoke(self, stage: ir.Invoke) -> str:
-        return f"invoke {stage.function}({', '.join(self.expr(a) for a in stage.args)})"
+    def stage_invoke(self, stage: ir.Invoke, lines: list) -> list:
+        args = ", ".join(self.expr(a) for a in stage.args)
+        return [*lines, f"| invoke {stage.function}({args})"]
 
-    def stage_union(self, stage: ir.Union, first: ir.Table | None = None) -> str:
+    def stage_union(self, stage: ir.Union, lines: list) -> list:
+        return [*lines, f"| {self.union(stage)}"]
+
+    def union(self, stage: ir.Union, first: ir.Table | None = None) -> str:
         source = stage.source_column
         option = "" if source is None else f"withsource={self.column_name(source)} "
         items = [self.table_pattern(first)] if first is not None else []
@@ -441,12 +439,12 @@ class KqlBackend(TextBackend):
                 items.append(self.subpipeline(pipeline))
         return f"union {option}{', '.join(items)}"
 
-    def stage_mvexpand(self, stage: ir.MvExpand) -> str:
+    def stage_mvexpand(self, stage: ir.MvExpand, lines: list) -> list:
         columns = ", ".join(self.named(a, always=True) for a in stage.columns)
         limit = "" if stage.limit is None else f" limit {stage.limit}"
-        return f"mv-expand {columns}{limit}"
+        return [*lines, f"| mv-expand {columns}{limit}"]
 
-    def stage_parse(self, stage: ir.Parse) -> str:
+    def stage_parse(self, stage: ir.Parse, lines: list) -> list:
         operator = "parse" if stage.keep_unmatched else "parse-where"
         kind = "" if stage.kind == "simple" else f"kind={stage.kind} "
         source = self.wrap(self.render(stage.source), Prec.COMPARE)
@@ -460,9 +458,9 @@ class KqlBackend(TextBackend):
                 name, type_name = part
                 typed = "" if type_name is None else f":{type_name}"
                 parts.append(self.column_name(name) + typed)
-        return f"{operator} {kind}{source} with {' '.join(parts)}"
+        return [*lines, f"| {operator} {kind}{source} with {' '.join(parts)}"]
 
-    def stage_join(self, stage: ir.Join) -> str:
+    def stage_join(self, stage: ir.Join, lines: list) -> list:
         keys = ", ".join(
             self.column_name(left)
             if left == right
@@ -470,10 +468,12 @@ class KqlBackend(TextBackend):
             for left, right in stage.keys
         )
         right = self.subpipeline(stage.right)
-        return f"join kind={JOIN_KINDS[stage.kind]} {right} on {keys}"
+        return [*lines, f"| join kind={JOIN_KINDS[stage.kind]} {right} on {keys}"]
 
-    def stage_aggregate(self, stage: ir.Aggregate) -> str:
-        if stage.window is not None and stage.window.kind is ir.WindowKind.SLIDING:
+    def stage_aggregate(self, stage: ir.Aggregate, lines: list) -> list:
+        if is_sliding(stage) and lines:
+            return self.sliding_plan(lines, stage)
+        if is_sliding(stage):  # in an mv-apply sub-query, which has no rows to plan over
             detail = "summarize groups by fixed keys; a sliding window has no exact form"
             raise self.unsupported("an aggregate over a sliding window", stage, detail)
         self.no_path_keys(stage, "an aggregate grouped by a path")
@@ -486,38 +486,38 @@ class KqlBackend(TextBackend):
         text = "summarize" + (f" {measures}" if measures else "") + (f" by {keys}" if keys else "")
         if stage.having is not None:
             text += f"\n| where {self.expr(stage.having)}"
-        return text
+        return [*lines, "| " + text]
 
-    def stage_extendseveral(self, stage: ir.ExtendSeveral) -> str:
+    def stage_extendseveral(self, stage: ir.ExtendSeveral, lines: list) -> list:
         names = ", ".join(self.column_name(name) for name in stage.names)
-        return f"extend ({names}) = {self.expr(stage.expr)}"
+        return [*lines, f"| extend ({names}) = {self.expr(stage.expr)}"]
 
-    def stage_mvapply(self, stage: ir.MvApply) -> str:
+    def stage_mvapply(self, stage: ir.MvApply, lines: list) -> list:
         if stage.apply.source != ir.PipelineRef(ir.MV_APPLY) or not stage.apply.stages:
             raise self.unsupported("an mv-apply sub-query that does not read its rows", stage)
         index = "" if stage.item_index is None else f"with_itemindex={stage.item_index} "
         columns = ", ".join(self.named(a, always=True) for a in stage.columns)
         limit = "" if stage.limit is None else f" limit {stage.limit}"
-        rows = " | ".join(self.stage(s) for s in stage.apply.stages)
-        return f"mv-apply {index}{columns}{limit} on ({rows})"
+        rows = " ".join(self.stages([], stage.apply.stages)).removeprefix("| ")
+        return [*lines, f"| mv-apply {index}{columns}{limit} on ({rows})"]
 
-    def stage_evaluate(self, stage: ir.Evaluate) -> str:
+    def stage_evaluate(self, stage: ir.Evaluate, lines: list) -> list:
         args = [self.plugin_argument(a) for a in stage.args]
         args += [f"{self.column_name(o.name)}={self.expr(o.expr)}" for o in stage.options]
         text = f"evaluate {stage.plugin}({', '.join(args)})"
-        if not stage.schema:
-            return text
-        return text + f" : ({', '.join(f'{self.column_name(n)}:{t}' for n, t in stage.schema)})"
+        if stage.schema:
+            text += f" : ({', '.join(f'{self.column_name(n)}:{t}' for n, t in stage.schema)})"
+        return [*lines, f"| {text}"]
 
     def plugin_argument(self, arg: ir.Expr | ir.AggCall | ir.Pipeline) -> str:
         if isinstance(arg, ir.Pipeline):
             return self.subpipeline(arg)
         return self.agg(arg) if isinstance(arg, ir.AggCall) else self.expr(arg)
 
-    def stage_serialize(self, stage: ir.Serialize) -> str:
-        return " ".join(("serialize", self.assignments(stage.columns))).rstrip()
+    def stage_serialize(self, stage: ir.Serialize, lines: list) -> list:
+        return [*lines, "| " + " ".join(("serialize", self.assignments(stage.columns))).rstrip()]
 
-    def stage_makeseries(self, stage: ir.MakeSeries) -> str:
+    def stage_makeseries(self, stage: ir.MakeSeries, lines: list) -> list:
         measures = []
         for measure, default in zip(stage.measures, stage.defaults, strict=True):
             text = self.measure(measure)
@@ -530,7 +530,7 @@ class KqlBackend(TextBackend):
         for word, bound in (("from", stage.start), ("to", stage.end), ("step", stage.step)):
             text += "" if bound is None else f" {word} {self.expr(bound)}"
         keys = self.assignments(stage.group_by)
-        return text + (f" by {keys}" if keys else "")
+        return [*lines, "| " + text + (f" by {keys}" if keys else "")]
 
     def no_path_keys(self, stage: ir.Aggregate, construct: str) -> None:
         """Group-by keys are columns: a path into a dynamic value is no key (KQL wants it cast
@@ -539,6 +539,10 @@ class KqlBackend(TextBackend):
         if paths:
             detail = f"the group-by field {paths[0]} is a path into a dynamic column"
             raise self.unsupported(construct, stage, detail)
+
+    def stage_correlation(self, stage: ir.Correlation, lines: list) -> list:
+        """The sliding window over the rows of the rules it names (not the rows so far)."""
+        return self.sliding_plan(self.correlated(stage), self.correlation(stage))
 
     def correlation(self, stage: ir.Correlation) -> ir.Aggregate:
         aggregate = correlation_aggregate(stage)

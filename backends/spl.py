@@ -326,21 +326,14 @@ class SplBackend(SplWhere):
         return f"{rows} | {self.aggregate(aggregate, notes)}"
 
     def pipeline(self, pipeline: ir.Pipeline, notes: list[ir.Diagnostic]) -> str:
-        head = self.source(pipeline.source)
-        commands: list[str] = []
+        """`search` with the source and the first filter's terms, then a command per stage."""
+        commands = [self.source(pipeline.source)]
         numeric: frozenset[str] = frozenset()
         for stage in pipeline.stages:
-            if isinstance(stage, ir.Filter):
-                terms, where = self.split(stage.predicate)
-                if terms and not commands:
-                    head = " ".join(t for t in (head, terms) if t)
-                elif terms:
-                    commands.append(f"search {terms}")
-                commands += [f"where {where}"] if where else []
-            else:
-                commands.append(self.stage(stage, notes, numeric))
+            commands = self.stage(stage, commands, notes, numeric)
             numeric = numbers_after(stage, numeric)
-        return " | ".join([f"search {head or '*'}", *commands])
+        head, *rest = commands
+        return " | ".join([f"search {head or '*'}", *rest])
 
     def source(self, source: ir.Source) -> str:
         table = self.table_name(source)
@@ -360,29 +353,55 @@ class SplBackend(SplWhere):
         where = self.join(rest, "AND", Prec.AND).text if rest else ""
         return search, where
 
-    # Each stage writer takes the notes and the columns known to hold numbers.
+    # Each stage writer takes the commands so far (the first is the `search` terms), the notes
+    # and the columns known to hold numbers, and returns the commands after the stage.
 
-    def stage_extend(self, stage: ir.Extend, notes: list, numeric: frozenset[str]) -> str:
-        return "eval " + self.assignments(stage.assignments)
+    def stage_filter(
+        self, stage: ir.Filter, commands: list, notes: list, numeric: frozenset[str]
+    ) -> list:
+        """Search terms join the `search` command when no command precedes them."""
+        terms, where = self.split(stage.predicate)
+        if terms and len(commands) == 1:
+            commands = [" ".join(t for t in (commands[0], terms) if t)]
+        elif terms:
+            commands = [*commands, f"search {terms}"]
+        return [*commands, f"where {where}"] if where else commands
 
-    def stage_projectaway(self, stage: ir.ProjectAway, notes: list, numeric: frozenset[str]) -> str:
-        return "fields - " + ", ".join(map(self.field_name, stage.names))
+    def stage_extend(
+        self, stage: ir.Extend, commands: list, notes: list, numeric: frozenset[str]
+    ) -> list:
+        return [*commands, "eval " + self.assignments(stage.assignments)]
 
-    def stage_rename(self, stage: ir.Rename, notes: list, numeric: frozenset[str]) -> str:
+    def stage_projectaway(
+        self, stage: ir.ProjectAway, commands: list, notes: list, numeric: frozenset[str]
+    ) -> list:
+        return [*commands, "fields - " + ", ".join(map(self.field_name, stage.names))]
+
+    def stage_rename(
+        self, stage: ir.Rename, commands: list, notes: list, numeric: frozenset[str]
+    ) -> list:
         pairs = (f"{self.field_name(old)} AS {self.field_name(new)}" for new, old in stage.pairs)
-        return "rename " + ", ".join(pairs)
+        return [*commands, "rename " + ", ".join(pairs)]
 
-    def stage_limit(self, stage: ir.Limit, notes: list, numeric: frozenset[str]) -> str:
-        return f"head {stage.count}"
+    def stage_limit(
+        self, stage: ir.Limit, commands: list, notes: list, numeric: frozenset[str]
+    ) -> list:
+        return [*commands, f"head {stage.count}"]
 
-    def stage_project(self, stage: ir.Project, notes: list, numeric: frozenset[str]) -> str:
-        return self.project(stage)
+    def stage_project(
+        self, stage: ir.Project, commands: list, notes: list, numeric: frozenset[str]
+    ) -> list:
+        return [*commands, self.project(stage)]
 
-    def stage_sort(self, stage: ir.Sort, notes: list, numeric: frozenset[str]) -> str:
-        return self.sort(stage, numeric)
+    def stage_sort(
+        self, stage: ir.Sort, commands: list, notes: list, numeric: frozenset[str]
+    ) -> list:
+        return [*commands, self.sort(stage, numeric)]
 
-    def stage_aggregate(self, stage: ir.Aggregate, notes: list, numeric: frozenset[str]) -> str:
-        return self.aggregate(stage, notes)
+    def stage_aggregate(
+        self, stage: ir.Aggregate, commands: list, notes: list, numeric: frozenset[str]
+    ) -> list:
+        return [*commands, self.aggregate(stage, notes)]
 
     def sort(self, stage: ir.Sort, numeric: frozenset[str]) -> str:
         """Splunk's sort puts events missing a field last in either direction; a key whose

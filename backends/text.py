@@ -4,7 +4,8 @@ A target is mostly data: its boolean tokens, its string quoting, its operator ta
 presence test, and a `Form` for each match kind it writes the same way as the others (a
 threshold, a regex, a network test). The walker renders expressions with precedence-aware
 parenthesisation, hands each `Match` to a `match_<kind>` method (written here from those forms,
-overridden where a target differs) and each stage to the target's `stage_<kind>` method.
+overridden where a target differs) and each stage, with the pipeline written so far, to the
+target's `stage_<kind>` method.
 Rendering under a `Not` is flagged (`guarded`) so that a target whose comparisons turn null on a
 missing field makes the test two-valued again with its presence test (`guarded`, `guard`).
 """
@@ -439,13 +440,22 @@ class TextBackend(Backend):
 
     stage_detail = ""  # why a stage without a writer cannot be expressed
 
-    def stage(self, stage: ir.Stage, *context) -> str:
-        """A stage through the target's `stage_<kind>` writer (the IR class name, lower-cased),
-        given the `context` the target's pipeline writer keeps."""
+    def stage(self, stage: ir.Stage, written: list, *context) -> list:
+        """The pipeline as written after `stage`, given it as `written` before (the target's
+        lines, or what else it collects), through the target's `stage_<kind>` writer (the IR
+        class name, lower-cased) with the `context` the target's pipeline writer keeps. Most
+        writers add a command; some rewrite what came before (a filter joining the search
+        command, a window plan reading the rows so far)."""
         writer = getattr(self, f"stage_{type(stage).__name__.lower()}", None)
         if writer is None:
             raise self.unsupported(f"the {type(stage).__name__} stage", stage, self.stage_detail)
-        return writer(stage, *context)
+        return writer(stage, written, *context)
+
+    def stages(self, written: list, stages: tuple[ir.Stage, ...], *context) -> list:
+        """The pipeline as written after each of `stages` in turn (see `stage`)."""
+        for stage in stages:
+            written = self.stage(stage, written, *context)
+        return written
 
     # ------------------------------------------------------------------ targets without lets
 
