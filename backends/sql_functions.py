@@ -16,7 +16,7 @@ import ipaddress
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from functools import cache
 from typing import TYPE_CHECKING
 
@@ -233,6 +233,22 @@ TEMPLATES.update(
     binary_or=Template("_1 | _2", "ii"),
     binary_shift_left=Template("_1 << _2", "ii"),
     binary_shift_right=Template("_1 >> _2", "ii"),
+)
+TEMPLATES.update(
+    set_has_element=Template(
+        "CASE WHEN JSON_VALID(_1) AND JSON_TYPE(_1) = 'ARRAY' THEN LIST_CONTAINS("
+        "CAST(JSON_EXTRACT_STRING(_1, '$[*]') AS VARCHAR[]), _2) END",
+        "ss",
+        "CASE WHEN _1 ~ '^\\s*\\[' THEN EXISTS (SELECT 1 FROM JSONB_ARRAY_ELEMENTS_TEXT("
+        "CAST(_1 AS JSONB)) AS t(e) WHERE t.e = _2) END",
+    ),
+    strcat_array=Template(
+        "CASE WHEN JSON_VALID(_1) AND JSON_TYPE(_1) = 'ARRAY' THEN ARRAY_TO_STRING("
+        "CAST(JSON_EXTRACT_STRING(_1, '$[*]') AS VARCHAR[]), _2) END",
+        "ss",
+        "CASE WHEN _1 ~ '^\\s*\\[' THEN COALESCE((SELECT STRING_AGG(t.e, _2 ORDER BY t.n) "
+        "FROM JSONB_ARRAY_ELEMENTS_TEXT(CAST(_1 AS JSONB)) WITH ORDINALITY AS t(e, n)), '') END",
+    ),
 )
 TEMPLATES["toboolean"] = TEMPLATES["tobool"]
 TEMPLATES["make_datetime"] = TEMPLATES["todatetime"]
@@ -596,6 +612,114 @@ def _extract_json(builder: QueryBuilder, args: Args, node: ir.Node) -> exp.Expre
     return fill(template, "duckdb", [text, exp.Literal.string(path)])
 
 
+def _bin_at(builder: QueryBuilder, args: Args, node: ir.Node) -> exp.Expression:
+    """`bin_at(value, size, fixed_point)`: `bin` aligned so that `fixed_point` starts a bin."""
+    size, fixed = _constant(builder, node, 1), _constant(builder, node, 2)
+    if isinstance(size, timedelta) and isinstance(fixed, datetime) and size.total_seconds() > 0:
+        times = [convert(builder, "t", args[0]), convert(builder, "t", args[2])]
+        epoch = "EXTRACT(EPOCH FROM _N)"
+        value, start = epoch.replace("_N", "_1"), epoch.replace("_N", "_2")
+        seconds = repr(size.total_seconds())
+        text = f"TO_TIMESTAMP({start} + FLOOR(({value} - {start}) / {seconds}) * {seconds})"
+        return fill(text, "duckdb", times)
+    numbers = all(type(c) in (int, float) for c in (size, fixed))
+    if numbers and size > 0 and len(args) == 3:
+        value = convert(builder, "n", args[0])
+        return fill("_3 + FLOOR((_1 - _3) / _2) * _2", "duckdb", [value, args[1], args[2]])
+    what = "bin_at() other than of a number or a datetime, with a positive constant size"
+    raise builder.backend.unsupported(what, node)
+
+
+ADD_UNITS = {
+    "year": "1 year", "quarter": "3 month", "month": "1 month", "week": "7 day",
+    "day": "1 day", "hour": "1 hour", "minute": "1 minute", "second": "1 second",
+    "millisecond": "1 millisecond", "microsecond": "1 microsecond",
+}  # fmt: skip
+
+
+def _datetime_add(builder: QueryBuilder, args: Args, node: ir.Node) -> exp.Expression:
+    """`datetime_add(part, amount, time)`: `time` moved by `amount` parts, in UTC."""
+    part = _constant(builder, node, 0)
+    unit = ADD_UNITS.get(part.lower()) if isinstance(part, str) else None
+    if len(args) != 3 or unit is None:
+        raise builder.backend.unsupported("datetime_add() of this part", node)
+    values = [convert(builder, "i", args[1]), convert(builder, "t", args[2])]
+    text = f"({_utc('_2')} + _1 * INTERVAL '{unit}') AT TIME ZONE 'UTC'"
+    return fill(text, "duckdb", values)
+
+
+def _row_number(builder: QueryBuilder, args: Args, node: ir.Node) -> exp.Expression:
+    """`row_number([start])`: the row's position (from `start`, 1 by default) in sort order."""
+    first = _constant(builder, node, 0) if args else 1
+    if len(args) > 1 or type(first) is not int:
+        raise builder.backend.unsupported("row_number() with a restart condition", node)
+    number = exp.Window(this=exp.RowNumber(), order=_row_order(builder, node, "row_number"))
+    return exp.Add(this=number, expression=exp.Literal.number(first - 1))
+
+
+# the text of each element of a dynamic array (JSON text for arrays and objects), in order
+ELEMENTS_PG = "JSONB_ARRAY_ELEMENTS_TEXT(CAST(_1 AS JSONB)) WITH ORDINALITY AS t(e, n)"
+IS_ARRAY = "JSON_VALID(_1) AND JSON_TYPE(_1) = 'ARRAY'"
+IS_ARRAY_PG = "_1 ~ '^\\s*\\['"
+TEXTS = "CAST(JSON_EXTRACT_STRING(_1, '$[*]') AS VARCHAR[])"
+
+
+def _array_index_of(builder: QueryBuilder, args: Args, node: ir.Node) -> exp.Expression:
+    """`array_index_of(array, value [, start [, length [, occurrence]]])`: the position of the
+    occurrence-th element equal to `value` among `length` elements (-1 for all) from `start`
+    (counted from the end when negative); -1 without one; null for no array, and for a start
+    before the array's first element, where the documentation gives no result."""
+    defaults = [0, -1, 1]
+    limits = [_constant(builder, node, n) if len(args) > n else defaults[n - 2] for n in (2, 3, 4)]
+    start, length, occurrence = limits
+    valid = all(type(c) is int for c in limits) and length >= -1 and occurrence >= 1
+    if not 2 <= len(args) <= 5 or not valid:
+        what = "array_index_of() other than with constant start, length and occurrence"
+        raise builder.backend.unsupported(what, node)
+    values = [convert(builder, "s", args[0]), convert(builder, "s", args[1])]
+    first = f"(LEN_ + {start})" if start < 0 else str(start)
+    end = "LEN_" if length == -1 else f"{first} + {length}"
+    if builder.dialect.postgres_arrays:
+        size = "JSONB_ARRAY_LENGTH(CAST(_1 AS JSONB))"
+        first, end = first.replace("LEN_", size), end.replace("LEN_", size)
+        found = (
+            f"(SELECT t.n - 1 FROM {ELEMENTS_PG} WHERE t.e = _2 AND t.n - 1 >= {first} "
+            f"AND t.n - 1 < {end} ORDER BY t.n OFFSET {occurrence - 1} LIMIT 1)"
+        )
+        text = f"CASE WHEN {IS_ARRAY_PG} AND {first} >= 0 THEN COALESCE({found}, -1) END"
+        return fill(text, "postgres", values)
+    first, end = first.replace("LEN_", f"LEN({TEXTS})"), end.replace("LEN_", f"LEN({TEXTS})")
+    found = (
+        f"LIST_FILTER(RANGE(GREATEST({first}, 0), LEAST({end}, LEN({TEXTS}))), "
+        f"i -> {TEXTS}[i + 1] = _2)[{occurrence}]"
+    )
+    text = f"CASE WHEN {IS_ARRAY} AND {first} >= 0 THEN COALESCE({found}, -1) END"
+    return fill(text, "duckdb", values)
+
+
+def _array_slice(builder: QueryBuilder, args: Args, node: ir.Node) -> exp.Expression:
+    """`array_slice(array, start, end)`: the elements from `start` to `end` (both included,
+    negative ones counted from the end); null for no array."""
+    start, end = _constant(builder, node, 1), _constant(builder, node, 2)
+    if len(args) != 3 or type(start) is not int or type(end) is not int:
+        raise builder.backend.unsupported("array_slice() without constant bounds", node)
+    array = convert(builder, "s", args[0])
+    if builder.dialect.postgres_arrays:
+        size = "JSONB_ARRAY_LENGTH(CAST(_1 AS JSONB))"
+        first, last = (f"{size} + {b}" if b < 0 else str(b) for b in (start, end))
+        elements = "JSONB_ARRAY_ELEMENTS(CAST(_1 AS JSONB)) WITH ORDINALITY AS t(e, n)"
+        found = (
+            f"(SELECT CAST(COALESCE(JSONB_AGG(t.e ORDER BY t.n), '[]') AS TEXT) FROM {elements}"
+            f" WHERE t.n - 1 BETWEEN {first} AND {last})"
+        )
+        return fill(f"CASE WHEN {IS_ARRAY_PG} THEN {found} END", "postgres", [array])
+    # LIST_SLICE counts from 1, and from the end (-1 the last) for negative bounds
+    bounds = [b if b < 0 else b + 1 for b in (start, end)]
+    sliced = f"LIST_SLICE(CAST(JSON_EXTRACT(_1, '$[*]') AS JSON[]), {bounds[0]}, {bounds[1]})"
+    text = f"CASE WHEN {IS_ARRAY} THEN CAST(TO_JSON({sliced}) AS VARCHAR) END"
+    return fill(text, "duckdb", [array])
+
+
 CODE: dict[str, Builder] = {
     "index": _index,
     "pack_array": _pack_array,
@@ -617,6 +741,11 @@ CODE: dict[str, Builder] = {
     "extractjson": _extract_json,
     "trim": _trim,
     "row_cumsum": _row_cumsum,
+    "row_number": _row_number,
+    "bin_at": _bin_at,
+    "datetime_add": _datetime_add,
+    "array_index_of": _array_index_of,
+    "array_slice": _array_slice,
 }
 
 
@@ -690,6 +819,8 @@ def build_aggregate(
         return exp.Count(this=exp.Distinct(expressions=[value]))
     if func == "take_any" and value is not None:
         return exp.Min(this=value)
+    if func == "take_anyif" and value is not None and len(extra) == 1:
+        return fill("MIN(CASE WHEN _2 THEN _1 END)", "duckdb", [value, *extra])
     if func == "percentile" and value is not None:
         return _percentile(builder, call, value)
     if func in COLLECTIONS and value is not None:

@@ -98,7 +98,7 @@ def extend_with(
         out = [aliased.get(c, _col(c)) for c in rel.columns]
         added = [n for n in names if n not in rel.columns]
         columns = (*rel.columns, *added)
-        if not any(n in rel.columns for n in names):
+        if rel.columns and not any(n in rel.columns for n in names):
             out = [exp.Star()]
         return Rel(exp.select(*out, *[aliased[n] for n in added]).from_(source), columns)
     if not _duckdb(builder):
@@ -640,8 +640,11 @@ DATATABLE_TYPES = {
 
 def datatable(builder: QueryBuilder, source: ir.Datatable) -> tuple[exp.Expression, Columns]:
     """`datatable(a:string, ...)[...]` (and `range`) as a VALUES list, each value of its type."""
+    if not source.columns and source.rows == ((),):
+        # `print`: one row of no columns; SQL needs a column, which no stage lists
+        return exp.select(exp.alias_(exp.null(), "_print", quoted=True)).subquery("_dt"), ()
     if not source.columns:
-        raise builder.backend.unsupported("a table without columns (print)", source)
+        raise builder.backend.unsupported("a table without columns", source)
     rows = [
         exp.Tuple(
             expressions=[

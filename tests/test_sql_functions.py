@@ -32,6 +32,7 @@ def dt(text: str) -> ir.Literal:
 
 
 IS_A = M(F("x"), K.EQ, ("a",), True)
+WORDS = '["this", "is", "an", "example", "an", "example"]'
 GUID = "82b8be2d-dfa7-4bd1-8f63-24ad26d31449"
 
 # (IR expression, the input field x, the value KQL returns)
@@ -132,6 +133,29 @@ SCALARS = [
     (call("extract_all", L(r"(\d)([a-z]+)"), F("x")), "1ab 2c", [["1", "ab"], ["2", "c"]]),
     (call("extract_all", L(r"\b([a-z0-9 _-]+\.exe)"), F("x")), "C:\\p\\a b.exe;x.exe",
      ["a b.exe", "x.exe"]),
+    # bin_at, datetime_add, array_index_of, set_has_element, strcat_array, array_slice: the
+    # examples of Microsoft's pages (input, expected output)
+    (call("bin_at", F("x"), L(2.5), L(7)), "6.5", 4.5),
+    (call("bin_at", F("x"), L(timedelta(days=1)), dt("1970-01-01 12:00")),
+     "2017-05-15T10:20:00Z", utc(2017, 5, 14, 12)),
+    (call("bin_at", F("x"), L(timedelta(days=7)), dt("2017-06-04")), "2017-05-17T10:20:00Z",
+     utc(2017, 5, 14)),
+    (call("bin_at", F("x"), L(timedelta(days=1)), dt("2018-02-24 15:14")),
+     "2018-02-23T16:14:00Z", utc(2018, 2, 23, 15, 14)),
+    *[(call("datetime_add", L(part), L(1), F("x")), "2017-01-01T00:00:00Z", expected)
+      for part, expected in [
+          ("year", utc(2018, 1, 1)), ("quarter", utc(2017, 4, 1)), ("month", utc(2017, 2, 1)),
+          ("week", utc(2017, 1, 8)), ("day", utc(2017, 1, 2)), ("hour", utc(2017, 1, 1, 1)),
+          ("minute", utc(2017, 1, 1, 0, 1)), ("second", utc(2017, 1, 1, 0, 0, 1))]],
+    *[(call("array_index_of", F("x"), *map(L, args)), WORDS, expected) for args, expected in [
+        (("an",), 2), (("example", 1, 3), 3), (("example", 1, 2), -1), (("is", 2, 4), -1),
+        (("example", 2, -1), 3), (("an", 1, -1, 2), 4), (("an", 1, -1, 3), -1),
+        (("an", -3), 4), (("is", -4), -1)]],
+    (call("set_has_element", F("x"), L("example")), '["this", "is", "an", "example"]', True),
+    (call("strcat_array", F("x"), L("->")), "[1, 2, 3]", "1->2->3"),
+    (call("array_slice", F("x"), L(1), L(2)), "[1, 2, 3]", [2, 3]),
+    (call("array_slice", F("x"), L(2), L(-1)), "[1, 2, 3, 4, 5]", [3, 4, 5]),
+    (call("array_slice", F("x"), L(-3), L(-2)), "[1, 2, 3, 4, 5]", [3, 4]),
 ]  # fmt: skip
 # functions that need RE2 (reported on PostgreSQL); extract_all from Microsoft's page
 RE2_SCALARS = [
@@ -209,6 +233,7 @@ AGGREGATES = [
     (ir.AggCall("make_list_if", F("x"), (P,)), ["a", "a", "b"]),
     (ir.AggCall("make_set_if", F("x"), (M(F("x"), K.EQ, ("z",), True),)), []),
     (ir.AggCall("take_any", F("x")), "a"),
+    (ir.AggCall("take_anyif", F("x"), (M(F("x"), K.EQ, ("c",), True),)), "c"),
 ]
 
 
@@ -261,6 +286,12 @@ def test_percentile_is_the_nearest_rank_value():
         (call("series_decompose_anomalies", F("x")), "postgres", "seasonality detection"),
         (call("parse_url", F("x")), "duckdb", "leading `/`"),
         (call("replace_regex", F("x"), L("a(.*?)b"), L("")), "postgres", "leftmost-longest"),
+        (call("bin_at", F("x"), L(1), F("y")), "duckdb", "positive constant size"),
+        (call("datetime_add", L("fortnight"), L(1), F("x")), "postgres", "this part"),
+        (call("array_index_of", F("x"), L("a"), F("y")), "duckdb", "constant start"),
+        (call("array_slice", F("x"), F("y"), L(2)), "postgres", "constant bounds"),
+        (call("row_number", L(1), F("y")), "duckdb", "restart"),
+        (call("row_number"), "duckdb", "without a sort"),
     ],
 )
 def test_what_sql_cannot_compute_exactly_is_a_diagnostic(expr, target, why):
@@ -282,3 +313,29 @@ def test_a_series_function_of_several_columns_is_reported_at_its_call():
     assert "series_fit_2lines()" in caught.value.diagnostic.message
     assert "split points" in caught.value.diagnostic.message
     assert caught.value.diagnostic.span.line == 3
+
+
+def test_row_number_counts_rows_in_sort_order(postgres_engine):
+    """Microsoft's example: `range a from 1 to 10 step 1 | sort by a desc | extend
+    rn = row_number()` numbers a = 10 as 1, a = 1 as 10; `row_number(7)` starts at 7."""
+    rows = tuple((n,) for n in range(1, 11))
+    sort = ir.Sort((ir.SortKey(F("a"), descending=True),))
+    for first, offset in ((None, 0), (7, 6)):
+        number = call("row_number", *([L(first)] if first else []))
+        stages = (sort, ir.Extend((ir.Assign("rn", number),)))
+        query = ir.Query(ir.Pipeline(ir.Datatable((("a", "long"),), rows), stages))
+        for engine in (DuckDBEngine(), postgres_engine):
+            got = engine.run(SqlBackend(engine.dialect).emit(query).text)
+            assert sorted((r["a"], r["rn"]) for r in got) == [
+                (a, 11 - a + offset) for a in range(1, 11)
+            ]
+
+
+def test_print_is_one_row_of_its_values(postgres_engine):
+    """Microsoft's example: `print banner = strcat("Hello", ", ", "World!")`."""
+    hello = call("concat", L("Hello"), L(", "), L("World!"))
+    stages = (ir.Extend((ir.Assign("banner", hello), ir.Assign("n", L(2)))),)
+    query = ir.Query(ir.Pipeline(ir.Datatable((), ((),)), stages))
+    for engine in (DuckDBEngine(), postgres_engine):
+        got = engine.run(SqlBackend(engine.dialect).emit(query).text)
+        assert got == [{"banner": "Hello, World!", "n": 2}]
