@@ -720,6 +720,128 @@ def _array_slice(builder: QueryBuilder, args: Args, node: ir.Node) -> exp.Expres
     return fill(text, "duckdb", [array])
 
 
+def _indexof(builder: QueryBuilder, args: Args, node: ir.Node) -> exp.Expression:
+    """`indexof(text, match [, start [, length]])`: the position of the first `match` within
+    the `length` characters (-1: all) from `start` (counted from the end when negative), -1
+    without one, null where the start falls before the text. Microsoft's examples of a later
+    occurrence within a length do not follow from its definition, so only the first is found."""
+    if len(args) == 2:
+        return render(builder, TEMPLATES["indexof"], [convert(builder, "s", a) for a in args])
+    start, length = (
+        _constant(builder, node, 2),
+        _constant(builder, node, 3) if len(args) > 3 else -1,
+    )
+    occurrence = _constant(builder, node, 4) if len(args) > 4 else 1
+    limits = (start, length, occurrence)
+    if len(args) > 5 or not all(type(c) is int for c in limits) or length < -1 or occurrence != 1:
+        what = "indexof() other than of the first occurrence, with constant start and length"
+        raise builder.backend.unsupported(what, node)
+    text = fill("COALESCE(_1, '')", "duckdb", [convert(builder, "s", args[0])])
+    first = f"(LENGTH(_1) + {start})" if start < 0 else str(start)
+    window = f"SUBSTRING(_1, {first} + 1" + (")" if length == -1 else f", {length})")
+    found = f"STRPOS({window}, _2)"
+    position = f"CASE WHEN {found} > 0 THEN {found} - 1 + {first} ELSE -1 END"
+    template = f"CASE WHEN {first} >= 0 THEN {position} END"
+    return fill(template, "duckdb", [text, convert(builder, "s", args[1])])
+
+
+def _indexof_regex(builder: QueryBuilder, args: Args, node: ir.Node) -> exp.Expression:
+    """`indexof_regex(text, regex)`: where the first match starts, -1 without one. Every regex
+    engine finds the same leftmost start, so PostgreSQL's ARE gives RE2's."""
+    regex = _constant(builder, node, 1)
+    if len(args) != 2 or not isinstance(regex, str) or _group_count(regex) is None:
+        raise builder.backend.unsupported("indexof_regex() other than (text, constant regex)", node)
+    text = fill("COALESCE(_1, '')", "duckdb", [convert(builder, "s", args[0])])
+    flags, body = split_leading_flags(regex)
+    if builder.dialect.postgres_arrays:
+        pattern = builder.dialect.regex(text, regex, True, frozenset()).expression
+        return fill("REGEXP_INSTR(_1, _2) - 1", "postgres", [text, pattern])
+    # the shortest prefix before a match: RE2 prefers the fewest repetitions of a lazy `.*?`
+    prefix = "(?s)" + regex_flags(flags, True) + f"^((?s:.*?))(?:{body})"
+    matched = builder.dialect.regex(text, prefix, True, frozenset())
+    template = "CASE WHEN _3 THEN LENGTH(REGEXP_EXTRACT(_1, _2, 1)) ELSE -1 END"
+    return fill(template, "duckdb", [text, matched.expression, matched])
+
+
+DATETIME_PARTS = {
+    "yyyy": "LPAD(CAST(YEAR_ AS TEXT), 4, '0')", "yy": "LPAD(CAST(YEAR_ % 100 AS TEXT), 2, '0')",
+    "y": "CAST(YEAR_ % 100 AS TEXT)", "MM": "MONTH_", "M": "MONTH_", "dd": "DAY_", "d": "DAY_",
+    "HH": "HOUR_", "H": "HOUR_", "hh": "(HOUR_ + 11) % 12 + 1", "h": "(HOUR_ + 11) % 12 + 1",
+    "mm": "MINUTE_", "m": "MINUTE_", "ss": "SECOND_", "s": "SECOND_",
+    "tt": "CASE WHEN HOUR_ < 12 THEN 'AM' ELSE 'PM' END",
+    **{"f" * n: f"SUBSTRING(LPAD(CAST(MICRO_ AS TEXT), 6, '0'), 1, {n})" for n in range(1, 7)},
+}  # fmt: skip
+DATETIME_DELIMITERS = " /-:,._[]"
+DATETIME_TOKEN = re.compile(r"(.)\1*", re.DOTALL)
+
+
+def _format_datetime(builder: QueryBuilder, args: Args, node: ir.Node) -> exp.Expression:
+    """`format_datetime(time, format)`: the format's elements (`yyyy`, `MM`, `dd`, `HH`, `hh`,
+    `mm`, `ss`, `f`.., `tt`; a single letter without a leading zero) and delimiters, in UTC."""
+    form = _constant(builder, node, 1)
+    if len(args) != 2 or not isinstance(form, str) or not form:
+        raise builder.backend.unsupported("format_datetime() without a constant format", node)
+    time = _utc("_1")
+    parts = {
+        "YEAR_": f"CAST(EXTRACT(YEAR FROM {time}) AS BIGINT)",
+        "MICRO_": f"CAST(EXTRACT(MICROSECONDS FROM {time}) AS BIGINT) % 1000000",
+        "SECOND_": f"CAST(FLOOR(EXTRACT(SECOND FROM {time})) AS BIGINT)",
+        **{
+            f"{p}_": f"CAST(EXTRACT({p} FROM {time}) AS BIGINT)"
+            for p in ("MONTH", "DAY", "HOUR", "MINUTE")
+        },
+    }
+    pieces = []
+    for token in (m.group(0) for m in DATETIME_TOKEN.finditer(form)):
+        if token[0] in DATETIME_DELIMITERS:
+            pieces.append("'" + token.replace("'", "''") + "'")
+            continue
+        piece = DATETIME_PARTS.get(token)
+        if piece is None:
+            detail = "Microsoft's documentation defines only its listed elements and delimiters"
+            raise builder.backend.unsupported(f"format_datetime() of {token!r}", node, detail)
+        for name, value in parts.items():
+            piece = piece.replace(name, value)
+        padded = len(token) == 2 and token not in ("yy", "tt")
+        pieces.append(
+            f"LPAD(CAST({piece} AS TEXT), 2, '0')" if padded else f"CAST({piece} AS TEXT)"
+        )
+    return fill(" || ".join(pieces), "duckdb", [convert(builder, "t", args[0])])
+
+
+BYTE_UNITS = ("Bytes", "KB", "MB", "GB", "TB", "PB", "EB")
+
+
+def _format_bytes(builder: QueryBuilder, args: Args, node: ir.Node) -> exp.Expression:
+    """`format_bytes(size [, 0 [, units]])`: the size in `units` of 1024 of the one before (the
+    largest not above the size when not given), rounded to a whole number. With digits after
+    the point, the documentation does not say whether trailing zeros are written."""
+    precision = _constant(builder, node, 1) if len(args) > 1 else 0
+    units = _constant(builder, node, 2) if len(args) > 2 else ""
+    if (
+        len(args) > 3
+        or units not in ("", *BYTE_UNITS)
+        or precision != 0
+        or type(precision) is not int
+    ):
+        what = "format_bytes() other than rounded to a whole number, in constant units"
+        raise builder.backend.unsupported(what, node)
+    size = convert(builder, "n", args[0])
+
+    def shown(power: int) -> str:
+        value = (
+            f"CAST(ROUND(_1 / {1024**power}) AS BIGINT)" if power else "CAST(ROUND(_1) AS BIGINT)"
+        )
+        return f"CAST({value} AS TEXT) || ' {BYTE_UNITS[power]}'"
+
+    if units:
+        return fill(shown(BYTE_UNITS.index(units)), "duckdb", [size])
+    ifs = " ".join(
+        f"WHEN ABS(_1) >= {1024**p} THEN {shown(p)}" for p in range(len(BYTE_UNITS) - 1, 0, -1)
+    )
+    return fill(f"CASE {ifs} ELSE {shown(0)} END", "duckdb", [size])
+
+
 CODE: dict[str, Builder] = {
     "index": _index,
     "pack_array": _pack_array,
@@ -746,6 +868,10 @@ CODE: dict[str, Builder] = {
     "datetime_add": _datetime_add,
     "array_index_of": _array_index_of,
     "array_slice": _array_slice,
+    "indexof": _indexof,
+    "indexof_regex": _indexof_regex,
+    "format_datetime": _format_datetime,
+    "format_bytes": _format_bytes,
 }
 
 

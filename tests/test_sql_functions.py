@@ -156,6 +156,32 @@ SCALARS = [
     (call("array_slice", F("x"), L(1), L(2)), "[1, 2, 3]", [2, 3]),
     (call("array_slice", F("x"), L(2), L(-1)), "[1, 2, 3, 4, 5]", [3, 4, 5]),
     (call("array_slice", F("x"), L(-3), L(-2)), "[1, 2, 3, 4, 5]", [3, 4]),
+    # indexof's examples (those of later occurrences within a length excepted: diagnostics)
+    *[(call("indexof", F("x"), *map(L, args)), text, expected) for text, args, expected in [
+        ("abcdefg", ("cde",), 2), ("abcdefg", ("cde", 1, 4), 2), ("abcdefg", ("cde", 1, 2), -1),
+        ("abcdefg", ("cde", 3, 4), -1), ("abcdefg", ("cde", -5), 2), ("1234567", (5, 1, 4), 4),
+        ("abcdefg", ("cde", 2, -1), 2), ("abcdefgabcdefg", ("cde", 1, -1, 1), 2)]],
+    # indexof_regex: its page's first example, then its definition (the first match's start)
+    (call("indexof_regex", F("x"), L("a.c")), "abcabc", 0),
+    (call("indexof_regex", F("x"), L("b.*c")), "abcabc", 1),
+    (call("indexof_regex", F("x"), L("a.c")), "xyz", -1),
+    (call("indexof_regex", F("x"), L(r"\b(?:\d{1,3}\.){3}\d{1,3}\b")), "http://10.2.3.4/a", 7),
+    # format_datetime's examples, and its table's
+    (call("format_datetime", F("x"), L("yy-MM-dd [HH:mm:ss]")), "2017-01-29T09:00:05Z",
+     "17-01-29 [09:00:05]"),
+    (call("format_datetime", F("x"), L("yyyy-M-dd [H:mm:ss]")), "2017-01-29T09:00:05Z",
+     "2017-1-29 [9:00:05]"),
+    (call("format_datetime", F("x"), L("yy-MM-dd [hh:mm:ss tt]")), "2017-01-29T09:00:05Z",
+     "17-01-29 [09:00:05 AM]"),
+    (call("format_datetime", F("x"), L("h hh tt")), "2009-06-15T13:45:30Z", "1 01 PM"),
+    (call("format_datetime", F("x"), L("d.y.m.s")), "2009-06-01T01:09:09Z", "1.9.9.9"),
+    (call("format_datetime", F("x"), L("fff,ff,f,ffffff")), "2009-06-15T13:45:30.617542Z",
+     "617,61,6,617542"),
+    (call("format_datetime", F("x"), L("yyyy_yy")), "0900-01-01T00:00:00Z", "0900_00"),
+    # format_bytes's examples that round to a whole number
+    (call("format_bytes", F("x")), "564", "564 Bytes"),
+    (call("format_bytes", F("x")), "20010332", "19 MB"),
+    (call("format_bytes", F("x"), L(0), L("KB")), "20010332", "19541 KB"),
 ]  # fmt: skip
 # functions that need RE2 (reported on PostgreSQL); extract_all from Microsoft's page
 RE2_SCALARS = [
@@ -292,6 +318,12 @@ def test_percentile_is_the_nearest_rank_value():
         (call("array_slice", F("x"), F("y"), L(2)), "postgres", "constant bounds"),
         (call("row_number", L(1), F("y")), "duckdb", "restart"),
         (call("row_number"), "duckdb", "without a sort"),
+        (call("indexof", F("x"), L("a"), L(1), L(10), L(2)), "duckdb", "first occurrence"),
+        (call("indexof_regex", F("x"), F("y")), "postgres", "constant regex"),
+        (call("format_datetime", F("x"), L("yyyy-MMM")), "duckdb", "listed elements"),
+        (call("format_datetime", F("x"), L("HH'h'")), "postgres", "listed elements"),
+        (call("format_bytes", F("x"), L(2)), "duckdb", "whole number"),
+        (call("format_bytes", F("x"), L(0), L("KiB")), "duckdb", "constant units"),
     ],
 )
 def test_what_sql_cannot_compute_exactly_is_a_diagnostic(expr, target, why):
