@@ -147,6 +147,7 @@ class QueryBuilder:
         self.order: list[exp.Ordered] | None = None  # the row order a sort just before left
         self.times: set[str] = set()  # columns the query computes as times (not event text)
         self.undocumented: list[str] = []  # tables read whose columns no schema gives
+        self.row_columns: Columns = None  # the columns of the rows the stage being built reads
 
     # ------------------------------------------------------------------ pipelines
 
@@ -179,8 +180,10 @@ class QueryBuilder:
         """`stage`, keeping track of the row order that KQL's `prev()` and `row_cumsum()` read
         (set by a sort, kept by an extend, lost by anything else) and of the columns computed
         as times (which `min()` and `max()` keep as times)."""
-        order = self.order
+        order, outer = self.order, self.row_columns
+        self.row_columns = rel.columns
         rel = self.stage(rel, stage)
+        self.row_columns = outer
         if isinstance(stage, ir.Sort):
             self.order = [self.sort_key(k) for k in stage.keys]
         else:

@@ -530,6 +530,18 @@ def _pack(builder: QueryBuilder, args: Args, node: ir.Node) -> exp.Expression:
     return builder.dialect.to_text(exp.Anonymous(this=name, expressions=args))
 
 
+def _pack_all(builder: QueryBuilder, args: Args, node: ir.Node) -> exp.Expression:
+    """`pack_all()`: a property bag of every column of the row, as `bag_pack` of each."""
+    if args:
+        raise builder.backend.unsupported("pack_all() leaving out null and empty columns", node)
+    if builder.row_columns is None:
+        raise builder.needs_schema(node, "pack_all()")
+    pairs = [
+        x for c in builder.row_columns for x in (exp.Literal.string(c), exp.column(c, quoted=True))
+    ]
+    return _pack(builder, pairs, node)
+
+
 def _row_order(builder: QueryBuilder, node: ir.Node, name: str) -> exp.Order:
     if builder.order is None:
         raise builder.backend.unsupported(f"{name}() without a sort just before it", node)
@@ -872,6 +884,7 @@ CODE: dict[str, Builder] = {
     "indexof_regex": _indexof_regex,
     "format_datetime": _format_datetime,
     "format_bytes": _format_bytes,
+    "pack_all": _pack_all,
 }
 
 
@@ -891,6 +904,10 @@ UNDEFINED = {
         "leading `/` that queries written against the service read)"
     ),
     "parse_user_agent": "the browser, OS and device names it finds",
+    "parse_path": (
+        "the parts of paths other than its examples' (a path ending in a separator, a file name "
+        "without an extension, a long path `\\\\?\\`)"
+    ),
 }
 
 

@@ -324,6 +324,8 @@ def test_percentile_is_the_nearest_rank_value():
         (call("format_datetime", F("x"), L("HH'h'")), "postgres", "listed elements"),
         (call("format_bytes", F("x"), L(2)), "duckdb", "whole number"),
         (call("format_bytes", F("x"), L(0), L("KiB")), "duckdb", "constant units"),
+        (call("pack_all", L(True)), "duckdb", "leaving out null"),
+        (call("parse_path", F("x")), "postgres", "without an extension"),
     ],
 )
 def test_what_sql_cannot_compute_exactly_is_a_diagnostic(expr, target, why):
@@ -371,3 +373,30 @@ def test_print_is_one_row_of_its_values(postgres_engine):
     for engine in (DuckDBEngine(), postgres_engine):
         got = engine.run(SqlBackend(engine.dialect).emit(query).text)
         assert got == [{"banner": "Hello, World!", "n": 2}]
+
+
+def test_pack_all_is_a_bag_of_every_column(postgres_engine):
+    """Microsoft's example: `extend Packed = pack_all()` over its datatable."""
+    columns = (("SourceNumber", "string"), ("TargetNumber", "string"), ("CharsCount", "long"))
+    rows = (
+        ("555-555-1234", "555-555-1212", 46),
+        ("555-555-1234", "555-555-1213", 50),
+        ("555-555-1313", "", 42),
+        ("", "555-555-3456", 74),
+    )
+    stages = (ir.Extend((ir.Assign("Packed", call("pack_all")),)),)
+    query = ir.Query(ir.Pipeline(ir.Datatable(columns, rows), stages))
+    names = [c for c, _ in columns]
+    expected = [dict(zip(names, row, strict=True)) for row in rows]
+    for engine in (DuckDBEngine(), postgres_engine):
+        got = engine.run(SqlBackend(engine.dialect).emit(query).text)
+        assert [json.loads(r["Packed"]) for r in got] == expected
+        assert [[r[n] for n in names] for r in got] == [list(row) for row in rows]
+
+
+def test_pack_all_of_rows_whose_columns_are_unknown_asks_for_a_schema():
+    stages = (ir.Extend((ir.Assign("Packed", call("pack_all")),)),)
+    query = ir.Query(ir.Pipeline(ir.Table("Undocumented_CL"), stages))
+    with pytest.raises(ir.RuleError) as caught:
+        SqlBackend("duckdb").emit(query)
+    assert "--schema" in caught.value.diagnostic.message
