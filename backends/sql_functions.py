@@ -769,7 +769,7 @@ def _indexof_regex(builder: QueryBuilder, args: Args, node: ir.Node) -> exp.Expr
         pattern = builder.dialect.regex(text, regex, True, frozenset()).expression
         return fill("REGEXP_INSTR(_1, _2) - 1", "postgres", [text, pattern])
     # the shortest prefix before a match: RE2 prefers the fewest repetitions of a lazy `.*?`
-    prefix = "(?s)" + regex_flags(flags, True) + f"^((?s:.*?))(?:{body})"
+    prefix = regex_flags(flags, True) + f"^((?s:.*?))(?:{body})"
     matched = builder.dialect.regex(text, prefix, True, frozenset())
     template = "CASE WHEN _3 THEN LENGTH(REGEXP_EXTRACT(_1, _2, 1)) ELSE -1 END"
     return fill(template, "duckdb", [text, matched.expression, matched])

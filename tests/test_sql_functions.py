@@ -165,6 +165,7 @@ SCALARS = [
     (call("indexof_regex", F("x"), L("a.c")), "abcabc", 0),
     (call("indexof_regex", F("x"), L("b.*c")), "abcabc", 1),
     (call("indexof_regex", F("x"), L("a.c")), "xyz", -1),
+    (call("indexof_regex", F("x"), L("b.c")), "ab\ncbxc", 4),
     (call("indexof_regex", F("x"), L(r"\b(?:\d{1,3}\.){3}\d{1,3}\b")), "http://10.2.3.4/a", 7),
     # format_datetime's examples, and its table's
     (call("format_datetime", F("x"), L("yy-MM-dd [HH:mm:ss]")), "2017-01-29T09:00:05Z",
