@@ -625,9 +625,11 @@ def _extract_json(builder: QueryBuilder, args: Args, node: ir.Node) -> exp.Expre
 
 
 def _bin_at(builder: QueryBuilder, args: Args, node: ir.Node) -> exp.Expression:
-    """`bin_at(value, size, fixed_point)`: `bin` aligned so that `fixed_point` starts a bin."""
+    """`bin_at(value, size, fixed_point)`: `bin` aligned so that `fixed_point` starts a bin
+    (for times, a datetime or an expression of the query's, such as `now()`, not of the row)."""
     size, fixed = _constant(builder, node, 1), _constant(builder, node, 2)
-    if isinstance(size, timedelta) and isinstance(fixed, datetime) and size.total_seconds() > 0:
+    timed = isinstance(fixed, datetime) or (fixed is None and _row_free(node.args[2]))
+    if isinstance(size, timedelta) and timed and size.total_seconds() > 0:
         times = [convert(builder, "t", args[0]), convert(builder, "t", args[2])]
         epoch = "EXTRACT(EPOCH FROM _N)"
         value, start = epoch.replace("_N", "_1"), epoch.replace("_N", "_2")
@@ -638,8 +640,16 @@ def _bin_at(builder: QueryBuilder, args: Args, node: ir.Node) -> exp.Expression:
     if numbers and size > 0 and len(args) == 3:
         value = convert(builder, "n", args[0])
         return fill("_3 + FLOOR((_1 - _3) / _2) * _2", "duckdb", [value, args[1], args[2]])
-    what = "bin_at() other than of a number or a datetime, with a positive constant size"
+    what = (
+        "bin_at() other than of a number or a datetime, with a positive constant size and a "
+        "fixed point not of the row"
+    )
     raise builder.backend.unsupported(what, node)
+
+
+def _row_free(node: ir.Expr) -> bool:
+    """Whether an expression reads nothing of the row (a call of constants, `now()`, a let)."""
+    return not any(isinstance(inner, ir.FieldRef) for inner in ir.walk(node))
 
 
 ADD_UNITS = {

@@ -142,6 +142,9 @@ SCALARS = [
      utc(2017, 5, 14)),
     (call("bin_at", F("x"), L(timedelta(days=1)), dt("2018-02-24 15:14")),
      "2018-02-23T16:14:00Z", utc(2018, 2, 23, 15, 14)),
+    # a fixed point computed by the query (Microsoft's 12h example, as a time 12 hours in)
+    (call("bin_at", F("x"), L(timedelta(days=1)), call("datetime_add", L("hour"), L(12),
+          dt("1970-01-01"))), "2017-05-15T10:20:00Z", utc(2017, 5, 14, 12)),
     *[(call("datetime_add", L(part), L(1), F("x")), "2017-01-01T00:00:00Z", expected)
       for part, expected in [
           ("year", utc(2018, 1, 1)), ("quarter", utc(2017, 4, 1)), ("month", utc(2017, 2, 1)),
@@ -314,6 +317,7 @@ def test_percentile_is_the_nearest_rank_value():
         (call("parse_url", F("x")), "duckdb", "leading `/`"),
         (call("replace_regex", F("x"), L("a(.*?)b"), L("")), "postgres", "leftmost-longest"),
         (call("bin_at", F("x"), L(1), F("y")), "duckdb", "positive constant size"),
+        (call("bin_at", F("x"), L(timedelta(days=1)), F("y")), "duckdb", "not of the row"),
         (call("datetime_add", L("fortnight"), L(1), F("x")), "postgres", "this part"),
         (call("array_index_of", F("x"), L("a"), F("y")), "duckdb", "constant start"),
         (call("array_slice", F("x"), F("y"), L(2)), "postgres", "constant bounds"),
