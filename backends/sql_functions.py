@@ -250,6 +250,11 @@ TEMPLATES.update(
         "FROM JSONB_ARRAY_ELEMENTS_TEXT(CAST(_1 AS JSONB)) WITH ORDINALITY AS t(e, n)), '') END",
     ),
 )
+TEMPLATES["base64_encode_tostring"] = Template(
+    "TO_BASE64(ENCODE(_1))",
+    "s",
+    "TRANSLATE(ENCODE(CONVERT_TO(_1, 'UTF8'), 'base64'), CHR(10), '')",  # no line breaks
+)
 TEMPLATES["toboolean"] = TEMPLATES["tobool"]
 TEMPLATES["make_datetime"] = TEMPLATES["todatetime"]
 

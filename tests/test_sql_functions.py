@@ -94,6 +94,9 @@ SCALARS = [
     (call("binary_shift_right", call("toint", F("x")), L(1)), "5", 2),
     # base64_decode_tostring's documentation examples: text, and bytes that are no UTF-8 (null)
     (call("base64_decode_tostring", F("x")), "S3VzdG8=", "Kusto"),
+    # base64_encode_tostring's example, and one past PostgreSQL's 76-character lines
+    (call("base64_encode_tostring", F("x")), "Kusto", "S3VzdG8="),
+    (call("base64_encode_tostring", F("x")), "abc" * 30, "YWJj" * 30),  # RFC 4648
     (call("base64_decode_tostring", F("x")), "U3RyaW5n0KHR0tGA0L7Rh9C60LA=", None),
     (call("base64_decode_tostring", F("x")), "7aCA", None),  # a UTF-16 surrogate
     (call("base64_decode_tostring", F("x")), "8J+YgMOp", "\U0001f600\u00e9"),
