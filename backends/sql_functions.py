@@ -952,6 +952,17 @@ def build_function(
 
 # ---------------------------------------------------------------------- aggregates
 
+# make_bag: the keys of every property bag in the group; where bags share a key, Microsoft's
+# documentation lets any one of their values be taken (here the last merged)
+BAGS = "LIST(_1) FILTER (WHERE CASE WHEN JSON_VALID(_1) THEN JSON_TYPE(_1) = 'OBJECT' END)"
+MAKE_BAG = Template(
+    f"CAST(TO_JSON(LIST_REDUCE(LIST_TRANSFORM(COALESCE({BAGS}, []), x -> CAST(CAST(x AS JSON) "
+    "AS MAP(VARCHAR, JSON))), (a, b) -> MAP_CONCAT(a, b), MAP {})) AS VARCHAR)",
+    "-",
+    "(SELECT CAST(COALESCE(JSONB_OBJECT_AGG(e.key, e.value), '{}') AS TEXT) FROM "
+    "JSONB_ARRAY_ELEMENTS(JSONB_AGG(CAST(_1 AS JSONB)) FILTER (WHERE _1 ~ '^\\s*\\{')) AS b(bag), "
+    "JSONB_EACH(b.bag) AS e)",
+)
 NUMERIC_IF = {"sumif": "SUM", "avgif": "AVG", "minif": "MIN", "maxif": "MAX"}
 STATISTICS = {"stdev": "STDDEV_SAMP", "stdevp": "STDDEV_POP", "variance": "VAR_SAMP"}
 STATISTICS["variancep"] = "VAR_POP"
@@ -979,6 +990,8 @@ def build_aggregate(
         return exp.Min(this=value)
     if func == "take_anyif" and value is not None and len(extra) == 1:
         return fill("MIN(CASE WHEN _2 THEN _1 END)", "duckdb", [value, *extra])
+    if func == "make_bag" and value is not None and not extra:
+        return render(builder, MAKE_BAG, [value])
     if func == "percentile" and value is not None:
         return _percentile(builder, call, value)
     if func in COLLECTIONS and value is not None:

@@ -162,6 +162,11 @@ SCALARS = [
     (call("array_slice", F("x"), L(1), L(2)), "[1, 2, 3]", [2, 3]),
     (call("array_slice", F("x"), L(2), L(-1)), "[1, 2, 3, 4, 5]", [3, 4, 5]),
     (call("array_slice", F("x"), L(-3), L(-2)), "[1, 2, 3, 4, 5]", [3, 4]),
+    # and of text that is no array
+    (call("array_slice", F("x"), L(0), L(1)), "no array", None),
+    (call("array_index_of", F("x"), L("a")), "no array", None),
+    (call("set_has_element", F("x"), L("a")), '{"a": 1}', None),
+    (call("strcat_array", F("x"), L(",")), "no, array", None),
     # indexof's examples (those of later occurrences within a length excepted: diagnostics)
     *[(call("indexof", F("x"), *map(L, args)), text, expected) for text, args, expected in [
         ("abcdefg", ("cde",), 2), ("abcdefg", ("cde", 1, 4), 2), ("abcdefg", ("cde", 1, 2), -1),
@@ -408,3 +413,17 @@ def test_pack_all_of_rows_whose_columns_are_unknown_asks_for_a_schema():
     with pytest.raises(ir.RuleError) as caught:
         SqlBackend("duckdb").emit(query)
     assert "--schema" in caught.value.diagnostic.message
+
+
+def test_make_bag_merges_the_bags_of_a_group(postgres_engine):
+    """Microsoft's example: `extend p = bag_pack(prop, value) | summarize dict = make_bag(p)`
+    over three rows; values that are no property bag are left out."""
+    rows = ('{"prop01": "val_a"}', '{"prop02": "val_b"}', "text", None, '{"prop03": "val_c"}')
+    stage = ir.Aggregate((), (ir.Measure("dict", ir.AggCall("make_bag", F("x"))),))
+    expected = {"prop01": "val_a", "prop02": "val_b", "prop03": "val_c"}
+    for engine, table in ((DuckDBEngine(), rows), (postgres_engine, rows), (DuckDBEngine(), ())):
+        engine.load("T", EventTable(("x",), tuple({"x": x} for x in table)))
+        query = ir.Query(ir.Pipeline(ir.Table("T"), (stage,)))
+        sql = SqlBackend(engine.dialect, Options(schema={"T": ("x",)})).emit(query).text
+        (row,) = engine.run(sql)
+        assert json.loads(row["dict"]) == (expected if table else {})
