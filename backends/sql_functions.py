@@ -636,11 +636,13 @@ def _bin_at(builder: QueryBuilder, args: Args, node: ir.Node) -> exp.Expression:
     timed = isinstance(fixed, datetime) or (fixed is None and _row_free(node.args[2]))
     if isinstance(size, timedelta) and timed and size.total_seconds() > 0:
         times = [convert(builder, "t", args[0]), convert(builder, "t", args[2])]
-        epoch = "EXTRACT(EPOCH FROM _N)"
-        value, start = epoch.replace("_N", "_1"), epoch.replace("_N", "_2")
         seconds = repr(size.total_seconds())
-        text = f"TO_TIMESTAMP({start} + FLOOR(({value} - {start}) / {seconds}) * {seconds})"
-        return fill(text, "duckdb", times)
+        text = f"TO_TIMESTAMP(EPOCH_2 + FLOOR((EPOCH_1 - EPOCH_2) / {seconds}) * {seconds})"
+        duckdb, postgres = (
+            text.replace("EPOCH_1", epoch.format("_1")).replace("EPOCH_2", epoch.format("_2"))
+            for epoch in ("EPOCH({})", "EXTRACT(EPOCH FROM {})")
+        )
+        return render(builder, Template(duckdb, "tt", postgres), times)
     numbers = all(type(c) in (int, float) for c in (size, fixed))
     if numbers and size > 0 and len(args) == 3:
         value = convert(builder, "n", args[0])
@@ -784,7 +786,7 @@ def _indexof_regex(builder: QueryBuilder, args: Args, node: ir.Node) -> exp.Expr
         pattern = builder.dialect.regex(text, regex, True, frozenset()).expression
         return fill("REGEXP_INSTR(_1, _2) - 1", "postgres", [text, pattern])
     # the shortest prefix before a match: RE2 prefers the fewest repetitions of a lazy `.*?`
-    prefix = regex_flags(flags, True) + f"^((?s:.*?))(?:{body})"
+    prefix = regex_flags(flags, True) + f"^([\\s\\S]*?)(?:{body})"
     matched = builder.dialect.regex(text, prefix, True, frozenset())
     template = "CASE WHEN _3 THEN LENGTH(REGEXP_EXTRACT(_1, _2, 1)) ELSE -1 END"
     return fill(template, "duckdb", [text, matched.expression, matched])
@@ -856,9 +858,7 @@ def _format_bytes(builder: QueryBuilder, args: Args, node: ir.Node) -> exp.Expre
     size = convert(builder, "n", args[0])
 
     def shown(power: int) -> str:
-        value = (
-            f"CAST(ROUND(_1 / {1024**power}) AS BIGINT)" if power else "CAST(ROUND(_1) AS BIGINT)"
-        )
+        value = f"CAST(ROUND(_1 / {1024**power}.0) AS BIGINT)"
         return f"CAST({value} AS TEXT) || ' {BYTE_UNITS[power]}'"
 
     if units:

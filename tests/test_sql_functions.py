@@ -194,6 +194,7 @@ SCALARS = [
     (call("format_bytes", F("x")), "564", "564 Bytes"),
     (call("format_bytes", F("x")), "20010332", "19 MB"),
     (call("format_bytes", F("x"), L(0), L("KB")), "20010332", "19541 KB"),
+    (call("format_bytes", L(1536), L(0), L("KB")), None, "2 KB"),  # 1.5 rounded
 ]  # fmt: skip
 # functions that need RE2 (reported on PostgreSQL); extract_all from Microsoft's page
 RE2_SCALARS = [
