@@ -187,9 +187,11 @@ class QueryBuilder:
         if isinstance(stage, ir.Sort):
             self.order = [self.sort_key(k) for k in stage.keys]
         else:
-            self.order = order if isinstance(stage, ir.Extend) else None
+            self.order = order if isinstance(stage, ir.Extend | ir.Serialize) else None
         if isinstance(stage, ir.Extend):
             self.note_times((a.name, self.is_time(a.expr)) for a in stage.assignments)
+        if isinstance(stage, ir.Serialize):
+            self.note_times((a.name, self.is_time(a.expr)) for a in stage.columns)
         if isinstance(stage, ir.Aggregate):
             self.note_times((g.name, self.is_time(g.expr)) for g in stage.group_by)
             self.note_times((m.name, self.is_time_extreme(m.agg)) for m in stage.measures)

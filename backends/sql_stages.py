@@ -36,6 +36,7 @@ class Rel(NamedTuple):
 
 RELATIONAL = (
     ir.Extend,
+    ir.Serialize,
     ir.ProjectAway,
     ir.Rename,
     ir.Join,
@@ -58,8 +59,10 @@ def _col(name: str, table: str | None = None) -> exp.Column:
 
 
 def relational_stage(builder: QueryBuilder, rel: Rel, stage: ir.Stage) -> Rel:
-    if isinstance(stage, ir.Extend):
-        for assignment in stage.assignments:
+    if isinstance(stage, ir.Extend | ir.Serialize):
+        # a serialize keeps the rows' order: a sort's, which the builder keeps for both
+        assignments = stage.assignments if isinstance(stage, ir.Extend) else stage.columns
+        for assignment in assignments:
             rel = _extend(builder, rel, assignment)
         return rel
     if isinstance(stage, ir.ProjectAway):

@@ -379,6 +379,22 @@ def test_row_number_counts_rows_in_sort_order(postgres_engine):
             ]
 
 
+def test_serialize_numbers_rows_in_the_sort_order_before_it(postgres_engine):
+    """`sort by a | serialize rn = row_number()`: row_number()'s page numbers rows from 1 in
+    the serialized order, here the sort's; without a sort, SQL rows have no order."""
+    rows = tuple((n,) for n in (3, 1, 2))
+    numbered = ir.Serialize((ir.Assign("rn", call("row_number")),))
+    sort = ir.Sort((ir.SortKey(F("a")),))
+    query = ir.Query(ir.Pipeline(ir.Datatable((("a", "long"),), rows), (sort, numbered)))
+    for engine in (DuckDBEngine(), postgres_engine):
+        got = engine.run(SqlBackend(engine.dialect).emit(query).text)
+        assert sorted((r["a"], r["rn"]) for r in got) == [(1, 1), (2, 2), (3, 3)]
+    unsorted = ir.Query(ir.Pipeline(ir.Datatable((("a", "long"),), rows), (numbered,)))
+    with pytest.raises(ir.RuleError) as caught:
+        SqlBackend("duckdb").emit(unsorted)
+    assert "without a sort" in caught.value.diagnostic.message
+
+
 def test_print_is_one_row_of_its_values(postgres_engine):
     """Microsoft's example: `print banner = strcat("Hello", ", ", "World!")`."""
     hello = call("concat", L("Hello"), L(", "), L("World!"))
