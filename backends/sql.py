@@ -147,6 +147,7 @@ class QueryBuilder:
         self.order: list[exp.Ordered] | None = None  # the row order a sort just before left
         self.times: set[str] = set()  # columns the query computes as times (not event text)
         self.undocumented: list[str] = []  # tables read whose columns no schema gives
+        self.row_columns: Columns = None  # the columns of the rows the stage being built reads
 
     # ------------------------------------------------------------------ pipelines
 
@@ -179,14 +180,18 @@ class QueryBuilder:
         """`stage`, keeping track of the row order that KQL's `prev()` and `row_cumsum()` read
         (set by a sort, kept by an extend, lost by anything else) and of the columns computed
         as times (which `min()` and `max()` keep as times)."""
-        order = self.order
+        order, outer = self.order, self.row_columns
+        self.row_columns = rel.columns
         rel = self.stage(rel, stage)
+        self.row_columns = outer
         if isinstance(stage, ir.Sort):
             self.order = [self.sort_key(k) for k in stage.keys]
         else:
-            self.order = order if isinstance(stage, ir.Extend) else None
+            self.order = order if isinstance(stage, ir.Extend | ir.Serialize) else None
         if isinstance(stage, ir.Extend):
             self.note_times((a.name, self.is_time(a.expr)) for a in stage.assignments)
+        if isinstance(stage, ir.Serialize):
+            self.note_times((a.name, self.is_time(a.expr)) for a in stage.columns)
         if isinstance(stage, ir.Aggregate):
             self.note_times((g.name, self.is_time(g.expr)) for g in stage.group_by)
             self.note_times((m.name, self.is_time_extreme(m.agg)) for m in stage.measures)

@@ -16,7 +16,7 @@ import ipaddress
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from functools import cache
 from typing import TYPE_CHECKING
 
@@ -233,6 +233,27 @@ TEMPLATES.update(
     binary_or=Template("_1 | _2", "ii"),
     binary_shift_left=Template("_1 << _2", "ii"),
     binary_shift_right=Template("_1 >> _2", "ii"),
+)
+TEMPLATES.update(
+    set_has_element=Template(
+        "CASE WHEN JSON_VALID(_1) AND JSON_TYPE(_1) = 'ARRAY' THEN LIST_CONTAINS("
+        "CAST(JSON_EXTRACT_STRING(_1, '$[*]') AS VARCHAR[]), _2) END",
+        "ss",
+        "CASE WHEN _1 ~ '^\\s*\\[' THEN EXISTS (SELECT 1 FROM JSONB_ARRAY_ELEMENTS_TEXT("
+        "CAST(_1 AS JSONB)) AS t(e) WHERE t.e = _2) END",
+    ),
+    strcat_array=Template(
+        "CASE WHEN JSON_VALID(_1) AND JSON_TYPE(_1) = 'ARRAY' THEN ARRAY_TO_STRING("
+        "CAST(JSON_EXTRACT_STRING(_1, '$[*]') AS VARCHAR[]), _2) END",
+        "ss",
+        "CASE WHEN _1 ~ '^\\s*\\[' THEN COALESCE((SELECT STRING_AGG(t.e, _2 ORDER BY t.n) "
+        "FROM JSONB_ARRAY_ELEMENTS_TEXT(CAST(_1 AS JSONB)) WITH ORDINALITY AS t(e, n)), '') END",
+    ),
+)
+TEMPLATES["base64_encode_tostring"] = Template(
+    "TO_BASE64(ENCODE(_1))",
+    "s",
+    "TRANSLATE(ENCODE(CONVERT_TO(_1, 'UTF8'), 'base64'), CHR(10), '')",  # no line breaks
 )
 TEMPLATES["toboolean"] = TEMPLATES["tobool"]
 TEMPLATES["make_datetime"] = TEMPLATES["todatetime"]
@@ -514,6 +535,18 @@ def _pack(builder: QueryBuilder, args: Args, node: ir.Node) -> exp.Expression:
     return builder.dialect.to_text(exp.Anonymous(this=name, expressions=args))
 
 
+def _pack_all(builder: QueryBuilder, args: Args, node: ir.Node) -> exp.Expression:
+    """`pack_all()`: a property bag of every column of the row, as `bag_pack` of each."""
+    if args:
+        raise builder.backend.unsupported("pack_all() leaving out null and empty columns", node)
+    if builder.row_columns is None:
+        raise builder.needs_schema(node, "pack_all()")
+    pairs = [
+        x for c in builder.row_columns for x in (exp.Literal.string(c), exp.column(c, quoted=True))
+    ]
+    return _pack(builder, pairs, node)
+
+
 def _row_order(builder: QueryBuilder, node: ir.Node, name: str) -> exp.Order:
     if builder.order is None:
         raise builder.backend.unsupported(f"{name}() without a sort just before it", node)
@@ -596,6 +629,246 @@ def _extract_json(builder: QueryBuilder, args: Args, node: ir.Node) -> exp.Expre
     return fill(template, "duckdb", [text, exp.Literal.string(path)])
 
 
+def _bin_at(builder: QueryBuilder, args: Args, node: ir.Node) -> exp.Expression:
+    """`bin_at(value, size, fixed_point)`: `bin` aligned so that `fixed_point` starts a bin
+    (for times, a datetime or an expression of the query's, such as `now()`, not of the row)."""
+    size, fixed = _constant(builder, node, 1), _constant(builder, node, 2)
+    timed = isinstance(fixed, datetime) or (fixed is None and _row_free(node.args[2]))
+    if isinstance(size, timedelta) and timed and size.total_seconds() > 0:
+        times = [convert(builder, "t", args[0]), convert(builder, "t", args[2])]
+        seconds = repr(size.total_seconds())
+        text = f"TO_TIMESTAMP(EPOCH_2 + FLOOR((EPOCH_1 - EPOCH_2) / {seconds}) * {seconds})"
+        duckdb, postgres = (
+            text.replace("EPOCH_1", epoch.format("_1")).replace("EPOCH_2", epoch.format("_2"))
+            for epoch in ("EPOCH({})", "EXTRACT(EPOCH FROM {})")
+        )
+        return render(builder, Template(duckdb, "tt", postgres), times)
+    numbers = all(type(c) in (int, float) for c in (size, fixed))
+    if numbers and size > 0 and len(args) == 3:
+        value = convert(builder, "n", args[0])
+        return fill("_3 + FLOOR((_1 - _3) / _2) * _2", "duckdb", [value, args[1], args[2]])
+    what = (
+        "bin_at() other than of a number or a datetime, with a positive constant size and a "
+        "fixed point not of the row"
+    )
+    raise builder.backend.unsupported(what, node)
+
+
+def _row_free(node: ir.Expr) -> bool:
+    """Whether an expression reads nothing of the row (a call of constants, `now()`, a let)."""
+    return not any(isinstance(inner, ir.FieldRef) for inner in ir.walk(node))
+
+
+ADD_UNITS = {
+    "year": "1 year", "quarter": "3 month", "month": "1 month", "week": "7 day",
+    "day": "1 day", "hour": "1 hour", "minute": "1 minute", "second": "1 second",
+    "millisecond": "1 millisecond", "microsecond": "1 microsecond",
+}  # fmt: skip
+
+
+def _datetime_add(builder: QueryBuilder, args: Args, node: ir.Node) -> exp.Expression:
+    """`datetime_add(part, amount, time)`: `time` moved by `amount` parts, in UTC."""
+    part = _constant(builder, node, 0)
+    unit = ADD_UNITS.get(part.lower()) if isinstance(part, str) else None
+    if len(args) != 3 or unit is None:
+        raise builder.backend.unsupported("datetime_add() of this part", node)
+    values = [convert(builder, "i", args[1]), convert(builder, "t", args[2])]
+    text = f"({_utc('_2')} + _1 * INTERVAL '{unit}') AT TIME ZONE 'UTC'"
+    return fill(text, "duckdb", values)
+
+
+def _row_number(builder: QueryBuilder, args: Args, node: ir.Node) -> exp.Expression:
+    """`row_number([start])`: the row's position (from `start`, 1 by default) in sort order."""
+    first = _constant(builder, node, 0) if args else 1
+    if len(args) > 1 or type(first) is not int:
+        raise builder.backend.unsupported("row_number() with a restart condition", node)
+    number = exp.Window(this=exp.RowNumber(), order=_row_order(builder, node, "row_number"))
+    return exp.Add(this=number, expression=exp.Literal.number(first - 1))
+
+
+# the text of each element of a dynamic array (JSON text for arrays and objects), in order
+ELEMENTS_PG = "JSONB_ARRAY_ELEMENTS_TEXT(CAST(_1 AS JSONB)) WITH ORDINALITY AS t(e, n)"
+IS_ARRAY = "JSON_VALID(_1) AND JSON_TYPE(_1) = 'ARRAY'"
+IS_ARRAY_PG = "_1 ~ '^\\s*\\['"
+TEXTS = "CAST(JSON_EXTRACT_STRING(_1, '$[*]') AS VARCHAR[])"
+
+
+def _array_index_of(builder: QueryBuilder, args: Args, node: ir.Node) -> exp.Expression:
+    """`array_index_of(array, value [, start [, length [, occurrence]]])`: the position of the
+    occurrence-th element equal to `value` among `length` elements (-1 for all) from `start`
+    (counted from the end when negative); -1 without one; null for no array, and for a start
+    before the array's first element, where the documentation gives no result."""
+    defaults = [0, -1, 1]
+    limits = [_constant(builder, node, n) if len(args) > n else defaults[n - 2] for n in (2, 3, 4)]
+    start, length, occurrence = limits
+    valid = all(type(c) is int for c in limits) and length >= -1 and occurrence >= 1
+    if not 2 <= len(args) <= 5 or not valid:
+        what = "array_index_of() other than with constant start, length and occurrence"
+        raise builder.backend.unsupported(what, node)
+    values = [convert(builder, "s", args[0]), convert(builder, "s", args[1])]
+    first = f"(LEN_ + {start})" if start < 0 else str(start)
+    end = "LEN_" if length == -1 else f"{first} + {length}"
+    if builder.dialect.postgres_arrays:
+        size = "JSONB_ARRAY_LENGTH(CAST(_1 AS JSONB))"
+        first, end = first.replace("LEN_", size), end.replace("LEN_", size)
+        found = (
+            f"(SELECT t.n - 1 FROM {ELEMENTS_PG} WHERE t.e = _2 AND t.n - 1 >= {first} "
+            f"AND t.n - 1 < {end} ORDER BY t.n OFFSET {occurrence - 1} LIMIT 1)"
+        )
+        text = f"CASE WHEN {IS_ARRAY_PG} AND {first} >= 0 THEN COALESCE({found}, -1) END"
+        return fill(text, "postgres", values)
+    first, end = first.replace("LEN_", f"LEN({TEXTS})"), end.replace("LEN_", f"LEN({TEXTS})")
+    found = (
+        f"LIST_FILTER(RANGE(GREATEST({first}, 0), LEAST({end}, LEN({TEXTS}))), "
+        f"i -> {TEXTS}[i + 1] = _2)[{occurrence}]"
+    )
+    text = f"CASE WHEN {IS_ARRAY} AND {first} >= 0 THEN COALESCE({found}, -1) END"
+    return fill(text, "duckdb", values)
+
+
+def _array_slice(builder: QueryBuilder, args: Args, node: ir.Node) -> exp.Expression:
+    """`array_slice(array, start, end)`: the elements from `start` to `end` (both included,
+    negative ones counted from the end); null for no array."""
+    start, end = _constant(builder, node, 1), _constant(builder, node, 2)
+    if len(args) != 3 or type(start) is not int or type(end) is not int:
+        raise builder.backend.unsupported("array_slice() without constant bounds", node)
+    array = convert(builder, "s", args[0])
+    if builder.dialect.postgres_arrays:
+        size = "JSONB_ARRAY_LENGTH(CAST(_1 AS JSONB))"
+        first, last = (f"{size} + {b}" if b < 0 else str(b) for b in (start, end))
+        elements = "JSONB_ARRAY_ELEMENTS(CAST(_1 AS JSONB)) WITH ORDINALITY AS t(e, n)"
+        found = (
+            f"(SELECT CAST(COALESCE(JSONB_AGG(t.e ORDER BY t.n), '[]') AS TEXT) FROM {elements}"
+            f" WHERE t.n - 1 BETWEEN {first} AND {last})"
+        )
+        return fill(f"CASE WHEN {IS_ARRAY_PG} THEN {found} END", "postgres", [array])
+    # LIST_SLICE counts from 1, and from the end (-1 the last) for negative bounds
+    bounds = [b if b < 0 else b + 1 for b in (start, end)]
+    sliced = f"LIST_SLICE(CAST(JSON_EXTRACT(_1, '$[*]') AS JSON[]), {bounds[0]}, {bounds[1]})"
+    text = f"CASE WHEN {IS_ARRAY} THEN CAST(TO_JSON({sliced}) AS VARCHAR) END"
+    return fill(text, "duckdb", [array])
+
+
+def _indexof(builder: QueryBuilder, args: Args, node: ir.Node) -> exp.Expression:
+    """`indexof(text, match [, start [, length]])`: the position of the first `match` within
+    the `length` characters (-1: all) from `start` (counted from the end when negative), -1
+    without one, null where the start falls before the text. Microsoft's examples of a later
+    occurrence within a length do not follow from its definition, so only the first is found."""
+    if len(args) == 2:
+        return render(builder, TEMPLATES["indexof"], [convert(builder, "s", a) for a in args])
+    start, length = (
+        _constant(builder, node, 2),
+        _constant(builder, node, 3) if len(args) > 3 else -1,
+    )
+    occurrence = _constant(builder, node, 4) if len(args) > 4 else 1
+    limits = (start, length, occurrence)
+    if len(args) > 5 or not all(type(c) is int for c in limits) or length < -1 or occurrence != 1:
+        what = "indexof() other than of the first occurrence, with constant start and length"
+        raise builder.backend.unsupported(what, node)
+    text = fill("COALESCE(_1, '')", "duckdb", [convert(builder, "s", args[0])])
+    first = f"(LENGTH(_1) + {start})" if start < 0 else str(start)
+    window = f"SUBSTRING(_1, {first} + 1" + (")" if length == -1 else f", {length})")
+    found = f"STRPOS({window}, _2)"
+    position = f"CASE WHEN {found} > 0 THEN {found} - 1 + {first} ELSE -1 END"
+    template = f"CASE WHEN {first} >= 0 THEN {position} END"
+    return fill(template, "duckdb", [text, convert(builder, "s", args[1])])
+
+
+def _indexof_regex(builder: QueryBuilder, args: Args, node: ir.Node) -> exp.Expression:
+    """`indexof_regex(text, regex)`: where the first match starts, -1 without one. Every regex
+    engine finds the same leftmost start, so PostgreSQL's ARE gives RE2's."""
+    regex = _constant(builder, node, 1)
+    if len(args) != 2 or not isinstance(regex, str) or _group_count(regex) is None:
+        raise builder.backend.unsupported("indexof_regex() other than (text, constant regex)", node)
+    text = fill("COALESCE(_1, '')", "duckdb", [convert(builder, "s", args[0])])
+    flags, body = split_leading_flags(regex)
+    if builder.dialect.postgres_arrays:
+        pattern = builder.dialect.regex(text, regex, True, frozenset()).expression
+        return fill("REGEXP_INSTR(_1, _2) - 1", "postgres", [text, pattern])
+    # the shortest prefix before a match: RE2 prefers the fewest repetitions of a lazy `.*?`
+    prefix = regex_flags(flags, True) + f"^([\\s\\S]*?)(?:{body})"
+    matched = builder.dialect.regex(text, prefix, True, frozenset())
+    template = "CASE WHEN _3 THEN LENGTH(REGEXP_EXTRACT(_1, _2, 1)) ELSE -1 END"
+    return fill(template, "duckdb", [text, matched.expression, matched])
+
+
+DATETIME_PARTS = {
+    "yyyy": "LPAD(CAST(YEAR_ AS TEXT), 4, '0')", "yy": "LPAD(CAST(YEAR_ % 100 AS TEXT), 2, '0')",
+    "y": "CAST(YEAR_ % 100 AS TEXT)", "MM": "MONTH_", "M": "MONTH_", "dd": "DAY_", "d": "DAY_",
+    "HH": "HOUR_", "H": "HOUR_", "hh": "(HOUR_ + 11) % 12 + 1", "h": "(HOUR_ + 11) % 12 + 1",
+    "mm": "MINUTE_", "m": "MINUTE_", "ss": "SECOND_", "s": "SECOND_",
+    "tt": "CASE WHEN HOUR_ < 12 THEN 'AM' ELSE 'PM' END",
+    **{"f" * n: f"SUBSTRING(LPAD(CAST(MICRO_ AS TEXT), 6, '0'), 1, {n})" for n in range(1, 7)},
+}  # fmt: skip
+DATETIME_DELIMITERS = " /-:,._[]"
+DATETIME_TOKEN = re.compile(r"(.)\1*", re.DOTALL)
+
+
+def _format_datetime(builder: QueryBuilder, args: Args, node: ir.Node) -> exp.Expression:
+    """`format_datetime(time, format)`: the format's elements (`yyyy`, `MM`, `dd`, `HH`, `hh`,
+    `mm`, `ss`, `f`.., `tt`; a single letter without a leading zero) and delimiters, in UTC."""
+    form = _constant(builder, node, 1)
+    if len(args) != 2 or not isinstance(form, str) or not form:
+        raise builder.backend.unsupported("format_datetime() without a constant format", node)
+    time = _utc("_1")
+    parts = {
+        "YEAR_": f"CAST(EXTRACT(YEAR FROM {time}) AS BIGINT)",
+        "MICRO_": f"CAST(EXTRACT(MICROSECONDS FROM {time}) AS BIGINT) % 1000000",
+        "SECOND_": f"CAST(FLOOR(EXTRACT(SECOND FROM {time})) AS BIGINT)",
+        **{
+            f"{p}_": f"CAST(EXTRACT({p} FROM {time}) AS BIGINT)"
+            for p in ("MONTH", "DAY", "HOUR", "MINUTE")
+        },
+    }
+    pieces = []
+    for token in (m.group(0) for m in DATETIME_TOKEN.finditer(form)):
+        if token[0] in DATETIME_DELIMITERS:
+            pieces.append("'" + token.replace("'", "''") + "'")
+            continue
+        piece = DATETIME_PARTS.get(token)
+        if piece is None:
+            detail = "Microsoft's documentation defines only its listed elements and delimiters"
+            raise builder.backend.unsupported(f"format_datetime() of {token!r}", node, detail)
+        for name, value in parts.items():
+            piece = piece.replace(name, value)
+        padded = len(token) == 2 and token not in ("yy", "tt")
+        pieces.append(
+            f"LPAD(CAST({piece} AS TEXT), 2, '0')" if padded else f"CAST({piece} AS TEXT)"
+        )
+    return fill(" || ".join(pieces), "duckdb", [convert(builder, "t", args[0])])
+
+
+BYTE_UNITS = ("Bytes", "KB", "MB", "GB", "TB", "PB", "EB")
+
+
+def _format_bytes(builder: QueryBuilder, args: Args, node: ir.Node) -> exp.Expression:
+    """`format_bytes(size [, 0 [, units]])`: the size in `units` of 1024 of the one before (the
+    largest not above the size when not given), rounded to a whole number. With digits after
+    the point, the documentation does not say whether trailing zeros are written."""
+    precision = _constant(builder, node, 1) if len(args) > 1 else 0
+    units = _constant(builder, node, 2) if len(args) > 2 else ""
+    if (
+        len(args) > 3
+        or units not in ("", *BYTE_UNITS)
+        or precision != 0
+        or type(precision) is not int
+    ):
+        what = "format_bytes() other than rounded to a whole number, in constant units"
+        raise builder.backend.unsupported(what, node)
+    size = convert(builder, "n", args[0])
+
+    def shown(power: int) -> str:
+        value = f"CAST(ROUND(_1 / {1024**power}.0) AS BIGINT)"
+        return f"CAST({value} AS TEXT) || ' {BYTE_UNITS[power]}'"
+
+    if units:
+        return fill(shown(BYTE_UNITS.index(units)), "duckdb", [size])
+    ifs = " ".join(
+        f"WHEN ABS(_1) >= {1024**p} THEN {shown(p)}" for p in range(len(BYTE_UNITS) - 1, 0, -1)
+    )
+    return fill(f"CASE {ifs} ELSE {shown(0)} END", "duckdb", [size])
+
+
 CODE: dict[str, Builder] = {
     "index": _index,
     "pack_array": _pack_array,
@@ -617,6 +890,16 @@ CODE: dict[str, Builder] = {
     "extractjson": _extract_json,
     "trim": _trim,
     "row_cumsum": _row_cumsum,
+    "row_number": _row_number,
+    "bin_at": _bin_at,
+    "datetime_add": _datetime_add,
+    "array_index_of": _array_index_of,
+    "array_slice": _array_slice,
+    "indexof": _indexof,
+    "indexof_regex": _indexof_regex,
+    "format_datetime": _format_datetime,
+    "format_bytes": _format_bytes,
+    "pack_all": _pack_all,
 }
 
 
@@ -636,6 +919,10 @@ UNDEFINED = {
         "leading `/` that queries written against the service read)"
     ),
     "parse_user_agent": "the browser, OS and device names it finds",
+    "parse_path": (
+        "the parts of paths other than its examples' (a path ending in a separator, a file name "
+        "without an extension, a long path `\\\\?\\`)"
+    ),
 }
 
 
@@ -665,6 +952,17 @@ def build_function(
 
 # ---------------------------------------------------------------------- aggregates
 
+# make_bag: the keys of every property bag in the group; where bags share a key, Microsoft's
+# documentation lets any one of their values be taken (here the last merged)
+BAGS = "LIST(_1) FILTER (WHERE CASE WHEN JSON_VALID(_1) THEN JSON_TYPE(_1) = 'OBJECT' END)"
+MAKE_BAG = Template(
+    f"CAST(TO_JSON(LIST_REDUCE(LIST_TRANSFORM(COALESCE({BAGS}, []), x -> CAST(CAST(x AS JSON) "
+    "AS MAP(VARCHAR, JSON))), (a, b) -> MAP_CONCAT(a, b), MAP {})) AS VARCHAR)",
+    "-",
+    "(SELECT CAST(COALESCE(JSONB_OBJECT_AGG(e.key, e.value), '{}') AS TEXT) FROM "
+    "JSONB_ARRAY_ELEMENTS(JSONB_AGG(CAST(_1 AS JSONB)) FILTER (WHERE _1 ~ '^\\s*\\{')) AS b(bag), "
+    "JSONB_EACH(b.bag) AS e)",
+)
 NUMERIC_IF = {"sumif": "SUM", "avgif": "AVG", "minif": "MIN", "maxif": "MAX"}
 STATISTICS = {"stdev": "STDDEV_SAMP", "stdevp": "STDDEV_POP", "variance": "VAR_SAMP"}
 STATISTICS["variancep"] = "VAR_POP"
@@ -690,6 +988,10 @@ def build_aggregate(
         return exp.Count(this=exp.Distinct(expressions=[value]))
     if func == "take_any" and value is not None:
         return exp.Min(this=value)
+    if func == "take_anyif" and value is not None and len(extra) == 1:
+        return fill("MIN(CASE WHEN _2 THEN _1 END)", "duckdb", [value, *extra])
+    if func == "make_bag" and value is not None and not extra:
+        return render(builder, MAKE_BAG, [value])
     if func == "percentile" and value is not None:
         return _percentile(builder, call, value)
     if func in COLLECTIONS and value is not None:

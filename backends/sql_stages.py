@@ -36,6 +36,7 @@ class Rel(NamedTuple):
 
 RELATIONAL = (
     ir.Extend,
+    ir.Serialize,
     ir.ProjectAway,
     ir.Rename,
     ir.Join,
@@ -58,8 +59,10 @@ def _col(name: str, table: str | None = None) -> exp.Column:
 
 
 def relational_stage(builder: QueryBuilder, rel: Rel, stage: ir.Stage) -> Rel:
-    if isinstance(stage, ir.Extend):
-        for assignment in stage.assignments:
+    if isinstance(stage, ir.Extend | ir.Serialize):
+        # a serialize keeps the rows' order: a sort's, which the builder keeps for both
+        assignments = stage.assignments if isinstance(stage, ir.Extend) else stage.columns
+        for assignment in assignments:
             rel = _extend(builder, rel, assignment)
         return rel
     if isinstance(stage, ir.ProjectAway):
@@ -98,7 +101,7 @@ def extend_with(
         out = [aliased.get(c, _col(c)) for c in rel.columns]
         added = [n for n in names if n not in rel.columns]
         columns = (*rel.columns, *added)
-        if not any(n in rel.columns for n in names):
+        if rel.columns and not any(n in rel.columns for n in names):
             out = [exp.Star()]
         return Rel(exp.select(*out, *[aliased[n] for n in added]).from_(source), columns)
     if not _duckdb(builder):
@@ -640,8 +643,11 @@ DATATABLE_TYPES = {
 
 def datatable(builder: QueryBuilder, source: ir.Datatable) -> tuple[exp.Expression, Columns]:
     """`datatable(a:string, ...)[...]` (and `range`) as a VALUES list, each value of its type."""
+    if not source.columns and source.rows == ((),):
+        # `print`: one row of no columns; SQL needs a column, which no stage lists
+        return exp.select(exp.alias_(exp.null(), "_print", quoted=True)).subquery("_dt"), ()
     if not source.columns:
-        raise builder.backend.unsupported("a table without columns (print)", source)
+        raise builder.backend.unsupported("a table without columns", source)
     rows = [
         exp.Tuple(
             expressions=[

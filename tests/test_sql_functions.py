@@ -32,6 +32,7 @@ def dt(text: str) -> ir.Literal:
 
 
 IS_A = M(F("x"), K.EQ, ("a",), True)
+WORDS = '["this", "is", "an", "example", "an", "example"]'
 GUID = "82b8be2d-dfa7-4bd1-8f63-24ad26d31449"
 
 # (IR expression, the input field x, the value KQL returns)
@@ -93,6 +94,9 @@ SCALARS = [
     (call("binary_shift_right", call("toint", F("x")), L(1)), "5", 2),
     # base64_decode_tostring's documentation examples: text, and bytes that are no UTF-8 (null)
     (call("base64_decode_tostring", F("x")), "S3VzdG8=", "Kusto"),
+    # base64_encode_tostring's example, and one past PostgreSQL's 76-character lines
+    (call("base64_encode_tostring", F("x")), "Kusto", "S3VzdG8="),
+    (call("base64_encode_tostring", F("x")), "abc" * 30, "YWJj" * 30),  # RFC 4648
     (call("base64_decode_tostring", F("x")), "U3RyaW5n0KHR0tGA0L7Rh9C60LA=", None),
     (call("base64_decode_tostring", F("x")), "7aCA", None),  # a UTF-16 surrogate
     (call("base64_decode_tostring", F("x")), "8J+YgMOp", "\U0001f600\u00e9"),
@@ -132,6 +136,65 @@ SCALARS = [
     (call("extract_all", L(r"(\d)([a-z]+)"), F("x")), "1ab 2c", [["1", "ab"], ["2", "c"]]),
     (call("extract_all", L(r"\b([a-z0-9 _-]+\.exe)"), F("x")), "C:\\p\\a b.exe;x.exe",
      ["a b.exe", "x.exe"]),
+    # bin_at, datetime_add, array_index_of, set_has_element, strcat_array, array_slice: the
+    # examples of Microsoft's pages (input, expected output)
+    (call("bin_at", F("x"), L(2.5), L(7)), "6.5", 4.5),
+    (call("bin_at", F("x"), L(timedelta(days=1)), dt("1970-01-01 12:00")),
+     "2017-05-15T10:20:00Z", utc(2017, 5, 14, 12)),
+    (call("bin_at", F("x"), L(timedelta(days=7)), dt("2017-06-04")), "2017-05-17T10:20:00Z",
+     utc(2017, 5, 14)),
+    (call("bin_at", F("x"), L(timedelta(days=1)), dt("2018-02-24 15:14")),
+     "2018-02-23T16:14:00Z", utc(2018, 2, 23, 15, 14)),
+    # a fixed point computed by the query (Microsoft's 12h example, as a time 12 hours in)
+    (call("bin_at", F("x"), L(timedelta(days=1)), call("datetime_add", L("hour"), L(12),
+          dt("1970-01-01"))), "2017-05-15T10:20:00Z", utc(2017, 5, 14, 12)),
+    *[(call("datetime_add", L(part), L(1), F("x")), "2017-01-01T00:00:00Z", expected)
+      for part, expected in [
+          ("year", utc(2018, 1, 1)), ("quarter", utc(2017, 4, 1)), ("month", utc(2017, 2, 1)),
+          ("week", utc(2017, 1, 8)), ("day", utc(2017, 1, 2)), ("hour", utc(2017, 1, 1, 1)),
+          ("minute", utc(2017, 1, 1, 0, 1)), ("second", utc(2017, 1, 1, 0, 0, 1))]],
+    *[(call("array_index_of", F("x"), *map(L, args)), WORDS, expected) for args, expected in [
+        (("an",), 2), (("example", 1, 3), 3), (("example", 1, 2), -1), (("is", 2, 4), -1),
+        (("example", 2, -1), 3), (("an", 1, -1, 2), 4), (("an", 1, -1, 3), -1),
+        (("an", -3), 4), (("is", -4), -1)]],
+    (call("set_has_element", F("x"), L("example")), '["this", "is", "an", "example"]', True),
+    (call("strcat_array", F("x"), L("->")), "[1, 2, 3]", "1->2->3"),
+    (call("array_slice", F("x"), L(1), L(2)), "[1, 2, 3]", [2, 3]),
+    (call("array_slice", F("x"), L(2), L(-1)), "[1, 2, 3, 4, 5]", [3, 4, 5]),
+    (call("array_slice", F("x"), L(-3), L(-2)), "[1, 2, 3, 4, 5]", [3, 4]),
+    # and of text that is no array
+    (call("array_slice", F("x"), L(0), L(1)), "no array", None),
+    (call("array_index_of", F("x"), L("a")), "no array", None),
+    (call("set_has_element", F("x"), L("a")), '{"a": 1}', None),
+    (call("strcat_array", F("x"), L(",")), "no, array", None),
+    # indexof's examples (those of later occurrences within a length excepted: diagnostics)
+    *[(call("indexof", F("x"), *map(L, args)), text, expected) for text, args, expected in [
+        ("abcdefg", ("cde",), 2), ("abcdefg", ("cde", 1, 4), 2), ("abcdefg", ("cde", 1, 2), -1),
+        ("abcdefg", ("cde", 3, 4), -1), ("abcdefg", ("cde", -5), 2), ("1234567", (5, 1, 4), 4),
+        ("abcdefg", ("cde", 2, -1), 2), ("abcdefgabcdefg", ("cde", 1, -1, 1), 2)]],
+    # indexof_regex: its page's first example, then its definition (the first match's start)
+    (call("indexof_regex", F("x"), L("a.c")), "abcabc", 0),
+    (call("indexof_regex", F("x"), L("b.*c")), "abcabc", 1),
+    (call("indexof_regex", F("x"), L("a.c")), "xyz", -1),
+    (call("indexof_regex", F("x"), L("b.c")), "ab\ncbxc", 4),
+    (call("indexof_regex", F("x"), L(r"\b(?:\d{1,3}\.){3}\d{1,3}\b")), "http://10.2.3.4/a", 7),
+    # format_datetime's examples, and its table's
+    (call("format_datetime", F("x"), L("yy-MM-dd [HH:mm:ss]")), "2017-01-29T09:00:05Z",
+     "17-01-29 [09:00:05]"),
+    (call("format_datetime", F("x"), L("yyyy-M-dd [H:mm:ss]")), "2017-01-29T09:00:05Z",
+     "2017-1-29 [9:00:05]"),
+    (call("format_datetime", F("x"), L("yy-MM-dd [hh:mm:ss tt]")), "2017-01-29T09:00:05Z",
+     "17-01-29 [09:00:05 AM]"),
+    (call("format_datetime", F("x"), L("h hh tt")), "2009-06-15T13:45:30Z", "1 01 PM"),
+    (call("format_datetime", F("x"), L("d.y.m.s")), "2009-06-01T01:09:09Z", "1.9.9.9"),
+    (call("format_datetime", F("x"), L("fff,ff,f,ffffff")), "2009-06-15T13:45:30.617542Z",
+     "617,61,6,617542"),
+    (call("format_datetime", F("x"), L("yyyy_yy")), "0900-01-01T00:00:00Z", "0900_00"),
+    # format_bytes's examples that round to a whole number
+    (call("format_bytes", F("x")), "564", "564 Bytes"),
+    (call("format_bytes", F("x")), "20010332", "19 MB"),
+    (call("format_bytes", F("x"), L(0), L("KB")), "20010332", "19541 KB"),
+    (call("format_bytes", L(1536), L(0), L("KB")), None, "2 KB"),  # 1.5 rounded
 ]  # fmt: skip
 # functions that need RE2 (reported on PostgreSQL); extract_all from Microsoft's page
 RE2_SCALARS = [
@@ -209,6 +272,7 @@ AGGREGATES = [
     (ir.AggCall("make_list_if", F("x"), (P,)), ["a", "a", "b"]),
     (ir.AggCall("make_set_if", F("x"), (M(F("x"), K.EQ, ("z",), True),)), []),
     (ir.AggCall("take_any", F("x")), "a"),
+    (ir.AggCall("take_anyif", F("x"), (M(F("x"), K.EQ, ("c",), True),)), "c"),
 ]
 
 
@@ -261,6 +325,21 @@ def test_percentile_is_the_nearest_rank_value():
         (call("series_decompose_anomalies", F("x")), "postgres", "seasonality detection"),
         (call("parse_url", F("x")), "duckdb", "leading `/`"),
         (call("replace_regex", F("x"), L("a(.*?)b"), L("")), "postgres", "leftmost-longest"),
+        (call("bin_at", F("x"), L(1), F("y")), "duckdb", "positive constant size"),
+        (call("bin_at", F("x"), L(timedelta(days=1)), F("y")), "duckdb", "not of the row"),
+        (call("datetime_add", L("fortnight"), L(1), F("x")), "postgres", "this part"),
+        (call("array_index_of", F("x"), L("a"), F("y")), "duckdb", "constant start"),
+        (call("array_slice", F("x"), F("y"), L(2)), "postgres", "constant bounds"),
+        (call("row_number", L(1), F("y")), "duckdb", "restart"),
+        (call("row_number"), "duckdb", "without a sort"),
+        (call("indexof", F("x"), L("a"), L(1), L(10), L(2)), "duckdb", "first occurrence"),
+        (call("indexof_regex", F("x"), F("y")), "postgres", "constant regex"),
+        (call("format_datetime", F("x"), L("yyyy-MMM")), "duckdb", "listed elements"),
+        (call("format_datetime", F("x"), L("HH'h'")), "postgres", "listed elements"),
+        (call("format_bytes", F("x"), L(2)), "duckdb", "whole number"),
+        (call("format_bytes", F("x"), L(0), L("KiB")), "duckdb", "constant units"),
+        (call("pack_all", L(True)), "duckdb", "leaving out null"),
+        (call("parse_path", F("x")), "postgres", "without an extension"),
     ],
 )
 def test_what_sql_cannot_compute_exactly_is_a_diagnostic(expr, target, why):
@@ -282,3 +361,86 @@ def test_a_series_function_of_several_columns_is_reported_at_its_call():
     assert "series_fit_2lines()" in caught.value.diagnostic.message
     assert "split points" in caught.value.diagnostic.message
     assert caught.value.diagnostic.span.line == 3
+
+
+def test_row_number_counts_rows_in_sort_order(postgres_engine):
+    """Microsoft's example: `range a from 1 to 10 step 1 | sort by a desc | extend
+    rn = row_number()` numbers a = 10 as 1, a = 1 as 10; `row_number(7)` starts at 7."""
+    rows = tuple((n,) for n in range(1, 11))
+    sort = ir.Sort((ir.SortKey(F("a"), descending=True),))
+    for first, offset in ((None, 0), (7, 6)):
+        number = call("row_number", *([L(first)] if first else []))
+        stages = (sort, ir.Extend((ir.Assign("rn", number),)))
+        query = ir.Query(ir.Pipeline(ir.Datatable((("a", "long"),), rows), stages))
+        for engine in (DuckDBEngine(), postgres_engine):
+            got = engine.run(SqlBackend(engine.dialect).emit(query).text)
+            assert sorted((r["a"], r["rn"]) for r in got) == [
+                (a, 11 - a + offset) for a in range(1, 11)
+            ]
+
+
+def test_serialize_numbers_rows_in_the_sort_order_before_it(postgres_engine):
+    """`sort by a | serialize rn = row_number()`: row_number()'s page numbers rows from 1 in
+    the serialized order, here the sort's; without a sort, SQL rows have no order."""
+    rows = tuple((n,) for n in (3, 1, 2))
+    numbered = ir.Serialize((ir.Assign("rn", call("row_number")),))
+    sort = ir.Sort((ir.SortKey(F("a")),))
+    query = ir.Query(ir.Pipeline(ir.Datatable((("a", "long"),), rows), (sort, numbered)))
+    for engine in (DuckDBEngine(), postgres_engine):
+        got = engine.run(SqlBackend(engine.dialect).emit(query).text)
+        assert sorted((r["a"], r["rn"]) for r in got) == [(1, 1), (2, 2), (3, 3)]
+    unsorted = ir.Query(ir.Pipeline(ir.Datatable((("a", "long"),), rows), (numbered,)))
+    with pytest.raises(ir.RuleError) as caught:
+        SqlBackend("duckdb").emit(unsorted)
+    assert "without a sort" in caught.value.diagnostic.message
+
+
+def test_print_is_one_row_of_its_values(postgres_engine):
+    """Microsoft's example: `print banner = strcat("Hello", ", ", "World!")`."""
+    hello = call("concat", L("Hello"), L(", "), L("World!"))
+    stages = (ir.Extend((ir.Assign("banner", hello), ir.Assign("n", L(2)))),)
+    query = ir.Query(ir.Pipeline(ir.Datatable((), ((),)), stages))
+    for engine in (DuckDBEngine(), postgres_engine):
+        got = engine.run(SqlBackend(engine.dialect).emit(query).text)
+        assert got == [{"banner": "Hello, World!", "n": 2}]
+
+
+def test_pack_all_is_a_bag_of_every_column(postgres_engine):
+    """Microsoft's example: `extend Packed = pack_all()` over its datatable."""
+    columns = (("SourceNumber", "string"), ("TargetNumber", "string"), ("CharsCount", "long"))
+    rows = (
+        ("555-555-1234", "555-555-1212", 46),
+        ("555-555-1234", "555-555-1213", 50),
+        ("555-555-1313", "", 42),
+        ("", "555-555-3456", 74),
+    )
+    stages = (ir.Extend((ir.Assign("Packed", call("pack_all")),)),)
+    query = ir.Query(ir.Pipeline(ir.Datatable(columns, rows), stages))
+    names = [c for c, _ in columns]
+    expected = [dict(zip(names, row, strict=True)) for row in rows]
+    for engine in (DuckDBEngine(), postgres_engine):
+        got = engine.run(SqlBackend(engine.dialect).emit(query).text)
+        assert [json.loads(r["Packed"]) for r in got] == expected
+        assert [[r[n] for n in names] for r in got] == [list(row) for row in rows]
+
+
+def test_pack_all_of_rows_whose_columns_are_unknown_asks_for_a_schema():
+    stages = (ir.Extend((ir.Assign("Packed", call("pack_all")),)),)
+    query = ir.Query(ir.Pipeline(ir.Table("Undocumented_CL"), stages))
+    with pytest.raises(ir.RuleError) as caught:
+        SqlBackend("duckdb").emit(query)
+    assert "--schema" in caught.value.diagnostic.message
+
+
+def test_make_bag_merges_the_bags_of_a_group(postgres_engine):
+    """Microsoft's example: `extend p = bag_pack(prop, value) | summarize dict = make_bag(p)`
+    over three rows; values that are no property bag are left out."""
+    rows = ('{"prop01": "val_a"}', '{"prop02": "val_b"}', "text", None, '{"prop03": "val_c"}')
+    stage = ir.Aggregate((), (ir.Measure("dict", ir.AggCall("make_bag", F("x"))),))
+    expected = {"prop01": "val_a", "prop02": "val_b", "prop03": "val_c"}
+    for engine, table in ((DuckDBEngine(), rows), (postgres_engine, rows), (DuckDBEngine(), ())):
+        engine.load("T", EventTable(("x",), tuple({"x": x} for x in table)))
+        query = ir.Query(ir.Pipeline(ir.Table("T"), (stage,)))
+        sql = SqlBackend(engine.dialect, Options(schema={"T": ("x",)})).emit(query).text
+        (row,) = engine.run(sql)
+        assert json.loads(row["dict"]) == (expected if table else {})
