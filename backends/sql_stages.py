@@ -671,3 +671,73 @@ def _typed(builder: QueryBuilder, value: ir.LiteralValue, type_name: str) -> exp
     if kind not in DATATABLE_TYPES:
         raise builder.backend.unsupported(f"a datatable column of type {type_name}", None)
     return exp.cast(literal, exp.DataType.build(DATATABLE_TYPES[kind]))
+
+
+# A declared column's type, as the conversion that reads a bag's slot as that type.
+UNPACK_TYPES = {
+    "string": "tostring", "guid": "tostring",
+    "long": "tolong", "int": "toint", "real": "todouble", "double": "todouble",
+    "bool": "tobool", "boolean": "tobool", "datetime": "todatetime", "date": "todatetime",
+}  # fmt: skip
+UNPACK_PARAMETERS = ("OutputColumnPrefix", "columnsConflict", "ignoredProperties")
+
+
+def evaluate_stage(builder: QueryBuilder, rel: Rel, stage: ir.Evaluate) -> Rel:
+    """`evaluate plugin(...)` where its output columns are known without the data."""
+    if stage.plugin == "bag_unpack" and stage.schema:
+        return builder.stage(rel, _bag_unpack(builder, rel, stage))
+    what = f"the plugin {stage.plugin}() (its output columns may depend on the data)"
+    detail = "declare them: `: (Name: type, ...)`" if stage.plugin == "bag_unpack" else ""
+    raise builder.backend.unsupported(what, stage, detail)
+
+
+def _bag_unpack(builder: QueryBuilder, rel: Rel, stage: ir.Evaluate) -> ir.Project:
+    """`bag_unpack(Column, ...) : (Name: type, ...)` as the projection of the declared columns,
+    in their order: each the slot `Name` less `OutputColumnPrefix` of the bag, read as its
+    type (null where the slot is absent), or the input's column of
+    that name where `columnsConflict='keep_source'`."""
+    unsupported = builder.backend.unsupported
+    bag, *positional = stage.args
+    if not isinstance(bag, ir.FieldRef):
+        raise unsupported("bag_unpack() of anything but a column", bag)
+    given = dict(zip(UNPACK_PARAMETERS, positional, strict=False))
+    given.update((o.name, o.expr) for o in stage.options)
+    prefix = _plugin_text(builder, given.get("OutputColumnPrefix", ir.Literal("")), stage)
+    conflict = _plugin_text(builder, given.get("columnsConflict", ir.Literal("error")), stage)
+    ignored = given.get("ignoredProperties", ir.Call("pack_array", ()))
+    if conflict not in ("error", "replace_source", "keep_source"):
+        raise unsupported(f"bag_unpack() with columnsConflict='{conflict}'", stage)
+    if not isinstance(ignored, ir.Call) or ignored.name != "pack_array":
+        raise unsupported("bag_unpack() with ignoredProperties other than dynamic([...])", stage)
+    skipped = {_plugin_text(builder, p, stage) for p in ignored.args}
+    inputs = set(rel.columns or ()) - {bag.name}
+    if conflict == "keep_source" and rel.columns is None:
+        raise builder.needs_schema(stage, "bag_unpack() with columnsConflict='keep_source'")
+    columns = []
+    for name, type_name in stage.schema:
+        if name in inputs and conflict == "keep_source":
+            columns.append(ir.Assign(name, ir.FieldRef(name), span=stage.span))
+            continue
+        if name in inputs and conflict == "error":
+            detail = f"its input has the column {name} too, which columnsConflict='error' refuses"
+            raise unsupported(f"bag_unpack() declaring the column {name}", stage, detail)
+        slot = name[len(prefix) :]
+        if not name.startswith(prefix):
+            detail = f"Microsoft's documentation does not say which slot fills {name}"
+            raise unsupported(f"bag_unpack() declaring the column {name}", stage, detail)
+        if type_name.lower() != "dynamic" and type_name.lower() not in UNPACK_TYPES:
+            raise unsupported(f"bag_unpack() declaring a column of type {type_name}", stage)
+        if slot in skipped:
+            detail = f"Microsoft's documentation does not say what fills {name}"
+            raise unsupported(f"bag_unpack() declaring the ignored property {slot}", stage, detail)
+        value = ir.Call("index", (bag, ir.Literal(slot)))
+        if type_name.lower() in UNPACK_TYPES:
+            value = ir.Call(UNPACK_TYPES[type_name.lower()], (value,))
+        columns.append(ir.Assign(name, value, span=stage.span))
+    return ir.Project(tuple(columns), span=stage.span)
+
+
+def _plugin_text(builder: QueryBuilder, value: ir.Expr | ir.AggCall | ir.Pipeline, stage) -> str:
+    if isinstance(value, ir.Literal) and isinstance(value.value, str):
+        return value.value
+    raise builder.backend.unsupported(f"{stage.plugin}() with an argument not a string", value)
