@@ -1,5 +1,6 @@
 """Relational stages whose output columns depend on their input's: extend, project-away, rename,
-join, union and invoke.
+join, union and invoke, and the plug-ins whose columns are known without the data
+(`bag_unpack()` with its output columns declared, `ipv4_lookup()`).
 
 Where the schema is known (the executor always knows it; `Options.schema` for conversion), each
 stage lists its columns explicitly, which every SQL engine runs. Where it is not, DuckDB's star
@@ -19,6 +20,7 @@ from sqlglot import exp
 
 from rulec.backends.sql_dynamic import mv_expand, others_than
 from rulec.backends.sql_functions import fill
+from rulec.backends.sql_network import IPV4_TEXT, ipv4_text
 from rulec.compiler import ir
 
 if TYPE_CHECKING:
@@ -686,6 +688,8 @@ def evaluate_stage(builder: QueryBuilder, rel: Rel, stage: ir.Evaluate) -> Rel:
     """`evaluate plugin(...)` where its output columns are known without the data."""
     if stage.plugin == "bag_unpack" and stage.schema:
         return builder.stage(rel, _bag_unpack(builder, rel, stage))
+    if stage.plugin == "ipv4_lookup":
+        return _ipv4_lookup(builder, rel, stage)
     what = f"the plugin {stage.plugin}() (its output columns may depend on the data)"
     detail = "declare them: `: (Name: type, ...)`" if stage.plugin == "bag_unpack" else ""
     raise builder.backend.unsupported(what, stage, detail)
@@ -741,3 +745,84 @@ def _plugin_text(builder: QueryBuilder, value: ir.Expr | ir.AggCall | ir.Pipelin
     if isinstance(value, ir.Literal) and isinstance(value.value, str):
         return value.value
     raise builder.backend.unsupported(f"{stage.plugin}() with an argument not a string", value)
+
+
+def _ipv4_lookup(builder: QueryBuilder, rel: Rel, stage: ir.Evaluate) -> Rel:
+    """`ipv4_lookup(Table, Address, Network, Key..., return_unmatched)` as a join: each row
+    with every lookup row whose network (IP-prefix notation) holds its address and whose extra
+    keys are equal (as `join` compares them); unmatched rows kept, with nulls, where asked. The
+    columns are the input's, then the lookup table's less the extra keys, a taken name getting
+    the suffix `1` (as `lookup` names them)."""
+    unsupported = builder.backend.unsupported
+    table, *keys = stage.args
+    unmatched: object = False
+    if keys and isinstance(keys[-1], ir.Literal) and isinstance(keys[-1].value, bool):
+        unmatched = keys.pop().value
+    for option in stage.options:
+        if option.name != "return_unmatched" or not isinstance(option.expr, ir.Literal):
+            raise unsupported(f"ipv4_lookup() with the option {option.name}", option)
+        unmatched = option.expr.value
+    if not isinstance(table, ir.Pipeline) or len(keys) < 2 or not isinstance(unmatched, bool):
+        raise unsupported("ipv4_lookup() without a table, two key columns and a bool", stage)
+    if not all(isinstance(k, ir.FieldRef) for k in keys):
+        raise unsupported("ipv4_lookup() with a key that is not a column", stage)
+    address, network, *extra = (k.name for k in keys if isinstance(k, ir.FieldRef))
+    right = builder.relation(table)
+    if rel.columns is None or right.columns is None:
+        raise builder.needs_schema(stage, "ipv4_lookup()")
+    for name, side, columns in [
+        (address, "input", rel.columns),
+        (network, "lookup", right.columns),
+    ]:
+        if name not in columns:
+            raise unsupported(f"ipv4_lookup() on {name}", stage, f"the {side} has no such column")
+    for name in extra:
+        if name not in rel.columns or name not in right.columns:
+            raise unsupported(f"ipv4_lookup() on {name}", stage, "both tables need the column")
+    looked_up = tuple(c for c in right.columns if c not in extra)
+    names = _suffixed(rel.columns, looked_up)
+    out = [_col(c, "l") for c in rel.columns]
+    out += [exp.alias_(_col(c, "r"), n, quoted=True) for c, n in zip(looked_up, names, strict=True)]
+    on = exp.and_(
+        _in_network(builder, _col(address, "l"), _col(network, "r")),
+        *[_key_equal(k, k) for k in extra],
+    )
+    joined = (
+        exp.select(*out)
+        .from_(rel.select.subquery("l"))
+        .join(right.select.subquery("r"), on=on, join_type="left" if unmatched else "inner")
+    )
+    return Rel(builder.wrap(joined), (*rel.columns, *names))
+
+
+IPV4_PREFIXED = IPV4_TEXT[:-1] + "(/(3[0-2]|[12]?[0-9]))?$"
+
+
+def _in_network(builder: QueryBuilder, address: exp.Expression, network: exp.Expression):
+    """Whether the IPv4 `address` (its prefix, if any, masking it) lies in `network`, both
+    text in IP-prefix notation; false where either is not."""
+
+    def parts(text: exp.Expression) -> tuple[exp.Expression, exp.Expression, exp.Expression]:
+        valid = builder.dialect.regex(text.copy(), IPV4_PREFIXED, True, frozenset())
+        base = exp.SplitPart(
+            this=text.copy(), delimiter=exp.Literal.string("/"), part_index=exp.Literal.number(1)
+        )
+        bits = exp.SplitPart(
+            this=text.copy(), delimiter=exp.Literal.string("/"), part_index=exp.Literal.number(2)
+        )
+        given = exp.Nullif(this=bits, expression=exp.Literal.string(""))
+        prefix = exp.cast(exp.Coalesce(this=given, expressions=[exp.Literal.string("32")]), "INT")
+        host = exp.Sub(this=exp.Literal.number(32), expression=prefix)
+        return valid, ipv4_text(builder.dialect, base)[1], host
+
+    valid, number, host = parts(address)
+    network_valid, network_number, network_host = parts(network)
+    masked = exp.BitwiseLeftShift(
+        this=exp.BitwiseRightShift(this=number, expression=host), expression=host.copy()
+    )
+    same = exp.EQ(
+        this=exp.BitwiseRightShift(this=exp.Paren(this=masked), expression=network_host),
+        expression=exp.BitwiseRightShift(this=network_number, expression=network_host.copy()),
+    )
+    both = exp.and_(valid, network_valid)
+    return exp.Case(ifs=[exp.If(this=both, true=same)], default=exp.false())

@@ -1,10 +1,14 @@
-"""KQL plug-ins in SQL: `bag_unpack()` with its output columns declared, executed.
+"""KQL plug-ins in SQL, executed: `bag_unpack()` with its output columns declared, and
+`ipv4_lookup()`.
 
 Oracles: the values are those of the examples on Microsoft's bag_unpack page (the bag
 `{"Name": "John", "Age": 20}`, ... unpacked; with `OutputColumnPrefix` 'Property_';
 `columnsConflict='replace_source'` giving the bag's Name, 'keep_source' the input's
 'Old_name'), each run with an output schema declared; the columns and their order are those
 Kusto.Language (tests/kql_oracle/semantic.js) gives each query: exactly the declared ones.
+ipv4_lookup's rows are those of the example on its page (United Kingdom and Russia matched,
+192.165.12.17 kept with nulls under `return_unmatched = true`), and of that example with extra
+keys (the row whose country_iso_code differs is dropped); its columns again Kusto.Language's.
 Each case runs on DuckDB and on PostgreSQL. Cases the page leaves open are diagnostics.
 """
 
@@ -111,3 +115,73 @@ def test_what_the_page_leaves_open_is_a_located_diagnostic(text, message):
     diagnostic = raised.value.diagnostic
     assert message in diagnostic.message
     assert (diagnostic.span.line, diagnostic.span.column) == (1, 5)
+
+
+# ipv4_lookup: the example of Microsoft's ipv4_lookup page (its lookup table and addresses), and
+# its variant matching the extra keys continent_name and country_iso_code.
+IP_DATA = """let IP_Data = datatable(network: string, continent_code: string,
+    continent_name: string, country_iso_code: string, country_name: string)[
+  "111.68.128.0/17", "AS", "Asia", "JP", "Japan",
+  "5.8.0.0/19", "EU", "Europe", "RU", "Russia",
+  "223.255.254.0/24", "AS", "Asia", "SG", "Singapore",
+  "46.36.200.51/32", "OC", "Oceania", "CK", "Cook Islands",
+  "2.20.183.0/24", "EU", "Europe", "GB", "United Kingdom"];
+"""
+IPS = """let IPs = datatable(ip: string)['2.20.183.12', '5.8.1.2', '192.165.12.17'];
+"""
+KEYED_IPS = """let IPs = datatable(ip: string, continent_name: string, country_iso_code: string)[
+  '2.20.183.12', 'Europe', 'GB', '5.8.1.2', 'Europe', 'RU', '192.165.12.17', 'Europe', ''];
+"""
+UK = {"network": "2.20.183.0/24", "continent_code": "EU", "continent_name": "Europe"}
+UK |= {"country_iso_code": "GB", "country_name": "United Kingdom"}
+RU = {"network": "5.8.0.0/19", "continent_code": "EU", "continent_name": "Europe"}
+RU |= {"country_iso_code": "RU", "country_name": "Russia"}
+NONE = dict.fromkeys(UK)
+LOOKUPS = {
+    IP_DATA + IPS + "IPs | evaluate ipv4_lookup(IP_Data, ip, network)": [
+        {"ip": "2.20.183.12", **UK},
+        {"ip": "5.8.1.2", **RU},
+    ],
+    IP_DATA + IPS + "IPs | evaluate ipv4_lookup(IP_Data, ip, network, return_unmatched = true)": [
+        {"ip": "2.20.183.12", **UK},
+        {"ip": "5.8.1.2", **RU},
+        {"ip": "192.165.12.17", **NONE},
+    ],
+    IP_DATA
+    + KEYED_IPS
+    + "IPs | evaluate ipv4_lookup(IP_Data, ip, network, continent_name, country_iso_code)": [
+        {"ip": "2.20.183.12", "continent_name": "Europe", "country_iso_code": "GB"}
+        | {k: v for k, v in UK.items() if k not in ("continent_name", "country_iso_code")},
+        {"ip": "5.8.1.2", "continent_name": "Europe", "country_iso_code": "RU"}
+        | {k: v for k, v in RU.items() if k not in ("continent_name", "country_iso_code")},
+    ],
+}
+
+
+@pytest.fixture(scope="module")
+def lookup_columns() -> dict[str, list[str]]:
+    if shutil.which("node") is None:
+        pytest.skip("node is not installed: Microsoft's language service cannot run")
+    if not PACKAGE.is_dir():
+        pytest.skip(f"run `npm install` in {ORACLE} to install @kusto/language-service-next")
+    request = json.dumps({"kind": "columns", "tables": {}, "queries": list(LOOKUPS)})
+    command = ["node", str(ORACLE / "semantic.js")]
+    output = subprocess.run(command, input=request, capture_output=True, text=True, check=True)
+    return dict(zip(LOOKUPS, json.loads(output.stdout), strict=True))
+
+
+def check_lookup(text: str, engine, lookup_columns) -> None:
+    rows = execute(query(text), engine=engine)
+    assert all(list(row) == lookup_columns[text] for row in rows)
+    key = lambda row: sorted((k, str(v)) for k, v in row.items())  # noqa: E731
+    assert sorted(rows, key=key) == sorted(LOOKUPS[text], key=key)
+
+
+@pytest.mark.parametrize("text", LOOKUPS)
+def test_duckdb_looks_up_addresses_in_networks(text, lookup_columns):
+    check_lookup(text, DuckDBEngine(), lookup_columns)
+
+
+@pytest.mark.parametrize("text", LOOKUPS)
+def test_postgres_looks_up_addresses_in_networks(text, lookup_columns, postgres_engine):
+    check_lookup(text, postgres_engine, lookup_columns)
