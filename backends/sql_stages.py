@@ -156,18 +156,28 @@ def _mv_apply(builder: QueryBuilder, rel: Rel, stage: ir.MvApply) -> Rel:
     """`mv-apply x = arr on (where ... | extend ...)`: a sub-query of stages that read one row at
     a time is mv-expand followed by them (mv-apply generalises mv-expand). The output holds the
     input's columns but the expanded ones, then the expanded ones, then those the sub-query adds
-    (as Kusto.Language orders them)."""
+    (as Kusto.Language orders them). A project in the sub-query keeps the input's other columns
+    and the projected ones, which the row-wise stages after it read."""
     if stage.item_index is not None:
         raise builder.backend.unsupported("mv-apply with_itemindex", stage)
     expanded = [a.name for a in stage.columns]
     added: list[str] = []
     inners = stage.apply.stages
-    projected = inners[-1] if inners and isinstance(inners[-1], ir.Project) else None
-    if projected is not None:
-        inners = inners[:-1]
-        if rel.columns is None or any(c.name in rel.columns for c in projected.columns):
-            what = "mv-apply of a sub-query ending in project without the input's columns known"
-            raise builder.backend.unsupported(what, projected)
+    at = next((i for i, s in enumerate(inners) if isinstance(s, ir.Project)), len(inners))
+    projected = inners[at] if at < len(inners) else None
+    inners, after = inners[:at], inners[at + 1 :]
+    new = [c.name for c in projected.columns] if projected is not None else []
+    if new and (rel.columns is None or any(n in rel.columns for n in new)):
+        what = "mv-apply of a sub-query with project without the input's columns known"
+        raise builder.backend.unsupported(what, projected)
+    for inner in after:
+        if not isinstance(inner, ir.Filter | ir.Extend):
+            what = f"mv-apply of a sub-query with the {type(inner).__name__} stage after project"
+            raise builder.backend.unsupported(what, inner)
+        for assignment in _row_wise_columns(inner):
+            if assignment.name in (rel.columns or ()):
+                what = "mv-apply of a sub-query that sets a column of its input"
+                raise builder.backend.unsupported(what, assignment)
     for inner in inners:
         if not isinstance(inner, ir.Filter | ir.Extend | ir.MvApply):
             what = f"mv-apply of a sub-query with the {type(inner).__name__} stage"
@@ -192,7 +202,10 @@ def _mv_apply(builder: QueryBuilder, rel: Rel, stage: ir.MvApply) -> Rel:
         out = [_col(c) for c in kept]
         out += [exp.alias_(builder.scalar(c.expr), c.name, quoted=True) for c in projected.columns]
         names = (*kept, *[c.name for c in projected.columns])
-        return Rel(exp.select(*out).from_(builder.scope(rel.select)), names)
+        rel = Rel(exp.select(*out).from_(builder.scope(rel.select)), names)
+        for inner in after:  # row-wise stages on the projection's rows
+            rel = builder.tracked_stage(rel, inner)
+        return rel
     ordered = (*kept, *expanded, *added)
     select = exp.select(*[_col(c) for c in ordered]).from_(builder.scope(rel.select))
     return Rel(select, ordered)

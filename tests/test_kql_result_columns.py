@@ -5,7 +5,7 @@ Oracle: Kusto.Language (tests/kql_oracle/semantic.js, the npm package the parser
 each query's result columns over a declared table; rulec's result on DuckDB and on PostgreSQL
 must have those columns, in that order. Values: arg_max's documentation (the row where the
 expression is largest, per group); mv-apply's (it generalises mv-expand: a sub-query of row-wise
-stages gives the rows mv-expand followed by those stages gives; one ending in project keeps the
+stages gives the rows mv-expand followed by those stages gives; one with a project keeps the
 input's other columns and the projected ones); a built-in function's named argument is passed by
 position (the semantic analysis types `substring(start=1, source=a)` by position too).
 """
@@ -52,6 +52,8 @@ QUERIES = [
     "T | top-nested 2 of B by sum(A)",
     "T | top-nested of x = strlen(B) by n = count() asc",
     "T | summarize arg_max(A, *), arg_min(A, *), x = arg_max(B, *)",
+    PROJECT_THEN_WHERE := 'T | mv-apply p = J on (project V = toint(p.v), N = p.n | where N == "b"'
+    " | extend W = V + 1)",
     'T | mv-apply J on (where J.n == "b" | extend V = toint(J.v))',
     'T | mv-apply p = J on (where p.n == "b" | extend V = toint(p.v), W = A)',
     "T | mv-apply p = J limit 1 on (extend V = toint(p.v))",
@@ -65,6 +67,8 @@ EXPANDED = {
     QUERIES[-4]: 'T | mv-expand p = J | where p.n == "b" | extend V = toint(p.v), W = A',
     QUERIES[-3]: "T | mv-expand p = J limit 1 | extend V = toint(p.v)",
     QUERIES[-2]: 'T | mv-expand p = J | where p.n == "b" | extend V = toint(p.v) | project-away p',
+    PROJECT_THEN_WHERE: "T | mv-expand p = J | extend V = toint(p.v), N = p.n | project-away p"
+    ' | where N == "b" | extend W = V + 1',
 }
 
 
