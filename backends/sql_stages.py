@@ -167,9 +167,12 @@ def _mv_apply(builder: QueryBuilder, rel: Rel, stage: ir.MvApply) -> Rel:
     projected = inners[at] if at < len(inners) else None
     inners, after = inners[:at], inners[at + 1 :]
     new = [c.name for c in projected.columns] if projected is not None else []
-    if new and (rel.columns is None or any(n in rel.columns for n in new)):
-        what = "mv-apply of a sub-query with project without the input's columns known"
-        raise builder.backend.unsupported(what, projected)
+    if new and rel.columns is None:
+        raise builder.needs_schema(projected, "mv-apply of a sub-query with project")
+    for name in (n for n in new if n in (rel.columns or ())):
+        what = f"mv-apply of a sub-query that projects {name}, a column of its input"
+        detail = "Microsoft's documentation does not say which value the column then holds"
+        raise builder.backend.unsupported(what, projected, detail)
     for inner in after:
         if not isinstance(inner, ir.Filter | ir.Extend):
             what = f"mv-apply of a sub-query with the {type(inner).__name__} stage after project"

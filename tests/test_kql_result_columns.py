@@ -133,3 +133,13 @@ def test_top_nested_keeps_the_groups_with_the_largest_aggregate():
     assert sorted((row["B"], row["aggregated_B"]) for row in rows) == [("y", 2), ("z", 3)]
     rows = run("T | top-nested 1 of DeviceId by s = max(A) asc", DuckDBEngine())
     assert [(row["DeviceId"], row["s"]) for row in rows] == [("d1", 2)]
+
+
+def test_mv_apply_projecting_a_column_of_its_input_is_a_located_diagnostic():
+    # Kusto.Language keeps the name A in its place; which value it holds is not documented
+    (query,) = load_kql("T\n| mv-apply p = J on (project A = toint(p.v), N = p.n)", "t.kql")
+    with pytest.raises(ir.RuleError) as raised:
+        execute(query, EVENTS, engine=DuckDBEngine())
+    diagnostic = raised.value.diagnostic
+    assert "projects A, a column of its input" in diagnostic.message
+    assert diagnostic.span.line == 2
