@@ -714,8 +714,8 @@ def evaluate_stage(builder: QueryBuilder, rel: Rel, stage: ir.Evaluate) -> Rel:
 def _bag_unpack(builder: QueryBuilder, rel: Rel, stage: ir.Evaluate) -> ir.Project:
     """`bag_unpack(Column, ...) : (Name: type, ...)` as the projection of the declared columns,
     in their order: each the slot `Name` less `OutputColumnPrefix` of the bag, read as its
-    type (null where the slot is absent), or the input's column of
-    that name where `columnsConflict='keep_source'`."""
+    type (null where the slot is absent), or the input's column of that name where
+    `columnsConflict='keep_source'`."""
     unsupported = builder.backend.unsupported
     bag, *positional = stage.args
     if not isinstance(bag, ir.FieldRef):
@@ -811,7 +811,7 @@ def _ipv4_lookup(builder: QueryBuilder, rel: Rel, stage: ir.Evaluate) -> Rel:
     return Rel(builder.wrap(joined), (*rel.columns, *names))
 
 
-IPV4_PREFIXED = IPV4_TEXT[:-1] + "(/(3[0-2]|[12]?[0-9]))?$"
+IPV4_PREFIXED = IPV4_TEXT.removesuffix("$") + "(/(3[0-2]|[12]?[0-9]))?$"
 
 
 def _in_network(builder: QueryBuilder, address: exp.Expression, network: exp.Expression):

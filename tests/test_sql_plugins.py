@@ -14,6 +14,7 @@ Each case runs on DuckDB and on PostgreSQL. Cases the page leaves open are diagn
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import shutil
 import subprocess
@@ -185,3 +186,46 @@ def test_duckdb_looks_up_addresses_in_networks(text, lookup_columns):
 @pytest.mark.parametrize("text", LOOKUPS)
 def test_postgres_looks_up_addresses_in_networks(text, lookup_columns, postgres_engine):
     check_lookup(text, postgres_engine, lookup_columns)
+
+
+# Oracle: Python's ipaddress (an address, masked by its own prefix if it has one, lies in the
+# network); text that is not IPv4 in IP-prefix notation matches nothing.
+ADDRESSES = ["10.1.2.3", "10.1.2.3/8", "10.255.255.255", "11.0.0.0", "0.0.0.0", "1.2.3", ""]
+ADDRESSES += ["300.1.1.1", "46.36.200.51", "46.36.200.52", "192.168.1.1/33", "10.1.2.3/16"]
+NETWORKS = ["10.0.0.0/8", "10.1.0.0/16", "0.0.0.0/0", "46.36.200.51/32", "46.36.200.51"]
+NETWORKS += ["10.1.2.0/24", "10.0.0.0/33", "x"]
+
+
+def python_matches() -> list[dict]:
+    def network(text: str) -> ipaddress.IPv4Network | None:
+        try:
+            return ipaddress.IPv4Network(text, strict=False)
+        except ValueError:
+            return None
+
+    return [
+        {"ip": a, "network": n}
+        for a in ADDRESSES
+        for n in NETWORKS
+        if network(a) and network(n) and network(a).network_address in network(n)
+    ]
+
+
+def network_lookup() -> str:
+    quote = lambda values: ", ".join(f"'{v}'" for v in values)  # noqa: E731
+    return (
+        f"let Networks = datatable(network: string)[{quote(NETWORKS)}];\n"
+        f"datatable(ip: string)[{quote(ADDRESSES)}] | evaluate ipv4_lookup(Networks, ip, network)"
+    )
+
+
+def test_duckdb_matches_networks_as_python_does():
+    rows = execute(query(network_lookup()), engine=DuckDBEngine())
+    key = lambda row: (row["ip"], row["network"])  # noqa: E731
+    assert sorted(rows, key=key) == sorted(python_matches(), key=key)
+
+
+def test_postgres_matches_networks_as_python_does(postgres_engine):
+    rows = execute(query(network_lookup()), engine=postgres_engine)
+    key = lambda row: (row["ip"], row["network"])  # noqa: E731
+    assert sorted(rows, key=key) == sorted(python_matches(), key=key)
