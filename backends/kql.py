@@ -507,7 +507,8 @@ class KqlBackend(TextBackend):
         text = f"evaluate {stage.plugin}({', '.join(args)})"
         if not stage.schema:
             return text
-        return text + f" : ({', '.join(f'{self.column_name(n)}:{t}' for n, t in stage.schema)})"
+        schema = ["*" if n == "*" else f"{self.column_name(n)}:{t}" for n, t in stage.schema]
+        return text + f" : ({', '.join(schema)})"
 
     def plugin_argument(self, arg: ir.Expr | ir.AggCall | ir.Pipeline) -> str:
         if isinstance(arg, ir.Pipeline):

@@ -715,7 +715,8 @@ def _bag_unpack(builder: QueryBuilder, rel: Rel, stage: ir.Evaluate) -> ir.Proje
     """`bag_unpack(Column, ...) : (Name: type, ...)` as the projection of the declared columns,
     in their order: each the slot `Name` less `OutputColumnPrefix` of the bag, read as its
     type (null where the slot is absent), or the input's column of that name where
-    `columnsConflict='keep_source'`."""
+    `columnsConflict='keep_source'`. `(*, ...)` puts the input's other columns (but the bag)
+    first (as Kusto.Language orders them)."""
     unsupported = builder.backend.unsupported
     bag, *positional = stage.args
     if not isinstance(bag, ir.FieldRef):
@@ -730,13 +731,18 @@ def _bag_unpack(builder: QueryBuilder, rel: Rel, stage: ir.Evaluate) -> ir.Proje
     if not isinstance(ignored, ir.Call) or ignored.name != "pack_array":
         raise unsupported("bag_unpack() with ignoredProperties other than dynamic([...])", stage)
     skipped = {_plugin_text(builder, p, stage) for p in ignored.args}
-    inputs = set(rel.columns or ()) - {bag.name}
+    inputs = [c for c in rel.columns or () if c != bag.name]
     if conflict == "keep_source" and rel.columns is None:
         raise builder.needs_schema(stage, "bag_unpack() with columnsConflict='keep_source'")
-    columns = []
-    for name, type_name in stage.schema:
+    star = stage.schema[0] == ("*", "")
+    if star and rel.columns is None:
+        raise builder.needs_schema(stage, "bag_unpack() : (*, ...)")
+    declared = stage.schema[1:] if star else stage.schema
+    others = [c for c in inputs if star and c not in dict(declared)]
+    columns = {c: ir.Assign(c, ir.FieldRef(c), span=stage.span) for c in others}
+    for name, type_name in declared:
         if name in inputs and conflict == "keep_source":
-            columns.append(ir.Assign(name, ir.FieldRef(name), span=stage.span))
+            columns[name] = ir.Assign(name, ir.FieldRef(name), span=stage.span)
             continue
         if name in inputs and conflict == "error":
             detail = f"its input has the column {name} too, which columnsConflict='error' refuses"
@@ -753,8 +759,8 @@ def _bag_unpack(builder: QueryBuilder, rel: Rel, stage: ir.Evaluate) -> ir.Proje
         value = ir.Call("index", (bag, ir.Literal(slot)))
         if type_name.lower() in UNPACK_TYPES:
             value = ir.Call(UNPACK_TYPES[type_name.lower()], (value,))
-        columns.append(ir.Assign(name, value, span=stage.span))
-    return ir.Project(tuple(columns), span=stage.span)
+        columns[name] = ir.Assign(name, value, span=stage.span)
+    return ir.Project(tuple(columns.values()), span=stage.span)
 
 
 def _plugin_text(builder: QueryBuilder, value: ir.Expr | ir.AggCall | ir.Pipeline, stage) -> str:

@@ -58,6 +58,13 @@ CASES = {
     ],
     "T | evaluate bag_unpack(d, '', 'keep_source', dynamic(['Address']))"
     " : (Name: string, Age: real)": [{"Name": "Old_name", "Age": float(a)} for n, a in PEOPLE],
+    # `(*, ...)`: the input's columns but the bag, then the declared ones not among them
+    "T | evaluate bag_unpack(d, columnsConflict='keep_source') : (*, Age: long)": [
+        {"Name": "Old_name", "Age": a} for n, a in PEOPLE
+    ],
+    "T | evaluate bag_unpack(d, columnsConflict='replace_source') : (*, Age: long, Name: string)": [
+        {"Name": n, "Age": a} for n, a in PEOPLE
+    ],
 }
 
 
