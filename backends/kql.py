@@ -506,7 +506,8 @@ class KqlBackend(TextBackend):
         args += [f"{self.column_name(o.name)}={self.expr(o.expr)}" for o in stage.options]
         text = f"evaluate {stage.plugin}({', '.join(args)})"
         if stage.schema:
-            text += f" : ({', '.join(f'{self.column_name(n)}:{t}' for n, t in stage.schema)})"
+            schema = ["*" if n == "*" else f"{self.column_name(n)}:{t}" for n, t in stage.schema]
+            text += f" : ({', '.join(schema)})"
         return [*lines, f"| {text}"]
 
     def plugin_argument(self, arg: ir.Expr | ir.AggCall | ir.Pipeline) -> str:

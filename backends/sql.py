@@ -29,6 +29,7 @@ from rulec.backends.sql_stages import (
     Columns,
     Rel,
     datatable,
+    evaluate_stage,
     extreme_aggregate,
     kql_names,
     pipeline_match,
@@ -294,8 +295,7 @@ class QueryBuilder:
         if isinstance(stage, ir.ExtendSeveral):
             return extend_several(self, rel, stage)
         if isinstance(stage, ir.Evaluate):
-            what = f"the plugin {stage.plugin}() (its output columns may depend on the data)"
-            raise self.backend.unsupported(what, stage)
+            return evaluate_stage(self, rel, stage)
         raise self.backend.unsupported(f"the {type(stage).__name__} stage", stage)
 
     def sort_key(self, key: ir.SortKey) -> exp.Ordered:

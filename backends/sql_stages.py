@@ -1,5 +1,6 @@
 """Relational stages whose output columns depend on their input's: extend, project-away, rename,
-join, union and invoke.
+join, union and invoke, and the plug-ins whose columns are known without the data
+(`bag_unpack()` with its output columns declared, `ipv4_lookup()`).
 
 Where the schema is known (the executor always knows it; `Options.schema` for conversion), each
 stage lists its columns explicitly, which every SQL engine runs. Where it is not, DuckDB's star
@@ -19,6 +20,7 @@ from sqlglot import exp
 
 from rulec.backends.sql_dynamic import mv_expand, others_than
 from rulec.backends.sql_functions import fill
+from rulec.backends.sql_network import IPV4_TEXT, ipv4_text
 from rulec.compiler import ir
 
 if TYPE_CHECKING:
@@ -157,18 +159,31 @@ def _mv_apply(builder: QueryBuilder, rel: Rel, stage: ir.MvApply) -> Rel:
     """`mv-apply x = arr on (where ... | extend ...)`: a sub-query of stages that read one row at
     a time is mv-expand followed by them (mv-apply generalises mv-expand). The output holds the
     input's columns but the expanded ones, then the expanded ones, then those the sub-query adds
-    (as Kusto.Language orders them)."""
+    (as Kusto.Language orders them). A project in the sub-query keeps the input's other columns
+    and the projected ones, which the row-wise stages after it read."""
     if stage.item_index is not None:
         raise builder.backend.unsupported("mv-apply with_itemindex", stage)
     expanded = [a.name for a in stage.columns]
     added: list[str] = []
     inners = stage.apply.stages
-    projected = inners[-1] if inners and isinstance(inners[-1], ir.Project) else None
-    if projected is not None:
-        inners = inners[:-1]
-        if rel.columns is None or any(c.name in rel.columns for c in projected.columns):
-            what = "mv-apply of a sub-query ending in project without the input's columns known"
-            raise builder.backend.unsupported(what, projected)
+    at = next((i for i, s in enumerate(inners) if isinstance(s, ir.Project)), len(inners))
+    projected = inners[at] if at < len(inners) else None
+    inners, after = inners[:at], inners[at + 1 :]
+    new = [c.name for c in projected.columns] if projected is not None else []
+    if new and rel.columns is None:
+        raise builder.needs_schema(projected, "mv-apply of a sub-query with project")
+    for name in (n for n in new if n in (rel.columns or ())):
+        what = f"mv-apply of a sub-query that projects {name}, a column of its input"
+        detail = "Microsoft's documentation does not say which value the column then holds"
+        raise builder.backend.unsupported(what, projected, detail)
+    for inner in after:
+        if not isinstance(inner, ir.Filter | ir.Extend):
+            what = f"mv-apply of a sub-query with the {type(inner).__name__} stage after project"
+            raise builder.backend.unsupported(what, inner)
+        for assignment in _row_wise_columns(inner):
+            if assignment.name in (rel.columns or ()):
+                what = "mv-apply of a sub-query that sets a column of its input"
+                raise builder.backend.unsupported(what, assignment)
     for inner in inners:
         if not isinstance(inner, ir.Filter | ir.Extend | ir.MvApply):
             what = f"mv-apply of a sub-query with the {type(inner).__name__} stage"
@@ -193,7 +208,10 @@ def _mv_apply(builder: QueryBuilder, rel: Rel, stage: ir.MvApply) -> Rel:
         out = [_col(c) for c in kept]
         out += [exp.alias_(builder.scalar(c.expr), c.name, quoted=True) for c in projected.columns]
         names = (*kept, *[c.name for c in projected.columns])
-        return Rel(exp.select(*out).from_(builder.scope(rel.select)), names)
+        rel = Rel(exp.select(*out).from_(builder.scope(rel.select)), names)
+        for inner in after:  # row-wise stages on the projection's rows
+            rel = builder.tracked_stage(rel, inner)
+        return rel
     ordered = (*kept, *expanded, *added)
     select = exp.select(*[_col(c) for c in ordered]).from_(builder.scope(rel.select))
     return Rel(select, ordered)
@@ -677,3 +695,162 @@ def _typed(builder: QueryBuilder, value: ir.LiteralValue, type_name: str) -> exp
     if kind not in DATATABLE_TYPES:
         raise builder.backend.unsupported(f"a datatable column of type {type_name}", None)
     return exp.cast(literal, exp.DataType.build(DATATABLE_TYPES[kind]))
+
+
+# A declared column's type, as the conversion that reads a bag's slot as that type.
+UNPACK_TYPES = {
+    "string": "tostring", "guid": "tostring",
+    "long": "tolong", "int": "toint", "real": "todouble", "double": "todouble",
+    "bool": "tobool", "boolean": "tobool", "datetime": "todatetime", "date": "todatetime",
+}  # fmt: skip
+UNPACK_PARAMETERS = ("OutputColumnPrefix", "columnsConflict", "ignoredProperties")
+
+
+def evaluate_stage(builder: QueryBuilder, rel: Rel, stage: ir.Evaluate) -> Rel:
+    """`evaluate plugin(...)` where its output columns are known without the data."""
+    if stage.plugin == "bag_unpack" and stage.schema:
+        return builder.stage(rel, _bag_unpack(builder, rel, stage))
+    if stage.plugin == "ipv4_lookup":
+        return _ipv4_lookup(builder, rel, stage)
+    what = f"the plugin {stage.plugin}() (its output columns may depend on the data)"
+    detail = "declare them: `: (Name: type, ...)`" if stage.plugin == "bag_unpack" else ""
+    raise builder.backend.unsupported(what, stage, detail)
+
+
+def _bag_unpack(builder: QueryBuilder, rel: Rel, stage: ir.Evaluate) -> ir.Project:
+    """`bag_unpack(Column, ...) : (Name: type, ...)` as the projection of the declared columns,
+    in their order: each the slot `Name` less `OutputColumnPrefix` of the bag, read as its
+    type (null where the slot is absent), or the input's column of that name where
+    `columnsConflict='keep_source'`. `(*, ...)` puts the input's other columns (but the bag)
+    first (as Kusto.Language orders them)."""
+    unsupported = builder.backend.unsupported
+    bag, *positional = stage.args
+    if not isinstance(bag, ir.FieldRef):
+        raise unsupported("bag_unpack() of anything but a column", bag)
+    given = dict(zip(UNPACK_PARAMETERS, positional, strict=False))
+    given.update((o.name, o.expr) for o in stage.options)
+    prefix = _plugin_text(builder, given.get("OutputColumnPrefix", ir.Literal("")), stage)
+    conflict = _plugin_text(builder, given.get("columnsConflict", ir.Literal("error")), stage)
+    ignored = given.get("ignoredProperties", ir.Call("pack_array", ()))
+    if conflict not in ("error", "replace_source", "keep_source"):
+        raise unsupported(f"bag_unpack() with columnsConflict='{conflict}'", stage)
+    if not isinstance(ignored, ir.Call) or ignored.name != "pack_array":
+        raise unsupported("bag_unpack() with ignoredProperties other than dynamic([...])", stage)
+    skipped = {_plugin_text(builder, p, stage) for p in ignored.args}
+    inputs = [c for c in rel.columns or () if c != bag.name]
+    if conflict == "keep_source" and rel.columns is None:
+        raise builder.needs_schema(stage, "bag_unpack() with columnsConflict='keep_source'")
+    star = stage.schema[0] == ("*", "")
+    if star and rel.columns is None:
+        raise builder.needs_schema(stage, "bag_unpack() : (*, ...)")
+    declared = stage.schema[1:] if star else stage.schema
+    others = [c for c in inputs if star and c not in dict(declared)]
+    columns = {c: ir.Assign(c, ir.FieldRef(c), span=stage.span) for c in others}
+    for name, type_name in declared:
+        if name in inputs and conflict == "keep_source":
+            columns[name] = ir.Assign(name, ir.FieldRef(name), span=stage.span)
+            continue
+        if name in inputs and conflict == "error":
+            detail = f"its input has the column {name} too, which columnsConflict='error' refuses"
+            raise unsupported(f"bag_unpack() declaring the column {name}", stage, detail)
+        slot = name[len(prefix) :]
+        if not name.startswith(prefix):
+            detail = f"Microsoft's documentation does not say which slot fills {name}"
+            raise unsupported(f"bag_unpack() declaring the column {name}", stage, detail)
+        if type_name.lower() != "dynamic" and type_name.lower() not in UNPACK_TYPES:
+            raise unsupported(f"bag_unpack() declaring a column of type {type_name}", stage)
+        if slot in skipped:
+            detail = f"Microsoft's documentation does not say what fills {name}"
+            raise unsupported(f"bag_unpack() declaring the ignored property {slot}", stage, detail)
+        value = ir.Call("index", (bag, ir.Literal(slot)))
+        if type_name.lower() in UNPACK_TYPES:
+            value = ir.Call(UNPACK_TYPES[type_name.lower()], (value,))
+        columns[name] = ir.Assign(name, value, span=stage.span)
+    return ir.Project(tuple(columns.values()), span=stage.span)
+
+
+def _plugin_text(builder: QueryBuilder, value: ir.Expr | ir.AggCall | ir.Pipeline, stage) -> str:
+    if isinstance(value, ir.Literal) and isinstance(value.value, str):
+        return value.value
+    raise builder.backend.unsupported(f"{stage.plugin}() with an argument not a string", value)
+
+
+def _ipv4_lookup(builder: QueryBuilder, rel: Rel, stage: ir.Evaluate) -> Rel:
+    """`ipv4_lookup(Table, Address, Network, Key..., return_unmatched)` as a join: each row
+    with every lookup row whose network (IP-prefix notation) holds its address and whose extra
+    keys are equal (as `join` compares them); unmatched rows kept, with nulls, where asked. The
+    columns are the input's, then the lookup table's less the extra keys, a taken name getting
+    the suffix `1` (as `lookup` names them)."""
+    unsupported = builder.backend.unsupported
+    table, *keys = stage.args
+    unmatched: object = False
+    if keys and isinstance(keys[-1], ir.Literal) and isinstance(keys[-1].value, bool):
+        unmatched = keys.pop().value
+    for option in stage.options:
+        if option.name != "return_unmatched" or not isinstance(option.expr, ir.Literal):
+            raise unsupported(f"ipv4_lookup() with the option {option.name}", option)
+        unmatched = option.expr.value
+    if not isinstance(table, ir.Pipeline) or len(keys) < 2 or not isinstance(unmatched, bool):
+        raise unsupported("ipv4_lookup() without a table, two key columns and a bool", stage)
+    if not all(isinstance(k, ir.FieldRef) for k in keys):
+        raise unsupported("ipv4_lookup() with a key that is not a column", stage)
+    address, network, *extra = (k.name for k in keys if isinstance(k, ir.FieldRef))
+    right = builder.relation(table)
+    if rel.columns is None or right.columns is None:
+        raise builder.needs_schema(stage, "ipv4_lookup()")
+    for name, side, columns in [
+        (address, "input", rel.columns),
+        (network, "lookup", right.columns),
+    ]:
+        if name not in columns:
+            raise unsupported(f"ipv4_lookup() on {name}", stage, f"the {side} has no such column")
+    for name in extra:
+        if name not in rel.columns or name not in right.columns:
+            raise unsupported(f"ipv4_lookup() on {name}", stage, "both tables need the column")
+    looked_up = tuple(c for c in right.columns if c not in extra)
+    names = _suffixed(rel.columns, looked_up)
+    out = [_col(c, "l") for c in rel.columns]
+    out += [exp.alias_(_col(c, "r"), n, quoted=True) for c, n in zip(looked_up, names, strict=True)]
+    on = exp.and_(
+        _in_network(builder, _col(address, "l"), _col(network, "r")),
+        *[_key_equal(k, k) for k in extra],
+    )
+    joined = (
+        exp.select(*out)
+        .from_(rel.select.subquery("l"))
+        .join(right.select.subquery("r"), on=on, join_type="left" if unmatched else "inner")
+    )
+    return Rel(builder.wrap(joined), (*rel.columns, *names))
+
+
+IPV4_PREFIXED = IPV4_TEXT.removesuffix("$") + "(/(3[0-2]|[12]?[0-9]))?$"
+
+
+def _in_network(builder: QueryBuilder, address: exp.Expression, network: exp.Expression):
+    """Whether the IPv4 `address` (its prefix, if any, masking it) lies in `network`, both
+    text in IP-prefix notation; false where either is not."""
+
+    def parts(text: exp.Expression) -> tuple[exp.Expression, exp.Expression, exp.Expression]:
+        valid = builder.dialect.regex(text.copy(), IPV4_PREFIXED, True, frozenset())
+        base = exp.SplitPart(
+            this=text.copy(), delimiter=exp.Literal.string("/"), part_index=exp.Literal.number(1)
+        )
+        bits = exp.SplitPart(
+            this=text.copy(), delimiter=exp.Literal.string("/"), part_index=exp.Literal.number(2)
+        )
+        given = exp.Nullif(this=bits, expression=exp.Literal.string(""))
+        prefix = exp.cast(exp.Coalesce(this=given, expressions=[exp.Literal.string("32")]), "INT")
+        host = exp.Sub(this=exp.Literal.number(32), expression=prefix)
+        return valid, ipv4_text(builder.dialect, base)[1], host
+
+    valid, number, host = parts(address)
+    network_valid, network_number, network_host = parts(network)
+    masked = exp.BitwiseLeftShift(
+        this=exp.BitwiseRightShift(this=number, expression=host), expression=host.copy()
+    )
+    same = exp.EQ(
+        this=exp.BitwiseRightShift(this=exp.Paren(this=masked), expression=network_host),
+        expression=exp.BitwiseRightShift(this=network_number, expression=network_host.copy()),
+    )
+    both = exp.and_(valid, network_valid)
+    return exp.Case(ifs=[exp.If(this=both, true=same)], default=exp.false())

@@ -538,7 +538,8 @@ class Evaluate(Node):
     """`evaluate plugin(args)`: one of KQL's plug-ins, whose output columns may depend on the
     data (`bag_unpack`, `pivot`); an argument may be an aggregation (`pivot(A, count())`) or a
     table (`ipv4_lookup(T, ...)`). `options` are its named arguments (`columnsConflict=...`),
-    `schema` the output columns and types the query declares (`: (a: string, ...)`)."""
+    `schema` the output columns and types the query declares (`: (a: string, ...)`; first
+    `("*", "")` for `: (*, a: string, ...)`, the input's columns too)."""
 
     plugin: str
     args: tuple[Expr | AggCall | Pipeline, ...] = ()

@@ -5,7 +5,7 @@ Oracle: Kusto.Language (tests/kql_oracle/semantic.js, the npm package the parser
 each query's result columns over a declared table; rulec's result on DuckDB and on PostgreSQL
 must have those columns, in that order. Values: arg_max's documentation (the row where the
 expression is largest, per group); mv-apply's (it generalises mv-expand: a sub-query of row-wise
-stages gives the rows mv-expand followed by those stages gives; one ending in project keeps the
+stages gives the rows mv-expand followed by those stages gives; one with a project keeps the
 input's other columns and the projected ones); a built-in function's named argument is passed by
 position (the semantic analysis types `substring(start=1, source=a)` by position too).
 """
@@ -52,6 +52,8 @@ QUERIES = [
     "T | top-nested 2 of B by sum(A)",
     "T | top-nested of x = strlen(B) by n = count() asc",
     "T | summarize arg_max(A, *), arg_min(A, *), x = arg_max(B, *)",
+    PROJECT_THEN_WHERE := 'T | mv-apply p = J on (project V = toint(p.v), N = p.n | where N == "b"'
+    " | extend W = V + 1)",
     'T | mv-apply J on (where J.n == "b" | extend V = toint(J.v))',
     'T | mv-apply p = J on (where p.n == "b" | extend V = toint(p.v), W = A)',
     "T | mv-apply p = J limit 1 on (extend V = toint(p.v))",
@@ -65,6 +67,8 @@ EXPANDED = {
     QUERIES[-4]: 'T | mv-expand p = J | where p.n == "b" | extend V = toint(p.v), W = A',
     QUERIES[-3]: "T | mv-expand p = J limit 1 | extend V = toint(p.v)",
     QUERIES[-2]: 'T | mv-expand p = J | where p.n == "b" | extend V = toint(p.v) | project-away p',
+    PROJECT_THEN_WHERE: "T | mv-expand p = J | extend V = toint(p.v), N = p.n | project-away p"
+    ' | where N == "b" | extend W = V + 1',
 }
 
 
@@ -129,3 +133,13 @@ def test_top_nested_keeps_the_groups_with_the_largest_aggregate():
     assert sorted((row["B"], row["aggregated_B"]) for row in rows) == [("y", 2), ("z", 3)]
     rows = run("T | top-nested 1 of DeviceId by s = max(A) asc", DuckDBEngine())
     assert [(row["DeviceId"], row["s"]) for row in rows] == [("d1", 2)]
+
+
+def test_mv_apply_projecting_a_column_of_its_input_is_a_located_diagnostic():
+    # Kusto.Language keeps the name A in its place; which value it holds is not documented
+    (query,) = load_kql("T\n| mv-apply p = J on (project A = toint(p.v), N = p.n)", "t.kql")
+    with pytest.raises(ir.RuleError) as raised:
+        execute(query, EVENTS, engine=DuckDBEngine())
+    diagnostic = raised.value.diagnostic
+    assert "projects A, a column of its input" in diagnostic.message
+    assert diagnostic.span.line == 2

@@ -130,6 +130,10 @@ IDENTITIES = [
         "T | evaluate bag_unpack(AF, columnsConflict='keep_source') : (A: string, N: long)",
         'T\n| evaluate bag_unpack(AF, columnsConflict="keep_source") : (A:string, N:long)',
     ),
+    (
+        "T | evaluate bag_unpack(AF) : (*, A: string)",
+        "T\n| evaluate bag_unpack(AF) : (*, A:string)",
+    ),
 ]
 
 

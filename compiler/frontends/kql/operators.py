@@ -224,7 +224,7 @@ class OperatorParser(ExpressionParser):
     def op_evaluate(self, name: str, pos: s.Pos) -> s.Operator:
         options = self.parse_options(set())
         call = self.parse_postfix()
-        schema = tuple(self.typed_columns()) if self.accept(":") else ()
+        schema = tuple(self.typed_columns(wildcard=True)) if self.accept(":") else ()
         return s.Operator(name, options, args=(call,), parts=schema, pos=pos)
 
     def op_mv_expand(self, name: str, pos: s.Pos) -> s.Operator:
@@ -302,10 +302,14 @@ class OperatorParser(ExpressionParser):
             self.expect(")")
         return s.Operator(name, args=(source,), parts=tuple(columns), pos=pos)
 
-    def typed_columns(self) -> list[s.Param]:
+    def typed_columns(self, wildcard: bool = False) -> list[s.Param]:
+        """`(Name: type, ...)`; with `wildcard`, `(*, Name: type, ...)` too (`*` a column
+        named so, without a type: all the input's columns)."""
         self.expect("(", "before the column list")
 
         def column() -> s.Param:
+            if wildcard and not columns and self.at("*"):
+                return s.Param("*", "", pos=self.pos(self.advance()))
             item = self.column_name()
             self.expect(":", "and a type after the column name")
             return s.Param(item.name, self.expect_name("a type name").text, pos=item.pos)
