@@ -365,7 +365,7 @@ class EqlBackend(TextBackend):
 
     def regex_text(self, value: ir.MatchValue, node: ir.Match) -> str:
         try:
-            return LuceneRegex(str(value), node.flags).translate()
+            return LuceneRegex(self.string(value, node), node.flags).translate()
         except RegexNotTranslatable as error:
             raise self.unsupported(f"the regex {value!r}", node, str(error)) from None
 

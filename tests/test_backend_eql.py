@@ -182,6 +182,7 @@ def test_re2_patterns_become_anchored_lucene_regexes(regex, lucene):
         (ir.Match(F("a"), M.HAS, ("x",), False), "match kind 'has'"),
         (ir.Match(F("a"), M.REGEX, (r"\bword",), False), "regex"),
         (ir.Match(F("a"), M.REGEX, ("(?i)x",), True), "regex"),
+        (ir.Match(F("a"), M.REGEX, (F("b"),), False), "regex match on the value"),
         (ir.Match(F("a"), M.EQ, (F("b"),), False), "comparison of two fields"),
         (ir.Match(F("a"), M.EQ, (F("b"),), True), "comparison of two fields"),
         (ir.Match(F("a"), M.LT, (5,), True), "lt threshold"),
