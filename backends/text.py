@@ -451,6 +451,13 @@ class TextBackend(Backend):
             raise self.unsupported(f"the {type(stage).__name__} stage", stage, self.stage_detail)
         return writer(stage, written, *context)
 
+    def stage_serialize(self, stage: ir.Serialize, written: list, *context) -> list:
+        """A serialize that computes nothing: the rows' order is already the one the pipeline
+        gives (a target with window functions writes it back)."""
+        if stage.columns:
+            raise self.unsupported("serialize with columns", stage, self.stage_detail)
+        return written
+
     def stages(self, written: list, stages: tuple[ir.Stage, ...], *context) -> list:
         """The pipeline as written after each of `stages` in turn (see `stage`)."""
         for stage in stages:

@@ -166,6 +166,7 @@ RESHAPE = [
         ),
     ),
     # serialize keeps the row order window functions read, and extends
+    ("T | serialize", (ir.Serialize(()),)),
     (
         "T | serialize r = row_number()",
         (ir.Serialize((ir.Assign("r", ir.Call("row_number", ())),)),),

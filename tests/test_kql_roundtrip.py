@@ -118,6 +118,7 @@ IDENTITIES = [
     ("T | summarize c = count() by bin(TimeGenerated, 1d) | sort by c desc | take 5", None),
     ("T | extend v = dynamic(null)", None),
     ("T | where A == @'C:\\Windows' or B !contains 'x'", None),
+    ("T | serialize | extend r = row_number()", "T\n| serialize\n| extend r = row_number()"),
     (
         "T | summarize n = count() by A | sort by n | serialize r = row_number(), A",
         "T\n| summarize n = count() by A\n| sort by n desc\n| serialize r = row_number(), A",

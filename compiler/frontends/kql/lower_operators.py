@@ -23,7 +23,6 @@ NOTE_ONLY = {
     "render": "render is presentation only",
     "project-reorder": "project-reorder changes only the order of columns",
     "as": "as only names the result",
-    "serialize": "serialize only marks the row order as fixed",
 }
 
 
@@ -32,7 +31,7 @@ class OperatorLowering(SummarizeLowering, ExpandLowering, SourceLowering):
 
     def stages(self, op: s.Operator) -> tuple[ir.Stage, ...]:
         span = self.span(op)
-        if op.name in NOTE_ONLY and not (op.name == "serialize" and op.args):
+        if op.name in NOTE_ONLY:
             self.note(op, f"{NOTE_ONLY[op.name]}: dropped from the IR")
             return ()
         method = getattr(self, "stage_" + op.name.replace("-", "_"), None)
