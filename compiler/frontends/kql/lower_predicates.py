@@ -170,11 +170,27 @@ def in_values(lo: ExprLowering, node: s.InList, base: str) -> ir.Expr:
     return kql_match(field, kind, tuple(values), case_sensitive, transforms, span)
 
 
+# built-in functions whose result is a dynamic array or bag (Microsoft's function pages): an
+# array among the items of `in` is a list of values, not one value
+DYNAMIC_RESULTS = frozenset({
+    "array_concat", "array_iff", "array_reverse", "array_rotate_left", "array_rotate_right",
+    "array_shift_left", "array_shift_right", "array_slice", "array_sort_asc", "array_sort_desc",
+    "array_split", "bag_keys", "bag_merge", "bag_pack", "bag_pack_columns", "bag_remove_keys",
+    "bag_set_key", "dynamic", "extract_all", "pack", "pack_all", "pack_array", "pack_dictionary",
+    "parse_command_line", "parse_json", "parse_path", "parse_url", "parse_xml", "parsejson",
+    "range", "set_difference", "set_intersect", "set_union", "split", "todynamic", "treepath",
+    "zip",
+})  # fmt: skip
+
+
 def in_expressions(lo: ExprLowering, node: s.InList, base: str) -> ir.Expr:
     """`f in (a, b)` over scalar expressions: one case-sensitive equality per item."""
     if base != "in":
         bad = next(item for item in node.items if lo.constants(item) is None)
         raise lo.unsupported(bad, f"a non-constant item in the list of '{node.op}'")
+    for item in node.items:
+        if isinstance(item, s.Call) and item.name.lower() in DYNAMIC_RESULTS:
+            raise lo.unsupported(item, f"a dynamic value ({item.name}()) in the list of 'in'")
     span, subject = lo.span(node), lo.expr(node.left)
     parts = [ir.Compare(ir.CompareOp.EQ, subject, lo.expr(item), span=span) for item in node.items]
     return parts[0] if len(parts) == 1 else ir.Or(tuple(parts), span=span)
