@@ -23,14 +23,7 @@ from __future__ import annotations
 
 import re
 
-from rulec.backends.sql_java_regex import (
-    FLAG_GROUP,
-    HEX,
-    NAMED_GROUP,
-    POSIX,
-    REPEAT,
-    NotPortable,
-)
+from rulec.backends.re2_scan import NotPortable, Re2Scanner
 
 WORD = "0-9A-Za-z_"
 SPACE = "\\t\\n\\f\\r "
@@ -50,7 +43,6 @@ POSIX_RANGES = {
     "word": WORD,
     "xdigit": "0-9A-Fa-f",
 }
-SAME_ESCAPES = set("tnrfvaA")
 EXTRA_FOLDS = {"k": "\u212a", "s": "\u017f"}  # RE2's case orbits beyond ASCII
 
 
@@ -60,57 +52,24 @@ def are_regex(body: str, dot_all: bool, fold: bool = False) -> str:
     return AreRewriter(body, dot_all, fold).rewrite()
 
 
-class AreRewriter:
+class AreRewriter(Re2Scanner):
     """One pass over an RE2 pattern, writing the ARE equivalent."""
 
+    same_escapes = frozenset("tnrfvaA")
+
     def __init__(self, pattern: str, dot_all: bool, global_fold: bool):
-        self.text = pattern
-        self.pos = 0
-        self.dot_all = dot_all
+        super().__init__(pattern, dot_all)
         self.global_fold = global_fold  # the whole pattern folds case (ARE's own `(?i)`)
         self.fold = False  # inside `(?i)`: ASCII letters match either case
         self.saved: list[bool] = []  # the folding to restore at each open group's end
 
-    def rewrite(self) -> str:
-        parts: list[str] = []
-        while self.pos < len(self.text):
-            parts.append(self.atom())
-        return "".join(parts)
-
-    def atom(self) -> str:
-        char = self.text[self.pos]
-        if char == "\\":
-            return self.escape(in_class=False)
-        if char == "[":
-            return self.char_class()
-        if char == "(":
-            return self.group()
-        self.pos += 1
+    def plain(self, char: str) -> str:
         if char == ")":
             self.fold = self.saved.pop() if self.saved else self.fold
             return ")"
         if (self.fold and char.lower() != char.upper()) or (self.global_fold and char in "kKsS"):
             return self.either_case(char)
-        if char in "*+?":
-            return char + self.lazy()
-        if char == "{":
-            match = REPEAT.match(self.text, self.pos - 1)
-            if match is None:
-                return "\\{"
-            self.pos = match.end()
-            return match.group() + self.lazy()
-        if char == ".":
-            return "." if self.dot_all else "[^\\n]"
-        return "\\}" if char == "}" else char
-
-    def lazy(self) -> str:
-        following = self.text[self.pos : self.pos + 1]
-        if following == "+":
-            raise NotPortable("a possessive quantifier")
-        if following == "?":
-            self.pos += 1
-            return "?"
-        return ""
+        return super().plain(char)
 
     def either_case(self, char: str) -> str:
         """An ASCII letter under `(?i)`: RE2's case orbit (`k` takes the Kelvin sign, `s` the
@@ -120,31 +79,17 @@ class AreRewriter:
         orbit = {char.lower(), char.upper(), *EXTRA_FOLDS.get(char.lower(), "")}
         return "[" + "".join(sorted(orbit)) + "]"
 
-    def group(self) -> str:
-        rest = self.text[self.pos :]
-        flagged = FLAG_GROUP.match(rest)
-        if flagged is not None and flagged.group() != "(?:":
-            return self.mode_change(flagged)
+    def opened(self, written: str) -> str:
         self.saved.append(self.fold)
-        if not rest.startswith("(?"):
-            self.pos += 1
-            return "("
-        if named := NAMED_GROUP.match(rest):
-            self.pos += named.end()
-            return "("
-        if rest.startswith("(?:"):
-            self.pos += 3
-            return "(?:"
-        raise NotPortable(f"the group {rest[:4]!r}")
+        return written
 
-    def mode_change(self, flagged: re.Match[str]) -> str:
-        """`(?i)` or `(?-i)` to the end of the group, or `(?i:...)`: case folding written out
-        letter by letter (ARE has no mode change inside a pattern)."""
-        on, off, end = flagged.group(1), (flagged.group(2) or "")[1:], flagged.group(3)
-        if set(on + off) - {"i"} or self.global_fold:
-            raise NotPortable(f"the mode change {flagged.group()!r} inside the pattern")
-        self.pos += flagged.end()
-        folded = "i" in on if on or off else self.fold
+    def may_change_case(self) -> bool:
+        return not self.global_fold
+
+    def case_change(self, on: bool, off: bool, end: str) -> str:
+        """Case folding written out letter by letter (ARE has no mode change inside a
+        pattern)."""
+        folded = on if on or off else self.fold
         if end == ":":
             self.saved.append(self.fold)
             self.fold = folded
@@ -153,21 +98,12 @@ class AreRewriter:
         return ""
 
     def escape(self, in_class: bool) -> str:
-        rest = self.text[self.pos :]
-        if len(rest) < 2:
-            raise NotPortable("a trailing backslash")
-        char = rest[1]
-        if self.fold and char in "xQ":
+        char = self.text[self.pos + 1 : self.pos + 2]
+        if self.fold and char in ("x", "Q"):
             raise NotPortable(f"the escape \\{char} under (?i) inside the pattern")
-        if char == "x":
-            return self.hex(rest)
-        if char == "Q" and not in_class:
-            return self.quoted()
-        self.pos += 2
-        if not char.isalnum():
-            return "\\" + char
-        if char in SAME_ESCAPES and not (in_class and char == "A"):
-            return "\\" + char
+        return super().escape(in_class)
+
+    def letter_escape(self, char: str, in_class: bool) -> str | None:
         if char.lower() in CLASSES:
             if char.islower() and in_class:
                 return CLASSES[char]
@@ -177,40 +113,18 @@ class AreRewriter:
                 return self.fold_bracket(written) if self.fold or self.global_fold else written
         if not in_class and char in "bBz":
             return {"b": BOUNDARY, "B": NOT_BOUNDARY, "z": "\\Z"}[char]
-        raise NotPortable(f"the escape \\{char}" + (" in a character class" if in_class else ""))
+        return None
 
-    def hex(self, rest: str) -> str:
-        match = HEX.match(rest)
-        if match is None:
-            raise NotPortable(f"the escape {rest[:4]!r}")
-        self.pos += match.end()
+    def hex(self, match: re.Match[str]) -> str:
         return code_point(int(match.group(1).strip("{}"), 16))
 
-    def quoted(self) -> str:
-        """`\\Q...\\E` (or to the end) as escaped literal characters."""
-        end = self.text.find("\\E", self.pos + 2)
-        stop = len(self.text) if end < 0 else end
-        literal = self.text[self.pos + 2 : stop]
-        self.pos = len(self.text) if end < 0 else end + 2
-        return "".join(c if c.isalnum() else code_point(ord(c)) for c in literal)
+    def literal(self, char: str) -> str:
+        return char if char.isalnum() else code_point(ord(char))
 
     def char_class(self) -> str:
         if self.fold or self.global_fold:
             return self.folded_class()
-        self.pos += 1
-        parts = ["["]
-        if self.text.startswith("^", self.pos):
-            parts.append("^")
-            self.pos += 1
-        first = True
-        while self.pos < len(self.text):
-            char = self.text[self.pos]
-            if char == "]" and not first:
-                self.pos += 1
-                return "".join([*parts, "]"])
-            first = False
-            parts.append(self.class_item(char))
-        raise NotPortable("an unterminated character class")
+        return super().char_class()
 
     def folded_class(self) -> str:
         """A class under case folding: its ASCII characters listed with RE2's case orbits."""
@@ -235,17 +149,10 @@ class AreRewriter:
             folded |= {char.lower(), char.upper(), *EXTRA_FOLDS.get(char.lower(), "")}
         return ("[^" if negated else "[") + _ranges(sorted(map(ord, folded))) + "]"
 
-    def class_item(self, char: str) -> str:
-        if char == "\\":
-            return self.escape(in_class=True)
-        if posix := POSIX.match(self.text, self.pos):
-            negated, name = posix.groups()
-            if negated or name not in POSIX_RANGES:
-                raise NotPortable(f"the character class [:{negated}{name}:]")
-            self.pos = posix.end()
-            return POSIX_RANGES[name]
-        self.pos += 1
-        return "\\" + char if char in "[]^" else char
+    def posix_class(self, negated: bool, name: str) -> str:
+        if negated or name not in POSIX_RANGES:
+            raise NotPortable(f"the character class [:{'^' if negated else ''}{name}:]")
+        return POSIX_RANGES[name]
 
 
 def _ranges(points: list[int]) -> str:

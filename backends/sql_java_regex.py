@@ -22,18 +22,13 @@ from __future__ import annotations
 
 import re
 
-ANY = "(?s:.)"
-NOT_NEWLINE = "[^\\n]"
+from rulec.backends.re2_scan import NotPortable, Re2Scanner
+
 RE2_SPACE = "\\t\\n\\f\\r "
 WORD = "\\w"
 BOUNDARY = f"(?:(?<={WORD})(?!{WORD})|(?<!{WORD})(?={WORD}))"
 NOT_BOUNDARY = f"(?:(?<={WORD})(?={WORD})|(?<!{WORD})(?!{WORD}))"
-REPEAT = re.compile(r"\{[0-9]+(,[0-9]*)?\}")
-NAMED_GROUP = re.compile(r"\(\?P?<[A-Za-z_][A-Za-z0-9_]*>")
-FLAG_GROUP = re.compile(r"\(\?([A-Za-z]*)(-[A-Za-z]*)?([:)])")
 PROPERTY = re.compile(r"\\[pP](\{\^?[A-Za-z_]+\}|[A-Za-z])")
-HEX = re.compile(r"\\x(\{[0-9A-Fa-f]+\}|[0-9A-Fa-f]{2})")
-POSIX = re.compile(r"\[:(\^?)([a-z]+):\]")
 POSIX_NAMES = {
     "alnum": "Alnum",
     "alpha": "Alpha",
@@ -49,12 +44,7 @@ POSIX_NAMES = {
     "upper": "Upper",
     "xdigit": "XDigit",
 }
-SAME_ESCAPES = set("dDwWtnrfAz")
 CHARACTER_ESCAPES = {"a": "\\x07", "v": "\\x0B"}
-
-
-class NotPortable(ValueError):
-    """An RE2 construct that Java would read differently; the message names it."""
 
 
 def java_regex(body: str, flags: frozenset[str] | set[str]) -> str:
@@ -65,116 +55,42 @@ def java_regex(body: str, flags: frozenset[str] | set[str]) -> str:
     return ("(?iu)" if "i" in flags else "") + out
 
 
-class Rewriter:
+class Rewriter(Re2Scanner):
     """One pass over an RE2 pattern, writing the Java equivalent."""
 
+    any_char = "(?s:.)"
+    named_group = "(?:"
+    same_escapes = frozenset("dDwWtnrfAz")
+    class_escaped = "[]&^"
+    possessive = "a possessive quantifier (RE2 rejects it, Java accepts it)"
+    other_group = " (look-arounds and atomic groups)"
+
     def __init__(self, pattern: str, dot_all: bool, multi_line: bool):
-        self.text = pattern
-        self.pos = 0
-        self.dot_all = dot_all
+        super().__init__(pattern, dot_all)
         self.multi_line = multi_line
 
-    def rewrite(self) -> str:
-        parts: list[str] = []
-        while self.pos < len(self.text):
-            parts.append(self.atom())
-        return "".join(parts)
+    def plain(self, char: str) -> str:
+        if char == "^":
+            return "(?<![^\\n])" if self.multi_line else "^"
+        if char == "$":
+            return "(?![^\\n])" if self.multi_line else "\\z"
+        return super().plain(char)
 
-    def atom(self) -> str:
-        char = self.text[self.pos]
-        if char == "\\":
-            return self.escape(in_class=False)
-        if char == "[":
-            return self.char_class()
-        if char == "(":
-            return self.group()
-        self.pos += 1
-        if char in "*+?":
-            return char + self.quantifier_suffix()
-        if char == "{":
-            return self.brace()
-        simple = {
-            ".": ANY if self.dot_all else NOT_NEWLINE,
-            "^": "(?<![^\\n])" if self.multi_line else "^",
-            "$": "(?![^\\n])" if self.multi_line else "\\z",
-            "}": "\\}",
-        }
-        return simple.get(char, char)
-
-    def quantifier_suffix(self) -> str:
-        """A lazy `?` after a quantifier; a possessive `+` is refused."""
-        following = self.text[self.pos : self.pos + 1]
-        if following == "+":
-            raise NotPortable("a possessive quantifier (RE2 rejects it, Java accepts it)")
-        if following == "?":
-            self.pos += 1
-            return "?"
-        return ""
-
-    def brace(self) -> str:
-        """`{n}`, `{n,}`, `{n,m}` repeat; any other `{` is a literal, as in RE2."""
-        match = REPEAT.match(self.text, self.pos - 1)
-        if match is None:
-            return "\\{"
-        self.pos = match.end()
-        return match.group() + self.quantifier_suffix()
-
-    def group(self) -> str:
-        rest = self.text[self.pos :]
-        if not rest.startswith("(?"):
-            self.pos += 1
-            return "("
-        if named := NAMED_GROUP.match(rest):
-            self.pos += named.end()
-            return "(?:"
-        if rest.startswith("(?:"):
-            self.pos += 3
-            return "(?:"
-        flagged = FLAG_GROUP.match(rest)
-        if flagged is None:
-            raise NotPortable(f"the group {rest[:4]!r} (look-arounds and atomic groups)")
-        return self.flag_group(flagged)
-
-    def flag_group(self, flagged: re.Match[str]) -> str:
-        on, off, end = flagged.group(1), (flagged.group(2) or "")[1:], flagged.group(3)
-        if set(on + off) - {"i"}:
-            raise NotPortable(f"the mode change {flagged.group()!r} inside the pattern")
-        self.pos += flagged.end()
-        return "(?" + (on and "iu") + (off and "-iu") + end
+    def case_change(self, on: bool, off: bool, end: str) -> str:
+        return "(?" + ("iu" if on else "") + ("-iu" if off else "") + end
 
     def escape(self, in_class: bool) -> str:
-        rest = self.text[self.pos :]
-        if len(rest) < 2:
-            raise NotPortable("a trailing backslash")
-        char = rest[1]
-        if char in "pP" or char == "x":
-            return self.coded_escape(rest)
-        if char == "Q" and not in_class:
-            return self.quoted()
-        self.pos += 2
-        if not char.isalnum():
-            return "\\" + char
-        if char in SAME_ESCAPES and not (in_class and char in "Az"):
-            return "\\" + char
-        if char in CHARACTER_ESCAPES:
-            return CHARACTER_ESCAPES[char]
-        if char == "s":
-            return RE2_SPACE if in_class else f"[{RE2_SPACE}]"
-        if char == "S" and not in_class:
-            return f"[^{RE2_SPACE}]"
-        if char in "bB" and not in_class:
-            return BOUNDARY if char == "b" else NOT_BOUNDARY
-        raise NotPortable(f"the escape \\{char}" + (" in a character class" if in_class else ""))
+        if self.text.startswith(("\\p", "\\P"), self.pos):
+            return self.property()
+        return super().escape(in_class)
 
-    def coded_escape(self, rest: str) -> str:
-        """`\\x41`, `\\x{263a}`, `\\pL`, `\\p{Greek}`: Java names scripts `IsGreek`."""
-        match = HEX.match(rest) or PROPERTY.match(rest)
+    def property(self) -> str:
+        """`\\pL`, `\\p{Greek}`: Java names scripts `IsGreek`."""
+        match = PROPERTY.match(self.text, self.pos)
         if match is None:
-            raise NotPortable(f"the escape {rest[:4]!r}")
-        self.pos += match.end()
+            raise NotPortable(f"the escape {self.text[self.pos : self.pos + 4]!r}")
+        self.pos = match.end()
         text = match.group()
-        if text[1] == "x":
-            return text
         name = match.group(1).strip("{}")
         negated = (text[1] == "P") != name.startswith("^")
         name = name.lstrip("^")
@@ -185,43 +101,29 @@ class Rewriter:
             return f"\\{letter}{{{name}}}"
         return f"\\{letter}{{Is{name}}}"
 
-    def quoted(self) -> str:
-        """`\\Q...\\E` (or to the end) as escaped literal characters."""
-        end = self.text.find("\\E", self.pos + 2)
-        stop = len(self.text) if end < 0 else end
-        literal = self.text[self.pos + 2 : stop]
-        self.pos = len(self.text) if end < 0 else end + 2
-        return "".join(literal_char(c) for c in literal)
+    def letter_escape(self, char: str, in_class: bool) -> str | None:
+        if char in CHARACTER_ESCAPES:
+            return CHARACTER_ESCAPES[char]
+        if char == "s":
+            return RE2_SPACE if in_class else f"[{RE2_SPACE}]"
+        if char == "S" and not in_class:
+            return f"[^{RE2_SPACE}]"
+        if char in "bB" and not in_class:
+            return BOUNDARY if char == "b" else NOT_BOUNDARY
+        return None
 
-    def char_class(self) -> str:
-        self.pos += 1
-        parts = ["["]
-        if self.text.startswith("^", self.pos):
-            parts.append("^")
-            self.pos += 1
-        first = True
-        while self.pos < len(self.text):
-            char = self.text[self.pos]
-            if char == "]" and not first:
-                self.pos += 1
-                return "".join([*parts, "]"])
-            first = False
-            parts.append(self.class_item(char))
-        raise NotPortable("an unterminated character class")
+    def hex(self, match: re.Match[str]) -> str:
+        return match.group()
 
-    def class_item(self, char: str) -> str:
-        if char == "\\":
-            return self.escape(in_class=True)
-        if posix := POSIX.match(self.text, self.pos):
-            negated, name = posix.groups()
-            self.pos = posix.end()
-            if name == "word":
-                return "\\W" if negated else "\\w"
-            if name not in POSIX_NAMES:
-                raise NotPortable(f"the character class [:{name}:]")
-            return f"\\{'P' if negated else 'p'}{{{POSIX_NAMES[name]}}}"
-        self.pos += 1
-        return "\\" + char if char in "[]&^" else char
+    def literal(self, char: str) -> str:
+        return literal_char(char)
+
+    def posix_class(self, negated: bool, name: str) -> str:
+        if name == "word":
+            return "\\W" if negated else "\\w"
+        if name not in POSIX_NAMES:
+            raise NotPortable(f"the character class [:{name}:]")
+        return f"\\{'P' if negated else 'p'}{{{POSIX_NAMES[name]}}}"
 
 
 def literal_char(char: str) -> str:
