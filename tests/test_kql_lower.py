@@ -311,7 +311,8 @@ UNSUPPORTED = [
         "cannot lower workspace() without one constant string (line 1) into the IR yet",
         1,
         1,
-    ),    # Microsoft's `in` page: an array among the items is a list of values, not one value
+    ),
+    # Microsoft's `in` page: an array among the items is a list of values, not one value
     (
         'T | where A in (split(B, ","))',
         "cannot lower a dynamic value (split()) in the list of 'in' (line 1) into the IR yet",

@@ -22,7 +22,7 @@ from rulec.compiler import ir
 from rulec.compiler.cards.attack import AttackData
 from rulec.compiler.cards.card_diff import Change, rule_changes
 from rulec.compiler.cards.render import ENV
-from rulec.compiler.cli.report import diagnostic_json, diagnostic_text
+from rulec.compiler.report import diagnostic_json, diagnostic_text
 from rulec.compiler.rules import LANGUAGES, discover, prepare_text, read_text, resolve_pipeline
 
 DEFAULT_TARGETS = ("duckdb", "eql", "spl", "kql")

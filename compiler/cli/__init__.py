@@ -40,7 +40,6 @@ from rulec.compiler.cli.options import (
     tables_named,
     targets_named,
 )
-from rulec.compiler.cli.report import diagnostic_json, diagnostic_text, outcome_json, outcome_text
 from rulec.compiler.cli.summary import convert_summary, count_run, failures, run_summary
 from rulec.compiler.cli.sync import sync_folder
 from rulec.compiler.cli.verify import table_paths, verify
@@ -48,6 +47,7 @@ from rulec.compiler.corpus import convert_corpus
 from rulec.compiler.folder_sync import Plan
 from rulec.compiler.outcomes import Outcome, strict_outcome
 from rulec.compiler.query_files import NameClash, plan_queries, rule_names
+from rulec.compiler.report import diagnostic_json, diagnostic_text, outcome_json, outcome_text
 from rulec.compiler.rules import discover, empty_folders, load_rules
 from rulec.compiler.run.run_cache import RunCache, reading_key
 from rulec.compiler.run.windows_logs import is_windows, load_windows_rules

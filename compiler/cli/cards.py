@@ -23,7 +23,7 @@ from rulec.compiler.cards.diff import FORMATS as DIFF_FORMATS
 from rulec.compiler.cards.diff import diff as diff_rules
 from rulec.compiler.cards.render import FORMATS, render_card, render_catalog
 from rulec.compiler.cli.options import pipeline_of
-from rulec.compiler.cli.report import diagnostic_text
+from rulec.compiler.report import diagnostic_text
 from rulec.compiler.rules import load_rules
 
 FORMAT = click.Choice(FORMATS)

@@ -15,8 +15,8 @@ from rulec.backends.deploy import FORMATS as DEPLOY_FORMATS
 from rulec.backends.pipelines import pipelines_for
 from rulec.backends.registry import backend_for, expand
 from rulec.compiler import ir
-from rulec.compiler.cli.report import diagnostic_text
 from rulec.compiler.project import Project, load_project
+from rulec.compiler.report import diagnostic_text
 from rulec.compiler.rules import resolve_pipeline
 from rulec.compiler.schema_file import read_schema
 

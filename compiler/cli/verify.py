@@ -17,7 +17,7 @@ import click
 from rulec.compiler import ir
 from rulec.compiler.cli.cards import warn
 from rulec.compiler.cli.options import engine_named, parse_now, pipeline_of
-from rulec.compiler.cli.report import diagnostic_text
+from rulec.compiler.report import diagnostic_text
 from rulec.compiler.run.equivalence import Finding, Inputs, compare_rule, on_engine
 
 TARGETS = ("postgres", "spark", "eql", "kql", "spl")
