@@ -570,6 +570,9 @@ class KqlBackend(TextBackend):
         if aggregate is None:
             detail = "only counting correlations have a sliding-window form here"
             raise self.unsupported(f"a {stage.kind.value} correlation", stage, detail)
+        if stage.value_field and "." in stage.value_field:
+            detail = f"the field {stage.value_field} is a path into a dynamic column"
+            raise self.unsupported("a correlation measuring a path", stage, detail)
         return aggregate
 
     def correlated(self, stage: ir.Correlation) -> list[str]:

@@ -155,3 +155,19 @@ def test_a_field_one_correlated_rules_table_lacks_is_a_diagnostic() -> None:
         ir.RuleError, match="rule 'started' reads DeviceProcessEvents, which has no"
     ):
         KqlBackend().emit(correlation)
+
+
+def test_a_correlation_counting_a_field_read_from_event_data_is_a_diagnostic(
+    tmp_path: Path,
+) -> None:
+    """The System log is Sentinel's WindowsEvent, its fields paths into the dynamic column
+    EventData (sentinel_windows_event.yml): Microsoft's language service refuses
+    `count_distinct()` of a dynamic value, and a missing field is no value to count."""
+    text = "title: r\nname: r\nlogsource: {product: windows, service: system}\n"
+    text += "detection:\n  sel: {EventID: 7045}\n  condition: sel\n"
+    text += "---\ntitle: c\ncorrelation:\n  type: value_count\n  rules: [r]\n"
+    text += "  group-by: [Computer]\n  timespan: 30m\n"
+    text += "  condition: {gte: 5, field: ServiceName}\n"
+    (tmp_path / "c.yml").write_text(text, encoding="utf-8")
+    (message,) = convert(tmp_path).values()
+    assert "the field EventData.ServiceName is a path into a dynamic column" in str(message)
