@@ -200,11 +200,31 @@ class KqlBackend(TextBackend):
             for name in (*stage.group_by, stage.value_field):  # and a correlation's fields
                 if name:
                     self.render_fieldref(ir.FieldRef(name, span=stage.span), False)
+        for stage in ir.find_all(body, (ir.Correlation,)) if self.sigma else ():
+            self.correlated_columns(stage, query.lets)
         statements = [self.param(p) for p in query.params]
         for let in query.lets:
             statements += self.with_hoisted(self.let(let))
         statements += self.with_hoisted(self.pipeline(query.pipeline))
         return Emitted(self.name, ";\n".join(statements), tuple(self.notes.values()))
+
+    def correlated_columns(self, stage: ir.Correlation, lets: tuple[ir.Let, ...]) -> None:
+        """Each field a Sigma correlation groups or counts by is a column of every rule it
+        names (Microsoft's documentation), and its rules keep the event time in one column."""
+        bound = {let.name: let for let in lets}
+        times = set()
+        for rule in (bound[name] for name in stage.rules if name in bound):
+            tables = {self.table_name(source) for source in sources(rule.value)}
+            times.add(event_time_column(tables))
+            columns = documented_columns(tables, rule.value)
+            for name in (*stage.group_by, stage.value_field) if columns is not None else ():
+                if name and name.split(".")[0] not in columns:
+                    detail = f"rule '{rule.name}' reads {', '.join(sorted(tables))}, which has no"
+                    detail += " such column (Microsoft's documentation)"
+                    raise self.unsupported(f"the field {name}", stage, detail)
+        if len(times) > 1 and not self.options.time_field:
+            what = "a correlation of rules whose tables keep the event time in different columns"
+            raise self.unsupported(what, stage, " and ".join(sorted(times)))
 
     def with_hoisted(self, statement: str) -> list[str]:
         """`statement`, after the lets its rendering hoisted (rows a window plan reads twice)."""
@@ -550,6 +570,9 @@ class KqlBackend(TextBackend):
         if aggregate is None:
             detail = "only counting correlations have a sliding-window form here"
             raise self.unsupported(f"a {stage.kind.value} correlation", stage, detail)
+        if stage.value_field and "." in stage.value_field:
+            detail = f"the field {stage.value_field} is a path into a dynamic column"
+            raise self.unsupported("a correlation measuring a path", stage, detail)
         return aggregate
 
     def correlated(self, stage: ir.Correlation) -> list[str]:

@@ -1,11 +1,15 @@
 """Sigma correlation rules as an `ir.Correlation` over let-bound pipelines of the rules they name.
 
 The referenced rules must be in the same file (collection); each becomes a `Let` named by the
-reference as written, with an `Extend` stage for the correlation's field aliases.
+reference as written, with an `Extend` stage for the correlation's field aliases. The
+correlation's fields are those of each rule it names: the pipeline that read a rule maps them as
+it mapped that rule's (its table and log source decide), and a field two rules name differently
+becomes an alias under its Sigma name.
 """
 
 from __future__ import annotations
 
+import copy
 from datetime import timedelta
 from typing import Any
 
@@ -14,8 +18,10 @@ from sigma.correlations import (
     SigmaCorrelationConditionOperator,
     SigmaCorrelationRule,
     SigmaCorrelationType,
+    SigmaRuleReference,
 )
 from sigma.processing.pipeline import ProcessingPipeline
+from sigma.rule import SigmaRule
 
 from rulec.compiler import ir
 from rulec.compiler.frontends.sigma.documents import Document, child, node_span
@@ -45,25 +51,31 @@ def lower_correlation(
     data: dict[str, Any],
     doc: Document,
     path: str,
-    pipeline: ProcessingPipeline | None,
+    read: dict[str, tuple[Any, ProcessingPipeline | None]],
     queries: dict[str, ir.Query],
 ) -> ir.Query:
-    """The correlation as a Query whose lets are the rules it correlates."""
+    """The correlation as a Query whose lets are the rules it correlates; `read` holds each
+    rule it names (by reference) with the pipeline that read it."""
     span = node_span(path, child(doc.node, "correlation") or doc.node)
-    if pipeline is not None:
-        rule = pipeline.apply(rule)  # alternatives may return a processed copy
     kind = _KINDS.get(rule.type)
     if kind is None:
         raise unsupported(f"the correlation type '{rule.type.name.lower()}'", span)
-    lets: dict[str, ir.Let] = {}
-    names = tuple(_bind(rule, ref.reference, queries, lets, span) for ref in rule.rules or ())
-    if not names:
+    references = [str(ref.reference) for ref in rule.rules or ()]
+    if not references:
         raise unsupported("a correlation that names no rules", span)
-    condition, value_field = _condition(rule, span)
+    mapped = {name: _mapped_for(rule, name, *read.get(name, (None, None))) for name in references}
+    fields, renamed = _fields(rule, mapped, span)
+    lets: dict[str, ir.Let] = {}
+    names = tuple(
+        _bind(mapped[name], name, renamed.get(name, {}), queries, lets, span) for name in references
+    )
+    condition, value_field = _condition(mapped[references[0]], span)
+    group_by = fields[: len(rule.group_by or ())]
+    value_field = fields[-1] if value_field is not None else None
     correlation = ir.Correlation(
         kind,
         names,
-        tuple(rule.group_by or ()),
+        group_by,
         _timespan(rule, span),
         condition,
         value_field,
@@ -78,14 +90,59 @@ def lower_correlation(
     )
 
 
+def _mapped_for(
+    rule: SigmaCorrelationRule, name: str, read: Any, pipeline: ProcessingPipeline | None
+) -> SigmaCorrelationRule:
+    """The correlation as `pipeline` maps it for the rule `read` (named `name`) alone: that
+    rule resolves its reference, and lends its log source and detection to conditions written
+    for rules (tables chosen by log source or event id)."""
+    if pipeline is None:
+        return rule
+    copied = copy.deepcopy(rule)
+    if isinstance(read, SigmaRule):
+        reference = SigmaRuleReference(name)
+        reference.rule = read
+        copied.referenced_rules = [reference]
+        copied.logsource = read.logsource  # type: ignore[attr-defined]
+        copied.detection = copy.deepcopy(read.detection)  # type: ignore[attr-defined]
+    return pipeline.apply(copied)  # alternatives may return a processed copy
+
+
+def _fields(
+    rule: SigmaCorrelationRule, mapped: dict[str, SigmaCorrelationRule], span: ir.Span
+) -> tuple[tuple[str, ...], dict[str, dict[str, str]]]:
+    """The correlation's group-by fields then its value field, each the column all its rules
+    name it by, else its Sigma name; and for each rule (by reference) the column of each field
+    named by its Sigma name."""
+    fields = [*(rule.group_by or ()), *_fieldrefs(rule)]
+    columns = {name: [*(m.group_by or ()), *_fieldrefs(m)] for name, m in mapped.items()}
+    if len({tuple(c) for c in columns.values()}) == 1:
+        return tuple(next(iter(columns.values()))), {}
+    if any(len(c) != len(fields) for c in columns.values()):
+        what = "a correlation whose field a pipeline maps to several columns for one of its rules"
+        raise unsupported(what, span)
+    differ = {i for i in range(len(fields)) if len({c[i] for c in columns.values()}) > 1}
+    chosen = next(iter(columns.values()))
+    result = tuple(fields[i] if i in differ else column for i, column in enumerate(chosen))
+    return result, {name: {fields[i]: c[i] for i in sorted(differ)} for name, c in columns.items()}
+
+
+def _fieldrefs(rule: SigmaCorrelationRule) -> list[str]:
+    condition = rule.condition
+    fields = getattr(condition, "fieldref", None) if condition is not None else None
+    return [] if fields is None else fields if isinstance(fields, list) else [fields]
+
+
 def _bind(
     rule: SigmaCorrelationRule,
     reference: str,
+    renamed: dict[str, str],
     queries: dict[str, ir.Query],
     lets: dict[str, ir.Let],
     span: ir.Span,
 ) -> str:
-    """Add the let for one referenced rule (and the lets it needs itself); return its name."""
+    """Add the let for one referenced rule (and the lets it needs itself); return its name.
+    `renamed` gives the Sigma name of each field this rule's table names differently."""
     query = queries.get(str(reference))
     if query is None:
         raise ir.RuleError(
@@ -103,6 +160,9 @@ def _bind(
         for alias in rule.aliases
         for ref, name in alias.mapping.items()
         if ref.reference == reference
+    ) + tuple(
+        ir.Assign(field, ir.FieldRef(column, span=span), span=span)
+        for field, column in renamed.items()
     )
     pipeline = query.pipeline
     if aliases:

@@ -9,7 +9,6 @@ they process, so every pipeline but the last works on a pickled copy, cheaper th
 
 from __future__ import annotations
 
-import copy
 import functools
 import itertools
 import os
@@ -359,36 +358,27 @@ def _correlation_pipeline(
     path: str,
     pipeline: ProcessingPipeline | FirstAccepting | None,
     read: dict[str, _ReadBy],
-) -> ProcessingPipeline | FirstAccepting | None:
-    """The pipeline a correlation goes through: the one that read its rules, so that its
-    group-by fields are named as theirs are. Pipelines written for rules (the Kusto ones choose
-    a table by log source or event id) read the log source and (a copy of) the detection of the
-    correlation's first rule."""
+) -> dict[str, tuple[Any, ProcessingPipeline | FirstAccepting | None]]:
+    """Each rule a correlation names, with the pipeline that read it: the correlation's fields
+    are that rule's fields, named as that pipeline named them."""
     rule = item.rule
     assert isinstance(rule, SigmaCorrelationRule)
     span = node_span(path, child(item.doc.node, "correlation") or item.doc.node)
     named = [(str(r.reference), read.get(str(r.reference))) for r in rule.rules or ()]
-    reads = [by for _, by in named if by is not None]
     for name, by in named:
         if by is not None and by.error is not None:
             message = f"the correlation needs rule '{name}', which does not convert: "
             raise ir.RuleError(replace(by.error, message=message + by.error.message, span=span))
-    if pipeline is None or not reads:
+    return {name: (by.rule, _read_through(pipeline, by)) for name, by in named if by is not None}
+
+
+def _read_through(
+    pipeline: ProcessingPipeline | FirstAccepting | None, by: _ReadBy
+) -> ProcessingPipeline | FirstAccepting | None:
+    """The pipeline (of the alternatives) that read a rule."""
+    if not isinstance(pipeline, FirstAccepting) or by.pipeline is None:
         return pipeline
-    first = reads[0].rule
-    if isinstance(first, SigmaRule) and not hasattr(rule, "logsource"):
-        rule.logsource = first.logsource  # type: ignore[attr-defined]
-        rule.detection = copy.deepcopy(first.detection)  # type: ignore[attr-defined]
-    if not isinstance(pipeline, FirstAccepting):
-        return pipeline
-    chosen = list(dict.fromkeys(r.pipeline for r in reads))
-    if len(chosen) > 1:
-        raise unsupported(
-            "a correlation of rules read through different pipelines "
-            f"({', '.join(map(str, chosen))}): their field names differ",
-            span,
-        )
-    return pipeline.pipelines[pipeline.names.index(chosen[0])] if chosen[0] else pipeline
+    return pipeline.pipelines[pipeline.names.index(by.pipeline)]
 
 
 def _not_generated(parsed: list[_Parsed]) -> set[str]:
