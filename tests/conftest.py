@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import importlib.util
+import json
 import os
 import pwd
 import shutil
@@ -32,6 +33,14 @@ def shared() -> Path:
     if not SHARED.is_dir():
         pytest.skip(f"the shared data folder is absent: {SHARED}")
     return SHARED
+
+
+def regression_cases() -> list[dict]:
+    """SigmaHQ's regression cases (`../shared/regression/cases.jsonl`); skips where it is absent."""
+    if not SHARED.is_dir():
+        pytest.skip(f"the shared data folder is absent: {SHARED}")
+    text = (SHARED / "regression" / "cases.jsonl").read_text()
+    return [json.loads(line) for line in text.splitlines() if line.strip()]
 
 
 @pytest.fixture(scope="session")

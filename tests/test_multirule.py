@@ -8,10 +8,10 @@ from __future__ import annotations
 
 import json
 from datetime import timedelta
-from pathlib import Path
 
 import pytest
 
+from conftest import SHARED, regression_cases
 from rulec.compiler import ir
 from rulec.compiler.rules import load_rules
 from rulec.compiler.run.events import EventTable, flatten, load_events
@@ -21,8 +21,6 @@ from rulec.compiler.run.multirule import checks as multirule_checks
 from rulec.compiler.run.multirule import runner as multirule
 from rulec.compiler.run.multirule.prefilter import clauses
 from rulec.compiler.run.multirule.runner import STRATEGIES, run_rules
-
-SHARED = Path(__file__).resolve().parents[2] / "shared"
 
 
 def one_by_one(queries, events, tables=None):
@@ -46,13 +44,7 @@ def together(queries, events, tables=None, strategy="prefilter"):
 
 @pytest.fixture(scope="module")
 def regression():
-    if not SHARED.is_dir():
-        pytest.skip(f"the shared data folder is absent: {SHARED}")
-    cases = [
-        json.loads(line)
-        for line in (SHARED / "regression" / "cases.jsonl").read_text().splitlines()
-        if line.strip()
-    ]
+    cases = regression_cases()
     queries = [q for case in cases for q in load_rules(SHARED / case["rule"])]
     assert all(isinstance(q, ir.Query) for q in queries)
     return cases, queries

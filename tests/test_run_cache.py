@@ -8,11 +8,11 @@ again (the calls are counted), and a stale or unreadable entry only costs the wo
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
 
+from conftest import SHARED, regression_cases
 from rulec.compiler import ir
 from rulec.compiler.cli import main
 from rulec.compiler.rules import load_rules
@@ -22,18 +22,10 @@ from rulec.compiler.run.executor import execute
 from rulec.compiler.run.multirule import runner
 from rulec.compiler.run.multirule.runner import run_rules
 
-SHARED = Path(__file__).resolve().parents[2] / "shared"
-
 
 @pytest.fixture(scope="module")
 def regression():
-    if not SHARED.is_dir():
-        pytest.skip(f"the shared data folder is absent: {SHARED}")
-    cases = [
-        json.loads(line)
-        for line in (SHARED / "regression" / "cases.jsonl").read_text().splitlines()
-        if line.strip()
-    ]
+    cases = regression_cases()
     rules = sorted({SHARED / case["rule"] for case in cases})
     queries = [q for rule in rules for q in load_rules(rule)]
     assert all(isinstance(q, ir.Query) for q in queries)
