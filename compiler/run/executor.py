@@ -243,7 +243,7 @@ class _Names:
         self.ctes: set[str] = set()
         self.referenced: set[str] = set()
         self.defined: set[str] = set()
-        for node in tree.walk():
+        for node in tree.find_all(*NAMING):
             if isinstance(node, exp.Table) and isinstance(node.this, exp.Identifier):
                 self.tables.add(".".join(part.name for part in node.parts))
             elif isinstance(node, exp.CTE):
@@ -256,6 +256,9 @@ class _Names:
                 self.defined.update(c.name for c in node.columns)
             elif isinstance(node, exp.Lambda):
                 self.defined.update(p.name for p in node.expressions)
+
+
+NAMING = (exp.Table, exp.CTE, exp.Column, exp.Alias, exp.TableAlias, exp.Lambda)
 
 
 def _self_alias(alias: exp.Alias) -> bool:

@@ -92,11 +92,11 @@ class RuleRun:
 class Plan:
     """A rule in the shared scan: its table, its filter, and what follows the filter.
 
-    The filter is kept as the scans read it: a tree (`tree`) or DuckDB SQL (`text`) over the
+    The filter is kept as the scans read it: DuckDB SQL (`check`) or a tree (`parsed`) over the
     table's columns and the columns `computed` from them once per event (name, SQL), with the
     clauses it needs (`prefilter`) and the regular expressions it matches. A plan made in the
-    run has its tree, and its SQL is written only if a scan reads it (`check`: most rules have
-    no candidate events); a plan read back from the cache has only its SQL."""
+    run holds no tree: its filter is compiled again (`build`) only if a scan reads it (most
+    rules have no candidate events); a plan read back from the cache has its SQL (`text`)."""
 
     index: int
     table: str
@@ -105,7 +105,7 @@ class Plan:
     computed: tuple[tuple[str, str], ...] = ()
     clauses: tuple[Clause, ...] = ()
     patterns: tuple[str, ...] = ()
-    tree: exp.Expression | None = field(default=None, compare=False, repr=False)
+    build: Callable[[], exp.Expression] | None = field(default=None, compare=False, repr=False)
     text: str | None = None
 
     @cached_property
@@ -113,16 +113,16 @@ class Plan:
         """The filter as DuckDB SQL."""
         return self.text if self.text is not None else self.parsed.sql(dialect="duckdb")
 
-    @cached_property
+    @property
     def parsed(self) -> exp.Expression:
-        """The filter as a tree, LIKE written as plain text tests."""
-        if self.tree is None:
+        """The filter as a tree of its own, LIKE written as plain text tests."""
+        if self.build is None:
             return sqlglot.parse_one(self.check, dialect="duckdb")
-        return _plain_likes(self.tree)
+        return _plain_likes(self.build())
 
     def kept(self) -> Plan:
-        """The plan as the cache keeps it: its SQL, not its tree."""
-        return replace(self, tree=None, text=self.check)
+        """The plan as the cache keeps it: its SQL, not how to compile it."""
+        return replace(self, build=None, text=self.check)
 
 
 def run_rules(
@@ -254,18 +254,37 @@ class Runner:
                 whole = build(backend, query, self.stored)
                 if not Reads(whole).tables <= self.bound_for(query):
                     return self.alone(query, fresh=True)
-            condition = _condition(backend, query, filters)
+            bound = self.bound_filter(backend, query, filters, table)
         except Exception as error:
             return RuleRun(error=error)
-        if any(condition.find_all(exp.Select)):
+        reads = Reads(bound)
+        if reads.selects > 1:
             return self.apart(backend, query)
-        where = exp.select(exp.Star()).from_(table_ref(table)).where(condition, copy=False)
-        bound = bind(where, self.stored, self.ingestion(backend, query))
         predicate = _where_of(bound, table)
-        columns = {column.name for column in bound.find_all(exp.Column)}
-        if predicate is None or not columns <= self.table_columns(table):
+        if predicate is None or not reads.columns <= self.table_columns(table):
             return self.alone(query)
-        return _plan(index, table, predicate, rest, frozenset(columns))
+        again = partial(self.filter_tree, backend, query, filters, table)
+        return _plan(index, table, predicate, rest, frozenset(reads.columns), again)
+
+    def bound_filter(
+        self, backend: SqlBackend, query: ir.Query, filters: ir.Pipeline, table: str
+    ) -> exp.Select:
+        """`SELECT * FROM table WHERE <the leading filters>`, bound to the table as stored."""
+        condition = _condition(backend, query, filters)
+        where = exp.select(exp.Star()).from_(table_ref(table)).where(condition, copy=False)
+        return bind(where, self.stored, self.ingestion(backend, query))
+
+    def filter_tree(
+        self, backend: SqlBackend, query: ir.Query, filters: ir.Pipeline, table: str
+    ) -> exp.Expression:
+        """The filter of a plan, compiled again as planning compiled it (its warnings were
+        given then)."""
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            bound = self.bound_filter(backend, query, filters, table)
+        predicate = _where_of(bound, table)
+        assert predicate is not None
+        return _shared_addresses(predicate, {})
 
     def ingestion(self, backend: SqlBackend, query: ir.Query) -> Callable[[set[str]], str | None]:
         """The field `ingestion_time()` reads when the events lack it, as `build` chooses it."""
@@ -363,15 +382,17 @@ def _plan(
     predicate: exp.Expression,
     rest: tuple[ir.Stage, ...],
     columns: frozenset[str],
+    again: Callable[[], exp.Expression],
 ) -> Plan:
     """The plan of a rule whose bound filter is `predicate` (a tree of its own, rewritten in
-    place): network addresses read from computed columns."""
+    place: network addresses read from computed columns), compiled `again` when a scan reads
+    it."""
     needs = tuple(clauses(predicate))
     patterns = tuple(_patterns(predicate))
     shared: dict[str, exp.Expression] = {}
-    tree = _shared_addresses(predicate, shared)
+    _shared_addresses(predicate, shared)
     computed = tuple((name, e.sql(dialect="duckdb")) for name, e in shared.items())
-    return Plan(index, table, rest, columns, computed, needs, patterns, tree)
+    return Plan(index, table, rest, columns, computed, needs, patterns, again)
 
 
 def _computed(group: Sequence[Plan]) -> list[str]:
@@ -643,28 +664,36 @@ def _plain_likes(predicate: exp.Expression) -> exp.Expression:
     """`x LIKE '%text%' ESCAPE '\\'` as `contains(x, 'text')` (and prefix/suffix/equality)
     wherever the pattern has wildcards only at its ends: the same rows, several times faster.
     Rewritten in place."""
+    for node in list(predicate.find_all(exp.Escape)):
+        plain = _plain_like(node)
+        if plain is node:
+            continue
+        if node is predicate:
+            return plain
+        node.replace(plain)
+    return predicate
 
-    def rewrite(node: exp.Expression) -> exp.Expression:
-        escape = node.expression if isinstance(node, exp.Escape) else None
-        if escape is None or not isinstance(node.this, exp.Like) or escape.name != "\\":
-            return node
-        field, pattern = node.this.this, node.this.expression
-        lowered = isinstance(pattern, exp.Lower)
-        literal = pattern.this if lowered else pattern
-        if not isinstance(literal, exp.Literal) or not literal.is_string:
-            return node
-        split = _like_ends(literal.this)
-        if split is None:
-            return node
-        text: exp.Expression = exp.Literal.string(split[1])
-        text = exp.Lower(this=text) if lowered else text
-        function = {(True, True): "contains", (False, True): "starts_with", (True, False): "suffix"}
-        if split[0] == split[2] == "":
-            return exp.EQ(this=field, expression=text)
-        name = function[(split[0] == "%", split[2] == "%")]
-        return exp.Anonymous(this=name, expressions=[field, text])
 
-    return predicate.transform(rewrite, copy=False)
+def _plain_like(node: exp.Escape) -> exp.Expression:
+    """The LIKE test `node` as a plain text test, or `node` itself."""
+    escape = node.expression
+    if not isinstance(node.this, exp.Like) or escape.name != "\\":
+        return node
+    field, pattern = node.this.this, node.this.expression
+    lowered = isinstance(pattern, exp.Lower)
+    literal = pattern.this if lowered else pattern
+    if not isinstance(literal, exp.Literal) or not literal.is_string:
+        return node
+    split = _like_ends(literal.this)
+    if split is None:
+        return node
+    text: exp.Expression = exp.Literal.string(split[1])
+    text = exp.Lower(this=text) if lowered else text
+    function = {(True, True): "contains", (False, True): "starts_with", (True, False): "suffix"}
+    if split[0] == split[2] == "":
+        return exp.EQ(this=field, expression=text)
+    name = function[(split[0] == "%", split[2] == "%")]
+    return exp.Anonymous(this=name, expressions=[field, text])
 
 
 def _like_ends(pattern: str) -> tuple[str, str, str] | None:
@@ -751,7 +780,7 @@ class Reads:
         ctes: set[str] = set()
         self.columns: set[str] = set()
         self.selects = 0
-        for node in tree.walk():
+        for node in tree.find_all(exp.Column, exp.Table, exp.CTE, exp.Select):
             if isinstance(node, exp.Column):
                 self.columns.add(node.name)
             elif isinstance(node, exp.Table):
