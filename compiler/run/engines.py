@@ -74,6 +74,9 @@ def plain(value: object) -> object:
     return value
 
 
+ROW_GROUP = 122_880  # rows DuckDB stores (and scans on one thread) together
+
+
 class DuckDBEngine:
     """An in-memory DuckDB database.
 
@@ -89,9 +92,12 @@ class DuckDBEngine:
         self.connection = duckdb.connect()
         self.connection.execute("SET TimeZone = 'UTC'")
         self.materialize = materialize
+        self.sizes: dict[str, int | None] = {}  # each table's rows (None: files, any number)
 
     def load(self, name: str, table: EventTable) -> None:
         self.drop(name)
+        self.sizes[name] = len(table.rows) if table.files is None else None
+        self._threads()
         if table.files is None:
             self._load_rows(name, table)
             return
@@ -109,6 +115,16 @@ class DuckDBEngine:
             f"FROM {stored}"
         )
 
+    def _threads(self) -> None:
+        """One thread while every table is rows held in memory, fewer than a row group in all:
+        DuckDB scans a row group on one thread anyway, and each further thread only holds
+        buffers of its own. The default otherwise (files, or more rows)."""
+        sizes = self.sizes.values()
+        if sizes and None not in sizes and sum(sizes) < ROW_GROUP:  # type: ignore[arg-type]
+            self.connection.execute("SET threads = 1")
+        else:
+            self.connection.execute("RESET threads")
+
     def drop(self, name: str) -> None:
         """Remove a table or view of that name, if any."""
         found = self.connection.execute(
@@ -117,6 +133,7 @@ class DuckDBEngine:
         for (kind,) in found:
             what = "VIEW" if kind == "VIEW" else "TABLE"
             self.connection.execute(f"DROP {what} IF EXISTS {quote(name)}")
+        self.sizes.pop(name, None)
 
     def alias(self, name: str, target: str) -> None:
         """`name` as a second name for the table `target`."""

@@ -153,21 +153,25 @@ def bind(
     columns = [stored(name) for name in sorted(names.tables - names.ctes)]
     if any(found is None for found in columns):
         return tree
-    fields: dict[str, str] = {}
-    for found in columns:
-        fields.update(_fields_of(tuple(found or ())))
+    if len(columns) == 1:
+        fields = _fields_of(tuple(columns[0] or ()))  # shared: replaced below, never changed
+    else:
+        fields = {}
+        for found in columns:
+            fields.update(_fields_of(tuple(found or ())))
     if INGESTION_TIME in names.referenced and INGESTION_TIME not in fields:
         fallback = ingestion(set(fields))
         if fallback is not None:
-            fields[INGESTION_TIME] = fields[fallback]
-    renamed = {f: c for f, c in fields.items() if f != c}
-    absent = names.referenced - names.defined - set(fields) - names.ctes
+            fields = {**fields, INGESTION_TIME: fields[fallback]}
+    named = (names.referenced | names.defined) & fields.keys()
+    renamed = {f: fields[f] for f in named if fields[f] != f}
+    absent = names.referenced - names.defined - fields.keys() - names.ctes
     # scopes may see different columns: tables joined or unioned, or a name the query both
     # defines and reads that no table stores (defined in one scope, read in another)
-    several = len(columns) > 1 or bool((names.referenced & names.defined) - set(fields))
+    several = len(columns) > 1 or bool((names.referenced & names.defined) - fields.keys())
     if not renamed and not absent and not several:
         return tree
-    for identifier in list(tree.find_all(exp.Identifier)):
+    for identifier in list(tree.find_all(exp.Identifier)) if renamed else ():
         if identifier.name in renamed and _names_a_column(identifier):
             identifier.set("this", renamed[identifier.name])
     if absent:

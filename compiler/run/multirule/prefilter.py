@@ -13,6 +13,9 @@ from __future__ import annotations
 
 import itertools
 import math
+import re
+from collections.abc import Callable
+from functools import lru_cache, partial
 
 from sqlglot import exp
 
@@ -90,21 +93,23 @@ def _like_atom(like: exp.Expression, escape: str | None) -> Atom | None:
     name, pattern = _column(like.this), _string(_unlowered(like.expression))
     if not name or pattern is None or (escape is not None and len(escape) != 1):
         return None
-    runs, current, index = [], [], 0
-    while index < len(pattern):
-        char = pattern[index]
-        if escape is not None and char == escape and index + 1 < len(pattern):
-            current.append(pattern[index + 1])
-            index += 2
-            continue
-        if char in "%_":
-            runs.append("".join(current))
-            current = []
-        else:
-            current.append(char)
-        index += 1
-    runs.append("".join(current))
-    return name, max(runs, key=len)
+    runs, unescape = _like_runs(escape)
+    texts = [unescape(run) for run in runs.findall(pattern)]
+    return name, max(texts, key=len, default="")
+
+
+@lru_cache(maxsize=8)
+def _like_runs(escape: str | None) -> tuple[re.Pattern[str], Callable[[str], str]]:
+    """The runs of plain text of a LIKE pattern with this escape character (an escaped
+    character is plain text; a lone escape at the end stands for itself, unless it is a
+    wildcard), and how to read a run's text."""
+    if escape is None:
+        return re.compile(r"[^%_]+", re.DOTALL), str
+    mark = re.escape(escape)
+    last = "" if escape in "%_" else rf"|{mark}$"  # a wildcard is one even there
+    runs = re.compile(rf"(?:{mark}.{last}|[^%_{mark}])+", re.DOTALL)
+    escaped = re.compile(rf"{mark}(.)", re.DOTALL)
+    return runs, partial(escaped.sub, r"\1")
 
 
 def _unlowered(node: exp.Expression) -> exp.Expression:

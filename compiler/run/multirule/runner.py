@@ -37,6 +37,7 @@ from rulec.compiler.run.executor import (
     main_table,
     stored_lookup,
 )
+from rulec.compiler.run.multirule.alternations import alternations
 from rulec.compiler.run.multirule.candidates import RULE, find_candidates
 from rulec.compiler.run.multirule.checks import check_all
 from rulec.compiler.run.multirule.prefilter import Clause, clauses
@@ -115,10 +116,11 @@ class Plan:
 
     @property
     def parsed(self) -> exp.Expression:
-        """The filter as a tree of its own, LIKE written as plain text tests."""
+        """The filter as a tree of its own, LIKE written as plain text tests, long lists of
+        them as regular expressions."""
         if self.build is None:
             return sqlglot.parse_one(self.check, dialect="duckdb")
-        return _plain_likes(self.build())
+        return alternations(_plain_likes(self.build()))
 
     def kept(self) -> Plan:
         """The plan as the cache keeps it: its SQL, not how to compile it."""
@@ -179,7 +181,7 @@ def _planned(runner: Runner, index: int, query: ir.Query, known: Plans | None) -
         return replace(found, index=index)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        planned = runner.plan(index, query)
+        planned = runner.plan(index, query, written=True)
     for item in caught:
         warnings.warn_explicit(item.message, item.category, item.filename, item.lineno)
     if isinstance(planned, Plan) and not caught:
@@ -237,8 +239,9 @@ class Runner:
             names.add(main_table(query))
         return names
 
-    def plan(self, index: int, query: ir.Query) -> Plan | RuleRun:
-        """The rule's part in the shared scan, or its result when it must run alone.
+    def plan(self, index: int, query: ir.Query, written: bool = False) -> Plan | RuleRun:
+        """The rule's part in the shared scan, or its result when it must run alone; its filter
+        `written` as SQL at once (for the cache) or compiled again when a scan reads it.
 
         The IR is split first: the leading filters are compiled once, as one condition bound
         to the table as stored; the whole rule is compiled only when stages follow them."""
@@ -263,8 +266,12 @@ class Runner:
         predicate = _where_of(bound, table)
         if predicate is None or not reads.columns <= self.table_columns(table):
             return self.alone(query)
-        again = partial(self.filter_tree, backend, query, filters, table)
-        return _plan(index, table, predicate, rest, frozenset(reads.columns), again)
+        addresses = _tests_addresses(reads.patterns)
+        again = partial(self.filter_tree, backend, query, filters, table, addresses)
+        plan, tree = _plan(index, table, predicate, rest, reads, addresses)
+        if written:
+            return replace(plan, text=alternations(_plain_likes(tree)).sql(dialect="duckdb"))
+        return replace(plan, build=again)
 
     def bound_filter(
         self, backend: SqlBackend, query: ir.Query, filters: ir.Pipeline, table: str
@@ -275,7 +282,12 @@ class Runner:
         return bind(where, self.stored, self.ingestion(backend, query))
 
     def filter_tree(
-        self, backend: SqlBackend, query: ir.Query, filters: ir.Pipeline, table: str
+        self,
+        backend: SqlBackend,
+        query: ir.Query,
+        filters: ir.Pipeline,
+        table: str,
+        addresses: bool,
     ) -> exp.Expression:
         """The filter of a plan, compiled again as planning compiled it (its warnings were
         given then)."""
@@ -284,7 +296,7 @@ class Runner:
             bound = self.bound_filter(backend, query, filters, table)
         predicate = _where_of(bound, table)
         assert predicate is not None
-        return _shared_addresses(predicate, {})
+        return _shared_addresses(predicate, {}) if addresses else predicate
 
     def ingestion(self, backend: SqlBackend, query: ir.Query) -> Callable[[set[str]], str | None]:
         """The field `ingestion_time()` reads when the events lack it, as `build` chooses it."""
@@ -381,18 +393,19 @@ def _plan(
     table: str,
     predicate: exp.Expression,
     rest: tuple[ir.Stage, ...],
-    columns: frozenset[str],
-    again: Callable[[], exp.Expression],
-) -> Plan:
-    """The plan of a rule whose bound filter is `predicate` (a tree of its own, rewritten in
-    place: network addresses read from computed columns), compiled `again` when a scan reads
-    it."""
+    reads: Reads,
+    addresses: bool,
+) -> tuple[Plan, exp.Expression]:
+    """The plan of a rule whose bound filter is `predicate` (a tree of its own, that `reads`),
+    without its filter, and the filter rewritten in place where it tests `addresses` (those
+    read from computed columns)."""
     needs = tuple(clauses(predicate))
-    patterns = tuple(_patterns(predicate))
+    patterns = tuple(p for p in reads.patterns if p is not None)
     shared: dict[str, exp.Expression] = {}
-    _shared_addresses(predicate, shared)
+    tree = _shared_addresses(predicate, shared) if addresses else predicate
     computed = tuple((name, e.sql(dialect="duckdb")) for name, e in shared.items())
-    return Plan(index, table, rest, columns, computed, needs, patterns, again)
+    columns = frozenset(reads.columns)
+    return Plan(index, table, rest, columns, computed, needs, patterns), tree
 
 
 def _computed(group: Sequence[Plan]) -> list[str]:
@@ -518,12 +531,6 @@ def _invalid_patterns(engine: DuckDBEngine, group: list[Plan]) -> list[Plan]:
     return [plan for plan in group if plan.index in refused]
 
 
-def _patterns(predicate: exp.Expression) -> list[str]:
-    """The literal patterns of the regular expressions the filter matches."""
-    found = (_pattern_of(node) for node in predicate.find_all(exp.RegexpLike))
-    return [pattern for pattern in found if pattern is not None]
-
-
 def _refused(engine: DuckDBEngine, patterns: dict[int, list[str]]) -> set[int]:
     """The rules (of rule -> patterns) with a pattern DuckDB refuses."""
     texts = [text for found in patterns.values() for text in found]
@@ -621,9 +628,6 @@ def _shared_addresses(predicate: exp.Expression, shared: dict[str, exp.Expressio
     whether the field is an address, and its number or digits where it is (NULL elsewhere).
     The same rows: a rule with a hundred networks no longer repeats the parsing a hundred
     times, which DuckDB takes seconds to plan."""
-    tests = (IPV4_TEXT, IPV6_CHARS)
-    if not any(_pattern_of(node) in tests for node in predicate.find_all(exp.RegexpLike)):
-        return predicate
     forms = {}
     for name in sorted({c.name for c in predicate.find_all(exp.Column) if not c.table}):
         column = exp.column(name, quoted=True)
@@ -653,6 +657,12 @@ def _shared_addresses(predicate: exp.Expression, shared: dict[str, exp.Expressio
         return exp.Case(ifs=[test], default=node.args.get("default"))
 
     return predicate.transform(swap, copy=False)
+
+
+def _tests_addresses(patterns: Sequence[str | None]) -> bool:
+    """Whether a filter matching these regular expressions tests network addresses (as
+    `sql_network` writes the tests)."""
+    return any(pattern in (IPV4_TEXT, IPV6_CHARS) for pattern in patterns)
 
 
 def _pattern_of(node: exp.RegexpLike) -> str | None:
@@ -773,14 +783,16 @@ def _table_name(table: exp.Table) -> str:
 
 class Reads:
     """What a compiled query reads, in one walk: its tables (less its own CTE names), the
-    columns it names and how many SELECTs it holds."""
+    columns it names, how many SELECTs it holds and the patterns of its regular expressions
+    (None: not a literal)."""
 
     def __init__(self, tree: exp.Expression):
         tables: set[str] = set()
         ctes: set[str] = set()
         self.columns: set[str] = set()
         self.selects = 0
-        for node in tree.find_all(exp.Column, exp.Table, exp.CTE, exp.Select):
+        self.patterns: list[str | None] = []
+        for node in tree.find_all(exp.Column, exp.Table, exp.CTE, exp.Select, exp.RegexpLike):
             if isinstance(node, exp.Column):
                 self.columns.add(node.name)
             elif isinstance(node, exp.Table):
@@ -789,4 +801,6 @@ class Reads:
                 ctes.add(node.alias_or_name)
             elif isinstance(node, exp.Select):
                 self.selects += 1
+            elif isinstance(node, exp.RegexpLike):
+                self.patterns.append(_pattern_of(node))
         self.tables = tables - ctes
