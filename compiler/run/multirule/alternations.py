@@ -35,7 +35,7 @@ def alternations(predicate: exp.Expression) -> exp.Expression:
 
 def _merged(operands: list[exp.Expression]) -> exp.Expression | None:
     """The OR of `operands`, each field's long list of tests as one match; None if none is."""
-    groups: dict[tuple[str, bool], list[tuple[exp.Expression, exp.Expression, str]]] = {}
+    groups: dict[tuple[exp.Expression, bool], list[tuple[exp.Expression, exp.Expression, str]]] = {}
     others: list[exp.Expression] = []
     for operand in operands:
         test = _test(operand)
@@ -43,7 +43,8 @@ def _merged(operands: list[exp.Expression]) -> exp.Expression | None:
             others.append(operand)
         else:
             field, lowered, pattern = test
-            groups.setdefault((field.sql(), lowered), []).append((operand, field, pattern))
+            # sqlglot compares and hashes expressions by their structure
+            groups.setdefault((field, lowered), []).append((operand, field, pattern))
     merged = []
     for (_, lowered), tests in groups.items():
         if len(tests) < LONGEST:
