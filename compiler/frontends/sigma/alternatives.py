@@ -8,7 +8,6 @@ so on. A rule none of them accepts gets one diagnostic with each pipeline's reas
 
 from __future__ import annotations
 
-import pickle
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -21,6 +20,7 @@ from sigma.rule import SigmaRule
 
 from rulec.compiler.frontends.sigma.errors import pysigma_message
 from rulec.compiler.frontends.sigma.release import release
+from rulec.compiler.frontends.sigma.snapshot import Snapshot
 
 SEPARATOR = "|"
 Rule = TypeVar("Rule", SigmaRule, SigmaCorrelationRule)
@@ -60,23 +60,23 @@ class FirstAccepting:
     def apply_first(
         self,
         rule: Rule,
-        pickled: bytes | None = None,
+        snapshot: Snapshot | None = None,
         refuses: Callable[[Rule], str | None] | None = None,
     ) -> Rule:
         """The rule as the first accepting pipeline leaves it.
 
         The first pipeline works on `rule` itself, which a rejection may leave half-processed;
-        each other one on a copy unpickled from `pickled` (the rule as it is now, pickled here
+        each other one on a copy restored from `snapshot` (the rule as it is now, taken here
         unless the caller has it). The accepted one is returned in place of `rule`. `refuses`
         tells why a rule as a pipeline left it cannot be read (None when it can): that
         pipeline is then passed over too.
         """
-        if pickled is None and len(self.pipelines) > 1:
-            pickled = pickle.dumps(rule, pickle.HIGHEST_PROTOCOL)
+        if snapshot is None and len(self.pipelines) > 1:
+            snapshot = Snapshot.of(rule)
         source = _logsource(rule)
         reasons = []
         for position, (name, pipeline) in enumerate(zip(self.names, self.pipelines, strict=True)):
-            candidate = rule if position == 0 else pickle.loads(pickled)  # type: ignore[arg-type]
+            candidate = rule if position == 0 else snapshot.restore()  # type: ignore[union-attr]
             try:
                 pipeline.apply(candidate)
             except SigmaError as error:
