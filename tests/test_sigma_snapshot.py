@@ -66,3 +66,30 @@ def test_other_kinds_are_pickled_whole():
     others = [(parsed(), 1)]
     restored = Snapshot.of(others).restore()
     assert restored == others and restored[0][0] is not others[0][0]
+
+
+def test_alternatives_reuse_a_rule_only_when_the_refusal_changed_nothing():
+    """A rule the first alternative refuses before any item applies goes to the next one as
+    it is; one refused after a field mapping changed it goes there as a fresh copy (checked
+    against pySigma's own processing of a new parse)."""
+    from sigma.processing.transformations import RuleFailureTransformation
+
+    from rulec.compiler.frontends.sigma.alternatives import FirstAccepting
+
+    def refuse():
+        return ProcessingItem(RuleFailureTransformation("no table for this rule"))
+
+    mapping = ProcessingItem(FieldMappingTransformation({"Image": "process.executable"}))
+    keep = ProcessingPipeline(items=[ProcessingItem(AddFieldTransformation("host.name"))])
+    expected = keep.apply(parsed())
+
+    clean = FirstAccepting(("refuses", "keeps"), (ProcessingPipeline(items=[refuse()]), keep))
+    rule = parsed()
+    assert clean.apply_first(rule) is rule == expected
+
+    changed = ProcessingPipeline(items=[mapping, refuse()])
+    after_change = FirstAccepting(("maps, then refuses", "keeps"), (changed, keep))
+    rule = parsed()
+    result = after_change.apply_first(rule)
+    assert result is not rule and result == expected
+    assert rule != expected  # the refused rule kept the first pipeline's mapping
