@@ -187,20 +187,22 @@ class KqlBackend(TextBackend):
         self.hoisted: list[str] = []
         self.notes: dict[str, ir.Diagnostic] = {}
         body = (query.params, query.lets, query.pipeline)  # not the rule's metadata
-        tables = {self.table_name(source) for source in sources(body)}
+        nodes = list(ir.find_all(body, (*SOURCES, *NAMING, ir.Correlation)))  # one walk
+        tables = {self.table_name(node) for node in nodes if isinstance(node, SOURCES)}
         # a Sigma rule's values and fields are typed and named here, a KQL query's by its author
         self.sigma = query.meta.language == "sigma"
         self.kql_source = query.meta.language == "kql"  # its isnull()/isnotnull() as written
         self.event_time = event_time_column(tables) if self.sigma else self.default_time_field
-        self.columns_read = documented_columns(tables, body) if self.sigma else None
-        for key in ir.find_all(body, (ir.Assign,)) if self.columns_read else ():
-            if is_key(key):
+        self.columns_read = documented_columns(tables, nodes) if self.sigma else None
+        correlations = [node for node in nodes if isinstance(node, ir.Correlation)]
+        for key in nodes if self.columns_read else ():
+            if isinstance(key, ir.Assign) and is_key(key):
                 self.render_fieldref(key.expr, False)  # a group-by key is a column too
-        for stage in ir.find_all(body, (ir.Correlation,)) if self.columns_read else ():
+        for stage in correlations if self.columns_read else ():
             for name in (*stage.group_by, stage.value_field):  # and a correlation's fields
                 if name:
                     self.render_fieldref(ir.FieldRef(name, span=stage.span), False)
-        for stage in ir.find_all(body, (ir.Correlation,)) if self.sigma else ():
+        for stage in correlations if self.sigma else ():
             self.correlated_columns(stage, query.lets)
         statements = [self.param(p) for p in query.params]
         for let in query.lets:
@@ -216,7 +218,7 @@ class KqlBackend(TextBackend):
         for rule in (bound[name] for name in stage.rules if name in bound):
             tables = {self.table_name(source) for source in sources(rule.value)}
             times.add(event_time_column(tables))
-            columns = documented_columns(tables, rule.value)
+            columns = documented_columns(tables, list(ir.find_all(rule.value, NAMING)))
             for name in (*stage.group_by, stage.value_field) if columns is not None else ():
                 if name and name.split(".")[0] not in columns:
                     detail = f"rule '{rule.name}' reads {', '.join(sorted(tables))}, which has no"
@@ -886,9 +888,13 @@ class KqlBackend(TextBackend):
         self.notes.setdefault(EMPTY_APPROXIMATION, note)
 
 
+SOURCES = (ir.LogSource, ir.Table)  # the nodes naming what a query reads
+NAMING = (ir.Measure, ir.Assign)  # the nodes naming the columns a query computes
+
+
 def sources(node: object) -> Iterator[ir.LogSource | ir.Table]:
     """Every named table and log source in an IR node."""
-    return ir.find_all(node, (ir.LogSource, ir.Table))
+    return ir.find_all(node, SOURCES)
 
 
 def event_time_column(tables: set[str]) -> str:
@@ -899,14 +905,15 @@ def event_time_column(tables: set[str]) -> str:
     return "Timestamp" if tables and defender else KqlBackend.default_time_field
 
 
-def documented_columns(tables: set[str], body: object) -> frozenset[str] | None:
+def documented_columns(tables: set[str], nodes: list[object]) -> frozenset[str] | None:
     """The columns a query over `tables` may read when Microsoft documents every one of them:
-    theirs, and those the query itself names; None when a table is not documented."""
+    theirs, and those the query itself names (its measures and assignments among `nodes`, the
+    query's nodes); None when a table is not documented."""
     documented = [schemas.known_columns(table) for table in tables]
     if not tables or any(columns is None for columns in documented):
         return None
-    named = {node.name for node in ir.find_all(body, (ir.Measure,))}
-    named |= {node.name for node in ir.find_all(body, (ir.Assign,)) if not is_key(node)}
+    named = {node.name for node in nodes if isinstance(node, ir.Measure)}
+    named |= {n.name for n in nodes if isinstance(n, ir.Assign) and not is_key(n)}
     return frozenset().union(*documented, named, CORRELATION_COLUMNS)
 
 
@@ -919,7 +926,9 @@ def needs_full_fold(values: tuple[object, ...]) -> bool:
     """Whether a text among `values` has a non-ASCII letter with a case, which KQL's
     case-insensitive operators do not fold."""
     return any(
-        isinstance(v, str) and any(not c.isascii() and c.lower() != c.upper() for c in v)
+        isinstance(v, str)
+        and not v.isascii()
+        and any(not c.isascii() and c.lower() != c.upper() for c in v)
         for v in values
     )
 

@@ -107,6 +107,12 @@ class SqlDialect:
         """The text of capture `group` of the first match of `regex` (from `sequence_regex`)."""
         return exp.RegexpExtract(this=text, expression=regex, group=exp.Literal.number(group))
 
+    def split_part(
+        self, text: exp.Expression, separator: exp.Expression, index: exp.Expression
+    ) -> exp.Expression:
+        """Part `index` (from 1) of `text` split at `separator`."""
+        return exp.SplitPart(this=text, delimiter=separator, part_index=index)
+
 
 class DuckDBDialect(SqlDialect):
     """DuckDB: the reference's engine, with its star expressions."""
@@ -114,6 +120,12 @@ class DuckDBDialect(SqlDialect):
     star_columns = True
     unnest_positions = True
     target = "duckdb"
+
+    def split_part(
+        self, text: exp.Expression, separator: exp.Expression, index: exp.Expression
+    ) -> exp.Expression:
+        # written as sqlglot writes SPLIT_PART for DuckDB, which first copies the whole text
+        return exp.Anonymous(this="SPLIT_PART", expressions=[text, separator, index])
 
 
 class PostgresDialect(SqlDialect):

@@ -31,8 +31,8 @@ def _number(value: int) -> exp.Literal:
     return exp.Literal.number(value)
 
 
-def _part(value: exp.Expression, separator: str, index: int) -> exp.Expression:
-    return exp.SplitPart(this=value, delimiter=_text(separator), part_index=_number(index))
+def _part(dialect: SqlDialect, value: exp.Expression, separator: str, index: int) -> exp.Expression:
+    return dialect.split_part(value, _text(separator), _number(index))
 
 
 def cidr_match(dialect: SqlDialect, field: exp.Expression, network: ipaddress._BaseNetwork):
@@ -47,7 +47,8 @@ def ipv4_text(dialect: SqlDialect, field: exp.Expression) -> tuple[exp.Expressio
     number: exp.Expression | None = None
     for index, weight in enumerate((16777216, 65536, 256, 1), 1):
         octet = exp.Mul(
-            this=exp.cast(_part(field.copy(), ".", index), "BIGINT"), expression=_number(weight)
+            this=exp.cast(_part(dialect, field.copy(), ".", index), "BIGINT"),
+            expression=_number(weight),
         )
         number = octet if number is None else exp.Add(this=number, expression=octet)
     assert number is not None
@@ -76,9 +77,9 @@ def _groups(side: exp.Expression) -> exp.Expression:
     return exp.Case(ifs=[exp.If(this=empty, true=_number(0))], default=counted)
 
 
-def _expanded(address: exp.Expression) -> exp.Expression:
+def _expanded(dialect: SqlDialect, address: exp.Expression) -> exp.Expression:
     """The address with `::` replaced by the zero groups it stands for."""
-    left, right = _part(address, "::", 1), _part(address, "::", 2)
+    left, right = _part(dialect, address, "::", 1), _part(dialect, address, "::", 2)
     missing = exp.Sub(
         this=exp.Sub(this=_number(8), expression=_groups(left)), expression=_groups(right)
     )
@@ -92,11 +93,14 @@ def _expanded(address: exp.Expression) -> exp.Expression:
     return exp.Case(ifs=[exp.If(this=compressed, true=trimmed)], default=address.copy())
 
 
-def _hex(full: exp.Expression) -> exp.Expression:
+def _hex(dialect: SqlDialect, full: exp.Expression) -> exp.Expression:
     """Eight groups, each padded to four hex digits, as one 32-digit string."""
     padded = [
         exp.Pad(
-            this=_part(full, ":", i), expression=_number(4), fill_pattern=_text("0"), is_left=True
+            this=_part(dialect, full, ":", i),
+            expression=_number(4),
+            fill_pattern=_text("0"),
+            is_left=True,
         )
         for i in range(1, 9)
     ]
@@ -111,15 +115,15 @@ def _allowed_digits(digit: int, bits: int) -> list[str]:
 
 def ipv6_text(dialect: SqlDialect, field: exp.Expression) -> tuple[exp.Expression, exp.Expression]:
     """Whether `field` is IPv6 text, and its 32 hex digits (meaningful only where it is)."""
-    address = exp.Lower(this=_part(field, "%", 1))
-    full = _expanded(address)
+    address = exp.Lower(this=_part(dialect, field, "%", 1))
+    full = _expanded(dialect, address)
     shape = exp.and_(
         dialect.regex(address.copy(), IPV6_CHARS, True, frozenset()),
         dialect.regex(full.copy(), IPV6_FULL, True, frozenset()),
-        exp.EQ(this=_part(address.copy(), "::", 3), expression=_text("")),
+        exp.EQ(this=_part(dialect, address.copy(), "::", 3), expression=_text("")),
         copy=False,
     )
-    return shape, _hex(full)
+    return shape, _hex(dialect, full)
 
 
 def _ipv6(dialect: SqlDialect, field: exp.Expression, network: ipaddress.IPv6Network):

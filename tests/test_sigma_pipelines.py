@@ -407,20 +407,17 @@ def test_filters_and_correlations_lower_through_each_pipeline_as_read_alone(tmp_
 
 def test_rules_that_do_not_pickle_are_parsed_again(tmp_path, monkeypatch):
     """The front end's snapshots fail to pickle: each pipeline gets a new parse instead."""
-    import pickle
-    import types
-
     from rulec.compiler.frontends.sigma import load as sigma
 
     refused = []
 
-    def refuse(*args, **kwargs):
-        refused.append(args)
-        raise TypeError("cannot pickle")
+    class Refusing:
+        @staticmethod
+        def of(rule):
+            refused.append(rule)
+            raise TypeError("cannot pickle")
 
-    stub = types.SimpleNamespace(**vars(pickle))
-    stub.dumps = refuse
-    monkeypatch.setattr(sigma, "pickle", stub)  # the KQL alternatives still pickle
+    monkeypatch.setattr(sigma, "Snapshot", Refusing)  # the KQL alternatives still take theirs
     path = tmp_path / "c.yml"
     path.write_text(COLLECTION + "---\n" + PROCESS_RULE, encoding="utf-8")
     each_against_alone(path, default_pipelines())

@@ -8,7 +8,6 @@ so on. A rule none of them accepts gets one diagnostic with each pipeline's reas
 
 from __future__ import annotations
 
-import pickle
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -21,6 +20,7 @@ from sigma.rule import SigmaRule
 
 from rulec.compiler.frontends.sigma.errors import pysigma_message
 from rulec.compiler.frontends.sigma.release import release
+from rulec.compiler.frontends.sigma.snapshot import Snapshot
 
 SEPARATOR = "|"
 Rule = TypeVar("Rule", SigmaRule, SigmaCorrelationRule)
@@ -60,27 +60,32 @@ class FirstAccepting:
     def apply_first(
         self,
         rule: Rule,
-        pickled: bytes | None = None,
+        snapshot: Snapshot | None = None,
         refuses: Callable[[Rule], str | None] | None = None,
     ) -> Rule:
         """The rule as the first accepting pipeline leaves it.
 
         The first pipeline works on `rule` itself, which a rejection may leave half-processed;
-        each other one on a copy unpickled from `pickled` (the rule as it is now, pickled here
-        unless the caller has it). The accepted one is returned in place of `rule`. `refuses`
+        each other one on a copy restored from `snapshot` (the rule as it is now, taken here
+        unless the caller has it), or on the rule the one before refused when that one changed
+        nothing (`_untouched`). The accepted one is returned in place of `rule`. `refuses`
         tells why a rule as a pipeline left it cannot be read (None when it can): that
         pipeline is then passed over too.
         """
-        if pickled is None and len(self.pipelines) > 1:
-            pickled = pickle.dumps(rule, pickle.HIGHEST_PROTOCOL)
+        if snapshot is None and len(self.pipelines) > 1:
+            snapshot = Snapshot.of(rule)
         source = _logsource(rule)
         reasons = []
-        for position, (name, pipeline) in enumerate(zip(self.names, self.pipelines, strict=True)):
-            candidate = rule if position == 0 else pickle.loads(pickled)  # type: ignore[arg-type]
+        candidate: Rule | None = rule
+        for name, pipeline in zip(self.names, self.pipelines, strict=True):
+            if candidate is None:
+                candidate = snapshot.restore()  # type: ignore[union-attr]
             try:
                 pipeline.apply(candidate)
             except SigmaError as error:
                 reasons.append(f"{_label(name)}: {_first_sentence(pysigma_message(error))}")
+                if _untouched(pipeline):
+                    continue
             except Exception as error:  # a pipeline failing inside, on a rule it did not expect
                 failure = f"the pipeline fails on this rule ({type(error).__name__})"
                 reasons.append(f"{_label(name)}: {failure}")
@@ -92,6 +97,7 @@ class FirstAccepting:
                 reasons.append(f"{_label(name)}: {refusal}")
             if candidate is not rule:  # a rejected copy (`rule` itself is the caller's)
                 release(candidate)
+            candidate = None
         raise SigmaTransformationError(
             f"no pipeline of {' | '.join(map(_label, self.names))} has a table and fields for "
             f"this rule's log source ({source}): " + "; ".join(reasons)
@@ -104,6 +110,26 @@ class FirstAccepting:
             return None
         at = self.names.index(name) + 1
         return FirstAccepting(self.names[at:], self.pipelines[at:])
+
+
+# Transformations that refuse a rule before changing it (pySigma's own code, read for this):
+# a rule refused by one of them with no item applied before it is the rule as it was given.
+UNCHANGED_ON_REFUSAL = frozenset(
+    {
+        "sigma.processing.transformations.failure.RuleFailureTransformation",
+        "sigma.pipelines.kusto_common.transformations.SetQueryTableStateTransformation",
+    }
+)
+
+
+def _untouched(pipeline: ProcessingPipeline) -> bool:
+    """Whether the processing item that refused the rule was the first to do anything to it,
+    and refuses before changing it: the rule is then as the pipeline found it."""
+    applied, items = getattr(pipeline, "applied", None), getattr(pipeline, "items", ())
+    if type(applied) is not list or any(applied) or len(applied) >= len(items):
+        return False
+    kind = type(items[len(applied)].transformation)
+    return f"{kind.__module__}.{kind.__qualname__}" in UNCHANGED_ON_REFUSAL
 
 
 def _logsource(rule: SigmaRule | SigmaCorrelationRule) -> str:

@@ -4,7 +4,8 @@
 `ir.Query`, or into an `ir.Diagnostic` with the rule's file, line and column when it cannot.
 A file lowered through several pipelines is read as YAML and parsed by pySigma once
 (`read_sigma`, `parse_sigma`, then `ParsedSigma.lower` per pipeline): pipelines change the rules
-they process, so every pipeline but the last works on a pickled copy, cheaper than a new parse.
+they process, so every pipeline but the last works on a copy (`snapshot.Snapshot`), cheaper
+than a new parse.
 """
 
 from __future__ import annotations
@@ -59,6 +60,7 @@ from rulec.compiler.frontends.sigma.legacy import (
 from rulec.compiler.frontends.sigma.meta import rule_meta, source_of
 from rulec.compiler.frontends.sigma.pipeline_cache import remember_logsource_conditions
 from rulec.compiler.frontends.sigma.release import release
+from rulec.compiler.frontends.sigma.snapshot import Snapshot
 from rulec.compiler.frontends.sigma.spans import SpanIndex, index_rule
 from rulec.compiler.frontends.sigma.values import unsupported
 
@@ -161,10 +163,10 @@ class _Parsed:
     timeframe: object = None
     meta: ir.RuleMeta | None = None  # a rule's header, the same for every pipeline
     index: SpanIndex | None = None  # its spans, marked on the parsed rule before any copy
-    pickled: bytes | None = None  # the rule as pySigma parsed it, once a copy was needed
+    snapshot: Snapshot | None = None  # the rule as pySigma parsed it, once a copy was needed
     # a log source listing values: the rule once more for each further combination of them
     others: list[tuple[SigmaRule, SpanIndex]] = field(default_factory=list)
-    pickled_others: bytes | None = None
+    snapshot_others: Snapshot | None = None
     warnings: list[ir.Diagnostic] = field(default_factory=list)  # the same for every pipeline
 
 
@@ -254,25 +256,26 @@ def parse_sigma(
 
 
 def _copies(parsed: list[_Parsed], source: SigmaText, count: int) -> list[list[_Parsed]]:
-    """`count` copies of the parsed file, unpickled from snapshots of its rules taken before any
+    """`count` copies of the parsed file, restored from snapshots of its rules taken before any
     pipeline ran; should a rule not pickle, each copy is parsed again instead."""
     if count <= 0:
         return []
     try:
         for item in parsed:
-            item.pickled = pickle.dumps(item.rule, pickle.HIGHEST_PROTOCOL)
+            item.snapshot = Snapshot.of(item.rule)
             if item.others:
-                item.pickled_others = pickle.dumps(item.others, pickle.HIGHEST_PROTOCOL)
+                item.snapshot_others = Snapshot.of(item.others)
     except (pickle.PicklingError, TypeError, AttributeError, RecursionError):
         for item in parsed:
-            item.pickled = item.pickled_others = None
+            item.snapshot = item.snapshot_others = None
         return [_parse_file(source.documents, source.path) for _ in range(count)]
     return [[_copy(i) for i in parsed] for _ in range(count)]
 
 
 def _copy(item: _Parsed) -> _Parsed:
-    others = pickle.loads(item.pickled_others) if item.pickled_others else []
-    return replace(item, rule=pickle.loads(item.pickled), others=others)  # type: ignore[arg-type]
+    assert item.snapshot is not None
+    others = item.snapshot_others.restore() if item.snapshot_others else []
+    return replace(item, rule=item.snapshot.restore(), others=others)
 
 
 def _lower_file(
@@ -620,9 +623,9 @@ def _lower_rule(
     index = item.index
     span = index.condition(0)
     branches = [
-        _branch(item, rule, rule_index, path, filters, pipeline, pickled)
-        for rule, rule_index, pickled in [
-            (item.rule, index, item.pickled),
+        _branch(item, rule, rule_index, path, filters, pipeline, snapshot)
+        for rule, rule_index, snapshot in [
+            (item.rule, index, item.snapshot),
             *((rule, rule_index, None) for rule, rule_index in item.others),
         ]
     ]
@@ -661,7 +664,7 @@ def _branch(
     path: str,
     filters: list[Any],
     pipeline: ProcessingPipeline | FirstAccepting | None,
-    pickled: bytes | None,
+    snapshot: Snapshot | None,
 ) -> tuple[ir.LogSource | ir.Table, list[ir.Expr], list[str]]:
     """One parsed rule through the filters and `pipeline`: its source, its conditions and its
     `fields` as the pipeline renamed them."""
@@ -672,7 +675,7 @@ def _branch(
     table = None
     if isinstance(pipeline, FirstAccepting):
         rule = pipeline.apply_first(
-            rule, None if filters else pickled, functools.partial(_empty, index)
+            rule, None if filters else snapshot, functools.partial(_empty, index)
         )
     elif pipeline is not None:
         pipeline.apply(rule)
