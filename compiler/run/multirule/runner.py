@@ -324,7 +324,8 @@ class Runner:
             if strategy not in ("lowered", "prefilter"):
                 return (*_scan(self.engine, table, columns, group, strategy), [])
             if strategy == "prefilter":
-                return _scan_prefiltered(self.engine, table, columns, group)
+                raw = self.raw_fields(table)
+                return _scan_prefiltered(self.engine, table, columns, group, raw)
             return (*_scan_lowered(self.engine, table, columns, group), [])
         except Exception:
             if len(group) == 1:
@@ -334,6 +335,15 @@ class Runner:
         right, right_rows, right_failed = self.kept(table, group[middle:], strategy)
         left_rows.update(right_rows)
         return {**left, **right}, left_rows, left_failed + right_failed
+
+    def raw_fields(self, table: str) -> tuple[str, ...] | None:
+        """The fields the `_raw` of `table` is written from (`name=value` lines), when the
+        engine writes it from the files' fields (`raw_text`), else None."""
+        source = self.tables.get(table, self.events)
+        files = source.files if source is not None else None
+        if files is None or RAW in files.fields:
+            return None
+        return files.fields
 
     def store_kept(self, pairs: list[tuple[int, int]]) -> None:
         """(rule, `_row`) pairs in the table KEPT, for the stages after the filters."""
@@ -439,18 +449,23 @@ def _scan_lowered(
 
 
 def _scan_prefiltered(
-    engine: DuckDBEngine, table: str, columns: set[str], group: list[Plan]
+    engine: DuckDBEngine,
+    table: str,
+    columns: set[str],
+    group: list[Plan],
+    raw: Sequence[str] | None = None,
 ) -> tuple[Kept, Rows, list[Plan]]:
     """The `prefilter` scan: each rule's exact filter runs only on the events that hold the
-    text its filter needs (`candidates`), and not at all when none does (planning a filter costs
-    more than matching it); rules that need no rare text get the `lowered` scan. Also returns
-    the rules whose filter fails, for them to run alone."""
+    text its filter needs (`candidates`; `raw`: the fields `_raw` is written from, if it is),
+    and not at all when none does (planning a filter costs more than matching it); rules that
+    need no rare text get the `lowered` scan. Also returns the rules whose filter fails, for
+    them to run alone."""
     if not group:
         return {}, Rows(), []
     by_index = {p.index: p for p in group}
     connection = engine.connection
     broad = find_candidates(
-        connection, table, {p.index: list(p.clauses) for p in group}, CANDIDATES
+        connection, table, {p.index: list(p.clauses) for p in group}, CANDIDATES, raw
     )
     kept, failed = _scan_each(engine, table, columns, [by_index[i] for i in broad])
     found = connection.execute(f"SELECT DISTINCT {RULE} FROM {CANDIDATES}").fetchall()
