@@ -34,7 +34,8 @@ EVENTS = [
     {"User": "İstanbul"},
 ]
 # Texts in a value, in a set field's name, in an unset field's name only, across `name=value`,
-# across two lines, in a value's own second line, with a non-ASCII lowering.
+# across two lines, in a value's own second line, with a non-ASCII lowering, with characters
+# special to regular expressions.
 KEYWORDS = [
     ("mimikatz",),
     ("MAGE",),
@@ -44,8 +45,9 @@ KEYWORDS = [
     ("sekurlsa",),
     ("i̇stanbul", "nothing"),
     ("ser",),
+    ("\\w\\cmd.", "(x)|"),  # characters a regular expression reads otherwise
 ]
-SPREAD = {0, 1, 2, 5, 6, 7}  # the rules whose texts contain neither `=` nor a line break
+SPREAD = {0, 1, 2, 5, 6, 7, 8}  # the rules whose texts contain neither `=` nor a line break
 
 
 @pytest.fixture(params=["ndjson", "parquet"])

@@ -33,6 +33,10 @@ BROAD_SHARE = 0.25  # a rule whose best clause holds in more events than this sc
 FETCH = 100_000
 FEW_TEXTS = 64  # a field with at most this many texts is searched by DuckDB, not an automaton
 SAMPLE = 10_000  # events in which the texts are counted
+VALUES = "_rulec_values"
+SAMPLED = "_rulec_sampled"
+REGEX_SIZE = 4_000  # characters of a regular expression of alternatives that RE2 runs fast
+REGEX_SPECIAL = frozenset("\\.^$|?*+()[]{}")
 
 Text = tuple[str, str]  # (field, lowered text); "" means "the field is not NULL"
 
@@ -53,31 +57,50 @@ class Texts:
 
     def scan(self, connection, table: str, events: int) -> None:
         """Count, for each text, the events that hold it: in every `step`-th event (by a hash
-        of `_row`) of about SAMPLE, scaled; "not NULL" in every event."""
+        of `_row`) of about SAMPLE, read once, scaled; "not NULL" in every event. A field no
+        event sets is not read again."""
+        fields = list(self.by_field)
+        if not fields:
+            return
+        counts = ", ".join(f"count({quote(field)})" for field in fields)
+        found = connection.execute(f"SELECT {counts} FROM {quote(table)}").fetchone()
+        for field, present in zip(fields, found, strict=True):
+            if "" in self.by_field[field]:
+                self.count[self.by_field[field][""]] = present
+            if not present:
+                del self.by_field[field]
+        searched = [field for field, numbers in self.by_field.items() if set(numbers) - {""}]
+        if not searched:
+            return
         step = max(1, events // SAMPLE)
-        sample = f"hash({quote(ROW)}) % {step} = 0" if step > 1 else "TRUE"
-        for field, numbers in self.by_field.items():
-            column = quote(field)
-            if "" in numbers:
-                (present,) = connection.execute(
-                    f"SELECT count({column}) FROM {quote(table)}"
-                ).fetchone()
-                self.count[numbers[""]] = present
-            words = {low: n for low, n in numbers.items() if low}
-            if words:
-                distinct = _distinct(table, field, sample)
-                for _, found, held in _finder(words)(connection, distinct, words):
-                    for number in found:
-                        self.count[number] += held * step
+        source = table
+        if step > 1:
+            source = SAMPLED
+            columns = ", ".join(map(quote, searched))
+            connection.execute(
+                f"CREATE OR REPLACE TEMP TABLE {quote(SAMPLED)} AS SELECT {columns} "
+                f"FROM {quote(table)} WHERE hash({quote(ROW)}) % {step} = 0"
+            )
+        for field in searched:
+            words = {low: n for low, n in self.by_field[field].items() if low}
+            distinct = _distinct(source, field, "TRUE")
+            for _, found, held in _finder(words)(connection, distinct, words):
+                for number in found:
+                    self.count[number] += held * step
+        if step > 1:
+            connection.execute(f"DROP TABLE {quote(SAMPLED)}")
 
     def find(self, connection, table: str, wanted: set[int]) -> None:
         """Keep the distinct values of each field that hold some of the `wanted` texts, with
-        them."""
+        them: for many texts, only the values that DuckDB finds holding one are searched."""
         for field, numbers in self.by_field.items():
             words = {low: n for low, n in numbers.items() if low and n in wanted}
-            if words:
-                found = _finder(words)(connection, _distinct(table, field, "TRUE"), words)
-                self.values[field] = [(value, numbers) for value, numbers, _ in found]
+            if not words:
+                continue
+            finder = _finder(words)
+            where = _holding(field, words) if finder is _found_by_automaton else "TRUE"
+            found = finder(connection, _distinct(table, field, where), words)
+            self.values[field] = [(value, numbers) for value, numbers, _ in found]
 
     def cost(self, clause: Clause) -> int:
         """How many events (at most) hold some text of the clause."""
@@ -89,6 +112,24 @@ def _distinct(table: str, field: str, where: str) -> str:
     return (
         f"SELECT v, lower(v) AS low, count(*) AS events FROM (SELECT {quote(field)} AS v "
         f"FROM {quote(table)} WHERE {where}) WHERE v IS NOT NULL GROUP BY v"
+    )
+
+
+def _holding(field: str, words: Mapping[str, int]) -> str:
+    """SQL: the field, lowered, holds one of the texts, as one regular expression of literal
+    alternatives (RE2 runs it as one automaton), when the texts are short enough for RE2 to
+    keep that automaton (else TRUE: every value is searched)."""
+    texts = [_regex_literal(text) for text in sorted(words)]
+    if sum(map(len, texts)) > REGEX_SIZE:
+        return "TRUE"
+    return f"regexp_matches(lower({quote(field)}), {_literal('|'.join(texts))})"
+
+
+def _regex_literal(text: str) -> str:
+    """A regular expression (RE2) matching the text itself."""
+    return "".join(
+        "\\" + char if char in REGEX_SPECIAL else f"\\x{{{ord(char):x}}}" if char < " " else char
+        for char in text
     )
 
 
@@ -191,24 +232,40 @@ def _found_by_duckdb(connection, distinct: str, numbers: dict[str, int]) -> Foun
 
 def _found_by_automaton(connection, distinct: str, numbers: dict[str, int]) -> Found:
     """The same, every distinct value searched by one Aho-Corasick automaton: a batch of
-    values at a time, joined by a character no text holds (so that no text is found across
-    two values), each text found mapped back to its value by its offset."""
+    values at a time, joined by DuckDB with a character no text holds (so that no text is found
+    across two values); each text found is mapped back to its value by its offset, and only the
+    values holding some text are read one by one."""
     automaton = ahocorasick.Automaton()
     for low, number in numbers.items():
         automaton.add_word(low, (number, len(low)))
     automaton.make_automaton()
     held = set().union(*numbers)
-    separator = next(c for c in map(chr, range(0x110000)) if c not in held)
-    cursor = connection.execute(distinct)
-    while batch := cursor.fetchmany(FETCH):
-        lows = [low for _, low, _ in batch]
-        starts = list(accumulate((len(low) + 1 for low in lows), initial=0))
+    separator = next(c for c in map(chr, range(1, 0x110000)) if c not in held)
+    values = quote(VALUES)
+    connection.execute(
+        f"CREATE OR REPLACE TEMP TABLE {values} AS "
+        f"SELECT row_number() OVER () - 1 AS i, * FROM ({distinct})"
+    )
+    (count,) = connection.execute(f"SELECT count(*) FROM {values}").fetchone()
+    for first in range(0, count, FETCH):
+        text, lengths = connection.execute(
+            f"SELECT string_agg(low, ? ORDER BY i), list(length(low) ORDER BY i) FROM {values} "
+            "WHERE i >= ? AND i < ?",
+            [separator, first, first + FETCH],
+        ).fetchone()
+        starts = list(accumulate((length + 1 for length in lengths), initial=0))
         found: dict[int, set[int]] = defaultdict(set)
-        for end, (number, length) in automaton.iter(separator.join(lows)):
-            found[bisect_right(starts, end - length + 1) - 1].add(number)
-        for index in sorted(found):
-            value, _, events = batch[index]
-            yield value, sorted(found[index]), events
+        for end, (number, length) in automaton.iter(text):
+            found[first + bisect_right(starts, end - length + 1) - 1].add(number)
+        if found:
+            rows = connection.execute(
+                f"SELECT i, v, events FROM {values} WHERE i IN (SELECT unnest(?::BIGINT[])) "
+                "ORDER BY i",
+                [list(found)],
+            ).fetchall()
+            for index, value, events in rows:
+                yield value, sorted(found[index]), events
+    connection.execute(f"DROP TABLE {values}")
 
 
 def _spread(
