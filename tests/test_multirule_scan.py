@@ -17,7 +17,7 @@ from test_multirule import one_by_one, together
 
 from rulec.compiler import ir
 from rulec.compiler.run.events import load_events
-from rulec.compiler.run.multirule import candidates
+from rulec.compiler.run.multirule import candidates, regex_texts
 from rulec.compiler.run.multirule import runner as multirule
 
 
@@ -105,3 +105,62 @@ def test_the_automaton_finds_each_text_in_the_values_that_hold_it(values, texts)
         got = {value: hit for value, hit, _ in found}
     expected = {value: sorted(n for t, n in numbers.items() if t in value) for value in values}
     assert got == {value: hit for value, hit in expected.items() if hit}
+
+
+# pattern                                                 texts needed (one of each list)
+NEEDED = [
+    (r"ipconfig\s+/all", [["ipconfig"]]),
+    (r"cmd.{0,5}(?:/c|/r).+powershell.+(?:input|noexit)", [["powershell"], ["input", "noexit"]]),
+    (r"\$PSHome\[\s*\d", [["$PSHome["]]),
+    ("abc|xyz", [["abc", "xyz"]]),
+    ("(abcd|ef)", []),  # a branch too short to look for
+    ("(?i)echo.*mask", [["echo"]]),  # RE2 folds `s` and `k` with characters `lower` keeps
+    ("[[:alpha:]]abc", []),  # read otherwise by Python's parser
+    (r"\Qa.b\E", []),
+    ("a(", []),  # not a pattern
+]
+
+
+@pytest.mark.parametrize(("pattern", "expected"), NEEDED)
+def test_texts_a_regular_expression_needs(pattern, expected):
+    assert regex_texts.texts_needed(pattern) == expected
+
+
+def regex(field: str, pattern: str) -> ir.Query:
+    found = ir.Match(ir.FieldRef(field), ir.MatchKind.REGEX, (pattern,), case_sensitive=True)
+    return ir.Query(ir.Pipeline(ir.Table("events"), (ir.Filter(found),)))
+
+
+REGEX_EVENTS = [
+    {"CommandLine": "cmd /c powershell -noexit x"},
+    {"CommandLine": "ECHO hi | MA\u017fK", "Image": "a"},
+    {"CommandLine": "echo hi | MASK"},
+    {"CommandLine": "ipconfig   /all"},
+    {"CommandLine": "ipconfig"},
+]
+REGEX_RULES = [
+    (regex("CommandLine", r"cmd.{0,5}(?:/c|/r).+powershell.+(?:input|noexit)"), [1]),
+    (regex("CommandLine", "(?i)echo.*mask"), [2, 3]),
+    (regex("CommandLine", r"ipconfig\s+/all"), [4]),
+    (regex("Image", "(unclosed"), "error"),
+]
+
+
+def test_rules_of_regular_expressions_find_their_candidates_by_text(tmp_path, monkeypatch):
+    path = tmp_path / "e.ndjson"
+    path.write_text("".join(json.dumps(e) + "\n" for e in REGEX_EVENTS))
+    events = load_events([str(path)])
+    scanned: list[int] = []
+    scan_each = multirule._scan_each
+
+    def recorded(engine, table, columns, group):
+        scanned.extend(plan.index for plan in group)
+        return scan_each(engine, table, columns, group)
+
+    monkeypatch.setattr(multirule, "_scan_each", recorded)
+    queries = [query for query, _ in REGEX_RULES]
+    got = together(queries, events)
+    assert got == one_by_one(queries, events)
+    for (_, want), result in zip(REGEX_RULES, got, strict=True):
+        assert (result[0] if want == "error" else [r["_row"] for r in result[1]]) == want
+    assert not scanned

@@ -40,6 +40,7 @@ from rulec.compiler.run.executor import (
 from rulec.compiler.run.multirule.candidates import RULE, find_candidates
 from rulec.compiler.run.multirule.checks import check_all
 from rulec.compiler.run.multirule.prefilter import Clause, clauses
+from rulec.compiler.run.multirule.regex_texts import with_texts
 from rulec.compiler.run.multirule.rows import Rows, row_reader
 from rulec.compiler.run.run_cache import Plans, RunCache, rule_key
 
@@ -464,9 +465,8 @@ def _scan_prefiltered(
         return {}, Rows(), []
     by_index = {p.index: p for p in group}
     connection = engine.connection
-    broad = find_candidates(
-        connection, table, {p.index: list(p.clauses) for p in group}, CANDIDATES, raw
-    )
+    needs = {p.index: _needs(p) for p in group}
+    broad = find_candidates(connection, table, needs, CANDIDATES, raw)
     kept, failed = _scan_each(engine, table, columns, [by_index[i] for i in broad])
     found = connection.execute(f"SELECT DISTINCT {RULE} FROM {CANDIDATES}").fetchall()
     checked = {rule for (rule,) in found}
@@ -484,6 +484,14 @@ def _scan_prefiltered(
     connection.execute(f"DROP TABLE {CANDIDATES}")
     numbers = sorted({r for rows in kept.values() for r in rows})
     return kept, _rows_of(engine, table, columns, numbers), failed
+
+
+def _needs(plan: Plan) -> list[Clause]:
+    """The plan's clauses; for a rule whose clauses name no text but that matches regular
+    expressions, also the literal texts those need."""
+    if plan.patterns and not any(text for clause in plan.clauses for _, text in clause):
+        return clauses(with_texts(plan.parsed))
+    return list(plan.clauses)
 
 
 def _scan_each(
