@@ -53,8 +53,7 @@ CANDIDATES = "_rulec_candidates"
 SLICE = 500_000  # events per slice of the `lowered` scan, which bounds its memory
 RULES_PER_QUERY = 128  # filters per statement over a slice: huge statements plan slowly
 CHUNK = 4096
-FETCH = 10_000  # rows fetched from DuckDB at a time
-ROWS_PER_READ = 50_000  # matched events read per statement
+ROWS_PER_READ = 50_000  # matched events written to their table per statement
 
 DUCKDB = dialect_for("duckdb")
 
@@ -553,20 +552,15 @@ def _listing_sql(table: str, texts: list[tuple[str, int]]) -> str:
 
 
 def _rows_of(engine: DuckDBEngine, table: str, columns: set[str], numbers: list[int]) -> Rows:
-    """The events with these `_row`s, as `execute` returns rows (without `_raw`), read
-    ROWS_PER_READ at a time: DuckDB holds a statement's whole result until it is fetched."""
+    """The events with these `_row`s, as `execute` returns rows (without `_raw`), kept in a
+    DuckDB table until a rule's rows are read: memory follows the matches in compressed columns,
+    not Python tuples of every column."""
     star = f"* EXCLUDE ({quote(RAW)})" if RAW in columns else "*"
     rows = Rows()
-    for first in range(0, len(numbers), ROWS_PER_READ):
-        cursor = engine.connection.execute(
-            f"SELECT {star} FROM {quote(table)} WHERE {quote(ROW)} IN (SELECT UNNEST(?))",
-            [numbers[first : first + ROWS_PER_READ]],
-        )
-        read = row_reader(cursor.description)
-        number = [d[0] for d in cursor.description].index(ROW)
-        while batch := cursor.fetchmany(FETCH):
-            for values in batch:
-                rows.add(values[number], read, values)
+    if numbers:
+        select = f"SELECT {star} FROM {quote(table)} WHERE {quote(ROW)} IN (SELECT UNNEST(?))"
+        chunks = [[numbers[i : i + ROWS_PER_READ]] for i in range(0, len(numbers), ROWS_PER_READ)]
+        rows.keep(engine.connection, select, chunks)
     return rows
 
 
