@@ -13,8 +13,11 @@ result is exactly what `executor.execute` returns for it alone.
 
 from __future__ import annotations
 
+import tempfile
 import warnings
+import weakref
 from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from functools import cached_property, partial
@@ -38,7 +41,7 @@ from rulec.compiler.run.executor import (
     stored_lookup,
 )
 from rulec.compiler.run.multirule.candidates import RULE, find_candidates
-from rulec.compiler.run.multirule.checks import check_all
+from rulec.compiler.run.multirule.checks import Check, check_all
 from rulec.compiler.run.multirule.prefilter import Clause, clauses
 from rulec.compiler.run.multirule.regex_texts import with_texts
 from rulec.compiler.run.multirule.rows import Rows, row_reader
@@ -53,6 +56,7 @@ CANDIDATES = "_rulec_candidates"
 SLICE = 500_000  # events per slice of the `lowered` scan, which bounds its memory
 RULES_PER_QUERY = 128  # filters per statement over a slice: huge statements plan slowly
 CHUNK = 4096
+MEMORY_LIMIT = "1GB"  # DuckDB's memory in the shared scan; past it, DuckDB spills to disk
 ROWS_PER_READ = 50_000  # matched events written to their table per statement
 
 DUCKDB = dialect_for("duckdb")
@@ -166,6 +170,25 @@ def run_rules(
             results.update(runner.run_group(table, chunk, queries, strategy))
             report(len(results), len(queries))
     return [results[i] for i in range(len(queries))]
+
+
+@contextmanager
+def _bounded_memory(connection) -> Iterator[None]:
+    """DuckDB's memory bounded by MEMORY_LIMIT while the scans run (loading a table allocates
+    more at once), spilling to a temporary folder that lives as long as the connection (the
+    matched events' tables are read after the run)."""
+    (limit, folder) = connection.execute(
+        "SELECT current_setting('memory_limit'), current_setting('temp_directory')"
+    ).fetchone()
+    if not folder.startswith(tempfile.gettempdir()):
+        spill = tempfile.TemporaryDirectory(prefix="rulec-duckdb-")
+        weakref.finalize(connection, spill.cleanup)
+        connection.execute(f"SET temp_directory = '{spill.name}'")
+    connection.execute(f"SET memory_limit = '{MEMORY_LIMIT}'")
+    try:
+        yield
+    finally:
+        connection.execute(f"SET memory_limit = '{limit}'")
 
 
 def _planned(runner: Runner, index: int, query: ir.Query, known: Plans | None) -> Plan | RuleRun:
@@ -325,7 +348,8 @@ class Runner:
                 return (*_scan(self.engine, table, columns, group, strategy), [])
             if strategy == "prefilter":
                 raw = self.raw_fields(table)
-                return _scan_prefiltered(self.engine, table, columns, group, raw)
+                with _bounded_memory(self.engine.connection):
+                    return _scan_prefiltered(self.engine, table, columns, group, raw)
             return (*_scan_lowered(self.engine, table, columns, group), [])
         except Exception:
             if len(group) == 1:
@@ -382,6 +406,11 @@ def _plan(
     tree = _shared_addresses(predicate, shared)
     computed = tuple((name, e.sql(dialect="duckdb")) for name, e in shared.items())
     return Plan(index, table, rest, columns, computed, needs, patterns, tree)
+
+
+def _check_of(plan: Plan) -> Check:
+    """The plan's filter as the checks read it."""
+    return Check(plan.index, plan.check, sorted(plan.columns), _computed([plan]))
 
 
 def _computed(group: Sequence[Plan]) -> list[str]:
@@ -469,12 +498,8 @@ def _scan_prefiltered(
     kept, failed = _scan_each(engine, table, columns, [by_index[i] for i in broad])
     found = connection.execute(f"SELECT DISTINCT {RULE} FROM {CANDIDATES}").fetchall()
     checked = {rule for (rule,) in found}
-    checks = [(rule, by_index[rule].check) for rule in checked]
-    read = set().union(*(by_index[rule].columns for rule in checked))
-    computed = _computed([by_index[rule] for rule in checked])
-    found_kept, found_failed = check_all(
-        connection, table, sorted(read), checks, CANDIDATES, computed
-    )
+    checks = [_check_of(by_index[rule]) for rule in sorted(checked)]
+    found_kept, found_failed = check_all(connection, table, checks, CANDIDATES)
     kept.update(found_kept)
     failed += [by_index[rule] for rule in sorted(found_failed)]
     scanned = checked.union(broad)
