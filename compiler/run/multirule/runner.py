@@ -57,7 +57,8 @@ SLICE = 500_000  # events per slice of the `lowered` scan, which bounds its memo
 RULES_PER_QUERY = 128  # filters per statement over a slice: huge statements plan slowly
 CHUNK = 4096
 MEMORY_LIMIT = "1GB"  # DuckDB's memory in the shared scan; past it, DuckDB spills to disk
-ROWS_PER_READ = 50_000  # matched events written to their table per statement
+ROWS_PER_READ = 50_000  # matched events read or written to their table per statement
+ROWS_IN_PYTHON = 100_000  # matched events fetched at once; more stay in DuckDB until read
 
 DUCKDB = dialect_for("duckdb")
 
@@ -577,15 +578,23 @@ def _listing_sql(table: str, texts: list[tuple[str, int]]) -> str:
 
 
 def _rows_of(engine: DuckDBEngine, table: str, columns: set[str], numbers: list[int]) -> Rows:
-    """The events with these `_row`s, as `execute` returns rows (without `_raw`), kept in a
-    DuckDB table until a rule's rows are read: memory follows the matches in compressed columns,
-    not Python tuples of every column."""
+    """The events with these `_row`s, as `execute` returns rows (without `_raw`): up to
+    ROWS_IN_PYTHON of them fetched at once as value tuples (one statement per rule costs more
+    on a table of many columns), more kept in a DuckDB table until a rule's rows are read, so
+    that memory follows the matches in compressed columns, not Python tuples of every column."""
     star = f"* EXCLUDE ({quote(RAW)})" if RAW in columns else "*"
+    select = f"SELECT {star} FROM {quote(table)} WHERE {quote(ROW)} IN (SELECT UNNEST(?))"
+    chunks = [[numbers[i : i + ROWS_PER_READ]] for i in range(0, len(numbers), ROWS_PER_READ)]
     rows = Rows()
-    if numbers:
-        select = f"SELECT {star} FROM {quote(table)} WHERE {quote(ROW)} IN (SELECT UNNEST(?))"
-        chunks = [[numbers[i : i + ROWS_PER_READ]] for i in range(0, len(numbers), ROWS_PER_READ)]
+    if len(numbers) > ROWS_IN_PYTHON:
         rows.keep(engine.connection, select, chunks)
+        return rows
+    for chunk in chunks:
+        cursor = engine.connection.execute(select, chunk)
+        read = row_reader(cursor.description)
+        number = [d[0] for d in cursor.description].index(ROW)
+        for values in cursor.fetchall():
+            rows.add(values[number], read, values)
     return rows
 
 
