@@ -1,20 +1,25 @@
 """The events each rule may match, found for all rules at once from their clauses (`prefilter`).
 
-Each field is read once as its distinct values with their counts, and every clause text each
-distinct value holds (lowered by DuckDB, as the filters lower it) is found: by DuckDB's
-`contains` when the field has a few texts, else by one Aho-Corasick automaton per field. A
-"not NULL" requirement is counted by `count(field)`, not value by value; clauses on `_raw` are
-dropped (every event's `_raw` is distinct, so grouping it would copy the whole data). Each rule
-then takes its clause that the fewest events satisfy, and one hash join per field of the events
-with the (value, rule) pairs of those clauses lists the candidate (rule, `_row`) pairs. A rule
-with no clause, or whose best clause most events satisfy, is left for a full scan.
+Each clause text (lowered by DuckDB, as the filters lower it) is first counted in a sample of
+about SAMPLE events (all of them when there are no more; a "not NULL" requirement is counted
+exactly by `count(field)`), and each rule takes its clause that the fewest events satisfy: the
+counts only choose, so an estimate does. Then each field is read once as its distinct values,
+and the texts of the chosen clauses each value holds are found: by DuckDB's `contains` when the
+field has a few texts, else by one Aho-Corasick automaton per field, run over a batch of values
+at a time. Every event's `_raw` is distinct, so grouping it would copy the whole data: a clause
+on a `_raw` that rulec writes from the fields (`name=value` lines) is read as the same text in
+any field (or a field's name, when it is set), and other clauses on `_raw` are dropped. One
+hash join per field of the events with the (value, rule) pairs of the chosen clauses lists the
+candidate (rule, `_row`) pairs. A rule with no clause, or whose best clause most events
+satisfy, is left for a full scan.
 """
 
 from __future__ import annotations
 
+from bisect import bisect_right
 from collections import defaultdict
-from collections.abc import Iterator, Mapping
-from operator import itemgetter
+from collections.abc import Iterator, Mapping, Sequence
+from itertools import accumulate
 
 import ahocorasick
 
@@ -27,6 +32,11 @@ EVENT = "_rulec_event"
 BROAD_SHARE = 0.25  # a rule whose best clause holds in more events than this scans them all
 FETCH = 100_000
 FEW_TEXTS = 64  # a field with at most this many texts is searched by DuckDB, not an automaton
+SAMPLE = 10_000  # events in which the texts are counted
+VALUES = "_rulec_values"
+SAMPLED = "_rulec_sampled"
+REGEX_SIZE = 4_000  # characters of a regular expression of alternatives that RE2 runs fast
+REGEX_SPECIAL = frozenset("\\.^$|?*+()[]{}")
 
 Text = tuple[str, str]  # (field, lowered text); "" means "the field is not NULL"
 
@@ -41,56 +51,109 @@ class Texts:
         self.number = {t: n for n, t in enumerate(sorted(set(self.of_atom.values())))}
         self.count = [0] * len(self.number)
         self.values: dict[str, list[tuple[str, list[int]]]] = {}
+        self.by_field: dict[str, dict[str, int]] = defaultdict(dict)
+        for (field, low), number in sorted(self.number.items()):
+            self.by_field[field][low] = number
 
-    def scan(self, connection, table: str) -> None:
-        """Count, for each text, the events that hold it; keep each value's texts."""
-        by_field: dict[str, dict[str, int]] = defaultdict(dict)
-        for (field, low), number in self.number.items():
-            by_field[field][low] = number
-        for field, numbers in sorted(by_field.items()):
-            column = quote(field)
-            if "" in numbers:
-                (present,) = connection.execute(
-                    f"SELECT count({column}) FROM {quote(table)}"
-                ).fetchone()
-                self.count[numbers[""]] = present
-            words = {low: n for low, n in numbers.items() if low}
-            if words:
-                self.values[field] = self._scan_field(connection, table, field, words)
+    def scan(self, connection, table: str, events: int) -> None:
+        """Count, for each text, the events that hold it: in every `step`-th event (by a hash
+        of `_row`) of about SAMPLE, read once, scaled; "not NULL" in every event. A field no
+        event sets is not read again."""
+        fields = list(self.by_field)
+        if not fields:
+            return
+        counts = ", ".join(f"count({quote(field)})" for field in fields)
+        found = connection.execute(f"SELECT {counts} FROM {quote(table)}").fetchone()
+        for field, present in zip(fields, found, strict=True):
+            if "" in self.by_field[field]:
+                self.count[self.by_field[field][""]] = present
+            if not present:
+                del self.by_field[field]
+        searched = [field for field, numbers in self.by_field.items() if set(numbers) - {""}]
+        if not searched:
+            return
+        step = max(1, events // SAMPLE)
+        source = table
+        if step > 1:
+            source = SAMPLED
+            columns = ", ".join(map(quote, searched))
+            connection.execute(
+                f"CREATE OR REPLACE TEMP TABLE {quote(SAMPLED)} AS SELECT {columns} "
+                f"FROM {quote(table)} WHERE hash({quote(ROW)}) % {step} = 0"
+            )
+        for field in searched:
+            words = {low: n for low, n in self.by_field[field].items() if low}
+            distinct = _distinct(source, field, "TRUE")
+            for _, found, held in _finder(words)(connection, distinct, words):
+                for number in found:
+                    self.count[number] += held * step
+        if step > 1:
+            connection.execute(f"DROP TABLE {quote(SAMPLED)}")
 
-    def _scan_field(
-        self, connection, table: str, field: str, numbers: dict[str, int]
-    ) -> list[tuple[str, list[int]]]:
-        """The field's distinct values that hold some of the texts `numbers`, with them:
-        found by DuckDB for a few texts, else by an automaton over every distinct value."""
-        distinct = (
-            f"SELECT v, lower(v) AS low, count(*) AS events FROM "
-            f"(SELECT {quote(field)} AS v FROM {quote(table)}) WHERE v IS NOT NULL GROUP BY v"
-        )
-        few = len(numbers) <= FEW_TEXTS
-        pairs = (_found_by_duckdb if few else _found_by_automaton)(connection, distinct, numbers)
-        hits: list[tuple[str, list[int]]] = []
-        count = self.count
-        for value, found, events in pairs:
-            for number in found:
-                count[number] += events
-            hits.append((value, found))
-        return hits
+    def find(self, connection, table: str, wanted: set[int]) -> None:
+        """Keep the distinct values of each field that hold some of the `wanted` texts, with
+        them: for many texts, only the values that DuckDB finds holding one are searched."""
+        for field, numbers in self.by_field.items():
+            words = {low: n for low, n in numbers.items() if low and n in wanted}
+            if not words:
+                continue
+            finder = _finder(words)
+            where = _holding(field, words) if finder is _found_by_automaton else "TRUE"
+            found = finder(connection, _distinct(table, field, where), words)
+            self.values[field] = [(value, numbers) for value, numbers, _ in found]
 
     def cost(self, clause: Clause) -> int:
         """How many events (at most) hold some text of the clause."""
         return sum(self.count[self.number[self.of_atom[atom]]] for atom in clause)
 
 
+def _distinct(table: str, field: str, where: str) -> str:
+    """The field's distinct values among the events `where` holds: (v, low, events)."""
+    return (
+        f"SELECT v, lower(v) AS low, count(*) AS events FROM (SELECT {quote(field)} AS v "
+        f"FROM {quote(table)} WHERE {where}) WHERE v IS NOT NULL GROUP BY v"
+    )
+
+
+def _holding(field: str, words: Mapping[str, int]) -> str:
+    """SQL: the field, lowered, holds one of the texts, as one regular expression of literal
+    alternatives (RE2 runs it as one automaton), when the texts are short enough for RE2 to
+    keep that automaton (else TRUE: every value is searched)."""
+    texts = [_regex_literal(text) for text in sorted(words)]
+    if sum(map(len, texts)) > REGEX_SIZE:
+        return "TRUE"
+    return f"regexp_matches(lower({quote(field)}), {_literal('|'.join(texts))})"
+
+
+def _regex_literal(text: str) -> str:
+    """A regular expression (RE2) matching the text itself."""
+    return "".join(
+        "\\" + char if char in REGEX_SPECIAL else f"\\x{{{ord(char):x}}}" if char < " " else char
+        for char in text
+    )
+
+
+def _finder(words: dict[str, int]):
+    """DuckDB for a few texts, else an automaton."""
+    return _found_by_duckdb if len(words) <= FEW_TEXTS else _found_by_automaton
+
+
 def find_candidates(
-    connection, table: str, needs: Mapping[int, list[Clause]], into: str
+    connection,
+    table: str,
+    needs: Mapping[int, list[Clause]],
+    into: str,
+    raw: Sequence[str] | None = None,
 ) -> list[int]:
     """Fill the temporary table `into` (RULE, EVENT) with each rule's candidate events;
-    return the rules left for a full scan."""
+    return the rules left for a full scan. `raw`: the fields the table's `_raw` is written
+    from as `name=value` lines, if it is."""
     (events,) = connection.execute(f"SELECT count(*) FROM {quote(table)}").fetchone()
+    if raw is not None:
+        needs = _spread(connection, needs, raw)
     needs = {rule: [c for c in found if not _ungrouped(c)] for rule, found in needs.items()}
     texts = Texts(connection, needs)
-    texts.scan(connection, table)
+    texts.scan(connection, table, events)
     broad, chosen = [], {}
     for rule, found in needs.items():
         pick = min(found, key=texts.cost) if found else None
@@ -98,6 +161,8 @@ def find_candidates(
             broad.append(rule)
         else:
             chosen[rule] = pick
+    wanted = {texts.number[texts.of_atom[atom]] for clause in chosen.values() for atom in clause}
+    texts.find(connection, table, wanted)
     _join(connection, table, texts, chosen, into)
     return broad
 
@@ -166,18 +231,70 @@ def _found_by_duckdb(connection, distinct: str, numbers: dict[str, int]) -> Foun
 
 
 def _found_by_automaton(connection, distinct: str, numbers: dict[str, int]) -> Found:
-    """The same, every distinct value searched by one Aho-Corasick automaton."""
+    """The same, every distinct value searched by one Aho-Corasick automaton: a batch of
+    values at a time, joined by DuckDB with a character no text holds (so that no text is found
+    across two values); each text found is mapped back to its value by its offset, and only the
+    values holding some text are read one by one."""
     automaton = ahocorasick.Automaton()
     for low, number in numbers.items():
-        automaton.add_word(low, number)
+        automaton.add_word(low, (number, len(low)))
     automaton.make_automaton()
-    cursor = connection.execute(distinct)
-    search, second = automaton.iter, itemgetter(1)
-    while batch := cursor.fetchmany(FETCH):
-        for value, low, events in batch:
-            found = set(map(second, search(low)))
-            if found:
-                yield value, sorted(found), events
+    held = set().union(*numbers)
+    separator = next(c for c in map(chr, range(1, 0x110000)) if c not in held)
+    values = quote(VALUES)
+    connection.execute(
+        f"CREATE OR REPLACE TEMP TABLE {values} AS "
+        f"SELECT row_number() OVER () - 1 AS i, * FROM ({distinct})"
+    )
+    (count,) = connection.execute(f"SELECT count(*) FROM {values}").fetchone()
+    for first in range(0, count, FETCH):
+        text, lengths = connection.execute(
+            f"SELECT string_agg(low, ? ORDER BY i), list(length(low) ORDER BY i) FROM {values} "
+            "WHERE i >= ? AND i < ?",
+            [separator, first, first + FETCH],
+        ).fetchone()
+        starts = list(accumulate((length + 1 for length in lengths), initial=0))
+        found: dict[int, set[int]] = defaultdict(set)
+        for end, (number, length) in automaton.iter(text):
+            found[first + bisect_right(starts, end - length + 1) - 1].add(number)
+        if found:
+            rows = connection.execute(
+                f"SELECT i, v, events FROM {values} WHERE i IN (SELECT unnest(?::BIGINT[])) "
+                "ORDER BY i",
+                [list(found)],
+            ).fetchall()
+            for index, value, events in rows:
+                yield value, sorted(found[index]), events
+    connection.execute(f"DROP TABLE {values}")
+
+
+def _spread(
+    connection, needs: Mapping[int, list[Clause]], fields: Sequence[str]
+) -> dict[int, list[Clause]]:
+    """The clauses with each text required in `_raw` (the `name=value` lines of the `fields`
+    that are set) required in any of the fields instead, or in the name of a field that is set:
+    a text without a line break or `=` lies within one name or one value. A clause with another
+    text on `_raw` is left as it is (then dropped)."""
+    if any("=" in name or "\n" in name for name in fields):
+        return dict(needs)
+    texts = sorted({text for found in needs.values() for c in found for f, text in c if f == RAW})
+    lowered = dict(zip(texts, _lowered(connection, texts), strict=True))
+    names = list(zip(fields, _lowered(connection, list(fields)), strict=True))
+
+    def spread(clause: Clause) -> Clause:
+        atoms: set[tuple[str, str]] = set()
+        for field, text in clause:
+            low = lowered.get(text) if field == RAW else None
+            if low is None:
+                atoms.add((field, text))
+            elif not low or "\n" in low or "=" in low:
+                return clause
+            else:
+                atoms.update((name, text) for name in fields)
+                atoms.update((name, "") for name, lower in names if low in lower)
+        return frozenset(atoms)
+
+    return {rule: [spread(clause) for clause in found] for rule, found in needs.items()}
 
 
 def _ungrouped(clause: Clause) -> bool:

@@ -1,85 +1,88 @@
 """Each rule's exact filter over its candidate events, many rules to a statement.
 
-The candidate pairs (RULE, EVENT) come from `candidates.find_candidates`. The events are read
-a slice at a time into a temporary table of the columns the filters use, which bounds memory;
-over each slice, one statement checks a batch of rules: `CASE rule WHEN 1 THEN filter 1 ...`
-evaluates each filter on its own rule's candidates only, and planning one statement for many
-rules costs far less than one statement per rule. A batch that fails is split until the rules
-whose filter fails stand alone.
+The candidate pairs (RULE, EVENT) come from `candidates.find_candidates`. One statement checks
+a batch of rules: `CASE rule WHEN 1 THEN filter 1 ...` evaluates each filter on its own rule's
+candidates only, over the events joined with the batch's pairs in one pass that reads only the
+columns the batch's filters read (the pairs are the small side of the join, so memory follows
+them, not the events); planning one statement for many rules costs far less than one statement
+per rule. A batch that fails is split until the rules whose filter fails stand alone.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 from rulec.compiler.run.engines import quote
 from rulec.compiler.run.events import ROW
 from rulec.compiler.run.multirule.candidates import EVENT, RULE
 
-SLICE = 500_000  # events per slice
 RULES_PER_CHECK = 64  # filters per statement
-SLICE_ROWS = "_rulec_slice_rows"
+SLICE = 20_000_000  # events per statement: their pairs of the batch are the join's small side
 
-Check = tuple[int, str]  # (rule, its filter as DuckDB SQL over the event columns)
+
+class Check:
+    """A rule's filter as DuckDB SQL, the columns of the table it reads and the columns it
+    reads computed from them (`expression AS name`)."""
+
+    __slots__ = ("columns", "computed", "rule", "text")
+
+    def __init__(self, rule: int, text: str, columns: Sequence[str], computed: Sequence[str]):
+        self.rule, self.text, self.columns, self.computed = rule, text, columns, computed
 
 
 def check_all(
-    connection,
-    table: str,
-    columns: Sequence[str],
-    checks: list[Check],
-    candidates: str,
-    computed: Sequence[str] = (),
+    connection, table: str, checks: list[Check], candidates: str
 ) -> tuple[dict[int, list[int]], set[int]]:
     """The `_row`s each rule's filter keeps among its candidates, and the rules whose filter
-    fails (their partial results dropped). `computed` (`expression AS name`) are columns the
-    filters read, computed with the slice."""
-    kept: dict[int, list[int]] = {rule: [] for rule, _ in checks}
+    fails (their partial results dropped)."""
+    kept: dict[int, list[int]] = {check.rule: [] for check in checks}
     failed: set[int] = set()
     if not checks:
         return {}, failed
-    row, selected = quote(ROW), ", ".join([*map(quote, sorted({ROW, *columns})), *computed])
     (last,) = connection.execute(f"SELECT max({EVENT}) FROM {candidates}").fetchone()
     for start in range(0, last or 0, SLICE):
-        within = f"BETWEEN {start + 1} AND {start + SLICE}"
-        connection.execute(
-            f"CREATE OR REPLACE TEMP TABLE {SLICE_ROWS} AS SELECT {selected} FROM "
-            f"{quote(table)} WHERE {row} {within} AND {row} IN "
-            f"(SELECT {EVENT} FROM {candidates} WHERE {EVENT} {within})"
-        )
-        live = [check for check in checks if check[0] not in failed]
+        pairs = f"{candidates} WHERE {EVENT} BETWEEN {start + 1} AND {start + SLICE}"
+        live = [check for check in checks if check.rule not in failed]
         for first in range(0, len(live), RULES_PER_CHECK):
-            batch = live[first : first + RULES_PER_CHECK]
-            _check(connection, batch, f"{candidates} WHERE {EVENT} {within}", kept, failed)
-    connection.execute(f"DROP TABLE IF EXISTS {SLICE_ROWS}")
+            _check(connection, table, live[first : first + RULES_PER_CHECK], pairs, kept, failed)
     return {rule: sorted(rows) for rule, rows in kept.items() if rule not in failed}, failed
 
 
 def _check(
-    connection, batch: list[Check], pairs: str, kept: dict[int, list[int]], failed: set[int]
+    connection,
+    table: str,
+    batch: list[Check],
+    pairs: str,
+    kept: Mapping[int, list[int]],
+    failed: set[int],
 ) -> None:
-    """Add to `kept` what the batch's filters keep among `pairs` (the candidate pairs of the
-    slice: `table WHERE ...`); a failing filter's rule to `failed`."""
+    """Add to `kept` what the batch's filters keep among the candidate `pairs` (`table WHERE
+    ...`); a failing filter's rule to `failed`."""
     try:
-        found = connection.execute(_batch_sql(batch, pairs)).fetchall()
+        found = connection.execute(_batch_sql(table, batch, pairs)).fetchall()
     except Exception:
         if len(batch) == 1:
-            failed.add(batch[0][0])
+            failed.add(batch[0].rule)
             return
         middle = len(batch) // 2
-        _check(connection, batch[:middle], pairs, kept, failed)
-        _check(connection, batch[middle:], pairs, kept, failed)
+        _check(connection, table, batch[:middle], pairs, kept, failed)
+        _check(connection, table, batch[middle:], pairs, kept, failed)
         return
     for rule, event in found:
         kept[rule].append(event)
 
 
-def _batch_sql(batch: list[Check], pairs: str) -> str:
+def _batch_sql(table: str, batch: list[Check], pairs: str) -> str:
     """(RULE, EVENT) of the pairs whose rule's filter keeps the event."""
-    rules = ", ".join(str(rule) for rule, _ in batch)
-    cases = " ".join(f"WHEN {rule} THEN ({text})" for rule, text in batch)
-    return (
-        f"SELECT c.{RULE}, c.{EVENT} FROM (SELECT * FROM {pairs} AND {RULE} IN ({rules})) AS c "
-        f"JOIN {SLICE_ROWS} AS e ON e.{quote(ROW)} = c.{EVENT} "
-        f"WHERE CASE c.{RULE} {cases} ELSE FALSE END"
+    row = quote(ROW)
+    columns = sorted({ROW, *(column for check in batch for column in check.columns)})
+    computed = list(dict.fromkeys(text for check in batch for text in check.computed))
+    selected = ", ".join([*(f"e.{quote(column)}" for column in columns), *computed])
+    rules = ", ".join(str(check.rule) for check in batch)
+    cases = " ".join(f"WHEN {check.rule} THEN ({check.text})" for check in batch)
+    events = (
+        f"SELECT c.{RULE}, c.{EVENT}, {selected} FROM {quote(table)} AS e "
+        f"JOIN (SELECT {RULE}, {EVENT} FROM {pairs} AND {RULE} IN ({rules})) AS c "
+        f"ON e.{row} = c.{EVENT}"
     )
+    return f"SELECT {RULE}, {EVENT} FROM ({events}) WHERE CASE {RULE} {cases} ELSE FALSE END"

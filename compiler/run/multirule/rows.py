@@ -9,10 +9,11 @@ are worked out once per cursor instead.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from itertools import count
 from operator import itemgetter
 
-from rulec.compiler.run.engines import plain
-from rulec.compiler.run.events import field_name
+from rulec.compiler.run.engines import plain, quote
+from rulec.compiler.run.events import ROW, field_name
 from rulec.compiler.run.executor import RAW_COLUMN
 
 AS_IS = {"VARCHAR", "BIGINT", "INTEGER", "SMALLINT", "TINYINT", "BOOLEAN"}  # plain keeps these
@@ -46,19 +47,56 @@ def row_reader(description: Sequence[tuple]) -> Reader:
     return read
 
 
+TABLES = count()
+
+
 class Rows:
-    """Events' rows by `_row`, each kept as it was fetched with the function that reads it into
-    the row `execute` gives (a value tuple is a fifth of the size of its dict)."""
+    """Events' rows by `_row`: each kept as it was fetched with the function that reads it into
+    the row `execute` gives (a value tuple is a fifth of the size of its dict), or left in
+    DuckDB tables (`keep`), in its compressed columns, until read."""
 
     def __init__(self) -> None:
         self.stored: dict[int, tuple[Callable[[object], dict[str, object]], object]] = {}
+        self.tables: list[tuple[object, str]] = []
 
     def add(self, number: int, read: Callable[[object], dict[str, object]], kept: object) -> None:
         self.stored[number] = (read, kept)
 
+    def keep(self, connection, select: str, parameters: Sequence[list]) -> None:
+        """Keep the rows of `select` (which has `_row`), run with each of the `parameters`, in a
+        new temporary table."""
+        name = quote(f"_rulec_matched_{next(TABLES)}")
+        for index, bound in enumerate(parameters):
+            into = f"INSERT INTO {name} " if index else f"CREATE TEMP TABLE {name} AS "
+            connection.execute(into + select, bound)
+        self.tables.append((connection, name))
+
     def update(self, other: Rows) -> None:
         self.stored.update(other.stored)
+        self.tables += other.tables
 
     def read(self, numbers: Sequence[int]) -> list[dict[str, object]]:
         """The rows of these events, in this order (a new dict each)."""
-        return [read(kept) for read, kept in map(self.stored.__getitem__, numbers)]
+        fetched = self._fetched([number for number in numbers if number not in self.stored])
+        rows = []
+        for number in numbers:
+            if number in fetched:
+                rows.append(fetched[number])
+            else:
+                read, kept = self.stored[number]
+                rows.append(read(kept))
+        return rows
+
+    def _fetched(self, numbers: list[int]) -> dict[int, dict[str, object]]:
+        """The rows of these events that the tables keep, by `_row`."""
+        fetched: dict[int, dict[str, object]] = {}
+        for connection, name in self.tables if numbers else ():
+            cursor = connection.execute(
+                f"SELECT * FROM {name} WHERE {quote(ROW)} IN (SELECT unnest(?::BIGINT[]))",
+                [numbers],
+            )
+            read = row_reader(cursor.description)
+            position = [d[0] for d in cursor.description].index(ROW)
+            for values in cursor.fetchall():
+                fetched[values[position]] = read(values)
+        return fetched

@@ -13,8 +13,11 @@ result is exactly what `executor.execute` returns for it alone.
 
 from __future__ import annotations
 
+import tempfile
 import warnings
+import weakref
 from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from functools import cached_property, partial
@@ -39,8 +42,9 @@ from rulec.compiler.run.executor import (
 )
 from rulec.compiler.run.multirule.alternations import alternations
 from rulec.compiler.run.multirule.candidates import RULE, find_candidates
-from rulec.compiler.run.multirule.checks import check_all
+from rulec.compiler.run.multirule.checks import Check, check_all
 from rulec.compiler.run.multirule.prefilter import Clause, clauses
+from rulec.compiler.run.multirule.regex_texts import with_texts
 from rulec.compiler.run.multirule.rows import Rows, row_reader
 from rulec.compiler.run.run_cache import Plans, RunCache, rule_key
 
@@ -53,8 +57,9 @@ CANDIDATES = "_rulec_candidates"
 SLICE = 500_000  # events per slice of the `lowered` scan, which bounds its memory
 RULES_PER_QUERY = 128  # filters per statement over a slice: huge statements plan slowly
 CHUNK = 4096
-FETCH = 10_000  # rows fetched from DuckDB at a time
-ROWS_PER_READ = 50_000  # matched events read per statement
+MEMORY_LIMIT = "1GB"  # DuckDB's memory in the shared scan; past it, DuckDB spills to disk
+ROWS_PER_READ = 50_000  # matched events read or written to their table per statement
+ROWS_IN_PYTHON = 100_000  # matched events fetched at once; more stay in DuckDB until read
 
 DUCKDB = dialect_for("duckdb")
 
@@ -168,6 +173,25 @@ def run_rules(
             results.update(runner.run_group(table, chunk, queries, strategy))
             report(len(results), len(queries))
     return [results[i] for i in range(len(queries))]
+
+
+@contextmanager
+def _bounded_memory(connection) -> Iterator[None]:
+    """DuckDB's memory bounded by MEMORY_LIMIT while the scans run (loading a table allocates
+    more at once), spilling to a temporary folder that lives as long as the connection (the
+    matched events' tables are read after the run)."""
+    (limit, folder) = connection.execute(
+        "SELECT current_setting('memory_limit'), current_setting('temp_directory')"
+    ).fetchone()
+    if not folder.startswith(tempfile.gettempdir()):
+        spill = tempfile.TemporaryDirectory(prefix="rulec-duckdb-")
+        weakref.finalize(connection, spill.cleanup)
+        connection.execute(f"SET temp_directory = '{spill.name}'")
+    connection.execute(f"SET memory_limit = '{MEMORY_LIMIT}'")
+    try:
+        yield
+    finally:
+        connection.execute(f"SET memory_limit = '{limit}'")
 
 
 def _planned(runner: Runner, index: int, query: ir.Query, known: Plans | None) -> Plan | RuleRun:
@@ -355,7 +379,9 @@ class Runner:
             if strategy not in ("lowered", "prefilter"):
                 return (*_scan(self.engine, table, columns, group, strategy), [])
             if strategy == "prefilter":
-                return _scan_prefiltered(self.engine, table, columns, group)
+                raw = self.raw_fields(table)
+                with _bounded_memory(self.engine.connection):
+                    return _scan_prefiltered(self.engine, table, columns, group, raw)
             return (*_scan_lowered(self.engine, table, columns, group), [])
         except Exception:
             if len(group) == 1:
@@ -365,6 +391,15 @@ class Runner:
         right, right_rows, right_failed = self.kept(table, group[middle:], strategy)
         left_rows.update(right_rows)
         return {**left, **right}, left_rows, left_failed + right_failed
+
+    def raw_fields(self, table: str) -> tuple[str, ...] | None:
+        """The fields the `_raw` of `table` is written from (`name=value` lines), when the
+        engine writes it from the files' fields (`raw_text`), else None."""
+        source = self.tables.get(table, self.events)
+        files = source.files if source is not None else None
+        if files is None or RAW in files.fields:
+            return None
+        return files.fields
 
     def store_kept(self, pairs: list[tuple[int, int]]) -> None:
         """(rule, `_row`) pairs in the table KEPT, for the stages after the filters."""
@@ -406,6 +441,11 @@ def _plan(
     computed = tuple((name, e.sql(dialect="duckdb")) for name, e in shared.items())
     columns = frozenset(reads.columns)
     return Plan(index, table, rest, columns, computed, needs, patterns), tree
+
+
+def _check_of(plan: Plan) -> Check:
+    """The plan's filter as the checks read it."""
+    return Check(plan.index, plan.check, sorted(plan.columns), _computed([plan]))
 
 
 def _computed(group: Sequence[Plan]) -> list[str]:
@@ -473,28 +513,28 @@ def _scan_lowered(
 
 
 def _scan_prefiltered(
-    engine: DuckDBEngine, table: str, columns: set[str], group: list[Plan]
+    engine: DuckDBEngine,
+    table: str,
+    columns: set[str],
+    group: list[Plan],
+    raw: Sequence[str] | None = None,
 ) -> tuple[Kept, Rows, list[Plan]]:
     """The `prefilter` scan: each rule's exact filter runs only on the events that hold the
-    text its filter needs (`candidates`), and not at all when none does (planning a filter costs
-    more than matching it); rules that need no rare text get the `lowered` scan. Also returns
-    the rules whose filter fails, for them to run alone."""
+    text its filter needs (`candidates`; `raw`: the fields `_raw` is written from, if it is),
+    and not at all when none does (planning a filter costs more than matching it); rules that
+    need no rare text get the `lowered` scan. Also returns the rules whose filter fails, for
+    them to run alone."""
     if not group:
         return {}, Rows(), []
     by_index = {p.index: p for p in group}
     connection = engine.connection
-    broad = find_candidates(
-        connection, table, {p.index: list(p.clauses) for p in group}, CANDIDATES
-    )
+    needs = {p.index: _needs(p) for p in group}
+    broad = find_candidates(connection, table, needs, CANDIDATES, raw)
     kept, failed = _scan_each(engine, table, columns, [by_index[i] for i in broad])
     found = connection.execute(f"SELECT DISTINCT {RULE} FROM {CANDIDATES}").fetchall()
     checked = {rule for (rule,) in found}
-    checks = [(rule, by_index[rule].check) for rule in checked]
-    read = set().union(*(by_index[rule].columns for rule in checked))
-    computed = _computed([by_index[rule] for rule in checked])
-    found_kept, found_failed = check_all(
-        connection, table, sorted(read), checks, CANDIDATES, computed
-    )
+    checks = [_check_of(by_index[rule]) for rule in sorted(checked)]
+    found_kept, found_failed = check_all(connection, table, checks, CANDIDATES)
     kept.update(found_kept)
     failed += [by_index[rule] for rule in sorted(found_failed)]
     scanned = checked.union(broad)
@@ -503,6 +543,14 @@ def _scan_prefiltered(
     connection.execute(f"DROP TABLE {CANDIDATES}")
     numbers = sorted({r for rows in kept.values() for r in rows})
     return kept, _rows_of(engine, table, columns, numbers), failed
+
+
+def _needs(plan: Plan) -> list[Clause]:
+    """The plan's clauses; for a rule whose clauses name no text but that matches regular
+    expressions, also the literal texts those need."""
+    if plan.patterns and not any(text for clause in plan.clauses for _, text in clause):
+        return clauses(with_texts(plan.parsed))
+    return list(plan.clauses)
 
 
 def _scan_each(
@@ -558,20 +606,23 @@ def _listing_sql(table: str, texts: list[tuple[str, int]]) -> str:
 
 
 def _rows_of(engine: DuckDBEngine, table: str, columns: set[str], numbers: list[int]) -> Rows:
-    """The events with these `_row`s, as `execute` returns rows (without `_raw`), read
-    ROWS_PER_READ at a time: DuckDB holds a statement's whole result until it is fetched."""
+    """The events with these `_row`s, as `execute` returns rows (without `_raw`): up to
+    ROWS_IN_PYTHON of them fetched at once as value tuples (one statement per rule costs more
+    on a table of many columns), more kept in a DuckDB table until a rule's rows are read, so
+    that memory follows the matches in compressed columns, not Python tuples of every column."""
     star = f"* EXCLUDE ({quote(RAW)})" if RAW in columns else "*"
+    select = f"SELECT {star} FROM {quote(table)} WHERE {quote(ROW)} IN (SELECT UNNEST(?))"
+    chunks = [[numbers[i : i + ROWS_PER_READ]] for i in range(0, len(numbers), ROWS_PER_READ)]
     rows = Rows()
-    for first in range(0, len(numbers), ROWS_PER_READ):
-        cursor = engine.connection.execute(
-            f"SELECT {star} FROM {quote(table)} WHERE {quote(ROW)} IN (SELECT UNNEST(?))",
-            [numbers[first : first + ROWS_PER_READ]],
-        )
+    if len(numbers) > ROWS_IN_PYTHON:
+        rows.keep(engine.connection, select, chunks)
+        return rows
+    for chunk in chunks:
+        cursor = engine.connection.execute(select, chunk)
         read = row_reader(cursor.description)
         number = [d[0] for d in cursor.description].index(ROW)
-        while batch := cursor.fetchmany(FETCH):
-            for values in batch:
-                rows.add(values[number], read, values)
+        for values in cursor.fetchall():
+            rows.add(values[number], read, values)
     return rows
 
 

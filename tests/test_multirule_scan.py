@@ -1,0 +1,166 @@
+"""The prefilter's candidate events over flat files: keyword (`_raw`) rules, sampled counts and
+the batched automaton never lose or add a match.
+
+Oracle: `executor.execute` run on each rule alone over the same events (`one_by_one`), and, for
+the automaton, Python's `in` on each value.
+"""
+
+from __future__ import annotations
+
+import json
+
+import duckdb
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from test_multirule import one_by_one, together
+
+from rulec.compiler import ir
+from rulec.compiler.run.events import load_events
+from rulec.compiler.run.multirule import candidates, regex_texts
+from rulec.compiler.run.multirule import runner as multirule
+
+
+def keyword(*texts: str) -> ir.Query:
+    """A rule matching events whose `_raw` holds any of the texts (any case)."""
+    found = ir.Match(ir.RawText(), ir.MatchKind.CONTAINS, texts, case_sensitive=False)
+    return ir.Query(ir.Pipeline(ir.Table("events"), (ir.Filter(found),)))
+
+
+EVENTS = [
+    {"Image": "C:\\W\\Mimikatz.exe", "CommandLine": "a=b\nsekurlsa::logonpasswords"},
+    {"Image": "C:\\w\\cmd.exe", "User": "eve"},
+    {"CommandLine": "x", "Gone": None},
+    {"User": "İstanbul"},
+]
+# Texts in a value, in a set field's name, in an unset field's name only, across `name=value`,
+# across two lines, in a value's own second line, with a non-ASCII lowering, with characters
+# special to regular expressions.
+KEYWORDS = [
+    ("mimikatz",),
+    ("MAGE",),
+    ("gone",),
+    ("image=c:",),
+    ("exe\nuser",),
+    ("sekurlsa",),
+    ("i̇stanbul", "nothing"),
+    ("ser",),
+    ("\\w\\cmd.", "(x)|"),  # characters a regular expression reads otherwise
+]
+SPREAD = {0, 1, 2, 5, 6, 7, 8}  # the rules whose texts contain neither `=` nor a line break
+
+
+@pytest.fixture(params=["ndjson", "parquet"])
+def flat(request, tmp_path):
+    path = tmp_path / "e.ndjson"
+    path.write_text("".join(json.dumps(e) + "\n" for e in EVENTS))
+    if request.param == "parquet":
+        parquet = tmp_path / "e.parquet"
+        duckdb.connect().execute(
+            f"COPY (SELECT * FROM read_json('{path}')) TO '{parquet}' (FORMAT PARQUET)"
+        )
+        path = parquet
+    return load_events([str(path)])
+
+
+@pytest.mark.parametrize("few_texts", [0, 64])  # texts searched by an automaton / by DuckDB
+@pytest.mark.parametrize("sample", [1, 10_000])  # counts from one event / from all of them
+def test_keyword_rules_over_flat_files_find_what_execute_finds(
+    flat, few_texts, sample, monkeypatch
+):
+    monkeypatch.setattr(candidates, "FEW_TEXTS", few_texts)
+    monkeypatch.setattr(candidates, "SAMPLE", sample)
+    scanned: list[int] = []
+    scan_each = multirule._scan_each
+
+    def recorded(engine, table, columns, group):
+        scanned.extend(plan.index for plan in group)
+        return scan_each(engine, table, columns, group)
+
+    monkeypatch.setattr(multirule, "_scan_each", recorded)
+    queries = [keyword(*texts) for texts in KEYWORDS]
+    got = together(queries, flat)
+    assert got == one_by_one(queries, flat)
+    assert any(result[1] for result in got)
+    assert not SPREAD & set(scanned)  # found from the fields, not by a full scan
+    assert set(scanned) == set(range(len(KEYWORDS))) - SPREAD
+
+
+TEXT = st.text(alphabet="ab\x01", max_size=6)
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    values=st.lists(TEXT, max_size=12, unique=True),
+    texts=st.lists(st.text(alphabet="ab\x00\x01", min_size=1, max_size=3), min_size=1),
+)
+def test_the_automaton_finds_each_text_in_the_values_that_hold_it(values, texts):
+    numbers = {text: number for number, text in enumerate(dict.fromkeys(texts))}
+    connection = duckdb.connect()
+    connection.execute("CREATE TABLE t AS SELECT unnest(?::VARCHAR[]) AS v", [values])
+    distinct = "SELECT v, v AS low, 1 AS events FROM t"
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(candidates, "FETCH", 3)  # several batches of values
+        found = candidates._found_by_automaton(connection, distinct, numbers)
+        got = {value: hit for value, hit, _ in found}
+    expected = {value: sorted(n for t, n in numbers.items() if t in value) for value in values}
+    assert got == {value: hit for value, hit in expected.items() if hit}
+
+
+# pattern                                                 texts needed (one of each list)
+NEEDED = [
+    (r"ipconfig\s+/all", [["ipconfig"]]),
+    (r"cmd.{0,5}(?:/c|/r).+powershell.+(?:input|noexit)", [["powershell"], ["input", "noexit"]]),
+    (r"\$PSHome\[\s*\d", [["$PSHome["]]),
+    ("abc|xyz", [["abc", "xyz"]]),
+    ("(abcd|ef)", []),  # a branch too short to look for
+    ("(?i)echo.*mask", [["echo"]]),  # RE2 folds `s` and `k` with characters `lower` keeps
+    ("[[:alpha:]]abc", []),  # read otherwise by Python's parser
+    (r"\Qa.b\E", []),
+    ("a(", []),  # not a pattern
+]
+
+
+@pytest.mark.parametrize(("pattern", "expected"), NEEDED)
+def test_texts_a_regular_expression_needs(pattern, expected):
+    assert regex_texts.texts_needed(pattern) == expected
+
+
+def regex(field: str, pattern: str) -> ir.Query:
+    found = ir.Match(ir.FieldRef(field), ir.MatchKind.REGEX, (pattern,), case_sensitive=True)
+    return ir.Query(ir.Pipeline(ir.Table("events"), (ir.Filter(found),)))
+
+
+REGEX_EVENTS = [
+    {"CommandLine": "cmd /c powershell -noexit x"},
+    {"CommandLine": "ECHO hi | MA\u017fK", "Image": "a"},
+    {"CommandLine": "echo hi | MASK"},
+    {"CommandLine": "ipconfig   /all"},
+    {"CommandLine": "ipconfig"},
+]
+REGEX_RULES = [
+    (regex("CommandLine", r"cmd.{0,5}(?:/c|/r).+powershell.+(?:input|noexit)"), [1]),
+    (regex("CommandLine", "(?i)echo.*mask"), [2, 3]),
+    (regex("CommandLine", r"ipconfig\s+/all"), [4]),
+    (regex("Image", "(unclosed"), "error"),
+]
+
+
+def test_rules_of_regular_expressions_find_their_candidates_by_text(tmp_path, monkeypatch):
+    path = tmp_path / "e.ndjson"
+    path.write_text("".join(json.dumps(e) + "\n" for e in REGEX_EVENTS))
+    events = load_events([str(path)])
+    scanned: list[int] = []
+    scan_each = multirule._scan_each
+
+    def recorded(engine, table, columns, group):
+        scanned.extend(plan.index for plan in group)
+        return scan_each(engine, table, columns, group)
+
+    monkeypatch.setattr(multirule, "_scan_each", recorded)
+    queries = [query for query, _ in REGEX_RULES]
+    got = together(queries, events)
+    assert got == one_by_one(queries, events)
+    for (_, want), result in zip(REGEX_RULES, got, strict=True):
+        assert (result[0] if want == "error" else [r["_row"] for r in result[1]]) == want
+    assert not scanned
