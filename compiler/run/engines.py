@@ -18,6 +18,7 @@ from rulec.compiler.run.events import (
     RAW,
     ROW,
     EventTable,
+    Row,
     flat_select,
     flat_source,
     raw_text,
@@ -171,6 +172,19 @@ class DuckDBEngine:
             )
         finally:
             os.unlink(path)
+
+    def stored_rows(self, name: str, columns: tuple[str, ...]) -> tuple[Row, ...]:
+        """The rows `load` stored in table `name` from rows held in memory, as they were:
+        each with its fields that have a value."""
+        stored = stored_names(columns)
+        cursor = self.connection.execute(
+            f"SELECT {', '.join(quote(stored[c]) for c in columns)} FROM {quote(name)} "
+            f"ORDER BY {quote(stored[ROW])}"
+        )
+        return tuple(
+            {c: v for c, v in zip(columns, values, strict=True) if v is not None}
+            for values in cursor.fetchall()
+        )
 
     def run(self, sql: str) -> list[dict[str, object]]:
         cursor = self.connection.execute(sql)
