@@ -315,3 +315,18 @@ def test_engine_tables_of_flat_files_equal_their_rows(tmp_path, materialize):
     engine = DuckDBEngine(materialize=materialize)
     engine.load("events", table)
     assert engine.run('SELECT * FROM "events" ORDER BY "_row"') == [dict(r) for r in table.rows]
+
+
+def test_events_held_in_memory_are_let_go_once_stored_and_read_back_alike():
+    """Oracle: the rows as built from the events, and `execute` on its own engine."""
+    events = table_of(
+        {"Image": "C:\\w\\cmd.exe", "User": "bob"},
+        {"Image": "C:\\w\\notepad.exe", "CommandLine": "notepad  a.txt"},
+    )
+    built = [dict(row) for row in events.rows]
+    query = rule(match("Image", ir.MatchKind.ENDSWITH, "\\cmd.exe"))
+    (result,) = run_rules([query], events)
+    assert [row["_row"] for row in result.rows] == [1]
+    assert events._rows is None  # released: DuckDB holds the events now
+    assert [dict(row) for row in events.rows] == built
+    assert execute(query, events) == result.rows

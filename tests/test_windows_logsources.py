@@ -10,10 +10,12 @@ the public EVTX recordings (../shared/evtx/EVTX-ATTACK-SAMPLES) is checked again
 
 from __future__ import annotations
 
+import gc
 import json
 from pathlib import Path
 
 import pytest
+import yaml
 from click.testing import CliRunner
 
 from rulec.compiler import ir
@@ -236,3 +238,12 @@ def test_an_unknown_windows_log_source_is_an_error_naming_it(rule_and_events, tm
     assert result.exit_code == 1
     assert "error[run.unknown-logsource]" in result.output
     assert "service: no-such-log" in result.output
+
+
+def test_rules_as_read_keep_no_yaml_node(shared):
+    """The lowered rules keep plain spans only: once read, no YAML node of the file is left."""
+    folder = shared / "corpus/sigma/rules/windows/process_creation"
+    rules = [r for p in sorted(folder.glob("*.yml"))[:20] for r in load_windows_rules(p)]
+    gc.collect()
+    assert any(isinstance(r, ir.Query) for r in rules)
+    assert not any(isinstance(o, yaml.Node) for o in gc.get_objects())

@@ -13,9 +13,11 @@ import os
 import sys
 import time
 import warnings
+from collections import deque
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import replace
+from functools import partial
 from pathlib import Path, PurePosixPath
 
 import click
@@ -380,7 +382,7 @@ def run(
         raise click.BadParameter("give -p or --without-pipeline, not both", param_hint="-p")
     pipeline = pipeline_of(pipelines)
     failed = _report_empty(rules)
-    printed = _RunPrinter(fmt, show_all)
+    printed = _RunPrinter(fmt, show_all, output is None)
     scoped = not pipelines and not without and is_windows(data.columns)
     cache = RunCache(cache_dir) if cache_dir else None
     reading = reading_key(pipelines, scoped)
@@ -410,7 +412,10 @@ def run(
                 )
             else:
                 runs = run_each(queries, chosen, data, extra, moment, time_field, progress)
-        for (path, query), result in zip(loaded, runs, strict=True):
+        pending = deque(runs)  # each rule's rows let go once printed
+        del runs
+        for path, query in loaded:
+            result = pending.popleft()
             if result.ok:
                 printed(path, query, None, [_located(row, data) for row in result.rows])
                 continue
@@ -424,7 +429,8 @@ def run(
                 raise result.error
             else:
                 printed(path, query, _internal(result.error, path), [])
-    emit("".join(printed.lines), output)
+    if output is not None:
+        emit("".join(printed.lines), output)
     count = count_run(printed.results, time.monotonic() - started)
     _summarise(run_summary(count, printed.errors))
     ctx.exit(1 if failed else 0)
@@ -535,18 +541,22 @@ def _time_field(given: str | None, data, queries: list[ir.Query]) -> str | None:
 
 
 class _RunPrinter:
-    """Each rule's result of `rulec run` as a line (JSON) or a block (text), kept in `lines` for
-    standard output: failures always, rules without rows only when `show_all`. Text diagnostics
-    go to standard error at once; `results` and `errors` feed the summary."""
+    """Each rule's result of `rulec run` as a line (JSON) or a block (text), written to standard
+    output at once (`streamed`) or kept in `lines` for a file: failures always, rules without
+    rows only when `show_all`. Text diagnostics go to standard error at once; `results` (the
+    `_row` of each row) and `errors` feed the summary."""
 
-    def __init__(self, fmt: str, show_all: bool) -> None:
+    def __init__(self, fmt: str, show_all: bool, streamed: bool = False) -> None:
         self.fmt, self.show_all = fmt, show_all
         self.lines: list[str] = []
+        self.keep = self.lines.append
+        if streamed:
+            self.keep = partial(click.echo, nl=False)
         self.results: list[list[dict[str, object]] | None] = []
         self.errors: list[ir.Diagnostic] = []
 
     def __call__(self, path, query, error, rows) -> None:
-        self.results.append(None if error is not None else rows)
+        self.results.append(None if error is not None else [{"_row": r.get("_row")} for r in rows])
         if error is not None:
             self.errors.append(error)
         elif not rows and not self.show_all:
@@ -562,16 +572,16 @@ class _RunPrinter:
                 out["rows"] = rows
             else:
                 out["error"] = diagnostic_json(error)
-            self.lines.append(json.dumps(out, ensure_ascii=False, default=str) + "\n")
+            self.keep(json.dumps(out, ensure_ascii=False, default=str) + "\n")
             return
         if error is not None:
             click.echo(diagnostic_text(error), err=True)
             return
         title = f" {meta.title}" if meta and meta.title else ""
-        self.lines.append(f"== {path}{title}: {len(rows)} match{'es' if len(rows) != 1 else ''}\n")
+        self.keep(f"== {path}{title}: {len(rows)} match{'es' if len(rows) != 1 else ''}\n")
         for row in rows:
             present = {k: v for k, v in row.items() if v is not None}
-            self.lines.append("   " + json.dumps(present, ensure_ascii=False, default=str) + "\n")
+            self.keep("   " + json.dumps(present, ensure_ascii=False, default=str) + "\n")
 
 
 def entry() -> None:

@@ -18,6 +18,7 @@ from rulec.compiler.run.events import (
     RAW,
     ROW,
     EventTable,
+    Row,
     flat_select,
     flat_source,
     raw_text,
@@ -78,7 +79,7 @@ ROW_GROUP = 122_880  # rows DuckDB stores (and scans on one thread) together
 
 
 class DuckDBEngine:
-    """An in-memory DuckDB database.
+    """An in-memory DuckDB database, its tables compressed as DuckDB compresses them on disk.
 
     Flat Parquet files stay where they are (a view reads them at each scan, in little memory)
     unless `materialize`; flat JSON is read once into a table whose `_raw` is computed on use.
@@ -91,6 +92,9 @@ class DuckDBEngine:
 
         self.connection = duckdb.connect()
         self.connection.execute("SET TimeZone = 'UTC'")
+        # many sparse text columns take a fraction of their plain size
+        self.connection.execute("ATTACH ':memory:' AS compressed (COMPRESS)")
+        self.connection.execute("USE compressed")
         self.materialize = materialize
         self.sizes: dict[str, int | None] = {}  # each table's rows (None: files, any number)
 
@@ -171,6 +175,19 @@ class DuckDBEngine:
             )
         finally:
             os.unlink(path)
+
+    def stored_rows(self, name: str, columns: tuple[str, ...]) -> tuple[Row, ...]:
+        """The rows `load` stored in table `name` from rows held in memory, as they were:
+        each with its fields that have a value."""
+        stored = stored_names(columns)
+        cursor = self.connection.execute(
+            f"SELECT {', '.join(quote(stored[c]) for c in columns)} FROM {quote(name)} "
+            f"ORDER BY {quote(stored[ROW])}"
+        )
+        return tuple(
+            {c: v for c, v in zip(columns, values, strict=True) if v is not None}
+            for values in cursor.fetchall()
+        )
 
     def run(self, sql: str) -> list[dict[str, object]]:
         cursor = self.connection.execute(sql)

@@ -75,12 +75,22 @@ class EventTable:
         self._rows = rows
         self._origins = origins
         self._starts: tuple[int, ...] | None = None
+        self._read_back: Callable[[], tuple[Row, ...]] | None = None
 
     @property
     def rows(self) -> tuple[Row, ...]:
         if self._rows is None:
-            self._rows = read_flat(self.files) if self.files else ()
+            if self._read_back is not None:
+                self._rows = self._read_back()
+            else:
+                self._rows = read_flat(self.files) if self.files else ()
         return self._rows
+
+    def hand_over(self, read_back: Callable[[], tuple[Row, ...]]) -> None:
+        """Let go of the rows held in memory, now stored where `read_back` reads them again
+        on their next use."""
+        if self.files is None:
+            self._rows, self._read_back = None, read_back
 
     def origin(self, row: int) -> Origin | None:
         """The file event `row` (its `_row`) comes from, and its record there: an EVTX event's

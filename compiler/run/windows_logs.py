@@ -79,6 +79,7 @@ def load_windows_rules(
     prepared = prepare(path, readings)
     sysmon = prepared.lower(0, readings[0])
     audit = prepared.lower(1, readings[1]) if any(map(_audited, sysmon)) else sysmon
+    prepared.release()
     (sysmon, audit), warnings = split_warnings([sysmon, audit])
     for warning in warnings if on_warning else ():
         on_warning(warning)

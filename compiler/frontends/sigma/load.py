@@ -230,7 +230,9 @@ class ParsedSigma:
         return _lower_file(self.source, self.rules[index], pipeline)
 
     def release(self) -> None:
-        """Let go of the rules once every pipeline has lowered them (`release`)."""
+        """Let go of the rules once every pipeline has lowered them (`release`), and of the
+        spans `node_span` keeps by node (which keep the file's YAML nodes)."""
+        node_span.cache_clear()
         for rules in {id(rules): rules for rules in self.rules}.values():
             for item in rules:
                 release(item.rule)

@@ -233,11 +233,15 @@ class Runner:
         self.stored = stored_lookup(engine)
 
     def load(self, mains: set[str]) -> None:
-        """Each table once; the events under every main table name that `tables` leaves free."""
+        """Each table once; the events under every main table name that `tables` leaves free.
+        Events held in memory are let go once stored: the rare rule run alone on tables of its
+        own reads them back."""
         for name, table in self.tables.items():
             self.engine.load(name, table)
         if self.events is not None:
             self.engine.load(EVENTS, self.events)
+            columns = self.events.columns
+            self.events.hand_over(lambda: self.engine.stored_rows(EVENTS, columns))
             for name in sorted(mains - set(self.tables)):
                 self.engine.alias(name, EVENTS)
 
