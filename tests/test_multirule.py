@@ -242,8 +242,11 @@ def test_prefilter_keeps_every_match_of_tricky_text(few_texts, monkeypatch):
 
 
 # Events read a slice at a time, filters checked a few to a statement and matched rows read one
-# per statement; a failing filter (the unclosed regex) is split from its batch.
-def test_checks_in_small_slices_and_batches_agree_with_execute(monkeypatch):
+# per statement; a failing filter (the unclosed regex) is split from its batch. The candidate
+# events are copied once (few of them) or joined by each statement (many).
+@pytest.mark.parametrize("few_events", [0, 10**6])
+def test_checks_in_small_slices_and_batches_agree_with_execute(few_events, monkeypatch):
+    monkeypatch.setattr(multirule_checks, "FEW_EVENTS", few_events)
     monkeypatch.setattr(multirule_checks, "SLICE", 2)
     monkeypatch.setattr(multirule_checks, "RULES_PER_CHECK", 2)
     monkeypatch.setattr(multirule, "ROWS_PER_READ", 1)

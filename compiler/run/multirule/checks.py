@@ -5,7 +5,9 @@ a batch of rules: `CASE rule WHEN 1 THEN filter 1 ...` evaluates each filter on 
 candidates only, over the events joined with the batch's pairs in one pass that reads only the
 columns the batch's filters read (the pairs are the small side of the join, so memory follows
 them, not the events); planning one statement for many rules costs far less than one statement
-per rule. A batch that fails is split until the rules whose filter fails stand alone.
+per rule. A few candidate events (up to a row group) are first copied with the columns the
+filters read, so that each batch reads that copy rather than the whole table. A batch that
+fails is split until the rules whose filter fails stand alone.
 """
 
 from __future__ import annotations
@@ -18,6 +20,8 @@ from rulec.compiler.run.multirule.candidates import EVENT, RULE
 
 RULES_PER_CHECK = 64  # filters per statement
 SLICE = 20_000_000  # events per statement: their pairs of the batch are the join's small side
+FEW_EVENTS = 122_880  # candidate events copied once for all batches (one DuckDB row group)
+COPIED = "_rulec_candidate_events"
 
 
 class Check:
@@ -39,13 +43,29 @@ def check_all(
     failed: set[int] = set()
     if not checks:
         return {}, failed
-    (last,) = connection.execute(f"SELECT max({EVENT}) FROM {candidates}").fetchone()
+    (last, events) = connection.execute(
+        f"SELECT max({EVENT}), count(DISTINCT {EVENT}) FROM {candidates}"
+    ).fetchone()
+    if events and events <= FEW_EVENTS:
+        table = _copied(connection, table, checks, candidates)
     for start in range(0, last or 0, SLICE):
         pairs = f"{candidates} WHERE {EVENT} BETWEEN {start + 1} AND {start + SLICE}"
         live = [check for check in checks if check.rule not in failed]
         for first in range(0, len(live), RULES_PER_CHECK):
             _check(connection, table, live[first : first + RULES_PER_CHECK], pairs, kept, failed)
+    connection.execute(f"DROP TABLE IF EXISTS {COPIED}")
     return {rule: sorted(rows) for rule, rows in kept.items() if rule not in failed}, failed
+
+
+def _copied(connection, table: str, checks: list[Check], candidates: str) -> str:
+    """A temporary table of the candidate events, with the columns the checks read: a few
+    events are copied once (each batch scanning the whole table costs more than the copy)."""
+    columns = sorted({ROW, *(column for check in checks for column in check.columns)})
+    connection.execute(
+        f"CREATE OR REPLACE TEMP TABLE {COPIED} AS SELECT {', '.join(map(quote, columns))} "
+        f"FROM {quote(table)} WHERE {quote(ROW)} IN (SELECT {EVENT} FROM {candidates})"
+    )
+    return COPIED
 
 
 def _check(
