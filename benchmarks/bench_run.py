@@ -95,7 +95,8 @@ def measure(args: argparse.Namespace) -> dict:
     runs = run_rules(
         queries, load_events([str(args.events[0])]), engine=engine, strategy=args.strategy
     )
-    counts = [len(r.rows) for r in runs if r.ok]  # rule by rule, as `rulec run` prints them
+    # rule by rule and a chunk of rows at a time, as `rulec run` prints them
+    counts = [sum(len(rows) for rows in r.chunks()) for r in runs if r.ok]
     seconds = time.perf_counter() - started
     return {
         "strategy": args.strategy,

@@ -150,3 +150,31 @@ def test_run_names_a_table_the_rule_reads_but_nobody_gave():
     assert result.exit_code == 1
     assert "error[run.missing-table]" in result.stderr and "'FileProfile'" in result.stderr
     assert "internal error" not in result.stderr
+
+
+# A rule's rows are read and written a chunk at a time: the output is the same whatever the
+# chunk's size, and each JSON line is whole (the oracle: Python's `json` reading it back, and
+# the rows the events file holds).
+@pytest.mark.parametrize("fmt", ["json", "text"])
+def test_run_writes_a_rules_rows_chunk_by_chunk(tmp_path, monkeypatch, fmt):
+    from rulec.compiler.run.multirule import runner
+
+    rule = tmp_path / "rule.yml"
+    rule.write_text(
+        "title: t\nlogsource:\n  product: test\ndetection:\n  s:\n    Image|endswith: .exe\n"
+        "  condition: s\n"
+    )
+    events = tmp_path / "events.ndjson"
+    images = ["a.exe", "b.dll", "c.exe", "d.exe", "e.txt", 'f "q".exe']
+    events.write_text("".join(json.dumps({"Image": image}) + "\n" for image in images))
+    outputs = []
+    for size in (10_000, 2, 1):
+        monkeypatch.setattr(runner, "ROWS_AT_ONCE", size)
+        result = invoke("run", rule, "--events", events, "--format", fmt)
+        assert result.exit_code == 0, result.output
+        outputs.append(result.stdout)
+    assert outputs[0] == outputs[1] == outputs[2]
+    if fmt == "json":
+        (report,) = lines(outputs[0])
+        assert report["matches"] == 4
+        assert [row["Image"] for row in report["rows"]] == [i for i in images if i.endswith(".exe")]

@@ -14,7 +14,7 @@ import sys
 import time
 import warnings
 from collections import deque
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import replace
 from functools import partial
@@ -391,7 +391,7 @@ def run(
         for item in _load(path, pipeline, debug, scoped, cache and (cache, reading)):
             if isinstance(item, ir.Diagnostic):
                 failed = True
-                printed(path, None, item, [])
+                printed(path, None, item)
             else:
                 loaded.append((path, item))
     queries = [q for _, q in loaded]
@@ -417,18 +417,19 @@ def run(
         for path, query in loaded:
             result = pending.popleft()
             if result.ok:
-                printed(path, query, None, [_located(row, data) for row in result.rows])
+                chunks = ([_located(row, data) for row in rows] for rows in result.chunks())
+                printed(path, query, None, result.matches, chunks)
                 continue
             failed = True
             if isinstance(result.error, ir.RuleError):
-                printed(path, query, result.error.diagnostic, [])
+                printed(path, query, result.error.diagnostic)
             elif isinstance(result.error, EngineLimit):
                 limit = ir.Diagnostic("run.engine-limit", str(result.error), ir.Span(str(path)))
-                printed(path, query, limit, [])
+                printed(path, query, limit)
             elif debug:
                 raise result.error
             else:
-                printed(path, query, _internal(result.error, path), [])
+                printed(path, query, _internal(result.error, path))
     if output is not None:
         emit("".join(printed.lines), output)
     count = count_run(printed.results, time.monotonic() - started)
@@ -543,8 +544,9 @@ def _time_field(given: str | None, data, queries: list[ir.Query]) -> str | None:
 class _RunPrinter:
     """Each rule's result of `rulec run` as a line (JSON) or a block (text), written to standard
     output at once (`streamed`) or kept in `lines` for a file: failures always, rules without
-    rows only when `show_all`. Text diagnostics go to standard error at once; `results` (the
-    `_row` of each row) and `errors` feed the summary."""
+    rows only when `show_all`. A rule's rows come in chunks and are written chunk by chunk.
+    Text diagnostics go to standard error at once; `results` (the `_row` of each row) and
+    `errors` feed the summary."""
 
     def __init__(self, fmt: str, show_all: bool, streamed: bool = False) -> None:
         self.fmt, self.show_all = fmt, show_all
@@ -552,14 +554,15 @@ class _RunPrinter:
         self.keep = self.lines.append
         if streamed:
             self.keep = partial(click.echo, nl=False)
-        self.results: list[list[dict[str, object]] | None] = []
+        self.results: list[list[object] | None] = []
         self.errors: list[ir.Diagnostic] = []
 
-    def __call__(self, path, query, error, rows) -> None:
-        self.results.append(None if error is not None else [{"_row": r.get("_row")} for r in rows])
+    def __call__(self, path, query, error, count: int = 0, chunks: Iterable[list] = ()) -> None:
+        found: list[object] | None = None if error is not None else []
+        self.results.append(found)
         if error is not None:
             self.errors.append(error)
-        elif not rows and not self.show_all:
+        elif not count and not self.show_all:
             return
         meta = query.meta if query is not None else None
         if self.fmt == "json":
@@ -567,21 +570,35 @@ class _RunPrinter:
             if meta and meta.id:
                 out["id"] = meta.id
             out["ok"] = error is None
-            if error is None:
-                out["matches"] = len(rows)
-                out["rows"] = rows
-            else:
+            if error is not None:
                 out["error"] = diagnostic_json(error)
-            self.keep(json.dumps(out, ensure_ascii=False, default=str) + "\n")
+                self.keep(_json(out) + "\n")
+                return
+            out["matches"] = count
+            self.keep(_json(out)[:-1] + ', "rows": [')
+            separator = ""
+            for rows in chunks:
+                found.extend(row.get("_row") for row in rows)
+                if rows:
+                    self.keep(separator + ", ".join(map(_json, rows)))
+                    separator = ", "
+            self.keep("]}\n")
             return
         if error is not None:
             click.echo(diagnostic_text(error), err=True)
             return
         title = f" {meta.title}" if meta and meta.title else ""
-        self.keep(f"== {path}{title}: {len(rows)} match{'es' if len(rows) != 1 else ''}\n")
-        for row in rows:
-            present = {k: v for k, v in row.items() if v is not None}
-            self.keep("   " + json.dumps(present, ensure_ascii=False, default=str) + "\n")
+        self.keep(f"== {path}{title}: {count} match{'es' if count != 1 else ''}\n")
+        for rows in chunks:
+            found.extend(row.get("_row") for row in rows)
+            for row in rows:
+                present = {k: v for k, v in row.items() if v is not None}
+                self.keep("   " + _json(present) + "\n")
+
+
+def _json(value: object) -> str:
+    """A value as `rulec run` writes it in JSON."""
+    return json.dumps(value, ensure_ascii=False, default=str)
 
 
 def entry() -> None:

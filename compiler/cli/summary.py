@@ -57,8 +57,9 @@ class RunCount:
     seconds: float
 
 
-def count_run(results: Iterable[list[dict[str, object]] | None], seconds: float) -> RunCount:
-    """Count each rule's rows (None for a rule that failed)."""
+def count_run(results: Iterable[list[object] | None], seconds: float) -> RunCount:
+    """Count each rule's rows, given as their `_row`s (None for a rule that failed; a row
+    without `_row`, an alert, as None)."""
     rules = failed = matched = alerts = 0
     events: set[object] = set()
     for found in results:
@@ -67,11 +68,11 @@ def count_run(results: Iterable[list[dict[str, object]] | None], seconds: float)
             failed += 1
             continue
         matched += bool(found)
-        for row in found:
-            if row.get("_row") is None:
+        for number in found:
+            if number is None:
                 alerts += 1
             else:
-                events.add(row["_row"])
+                events.add(number)
     return RunCount(rules, failed, matched, len(events), alerts, seconds)
 
 

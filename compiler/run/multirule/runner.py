@@ -60,6 +60,7 @@ CHUNK = 4096
 MEMORY_LIMIT = "1GB"  # DuckDB's memory in the shared scan; past it, DuckDB spills to disk
 ROWS_PER_READ = 50_000  # matched events read or written to their table per statement
 ROWS_IN_PYTHON = 100_000  # matched events fetched at once; more stay in DuckDB until read
+ROWS_AT_ONCE = 10_000  # rows of one rule made into dicts at a time, as a caller reads them
 
 DUCKDB = dialect_for("duckdb")
 
@@ -70,24 +71,38 @@ Kept = dict[int, list[int]]
 class RuleRun:
     """One rule's result: its rows (as `execute` returns them) or the error `execute` raises.
 
-    Rows found by a shared scan are read from the scan's compact rows each time `rows` is
-    read (`read`), so that a caller going through the rules one at a time holds the row dicts
-    of one rule only.
+    Rows found by a shared scan stay in the scan's compact store (`store`, by `_row`) and are
+    read from it each time `rows` is read, or ROWS_AT_ONCE at a time by `chunks`, so that a
+    caller going through the rules holds the row dicts of one rule, or of a part of one, only.
     """
 
-    __slots__ = ("_read", "_rows", "error")
+    __slots__ = ("_numbers", "_rows", "_store", "error")
 
     def __init__(
         self,
         rows: list[dict[str, object]] | None = None,
         error: Exception | None = None,
-        read: Callable[[], list[dict[str, object]]] | None = None,
+        store: Rows | None = None,
+        numbers: Sequence[int] = (),
     ):
-        self._rows, self._read, self.error = rows, read, error
+        self._rows, self.error, self._store, self._numbers = rows, error, store, numbers
 
     @property
     def rows(self) -> list[dict[str, object]] | None:
-        return self._read() if self._read is not None else self._rows
+        return self._store.read(self._numbers) if self._store is not None else self._rows
+
+    @property
+    def matches(self) -> int:
+        """How many rows the rule gives, without reading them."""
+        return len(self._numbers) if self._store is not None else len(self._rows or ())
+
+    def chunks(self) -> Iterator[list[dict[str, object]]]:
+        """The rows, in order, ROWS_AT_ONCE at a time."""
+        if self._store is None:
+            yield from [self._rows] if self._rows else []
+            return
+        for first in range(0, len(self._numbers), ROWS_AT_ONCE):
+            yield self._store.read(self._numbers[first : first + ROWS_AT_ONCE])
 
     @property
     def ok(self) -> bool:
@@ -374,7 +389,7 @@ class Runner:
                 yield plan.index, self.finish(queries[plan.index], plan)
             else:
                 numbers = sorted(kept.get(plan.index, ()))
-                yield plan.index, RuleRun(read=partial(rows.read, numbers))
+                yield plan.index, RuleRun(store=rows, numbers=numbers)
 
     def kept(self, table: str, group: list[Plan], strategy: str) -> tuple[Kept, Rows, list[Plan]]:
         """What each filter keeps and those events' rows; rules whose filter fails come apart."""
