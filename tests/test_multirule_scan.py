@@ -63,21 +63,27 @@ def flat(request, tmp_path):
     return load_events([str(path)])
 
 
-@pytest.mark.parametrize("few_texts", [0, 64])  # texts searched by an automaton / by DuckDB
-@pytest.mark.parametrize("sample", [1, 10_000])  # counts from one event / from all of them
-def test_keyword_rules_over_flat_files_find_what_execute_finds(
-    flat, few_texts, sample, monkeypatch
-):
-    monkeypatch.setattr(candidates, "FEW_TEXTS", few_texts)
-    monkeypatch.setattr(candidates, "SAMPLE", sample)
-    scanned: list[int] = []
+@pytest.fixture
+def scanned(monkeypatch) -> list[int]:
+    """The rules that get a full scan (`_scan_each`), recorded as the run goes."""
+    found: list[int] = []
     scan_each = multirule._scan_each
 
     def recorded(engine, table, columns, group):
-        scanned.extend(plan.index for plan in group)
+        found.extend(plan.index for plan in group)
         return scan_each(engine, table, columns, group)
 
     monkeypatch.setattr(multirule, "_scan_each", recorded)
+    return found
+
+
+@pytest.mark.parametrize("few_texts", [0, 64])  # texts searched by an automaton / by DuckDB
+@pytest.mark.parametrize("sample", [1, 10_000])  # counts from one event / from all of them
+def test_keyword_rules_over_flat_files_find_what_execute_finds(
+    flat, few_texts, sample, scanned, monkeypatch
+):
+    monkeypatch.setattr(candidates, "FEW_TEXTS", few_texts)
+    monkeypatch.setattr(candidates, "SAMPLE", sample)
     queries = [keyword(*texts) for texts in KEYWORDS]
     got = together(queries, flat)
     assert got == one_by_one(queries, flat)
@@ -146,18 +152,10 @@ REGEX_RULES = [
 ]
 
 
-def test_rules_of_regular_expressions_find_their_candidates_by_text(tmp_path, monkeypatch):
+def test_rules_of_regular_expressions_find_their_candidates_by_text(tmp_path, scanned):
     path = tmp_path / "e.ndjson"
     path.write_text("".join(json.dumps(e) + "\n" for e in REGEX_EVENTS))
     events = load_events([str(path)])
-    scanned: list[int] = []
-    scan_each = multirule._scan_each
-
-    def recorded(engine, table, columns, group):
-        scanned.extend(plan.index for plan in group)
-        return scan_each(engine, table, columns, group)
-
-    monkeypatch.setattr(multirule, "_scan_each", recorded)
     queries = [query for query, _ in REGEX_RULES]
     got = together(queries, events)
     assert got == one_by_one(queries, events)
