@@ -51,6 +51,7 @@ class Texts:
         self.number = {t: n for n, t in enumerate(sorted(set(self.of_atom.values())))}
         self.count = [0] * len(self.number)
         self.values: dict[str, list[tuple[str, list[int]]]] = {}
+        self.counted: dict[str, list[tuple[str, list[int]]]] = {}  # every event's, when exact
         self.by_field: dict[str, dict[str, int]] = defaultdict(dict)
         for (field, low), number in sorted(self.number.items()):
             self.by_field[field][low] = number
@@ -84,18 +85,26 @@ class Texts:
         for field in searched:
             words = {low: n for low, n in self.by_field[field].items() if low}
             distinct = _distinct(source, field, "TRUE")
-            for _, found, held in _finder(words)(connection, distinct, words):
+            values = self.counted.setdefault(field, []) if step == 1 else None
+            for value, found, held in _finder(words)(connection, distinct, words):
                 for number in found:
                     self.count[number] += held * step
+                if values is not None:
+                    values.append((value, found))
         if step > 1:
             connection.execute(f"DROP TABLE {quote(SAMPLED)}")
 
     def find(self, connection, table: str, wanted: set[int]) -> None:
         """Keep the distinct values of each field that hold some of the `wanted` texts, with
-        them: for many texts, only the values that DuckDB finds holding one are searched."""
+        them: from the counts when they read every event, else searched again (for many
+        texts, only the values that DuckDB finds holding one)."""
         for field, numbers in self.by_field.items():
             words = {low: n for low, n in numbers.items() if low and n in wanted}
             if not words:
+                continue
+            if field in self.counted:
+                held = ((v, [n for n in found if n in wanted]) for v, found in self.counted[field])
+                self.values[field] = [(value, found) for value, found in held if found]
                 continue
             finder = _finder(words)
             where = _holding(field, words) if finder is _found_by_automaton else "TRUE"
