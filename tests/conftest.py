@@ -26,6 +26,20 @@ import pytest
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED = REPO.parent / "shared"
+KQL_ORACLE = Path(__file__).resolve().parent / "kql_oracle"
+
+
+def microsoft_result_columns(queries: list[str], tables: dict) -> dict[str, list[str]]:
+    """Each query's result columns as Microsoft's KQL language service gives them over these
+    tables (name -> column types), or a skip naming what is missing."""
+    if shutil.which("node") is None:
+        pytest.skip("node is not installed: Microsoft's language service cannot run")
+    if not (KQL_ORACLE / "node_modules" / "@kusto" / "language-service-next").is_dir():
+        pytest.skip(f"run `npm install` in {KQL_ORACLE} to install @kusto/language-service-next")
+    request = json.dumps({"kind": "columns", "tables": tables, "queries": queries})
+    command = ["node", str(KQL_ORACLE / "semantic.js")]
+    output = subprocess.run(command, input=request, capture_output=True, text=True, check=True)
+    return dict(zip(queries, json.loads(output.stdout), strict=True))
 
 
 @pytest.fixture(scope="session")

@@ -12,21 +12,15 @@ position (the semantic analysis types `substring(start=1, source=a)` by position
 
 from __future__ import annotations
 
-import json
-import shutil
-import subprocess
-from pathlib import Path
-
 import pytest
 
+from conftest import microsoft_result_columns
 from rulec.compiler import ir
 from rulec.compiler.frontends.kql import load_kql
 from rulec.compiler.run.engines import DuckDBEngine
 from rulec.compiler.run.events import EventTable
 from rulec.compiler.run.executor import execute
 
-ORACLE = Path(__file__).resolve().parent / "kql_oracle"
-PACKAGE = ORACLE / "node_modules" / "@kusto" / "language-service-next"
 TYPES = {"Timestamp": "datetime", "DeviceId": "string", "A": "long", "B": "string", "J": "dynamic"}
 ROWS = (
     ("2024-01-01T10:05:00Z", "d1", 1, "x", '[{"n": "a", "v": 1}, {"n": "b", "v": 2, "w": [5, 6]}]'),
@@ -74,14 +68,7 @@ EXPANDED = {
 
 @pytest.fixture(scope="module")
 def microsoft_columns() -> dict[str, list[str]]:
-    if shutil.which("node") is None:
-        pytest.skip("node is not installed: Microsoft's language service cannot run")
-    if not PACKAGE.is_dir():
-        pytest.skip(f"run `npm install` in {ORACLE} to install @kusto/language-service-next")
-    request = json.dumps({"kind": "columns", "tables": {"T": TYPES}, "queries": QUERIES})
-    command = ["node", str(ORACLE / "semantic.js")]
-    output = subprocess.run(command, input=request, capture_output=True, text=True, check=True)
-    return dict(zip(QUERIES, json.loads(output.stdout), strict=True))
+    return microsoft_result_columns(QUERIES, {"T": TYPES})
 
 
 def run(text: str, engine) -> list[dict]:

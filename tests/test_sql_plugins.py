@@ -16,12 +16,10 @@ from __future__ import annotations
 
 import ipaddress
 import json
-import shutil
-import subprocess
-from pathlib import Path
 
 import pytest
 
+from conftest import microsoft_result_columns
 from rulec.backends.base import Options
 from rulec.backends.sql import SqlBackend
 from rulec.compiler import ir
@@ -30,8 +28,6 @@ from rulec.compiler.run.engines import DuckDBEngine
 from rulec.compiler.run.events import EventTable
 from rulec.compiler.run.executor import execute
 
-ORACLE = Path(__file__).resolve().parent / "kql_oracle"
-PACKAGE = ORACLE / "node_modules" / "@kusto" / "language-service-next"
 TYPES = {"Name": "string", "d": "dynamic"}
 PEOPLE = (("John", 20), ("Dave", 40), ("Jasmine", 30))
 EVENTS = EventTable(
@@ -70,14 +66,7 @@ CASES = {
 
 @pytest.fixture(scope="module")
 def microsoft_columns() -> dict[str, list[str]]:
-    if shutil.which("node") is None:
-        pytest.skip("node is not installed: Microsoft's language service cannot run")
-    if not PACKAGE.is_dir():
-        pytest.skip(f"run `npm install` in {ORACLE} to install @kusto/language-service-next")
-    request = json.dumps({"kind": "columns", "tables": {"T": TYPES}, "queries": list(CASES)})
-    command = ["node", str(ORACLE / "semantic.js")]
-    output = subprocess.run(command, input=request, capture_output=True, text=True, check=True)
-    return dict(zip(CASES, json.loads(output.stdout), strict=True))
+    return microsoft_result_columns(list(CASES), {"T": TYPES})
 
 
 def query(text: str) -> ir.Query:
@@ -168,14 +157,7 @@ LOOKUPS = {
 
 @pytest.fixture(scope="module")
 def lookup_columns() -> dict[str, list[str]]:
-    if shutil.which("node") is None:
-        pytest.skip("node is not installed: Microsoft's language service cannot run")
-    if not PACKAGE.is_dir():
-        pytest.skip(f"run `npm install` in {ORACLE} to install @kusto/language-service-next")
-    request = json.dumps({"kind": "columns", "tables": {}, "queries": list(LOOKUPS)})
-    command = ["node", str(ORACLE / "semantic.js")]
-    output = subprocess.run(command, input=request, capture_output=True, text=True, check=True)
-    return dict(zip(LOOKUPS, json.loads(output.stdout), strict=True))
+    return microsoft_result_columns(list(LOOKUPS), {})
 
 
 def check_lookup(text: str, engine, lookup_columns) -> None:

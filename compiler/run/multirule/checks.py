@@ -14,13 +14,13 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 
-from rulec.compiler.run.engines import quote
+from rulec.compiler.run.engines import ROW_GROUP, quote
 from rulec.compiler.run.events import ROW
 from rulec.compiler.run.multirule.candidates import EVENT, RULE
 
 RULES_PER_CHECK = 64  # filters per statement
 SLICE = 20_000_000  # events per statement: their pairs of the batch are the join's small side
-FEW_EVENTS = 122_880  # candidate events copied once for all batches (one DuckDB row group)
+FEW_EVENTS = ROW_GROUP  # candidate events copied once for all batches
 COPIED = "_rulec_candidate_events"
 
 
