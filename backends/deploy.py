@@ -16,26 +16,12 @@ from dataclasses import replace
 from rulec.backends import deploy_fields, deploy_formats
 from rulec.backends.base import Backend, Emitted, Options
 from rulec.backends.deploy_model import Deployment, deployment
+from rulec.backends.deploy_targets import FORMATS
 from rulec.backends.kuery import KueryBackend
 from rulec.backends.pipelines import DEFAULT_PIPELINES
 from rulec.backends.splunk_data import SplunkSearchBackend, with_xml_sources
 from rulec.compiler import ir
 from rulec.compiler.cards.attack import packaged_attack
-
-FORMATS: dict[str, str] = {
-    "elastic-eql": "eql",
-    "elastic-threshold": "kuery",
-    "splunk-savedsearch": "spl",
-    "sentinel": "kql",
-    "defender": "kql",
-}
-SUFFIXES = {
-    "elastic-eql": ".ndjson",
-    "elastic-threshold": ".ndjson",
-    "splunk-savedsearch": ".conf",
-    "sentinel": ".yaml",
-    "defender": ".json",
-}
 
 
 def backend(format: str, options: Options | None = None) -> Backend:

@@ -13,7 +13,7 @@ from collections import Counter
 from collections.abc import Iterable
 from pathlib import Path, PurePosixPath
 
-from rulec.backends.deploy import SUFFIXES
+from rulec.backends.deploy_targets import SUFFIXES
 from rulec.compiler.folder_sync import Plan
 from rulec.compiler.outcomes import Outcome
 

@@ -244,15 +244,40 @@ def test_prefilter_keeps_every_match_of_tricky_text(few_texts, monkeypatch):
 # Events read a slice at a time, filters checked a few to a statement and matched rows read one
 # per statement; a failing filter (the unclosed regex) is split from its batch. The candidate
 # events are copied once (few of them) or joined by each statement (many).
+# Network tests read each address from columns computed once per event: in the copy of the
+# candidate events, or next to the joined events with DuckDB's filter pushdown off.
+ADDRESSES = table_of(
+    *(
+        {"Image": "C:\\w\\cmd.exe", "Ip": ip, "Src": src}
+        for ip, src in [
+            ("10.1.2.3", "fe80::1"),
+            ("192.168.7.1", "2001:db8::5"),
+            ("fe80::abcd%eth0", "10.200.0.1"),
+            ("not an address", "::ffff:10.0.0.1"),
+            ("10.0.0.256", "172.16.0.1"),
+            ("::1", "FE80:0:0:0:0:0:0:9"),
+        ]
+    ),
+    {"Image": "C:\\w\\cmd.exe"},
+)
+CMD = match("Image", ir.MatchKind.CONTAINS, "cmd")
+NETWORK_RULES = [
+    rule(ir.And((CMD, match("Ip", ir.MatchKind.CIDR, "10.0.0.0/8", "fe80::/10")))),
+    rule(ir.And((CMD, ir.Not(match("Src", ir.MatchKind.CIDR, "10.0.0.0/8", "fe80::/10"))))),
+    rule(ir.And((CMD, match("Src", ir.MatchKind.CIDR, "2001:db8::/32", "172.16.0.0/12")))),
+]
+
+
 @pytest.mark.parametrize("few_events", [0, 10**6])
 def test_checks_in_small_slices_and_batches_agree_with_execute(few_events, monkeypatch):
     monkeypatch.setattr(multirule_checks, "FEW_EVENTS", few_events)
     monkeypatch.setattr(multirule_checks, "SLICE", 2)
     monkeypatch.setattr(multirule_checks, "RULES_PER_CHECK", 2)
     monkeypatch.setattr(multirule, "ROWS_PER_READ", 1)
-    queries = [query for query, _ in SMALL + TRICKY_RULES]
-    for events in (EVENTS, TRICKY):
+    queries = [query for query, _ in SMALL + TRICKY_RULES] + NETWORK_RULES
+    for events in (EVENTS, TRICKY, ADDRESSES):
         assert together(queries, events) == one_by_one(queries, events)
+    assert [picked(r) for r in together(NETWORK_RULES, ADDRESSES)] != [[], [], []]
 
 
 # --------------------------------------------------------------------------- native event loading

@@ -447,3 +447,47 @@ def test_an_invalid_field_error_names_this_rules_field_alone(names):
         messages.append(result.message)
     assert "NoSuchFieldOne" in messages[0]
     assert "NoSuchFieldTwo" in messages[1] and "NoSuchFieldOne" not in messages[1]
+
+
+# Each pipeline of PIPELINE_FUNCTIONS by name, as its processing items, printed as JSON by a
+# fresh interpreter (pySigma's `@Pipeline` objects depend on what was imported before).
+ITEMS = (
+    "import json; print(json.dumps({n: [i.identifier for i in r.resolve_pipeline(n).items] "
+    "for n in ('sysmon', 'windows-audit', 'windows-logsources')}))"
+)
+
+
+def _fresh(code: str) -> dict:
+    import json
+    import subprocess
+    import sys
+
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    return json.loads(done.stdout.splitlines()[-1])
+
+
+def test_run_pipelines_found_in_their_packages_are_those_pysigma_discovers() -> None:
+    """Oracle: pySigma's own plugin discovery, in an interpreter of its own."""
+    discover = "from sigma.plugins import InstalledSigmaPlugins as P\n"
+    discovered = _fresh(discover + "r = P.autodiscover().get_pipeline_resolver()\n" + ITEMS)
+    ours = "from rulec.compiler.frontends.sigma.load import _resolver, PIPELINE_FUNCTIONS as F\n"
+    assert all(discovered.values())
+    assert _fresh(ours + "r = _resolver(list(F))\n" + ITEMS) == discovered
+    # pySigma's test pipeline, decorated after Sysmon's, leaves rulec's resolution as it was
+    late = "import sigma.pipelines.test\n"
+    assert (
+        _fresh(ours + "r = _resolver(list(F))\n" + late + "r = _resolver(list(F))\n" + ITEMS)
+        == discovered
+    )
+    # and the pipelines found in their packages first stay so among every installed plugin
+    every = "from rulec.compiler.frontends.sigma.load import plugins\n"
+    first = ours + "_resolver(list(F))\n" + every + "r = plugins().get_pipeline_resolver()\n"
+    assert _fresh(first + ITEMS) == discovered
+
+
+def test_windows_readings_leave_other_plugins_unimported() -> None:
+    code = (
+        "import sys; from rulec.compiler.run.windows_logs import _readings; _readings(); "
+        "print('[' + str('sigma.plugins' in sys.modules).lower() + ']')"
+    )
+    assert _fresh(code) == [False]

@@ -22,12 +22,9 @@ from pathlib import Path, PurePosixPath
 
 import click
 
-from rulec.backends import deploy
 from rulec.backends.base import Options
-from rulec.backends.deploy import FORMATS as DEPLOY_FORMATS
+from rulec.backends.deploy_targets import FORMATS as DEPLOY_FORMATS
 from rulec.compiler import ir
-from rulec.compiler.artefacts import artefact_plan
-from rulec.compiler.check import check_paths
 from rulec.compiler.cli.cards import catalog, diff, emit, explain, warn
 from rulec.compiler.cli.list import list_
 from rulec.compiler.cli.options import (
@@ -217,6 +214,8 @@ def convert(
             click.echo(diagnostic_text(note), err=True)
     changed = False
     if to_folder:
+        from rulec.compiler.artefacts import artefact_plan
+
         plan = (
             artefact_plan(fmt, outcomes)
             if fmt in DEPLOY_FORMATS
@@ -261,6 +260,8 @@ def _query_plan(outcomes, files, paths, targets) -> Plan:
 @click.pass_context
 def check(ctx, fmt, paths) -> None:
     """Lint Sigma rules against SigmaHQ's rule schema and conventions (as `sigma check`)."""
+    from rulec.compiler.check import check_paths
+
     findings, files = check_paths(paths)
     for finding in findings:
         if fmt == "json":
@@ -287,6 +288,8 @@ def _report_empty(paths: tuple[str, ...]) -> bool:
 
 def _render(outcomes: list[Outcome], fmt: str) -> str:
     if fmt in DEPLOY_FORMATS:
+        from rulec.backends import deploy
+
         return deploy.stream(fmt, [o.query for o in outcomes if o.ok])
     render = outcome_json if fmt == "json" else outcome_text
     return "".join(render(o) + "\n" for o in outcomes if fmt == "json" or o.ok)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from rulec.backends.deploy import FORMATS as DEPLOY_FORMATS
+from rulec.backends.deploy_targets import FORMATS as DEPLOY_FORMATS
 from rulec.backends.pipelines import DEFAULT_PIPELINES, OWN_DIR, OWN_PIPELINES
 from rulec.backends.registry import ENGINE_TARGETS, TEXT_TARGETS, available
 

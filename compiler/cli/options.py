@@ -11,7 +11,7 @@ import click
 
 from rulec.backends import deploy
 from rulec.backends.base import TableMap
-from rulec.backends.deploy import FORMATS as DEPLOY_FORMATS
+from rulec.backends.deploy_targets import FORMATS as DEPLOY_FORMATS
 from rulec.backends.pipelines import pipelines_for
 from rulec.backends.registry import backend_for, expand
 from rulec.compiler import ir

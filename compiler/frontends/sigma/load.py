@@ -11,20 +11,20 @@ than a new parse.
 from __future__ import annotations
 
 import functools
+import importlib
 import itertools
 import os
 import pickle
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from contextlib import suppress
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import yaml
 from sigma.correlations import SigmaCorrelationRule
 from sigma.exceptions import SigmaError, SigmaPipelineNotFoundError, SigmaRuleLocation
 from sigma.filters import SigmaFilter
-from sigma.plugins import InstalledSigmaPlugins
 from sigma.processing.pipeline import ProcessingPipeline
 from sigma.processing.resolver import ProcessingPipelineResolver
 from sigma.rule import SigmaRule
@@ -64,6 +64,9 @@ from rulec.compiler.frontends.sigma.snapshot import Snapshot
 from rulec.compiler.frontends.sigma.spans import SpanIndex, index_rule
 from rulec.compiler.frontends.sigma.values import unsupported
 
+if TYPE_CHECKING:
+    from sigma.plugins import InstalledSigmaPlugins
+
 __all__ = [
     "ParsedSigma",
     "installed_pipelines",
@@ -76,10 +79,49 @@ __all__ = [
 ]
 
 
+# pipelines found in their own packages when a run names no other: pySigma's discovery imports
+# every installed back end and pipeline (a sixth of `rulec run`'s memory on a small folder)
+PIPELINE_FUNCTIONS = {
+    "sysmon": ("sigma.pipelines.sysmon", "sysmon_pipeline"),
+    "windows-audit": ("sigma.pipelines.windows", "windows_audit_pipeline"),
+    "windows-logsources": ("sigma.pipelines.windows", "windows_logsource_pipeline"),
+}
+
+
 @functools.lru_cache(maxsize=1)
 def plugins() -> InstalledSigmaPlugins:
-    """pySigma's installed plugins (pipelines, validators), found once."""
-    return InstalledSigmaPlugins.autodiscover()
+    """pySigma's installed plugins (pipelines, validators), found once; the pipelines of
+    PIPELINE_FUNCTIONS as their packages make them."""
+    from sigma.plugins import InstalledSigmaPlugins
+
+    found = InstalledSigmaPlugins.autodiscover()
+    for name in PIPELINE_FUNCTIONS:
+        function = _published(name)
+        if function is not None:
+            found.pipelines[name] = function
+    return found
+
+
+@functools.cache
+def _published(name: str) -> Callable[[], ProcessingPipeline] | None:
+    """The function that makes a pipeline of PIPELINE_FUNCTIONS, or None when it cannot be told.
+    pySigma's `@Pipeline` decorator gives every function it decorates one shared object that
+    makes the pipeline of the function decorated last: the function is taken from it at once,
+    and only if it is the one named."""
+    module, function = PIPELINE_FUNCTIONS[name]
+    made = getattr(importlib.import_module(module), function)
+    made = getattr(made, "func", made)
+    return made if getattr(made, "__name__", None) == function else None
+
+
+def _resolver(names: Sequence[str]) -> ProcessingPipelineResolver:
+    """A resolver of the named pipelines: those of PIPELINE_FUNCTIONS (and files) from their
+    own packages, any other name among every installed pipeline."""
+    if all(name in PIPELINE_FUNCTIONS or Path(name).is_file() for name in names):
+        published = {name: _published(name) for name in PIPELINE_FUNCTIONS}
+        if None not in published.values():
+            return ProcessingPipelineResolver(published)
+    return plugins().get_pipeline_resolver()
 
 
 def installed_pipelines() -> dict[str, str]:
@@ -121,7 +163,7 @@ def _pipeline_file(path: str) -> ProcessingPipeline:
 
 
 def _resolve_sequence(names: list[str]) -> ProcessingPipeline:
-    resolver = plugins().get_pipeline_resolver()
+    resolver = _resolver(names)
     for name in names:
         if name not in resolver.pipelines and Path(name).is_file():
             resolver.pipelines[name] = functools.partial(_pipeline_file, name)

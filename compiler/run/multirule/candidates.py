@@ -82,15 +82,17 @@ class Texts:
                 f"CREATE OR REPLACE TEMP TABLE {quote(SAMPLED)} AS SELECT {columns} "
                 f"FROM {quote(table)} WHERE hash({quote(ROW)}) % {step} = 0"
             )
-        for field in searched:
-            words = {low: n for low, n in self.by_field[field].items() if low}
-            distinct = _distinct(source, field, "TRUE")
-            values = self.counted.setdefault(field, []) if step == 1 else None
-            for value, found, held in _finder(words)(connection, distinct, words):
-                for number in found:
-                    self.count[number] += held * step
-                if values is not None:
-                    values.append((value, found))
+        automata = [
+            _automaton({low: n for low, n in self.by_field[field].items() if low})
+            for field in searched
+        ]
+        counted = [self.counted.setdefault(field, []) if step == 1 else [] for field in searched]
+        for index, value, low, held in _all_distinct(connection, source, searched):
+            found = sorted({number for _, (number, _) in automata[index].iter(low)})
+            for number in found:
+                self.count[number] += held * step
+            if step == 1 and found:
+                counted[index].append((value, found))
         if step > 1:
             connection.execute(f"DROP TABLE {quote(SAMPLED)}")
 
@@ -114,6 +116,18 @@ class Texts:
     def cost(self, clause: Clause) -> int:
         """How many events (at most) hold some text of the clause."""
         return sum(self.count[self.number[self.of_atom[atom]]] for atom in clause)
+
+
+def _all_distinct(connection, table: str, fields: Sequence[str]) -> list[tuple]:
+    """The distinct values of every field (of a sample: a few thousand each at most), in one
+    statement: (the field's index, value, lowered, events)."""
+    parts = " UNION ALL ".join(
+        f"SELECT {index} AS f, {quote(field)} AS v FROM {quote(table)}"
+        for index, field in enumerate(fields)
+    )
+    return connection.execute(
+        f"SELECT f, v, lower(v), count(*) FROM ({parts}) WHERE v IS NOT NULL GROUP BY f, v"
+    ).fetchall()
 
 
 def _distinct(table: str, field: str, where: str) -> str:
@@ -239,15 +253,21 @@ def _found_by_duckdb(connection, distinct: str, numbers: dict[str, int]) -> Foun
         yield from batch
 
 
+def _automaton(numbers: dict[str, int]) -> ahocorasick.Automaton:
+    """An automaton finding each text, with its number and length."""
+    automaton = ahocorasick.Automaton()
+    for low, number in numbers.items():
+        automaton.add_word(low, (number, len(low)))
+    automaton.make_automaton()
+    return automaton
+
+
 def _found_by_automaton(connection, distinct: str, numbers: dict[str, int]) -> Found:
     """The same, every distinct value searched by one Aho-Corasick automaton: a batch of
     values at a time, joined by DuckDB with a character no text holds (so that no text is found
     across two values); each text found is mapped back to its value by its offset, and only the
     values holding some text are read one by one."""
-    automaton = ahocorasick.Automaton()
-    for low, number in numbers.items():
-        automaton.add_word(low, (number, len(low)))
-    automaton.make_automaton()
+    automaton = _automaton(numbers)
     held = set().union(*numbers)
     separator = next(c for c in map(chr, range(1, 0x110000)) if c not in held)
     values = quote(VALUES)

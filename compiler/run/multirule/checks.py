@@ -12,7 +12,8 @@ fails is split until the rules whose filter fails stand alone.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 
 from rulec.compiler.run.engines import ROW_GROUP, quote
 from rulec.compiler.run.events import ROW
@@ -26,11 +27,17 @@ COPIED = "_rulec_candidate_events"
 
 class Check:
     """A rule's filter as DuckDB SQL, the columns of the table it reads and the columns it
-    reads computed from them (`expression AS name`)."""
+    reads computed from them (name, expression)."""
 
     __slots__ = ("columns", "computed", "rule", "text")
 
-    def __init__(self, rule: int, text: str, columns: Sequence[str], computed: Sequence[str]):
+    def __init__(
+        self,
+        rule: int,
+        text: str,
+        columns: Sequence[str],
+        computed: Sequence[tuple[str, str]] = (),
+    ):
         self.rule, self.text, self.columns, self.computed = rule, text, columns, computed
 
 
@@ -46,26 +53,55 @@ def check_all(
     (last, events) = connection.execute(
         f"SELECT max({EVENT}), count(DISTINCT {EVENT}) FROM {candidates}"
     ).fetchone()
-    if events and events <= FEW_EVENTS:
+    copied = bool(events) and events <= FEW_EVENTS
+    if copied:
         table = _copied(connection, table, checks, candidates)
     for start in range(0, last or 0, SLICE):
         pairs = f"{candidates} WHERE {EVENT} BETWEEN {start + 1} AND {start + SLICE}"
         live = [check for check in checks if check.rule not in failed]
-        for first in range(0, len(live), RULES_PER_CHECK):
-            _check(connection, table, live[first : first + RULES_PER_CHECK], pairs, kept, failed)
+        for computing in (False, True):
+            part = [check for check in live if bool(check.computed) == computing]
+            with _pushdown(connection, copied or not computing):
+                for first in range(0, len(part), RULES_PER_CHECK):
+                    batch = part[first : first + RULES_PER_CHECK]
+                    _check(connection, table, batch, pairs, copied, kept, failed)
     connection.execute(f"DROP TABLE IF EXISTS {COPIED}")
     return {rule: sorted(rows) for rule, rows in kept.items() if rule not in failed}, failed
 
 
+@contextmanager
+def _pushdown(connection, on: bool) -> Iterator[None]:
+    """DuckDB's filter pushdown on, or off for a statement of filters that read columns it
+    computes: the pushdown writes each column's expression (the parsing of a network address)
+    into every test that reads it, which takes DuckDB seconds to plan for a rule testing a
+    hundred networks; without it, each column is computed once per event."""
+    if on:
+        yield
+        return
+    connection.execute("SET disabled_optimizers = 'filter_pushdown'")
+    try:
+        yield
+    finally:
+        connection.execute("RESET disabled_optimizers")
+
+
 def _copied(connection, table: str, checks: list[Check], candidates: str) -> str:
-    """A temporary table of the candidate events, with the columns the checks read: a few
-    events are copied once (each batch scanning the whole table costs more than the copy)."""
+    """A temporary table of the candidate events, with the columns the checks read and those
+    they compute: a few events are copied once (each batch scanning the whole table, or
+    planning the computed columns again, costs more than the copy)."""
     columns = sorted({ROW, *(column for check in checks for column in check.columns)})
+    selected = [*map(quote, columns), *_computed(checks)]
     connection.execute(
-        f"CREATE OR REPLACE TEMP TABLE {COPIED} AS SELECT {', '.join(map(quote, columns))} "
+        f"CREATE OR REPLACE TEMP TABLE {COPIED} AS SELECT {', '.join(selected)} "
         f"FROM {quote(table)} WHERE {quote(ROW)} IN (SELECT {EVENT} FROM {candidates})"
     )
     return COPIED
+
+
+def _computed(checks: Sequence[Check]) -> list[str]:
+    """`expression AS name` of each column the checks compute, once."""
+    named = {name: text for check in checks for name, text in check.computed}
+    return [f"{text} AS {quote(name)}" for name, text in named.items()]
 
 
 def _check(
@@ -73,31 +109,35 @@ def _check(
     table: str,
     batch: list[Check],
     pairs: str,
+    copied: bool,
     kept: Mapping[int, list[int]],
     failed: set[int],
 ) -> None:
     """Add to `kept` what the batch's filters keep among the candidate `pairs` (`table WHERE
-    ...`); a failing filter's rule to `failed`."""
+    ...`; `copied`: a table that holds the computed columns too); a failing filter's rule to
+    `failed`."""
     try:
-        found = connection.execute(_batch_sql(table, batch, pairs)).fetchall()
+        found = connection.execute(_batch_sql(table, batch, pairs, copied)).fetchall()
     except Exception:
         if len(batch) == 1:
             failed.add(batch[0].rule)
             return
         middle = len(batch) // 2
-        _check(connection, table, batch[:middle], pairs, kept, failed)
-        _check(connection, table, batch[middle:], pairs, kept, failed)
+        _check(connection, table, batch[:middle], pairs, copied, kept, failed)
+        _check(connection, table, batch[middle:], pairs, copied, kept, failed)
         return
     for rule, event in found:
         kept[rule].append(event)
 
 
-def _batch_sql(table: str, batch: list[Check], pairs: str) -> str:
+def _batch_sql(table: str, batch: list[Check], pairs: str, copied: bool) -> str:
     """(RULE, EVENT) of the pairs whose rule's filter keeps the event."""
     row = quote(ROW)
-    columns = sorted({ROW, *(column for check in batch for column in check.columns)})
-    computed = list(dict.fromkeys(text for check in batch for text in check.computed))
-    selected = ", ".join([*(f"e.{quote(column)}" for column in columns), *computed])
+    columns = {ROW, *(column for check in batch for column in check.columns)}
+    computed = [] if copied else _computed(batch)
+    if copied:
+        columns.update(name for check in batch for name, _ in check.computed)
+    selected = ", ".join([*(f"e.{quote(column)}" for column in sorted(columns)), *computed])
     rules = ", ".join(str(check.rule) for check in batch)
     cases = " ".join(f"WHEN {check.rule} THEN ({check.text})" for check in batch)
     events = (

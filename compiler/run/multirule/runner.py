@@ -181,8 +181,8 @@ def run_rules(
             report(len(results), len(queries))
     if known is not None:
         known.save()
-    for table in sorted({p.table for p in plans}):
-        group = [p for p in plans if p.table == table]
+    for table in sorted({runner.source(p.table) for p in plans}):
+        group = [p for p in plans if runner.source(p.table) == table]
         for start in range(0, len(group), CHUNK):
             chunk = group[start : start + CHUNK]
             results.update(runner.run_group(table, chunk, queries, strategy))
@@ -246,6 +246,7 @@ class Runner:
         self.time_field = time_field
         self.columns: dict[str, set[str]] = {}
         self.stored = stored_lookup(engine)
+        self.aliases: dict[str, str] = {}
 
     def load(self, mains: set[str]) -> None:
         """Each table once; the events under every main table name that `tables` leaves free.
@@ -259,6 +260,13 @@ class Runner:
             self.events.hand_over(lambda: self.engine.stored_rows(EVENTS, columns))
             for name in sorted(mains - set(self.tables)):
                 self.engine.alias(name, EVENTS)
+                self.aliases[name] = EVENTS
+
+    def source(self, table: str) -> str:
+        """The table the scans of `table` read: the events themselves for a name that is a
+        view of them (DuckDB binds a view anew in each statement: milliseconds for each reference
+        to a view of hundreds of columns)."""
+        return self.aliases.get(table, table)
 
     def context(self) -> bytes:
         """What a plan depends on besides its rule: the engine, the columns of the tables, the
@@ -464,7 +472,7 @@ def _plan(
 
 def _check_of(plan: Plan) -> Check:
     """The plan's filter as the checks read it."""
-    return Check(plan.index, plan.check, sorted(plan.columns), _computed([plan]))
+    return Check(plan.index, plan.check, sorted(plan.columns), plan.computed)
 
 
 def _computed(group: Sequence[Plan]) -> list[str]:
