@@ -154,11 +154,11 @@ def bind(
     if any(found is None for found in columns):
         return tree
     if len(columns) == 1:
-        fields = _fields_of(tuple(columns[0] or ()))  # shared: replaced below, never changed
+        fields = stored_fields(tuple(columns[0] or ()))  # shared: replaced below, never changed
     else:
         fields = {}
         for found in columns:
-            fields.update(_fields_of(tuple(found or ())))
+            fields.update(stored_fields(tuple(found or ())))
     if INGESTION_TIME in names.referenced and INGESTION_TIME not in fields:
         fallback = ingestion(set(fields))
         if fallback is not None:
@@ -183,7 +183,7 @@ def bind(
 
 
 @lru_cache(maxsize=64)
-def _fields_of(stored: tuple[str, ...]) -> dict[str, str]:
+def stored_fields(stored: tuple[str, ...]) -> dict[str, str]:
     """Field name -> stored column of a table's stored columns (read, never changed: the same
     table is bound for every rule of a run)."""
     return {field_name(column): column for column in stored}

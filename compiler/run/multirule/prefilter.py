@@ -33,7 +33,7 @@ def clauses(predicate: exp.Expression) -> list[Clause]:
     if isinstance(predicate, exp.And):
         return [c for part in predicate.flatten() for c in clauses(part)]
     if isinstance(predicate, exp.Or):
-        return _either([clauses(part) for part in predicate.flatten()])
+        return either([clauses(part) for part in predicate.flatten()])
     if isinstance(predicate, exp.Coalesce) and _is_false(predicate.expressions):
         return clauses(predicate.this)
     if isinstance(predicate, exp.In) and not predicate.args.get("query"):
@@ -48,7 +48,7 @@ def best(found: list[Clause]) -> Clause:
     return max(found, key=lambda c: (min(len(text) for _, text in c), -len(c)))
 
 
-def _either(sides: list[list[Clause]]) -> list[Clause]:
+def either(sides: list[list[Clause]]) -> list[Clause]:
     """The requirements of `a OR b OR ...`: for each choice of one clause per side, an atom of
     one of them (the events then choose the rarest); past `CHOICES` choices, one atom of the
     best clause of any side."""
@@ -93,13 +93,17 @@ def _like_atom(like: exp.Expression, escape: str | None) -> Atom | None:
     name, pattern = _column(like.this), _string(_unlowered(like.expression))
     if not name or pattern is None or (escape is not None and len(escape) != 1):
         return None
-    runs, unescape = _like_runs(escape)
-    texts = [unescape(run) for run in runs.findall(pattern)]
-    return name, max(texts, key=len, default="")
+    return name, like_text(pattern, escape)
+
+
+def like_text(pattern: str, escape: str | None) -> str:
+    """The longest run of plain text of a LIKE pattern ("" when it has none)."""
+    runs, unescape = like_runs(escape)
+    return max((unescape(run) for run in runs.findall(pattern)), key=len, default="")
 
 
 @lru_cache(maxsize=8)
-def _like_runs(escape: str | None) -> tuple[re.Pattern[str], Callable[[str], str]]:
+def like_runs(escape: str | None) -> tuple[re.Pattern[str], Callable[[str], str]]:
     """The runs of plain text of a LIKE pattern with this escape character (an escaped
     character is plain text; a lone escape at the end stands for itself, unless it is a
     wildcard), and how to read a run's text."""

@@ -38,11 +38,13 @@ from rulec.compiler.run.executor import (
     execute,
     ingestion_field,
     main_table,
+    stored_fields,
     stored_lookup,
 )
 from rulec.compiler.run.multirule.alternations import alternations
 from rulec.compiler.run.multirule.candidates import RULE, find_candidates
 from rulec.compiler.run.multirule.checks import Check, check_all
+from rulec.compiler.run.multirule.ir_clauses import ir_clauses
 from rulec.compiler.run.multirule.prefilter import Clause, clauses
 from rulec.compiler.run.multirule.regex_texts import with_texts
 from rulec.compiler.run.multirule.rows import Rows, row_reader
@@ -304,6 +306,10 @@ class Runner:
             if split is None or table not in self.bound_for(query):
                 return self.apart(backend, query)
             filters, rest = split
+            if not rest and not written:
+                planned = self.plan_from_ir(index, backend, query, filters, table)
+                if planned is not None:
+                    return planned
             if rest:
                 whole = build(backend, query, self.stored)
                 if not Reads(whole).tables <= self.bound_for(query):
@@ -323,6 +329,21 @@ class Runner:
         if written:
             return replace(plan, text=alternations(_plain_likes(tree)).sql(dialect="duckdb"))
         return replace(plan, build=again)
+
+    def plan_from_ir(
+        self, index: int, backend: SqlBackend, query: ir.Query, filters: ir.Pipeline, table: str
+    ) -> Plan | None:
+        """The plan of a rule whose filter's clauses the IR tells (`ir_clauses`), its filter
+        not compiled until a scan reads it; None for any other rule."""
+        stored = self.stored(table)
+        if stored is None:
+            return None
+        read = ir_clauses(filters, stored_fields(tuple(stored)), backend.raw_field)
+        if read is None or not read[1] <= self.table_columns(table):
+            return None
+        needs, columns = read
+        again = partial(self.filter_tree, backend, query, filters, table, False)
+        return Plan(index, table, (), frozenset(columns), (), tuple(needs), (), build=again)
 
     def bound_filter(
         self, backend: SqlBackend, query: ir.Query, filters: ir.Pipeline, table: str
