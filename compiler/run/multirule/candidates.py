@@ -16,10 +16,9 @@ satisfy, is left for a full scan.
 
 from __future__ import annotations
 
-from bisect import bisect_right
 from collections import defaultdict
 from collections.abc import Iterator, Mapping, Sequence
-from itertools import accumulate
+from operator import itemgetter
 
 import ahocorasick
 
@@ -37,6 +36,7 @@ VALUES = "_rulec_values"
 SAMPLED = "_rulec_sampled"
 REGEX_SIZE = 4_000  # characters of a regular expression of alternatives that RE2 runs fast
 REGEX_SPECIAL = frozenset("\\.^$|?*+()[]{}")
+SECOND = itemgetter(1)
 
 Text = tuple[str, str]  # (field, lowered text); "" means "the field is not NULL"
 
@@ -88,7 +88,7 @@ class Texts:
         ]
         counted = [self.counted.setdefault(field, []) if step == 1 else [] for field in searched]
         for index, value, low, held in _all_distinct(connection, source, searched):
-            found = sorted({number for _, (number, _) in automata[index].iter(low)})
+            found = _held(automata[index], low)
             for number in found:
                 self.count[number] += held * step
             if step == 1 and found:
@@ -254,22 +254,23 @@ def _found_by_duckdb(connection, distinct: str, numbers: dict[str, int]) -> Foun
 
 
 def _automaton(numbers: dict[str, int]) -> ahocorasick.Automaton:
-    """An automaton finding each text, with its number and length."""
+    """An automaton finding each text, with its number."""
     automaton = ahocorasick.Automaton()
     for low, number in numbers.items():
-        automaton.add_word(low, (number, len(low)))
+        automaton.add_word(low, number)
     automaton.make_automaton()
     return automaton
 
 
+def _held(automaton: ahocorasick.Automaton, low: str) -> list[int]:
+    """The numbers of the texts `low` holds, in order (each occurrence read in C)."""
+    return sorted(set(map(SECOND, automaton.iter(low))))
+
+
 def _found_by_automaton(connection, distinct: str, numbers: dict[str, int]) -> Found:
-    """The same, every distinct value searched by one Aho-Corasick automaton: a batch of
-    values at a time, joined by DuckDB with a character no text holds (so that no text is found
-    across two values); each text found is mapped back to its value by its offset, and only the
-    values holding some text are read one by one."""
+    """The same, every distinct value searched by one Aho-Corasick automaton, FETCH values at
+    a time; only the values holding some text are read whole."""
     automaton = _automaton(numbers)
-    held = set().union(*numbers)
-    separator = next(c for c in map(chr, range(1, 0x110000)) if c not in held)
     values = quote(VALUES)
     connection.execute(
         f"CREATE OR REPLACE TEMP TABLE {values} AS "
@@ -277,15 +278,11 @@ def _found_by_automaton(connection, distinct: str, numbers: dict[str, int]) -> F
     )
     (count,) = connection.execute(f"SELECT count(*) FROM {values}").fetchone()
     for first in range(0, count, FETCH):
-        text, lengths = connection.execute(
-            f"SELECT string_agg(low, ? ORDER BY i), list(length(low) ORDER BY i) FROM {values} "
-            "WHERE i >= ? AND i < ?",
-            [separator, first, first + FETCH],
+        (lows,) = connection.execute(
+            f"SELECT list(low ORDER BY i) FROM {values} WHERE i >= ? AND i < ?",
+            [first, first + FETCH],
         ).fetchone()
-        starts = list(accumulate((length + 1 for length in lengths), initial=0))
-        found: dict[int, set[int]] = defaultdict(set)
-        for end, (number, length) in automaton.iter(text):
-            found[first + bisect_right(starts, end - length + 1) - 1].add(number)
+        found = {first + n: held for n, low in enumerate(lows) if (held := _held(automaton, low))}
         if found:
             rows = connection.execute(
                 f"SELECT i, v, events FROM {values} WHERE i IN (SELECT unnest(?::BIGINT[])) "
@@ -293,7 +290,7 @@ def _found_by_automaton(connection, distinct: str, numbers: dict[str, int]) -> F
                 [list(found)],
             ).fetchall()
             for index, value, events in rows:
-                yield value, sorted(found[index]), events
+                yield value, found[index], events
     connection.execute(f"DROP TABLE {values}")
 
 

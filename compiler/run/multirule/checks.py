@@ -19,7 +19,7 @@ from rulec.compiler.run.engines import ROW_GROUP, quote
 from rulec.compiler.run.events import ROW
 from rulec.compiler.run.multirule.candidates import EVENT, RULE
 
-RULES_PER_CHECK = 64  # filters per statement
+RULES_PER_CHECK = 32  # filters per statement
 SLICE = 20_000_000  # events per statement: their pairs of the batch are the join's small side
 FEW_EVENTS = ROW_GROUP  # candidate events copied once for all batches
 COPIED = "_rulec_candidate_events"
