@@ -98,6 +98,16 @@ class DuckDBEngine:
         self.materialize = materialize
         self.sizes: dict[str, int | None] = {}  # each table's rows (None: files, any number)
 
+    def alongside(self) -> DuckDBEngine:
+        """The same database through a connection of its own, for statements another thread
+        runs meanwhile (this connection's temporary tables are not seen there)."""
+        other = object.__new__(DuckDBEngine)
+        other.connection = self.connection.cursor()
+        other.connection.execute("SET TimeZone = 'UTC'")
+        other.connection.execute("USE compressed")
+        other.materialize, other.sizes = self.materialize, self.sizes
+        return other
+
     def load(self, name: str, table: EventTable) -> None:
         self.drop(name)
         self.sizes[name] = len(table.rows) if table.files is None else None

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
 from operator import itemgetter
 
 import ahocorasick
@@ -171,6 +172,27 @@ def find_candidates(
     """Fill the temporary table `into` (RULE, EVENT) with each rule's candidate events;
     return the rules left for a full scan. `raw`: the fields the table's `_raw` is written
     from as `name=value` lines, if it is."""
+    choice = choose(connection, table, needs, raw)
+    fill(connection, table, choice, into)
+    return choice.broad
+
+
+@dataclass
+class Choice:
+    """Each rule's chosen clause, the texts counted, the rules left for a full scan, and the
+    events of the table."""
+
+    texts: Texts
+    chosen: dict[int, Clause]
+    broad: list[int]
+    events: int
+
+
+def choose(
+    connection, table: str, needs: Mapping[int, list[Clause]], raw: Sequence[str] | None = None
+) -> Choice:
+    """Each rule's rarest clause, from the texts counted in a sample; the rules with none, or
+    whose best clause most events satisfy, are left for a full scan."""
     (events,) = connection.execute(f"SELECT count(*) FROM {quote(table)}").fetchone()
     if raw is not None:
         needs = _spread(connection, needs, raw)
@@ -184,10 +206,16 @@ def find_candidates(
             broad.append(rule)
         else:
             chosen[rule] = pick
+    return Choice(texts, chosen, broad, events)
+
+
+def fill(connection, table: str, choice: Choice, into: str) -> None:
+    """Fill the temporary table `into` (RULE, EVENT) with the candidate events of each rule
+    that has a chosen clause."""
+    texts, chosen = choice.texts, choice.chosen
     wanted = {texts.number[texts.of_atom[atom]] for clause in chosen.values() for atom in clause}
     texts.find(connection, table, wanted)
     _join(connection, table, texts, chosen, into)
-    return broad
 
 
 def _join(connection, table: str, texts: Texts, chosen: dict[int, Clause], into: str) -> None:

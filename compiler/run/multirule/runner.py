@@ -17,6 +17,7 @@ import tempfile
 import warnings
 import weakref
 from collections.abc import Callable, Iterator, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from datetime import datetime
@@ -30,7 +31,7 @@ from rulec.backends.sql import QueryBuilder, SqlBackend, connect, table_ref
 from rulec.backends.sql_dialects import dialect_for
 from rulec.backends.sql_network import IPV4_TEXT, IPV6_CHARS, ipv4_text, ipv6_text
 from rulec.compiler import ir
-from rulec.compiler.run.engines import DuckDBEngine, quote
+from rulec.compiler.run.engines import ROW_GROUP, DuckDBEngine, quote
 from rulec.compiler.run.events import RAW, ROW, EventTable
 from rulec.compiler.run.executor import (
     bind,
@@ -42,7 +43,7 @@ from rulec.compiler.run.executor import (
     stored_lookup,
 )
 from rulec.compiler.run.multirule.alternations import alternations
-from rulec.compiler.run.multirule.candidates import RULE, find_candidates
+from rulec.compiler.run.multirule.candidates import RULE, choose, fill
 from rulec.compiler.run.multirule.checks import Check, check_all
 from rulec.compiler.run.multirule.ir_clauses import ir_clauses
 from rulec.compiler.run.multirule.prefilter import Clause, clauses
@@ -577,15 +578,23 @@ def _scan_prefiltered(
     by_index = {p.index: p for p in group}
     connection = engine.connection
     needs = {p.index: _needs(p) for p in group}
-    broad = find_candidates(connection, table, needs, CANDIDATES, raw)
-    kept, failed = _scan_each(engine, table, columns, [by_index[i] for i in broad])
+    choice = choose(connection, table, needs, raw)
+    broad = [by_index[i] for i in choice.broad]
+    if choice.events <= ROW_GROUP:
+        fill(connection, table, choice, CANDIDATES)
+        kept, failed = _scan_each(engine, table, columns, broad)
+    else:  # DuckDB scans the events for the broad rules while Python searches the texts
+        with ThreadPoolExecutor(1) as pool:
+            scanned = pool.submit(_scan_each, engine.alongside(), table, columns, broad)
+            fill(connection, table, choice, CANDIDATES)
+            kept, failed = scanned.result()
     found = connection.execute(f"SELECT DISTINCT {RULE} FROM {CANDIDATES}").fetchall()
     checked = {rule for (rule,) in found}
     checks = [_check_of(by_index[rule]) for rule in sorted(checked)]
     found_kept, found_failed = check_all(connection, table, checks, CANDIDATES)
     kept.update(found_kept)
     failed += [by_index[rule] for rule in sorted(found_failed)]
-    scanned = checked.union(broad)
+    scanned = checked.union(choice.broad)
     unchecked = [plan for index, plan in by_index.items() if index not in scanned]
     failed += _invalid_patterns(engine, unchecked)
     connection.execute(f"DROP TABLE {CANDIDATES}")
