@@ -18,6 +18,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Iterator, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from operator import itemgetter
 
@@ -97,10 +98,13 @@ class Texts:
         if step > 1:
             connection.execute(f"DROP TABLE {quote(SAMPLED)}")
 
-    def find(self, connection, table: str, wanted: set[int]) -> None:
+    def find(self, connection, table: str, wanted: set[int], other=None) -> None:
         """Keep the distinct values of each field that hold some of the `wanted` texts, with
         them: from the counts when they read every event, else searched again (for many
-        texts, only the values that DuckDB finds holding one)."""
+        texts, only the values that DuckDB finds holding one). With `other` (a second
+        connection to the same database), the field of most texts is searched here while the
+        others are searched there, by another thread."""
+        searched = []
         for field, numbers in self.by_field.items():
             words = {low: n for low, n in numbers.items() if low and n in wanted}
             if not words:
@@ -108,15 +112,33 @@ class Texts:
             if field in self.counted:
                 held = ((v, [n for n in found if n in wanted]) for v, found in self.counted[field])
                 self.values[field] = [(value, found) for value, found in held if found]
-                continue
-            finder = _finder(words)
-            where = _holding(field, words) if finder is _found_by_automaton else "TRUE"
-            found = finder(connection, _distinct(table, field, where), words)
-            self.values[field] = [(value, numbers) for value, numbers, _ in found]
+            else:
+                searched.append((field, words))
+        searched.sort(key=lambda item: -len(item[1]))
+        if other is None or len(searched) < 2:
+            self.values.update(_search(connection, table, searched))
+            return
+        with ThreadPoolExecutor(1) as pool:
+            rest = pool.submit(_search, other, table, searched[1:])
+            self.values.update(_search(connection, table, searched[:1]))
+            self.values.update(rest.result())
 
     def cost(self, clause: Clause) -> int:
         """How many events (at most) hold some text of the clause."""
         return sum(self.count[self.number[self.of_atom[atom]]] for atom in clause)
+
+
+def _search(
+    connection, table: str, searched: list[tuple[str, dict[str, int]]]
+) -> dict[str, list[tuple[str, list[int]]]]:
+    """Each field's distinct values that hold some of its texts, with their numbers."""
+    found = {}
+    for field, words in searched:
+        finder = _finder(words)
+        where = _holding(field, words) if finder is _found_by_automaton else "TRUE"
+        rows = finder(connection, _distinct(table, field, where), words)
+        found[field] = [(value, numbers) for value, numbers, _ in rows]
+    return found
 
 
 def _all_distinct(connection, table: str, fields: Sequence[str]) -> list[tuple]:
@@ -209,12 +231,12 @@ def choose(
     return Choice(texts, chosen, broad, events)
 
 
-def fill(connection, table: str, choice: Choice, into: str) -> None:
+def fill(connection, table: str, choice: Choice, into: str, other=None) -> None:
     """Fill the temporary table `into` (RULE, EVENT) with the candidate events of each rule
-    that has a chosen clause."""
+    that has a chosen clause (`other`: a second connection that searches some fields)."""
     texts, chosen = choice.texts, choice.chosen
     wanted = {texts.number[texts.of_atom[atom]] for clause in chosen.values() for atom in clause}
-    texts.find(connection, table, wanted)
+    texts.find(connection, table, wanted, other)
     _join(connection, table, texts, chosen, into)
 
 

@@ -586,7 +586,7 @@ def _scan_prefiltered(
     else:  # DuckDB scans the events for the broad rules while Python searches the texts
         with ThreadPoolExecutor(1) as pool:
             scanned = pool.submit(_scan_each, engine.alongside(), table, columns, broad)
-            fill(connection, table, choice, CANDIDATES)
+            fill(connection, table, choice, CANDIDATES, engine.alongside().connection)
             kept, failed = scanned.result()
     found = connection.execute(f"SELECT DISTINCT {RULE} FROM {CANDIDATES}").fetchall()
     checked = {rule for (rule,) in found}
