@@ -78,6 +78,14 @@ def plain(value: object) -> object:
 ROW_GROUP = 122_880  # rows DuckDB stores (and scans on one thread) together
 
 
+def _session(connection):
+    """A connection to the engine's database set as every statement of a run expects: times
+    in UTC, the compressed tables by default."""
+    connection.execute("SET TimeZone = 'UTC'")
+    connection.execute("USE compressed")
+    return connection
+
+
 class DuckDBEngine:
     """An in-memory DuckDB database, its tables compressed as DuckDB compresses them on disk.
 
@@ -91,10 +99,9 @@ class DuckDBEngine:
         import duckdb
 
         self.connection = duckdb.connect()
-        self.connection.execute("SET TimeZone = 'UTC'")
         # many sparse text columns take a fraction of their plain size
         self.connection.execute("ATTACH ':memory:' AS compressed (COMPRESS)")
-        self.connection.execute("USE compressed")
+        _session(self.connection)
         self.materialize = materialize
         self.sizes: dict[str, int | None] = {}  # each table's rows (None: files, any number)
 
@@ -102,9 +109,7 @@ class DuckDBEngine:
         """The same database through a connection of its own, for statements another thread
         runs meanwhile (this connection's temporary tables are not seen there)."""
         other = object.__new__(DuckDBEngine)
-        other.connection = self.connection.cursor()
-        other.connection.execute("SET TimeZone = 'UTC'")
-        other.connection.execute("USE compressed")
+        other.connection = _session(self.connection.cursor())
         other.materialize, other.sizes = self.materialize, self.sizes
         return other
 

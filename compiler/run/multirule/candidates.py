@@ -184,21 +184,6 @@ def _finder(words: dict[str, int]):
     return _found_by_duckdb if len(words) <= FEW_TEXTS else _found_by_automaton
 
 
-def find_candidates(
-    connection,
-    table: str,
-    needs: Mapping[int, list[Clause]],
-    into: str,
-    raw: Sequence[str] | None = None,
-) -> list[int]:
-    """Fill the temporary table `into` (RULE, EVENT) with each rule's candidate events;
-    return the rules left for a full scan. `raw`: the fields the table's `_raw` is written
-    from as `name=value` lines, if it is."""
-    choice = choose(connection, table, needs, raw)
-    fill(connection, table, choice, into)
-    return choice.broad
-
-
 @dataclass
 class Choice:
     """Each rule's chosen clause, the texts counted, the rules left for a full scan, and the

@@ -1,6 +1,6 @@
 """Each rule's exact filter over its candidate events, many rules to a statement.
 
-The candidate pairs (RULE, EVENT) come from `candidates.find_candidates`. One statement checks
+The candidate pairs (RULE, EVENT) come from `candidates.fill`. One statement checks
 a batch of rules: `CASE rule WHEN 1 THEN filter 1 ...` evaluates each filter on its own rule's
 candidates only, over the events joined with the batch's pairs in one pass that reads only the
 columns the batch's filters read (the pairs are the small side of the join, so memory follows
@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
+from typing import Protocol
 
 from rulec.compiler.run.engines import ROW_GROUP, quote
 from rulec.compiler.run.events import ROW
@@ -23,6 +24,13 @@ RULES_PER_CHECK = 32  # filters per statement
 SLICE = 20_000_000  # events per statement: their pairs of the batch are the join's small side
 FEW_EVENTS = ROW_GROUP  # candidate events copied once for all batches
 COPIED = "_rulec_candidate_events"
+
+
+class Computing(Protocol):
+    """What reads columns computed from the table's (a check, a rule's plan)."""
+
+    @property
+    def computed(self) -> Sequence[tuple[str, str]]: ...
 
 
 class Check:
@@ -90,7 +98,7 @@ def _copied(connection, table: str, checks: list[Check], candidates: str) -> str
     they compute: a few events are copied once (each batch scanning the whole table, or
     planning the computed columns again, costs more than the copy)."""
     columns = sorted({ROW, *(column for check in checks for column in check.columns)})
-    selected = [*map(quote, columns), *_computed(checks)]
+    selected = [*map(quote, columns), *computed_columns(checks)]
     connection.execute(
         f"CREATE OR REPLACE TEMP TABLE {COPIED} AS SELECT {', '.join(selected)} "
         f"FROM {quote(table)} WHERE {quote(ROW)} IN (SELECT {EVENT} FROM {candidates})"
@@ -98,8 +106,8 @@ def _copied(connection, table: str, checks: list[Check], candidates: str) -> str
     return COPIED
 
 
-def _computed(checks: Sequence[Check]) -> list[str]:
-    """`expression AS name` of each column the checks compute, once."""
+def computed_columns(checks: Sequence[Computing]) -> list[str]:
+    """`expression AS name` of each column the checks (or plans) compute, once."""
     named = {name: text for check in checks for name, text in check.computed}
     return [f"{text} AS {quote(name)}" for name, text in named.items()]
 
@@ -134,7 +142,7 @@ def _batch_sql(table: str, batch: list[Check], pairs: str, copied: bool) -> str:
     """(RULE, EVENT) of the pairs whose rule's filter keeps the event."""
     row = quote(ROW)
     columns = {ROW, *(column for check in batch for column in check.columns)}
-    computed = [] if copied else _computed(batch)
+    computed = [] if copied else computed_columns(batch)
     if copied:
         columns.update(name for check in batch for name, _ in check.computed)
     selected = ", ".join([*(f"e.{quote(column)}" for column in sorted(columns)), *computed])

@@ -98,12 +98,12 @@ def _like_atom(like: exp.Expression, escape: str | None) -> Atom | None:
 
 def like_text(pattern: str, escape: str | None) -> str:
     """The longest run of plain text of a LIKE pattern ("" when it has none)."""
-    runs, unescape = like_runs(escape)
+    runs, unescape = _like_runs(escape)
     return max((unescape(run) for run in runs.findall(pattern)), key=len, default="")
 
 
 @lru_cache(maxsize=8)
-def like_runs(escape: str | None) -> tuple[re.Pattern[str], Callable[[str], str]]:
+def _like_runs(escape: str | None) -> tuple[re.Pattern[str], Callable[[str], str]]:
     """The runs of plain text of a LIKE pattern with this escape character (an escaped
     character is plain text; a lone escape at the end stands for itself, unless it is a
     wildcard), and how to read a run's text."""

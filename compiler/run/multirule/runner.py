@@ -44,7 +44,7 @@ from rulec.compiler.run.executor import (
 )
 from rulec.compiler.run.multirule.alternations import alternations
 from rulec.compiler.run.multirule.candidates import RULE, choose, fill
-from rulec.compiler.run.multirule.checks import Check, check_all
+from rulec.compiler.run.multirule.checks import Check, check_all, computed_columns
 from rulec.compiler.run.multirule.ir_clauses import ir_clauses
 from rulec.compiler.run.multirule.prefilter import Clause, clauses
 from rulec.compiler.run.multirule.regex_texts import with_texts
@@ -497,12 +497,6 @@ def _check_of(plan: Plan) -> Check:
     return Check(plan.index, plan.check, sorted(plan.columns), plan.computed)
 
 
-def _computed(group: Sequence[Plan]) -> list[str]:
-    """`expression AS name` of the columns the plans of `group` compute."""
-    named = {name: text for plan in group for name, text in plan.computed}
-    return [f"{text} AS {quote(name)}" for name, text in named.items()]
-
-
 def _scan(
     engine: DuckDBEngine, table: str, columns: set[str], group: list[Plan], strategy: str
 ) -> tuple[Kept, Rows]:
@@ -535,7 +529,7 @@ def _scan_lowered(
     used |= set().union(*(p.columns for p in group if p.computed))  # what computed ones read
     kept_columns = [quote(c) for c in sorted(used | {ROW})]
     kept_columns += [f"LOWER({quote(f)}) AS {quote(alias)}" for f, alias in lowered.items()]
-    kept_columns += _computed(group)
+    kept_columns += computed_columns(group)
     texts = [
         (p.sql(dialect="duckdb"), plan.index) for p, plan in zip(predicates, group, strict=True)
     ]
@@ -710,7 +704,7 @@ def scan_sql(table: str, columns: set[str], group: list[Plan], strategy: str) ->
     `case-list` lists the rules of every row, then keeps rows with a non-empty list;
     `union-all` is one SELECT per rule in one statement; `per-rule` one statement per rule.
     """
-    rules, computed = quote(RULES), _computed(group)
+    rules, computed = quote(RULES), computed_columns(group)
     source = f"(SELECT *, {', '.join(computed)} FROM {quote(table)})" if computed else quote(table)
     hidden = [RAW] if RAW in columns else []
     hidden += list(dict.fromkeys(name for p in group for name, _ in p.computed))
