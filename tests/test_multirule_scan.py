@@ -11,13 +11,14 @@ import json
 
 import duckdb
 import pytest
+import sqlglot
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from test_multirule import one_by_one, together
 
 from rulec.compiler import ir
 from rulec.compiler.run.events import load_events
-from rulec.compiler.run.multirule import candidates, regex_texts
+from rulec.compiler.run.multirule import candidates, prefilter, regex_texts
 from rulec.compiler.run.multirule import runner as multirule
 
 
@@ -92,15 +93,17 @@ def test_keyword_rules_over_flat_files_find_what_execute_finds(
     assert set(scanned) == set(range(len(KEYWORDS))) - SPREAD
 
 
-TEXT = st.text(alphabet="ab\x01", max_size=6)
+TEXT = st.text(alphabet="ab\x01\x02é€\U0001d11e", max_size=6)
 
 
-@settings(max_examples=60, deadline=None)
+@settings(max_examples=80, deadline=None)
 @given(
     values=st.lists(TEXT, max_size=12, unique=True),
-    texts=st.lists(st.text(alphabet="ab\x00\x01", min_size=1, max_size=3), min_size=1),
+    texts=st.lists(st.text(alphabet="ab\x00\x01é€\U0001d11e", min_size=1, max_size=3), min_size=1),
 )
 def test_the_automaton_finds_each_text_in_the_values_that_hold_it(values, texts):
+    """Oracle: Python's `in`, on values holding the character that joins them (the first one
+    no text holds) and characters of two to four UTF-8 bytes."""
     numbers = {text: number for number, text in enumerate(dict.fromkeys(texts))}
     connection = duckdb.connect()
     connection.execute("CREATE TABLE t AS SELECT unnest(?::VARCHAR[]) AS v", [values])
@@ -137,6 +140,16 @@ def regex(field: str, pattern: str) -> ir.Query:
     return ir.Query(ir.Pipeline(ir.Table("events"), (ir.Filter(found),)))
 
 
+def equals(field: str, value: str) -> ir.Query:
+    found = ir.Match(ir.FieldRef(field), ir.MatchKind.EQ, (value,), case_sensitive=False)
+    return ir.Query(ir.Pipeline(ir.Table("events"), (ir.Filter(found),)))
+
+
+def either(*queries: ir.Query) -> ir.Query:
+    tests = tuple(q.pipeline.stages[0].predicate for q in queries)
+    return ir.Query(ir.Pipeline(ir.Table("events"), (ir.Filter(ir.Or(tests)),)))
+
+
 REGEX_EVENTS = [
     {"CommandLine": "cmd /c powershell -noexit x"},
     {"CommandLine": "ECHO hi | MA\u017fK", "Image": "a"},
@@ -149,6 +162,7 @@ REGEX_RULES = [
     (regex("CommandLine", "(?i)echo.*mask"), [2, 3]),
     (regex("CommandLine", r"ipconfig\s+/all"), [4]),
     (regex("Image", "(unclosed"), "error"),
+    (either(regex("CommandLine", r"ipconfig\s+/all"), equals("Image", "A")), [2, 4]),
 ]
 
 
@@ -162,3 +176,19 @@ def test_rules_of_regular_expressions_find_their_candidates_by_text(tmp_path, sc
     for (_, want), result in zip(REGEX_RULES, got, strict=True):
         assert (result[0] if want == "error" else [r["_row"] for r in result[1]]) == want
     assert not scanned
+
+
+def test_a_regular_expression_beside_other_texts_adds_the_text_it_needs():
+    """Beside a clause that a pattern fills with "the field is set" (which most events are), one
+    that names the pattern's literal text (`regex_texts.texts_needed`, tested above): the
+    counts then choose the rarer."""
+    tree = sqlglot.parse_one(
+        "LOWER(Image) = 'a' OR REGEXP_MATCHES(CommandLine, 'ipconfig\\s+/all')", dialect="duckdb"
+    )
+    assert prefilter.clauses(tree) == [frozenset({("Image", "a"), ("CommandLine", "")})]
+    found = multirule._clauses(tree, patterns=True)
+    assert frozenset({("Image", "a"), ("CommandLine", "ipconfig")}) in found  # the rarer one
+    assert set(found) <= {
+        frozenset({("Image", "a"), ("CommandLine", "ipconfig")}),
+        frozenset({("Image", "a"), ("CommandLine", "")}),
+    }

@@ -20,13 +20,11 @@ from collections import defaultdict
 from collections.abc import Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from operator import itemgetter
-
-import ahocorasick
 
 from rulec.compiler.run.engines import quote
 from rulec.compiler.run.events import RAW, ROW
 from rulec.compiler.run.multirule.prefilter import Clause
+from rulec.compiler.run.multirule.text_search import TextSearch
 
 RULE = "_rulec_rule"
 EVENT = "_rulec_event"
@@ -38,7 +36,6 @@ VALUES = "_rulec_values"
 SAMPLED = "_rulec_sampled"
 REGEX_SIZE = 4_000  # characters of a regular expression of alternatives that RE2 runs fast
 REGEX_SPECIAL = frozenset("\\.^$|?*+()[]{}")
-SECOND = itemgetter(1)
 
 Text = tuple[str, str]  # (field, lowered text); "" means "the field is not NULL"
 
@@ -84,17 +81,18 @@ class Texts:
                 f"CREATE OR REPLACE TEMP TABLE {quote(SAMPLED)} AS SELECT {columns} "
                 f"FROM {quote(table)} WHERE hash({quote(ROW)}) % {step} = 0"
             )
-        automata = [
-            _automaton({low: n for low, n in self.by_field[field].items() if low})
-            for field in searched
-        ]
-        counted = [self.counted.setdefault(field, []) if step == 1 else [] for field in searched]
+        rows: list[list[tuple[str, str, int]]] = [[] for _ in searched]
         for index, value, low, held in _all_distinct(connection, source, searched):
-            found = _held(automata[index], low)
-            for number in found:
-                self.count[number] += held * step
-            if step == 1 and found:
-                counted[index].append((value, found))
+            rows[index].append((value, low, held))
+        for field, values in zip(searched, rows, strict=True):
+            search = TextSearch({low: n for low, n in self.by_field[field].items() if low})
+            counted = self.counted.setdefault(field, []) if step == 1 else None
+            for position, found in sorted(search.held([low for _, low, _ in values]).items()):
+                value, _, held = values[position]
+                for number in found:
+                    self.count[number] += held * step
+                if counted is not None:
+                    counted.append((value, found))
         if step > 1:
             connection.execute(f"DROP TABLE {quote(SAMPLED)}")
 
@@ -288,24 +286,10 @@ def _found_by_duckdb(connection, distinct: str, numbers: dict[str, int]) -> Foun
         yield from batch
 
 
-def _automaton(numbers: dict[str, int]) -> ahocorasick.Automaton:
-    """An automaton finding each text, with its number."""
-    automaton = ahocorasick.Automaton()
-    for low, number in numbers.items():
-        automaton.add_word(low, number)
-    automaton.make_automaton()
-    return automaton
-
-
-def _held(automaton: ahocorasick.Automaton, low: str) -> list[int]:
-    """The numbers of the texts `low` holds, in order (each occurrence read in C)."""
-    return sorted(set(map(SECOND, automaton.iter(low))))
-
-
 def _found_by_automaton(connection, distinct: str, numbers: dict[str, int]) -> Found:
-    """The same, every distinct value searched by one Aho-Corasick automaton, FETCH values at
-    a time; only the values holding some text are read whole."""
-    automaton = _automaton(numbers)
+    """The same, every distinct value searched by one automaton (`TextSearch`), FETCH values
+    at a time; only the values holding some text are read whole."""
+    search = TextSearch(numbers)
     values = quote(VALUES)
     connection.execute(
         f"CREATE OR REPLACE TEMP TABLE {values} AS "
@@ -317,7 +301,7 @@ def _found_by_automaton(connection, distinct: str, numbers: dict[str, int]) -> F
             f"SELECT list(low ORDER BY i) FROM {values} WHERE i >= ? AND i < ?",
             [first, first + FETCH],
         ).fetchone()
-        found = {first + n: held for n, low in enumerate(lows) if (held := _held(automaton, low))}
+        found = {first + n: held for n, held in search.held(lows).items()}
         if found:
             rows = connection.execute(
                 f"SELECT i, v, events FROM {values} WHERE i IN (SELECT unnest(?::BIGINT[])) "

@@ -483,13 +483,23 @@ def _plan(
     """The plan of a rule whose bound filter is `predicate` (a tree of its own, that `reads`),
     without its filter, and the filter rewritten in place where it tests `addresses` (those
     read from computed columns)."""
-    needs = tuple(clauses(predicate))
     patterns = tuple(p for p in reads.patterns if p is not None)
+    needs = tuple(_clauses(predicate, bool(patterns)))
     shared: dict[str, exp.Expression] = {}
     tree = _shared_addresses(predicate, shared) if addresses else predicate
     computed = tuple((name, e.sql(dialect="duckdb")) for name, e in shared.items())
     columns = frozenset(reads.columns)
     return Plan(index, table, rest, columns, computed, needs, patterns), tree
+
+
+def _clauses(predicate: exp.Expression, patterns: bool) -> list[Clause]:
+    """The filter's clauses; where a regular expression fills one with "the field is set"
+    (which most events satisfy), those of the filter with the literal texts its patterns
+    need."""
+    found = clauses(predicate)
+    if patterns and any(not text for clause in found for _, text in clause):
+        return clauses(with_texts(predicate))
+    return found
 
 
 def _check_of(plan: Plan) -> Check:
@@ -571,7 +581,7 @@ def _scan_prefiltered(
         return {}, Rows(), []
     by_index = {p.index: p for p in group}
     connection = engine.connection
-    needs = {p.index: _needs(p) for p in group}
+    needs = {p.index: list(p.clauses) for p in group}
     choice = choose(connection, table, needs, raw)
     broad = [by_index[i] for i in choice.broad]
     if choice.events <= ROW_GROUP:
@@ -596,20 +606,24 @@ def _scan_prefiltered(
     return kept, _rows_of(engine, table, columns, numbers), failed
 
 
-def _needs(plan: Plan) -> list[Clause]:
-    """The plan's clauses; for a rule whose clauses name no text but that matches regular
-    expressions, also the literal texts those need."""
-    if plan.patterns and not any(text for clause in plan.clauses for _, text in clause):
-        return clauses(with_texts(plan.parsed))
-    return list(plan.clauses)
-
-
 def _scan_each(
     engine: DuckDBEngine, table: str, columns: set[str], group: list[Plan]
 ) -> tuple[Kept, list[Plan]]:
-    """The `lowered` scan of `group` (rows not read), rule by rule if it fails as a whole."""
+    """The rules of `group` over every event (rows not read), rule by rule if that fails as a
+    whole: their filters on the events as they are, a statement for up to RULES_PER_QUERY rules
+    (DuckDB evaluates each test only on the events the tests before it leave, which costs less
+    than the `lowered` scan's copy of every column they read with its lowered text); the rules
+    that read computed columns by the `lowered` scan, which computes those once per event."""
     try:
-        return _scan_lowered(engine, table, columns, group, rows=False)[0], []
+        computing = [plan for plan in group if plan.computed]
+        found = _scan_lowered(engine, table, columns, computing, rows=False)[0]
+        plain = [(plan.check, plan.index) for plan in group if not plan.computed]
+        for first in range(0, len(plain), RULES_PER_QUERY):
+            listing = _listing_sql(quote(table), plain[first : first + RULES_PER_QUERY])
+            for row, rules in engine.connection.execute(listing).fetchall():
+                for rule in rules:
+                    found.setdefault(rule, []).append(row)
+        return found, []
     except Exception:
         if len(group) == 1:
             return {}, list(group)
