@@ -147,6 +147,8 @@ def text_of(value: object) -> str | None:
         return "true" if value else "false"
     if isinstance(value, str):
         return value
+    if type(value) is int:
+        return str(value)  # as JSON writes it
     if isinstance(value, int | float):
         return json.dumps(value)
     return json.dumps(value, ensure_ascii=False, sort_keys=True)
