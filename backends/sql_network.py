@@ -10,12 +10,15 @@ forms (`::ffff:1.2.3.4`) are not expanded and do not match an IPv6 network.
 from __future__ import annotations
 
 import ipaddress
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from sqlglot import exp
 
 if TYPE_CHECKING:
     from rulec.backends.sql_dialects import SqlDialect
+
+NETWORK = "rulec_network"  # meta of a column's network test: the network (`network_test`)
 
 OCTET = r"(25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])"
 IPV4_TEXT = rf"^{OCTET}\.{OCTET}\.{OCTET}\.{OCTET}$"
@@ -36,10 +39,32 @@ def _part(dialect: SqlDialect, value: exp.Expression, separator: str, index: int
 
 
 def cidr_match(dialect: SqlDialect, field: exp.Expression, network: ipaddress._BaseNetwork):
-    """True when `field` holds an address inside `network`; false for anything else."""
-    if network.version == 4:
-        return _ipv4(dialect, field, network)
-    return _ipv6(dialect, field, network)
+    """True when `field` holds an address inside `network`; false for anything else. The test
+    of a column carries its network in its meta (NETWORK), for a reader that holds the column's
+    address forms elsewhere to write the same test over them (`network_test`)."""
+    read = ipv4_text if network.version == 4 else ipv6_text
+    shape, value = read(dialect, field)
+    made = [value]
+
+    def address() -> exp.Expression:  # built again for a second use: cheaper than a copy
+        return made.pop() if made else read(dialect, field)[1]
+
+    test = network_test(shape, address, network)
+    if isinstance(field, exp.Column):
+        test.meta[NETWORK] = network
+    return test
+
+
+def network_test(
+    shape: exp.Expression,
+    address: Callable[[], exp.Expression],
+    network: ipaddress._BaseNetwork,
+) -> exp.Case:
+    """`CASE WHEN <shape> THEN <the address lies in network> ELSE FALSE END`: `shape` tells
+    whether the field is an address of the network's version, and `address()` gives its
+    number (IPv4) or its 32 hex digits (IPv6), a tree of its own at each call."""
+    inside = _in_ipv4(address, network) if network.version == 4 else _in_ipv6(address, network)
+    return exp.Case(ifs=[exp.If(this=shape, true=inside)], default=exp.false())
 
 
 def ipv4_text(dialect: SqlDialect, field: exp.Expression) -> tuple[exp.Expression, exp.Expression]:
@@ -55,14 +80,12 @@ def ipv4_text(dialect: SqlDialect, field: exp.Expression) -> tuple[exp.Expressio
     return dialect.regex(field.copy(), IPV4_TEXT, True, frozenset()), number
 
 
-def _ipv4(dialect: SqlDialect, field: exp.Expression, network: ipaddress.IPv4Network):
-    shape, number = ipv4_text(dialect, field)
-    in_range = exp.Between(
-        this=number,
+def _in_ipv4(number: Callable[[], exp.Expression], network: ipaddress.IPv4Network):
+    return exp.Between(
+        this=number(),
         low=_number(int(network.network_address)),
         high=_number(int(network.broadcast_address)),
     )
-    return exp.Case(ifs=[exp.If(this=shape, true=in_range)], default=exp.false())
 
 
 def _colons(value: exp.Expression) -> exp.Expression:
@@ -126,19 +149,15 @@ def ipv6_text(dialect: SqlDialect, field: exp.Expression) -> tuple[exp.Expressio
     return shape, _hex(dialect, full)
 
 
-def _ipv6(dialect: SqlDialect, field: exp.Expression, network: ipaddress.IPv6Network):
-    shape, hex_text = ipv6_text(dialect, field)
+def _in_ipv6(hex_text: Callable[[], exp.Expression], network: ipaddress.IPv6Network):
     digits = network.network_address.exploded.replace(":", "")
     whole, bits = divmod(network.prefixlen, 4)
     checks: list[exp.Expression] = []
     if whole:
-        head = exp.Substring(this=hex_text, start=_number(1), length=_number(whole))
+        head = exp.Substring(this=hex_text(), start=_number(1), length=_number(whole))
         checks.append(exp.EQ(this=head, expression=_text(digits[:whole])))
     if bits:
-        next_digit = exp.Substring(
-            this=hex_text.copy(), start=_number(whole + 1), length=_number(1)
-        )
+        next_digit = exp.Substring(this=hex_text(), start=_number(whole + 1), length=_number(1))
         allowed = _allowed_digits(int(digits[whole], 16), bits)
         checks.append(exp.In(this=next_digit, expressions=[_text(d) for d in allowed]))
-    inside = exp.and_(*checks, copy=False) if checks else exp.true()
-    return exp.Case(ifs=[exp.If(this=shape, true=inside)], default=exp.false())
+    return exp.and_(*checks, copy=False) if checks else exp.true()

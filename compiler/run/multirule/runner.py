@@ -29,7 +29,14 @@ from sqlglot import exp
 from rulec.backends.base import Options
 from rulec.backends.sql import QueryBuilder, SqlBackend, connect, table_ref
 from rulec.backends.sql_dialects import dialect_for
-from rulec.backends.sql_network import IPV4_TEXT, IPV6_CHARS, ipv4_text, ipv6_text
+from rulec.backends.sql_network import (
+    IPV4_TEXT,
+    IPV6_CHARS,
+    NETWORK,
+    ipv4_text,
+    ipv6_text,
+    network_test,
+)
 from rulec.compiler import ir
 from rulec.compiler.run.engines import ROW_GROUP, DuckDBEngine, quote
 from rulec.compiler.run.events import RAW, ROW, EventTable
@@ -737,40 +744,32 @@ def scan_sql(table: str, columns: set[str], group: list[Plan], strategy: str) ->
 
 
 def _shared_addresses(predicate: exp.Expression, shared: dict[str, exp.Expression]):
-    """The predicate with each network test of a field (`CASE WHEN <the field is an address>
-    THEN <its number or digits in the network> ELSE FALSE END`, as `sql_network` writes it)
-    reading the field's address from columns computed once per event (added to `shared`),
-    rewritten in place:
-    whether the field is an address, and its number or digits where it is (NULL elsewhere).
-    The same rows: a rule with a hundred networks no longer repeats the parsing a hundred
-    times, which DuckDB takes seconds to plan."""
-    forms = {}
-    for name in sorted({c.name for c in predicate.find_all(exp.Column) if not c.table}):
-        column = exp.column(name, quoted=True)
-        for version, reader in (("4", ipv4_text), ("6", ipv6_text)):
-            shape, value = reader(DUCKDB, column)
-            forms[shape] = (f"_rulec_ip{version}_{name}", value)
+    """The predicate with each network test of a column (`CASE WHEN <the column is an
+    address> THEN <its number or digits lie in the network> ELSE FALSE END`, marked by
+    `sql_network` with its network) reading the column's address from two columns computed
+    once per event (added to `shared`): whether it is an address, and its number or digits
+    where it is (NULL elsewhere). Rewritten in place. The same rows: a rule with a hundred
+    networks no longer repeats the parsing a hundred times, which DuckDB takes seconds to
+    plan."""
 
     def swap(node: exp.Expression) -> exp.Expression:
-        ifs = node.args.get("ifs") if isinstance(node, exp.Case) else None
-        if not ifs or len(ifs) != 1 or node.this is not None or ifs[0].this not in forms:
+        network = node.meta.get(NETWORK) if isinstance(node, exp.Case) else None
+        if network is None:
             return node
-        shape = ifs[0].this
-        label, value = forms[shape]
+        names = {(c.table, c.name) for c in node.args["ifs"][0].this.find_all(exp.Column)}
+        if len(names) != 1 or next(iter(names))[0]:  # a column bound as NULL text: no address
+            return node
+        ((_, name),) = names
+        label = f"_rulec_ip{network.version}_{name}"
         is_address, address = f"{label}_shape", f"{label}_value"
         if address not in shared:
-            shared[is_address] = shape.copy()
-            shared[address] = exp.Case(ifs=[exp.If(this=shape.copy(), true=value.copy())])
-        body = (
-            ifs[0]
-            .args["true"]
-            .transform(
-                lambda part: exp.column(address, quoted=True) if part == value else part,
-                copy=False,
-            )
-        )
-        test = exp.If(this=exp.column(is_address, quoted=True), true=body)
-        return exp.Case(ifs=[test], default=node.args.get("default"))
+            read = ipv4_text if network.version == 4 else ipv6_text
+            column = exp.column(name, quoted=True)
+            shared[is_address] = read(DUCKDB, column)[0]
+            shape, value = read(DUCKDB, column)
+            shared[address] = exp.Case(ifs=[exp.If(this=shape, true=value)])
+        named = exp.column(is_address, quoted=True)
+        return network_test(named, lambda: exp.column(address, quoted=True), network)
 
     return predicate.transform(swap, copy=False)
 
