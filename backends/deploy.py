@@ -18,7 +18,6 @@ from rulec.backends.base import Backend, Emitted, Options
 from rulec.backends.deploy_model import Deployment, deployment
 from rulec.backends.deploy_targets import FORMATS
 from rulec.backends.kuery import KueryBackend
-from rulec.backends.pipelines import DEFAULT_PIPELINES
 from rulec.backends.splunk_data import SplunkSearchBackend, with_xml_sources
 from rulec.compiler import ir
 from rulec.compiler.cards.attack import packaged_attack
@@ -35,11 +34,6 @@ def backend(format: str, options: Options | None = None) -> Backend:
     from rulec.backends.registry import backend_for
 
     return backend_for(FORMATS[format], options)
-
-
-def pipeline_target(format: str) -> str:
-    """The name whose default pipelines `format` reads: its own, else its target's."""
-    return format if format in DEFAULT_PIPELINES else FORMATS[format]
 
 
 def prepare(format: str, query: ir.Query, options: Options | None = None) -> ir.Query:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from rulec.backends.pipelines import DEFAULT_PIPELINES
+
 FORMATS: dict[str, str] = {
     "elastic-eql": "eql",
     "elastic-threshold": "kuery",
@@ -16,3 +18,8 @@ SUFFIXES = {
     "sentinel": ".yaml",
     "defender": ".json",
 }
+
+
+def pipeline_target(format: str) -> str:
+    """The name whose default pipelines `format` reads: its own, else its target's."""
+    return format if format in DEFAULT_PIPELINES else FORMATS[format]

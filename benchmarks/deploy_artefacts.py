@@ -27,9 +27,8 @@ from pathlib import Path
 
 import yaml
 
-from rulec.backends import deploy
 from rulec.backends.base import Options
-from rulec.backends.deploy import FORMATS
+from rulec.backends.deploy_targets import FORMATS, pipeline_target
 from rulec.backends.pipelines import pipelines_for
 from rulec.compiler.corpus import convert_corpus
 from rulec.compiler.rules import discover
@@ -63,10 +62,8 @@ def attack_tagged(files: list[Path]) -> set[tuple[str, str | None]]:
 
 def measure(files: list[Path], workers: int | None) -> dict[str, dict[str, int]]:
     groups: dict[tuple[str, ...], list[str]] = {}
-    # an older rulec (to measure before a change) reads each format through its target's pipelines
-    target = getattr(deploy, "pipeline_target", FORMATS.get)
     for format in FORMATS:
-        groups.setdefault(pipelines_for(target(format), (), False), []).append(format)
+        groups.setdefault(pipelines_for(pipeline_target(format), (), False), []).append(format)
     tagged = attack_tagged(files)
     counts: dict[str, Counter] = {f: Counter() for f in FORMATS}
     rejected: dict[str, Counter] = {f: Counter() for f in FORMATS}

@@ -20,6 +20,7 @@ from test_kql_microsoft_schema import semantic_errors
 
 from rulec.backends import deploy, splunk_data
 from rulec.backends.base import Options
+from rulec.backends.deploy_targets import pipeline_target
 from rulec.backends.pipelines import pipelines_for
 from rulec.backends.registry import emit as emit_target
 from rulec.compiler import ir
@@ -42,7 +43,7 @@ CONF_HOSTILE = HOSTILE.replace("\r\n", "\n").replace("\r", "\n")  # .conf line b
 
 def rules(path: Path, format: str) -> list[ir.Query]:
     """The rules of `path` read through `format`'s default pipelines, as `rulec convert` does."""
-    names = pipelines_for(deploy.pipeline_target(format), (), False)
+    names = pipelines_for(pipeline_target(format), (), False)
     return [q for q in load_rules(path, resolve_pipeline(names)) if isinstance(q, ir.Query)]
 
 
@@ -149,7 +150,7 @@ def test_seed_reads_device_process_events_as_a_defender_detection():
     table): the seed's Security event 4688 fields are DeviceProcessEvents columns, and its
     aggregation counts the column `Computer` maps to (Microsoft's 4688 and DeviceProcessEvents
     pages; `backends/sigma_pipelines/defender_xdr.yml`)."""
-    names = pipelines_for(deploy.pipeline_target("defender"), (), False)
+    names = pipelines_for(pipeline_target("defender"), (), False)
     (query,) = load_rules(SEED, resolve_pipeline(names))
     assert isinstance(query, ir.Query)
     text = emit_target("kql", query).text

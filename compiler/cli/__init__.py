@@ -8,6 +8,7 @@ object per line. Diagnostics go to stderr as `file:line:column: error[code]: mes
 from __future__ import annotations
 
 import gc
+import importlib
 import json
 import os
 import sys
@@ -25,7 +26,6 @@ import click
 from rulec.backends.base import Options
 from rulec.backends.deploy_targets import FORMATS as DEPLOY_FORMATS
 from rulec.compiler import ir
-from rulec.compiler.cli.cards import catalog, diff, emit, explain, warn
 from rulec.compiler.cli.list import list_
 from rulec.compiler.cli.options import (
     RUN_ENGINE_OPTION,
@@ -37,12 +37,13 @@ from rulec.compiler.cli.options import (
     project_paths,
     project_read,
     schema_read,
+    table_paths,
     tables_named,
     targets_named,
 )
+from rulec.compiler.cli.output import emit, warn
 from rulec.compiler.cli.summary import convert_summary, count_run, failures, run_summary
 from rulec.compiler.cli.sync import sync_folder
-from rulec.compiler.cli.verify import table_paths, verify
 from rulec.compiler.corpus import convert_corpus
 from rulec.compiler.folder_sync import Plan
 from rulec.compiler.outcomes import Outcome, strict_outcome
@@ -57,7 +58,23 @@ CONVERT_FORMATS = click.Choice(["text", "json", *DEPLOY_FORMATS])
 YOUNG_OBJECTS = 7000  # allocations between collections of the youngest objects during a run
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+class _Commands(click.Group):
+    """The commands; those defined in modules of their own are imported when named (`rulec run`
+    needs none of what the cards and `verify` read)."""
+
+    LAZY = {"catalog": "cards", "diff": "cards", "explain": "cards", "verify": "verify"}
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted({*super().list_commands(ctx), *self.LAZY})
+
+    def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
+        if name in self.LAZY and name not in self.commands:
+            module = importlib.import_module(f"rulec.compiler.cli.{self.LAZY[name]}")
+            self.add_command(getattr(module, name))
+        return super().get_command(ctx, name)
+
+
+@click.group(cls=_Commands, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="rulec", prog_name="rulec", message="%(prog)s %(version)s")
 @click.option("--debug", is_flag=True, help="Show Python tracebacks for internal errors.")
 @click.pass_context
@@ -617,8 +634,4 @@ def entry() -> None:
         sys.exit(1)
 
 
-main.add_command(explain)
-main.add_command(catalog)
-main.add_command(diff)
-main.add_command(verify)
 main.add_command(list_)

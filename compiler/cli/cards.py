@@ -14,7 +14,6 @@ import click
 
 from rulec.backends.registry import expand
 from rulec.compiler import ir
-from rulec.compiler.atomic import write_atomic
 from rulec.compiler.cards.attack import AttackData, load_attack
 from rulec.compiler.cards.card import Card, build_card
 from rulec.compiler.cards.catalog import Catalog, index_rules, load_catalog, lookup_of
@@ -23,26 +22,10 @@ from rulec.compiler.cards.diff import FORMATS as DIFF_FORMATS
 from rulec.compiler.cards.diff import diff as diff_rules
 from rulec.compiler.cards.render import FORMATS, render_card, render_catalog
 from rulec.compiler.cli.options import pipeline_of
-from rulec.compiler.report import diagnostic_text
+from rulec.compiler.cli.output import emit, warn
 from rulec.compiler.rules import load_rules
 
 FORMAT = click.Choice(FORMATS)
-
-
-def warn(diagnostic: ir.Diagnostic) -> None:
-    click.echo(diagnostic_text(diagnostic), err=True)
-
-
-def emit(text: str, output: Path | None) -> None:
-    """`text` to standard output, or written atomically to `output` (a clear error if it cannot
-    be written: a folder, a missing parent, no permission)."""
-    if output is None:
-        click.echo(text, nl=False)
-        return
-    try:
-        write_atomic(output, text)
-    except OSError as error:
-        raise click.ClickException(f"cannot write {output}: {error.strerror or error}") from None
 
 
 def _attack(source: Path | None) -> tuple[AttackData | None, str | None]:

@@ -9,9 +9,9 @@ from pathlib import Path
 
 import click
 
-from rulec.backends import deploy
 from rulec.backends.base import TableMap
 from rulec.backends.deploy_targets import FORMATS as DEPLOY_FORMATS
+from rulec.backends.deploy_targets import pipeline_target
 from rulec.backends.pipelines import pipelines_for
 from rulec.backends.registry import backend_for, expand
 from rulec.compiler import ir
@@ -78,7 +78,7 @@ def pipeline_groups(
     name is a usage error."""
     groups: dict[tuple[str, ...], list[str]] = {}
     for name in names:
-        target = deploy.pipeline_target(name) if name in DEPLOY_FORMATS else name
+        target = pipeline_target(name) if name in DEPLOY_FORMATS else name
         mine = next((chosen[key] for key in (name, target, "*") if key in chosen), ())
         key = pipelines_for(target, mine, without)
         groups.setdefault(key, []).append(name)
@@ -152,3 +152,14 @@ def engine_named(name: str, spark_master: str | None):
         return make_engine(name, spark_master)
     except Exception as error:
         raise click.ClickException(f"cannot start the {name} engine: {error}") from None
+
+
+def table_paths(specs) -> dict[str, str]:
+    """`--table NAME=PATH` options as name -> path (a bad one is a usage error)."""
+    bound = {}
+    for spec in specs:
+        name, sep, path = spec.partition("=")
+        if not sep or not name:
+            raise click.BadParameter(f"expected NAME=PATH, got {spec!r}", param_hint="--table")
+        bound[name] = path
+    return bound

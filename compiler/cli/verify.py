@@ -15,8 +15,8 @@ import json
 import click
 
 from rulec.compiler import ir
-from rulec.compiler.cli.cards import warn
-from rulec.compiler.cli.options import engine_named, parse_now, pipeline_of
+from rulec.compiler.cli.options import engine_named, parse_now, pipeline_of, table_paths
+from rulec.compiler.cli.output import warn
 from rulec.compiler.report import diagnostic_text
 from rulec.compiler.run.equivalence import Finding, Inputs, compare_rule, on_engine
 
@@ -116,17 +116,6 @@ def _target_engines(names: tuple[str, ...], spark_master: str | None, named: boo
                 raise click.ClickException(f"cannot start the {name} engine: {error}") from None
             click.echo(f"verify: {name} left out: its engine cannot start ({error})", err=True)
     return engines
-
-
-def table_paths(specs) -> dict[str, str]:
-    """`--table NAME=PATH` options as name -> path (a bad one is a usage error)."""
-    bound = {}
-    for spec in specs:
-        name, sep, path = spec.partition("=")
-        if not sep or not name:
-            raise click.BadParameter(f"expected NAME=PATH, got {spec!r}", param_hint="--table")
-        bound[name] = path
-    return bound
 
 
 def _inputs(events, tables, now, time_field, reference) -> Inputs:
