@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
 from rulec.compiler import ir
 from rulec.compiler.frontends.sigma import lowering_order
@@ -121,19 +121,29 @@ class _Fixed:
         pass
 
 
-def prepare(path: Path, pipelines: Sequence[object | None]) -> Prepared:
+def prepare(
+    path: Path,
+    pipelines: Sequence[object | None],
+    copied: Callable[[list[Any]], bool] | None = None,
+) -> Prepared:
     """The file read through the front end its suffix names, to be lowered through each of
-    `pipelines` (the Sigma front end keeps a copy of the parsed rules for each pipeline)."""
+    `pipelines` (the Sigma front end keeps a copy of the parsed rules for each pipeline, unless
+    `copied` says the pipelines after the first will not lower them: `parse_sigma`)."""
     if path.suffix.lower() not in LANGUAGES:
         return prepare_text("", str(path), pipelines)
     try:
         text = read_text(path)
     except ir.RuleError as error:
         return _Fixed([error.diagnostic])
-    return prepare_text(text, str(path), pipelines)
+    return prepare_text(text, str(path), pipelines, copied)
 
 
-def prepare_text(text: str, label: str, pipelines: Sequence[object | None]) -> Prepared:
+def prepare_text(
+    text: str,
+    label: str,
+    pipelines: Sequence[object | None],
+    copied: Callable[[list[Any]], bool] | None = None,
+) -> Prepared:
     """A rule file's text through the front end its name's suffix names (`prepare` once the
     file is read; `rulec diff` for a version from git)."""
     suffix = Path(label).suffix
@@ -144,7 +154,7 @@ def prepare_text(text: str, label: str, pipelines: Sequence[object | None]) -> P
     if language == "sigma":
         from rulec.compiler.frontends.sigma.load import parse_sigma, read_sigma
 
-        return parse_sigma(read_sigma(text, label), pipelines)
+        return parse_sigma(read_sigma(text, label), pipelines, copied)
     from rulec.compiler.frontends.kql import load_kql
 
     return _Fixed(load_kql(text, label))  # KQL rules take no Sigma pipeline

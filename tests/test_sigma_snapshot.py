@@ -15,6 +15,8 @@ from sigma.processing.transformations import (
 )
 from sigma.rule import SigmaRule
 
+from rulec.compiler.frontends.sigma import lowering_order
+from rulec.compiler.frontends.sigma.load import parse_sigma, read_sigma
 from rulec.compiler.frontends.sigma.snapshot import Snapshot
 
 RULE = """
@@ -93,3 +95,15 @@ def test_alternatives_reuse_a_rule_only_when_the_refusal_changed_nothing():
     result = after_change.apply_first(rule)
     assert result is not rule and result == expected
     assert rule != expected  # the refused rule kept the first pipeline's mapping
+
+
+def test_a_pipeline_told_it_gets_no_copy_still_lowers_the_file_as_with_one():
+    """`copied` is a hint: a file whose copies it declines is parsed again for a later pipeline
+    that lowers it all the same. Oracle: the same file lowered with its copies."""
+    source = read_sigma(RULE, "whoami.yml")
+    pipelines = [PIPELINE, ProcessingPipeline(items=[])]
+    declined = parse_sigma(source, pipelines, copied=lambda rules: False)
+    assert declined.rules[1] is None
+    copied = parse_sigma(source, pipelines)
+    for index in lowering_order(pipelines):
+        assert declined.lower(index, pipelines[index]) == copied.lower(index, pipelines[index])

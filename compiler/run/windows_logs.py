@@ -76,7 +76,7 @@ def load_windows_rules(
 ) -> list[Item]:
     """Every rule of one file, each scoped to the Windows logs of its log source."""
     readings = _readings()
-    prepared = prepare(path, readings)
+    prepared = prepare(path, readings, copied=_may_be_audited)
     sysmon = prepared.lower(0, readings[0])
     audit = prepared.lower(1, readings[1]) if any(map(_audited, sysmon)) else sysmon
     prepared.release()
@@ -84,6 +84,18 @@ def load_windows_rules(
     for warning in warnings if on_warning else ():
         on_warning(warning)
     return [_either(a, b) for a, b in zip(sysmon, audit, strict=True)]
+
+
+def _may_be_audited(rules: list[object]) -> bool:
+    """Whether the audit reading may lower some of a file's rules as pySigma parsed them: any
+    but Sigma rules of categories it does not read (a correlation reads its rules' log
+    sources, a filter changes them)."""
+    from sigma.rule import SigmaRule
+
+    return any(
+        rule is not None and (type(rule) is not SigmaRule or rule.logsource.category in audited())
+        for rule in rules
+    )
 
 
 def _audited(item: Item) -> bool:

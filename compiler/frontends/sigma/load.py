@@ -263,38 +263,59 @@ class ParsedSigma:
     """
 
     source: SigmaText
-    rules: tuple[list[_Parsed], ...]  # by pipeline index
+    rules: tuple[list[_Parsed] | None, ...]  # by pipeline index; None: parse again if lowered
 
     def lower(
         self, index: int, pipeline: ProcessingPipeline | FirstAccepting | None
     ) -> list[ir.Query | ir.Diagnostic]:
         """Every rule through the pipeline at `index`; call in `lowering_order`."""
-        return _lower_file(self.source, self.rules[index], pipeline)
+        rules = self.rules[index]
+        if rules is not None:
+            return _lower_file(self.source, rules, pipeline)
+        again = _parse_file(self.source.documents, self.source.path)
+        lowered = _lower_file(self.source, again, pipeline)
+        _release(again)
+        return lowered
 
     def release(self) -> None:
         """Let go of the rules once every pipeline has lowered them (`release`), and of the
         spans `node_span` keeps by node (which keep the file's YAML nodes)."""
         node_span.cache_clear()
-        for rules in {id(rules): rules for rules in self.rules}.values():
-            for item in rules:
-                release(item.rule)
-                for rule, _ in item.others:
-                    release(rule)
+        for rules in {id(rules): rules for rules in self.rules if rules is not None}.values():
+            _release(rules)
 
     def parsed_rules(self) -> list[tuple[Any, Document]]:
         """Each document's rule as pySigma parsed it, with its document (for validators)."""
-        return [(item.rule, item.doc) for item in self.rules[0] if item.rule is not None]
+        parsed = next(rules for rules in self.rules if rules is not None)
+        return [(item.rule, item.doc) for item in parsed if item.rule is not None]
+
+
+def _release(rules: list[_Parsed]) -> None:
+    for item in rules:
+        release(item.rule)
+        for rule, _ in item.others:
+            release(rule)
 
 
 def parse_sigma(
-    source: SigmaText, pipelines: Sequence[ProcessingPipeline | FirstAccepting | None]
+    source: SigmaText,
+    pipelines: Sequence[ProcessingPipeline | FirstAccepting | None],
+    copied: Callable[[list[Any]], bool] | None = None,
 ) -> ParsedSigma:
-    """The file's rules parsed once, with a copy for each of `pipelines` that needs one."""
+    """The file's rules parsed once, with a copy for each of `pipelines` that needs one.
+
+    `copied(rules)` (pySigma's rules, None for a document that is none) tells whether the
+    pipelines after the first that changes the rules will lower them at all: when it says not,
+    the first gets the parsed rules and the others none (one that lowers the file all the same
+    parses it again)."""
     parsed = _parse_file(source.documents, source.path)
     filtered = any(isinstance(item.rule, SigmaFilter) for item in parsed)
     order = lowering_order(pipelines)
     changing = [i for i in order if pipelines[i] is not None or filtered]
-    own = [*_copies(parsed, source, len(changing) - 1), parsed] if changing else []
+    if copied is not None and len(changing) > 1 and not copied([p.rule for p in parsed]):
+        own: list[list[_Parsed] | None] = [parsed, *[None] * (len(changing) - 1)]
+    else:
+        own = [*_copies(parsed, source, len(changing) - 1), parsed] if changing else []
     rules = dict.fromkeys(order, parsed) | dict(zip(changing, own, strict=True))
     return ParsedSigma(source, tuple(rules[i] for i in range(len(pipelines))))
 
