@@ -596,7 +596,7 @@ def _scan_prefiltered(
         kept, failed = _scan_each(engine, table, columns, broad)
     else:  # DuckDB scans the events for the broad rules while Python searches the texts
         with ThreadPoolExecutor(1) as pool:
-            scanned = pool.submit(_scan_each, engine.alongside(), table, columns, broad)
+            scanned = pool.submit(_scan_each, engine.alongside(), table, columns, broad, True)
             fill(connection, table, choice, CANDIDATES, engine.alongside().connection)
             kept, failed = scanned.result()
     found = connection.execute(f"SELECT DISTINCT {RULE} FROM {CANDIDATES}").fetchall()
@@ -614,17 +614,19 @@ def _scan_prefiltered(
 
 
 def _scan_each(
-    engine: DuckDBEngine, table: str, columns: set[str], group: list[Plan]
+    engine: DuckDBEngine, table: str, columns: set[str], group: list[Plan], direct: bool = False
 ) -> tuple[Kept, list[Plan]]:
     """The rules of `group` over every event (rows not read), rule by rule if that fails as a
-    whole: their filters on the events as they are, a statement for up to RULES_PER_QUERY rules
-    (DuckDB evaluates each test only on the events the tests before it leave, which costs less
-    than the `lowered` scan's copy of every column they read with its lowered text); the rules
-    that read computed columns by the `lowered` scan, which computes those once per event."""
+    whole: by the `lowered` scan, or, `direct`ly, their filters on the events as they are, a
+    statement for up to RULES_PER_QUERY rules. On a large table the direct scan costs less
+    (DuckDB evaluates each test only on the events the tests before it leave, rather than
+    copying every column the filters read with its lowered text); on a small one the copy is
+    cheap and shares each lowered text among many rules. Rules that read computed columns
+    always take the `lowered` scan, which computes those once per event."""
     try:
-        computing = [plan for plan in group if plan.computed]
-        found = _scan_lowered(engine, table, columns, computing, rows=False)[0]
-        plain = [(plan.check, plan.index) for plan in group if not plan.computed]
+        lowered = [plan for plan in group if plan.computed or not direct]
+        found = _scan_lowered(engine, table, columns, lowered, rows=False)[0]
+        plain = [(plan.check, plan.index) for plan in group if direct and not plan.computed]
         for first in range(0, len(plain), RULES_PER_QUERY):
             listing = _listing_sql(quote(table), plain[first : first + RULES_PER_QUERY])
             for row, rules in engine.connection.execute(listing).fetchall():
@@ -637,7 +639,7 @@ def _scan_each(
     kept: Kept = {}
     failed: list[Plan] = []
     for plan in group:
-        more, more_failed = _scan_each(engine, table, columns, [plan])
+        more, more_failed = _scan_each(engine, table, columns, [plan], direct)
         kept.update(more)
         failed += more_failed
     return kept, failed
