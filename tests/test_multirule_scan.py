@@ -192,3 +192,21 @@ def test_a_regular_expression_beside_other_texts_adds_the_text_it_needs():
         frozenset({("Image", "a"), ("CommandLine", "ipconfig")}),
         frozenset({("Image", "a"), ("CommandLine", "")}),
     }
+
+
+@pytest.mark.parametrize("few", [False, True])
+def test_a_field_of_few_values_is_grouped_before_its_texts_are_searched(few):
+    """The regular expression of a field's texts filters each event, or, in a field of few
+    distinct values, each distinct value: the same values either way. Oracle: Python's `in` on
+    each value, lowered (the values are ASCII)."""
+    values = ["C:\\Windows\\cmd.exe", "c:\\tools\\PSEXEC.exe", "notepad", None, "cmd"] * 3
+    words = {f"text{n}": n for n in range(candidates.FEW_TEXTS)} | {"cmd.": 100, "psexec": 101}
+    connection = duckdb.connect()
+    connection.execute("CREATE TABLE t AS SELECT unnest(?::VARCHAR[]) AS f", [values])
+    found = candidates._search(connection, "t", [("f", words)], {"f"} if few else set())
+    expected = {
+        v: sorted(n for t, n in words.items() if t in v.lower())
+        for v in set(values) - {None}
+        if any(t in v.lower() for t in words)
+    }
+    assert dict(found["f"]) == expected

@@ -31,6 +31,7 @@ EVENT = "_rulec_event"
 BROAD_SHARE = 0.25  # a rule whose best clause holds in more events than this scans them all
 FETCH = 100_000
 FEW_TEXTS = 64  # a field with at most this many texts is searched by DuckDB, not an automaton
+FEW_VALUES = 0.2  # distinct values per sampled value below which a field's are grouped first
 SAMPLE = 10_000  # events in which the texts are counted
 VALUES = "_rulec_values"
 SAMPLED = "_rulec_sampled"
@@ -51,6 +52,7 @@ class Texts:
         self.count = [0] * len(self.number)
         self.values: dict[str, list[tuple[str, list[int]]]] = {}
         self.counted: dict[str, list[tuple[str, list[int]]]] = {}  # every event's, when exact
+        self.few_values: set[str] = set()  # fields of few distinct values in the sample
         self.by_field: dict[str, dict[str, int]] = defaultdict(dict)
         for (field, low), number in sorted(self.number.items()):
             self.by_field[field][low] = number
@@ -85,6 +87,8 @@ class Texts:
         for index, value, low, held in _all_distinct(connection, source, searched):
             rows[index].append((value, low, held))
         for field, values in zip(searched, rows, strict=True):
+            if len(values) <= FEW_VALUES * sum(held for _, _, held in values):
+                self.few_values.add(field)
             search = TextSearch({low: n for low, n in self.by_field[field].items() if low})
             counted = self.counted.setdefault(field, []) if step == 1 else None
             for position, found in sorted(search.held([low for _, low, _ in values]).items()):
@@ -113,12 +117,13 @@ class Texts:
             else:
                 searched.append((field, words))
         searched.sort(key=lambda item: -len(item[1]))
+        few = self.few_values
         if other is None or len(searched) < 2:
-            self.values.update(_search(connection, table, searched))
+            self.values.update(_search(connection, table, searched, few))
             return
         with ThreadPoolExecutor(1) as pool:
-            rest = pool.submit(_search, other, table, searched[1:])
-            self.values.update(_search(connection, table, searched[:1]))
+            rest = pool.submit(_search, other, table, searched[1:], few)
+            self.values.update(_search(connection, table, searched[:1], few))
             self.values.update(rest.result())
 
     def cost(self, clause: Clause) -> int:
@@ -127,14 +132,21 @@ class Texts:
 
 
 def _search(
-    connection, table: str, searched: list[tuple[str, dict[str, int]]]
+    connection, table: str, searched: list[tuple[str, dict[str, int]]], few: set[str]
 ) -> dict[str, list[tuple[str, list[int]]]]:
-    """Each field's distinct values that hold some of its texts, with their numbers."""
+    """Each field's distinct values that hold some of its texts, with their numbers. For many
+    texts, only the values that one regular expression finds holding one are searched: tested
+    on each event, or, in a field of `few` distinct values, on each distinct value."""
     found = {}
     for field, words in searched:
         finder = _finder(words)
-        where = _holding(field, words) if finder is _found_by_automaton else "TRUE"
-        rows = finder(connection, _distinct(table, field, where), words)
+        where = having = "TRUE"
+        if finder is _found_by_automaton:
+            if field in few:
+                having = _holding("v", words)
+            else:
+                where = _holding(quote(field), words)
+        rows = finder(connection, _distinct(table, field, where, having), words)
         found[field] = [(value, numbers) for value, numbers, _ in rows]
     return found
 
@@ -151,22 +163,23 @@ def _all_distinct(connection, table: str, fields: Sequence[str]) -> list[tuple]:
     ).fetchall()
 
 
-def _distinct(table: str, field: str, where: str) -> str:
-    """The field's distinct values among the events `where` holds: (v, low, events)."""
+def _distinct(table: str, field: str, where: str, having: str = "TRUE") -> str:
+    """The field's distinct values among the events `where` holds, those `having` holds of
+    (`v`: the value): (v, low, events)."""
     return (
         f"SELECT v, lower(v) AS low, count(*) AS events FROM (SELECT {quote(field)} AS v "
-        f"FROM {quote(table)} WHERE {where}) WHERE v IS NOT NULL GROUP BY v"
+        f"FROM {quote(table)} WHERE {where}) WHERE v IS NOT NULL GROUP BY v HAVING {having}"
     )
 
 
-def _holding(field: str, words: Mapping[str, int]) -> str:
-    """SQL: the field, lowered, holds one of the texts, as one regular expression of literal
-    alternatives (RE2 runs it as one automaton), when the texts are short enough for RE2 to
-    keep that automaton (else TRUE: every value is searched)."""
+def _holding(value: str, words: Mapping[str, int]) -> str:
+    """SQL: the `value` (an expression), lowered, holds one of the texts, as one regular
+    expression of literal alternatives (RE2 runs it as one automaton), when the texts are short
+    enough for RE2 to keep that automaton (else TRUE: every value is searched)."""
     texts = [_regex_literal(text) for text in sorted(words)]
     if sum(map(len, texts)) > REGEX_SIZE:
         return "TRUE"
-    return f"regexp_matches(lower({quote(field)}), {_literal('|'.join(texts))})"
+    return f"regexp_matches(lower({value}), {_literal('|'.join(texts))})"
 
 
 def _regex_literal(text: str) -> str:
