@@ -624,9 +624,14 @@ def _scan_each(
     cheap and shares each lowered text among many rules. Rules that read computed columns
     always take the `lowered` scan, which computes those once per event."""
     try:
-        lowered = [plan for plan in group if plan.computed or not direct]
+        lowered: list[Plan] = []
+        plain: list[tuple[str, int]] = []
+        for plan in group:
+            if direct and not plan.computed:
+                plain.append((plan.check, plan.index))
+            else:
+                lowered.append(plan)
         found = _scan_lowered(engine, table, columns, lowered, rows=False)[0]
-        plain = [(plan.check, plan.index) for plan in group if direct and not plan.computed]
         for first in range(0, len(plain), RULES_PER_QUERY):
             listing = _listing_sql(quote(table), plain[first : first + RULES_PER_QUERY])
             for row, rules in engine.connection.execute(listing).fetchall():
