@@ -72,7 +72,9 @@ def ipv4_text(dialect: SqlDialect, field: exp.Expression) -> tuple[exp.Expressio
     number: exp.Expression | None = None
     for index, weight in enumerate((16777216, 65536, 256, 1), 1):
         octet = exp.Mul(
-            this=exp.cast(_part(dialect, field.copy(), ".", index), "BIGINT"),
+            this=exp.cast(
+                _part(dialect, field.copy(), ".", index), exp.DataType.Type.BIGINT, copy=False
+            ),
             expression=_number(weight),
         )
         number = octet if number is None else exp.Add(this=number, expression=octet)

@@ -269,7 +269,7 @@ NETWORK_RULES = [
 ]
 
 
-@pytest.mark.parametrize("few_events", [0, 10**6])
+@pytest.mark.parametrize("few_events", [0, 3, 10**6])
 def test_checks_in_small_slices_and_batches_agree_with_execute(few_events, monkeypatch):
     monkeypatch.setattr(multirule_checks, "FEW_EVENTS", few_events)
     monkeypatch.setattr(multirule_checks, "SLICE", 2)

@@ -113,7 +113,7 @@ def test_the_automaton_finds_each_text_in_the_values_that_hold_it(values, texts)
         found = candidates._found_by_automaton(connection, distinct, numbers)
         got = {value: hit for value, hit, _ in found}
     expected = {value: sorted(n for t, n in numbers.items() if t in value) for value in values}
-    assert got == {value: hit for value, hit in expected.items() if hit}
+    assert got == {value: tuple(hit) for value, hit in expected.items() if hit}
 
 
 # pattern                                                 texts needed (one of each list)
@@ -205,8 +205,28 @@ def test_a_field_of_few_values_is_grouped_before_its_texts_are_searched(few):
     connection.execute("CREATE TABLE t AS SELECT unnest(?::VARCHAR[]) AS f", [values])
     found = candidates._search(connection, "t", [("f", words)], {"f"} if few else set())
     expected = {
-        v: sorted(n for t, n in words.items() if t in v.lower())
+        v: tuple(sorted(n for t, n in words.items() if t in v.lower()))
         for v in set(values) - {None}
         if any(t in v.lower() for t in words)
     }
     assert dict(found["f"]) == expected
+
+
+def test_the_texts_of_a_field_of_few_values_are_tested_after_the_grouping():
+    """DuckDB moves a HAVING on the grouped column below the grouping, where it would test each
+    event; the distinct values are materialised so that it tests each value once. Oracle:
+    DuckDB's own plan (no operator under the grouping runs the regular expression)."""
+    connection = duckdb.connect()
+    connection.execute("CREATE TABLE t AS SELECT unnest(['cmd.exe', 'x', NULL]) AS f")
+    having = candidates._holding("v", {"cmd.": 1, "psexec": 2})
+    distinct = candidates._distinct("t", "f", "TRUE", having)
+    (plan,) = connection.execute(f"EXPLAIN (FORMAT JSON) {distinct}").fetchall()[0][1:]
+
+    def below_grouping(node: dict, grouped: bool) -> list[str]:
+        grouped = grouped or "GROUP_BY" in node["name"]
+        found = [str(node["extra_info"])] if grouped else []
+        return found + [t for child in node["children"] for t in below_grouping(child, grouped)]
+
+    nodes = json.loads(plan)
+    assert any("GROUP_BY" in str(node) for node in nodes)
+    assert not any("regexp" in text for node in nodes for text in below_grouping(node, False))

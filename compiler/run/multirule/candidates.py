@@ -50,8 +50,8 @@ class Texts:
         self.of_atom = {a: (a[0], low) for a, low in zip(atoms, lowered, strict=True)}
         self.number = {t: n for n, t in enumerate(sorted(set(self.of_atom.values())))}
         self.count = [0] * len(self.number)
-        self.values: dict[str, list[tuple[str, list[int]]]] = {}
-        self.counted: dict[str, list[tuple[str, list[int]]]] = {}  # every event's, when exact
+        self.values: dict[str, list[tuple[str, Sequence[int]]]] = {}
+        self.counted: dict[str, list[tuple[str, Sequence[int]]]] = {}  # every event's, when exact
         self.few_values: set[str] = set()  # fields of few distinct values in the sample
         self.by_field: dict[str, dict[str, int]] = defaultdict(dict)
         for (field, low), number in sorted(self.number.items()):
@@ -112,7 +112,8 @@ class Texts:
             if not words:
                 continue
             if field in self.counted:
-                held = ((v, [n for n in found if n in wanted]) for v, found in self.counted[field])
+                counted = self.counted[field]
+                held = ((v, tuple(n for n in found if n in wanted)) for v, found in counted)
                 self.values[field] = [(value, found) for value, found in held if found]
             else:
                 searched.append((field, words))
@@ -133,7 +134,7 @@ class Texts:
 
 def _search(
     connection, table: str, searched: list[tuple[str, dict[str, int]]], few: set[str]
-) -> dict[str, list[tuple[str, list[int]]]]:
+) -> dict[str, list[tuple[str, Sequence[int]]]]:
     """Each field's distinct values that hold some of its texts, with their numbers. For many
     texts, only the values that one regular expression finds holding one are searched: tested
     on each event, or, in a field of `few` distinct values, on each distinct value."""
@@ -165,11 +166,16 @@ def _all_distinct(connection, table: str, fields: Sequence[str]) -> list[tuple]:
 
 def _distinct(table: str, field: str, where: str, having: str = "TRUE") -> str:
     """The field's distinct values among the events `where` holds, those `having` holds of
-    (`v`: the value): (v, low, events)."""
-    return (
+    (`v`: the value): (v, low, events). `having` is tested on the grouped values, which DuckDB
+    is kept from moving before the grouping (where it would test every event) by materialising
+    them."""
+    grouped = (
         f"SELECT v, lower(v) AS low, count(*) AS events FROM (SELECT {quote(field)} AS v "
-        f"FROM {quote(table)} WHERE {where}) WHERE v IS NOT NULL GROUP BY v HAVING {having}"
+        f"FROM {quote(table)} WHERE {where}) WHERE v IS NOT NULL GROUP BY v"
     )
+    if having == "TRUE":
+        return grouped
+    return f"WITH grouped AS MATERIALIZED ({grouped}) SELECT * FROM grouped WHERE {having}"
 
 
 def _holding(value: str, words: Mapping[str, int]) -> str:
@@ -283,7 +289,7 @@ def _pairs(connection, index: int, columns: dict[str, list]) -> str:
     return name
 
 
-Found = Iterator[tuple[str, list[int], int]]  # (value, numbers of its texts, events)
+Found = Iterator[tuple[str, Sequence[int], int]]  # (value, numbers of its texts, events)
 
 
 def _found_by_duckdb(connection, distinct: str, numbers: dict[str, int]) -> Found:

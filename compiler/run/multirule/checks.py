@@ -5,19 +5,22 @@ a batch of rules: `CASE rule WHEN 1 THEN filter 1 ...` evaluates each filter on 
 candidates only, over the events joined with the batch's pairs in one pass that reads only the
 columns the batch's filters read (the pairs are the small side of the join, so memory follows
 them, not the events); planning one statement for many rules costs far less than one statement
-per rule. A few candidate events (up to a row group) are first copied with the columns the
-filters read, so that each batch reads that copy rather than the whole table. A batch that
-fails is split until the rules whose filter fails stand alone.
+per rule. The candidate events of the rules of fewest candidates (up to a row group of pairs
+in all, or every rule when all the candidate events are that few) are first copied with the
+columns their filters read, so that their batches read that copy rather than the whole table
+(a batch over the table costs a scan of it, however few its pairs). A batch that fails is
+split until the rules whose filter fails stand alone.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
+from itertools import product
 from typing import Protocol
 
 from rulec.compiler.run.engines import ROW_GROUP, quote
-from rulec.compiler.run.events import ROW
+from rulec.compiler.run.events import RAW, ROW
 from rulec.compiler.run.multirule.candidates import EVENT, RULE
 
 RULES_PER_CHECK = 32  # filters per statement
@@ -61,20 +64,63 @@ def check_all(
     (last, events) = connection.execute(
         f"SELECT max({EVENT}), count(DISTINCT {EVENT}) FROM {candidates}"
     ).fetchone()
-    copied = bool(events) and events <= FEW_EVENTS
-    if copied:
-        table = _copied(connection, table, checks, candidates)
+    few = _fewest(connection, checks, candidates, events)
+    if few:
+        copied = _copied(connection, table, few, candidates)
+        _check_slices(connection, copied, few, candidates, last, True, kept, failed)
+    copied_rules = {check.rule for check in few}
+    rest = [check for check in checks if check.rule not in copied_rules]
+    _check_slices(connection, table, rest, candidates, last, False, kept, failed)
+    connection.execute(f"DROP TABLE IF EXISTS {COPIED}")
+    return {rule: sorted(rows) for rule, rows in kept.items() if rule not in failed}, failed
+
+
+def _fewest(connection, checks: list[Check], candidates: str, events: int) -> list[Check]:
+    """The checks whose candidate events are copied: all of them when they are FEW_EVENTS
+    at most, else those of fewest candidate pairs, FEW_EVENTS pairs in all, that do not read
+    `_raw` (which, written from every field, costs more to copy than to read where needed)."""
+    if not events:
+        return []
+    if events <= FEW_EVENTS:
+        return checks
+    pairs = dict(
+        connection.execute(f"SELECT {RULE}, count(*) FROM {candidates} GROUP BY {RULE}").fetchall()
+    )
+    few, total = [], 0
+    plain = [check for check in checks if RAW not in check.columns]
+    for check in sorted(plain, key=lambda check: pairs.get(check.rule, 0)):
+        total += pairs.get(check.rule, 0)
+        if total > FEW_EVENTS:
+            break
+        few.append(check)
+    return few
+
+
+def _check_slices(
+    connection,
+    table: str,
+    checks: list[Check],
+    candidates: str,
+    last: int | None,
+    copied: bool,
+    kept: Mapping[int, list[int]],
+    failed: set[int],
+) -> None:
+    """The checks over their candidate events in `table`, SLICE events of pairs at a time; the
+    checks that read `_raw` batched apart, so that it is written only for their own pairs."""
     for start in range(0, last or 0, SLICE):
         pairs = f"{candidates} WHERE {EVENT} BETWEEN {start + 1} AND {start + SLICE}"
         live = [check for check in checks if check.rule not in failed]
-        for computing in (False, True):
-            part = [check for check in live if bool(check.computed) == computing]
+        for computing, raw in product((False, True), repeat=2):
+            part = [
+                check
+                for check in live
+                if bool(check.computed) == computing and (RAW in check.columns) == raw
+            ]
             with _pushdown(connection, copied or not computing):
                 for first in range(0, len(part), RULES_PER_CHECK):
                     batch = part[first : first + RULES_PER_CHECK]
                     _check(connection, table, batch, pairs, copied, kept, failed)
-    connection.execute(f"DROP TABLE IF EXISTS {COPIED}")
-    return {rule: sorted(rows) for rule, rows in kept.items() if rule not in failed}, failed
 
 
 @contextmanager
@@ -94,14 +140,16 @@ def _pushdown(connection, on: bool) -> Iterator[None]:
 
 
 def _copied(connection, table: str, checks: list[Check], candidates: str) -> str:
-    """A temporary table of the candidate events, with the columns the checks read and those
-    they compute: a few events are copied once (each batch scanning the whole table, or
+    """A temporary table of the checks' candidate events, with the columns the checks read and
+    those they compute: a few events are copied once (each batch scanning the whole table, or
     planning the computed columns again, costs more than the copy)."""
     columns = sorted({ROW, *(column for check in checks for column in check.columns)})
     selected = [*map(quote, columns), *computed_columns(checks)]
+    rules = ", ".join(str(check.rule) for check in checks)
     connection.execute(
         f"CREATE OR REPLACE TEMP TABLE {COPIED} AS SELECT {', '.join(selected)} "
-        f"FROM {quote(table)} WHERE {quote(ROW)} IN (SELECT {EVENT} FROM {candidates})"
+        f"FROM {quote(table)} WHERE {quote(ROW)} IN "
+        f"(SELECT {EVENT} FROM {candidates} WHERE {RULE} IN ({rules}))"
     )
     return COPIED
 

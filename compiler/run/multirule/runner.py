@@ -13,6 +13,7 @@ result is exactly what `executor.execute` returns for it alone.
 
 from __future__ import annotations
 
+import gc
 import tempfile
 import warnings
 import weakref
@@ -176,28 +177,41 @@ def run_rules(
     """
     if strategy not in STRATEGIES:
         raise ValueError(f"unknown strategy {strategy!r}: expected one of {STRATEGIES}")
-    runner = Runner(engine or DuckDBEngine(), events, dict(tables or {}), now, time_field)
-    runner.load({main_table(q) for q in queries})
-    results: dict[int, RuleRun] = {}
-    plans: list[Plan] = []
-    report = progress or (lambda done, total: None)
-    known = cache.plans(runner.context()) if cache is not None else None
-    for index, query in enumerate(queries):
-        planned = _planned(runner, index, query, known)
-        if isinstance(planned, Plan):
-            plans.append(planned)
-        else:
-            results[index] = planned
-            report(len(results), len(queries))
-    if known is not None:
-        known.save()
-    for table in sorted({runner.source(p.table) for p in plans}):
-        group = [p for p in plans if runner.source(p.table) == table]
-        for start in range(0, len(group), CHUNK):
-            chunk = group[start : start + CHUNK]
-            results.update(runner.run_group(table, chunk, queries, strategy))
-            report(len(results), len(queries))
-    return [results[i] for i in range(len(queries))]
+    with _collector_skipping_the_caller():
+        runner = Runner(engine or DuckDBEngine(), events, dict(tables or {}), now, time_field)
+        runner.load({main_table(q) for q in queries})
+        results: dict[int, RuleRun] = {}
+        plans: list[Plan] = []
+        report = progress or (lambda done, total: None)
+        known = cache.plans(runner.context()) if cache is not None else None
+        for index, query in enumerate(queries):
+            planned = _planned(runner, index, query, known)
+            if isinstance(planned, Plan):
+                plans.append(planned)
+            else:
+                results[index] = planned
+                report(len(results), len(queries))
+        if known is not None:
+            known.save()
+        for table in sorted({runner.source(p.table) for p in plans}):
+            group = [p for p in plans if runner.source(p.table) == table]
+            for start in range(0, len(group), CHUNK):
+                chunk = group[start : start + CHUNK]
+                results.update(runner.run_group(table, chunk, queries, strategy))
+                report(len(results), len(queries))
+        return [results[i] for i in range(len(queries))]
+
+
+@contextmanager
+def _collector_skipping_the_caller() -> Iterator[None]:
+    """The objects that exist before the run (the rules, as parsed) left out of the cyclic
+    collector's full passes while it runs (`gc.freeze`): those passes, set off as the run
+    allocates, went through every one of them each time and found nothing to free there."""
+    gc.freeze()
+    try:
+        yield
+    finally:
+        gc.unfreeze()
 
 
 @contextmanager

@@ -10,9 +10,9 @@ only where the text itself occurs in a value.
 from __future__ import annotations
 
 from bisect import bisect_right
-from collections import defaultdict
 from collections.abc import Mapping, Sequence
-from itertools import accumulate
+from itertools import accumulate, groupby
+from operator import itemgetter
 
 from ahocorasick_rs import BytesAhoCorasick, MatchKind
 
@@ -29,19 +29,25 @@ class TextSearch:
         encoded = [word.encode() for word in words]
         self.automaton = BytesAhoCorasick(encoded, matchkind=MatchKind.Standard)
 
-    def held(self, values: Sequence[str]) -> dict[int, list[int]]:
+    def held(self, values: Sequence[str]) -> dict[int, tuple[int, ...]]:
         """The position of each value that holds some text, with the numbers of those texts
-        in order."""
+        in order (tuples: the collector stops tracking a tuple of numbers, not a list)."""
         if not values or not self.numbers:
             return {}
         joined = self.separator.join(values)
         ascii_only = joined.isascii()
         lengths = (len(v) if ascii_only else len(v.encode()) for v in values)
         starts = list(accumulate((length + self.width for length in lengths), initial=0))
-        found: dict[int, set[int]] = defaultdict(set)
         numbers = self.numbers
-        for word, start, _ in self.automaton.find_matches_as_indexes(
-            joined.encode(), overlapping=True
-        ):
-            found[bisect_right(starts, start) - 1].add(numbers[word])
-        return {position: sorted(held) for position, held in found.items()}
+        found = sorted(
+            {
+                (bisect_right(starts, start) - 1, numbers[word])
+                for word, start, _ in self.automaton.find_matches_as_indexes(
+                    joined.encode(), overlapping=True
+                )
+            }
+        )
+        return {
+            position: tuple(number for _, number in held)
+            for position, held in groupby(found, key=itemgetter(0))
+        }
