@@ -281,6 +281,22 @@ def test_checks_in_small_slices_and_batches_agree_with_execute(few_events, monke
     assert [picked(r) for r in together(NETWORK_RULES, ADDRESSES)] != [[], [], []]
 
 
+@pytest.mark.parametrize("rows_in_python", [0, 100])
+def test_a_column_no_event_sets_is_none_in_each_row_in_its_place(rows_in_python, monkeypatch):
+    """The matched events are read back with the columns that hold a value only (kept in
+    Python, or in a DuckDB table when they are many); a column that no event sets is still in
+    each row, as None, in the table's order. Oracle: `execute`, rule by rule."""
+    monkeypatch.setattr(multirule, "ROWS_IN_PYTHON", rows_in_python)
+    columns = (EVENTS.columns[0], "Unset", *EVENTS.columns[1:], "AlsoUnset")
+    events = EventTable(columns, EVENTS.rows)
+    queries = [query for query, _ in SMALL]
+    found = together(queries, events)
+    assert found == one_by_one(queries, events)
+    rows = [row for result in found if result[0] == "rows" for row in result[1] if "Image" in row]
+    assert rows and all(list(row)[:2] == ["_row", "Unset"] for row in rows)
+    assert all(list(row)[-1] == "AlsoUnset" and row["AlsoUnset"] is None for row in rows)
+
+
 def test_network_tests_read_each_address_from_the_columns_computed_for_it():
     """The plan of a rule testing networks computes each field's address once per event (its
     IPv4 and IPv6 forms) and its check reads those columns, parsing no address itself: parsing

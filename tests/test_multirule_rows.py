@@ -41,3 +41,18 @@ def test_rows_read_as_execute_reads_them(sql, expected):
         assert row == expected
         assert list(row) == list(expected)
         assert row == result_row(dict(zip(names, map(plain, values), strict=True)))
+
+
+def test_the_columns_a_cursor_does_not_read_are_none_in_the_order_of_the_table():
+    connection = duckdb.connect()
+    connection.execute(
+        "CREATE TABLE t AS SELECT 1::BIGINT AS _row, NULL::VARCHAR AS a, 'x' AS b, "
+        "'r' AS _raw, NULL::DOUBLE AS c, 2.0::DOUBLE AS d"
+    )
+    whole = connection.execute("SELECT * FROM t")
+    order = [d[0] for d in whole.description]
+    expected = result_row(dict(zip(order, map(plain, whole.fetchone()), strict=True)))
+    cursor = connection.execute("SELECT d, b, _row FROM t")
+    row = row_reader(cursor.description, order)(cursor.fetchone())
+    assert row == expected
+    assert list(row) == ["_row", "a", "b", "c", "d"]

@@ -581,9 +581,7 @@ def _scan_lowered(
     engine.connection.execute(f"DROP TABLE IF EXISTS {LOWERED}")
     if not rows:
         return kept, Rows()
-    return kept, _rows_of(
-        engine, table, columns, sorted({r for rows in kept.values() for r in rows})
-    )
+    return kept, _rows_of(engine, table, sorted({r for rows in kept.values() for r in rows}))
 
 
 def _scan_prefiltered(
@@ -624,7 +622,7 @@ def _scan_prefiltered(
     failed += _invalid_patterns(engine, unchecked)
     connection.execute(f"DROP TABLE {CANDIDATES}")
     numbers = sorted({r for rows in kept.values() for r in rows})
-    return kept, _rows_of(engine, table, columns, numbers), failed
+    return kept, _rows_of(engine, table, numbers), failed
 
 
 def _scan_each(
@@ -698,24 +696,31 @@ def _listing_sql(table: str, texts: list[tuple[str, int]]) -> str:
     return f"SELECT {quote(ROW)}, list_distinct([{cases}]) FROM {table} WHERE {anyone}"
 
 
-def _rows_of(engine: DuckDBEngine, table: str, columns: set[str], numbers: list[int]) -> Rows:
+def _rows_of(engine: DuckDBEngine, table: str, numbers: list[int]) -> Rows:
     """The events with these `_row`s, as `execute` returns rows (without `_raw`): up to
     ROWS_IN_PYTHON of them fetched at once as value tuples (one statement per rule costs more
     on a table of many columns), more kept in a DuckDB table until a rule's rows are read, so
-    that memory follows the matches in compressed columns, not Python tuples of every column."""
-    star = f"* EXCLUDE ({quote(RAW)})" if RAW in columns else "*"
-    select = f"SELECT {star} FROM {quote(table)} WHERE {quote(ROW)} IN (SELECT UNNEST(?))"
-    chunks = [[numbers[i : i + ROWS_PER_READ]] for i in range(0, len(numbers), ROWS_PER_READ)]
+    that memory follows the matches in compressed columns, not Python tuples of every column.
+    Only the columns that hold a value in some event are read (a wide table of many kinds of
+    events leaves most columns empty); the others are None in every row."""
+    order = [column for column in engine.columns(table) if column != RAW]
     rows = Rows()
+    if not numbers:
+        return rows
+    counts = ", ".join(f"count({quote(column)})" for column in order)
+    held = engine.connection.execute(f"SELECT {counts} FROM {quote(table)}").fetchone()
+    read = ", ".join(quote(c) for c, n in zip(order, held, strict=True) if n or c == ROW)
+    select = f"SELECT {read} FROM {quote(table)} WHERE {quote(ROW)} IN (SELECT UNNEST(?))"
+    chunks = [[numbers[i : i + ROWS_PER_READ]] for i in range(0, len(numbers), ROWS_PER_READ)]
     if len(numbers) > ROWS_IN_PYTHON:
-        rows.keep(engine.connection, select, chunks)
+        rows.keep(engine.connection, select, chunks, order)
         return rows
     for chunk in chunks:
         cursor = engine.connection.execute(select, chunk)
-        read = row_reader(cursor.description)
+        reader = row_reader(cursor.description, order)
         number = [d[0] for d in cursor.description].index(ROW)
         for values in cursor.fetchall():
-            rows.add(values[number], read, values)
+            rows.add(values[number], reader, values)
     return rows
 
 
