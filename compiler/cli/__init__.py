@@ -7,7 +7,6 @@ object per line. Diagnostics go to stderr as `file:line:column: error[code]: mes
 
 from __future__ import annotations
 
-import gc
 import importlib
 import json
 import os
@@ -50,12 +49,12 @@ from rulec.compiler.outcomes import Outcome, strict_outcome
 from rulec.compiler.query_files import NameClash, plan_queries, rule_names
 from rulec.compiler.report import diagnostic_json, diagnostic_text, outcome_json, outcome_text
 from rulec.compiler.rules import discover, empty_folders, load_rules
+from rulec.compiler.run.collector import kept_from_collector, seldom_collections
 from rulec.compiler.run.run_cache import RunCache, reading_key
 from rulec.compiler.run.windows_logs import is_windows, load_windows_rules
 
 FORMATS = click.Choice(["text", "json"])
 CONVERT_FORMATS = click.Choice(["text", "json", *DEPLOY_FORMATS])
-YOUNG_OBJECTS = 7000  # allocations between collections of the youngest objects during a run
 
 
 class _Commands(click.Group):
@@ -387,7 +386,7 @@ def run(
     from rulec.compiler.run.multirule.runner import run_rules
 
     started = time.monotonic()
-    _collect_seldom(ctx)
+    ctx.with_resource(seldom_collections())
     debug = ctx.obj["debug"]
     chosen = engine_named(engine, spark_master)
     moment = parse_now(now)
@@ -415,7 +414,7 @@ def run(
             else:
                 loaded.append((path, item))
     queries = [q for _, q in loaded]
-    _keep_loaded()
+    ctx.with_resource(kept_from_collector())  # the rules and events, loaded
     time_field = _time_field(time_field, data, queries)
     with _run_warnings():
         with _Progress(len(loaded), "running") as progress:
@@ -455,27 +454,6 @@ def run(
     count = count_run(printed.results, time.monotonic() - started)
     _summarise(run_summary(count, printed.errors))
     ctx.exit(1 if failed else 0)
-
-
-def _collect_seldom(ctx: click.Context) -> None:
-    """Until the command ends, collect cyclic garbage among young objects ten times less often
-    than Python does: a run compiles thousands of short-lived trees, and each collection
-    traces what survives. What `_keep_loaded` froze is handed back to the collector then."""
-    before = gc.get_threshold()
-    gc.set_threshold(max(before[0], YOUNG_OBJECTS), *before[1:])
-
-    def restore() -> None:
-        gc.unfreeze()
-        gc.set_threshold(*before)
-
-    ctx.call_on_close(restore)
-
-
-def _keep_loaded() -> None:
-    """The events and rules, read once and kept to the end of the run, out of the collector's
-    reach: full collections no longer trace them."""
-    gc.collect()
-    gc.freeze()
 
 
 @contextmanager

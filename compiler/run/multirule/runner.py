@@ -13,7 +13,6 @@ result is exactly what `executor.execute` returns for it alone.
 
 from __future__ import annotations
 
-import gc
 import tempfile
 import warnings
 import weakref
@@ -39,6 +38,7 @@ from rulec.backends.sql_network import (
     network_test,
 )
 from rulec.compiler import ir
+from rulec.compiler.run.collector import kept_from_collector
 from rulec.compiler.run.engines import ROW_GROUP, DuckDBEngine, quote
 from rulec.compiler.run.events import RAW, ROW, EventTable
 from rulec.compiler.run.executor import (
@@ -177,7 +177,7 @@ def run_rules(
     """
     if strategy not in STRATEGIES:
         raise ValueError(f"unknown strategy {strategy!r}: expected one of {STRATEGIES}")
-    with _collector_skipping_the_caller():
+    with kept_from_collector():
         runner = Runner(engine or DuckDBEngine(), events, dict(tables or {}), now, time_field)
         runner.load({main_table(q) for q in queries})
         results: dict[int, RuleRun] = {}
@@ -200,18 +200,6 @@ def run_rules(
                 results.update(runner.run_group(table, chunk, queries, strategy))
                 report(len(results), len(queries))
         return [results[i] for i in range(len(queries))]
-
-
-@contextmanager
-def _collector_skipping_the_caller() -> Iterator[None]:
-    """The objects that exist before the run (the rules, as parsed) left out of the cyclic
-    collector's full passes while it runs (`gc.freeze`): those passes, set off as the run
-    allocates, went through every one of them each time and found nothing to free there."""
-    gc.freeze()
-    try:
-        yield
-    finally:
-        gc.unfreeze()
 
 
 @contextmanager
