@@ -140,15 +140,17 @@ def _allowed_digits(digit: int, bits: int) -> list[str]:
 
 def ipv6_text(dialect: SqlDialect, field: exp.Expression) -> tuple[exp.Expression, exp.Expression]:
     """Whether `field` is IPv6 text, and its 32 hex digits (meaningful only where it is)."""
-    address = exp.Lower(this=_part(dialect, field, "%", 1))
-    full = _expanded(dialect, address)
+
+    def address() -> exp.Expression:  # built again for each use: cheaper than a copy
+        return exp.Lower(this=_part(dialect, field.copy(), "%", 1))
+
     shape = exp.and_(
-        dialect.regex(address.copy(), IPV6_CHARS, True, frozenset()),
-        dialect.regex(full.copy(), IPV6_FULL, True, frozenset()),
-        exp.EQ(this=_part(dialect, address.copy(), "::", 3), expression=_text("")),
+        dialect.regex(address(), IPV6_CHARS, True, frozenset()),
+        dialect.regex(_expanded(dialect, address()), IPV6_FULL, True, frozenset()),
+        exp.EQ(this=_part(dialect, address(), "::", 3), expression=_text("")),
         copy=False,
     )
-    return shape, _hex(dialect, full)
+    return shape, _hex(dialect, _expanded(dialect, address()))
 
 
 def _in_ipv6(hex_text: Callable[[], exp.Expression], network: ipaddress.IPv6Network):

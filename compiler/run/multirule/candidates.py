@@ -250,12 +250,16 @@ def _join(connection, table: str, texts: Texts, chosen: dict[int, Clause], into:
         for atom in clause:
             rules_of[texts.number[texts.of_atom[atom]]].append(rule)
     source, row, parts = quote(table), quote(ROW), []
+    rules_for: dict[tuple[int, ...], list[int]] = {}  # many values hold the same texts
     for field, hits in sorted(texts.values.items()):
         values, rules = [], []
         for value, numbers in hits:
-            for rule in sorted({r for n in numbers for r in rules_of.get(n, ())}):
-                values.append(value)
-                rules.append(rule)
+            key = tuple(numbers)
+            found = rules_for.get(key)
+            if found is None:
+                found = rules_for[key] = sorted({r for n in key for r in rules_of.get(n, ())})
+            values += [value] * len(found)
+            rules += found
         if values:
             pairs = _pairs(connection, len(parts), {"v": values, "r": rules})
             parts.append(
