@@ -414,7 +414,7 @@ def run(
             else:
                 loaded.append((path, item))
     queries = [q for _, q in loaded]
-    ctx.with_resource(kept_from_collector())  # the rules and events, loaded
+    ctx.with_resource(kept_from_collector(collected=True))  # the rules and events, loaded
     time_field = _time_field(time_field, data, queries)
     with _run_warnings():
         with _Progress(len(loaded), "running") as progress:
