@@ -396,7 +396,7 @@ def test_broad_rules_scanned_alongside_the_text_search_agree_with_execute(monkey
     # second connection while the candidates of the others are searched, texts counted on a
     # sample (so each field is searched again), the field of most texts here, the others on a
     # third connection
-    monkeypatch.setattr(multirule, "ROW_GROUP", 0)
+    monkeypatch.setattr(candidates, "ROW_GROUP", 0)
     monkeypatch.setattr(candidates, "SAMPLE", 1)
     queries = [query for query, _ in SMALL + TRICKY_RULES] + NETWORK_RULES
     for events in (EVENTS, TRICKY, ADDRESSES):

@@ -230,3 +230,23 @@ def test_the_texts_of_a_field_of_few_values_are_tested_after_the_grouping():
     nodes = json.loads(plan)
     assert any("GROUP_BY" in str(node) for node in nodes)
     assert not any("regexp" in text for node in nodes for text in below_grouping(node, False))
+
+
+def test_a_clause_a_tenth_of_the_events_hold_is_checked_on_a_small_table_not_a_large_one(
+    monkeypatch,
+):
+    """On a table of more than a row group the rules left for a full scan are scanned beside
+    the search of the texts, so a rule goes there at a lower share of events holding its
+    clause (BROAD_SHARE_ALONGSIDE) than on a small table (BROAD_SHARE)."""
+    connection = duckdb.connect()
+    connection.execute(
+        "CREATE TABLE t AS SELECT i AS _row, "
+        "CASE WHEN i % 10 = 0 THEN 'C:\\cmd.exe' ELSE 'C:\\other.exe' END AS Image "
+        "FROM range(1, 20001) AS r(i)"
+    )
+    needs = {0: [frozenset({("Image", "cmd")})]}
+    small = candidates.choose(connection, "t", needs)
+    assert (small.alongside, small.broad, list(small.chosen)) == (False, [], [0])
+    monkeypatch.setattr(candidates, "ROW_GROUP", 10_000)
+    large = candidates.choose(connection, "t", needs)
+    assert (large.alongside, large.broad, list(large.chosen)) == (True, [0], [])

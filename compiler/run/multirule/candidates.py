@@ -21,7 +21,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
-from rulec.compiler.run.engines import quote
+from rulec.compiler.run.engines import ROW_GROUP, quote
 from rulec.compiler.run.events import RAW, ROW
 from rulec.compiler.run.multirule.prefilter import Clause
 from rulec.compiler.run.multirule.text_search import TextSearch
@@ -29,6 +29,7 @@ from rulec.compiler.run.multirule.text_search import TextSearch
 RULE = "_rulec_rule"
 EVENT = "_rulec_event"
 BROAD_SHARE = 0.25  # a rule whose best clause holds in more events than this scans them all
+BROAD_SHARE_ALONGSIDE = 0.05  # the same where that scan runs beside the search of the texts
 FETCH = 100_000
 FEW_TEXTS = 64  # a field with at most this many texts is searched by DuckDB, not an automaton
 FEW_VALUES = 0.2  # distinct values per sampled value below which a field's are grouped first
@@ -203,34 +204,39 @@ def _finder(words: dict[str, int]):
 
 @dataclass
 class Choice:
-    """Each rule's chosen clause, the texts counted, the rules left for a full scan, and the
-    events of the table."""
+    """Each rule's chosen clause, the texts counted, the rules left for a full scan, the
+    events of the table, and whether the full scan runs beside the search of the texts (on a
+    table of more than a row group: there it uses the processor time that the search, held by
+    Python's lock, leaves, so that it costs less than checking many candidates afterwards)."""
 
     texts: Texts
     chosen: dict[int, Clause]
     broad: list[int]
     events: int
+    alongside: bool
 
 
 def choose(
     connection, table: str, needs: Mapping[int, list[Clause]], raw: Sequence[str] | None = None
 ) -> Choice:
     """Each rule's rarest clause, from the texts counted in a sample; the rules with none, or
-    whose best clause most events satisfy, are left for a full scan."""
+    whose best clause too many events satisfy (a share of them), are left for a full scan."""
     (events,) = connection.execute(f"SELECT count(*) FROM {quote(table)}").fetchone()
     if raw is not None:
         needs = _spread(connection, needs, raw)
     needs = {rule: [c for c in found if not _ungrouped(c)] for rule, found in needs.items()}
     texts = Texts(connection, needs)
     texts.scan(connection, table, events)
+    alongside = events > ROW_GROUP
+    most = max((BROAD_SHARE_ALONGSIDE if alongside else BROAD_SHARE) * events, 1000)
     broad, chosen = [], {}
     for rule, found in needs.items():
         pick = min(found, key=texts.cost) if found else None
-        if pick is None or texts.cost(pick) > max(BROAD_SHARE * events, 1000):
+        if pick is None or texts.cost(pick) > most:
             broad.append(rule)
         else:
             chosen[rule] = pick
-    return Choice(texts, chosen, broad, events)
+    return Choice(texts, chosen, broad, events, alongside)
 
 
 def fill(connection, table: str, choice: Choice, into: str, other=None) -> None:

@@ -39,7 +39,7 @@ from rulec.backends.sql_network import (
 )
 from rulec.compiler import ir
 from rulec.compiler.run.collector import kept_from_collector
-from rulec.compiler.run.engines import ROW_GROUP, DuckDBEngine, quote
+from rulec.compiler.run.engines import DuckDBEngine, quote
 from rulec.compiler.run.events import RAW, ROW, EventTable
 from rulec.compiler.run.executor import (
     bind,
@@ -591,7 +591,7 @@ def _scan_prefiltered(
     needs = {p.index: list(p.clauses) for p in group}
     choice = choose(connection, table, needs, raw)
     broad = [by_index[i] for i in choice.broad]
-    if choice.events <= ROW_GROUP:
+    if not choice.alongside:
         fill(connection, table, choice, CANDIDATES)
         kept, failed = _scan_each(engine, table, columns, broad)
     else:  # DuckDB scans the events for the broad rules while Python searches the texts
