@@ -10,8 +10,9 @@ at a time. Every event's `_raw` is distinct, so grouping it would copy the whole
 on a `_raw` that rulec writes from the fields (`name=value` lines) is read as the same text in
 any field (or a field's name, when it is set), and other clauses on `_raw` are dropped. One
 hash join per field of the events with the (value, rule) pairs of the chosen clauses lists the
-candidate (rule, `_row`) pairs. A rule with no clause, or whose best clause most events
-satisfy, is left for a full scan.
+candidate (rule, `_row`) pairs. A rule with no clause, or whose best clause too many events
+satisfy (a quarter of them; a twentieth on a table of more than a row group, whose full scan
+runs beside the search of the texts), is left for a full scan.
 """
 
 from __future__ import annotations
