@@ -691,10 +691,10 @@ def _rows_of(engine: DuckDBEngine, table: str, numbers: list[int]) -> Rows:
     that memory follows the matches in compressed columns, not Python tuples of every column.
     Only the columns that hold a value in some event are read (a wide table of many kinds of
     events leaves most columns empty); the others are None in every row."""
-    order = [column for column in engine.columns(table) if column != RAW]
     rows = Rows()
     if not numbers:
         return rows
+    order = [column for column in engine.columns(table) if column != RAW]
     counts = ", ".join(f"count({quote(column)})" for column in order)
     held = engine.connection.execute(f"SELECT {counts} FROM {quote(table)}").fetchone()
     read = ", ".join(quote(c) for c, n in zip(order, held, strict=True) if n or c == ROW)
